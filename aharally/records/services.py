@@ -1,0 +1,157 @@
+"""Creating and changing records: reference numbers, sanitising, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from aharally.records.models import (
+    Epic,
+    Feature,
+    Initiative,
+    RecordChange,
+    Release,
+    Requirement,
+)
+from aharally.records.references import take_number, take_requirement_number
+from aharally.records.richtext import sanitize_html
+from aharally.workspaces.models import RecordType, Workspace
+from aharally.workspaces.services import first_status
+
+
+def _prepare(record, *, user) -> None:
+    record.description = sanitize_html(record.description)
+    if record.status_id is None:
+        record.status = first_status(workspace=record.workspace, record_type=record.record_type)
+    if user is not None and record.created_by_id is None:
+        record.created_by = user
+
+
+@transaction.atomic
+def create_release(*, workspace: Workspace, name: str, user=None, **fields) -> Release:
+    number, reference = take_number(workspace=workspace, record_type=RecordType.RELEASE)
+    release = Release(workspace=workspace, name=name, number=number, reference=reference, **fields)
+    _prepare(release, user=user)
+    release.save()
+    return release
+
+
+@transaction.atomic
+def create_initiative(*, workspace: Workspace, name: str, user=None, **fields) -> Initiative:
+    number, reference = take_number(workspace=workspace, record_type=RecordType.INITIATIVE)
+    initiative = Initiative(
+        workspace=workspace, name=name, number=number, reference=reference, **fields
+    )
+    _prepare(initiative, user=user)
+    initiative.save()
+    return initiative
+
+
+@transaction.atomic
+def create_epic(*, workspace: Workspace, name: str, user=None, **fields) -> Epic:
+    number, reference = take_number(workspace=workspace, record_type=RecordType.EPIC)
+    epic = Epic(workspace=workspace, name=name, number=number, reference=reference, **fields)
+    _prepare(epic, user=user)
+    epic.save()
+    return epic
+
+
+@transaction.atomic
+def create_feature(
+    *, workspace: Workspace, name: str, release: Release, user=None, tags=(), **fields
+) -> Feature:
+    number, reference = take_number(workspace=workspace, record_type=RecordType.FEATURE)
+    if "rank" not in fields:
+        last = Feature.objects.filter(release=release).order_by("-rank").first()
+        fields["rank"] = (last.rank + 1) if last else 1.0
+    feature = Feature(
+        workspace=workspace,
+        name=name,
+        release=release,
+        number=number,
+        reference=reference,
+        **fields,
+    )
+    _prepare(feature, user=user)
+    feature.save()
+    if tags:
+        feature.tags.set(tags)
+    return feature
+
+
+@transaction.atomic
+def create_requirement(*, feature: Feature, name: str, user=None, tags=(), **fields) -> Requirement:
+    number, reference = take_requirement_number(feature=feature)
+    if "rank" not in fields:
+        fields["rank"] = float(number)
+    requirement = Requirement(
+        workspace=feature.workspace,
+        feature=feature,
+        name=name,
+        number=number,
+        reference=reference,
+        **fields,
+    )
+    _prepare(requirement, user=user)
+    requirement.save()
+    if tags:
+        requirement.tags.set(tags)
+    return requirement
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "all"):  # a related manager: tags
+        return ", ".join(sorted(str(v) for v in value.all()))
+    return str(value)
+
+
+@transaction.atomic
+def update_record(record, *, changes: dict[str, Any], user=None, source: str = "") -> list[str]:
+    """Apply field changes, keep one history row per changed field; returns the changed names.
+
+    Many-to-many fields (tags) take an iterable of objects.
+    """
+    changed: list[str] = []
+    history: list[RecordChange] = []
+    content_type = ContentType.objects.get_for_model(record)
+    m2m_names = {f.name for f in record._meta.many_to_many}
+    for name, new in changes.items():
+        if name == "description":
+            new = sanitize_html(new or "")
+        if name in m2m_names:
+            manager = getattr(record, name)
+            old_set = set(manager.all())
+            if old_set == set(new):
+                continue
+            old_display = _display(manager)
+            manager.set(new)
+            new_display = _display(manager)
+        else:
+            old = getattr(record, name)
+            if old == new:
+                continue
+            old_display = _display(old)
+            setattr(record, name, new)
+            new_display = _display(new)
+        changed.append(name)
+        history.append(
+            RecordChange(
+                workspace=record.workspace,
+                content_type=content_type,
+                object_id=record.pk,
+                field=name,
+                old_value=old_display,
+                new_value=new_display,
+                changed_by=user,
+                source=source,
+            )
+        )
+    simple = [name for name in changed if name not in m2m_names]
+    if simple:
+        record.save(update_fields=[*simple, "updated_at"])
+    RecordChange.objects.bulk_create(history)
+    return changed

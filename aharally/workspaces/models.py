@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    CONTRIBUTOR = "contributor", "Contributor"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+class Capability(models.TextChoices):
+    """What a role allows; views ask for a capability, never for a role."""
+
+    VIEW = "view"
+    EDIT_RECORDS = "edit_records"
+    REVIEW = "review"
+    CONFIGURE = "configure"
+
+
+ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.OWNER: frozenset(Capability.values),
+    Role.CONTRIBUTOR: frozenset({Capability.VIEW, Capability.EDIT_RECORDS}),
+    Role.REVIEWER: frozenset({Capability.VIEW, Capability.REVIEW}),
+    Role.VIEWER: frozenset({Capability.VIEW}),
+}
+
+
+class RecordType(models.TextChoices):
+    RELEASE = "release", "Release"
+    INITIATIVE = "initiative", "Initiative"
+    EPIC = "epic", "Epic"
+    FEATURE = "feature", "Feature"
+    REQUIREMENT = "requirement", "Requirement"
+
+
+class StatusCategory(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    WONT_DO = "wont_do", "Will not do"
+
+
+prefix_validator = RegexValidator(
+    r"^[A-Z][A-Z0-9]{1,9}$",
+    "Use 2 to 10 capital letters or digits, starting with a letter (for example PLAT).",
+)
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(
+        "reference prefix",
+        max_length=10,
+        unique=True,
+        validators=[prefix_validator],
+        help_text="Starts every record reference in this workspace, as in PLAT-12.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Reference counters: incremented with a conditional UPDATE, never decremented,
+    # so numbers are unique and never reused.
+    next_feature_number = models.PositiveIntegerField(default=1)
+    next_epic_number = models.PositiveIntegerField(default=1)
+    next_initiative_number = models.PositiveIntegerField(default=1)
+    next_release_number = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.workspace}"
+
+    def can(self, capability: str) -> bool:
+        return capability in ROLE_CAPABILITIES[self.role]
+
+
+class Invitation(models.Model):
+    """An email invited to a workspace; accepted when someone signs up or logs in with it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "email"],
+                condition=models.Q(accepted_at__isnull=True),
+                name="one_open_invitation_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.workspace}"
+
+
+class WorkflowStatus(models.Model):
+    """One status of a workspace's workflow for one record type, in order."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="statuses")
+    record_type = models.CharField(max_length=20, choices=RecordType.choices)
+    name = models.CharField(max_length=60)
+    category = models.CharField(max_length=20, choices=StatusCategory.choices)
+    color = models.CharField(
+        max_length=7,
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #4a90d9.")],
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["record_type", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "record_type", "name"], name="unique_status_name_per_workflow"
+            )
+        ]
+        verbose_name_plural = "workflow statuses"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RequiredField(models.Model):
+    """The custom layout: a field that forms for this record type must fill."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="required_fields"
+    )
+    record_type = models.CharField(max_length=20, choices=RecordType.choices)
+    field_name = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "record_type", "field_name"], name="unique_required_field"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}.{self.field_name} required"

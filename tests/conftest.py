@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from aharally.workspaces.models import Role
+from tests.factories import add_member, make_user, make_workspace
+
+
+@pytest.fixture
+def cast(db):
+    """A workspace with one user per role, plus an outsider who belongs to another workspace."""
+    owner = make_user("owner@example.com")
+    workspace = make_workspace("Platform", "PLAT", owner=owner)
+    people = {"owner": owner}
+    for role in (Role.CONTRIBUTOR, Role.REVIEWER, Role.VIEWER):
+        user = make_user(f"{role}@example.com")
+        add_member(workspace, user, role)
+        people[str(role)] = user
+    outsider = make_user("outsider@example.com")
+    other = make_workspace("Elsewhere", "ELSE", owner=outsider)
+    people["outsider"] = outsider
+    return SimpleNamespace(workspace=workspace, other_workspace=other, **people)
