@@ -1,0 +1,86 @@
+"""Settings of the Rally sandbox: a separate process with its own database and port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from aharally.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("RALLY_SANDBOX_DEBUG", default=False)
+# The sandbox holds demo data only; its key signs its own login sessions.
+SECRET_KEY = env_str("RALLY_SANDBOX_SECRET_KEY", "rally-sandbox-local-key")
+ALLOWED_HOSTS = env_list("RALLY_SANDBOX_ALLOWED_HOSTS", ["*"])
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "aharally.rally_sandbox.accounts",
+    "aharally.rally_sandbox.wsapi",
+    "aharally.rally_sandbox.oauth",
+    "aharally.rally_sandbox.pigeon",
+    "aharally.rally_sandbox.faults",
+    "aharally.rally_sandbox.ui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+APPEND_SLASH = False
+
+ROOT_URLCONF = "aharally.rally_sandbox.urls"
+WSGI_APPLICATION = "aharally.rally_sandbox.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("RALLY_SANDBOX_DATABASE_URL", f"sqlite:///{VAR_DIR / 'rally_sandbox.sqlite3'}")
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "sandbox-static/"
+SESSION_COOKIE_NAME = "rally_sandbox_session"
+CSRF_COOKIE_NAME = "rally_sandbox_csrftoken"
+
+# OAuth 2.0: lifetimes in seconds (short in tests).
+OAUTH_ACCESS_TOKEN_SECONDS = env_int("RALLY_SANDBOX_ACCESS_TOKEN_SECONDS", 3600)
+OAUTH_CODE_SECONDS = env_int("RALLY_SANDBOX_CODE_SECONDS", 300)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("RALLY_SANDBOX_LOG_LEVEL", "WARNING")},
+}
