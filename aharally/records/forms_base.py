@@ -1,0 +1,95 @@
+"""The base of every record form: workspace scoping, the custom layout, sanitising.
+
+Forms here never write to their instance (see `_post_clean`): views take `form.changes()`
+or `form.cleaned_data` to the services, which keep the record's history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from aharally.records.models import Epic, Initiative, Release, Tag
+from aharally.records.richtext import sanitize_html
+from aharally.workspaces.access import visible_workspaces
+from aharally.workspaces.models import RequiredField, WorkflowStatus, Workspace
+
+LAYOUT_REQUIRED_MESSAGE = "This field is required by the workspace's custom layout."
+DATE_PAIRS = [("start_date", "due_date"), ("start_date", "release_date")]
+
+
+class WorkspaceRecordForm(forms.ModelForm):
+    """A ModelForm for one workspace's record type; needs `workspace=` and `user=`."""
+
+    def __init__(self, *args, workspace: Workspace, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.user = user
+        record_type = self._meta.model.record_type
+        fields = self.fields
+        if "status" in fields:
+            fields["status"].queryset = WorkflowStatus.objects.filter(
+                workspace=workspace, record_type=record_type
+            )
+            fields["status"].error_messages["invalid_choice"] = (
+                "Choose a status of this workspace's workflow."
+            )
+        if "release" in fields:
+            fields["release"].queryset = Release.objects.filter(workspace=workspace)
+            fields["release"].error_messages["invalid_choice"] = "Choose a release of this workspace."
+        if "epic" in fields:
+            fields["epic"].queryset = Epic.objects.filter(workspace=workspace)
+            fields["epic"].error_messages["invalid_choice"] = "Choose an epic of this workspace."
+        if "initiative" in fields:
+            # Initiatives may live in another workspace, but only one the user belongs to.
+            fields["initiative"].queryset = Initiative.objects.filter(
+                workspace__in=visible_workspaces(user)
+            ).select_related("workspace")
+            fields["initiative"].error_messages["invalid_choice"] = (
+                "Choose an initiative from a workspace you belong to."
+            )
+        if "assignee" in fields:
+            fields["assignee"].queryset = get_user_model().objects.filter(
+                memberships__workspace=workspace
+            )
+            fields["assignee"].error_messages["invalid_choice"] = (
+                "Choose a member of this workspace."
+            )
+        if "tags" in fields:
+            fields["tags"].queryset = Tag.objects.filter(workspace=workspace)
+        if "description" in fields:
+            fields["description"].max_length = settings.RICH_TEXT_MAX_LENGTH
+            fields["description"].widget.attrs["maxlength"] = settings.RICH_TEXT_MAX_LENGTH
+            fields["description"].validators.append(
+                forms.CharField(max_length=settings.RICH_TEXT_MAX_LENGTH).validators[-1]
+            )
+        required = RequiredField.objects.filter(
+            workspace=workspace, record_type=record_type
+        ).values_list("field_name", flat=True)
+        for name in required:
+            if name in fields and not fields[name].required:
+                fields[name].required = True
+                fields[name].error_messages["required"] = LAYOUT_REQUIRED_MESSAGE
+
+    def clean_description(self) -> str:
+        return sanitize_html(self.cleaned_data.get("description", ""))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for start, end in DATE_PAIRS:
+            if start in cleaned and end in cleaned and cleaned[start] and cleaned[end]:
+                if cleaned[end] < cleaned[start]:
+                    self.add_error(end, "This date must not be before the start date.")
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # Deliberately skip construct_instance(): the services apply changes, so that
+        # history sees the old values. Field validators have already run.
+        pass
+
+    def changes(self) -> dict[str, Any]:
+        """The submitted fields whose values differ from the record's."""
+        return {name: self.cleaned_data[name] for name in self.changed_data}
