@@ -39,7 +39,9 @@ class WorkspaceRecordForm(forms.ModelForm):
             )
         if "release" in fields:
             fields["release"].queryset = Release.objects.filter(workspace=workspace)
-            fields["release"].error_messages["invalid_choice"] = "Choose a release of this workspace."
+            fields["release"].error_messages["invalid_choice"] = (
+                "Choose a release of this workspace."
+            )
         if "epic" in fields:
             fields["epic"].queryset = Epic.objects.filter(workspace=workspace)
             fields["epic"].error_messages["invalid_choice"] = "Choose an epic of this workspace."
@@ -80,9 +82,9 @@ class WorkspaceRecordForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for start, end in DATE_PAIRS:
-            if start in cleaned and end in cleaned and cleaned[start] and cleaned[end]:
-                if cleaned[end] < cleaned[start]:
-                    self.add_error(end, "This date must not be before the start date.")
+            first, last = cleaned.get(start), cleaned.get(end)
+            if first and last and last < first:
+                self.add_error(end, "This date must not be before the start date.")
         return cleaned
 
     def _post_clean(self) -> None:
