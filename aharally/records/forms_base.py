@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxLengthValidator
 
 from aharally.records.models import Epic, Initiative, Release, Tag
 from aharally.records.richtext import sanitize_html
@@ -66,7 +67,7 @@ class WorkspaceRecordForm(forms.ModelForm):
             fields["description"].max_length = settings.RICH_TEXT_MAX_LENGTH
             fields["description"].widget.attrs["maxlength"] = settings.RICH_TEXT_MAX_LENGTH
             fields["description"].validators.append(
-                forms.CharField(max_length=settings.RICH_TEXT_MAX_LENGTH).validators[-1]
+                MaxLengthValidator(settings.RICH_TEXT_MAX_LENGTH)
             )
         required = RequiredField.objects.filter(
             workspace=workspace, record_type=record_type
