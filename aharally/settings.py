@@ -23,6 +23,8 @@ if not (DEBUG or TESTING) and SECRET_KEY == _DEV_SECRET:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Fernet keys for secrets at rest (first encrypts); derived from SECRET_KEY when unset.
+ENCRYPTION_KEYS = env_list("AHARALLY_ENCRYPTION_KEYS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "django_q",
     "aharally.workspaces",
     "aharally.records",
+    "aharally.integrations",
+    "aharally.statusmap",
 ]
 
 MIDDLEWARE = [

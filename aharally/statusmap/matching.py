@@ -1,0 +1,112 @@
+"""Pure status-mapping logic: auto-matching, regrouping, translating and checking.
+
+Two directions, deliberately separate:
+- incoming: every Rally state maps to exactly one aharally status (one status may take many
+  states: Measuring + Developing → In development);
+- outgoing: every aharally status sends exactly one Rally state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+WONT_DO = "wont_do"
+
+
+@dataclass(frozen=True)
+class Status:
+    key: str  # a stable id (the WorkflowStatus pk as a string, in the app)
+    name: str
+    category: str = ""
+
+
+@dataclass
+class Plan:
+    incoming: dict[str, str] = field(default_factory=dict)  # Rally state -> status key
+    outgoing: dict[str, str] = field(default_factory=dict)  # status key -> Rally state
+
+
+def normalise(name: str) -> str:
+    """Names match ignoring case, spaces and punctuation (In-Progress = in progress)."""
+    return re.sub(r"[^0-9a-z]+", "", name.casefold())
+
+
+def _proportional(index: int, count: int, other_count: int) -> int:
+    if count <= 1 or other_count <= 1:
+        return 0 if other_count <= 1 or index == 0 else other_count - 1
+    return round(index * (other_count - 1) / (count - 1))
+
+
+def auto_match(statuses: Sequence[Status], rally_states: Sequence[str]) -> Plan:
+    """Matching names map to each other; the rest by their relative place in each workflow."""
+    plan = Plan()
+    if not statuses or not rally_states:
+        return plan
+    by_name = {normalise(s.name): s for s in statuses}
+    for state in rally_states:
+        status = by_name.get(normalise(state))
+        if status is not None:
+            plan.incoming[state] = status.key
+            plan.outgoing.setdefault(status.key, state)
+    # "Will not do" statuses take no Rally state by position: Rally workflows rarely have one.
+    ordinary = [s for s in statuses if s.category != WONT_DO] or list(statuses)
+    for index, state in enumerate(rally_states):
+        if state not in plan.incoming:
+            plan.incoming[state] = ordinary[
+                _proportional(index, len(rally_states), len(ordinary))
+            ].key
+    for index, status in enumerate(statuses):
+        if status.key in plan.outgoing:
+            continue
+        mapped = [s for s in rally_states if plan.incoming[s] == status.key]
+        if mapped:
+            plan.outgoing[status.key] = mapped[0]
+        elif status.category == WONT_DO:
+            plan.outgoing[status.key] = rally_states[-1]
+        else:
+            position = ordinary.index(status) if status in ordinary else index
+            plan.outgoing[status.key] = rally_states[
+                _proportional(position, len(ordinary), len(rally_states))
+            ]
+    return plan
+
+
+def assign(plan: Plan, *, rally_state: str, status_key: str) -> Plan:
+    """Move one Rally state onto a status (a drag and drop); returns a new plan.
+
+    A status that had no Rally state of its own starts sending the one it received.
+    """
+    incoming = dict(plan.incoming)
+    outgoing = dict(plan.outgoing)
+    had_states = any(key == status_key for key in incoming.values())
+    incoming[rally_state] = status_key
+    if not had_states:
+        outgoing[status_key] = rally_state
+    return Plan(incoming=incoming, outgoing=outgoing)
+
+
+def problems(plan: Plan, statuses: Sequence[Status], rally_states: Sequence[str]) -> list[str]:
+    """What keeps the plan from being complete, in words for the owner."""
+    found = []
+    keys = {s.key: s for s in statuses}
+    for state in rally_states:
+        if plan.incoming.get(state) not in keys:
+            found.append(f"Rally state “{state}” is not mapped to a status.")
+    for status in statuses:
+        sent = plan.outgoing.get(status.key)
+        if sent not in rally_states:
+            found.append(f"Status “{status.name}” has no Rally state to send.")
+    for state in plan.incoming:
+        if state not in rally_states:
+            found.append(f"Rally no longer has the state “{state}”.")
+    return found
+
+
+def to_rally(plan: Plan, status_key: str) -> str | None:
+    return plan.outgoing.get(status_key)
+
+
+def to_aharally(plan: Plan, rally_state: str) -> str | None:
+    return plan.incoming.get(rally_state)
