@@ -11,4 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("aharally.workspaces.urls")),
     path("", include("aharally.records.urls")),
+    path("", include("aharally.integrations.urls")),
 ]
