@@ -22,3 +22,12 @@ def cast(db):
     other = make_workspace("Elsewhere", "ELSE", owner=outsider)
     people["outsider"] = outsider
     return SimpleNamespace(workspace=workspace, other_workspace=other, **people)
+
+
+@pytest.fixture(scope="session")
+def rally_sandbox():
+    """The Rally sandbox running as a real HTTP server (fresh database) for the whole session."""
+    from tests.sandbox import RallySandbox
+
+    with RallySandbox() as sandbox:
+        yield sandbox

@@ -1,0 +1,110 @@
+"""`python -m aharally.rally_sandbox <command>`: migrate, seed, serve, run, manage."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _setup() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "aharally.rally_sandbox.settings"
+    import django
+
+    django.setup()
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def _seed() -> None:
+    from aharally.rally_sandbox.seed import run_seed
+
+    run_seed()
+
+
+def _print_banner(*, url: str) -> None:
+    from aharally.rally_sandbox.seed import DEMO_API_KEY, DEMO_USERS
+
+    # Demo data only: the key and passwords are documented in docs/rally-sandbox.md.
+    lines = [
+        f"Rally sandbox: {url}",
+        f"  WSAPI:        {url}/slm/webservice/v2.0",
+        f"  demo API key: {DEMO_API_KEY}  (send it as the ZSESSIONID header)",
+        "  demo logins:",
+    ]
+    lines += [f"    {user.username} / {user.password}" for user in DEMO_USERS]
+    print("\n".join(lines), flush=True)
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--threads", type=int, default=16)
+    add_tls_arguments = _optional_tls_arguments()
+    if add_tls_arguments is not None:
+        add_tls_arguments(parser)
+
+
+def _optional_tls_arguments():
+    # TLS options live with the TLS code when it exists (aharally.rally_sandbox.tls).
+    try:
+        from aharally.rally_sandbox.tls import add_serve_arguments
+    except ImportError:
+        return None
+    return add_serve_arguments
+
+
+def _serve(args: argparse.Namespace, *, banner: bool) -> None:
+    from aharally.rally_sandbox.server import serve
+
+    extra: dict = {}
+    scheme = "http"
+    try:
+        from aharally.rally_sandbox.tls import gunicorn_tls_options
+    except ImportError:
+        gunicorn_tls_options = None
+    if gunicorn_tls_options is not None:
+        extra = gunicorn_tls_options(args)
+        if extra.get("certfile"):
+            scheme = "https"
+    if banner:
+        _print_banner(url=f"{scheme}://{args.host}:{args.port}")
+    serve(host=args.host, port=args.port, threads=args.threads, **extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["manage"]:
+        _setup()
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["rally_sandbox manage", *argv[1:]])
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m aharally.rally_sandbox")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or update the sandbox database")
+    commands.add_parser("seed", help="add the demo subscription, users and data (idempotent)")
+    _add_serve_arguments(commands.add_parser("serve", help="serve the Rally WSAPI"))
+    _add_serve_arguments(commands.add_parser("run", help="migrate, seed and serve"))
+    commands.add_parser("manage", help="run a Django management command with sandbox settings")
+    args = parser.parse_args(argv)
+    _setup()
+    if args.command == "migrate":
+        _migrate()
+    elif args.command == "seed":
+        _seed()
+    elif args.command == "serve":
+        _serve(args, banner=False)
+    elif args.command == "run":
+        _migrate()
+        _seed()
+        _serve(args, banner=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

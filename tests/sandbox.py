@@ -1,0 +1,185 @@
+"""Start the Rally sandbox as a real server process for tests and benchmarks.
+
+    with RallySandbox() as sandbox:
+        requests.get(sandbox.base_url + "/slm/webservice/v2.0/subscription",
+                     headers={"ZSESSIONID": sandbox.api_key})
+
+Each instance gets a fresh temporary SQLite database (migrated and seeded) and a free loopback
+port. Extra `serve` options (e.g. TLS flags) go in `serve_args`, extra environment in `env`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from aharally.rally_sandbox.seed import (
+    ADMIN_API_KEY,
+    DEMO_API_KEY,
+    DEMO_USERS,
+    DEVELOPER_API_KEY,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 60
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class RallySandbox:
+    """A sandbox server subprocess; `start()` returns once it answers HTTP requests."""
+
+    api_key = DEMO_API_KEY
+    admin_key = ADMIN_API_KEY
+    developer_key = DEVELOPER_API_KEY
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        serve_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        scheme: str = "http",
+        verify: bool | str = True,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.serve_args = list(serve_args or [])
+        self.extra_env = dict(env or {})
+        self.scheme = scheme
+        # What `requests` should pass as `verify` to reach the server (a CA file over https).
+        self.verify = verify
+        self.users = {user.username: user.password for user in DEMO_USERS}
+        self.logins = self.users
+        self._tmp: str | None = None
+        self._process: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def wsapi_url(self) -> str:
+        return f"{self.base_url}/slm/webservice/v2.0"
+
+    @property
+    def server(self) -> str:
+        """What pyral takes as `server`: host and port."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        assert self._tmp is not None
+        return f"sqlite:///{self._tmp}/rally_sandbox.sqlite3"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        env.update(
+            {
+                "RALLY_SANDBOX_DATABASE_URL": self.database_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run `python -m aharally.rally_sandbox <args>` against this sandbox's database."""
+        return subprocess.run(
+            [sys.executable, "-m", "aharally.rally_sandbox", *args],
+            cwd=ROOT,
+            env=self.env(),
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def start(self) -> RallySandbox:
+        self._tmp = tempfile.mkdtemp(prefix="rally-sandbox-")
+        self.command("migrate")
+        self.command("seed")
+        self.log_path = Path(self._tmp) / "server.log"
+        log = self.log_path.open("wb")
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aharally.rally_sandbox",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                *self.serve_args,
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"The sandbox exited early:\n{self.log()}")
+            try:
+                # Any HTTP answer (a 401 included) means the server is up.
+                requests.get(f"{self.wsapi_url}/subscription", timeout=2, verify=self.verify)
+                return
+            except requests.exceptions.SSLError:
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"The sandbox did not answer within {START_TIMEOUT_SECONDS}s")
+
+    def log(self) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")
+        return ""
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+            self._process = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def session(self, key: str | None = None) -> requests.Session:
+        """A requests session authenticated with an API key (the demo key by default)."""
+        session = requests.Session()
+        session.headers["ZSESSIONID"] = key or self.api_key
+        session.verify = self.verify
+        return session
+
+    def __enter__(self) -> RallySandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
