@@ -1,10 +1,31 @@
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django import forms
 from django.conf import settings
+
+from aharally.workspaces.members import invitation_from_session
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
-        """Open sign-up follows ACCOUNT_ALLOW_SIGNUPS."""
-        return settings.ACCOUNT_ALLOW_SIGNUPS
+        """Open sign-up follows ACCOUNT_ALLOW_SIGNUPS; an invitation link opens it regardless.
+
+        Following the link in an invitation email stores its signed token in the session
+        (workspaces.views.invitation), so closed sign-up still admits invited people.
+        """
+        if settings.ACCOUNT_ALLOW_SIGNUPS:
+            return True
+        return invitation_from_session(request) is not None
+
+    def clean_email(self, email: str) -> str:
+        """With sign-up closed, an invitation admits only the address it was sent to."""
+        email = super().clean_email(email)
+        if settings.ACCOUNT_ALLOW_SIGNUPS or self.request is None:
+            return email
+        invitation = invitation_from_session(self.request)
+        if invitation is not None and invitation.email.lower() != email.strip().lower():
+            raise forms.ValidationError(
+                f"Your invitation is for {invitation.email}: sign up with that address."
+            )
+        return email

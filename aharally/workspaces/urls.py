@@ -1,4 +1,43 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from aharally.workspaces import views, views_settings
+
 app_name = "workspaces"
-urlpatterns: list = []
+
+_S = "w/<str:prefix>/settings/"
+
+urlpatterns = [
+    path("workspaces/new/", views.create, name="create"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
+    path(_S, views_settings.general, name="settings_general"),
+    path(_S + "members/", views_settings.members_page, name="settings_members"),
+    path(
+        _S + "members/<int:membership_id>/role/",
+        views_settings.change_role,
+        name="change_role",
+    ),
+    path(
+        _S + "members/<int:membership_id>/remove/",
+        views_settings.remove_member,
+        name="remove_member",
+    ),
+    path(_S + "invitations/", views_settings.invite, name="invite"),
+    path(
+        _S + "invitations/<int:invitation_id>/cancel/",
+        views_settings.cancel_invitation,
+        name="cancel_invitation",
+    ),
+    path(_S + "workflows/", views_settings.workflows, name="settings_workflows"),
+    path(_S + "workflows/<str:record_type>/add/", views_settings.add_status, name="add_status"),
+    path(_S + "statuses/<int:status_id>/", views_settings.edit_status, name="edit_status"),
+    path(_S + "statuses/<int:status_id>/move/", views_settings.move_status, name="move_status"),
+    path(
+        _S + "statuses/<int:status_id>/delete/",
+        views_settings.delete_status,
+        name="delete_status",
+    ),
+    path(_S + "layouts/", views_settings.layouts, name="settings_layouts"),
+    path(_S + "layouts/<str:record_type>/", views_settings.save_layout, name="save_layout"),
+]

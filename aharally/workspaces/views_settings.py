@@ -1,0 +1,329 @@
+"""Settings → Workspace, for owners: general, members and invitations, workflows, layouts.
+
+Every form is a plain POST that redirects; the templates add hx-post/hx-select so that
+HTMX swaps just the section that changed, with the same views answering.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from aharally.workspaces import configuration, members
+from aharally.workspaces.access import require_capability
+from aharally.workspaces.errors import WorkspaceError
+from aharally.workspaces.forms import (
+    DeleteStatusForm,
+    InvitationForm,
+    LayoutForm,
+    RoleForm,
+    StatusForm,
+    WorkspaceGeneralForm,
+)
+from aharally.workspaces.models import (
+    Capability,
+    Invitation,
+    Membership,
+    RecordType,
+    RequiredField,
+    Role,
+    WorkflowStatus,
+)
+
+CONFIGURE = Capability.CONFIGURE
+
+
+def _record_type(value: str) -> str:
+    if value not in RecordType.values:
+        from django.http import Http404
+
+        raise Http404("No such record type.")
+    return value
+
+
+@require_capability(CONFIGURE)
+def general(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace
+    locked = configuration.prefix_is_locked(workspace)
+    initial = {"name": workspace.name, "prefix": workspace.prefix}
+    form = WorkspaceGeneralForm(request.POST or None, initial=initial, prefix_locked=locked)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workspace = configuration.update_workspace(
+                workspace=workspace,
+                name=form.cleaned_data["name"],
+                prefix=form.cleaned_data["prefix"],
+            )
+        except WorkspaceError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Saved the workspace settings.")
+            return redirect("workspaces:settings_general", prefix=workspace.prefix)
+    return render(
+        request,
+        "workspaces/settings/general.html",
+        {"form": form, "prefix_locked": locked, "tab": "general"},
+    )
+
+
+def _members_page(request, *, invite_form=None, role_errors=None, status=200) -> HttpResponse:
+    workspace = request.workspace
+    memberships = (
+        Membership.objects.filter(workspace=workspace)
+        .select_related("user")
+        .order_by("user__email")
+    )
+    invitations = (
+        Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("email")
+    )
+    return render(
+        request,
+        "workspaces/settings/members.html",
+        {
+            "memberships": memberships,
+            "invitations": invitations,
+            "invite_form": invite_form or InvitationForm(),
+            "role_errors": role_errors or {},
+            "roles": Role.choices,
+            "tab": "members",
+        },
+        status=status,
+    )
+
+
+@require_capability(CONFIGURE)
+def members_page(request: HttpRequest) -> HttpResponse:
+    return _members_page(request)
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, role_errors={membership.pk: "Choose a role."})
+    try:
+        members.change_role(membership=membership, role=form.cleaned_data["role"])
+    except WorkspaceError as error:
+        return _members_page(request, role_errors={membership.pk: str(error)})
+    messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+    return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def remove_member(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
+    try:
+        members.remove_member(membership=membership)
+    except WorkspaceError as error:
+        return _members_page(request, role_errors={membership.pk: str(error)})
+    messages.success(request, f"Removed {membership.user.email} from the workspace.")
+    if membership.user_id == request.user.pk:
+        return redirect("home")
+    return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def invite(request: HttpRequest) -> HttpResponse:
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = members.invite_member(
+                workspace=request.workspace,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=request.user,
+            )
+        except WorkspaceError as error:
+            form.add_error("email", str(error))
+        else:
+            messages.success(request, f"Sent an invitation to {invitation.email}.")
+            return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
+    return _members_page(request, invite_form=form)
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def cancel_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_object_or_404(
+        Invitation, pk=invitation_id, workspace=request.workspace, accepted_at__isnull=True
+    )
+    members.cancel_invitation(invitation=invitation)
+    messages.success(request, f"Cancelled the invitation to {invitation.email}.")
+    return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
+
+
+def _workflows_page(request, *, bound: dict | None = None, status=200) -> HttpResponse:
+    """All workflows; `bound` maps a form prefix to a submitted form to show with its errors."""
+    bound = bound or {}
+    statuses = WorkflowStatus.objects.filter(workspace=request.workspace).order_by(
+        "record_type", "position", "id"
+    )
+    by_type: dict[str, list] = {t: [] for t in RecordType.values}
+    for item in statuses:
+        key = f"status-{item.pk}"
+        form = bound.get(key) or StatusForm(
+            initial={"name": item.name, "category": item.category, "color": item.color},
+            prefix=key,
+        )
+        by_type[item.record_type].append((item, form))
+    workflows = [
+        {
+            "type": record_type,
+            "label": label,
+            "rows": by_type[record_type],
+            "add_form": bound.get(f"add-{record_type}")
+            or StatusForm(prefix=f"add-{record_type}", initial={"color": "#9aa5b1"}),
+        }
+        for record_type, label in RecordType.choices
+    ]
+    return render(
+        request,
+        "workspaces/settings/workflows.html",
+        {"workflows": workflows, "tab": "workflows"},
+        status=status,
+    )
+
+
+def _workflows_url(request, record_type: str) -> str:
+    url = reverse("workspaces:settings_workflows", kwargs={"prefix": request.workspace.prefix})
+    return f"{url}#workflow-{record_type}"
+
+
+@require_capability(CONFIGURE)
+def workflows(request: HttpRequest) -> HttpResponse:
+    return _workflows_page(request)
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def add_status(request: HttpRequest, record_type: str) -> HttpResponse:
+    record_type = _record_type(record_type)
+    key = f"add-{record_type}"
+    form = StatusForm(request.POST, prefix=key)
+    if form.is_valid():
+        try:
+            added = configuration.add_status(
+                workspace=request.workspace, record_type=record_type, **form.cleaned_data
+            )
+        except WorkspaceError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Added the status {added.name}.")
+            return redirect(_workflows_url(request, record_type))
+    return _workflows_page(request, bound={key: form})
+
+
+def _get_status(request, status_id: int) -> WorkflowStatus:
+    return get_object_or_404(WorkflowStatus, pk=status_id, workspace=request.workspace)
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def edit_status(request: HttpRequest, status_id: int) -> HttpResponse:
+    status = _get_status(request, status_id)
+    key = f"status-{status.pk}"
+    form = StatusForm(request.POST, prefix=key)
+    if form.is_valid():
+        try:
+            configuration.update_status(status=status, **form.cleaned_data)
+        except WorkspaceError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Saved the status {status.name}.")
+            return redirect(_workflows_url(request, status.record_type))
+    return _workflows_page(request, bound={key: form})
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def move_status(request: HttpRequest, status_id: int) -> HttpResponse:
+    status = _get_status(request, status_id)
+    direction = request.POST.get("direction")
+    if direction not in ("up", "down"):
+        messages.error(request, "Move a status up or down.")
+    else:
+        configuration.move_status(status=status, offset=-1 if direction == "up" else 1)
+    return redirect(_workflows_url(request, status.record_type))
+
+
+@require_capability(CONFIGURE)
+def delete_status(request: HttpRequest, status_id: int) -> HttpResponse:
+    """A confirmation page; when records use the status, it asks where to move them."""
+    status = _get_status(request, status_id)
+    usage = configuration.status_usage(status)
+    form = DeleteStatusForm(request.POST or None, status=status, needs_replacement=usage > 0)
+    if request.method == "POST" and form.is_valid():
+        try:
+            moved = configuration.delete_status(
+                status=status, replacement=form.cleaned_data["replacement"], user=request.user
+            )
+        except WorkspaceError as error:
+            form.add_error(None, str(error))
+        else:
+            note = f" and moved {moved} record(s)" if moved else ""
+            messages.success(request, f"Deleted the status {status.name}{note}.")
+            return redirect(_workflows_url(request, status.record_type))
+    return render(
+        request,
+        "workspaces/settings/delete_status.html",
+        {"status": status, "usage": usage, "form": form, "tab": "workflows"},
+    )
+
+
+@require_capability(CONFIGURE)
+def layouts(request: HttpRequest) -> HttpResponse:
+    required = set(
+        RequiredField.objects.filter(workspace=request.workspace).values_list(
+            "record_type", "field_name"
+        )
+    )
+    sections = [
+        {
+            "type": record_type,
+            "label": label,
+            "form": LayoutForm(
+                prefix=record_type,
+                choices=configuration.LAYOUT_FIELDS[record_type],
+                initial={
+                    "required": [n for t, n in required if t == record_type],
+                },
+            ),
+        }
+        for record_type, label in RecordType.choices
+    ]
+    return render(
+        request, "workspaces/settings/layouts.html", {"sections": sections, "tab": "layouts"}
+    )
+
+
+@require_POST
+@require_capability(CONFIGURE)
+def save_layout(request: HttpRequest, record_type: str) -> HttpResponse:
+    record_type = _record_type(record_type)
+    form = LayoutForm(
+        request.POST, prefix=record_type, choices=configuration.LAYOUT_FIELDS[record_type]
+    )
+    if form.is_valid():
+        configuration.set_required_fields(
+            workspace=request.workspace,
+            record_type=record_type,
+            field_names=form.cleaned_data["required"],
+        )
+        messages.success(request, f"Saved the {RecordType(record_type).label.lower()} layout.")
+        return redirect(
+            reverse("workspaces:settings_layouts", kwargs={"prefix": request.workspace.prefix})
+            + f"#layout-{record_type}"
+        )
+    sections = [{"type": record_type, "label": RecordType(record_type).label, "form": form}]
+    return render(
+        request, "workspaces/settings/layouts.html", {"sections": sections, "tab": "layouts"}
+    )
