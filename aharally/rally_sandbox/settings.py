@@ -78,6 +78,16 @@ CSRF_COOKIE_NAME = "rally_sandbox_csrftoken"
 OAUTH_ACCESS_TOKEN_SECONDS = env_int("RALLY_SANDBOX_ACCESS_TOKEN_SECONDS", 3600)
 OAUTH_CODE_SECONDS = env_int("RALLY_SANDBOX_CODE_SECONDS", 300)
 
+# --- Admin API, webhooks (pigeon) and fault injection (oauth/pigeon/faults helper) ---
+# The key for /sandbox-admin/* (X-Sandbox-Admin-Key): a development default; tests set their own.
+RALLY_SANDBOX_ADMIN_KEY = env_str("RALLY_SANDBOX_ADMIN_KEY", "sandbox-admin-dev-key")
+# Seconds to wait before each retry of a failed webhook delivery; attempts = retries + 1.
+PIGEON_RETRY_DELAYS = [
+    float(delay)
+    for delay in env_list("RALLY_SANDBOX_WEBHOOK_RETRY_DELAYS", ["5", "30", "120", "600"])
+]
+PIGEON_TIMEOUT_SECONDS = env_int("RALLY_SANDBOX_WEBHOOK_TIMEOUT_SECONDS", 10)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,3 +4,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "aharally.rally_sandbox.settings"
 application = get_wsgi_application()
+
+# Outermost: injected faults and concurrency counting (aharally/rally_sandbox/faults).
+from aharally.rally_sandbox.faults.middleware import FaultInjectionMiddleware  # noqa: E402
+
+application = FaultInjectionMiddleware(application)
