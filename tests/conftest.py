@@ -8,6 +8,12 @@ from aharally.workspaces.models import Role
 from tests.factories import add_member, make_user, make_workspace
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hashing passwords the production way costs ~0.3 s a user; tests need no such cost."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def cast(db):
     """A workspace with one user per role, plus an outsider who belongs to another workspace."""
