@@ -23,7 +23,8 @@ REDIRECT_URI = "http://127.0.0.1:9/rally/callback"
 def oauth_app(admin, marker) -> dict[str, str]:
     """An OAuth client registered in the sandbox for this test alone."""
     app = {"client_id": f"client-{marker}", "client_secret": f"secret-{marker}"}
-    admin.register_oauth_client(name=f"Test {app['client_id']}", redirect_uris=[REDIRECT_URI], **app)
+    name = f"Test {app['client_id']}"
+    admin.register_oauth_client(name=name, redirect_uris=[REDIRECT_URI], **app)
     return app
 
 
