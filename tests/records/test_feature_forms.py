@@ -16,9 +16,7 @@ def feature_data(workspace, **overrides):
     data = {
         "name": "Single sign-on",
         "release": parking_lot(workspace).pk,
-        "status": WorkflowStatus.objects.filter(
-            workspace=workspace, record_type=RecordType.FEATURE
-        )
+        "status": WorkflowStatus.objects.filter(workspace=workspace, record_type=RecordType.FEATURE)
         .first()
         .pk,
     }

@@ -1,10 +1,148 @@
+"""Features → Board: the columns, filters and drag-and-drop moves."""
+
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
+from aharally.records.board import BoardFilters, MoveError, board_columns, move_feature
+from aharally.records.bulk import bulk_actions_for
+from aharally.records.models import Feature, Release, Tag
 from aharally.workspaces.access import require_capability
+from aharally.workspaces.models import Capability, RecordType, WorkflowStatus
+
+QUERY_MAX_LENGTH = 100
 
 
-@require_capability()
-def board(request):
-    return render(request, "records/board.html", {})
+def person_name(user) -> str:
+    return user.get_full_name() or user.email or user.get_username()
+
+
+def person_initials(name: str) -> str:
+    words = name.split("@")[0].replace(".", " ").split()
+    return "".join(word[0] for word in words[:2]).upper() or "?"
+
+
+def decorate_card(card: Feature) -> Feature:
+    """Precompute what the card shows about its assignee: cheaper than template filters."""
+    if card.assignee_id:
+        card.assignee_name = person_name(card.assignee)
+        card.assignee_initials = person_initials(card.assignee_name)
+    return card
+
+
+def feature_base_url(prefix: str) -> str:
+    """The URL up to a feature's reference, so that 2,000 cards need no reverse() each."""
+    placeholder = f"{prefix}-1"
+    url = reverse("records:feature", kwargs={"prefix": prefix, "reference": placeholder})
+    return url[: -len(placeholder) - 1]
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
+def read_filters(params, *, statuses, members, tags) -> BoardFilters:
+    """Filters from GET parameters; a value that names nothing on this board is ignored."""
+    status_id = _int_or_none(params.get("status"))
+    assignee = params.get("assignee", "")
+    assignee_id = _int_or_none(assignee)
+    tag_id = _int_or_none(params.get("tag"))
+    return BoardFilters(
+        status_id=status_id if status_id in {s.pk for s in statuses} else None,
+        assignee_id=assignee_id if assignee_id in {m.pk for m in members} else None,
+        unassigned=assignee == "none",
+        tag_id=tag_id if tag_id in {t.pk for t in tags} else None,
+        query=params.get("q", "").strip()[:QUERY_MAX_LENGTH],
+    )
+
+
+def board_context(request: HttpRequest) -> dict:
+    """Everything the board page and its partials need; a fixed number of queries."""
+    workspace, membership = request.workspace, request.membership
+    statuses = list(
+        WorkflowStatus.objects.filter(workspace=workspace, record_type=RecordType.FEATURE)
+    )
+    members = list(
+        get_user_model()
+        .objects.filter(memberships__workspace=workspace)
+        .order_by("first_name", "email")
+    )
+    for member in members:
+        member.display_name = person_name(member)
+    tags = list(Tag.objects.filter(workspace=workspace))
+    filters = read_filters(request.GET, statuses=statuses, members=members, tags=tags)
+    columns = board_columns(workspace=workspace, filters=filters)
+    for column in columns:
+        for card in column.cards:
+            decorate_card(card)
+    can_edit = membership.can(Capability.EDIT_RECORDS)
+    actions = bulk_actions_for(membership)
+    bulk_forms = [
+        (action, action.form_class(prefix=action.name, workspace=workspace, user=request.user))
+        for action in actions
+    ]
+    return {
+        "columns": columns,
+        "releases": [column.release for column in columns],
+        "statuses": statuses,
+        "members": members,
+        "tags": tags,
+        "filters": filters,
+        "can_edit": can_edit,
+        "can_select": bool(actions),
+        "bulk_forms": bulk_forms,
+        "feature_base": feature_base_url(workspace.prefix),
+        "board_url": reverse("records:board", kwargs={"prefix": workspace.prefix}),
+        "card_count": sum(column.count for column in columns),
+    }
+
+
+@require_GET
+@require_capability(Capability.VIEW)
+def board(request: HttpRequest) -> HttpResponse:
+    context = board_context(request)
+    if request.htmx and request.htmx.target == "board-columns":
+        return render(request, "records/board.html#columns", context)
+    return render(request, "records/board.html", context)
+
+
+@require_POST
+@require_capability(Capability.EDIT_RECORDS)
+def move_card(request: HttpRequest) -> HttpResponse:
+    """Persist a drag or a keyboard move: feature, release, and the card it now follows."""
+    workspace = request.workspace
+    feature_id = _int_or_none(request.POST.get("feature"))
+    release_id = _int_or_none(request.POST.get("release"))
+    feature = Feature.objects.filter(workspace=workspace, pk=feature_id).first()
+    if feature is None:
+        return JsonResponse({"error": "That feature is not on this board."}, status=404)
+    release = Release.objects.filter(workspace=workspace, pk=release_id).first()
+    if release is None:
+        return JsonResponse({"error": "Choose a release of this workspace."}, status=400)
+    try:
+        move_feature(
+            feature=feature,
+            release=release,
+            after=request.POST.get("after"),
+            before=request.POST.get("before"),
+            user=request.user,
+        )
+    except MoveError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    return JsonResponse(
+        {
+            "feature": feature.pk,
+            "reference": feature.reference,
+            "release": release.pk,
+            "release_name": release.name,
+            "rank": feature.rank,
+        }
+    )

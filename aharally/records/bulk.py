@@ -1,0 +1,172 @@
+"""Bulk actions on selected features: a registry that other apps extend.
+
+An action is a name, a label, a form for its options, the capability it needs and a
+handler. The board's selection bar offers every registered action the member may use;
+`apply_bulk_action` re-checks the capability and that every id is a feature of the
+workspace, then runs the handler inside one transaction, so nothing is saved half-way.
+
+To add one (say "Send to Rally" from the sync app), call `register_bulk_action(...)` from
+that app's `AppConfig.ready()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from aharally.records.board import append_to_release
+from aharally.records.models import Feature, Release
+from aharally.records.services import update_record
+from aharally.workspaces.models import Capability, Membership, RecordType, WorkflowStatus
+
+# A board holds a few thousand features; more ids than this is not a selection.
+MAX_SELECTION = 5000
+
+
+class BulkActionError(Exception):
+    """The action was refused as a whole; the message says why, and nothing was saved."""
+
+
+class BulkActionForm(forms.Form):
+    """The options of one bulk action; scoped to the workspace like record forms."""
+
+    def __init__(self, *args, workspace, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.user = user
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    name: str
+    label: str
+    form_class: type[BulkActionForm]
+    # handler(*, features, workspace, user, **cleaned_data) -> the message shown afterwards
+    handler: Callable[..., str]
+    capability: str = Capability.EDIT_RECORDS
+
+
+_REGISTRY: dict[str, BulkAction] = {}
+
+
+def register_bulk_action(action: BulkAction) -> BulkAction:
+    if action.name in _REGISTRY and _REGISTRY[action.name] != action:
+        raise ValueError(f"A bulk action named {action.name!r} is already registered.")
+    _REGISTRY[action.name] = action
+    return action
+
+
+def get_bulk_action(name: str) -> BulkAction | None:
+    return _REGISTRY.get(name)
+
+
+def bulk_actions_for(membership: Membership) -> list[BulkAction]:
+    """The actions this member may use, in the order they were registered."""
+    return [action for action in _REGISTRY.values() if membership.can(action.capability)]
+
+
+def features_phrase(count: int) -> str:
+    return f"{count} feature" if count == 1 else f"{count} features"
+
+
+def parse_ids(values: Iterable[str]) -> list[int]:
+    ids: list[int] = []
+    for value in values:
+        try:
+            pk = int(value)
+        except (TypeError, ValueError):
+            raise BulkActionError(f"{value!r} is not a feature id; nothing was changed.") from None
+        if pk <= 0:
+            raise BulkActionError(f"{value!r} is not a feature id; nothing was changed.")
+        ids.append(pk)
+    return list(dict.fromkeys(ids))
+
+
+def apply_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], data) -> str:
+    """Run one action on the selected features, all or nothing; returns the report."""
+    action = get_bulk_action(name)
+    if action is None:
+        raise BulkActionError("Choose an action for the selected features.")
+    if not membership.can(action.capability):
+        raise PermissionDenied("Your role in this workspace does not allow this action.")
+    feature_ids = parse_ids(ids)
+    if not feature_ids:
+        raise BulkActionError("Select at least one feature.")
+    if len(feature_ids) > MAX_SELECTION:
+        raise BulkActionError(f"Select at most {MAX_SELECTION} features at a time.")
+    workspace, user = membership.workspace, membership.user
+    form = action.form_class(data, prefix=action.name, workspace=workspace, user=user)
+    if not form.is_valid():
+        problems = "; ".join(str(error) for errors in form.errors.values() for error in errors)
+        raise BulkActionError(f"{action.label}: {problems}")
+    with transaction.atomic():
+        features = list(
+            Feature.objects.select_for_update(of=("self",))
+            .filter(workspace=workspace, pk__in=feature_ids)
+            .select_related("workspace", "release", "status")
+            .order_by("release__is_parking_lot", "rank", "id")
+        )
+        if len(features) != len(feature_ids):
+            unknown = len(feature_ids) - len(features)
+            raise BulkActionError(
+                f"{features_phrase(unknown)} of the selection no longer exist or belong to "
+                "another workspace; nothing was changed. Reload the board and try again."
+            )
+        return action.handler(
+            features=features, workspace=workspace, user=user, **form.cleaned_data
+        )
+
+
+# The built-in actions.
+
+
+class MoveToReleaseForm(BulkActionForm):
+    release = forms.ModelChoiceField(
+        queryset=Release.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose a release of this workspace."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["release"].queryset = Release.objects.filter(workspace=self.workspace)
+        self.fields["release"].label_from_instance = lambda release: release.name
+
+
+def move_to_release(*, features, workspace, user, release: Release) -> str:
+    append_to_release(features=features, release=release, user=user)
+    return f"Moved {features_phrase(len(features))} to {release.name}"
+
+
+class SetStatusForm(BulkActionForm):
+    status = forms.ModelChoiceField(
+        queryset=WorkflowStatus.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose a status of this workspace's workflow."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].queryset = WorkflowStatus.objects.filter(
+            workspace=self.workspace, record_type=RecordType.FEATURE
+        )
+
+
+def set_status(*, features, workspace, user, status: WorkflowStatus) -> str:
+    for feature in features:
+        update_record(feature, changes={"status": status}, user=user)
+    return f"Set {features_phrase(len(features))} to {status.name}"
+
+
+register_bulk_action(
+    BulkAction(
+        name="move", label="Move to release", form_class=MoveToReleaseForm, handler=move_to_release
+    )
+)
+register_bulk_action(
+    BulkAction(name="status", label="Set status", form_class=SetStatusForm, handler=set_status)
+)
