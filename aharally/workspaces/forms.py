@@ -78,7 +78,8 @@ class DeleteStatusForm(forms.Form):
         field.queryset = WorkflowStatus.objects.filter(
             workspace_id=status.workspace_id, record_type=status.record_type
         ).exclude(pk=status.pk)
-        field.required = needs_replacement
+        # With no other status the service refuses the deletion with its own message.
+        field.required = needs_replacement and field.queryset.exists()
         field.error_messages["required"] = (
             "Records are in this status: choose where to move them first."
         )

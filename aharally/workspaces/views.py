@@ -34,7 +34,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def create(request: HttpRequest) -> HttpResponse:
     """Anyone signed in may start a workspace, and owns it."""
-    form = WorkspaceCreateForm(request.POST or None)
+    form = WorkspaceCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             workspace = create_workspace(

@@ -49,7 +49,9 @@ def general(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     locked = configuration.prefix_is_locked(workspace)
     initial = {"name": workspace.name, "prefix": workspace.prefix}
-    form = WorkspaceGeneralForm(request.POST or None, initial=initial, prefix_locked=locked)
+    form = WorkspaceGeneralForm(
+        request.POST if request.method == "POST" else None, initial=initial, prefix_locked=locked
+    )
     if request.method == "POST" and form.is_valid():
         try:
             workspace = configuration.update_workspace(
@@ -260,7 +262,11 @@ def delete_status(request: HttpRequest, status_id: int) -> HttpResponse:
     """A confirmation page; when records use the status, it asks where to move them."""
     status = _get_status(request, status_id)
     usage = configuration.status_usage(status)
-    form = DeleteStatusForm(request.POST or None, status=status, needs_replacement=usage > 0)
+    form = DeleteStatusForm(
+        request.POST if request.method == "POST" else None,
+        status=status,
+        needs_replacement=usage > 0,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             moved = configuration.delete_status(

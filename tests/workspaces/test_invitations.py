@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 

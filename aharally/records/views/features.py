@@ -31,7 +31,10 @@ def feature_create(request: HttpRequest) -> HttpResponse:
             workspace=request.workspace, reference=wanted_release.upper()
         ).first()
     form = FeatureForm(
-        request.POST or None, initial=initial, workspace=request.workspace, user=request.user
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        workspace=request.workspace,
+        user=request.user,
     )
     if request.method == "POST" and form.is_valid():
         feature = create_feature(
@@ -52,7 +55,10 @@ def feature_create(request: HttpRequest) -> HttpResponse:
 def feature_edit(request: HttpRequest, reference: str) -> HttpResponse:
     feature = get_record(Feature, request, reference, "release", "epic", "initiative")
     form = FeatureForm(
-        request.POST or None, instance=feature, workspace=request.workspace, user=request.user
+        request.POST if request.method == "POST" else None,
+        instance=feature,
+        workspace=request.workspace,
+        user=request.user,
     )
     if request.method == "POST" and form.is_valid():
         if update_record(feature, changes=form.changes(), user=request.user):
@@ -78,7 +84,11 @@ def feature_edit(request: HttpRequest, reference: str) -> HttpResponse:
 @require_capability(EDIT)
 def requirement_create(request: HttpRequest, reference: str) -> HttpResponse:
     feature = get_record(Feature, request, reference)
-    form = RequirementForm(request.POST or None, workspace=request.workspace, user=request.user)
+    form = RequirementForm(
+        request.POST if request.method == "POST" else None,
+        workspace=request.workspace,
+        user=request.user,
+    )
     feature_url = reverse(
         "records:feature_edit",
         kwargs={"prefix": request.workspace.prefix, "reference": feature.reference},
@@ -102,7 +112,10 @@ def requirement_edit(request: HttpRequest, reference: str) -> HttpResponse:
         reference=reference.upper(),
     )
     form = RequirementForm(
-        request.POST or None, instance=requirement, workspace=request.workspace, user=request.user
+        request.POST if request.method == "POST" else None,
+        instance=requirement,
+        workspace=request.workspace,
+        user=request.user,
     )
     feature_url = reverse(
         "records:feature_edit",

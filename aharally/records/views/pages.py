@@ -55,7 +55,11 @@ def _form_page(request, *, form, kind: str, record=None, cancel_url: str) -> Htt
 
 
 def _create(request, *, form_class, service, kind: str, list_url: str, detail_url: str):
-    form = form_class(request.POST or None, workspace=request.workspace, user=request.user)
+    form = form_class(
+        request.POST if request.method == "POST" else None,
+        workspace=request.workspace,
+        user=request.user,
+    )
     if request.method == "POST" and form.is_valid():
         record = service(workspace=request.workspace, user=request.user, **form.cleaned_data)
         messages.success(request, f"Created {record.reference} {record.name}.")
@@ -67,7 +71,10 @@ def _create(request, *, form_class, service, kind: str, list_url: str, detail_ur
 
 def _edit(request, *, record, form_class, kind: str, detail_url: str):
     form = form_class(
-        request.POST or None, instance=record, workspace=request.workspace, user=request.user
+        request.POST if request.method == "POST" else None,
+        instance=record,
+        workspace=request.workspace,
+        user=request.user,
     )
     cancel = _url(detail_url, request.workspace.prefix, record.reference)
     if request.method == "POST" and form.is_valid():
