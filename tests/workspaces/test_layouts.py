@@ -39,7 +39,8 @@ def test_the_layouts_page_shows_the_current_choices(client, cast):
     )
     client.force_login(cast.owner)
     html = client.get("/w/PLAT/settings/layouts/").content.decode()
-    assert 'name="initiative-required" value="due_date" id="id_initiative-required_3" checked' in html
+    checkbox = 'name="initiative-required" value="due_date" id="id_initiative-required_3" checked'
+    assert checkbox in html
 
 
 def test_create_forms_enforce_the_layout_with_a_clear_message(client, cast):

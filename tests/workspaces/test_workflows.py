@@ -18,6 +18,10 @@ def _names(workspace, record_type="feature"):
     return [s.name for s in _statuses(workspace, record_type)]
 
 
+def _add_data(**fields):
+    return {f"add-feature-{key}": value for key, value in fields.items()}
+
+
 def _edit_data(status, **changes):
     data = {"name": status.name, "category": status.category, "color": status.color}
     data.update(changes)
@@ -47,7 +51,7 @@ def test_an_owner_adds_a_status_at_the_end(client, cast):
     client.force_login(cast.owner)
     response = client.post(
         "/w/PLAT/settings/workflows/feature/add/",
-        {"add-feature-name": "Beta", "add-feature-category": "in_progress", "add-feature-color": "#123ABC"},
+        _add_data(name="Beta", category="in_progress", color="#123ABC"),
     )
     assert response.status_code == 302
     added = _statuses(cast.workspace)[-1]
@@ -58,7 +62,7 @@ def test_a_duplicate_status_name_is_refused(client, cast):
     client.force_login(cast.owner)
     response = client.post(
         "/w/PLAT/settings/workflows/feature/add/",
-        {"add-feature-name": "shipped", "add-feature-category": "done", "add-feature-color": "#123abc"},
+        _add_data(name="shipped", category="done", color="#123abc"),
     )
     assert "already has a status called shipped" in response.content.decode()
     assert len(_statuses(cast.workspace)) == 6
@@ -122,9 +126,10 @@ def test_moving_a_status_leaves_other_workflows_alone(client, cast):
 def test_an_unused_status_is_deleted(client, cast):
     client.force_login(cast.owner)
     shipped = _statuses(cast.workspace)[4]
-    assert "No record is in this status" in client.get(
-        f"/w/PLAT/settings/statuses/{shipped.pk}/delete/"
-    ).content.decode()
+    assert (
+        "No record is in this status"
+        in client.get(f"/w/PLAT/settings/statuses/{shipped.pk}/delete/").content.decode()
+    )
     response = client.post(f"/w/PLAT/settings/statuses/{shipped.pk}/delete/", {})
     assert response.status_code == 302
     assert "Shipped" not in _names(cast.workspace)
@@ -174,7 +179,8 @@ def test_the_last_status_of_a_workflow_cannot_be_deleted(client, cast):
     client.force_login(cast.owner)
     statuses = _statuses(cast.workspace, "release")
     for status in statuses[:-1]:
-        client.post(f"/w/PLAT/settings/statuses/{status.pk}/delete/", {"replacement": statuses[-1].pk})
+        url = f"/w/PLAT/settings/statuses/{status.pk}/delete/"
+        client.post(url, {"replacement": statuses[-1].pk})
     response = client.post(f"/w/PLAT/settings/statuses/{statuses[-1].pk}/delete/", {})
     assert "needs at least one status" in response.content.decode()
     assert len(_statuses(cast.workspace, "release")) == 1
