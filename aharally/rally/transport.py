@@ -306,6 +306,13 @@ class Transport:
     def _unwrap(self, response: requests.Response, *, idempotent: bool) -> tuple[str, dict]:
         status = response.status_code
         payload = _json_or_none(response)
+        if 300 <= status < 400:
+            # Rally does not redirect API calls; a redirect means the URL points elsewhere
+            # (a login page, a proxy). Following it could hand our credential to that host.
+            raise RallyConfigError(
+                f"Rally answered with a redirect (HTTP {status}); check the Rally URL",
+                status=status,
+            )
         if status != 200:
             if not idempotent and status in _WRITE_OUTCOME_UNKNOWN_STATUSES:
                 raise RallyOutcomeUnknown(
