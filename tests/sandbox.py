@@ -11,6 +11,7 @@ port. Extra `serve` options (e.g. TLS flags) go in `serve_args`, extra environme
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -63,6 +64,10 @@ class RallySandbox:
         # What `requests` should pass as `verify` to reach the server (a CA file over https).
         self.verify = verify
         self.users = {user.username: user.password for user in DEMO_USERS}
+        # The key of /sandbox-admin/* (faults, stats, OAuth clients): one per instance.
+        self.sandbox_admin_key = self.extra_env.get(
+            "RALLY_SANDBOX_ADMIN_KEY", secrets.token_urlsafe(16)
+        )
         self.logins = self.users
         self._tmp: str | None = None
         self._process: subprocess.Popen | None = None
@@ -93,6 +98,7 @@ class RallySandbox:
             {
                 "RALLY_SANDBOX_DATABASE_URL": self.database_url,
                 "PYTHONUNBUFFERED": "1",
+                "RALLY_SANDBOX_ADMIN_KEY": self.sandbox_admin_key,
             }
         )
         env.update(self.extra_env)
@@ -177,6 +183,13 @@ class RallySandbox:
         session.headers["ZSESSIONID"] = key or self.api_key
         session.verify = self.verify
         return session
+
+    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the sandbox admin API, e.g. `admin("POST", "/sandbox-admin/faults", json=…)`."""
+        headers = {"X-Sandbox-Admin-Key": self.sandbox_admin_key, **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("verify", self.verify)
+        return requests.request(method, self.base_url + path, headers=headers, **kwargs)
 
     def __enter__(self) -> RallySandbox:
         return self.start()

@@ -9,3 +9,8 @@ application = get_wsgi_application()
 from aharally.rally_sandbox.faults.middleware import FaultInjectionMiddleware  # noqa: E402
 
 application = FaultInjectionMiddleware(application)
+
+# Only the server process loads this module: it delivers queued webhooks in the background.
+from aharally.rally_sandbox.pigeon.worker import start_delivery_thread  # noqa: E402
+
+start_delivery_thread()

@@ -26,6 +26,7 @@ from aharally.rally_sandbox.faults.registry import (
     FaultRegistry,
     credential_label,
 )
+from aharally.rally_sandbox.pigeon.context import current_base_url
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,11 @@ def label_for(environ: dict) -> str:
     return "anonymous"
 
 
+def _base_url(environ: dict) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+
 class _Counted:
     """Wraps a response iterable so the request stays counted until the server closes it."""
 
@@ -136,6 +142,8 @@ class FaultInjectionMiddleware:
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        # Webhook deliveries queued by this request carry refs to where the client reached us.
+        current_base_url.set(_base_url(environ))
         if not path.startswith(FAULT_PATH_PREFIXES):
             return self.app(environ, start_response)
 
