@@ -73,7 +73,7 @@ def panel_context(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
     return {
-        "feature": feature,
+        "feature": decorate_card(feature),
         "form": form,
         "add_form": add_form,
         "requirements": requirements,

@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django import forms
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from aharally.records import bulk
+from aharally.records.bulk import BulkAction, BulkActionForm, register_bulk_action
+from aharally.records.models import Feature, RecordChange
+from aharally.workspaces.models import Capability, RecordType, WorkflowStatus
+from tests.factories import make_feature, make_release, parking_lot
+
+HTMX = {"HX-Request": "true"}
+
+
+def bulk_url(workspace):
+    return reverse("records:bulk_action", kwargs={"prefix": workspace.prefix})
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def board(cast):
+    """Release 1 and Release 2; three features in the parking lot, one in Release 1."""
+    release_1 = make_release(cast.workspace, name="Release 1")
+    release_2 = make_release(cast.workspace, name="Release 2")
+    lot = [make_feature(cast.workspace, name=f"Lot {i}") for i in range(3)]
+    staying = make_feature(cast.workspace, release=release_1, name="Already there")
+    return release_1, release_2, lot, staying
+
+
+def move_data(features, release):
+    return {"action": "move", "ids": [f.pk for f in features], "move-release": release.pk}
+
+
+def test_moving_three_features_reports_it_and_keeps_their_order(client, cast, board):
+    release_1, _release_2, lot, staying = board
+    client.force_login(cast.contributor)
+    response = client.post(bulk_url(cast.workspace), move_data(lot, release_1))
+    assert response.status_code == 302
+    assert messages_of(response) == ["Moved 3 features to Release 1"]
+    in_release = Feature.objects.filter(release=release_1).order_by("rank", "id")
+    assert [f.name for f in in_release] == ["Already there", "Lot 0", "Lot 1", "Lot 2"]
+    history = RecordChange.objects.filter(field="release", changed_by=cast.contributor)
+    assert history.count() == 3
+    assert staying.pk not in history.values_list("object_id", flat=True)
+
+
+def test_an_htmx_bulk_action_answers_with_the_report_and_refreshes_the_board(client, cast, board):
+    release_1, _release_2, lot, _staying = board
+    client.force_login(cast.contributor)
+    response = client.post(bulk_url(cast.workspace), move_data(lot[:1], release_1), headers=HTMX)
+    assert response.status_code == 200
+    assert "Moved 1 feature to Release 1" in response.content.decode()
+    assert "board:refresh" in json.loads(response.headers["HX-Trigger"])
+
+
+def test_setting_the_status_of_many_features_keeps_each_ones_history(client, cast, board):
+    _release_1, _release_2, lot, _staying = board
+    shipped = WorkflowStatus.objects.get(
+        workspace=cast.workspace, record_type=RecordType.FEATURE, name="Shipped"
+    )
+    client.force_login(cast.owner)
+    response = client.post(
+        bulk_url(cast.workspace),
+        {"action": "status", "ids": [f.pk for f in lot], "status-status": shipped.pk},
+    )
+    assert messages_of(response) == ["Set 3 features to Shipped"]
+    assert set(Feature.objects.filter(status=shipped).values_list("name", flat=True)) == {
+        "Lot 0",
+        "Lot 1",
+        "Lot 2",
+    }
+    assert RecordChange.objects.filter(field="status", new_value="Shipped").count() == 3
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("owner", 302), ("contributor", 302), ("reviewer", 403), ("viewer", 403), ("outsider", 404)],
+)
+def test_who_may_use_bulk_actions(client, cast, board, role, status):
+    release_1, _release_2, lot, _staying = board
+    client.force_login(getattr(cast, role))
+    response = client.post(bulk_url(cast.workspace), move_data(lot, release_1))
+    assert response.status_code == status
+    moved = Feature.objects.filter(release=release_1).count()
+    assert moved == (4 if status == 302 else 1)
+
+
+def assert_nothing_changed(cast, board):
+    release_1, _release_2, lot, staying = board
+    assert set(Feature.objects.filter(workspace=cast.workspace, release=release_1)) == {staying}
+    lot_now = Feature.objects.filter(pk__in=[f.pk for f in lot])
+    assert {f.release for f in lot_now} == {parking_lot(cast.workspace)}
+    assert not RecordChange.objects.exists()
+
+
+def post_refused(client, cast, data) -> str:
+    client.force_login(cast.contributor)
+    response = client.post(bulk_url(cast.workspace), data)
+    assert response.status_code == 302
+    [message] = messages_of(response)
+    return message
+
+
+def test_an_unknown_id_refuses_the_whole_action(client, cast, board):
+    release_1, _release_2, lot, _staying = board
+    data = move_data(lot, release_1)
+    data["ids"].append(987654)
+    message = post_refused(client, cast, data)
+    assert message == (
+        "1 feature of the selection no longer exist or belong to another workspace; "
+        "nothing was changed. Reload the board and try again."
+    )
+    assert_nothing_changed(cast, board)
+
+
+def test_another_workspaces_feature_refuses_the_whole_action(client, cast, board):
+    release_1, _release_2, lot, _staying = board
+    foreign = make_feature(cast.other_workspace, name="Foreign")
+    message = post_refused(client, cast, move_data([*lot, foreign], release_1))
+    assert "nothing was changed" in message
+    assert_nothing_changed(cast, board)
+    assert Feature.objects.get(pk=foreign.pk).release.workspace == cast.other_workspace
+
+
+def test_a_move_to_another_workspaces_release_is_refused(client, cast, board):
+    _release_1, _release_2, lot, _staying = board
+    message = post_refused(client, cast, move_data(lot, parking_lot(cast.other_workspace)))
+    assert message == "Move to release: Choose a release of this workspace."
+    assert_nothing_changed(cast, board)
+
+
+def test_a_status_of_another_workflow_is_refused(client, cast, board):
+    _release_1, _release_2, lot, _staying = board
+    epic_status = WorkflowStatus.objects.filter(
+        workspace=cast.workspace, record_type=RecordType.INITIATIVE
+    ).first()
+    data = {"action": "status", "ids": [f.pk for f in lot], "status-status": epic_status.pk}
+    message = post_refused(client, cast, data)
+    assert message == "Set status: Choose a status of this workspace's workflow."
+    assert_nothing_changed(cast, board)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"action": "move", "ids": []}, "Select at least one feature."),
+        ({"action": "move", "ids": ["abc"]}, "'abc' is not a feature id; nothing was changed."),
+        ({"action": "move", "ids": ["-4"]}, "'-4' is not a feature id; nothing was changed."),
+        ({"action": "explode", "ids": ["1"]}, "Choose an action for the selected features."),
+    ],
+)
+def test_nonsense_selections_get_a_clear_message(client, cast, board, data, expected):
+    release_1 = board[0]
+    data = {**data, "move-release": release_1.pk}
+    assert post_refused(client, cast, data) == expected
+    assert_nothing_changed(cast, board)
+
+
+def test_a_failing_handler_leaves_nothing_half_done(client, cast, board, monkeypatch):
+    _release_1, _release_2, lot, _staying = board
+    calls = []
+    real_update = bulk.update_record
+
+    def flaky(record, **kwargs):
+        calls.append(record.pk)
+        if len(calls) == 3:
+            raise RuntimeError("database went away")
+        return real_update(record, **kwargs)
+
+    monkeypatch.setattr(bulk, "update_record", flaky)
+    shipped = WorkflowStatus.objects.get(
+        workspace=cast.workspace, record_type=RecordType.FEATURE, name="Shipped"
+    )
+    client.force_login(cast.contributor)
+    client.raise_request_exception = False
+    response = client.post(
+        bulk_url(cast.workspace),
+        {"action": "status", "ids": [f.pk for f in lot], "status-status": shipped.pk},
+    )
+    assert response.status_code == 500
+    assert len(calls) == 3
+    assert not Feature.objects.filter(status=shipped).exists()
+    assert not RecordChange.objects.exists()
+
+
+def test_the_bar_offers_every_registered_action_and_runs_a_new_one(client, cast, board):
+    """Later issues add actions such as "Send to Rally" through the registry."""
+    _release_1, _release_2, lot, _staying = board
+
+    class RenameForm(BulkActionForm):
+        suffix = forms.CharField(max_length=10)
+
+    def rename(*, features, workspace, user, suffix):
+        for feature in features:
+            Feature.objects.filter(pk=feature.pk).update(name=f"{feature.name} {suffix}")
+        return f"Renamed {len(features)} features"
+
+    action = BulkAction(name="rename", label="Add a suffix", form_class=RenameForm, handler=rename)
+    register_bulk_action(action)
+    try:
+        client.force_login(cast.contributor)
+        html = client.get(
+            reverse("records:board", kwargs={"prefix": cast.workspace.prefix})
+        ).content.decode()
+        assert '<option value="rename">Add a suffix</option>' in html
+        assert 'name="rename-suffix"' in html
+        response = client.post(
+            bulk_url(cast.workspace),
+            {"action": "rename", "ids": [lot[0].pk], "rename-suffix": "(v2)"},
+        )
+        assert messages_of(response) == ["Renamed 1 features"]
+        assert Feature.objects.get(pk=lot[0].pk).name == "Lot 0 (v2)"
+    finally:
+        bulk._REGISTRY.pop("rename")
+
+
+def test_an_action_needing_another_capability_is_refused_to_those_without_it(client, cast, board):
+    _release_1, _release_2, lot, _staying = board
+    action = BulkAction(
+        name="configure-thing",
+        label="Owners only",
+        form_class=BulkActionForm,
+        handler=lambda **kwargs: "done",
+        capability=Capability.CONFIGURE,
+    )
+    register_bulk_action(action)
+    try:
+        client.force_login(cast.contributor)
+        data = {"action": "configure-thing", "ids": [lot[0].pk]}
+        assert client.post(bulk_url(cast.workspace), data).status_code == 403
+        client.force_login(cast.owner)
+        response = client.post(bulk_url(cast.workspace), data)
+        assert messages_of(response) == ["done"]
+    finally:
+        bulk._REGISTRY.pop("configure-thing")
