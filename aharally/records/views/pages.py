@@ -7,7 +7,7 @@ require_capability), so another workspace's record is a 404 whatever its referen
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -231,6 +231,9 @@ def releases(request: HttpRequest) -> HttpResponse:
         Release.objects.filter(workspace=request.workspace)
         .select_related("status")
         .annotate(feature_count=Count("features", distinct=True))
+        # Explicit: Meta.ordering doesn't apply to aggregate queries. Parking lots last,
+        # then by date, undated releases after dated ones on every database.
+        .order_by("is_parking_lot", F("release_date").asc(nulls_last=True), "position", "id")
     )
     return render(request, "records/releases.html", {"releases": items})
 
