@@ -28,7 +28,8 @@ class Form:
     action: str
     method: str
     fields: dict[str, str] = field(default_factory=dict)
-    buttons: dict[str, str] = field(default_factory=dict)  # button label → "name=value"
+    # Button label (and aria-label) → "name=value".
+    buttons: dict[str, str] = field(default_factory=dict)
 
 
 class _FormParser(HTMLParser):
@@ -48,6 +49,8 @@ class _FormParser(HTMLParser):
         elif tag == "button" and self.forms:
             self._button = (a.get("name", ""), a.get("value", ""))
             self._label = []
+            if a.get("aria-label"):
+                self.forms[-1].buttons[a["aria-label"]] = "=".join(self._button)
 
     def handle_data(self, data: str) -> None:
         if self._button is not None:
