@@ -1,0 +1,96 @@
+"""Disable, enable, delete and check an integration (More options on its settings page)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from aharally.integrations.log import log_event, record_failure, record_success
+from aharally.integrations.models import Integration, IntegrationState, LogLevel
+
+
+class LifecycleError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _who(by) -> str:
+    return f" by {by.email}" if by is not None and getattr(by, "email", "") else ""
+
+
+def disable_integration(*, integration: Integration, by=None) -> Integration:
+    """Stop sending and receiving; the configuration and links stay."""
+    if integration.state != IntegrationState.ENABLED:
+        raise LifecycleError("Only an enabled integration can be disabled.")
+    with transaction.atomic():
+        Integration.objects.filter(pk=integration.pk).update(state=IntegrationState.DISABLED)
+        integration.state = IntegrationState.DISABLED
+        log_event(
+            integration,
+            LogLevel.WARNING,
+            f"Integration disabled{_who(by)}.",
+            "Nothing is sent to or received from Rally until it is enabled again; changes "
+            "made meanwhile are picked up then.",
+        )
+    return integration
+
+
+def enable_integration(*, integration: Integration, by=None) -> Integration:
+    """Enable again an integration that was disabled (a draft is enabled by the wizard)."""
+    if integration.state == IntegrationState.DRAFT:
+        raise LifecycleError("Finish the wizard to enable this integration.")
+    if integration.state == IntegrationState.ENABLED:
+        raise LifecycleError("This integration is already enabled.")
+    with transaction.atomic():
+        now = timezone.now()
+        Integration.objects.filter(pk=integration.pk).update(
+            state=IntegrationState.ENABLED, enabled_at=now
+        )
+        integration.state, integration.enabled_at = IntegrationState.ENABLED, now
+        log_event(integration, LogLevel.INFO, f"Integration enabled{_who(by)}.")
+    return integration
+
+
+def delete_integration(*, integration: Integration) -> None:
+    """Delete the integration and its configuration; records stay in aharally and Rally."""
+    users = list(integration.derived_integrations.values_list("name", flat=True)[:5])
+    if users:
+        raise LifecycleError(
+            "Other integrations are built on this template ("
+            + ", ".join(users)
+            + "): delete them first, or build them differently."
+        )
+    try:
+        with transaction.atomic():
+            integration.delete()
+    except ProtectedError:
+        raise LifecycleError(
+            "This integration is still referenced elsewhere and can't be deleted yet."
+        ) from None
+
+
+def check_connection(*, integration: Integration) -> str:
+    """Ask Rally for the workspaces the credential sees, through the integration's client
+    (credential and client certificate included); returns what worked, or raises
+    LifecycleError with what failed (no secrets, no traceback)."""
+    from aharally.integrations.connection import RallyProblem, rally_session
+
+    try:
+        with rally_session(integration, doing="check the connection to Rally") as client:
+            workspaces = client.workspaces()
+    except RallyProblem as problem:
+        record_failure(
+            integration,
+            problem.message,
+            "Check the Rally URL, the authorization and, if Rally demands one, the client "
+            "certificate (More options → Set client certificate).",
+        )
+        raise LifecycleError(problem.message) from None
+    record_success(integration)
+    message = f"Connected to Rally: the credential sees {len(workspaces)} workspace" + (
+        "" if len(workspaces) == 1 else "s"
+    )
+    log_event(integration, LogLevel.INFO, message + ".")
+    return message + "."
