@@ -82,8 +82,8 @@ def run_seed() -> SeedContext:
 WORKSPACES = {
     "Engineering": [
         ("Platform", None, "Open"),
-        ("Platform – Team A", "Platform", "Open"),
-        ("Platform – Team B", "Platform", "Open"),
+        ("Platform – Team A", "Platform", "Open"),  # noqa: RUF001
+        ("Platform – Team B", "Platform", "Open"),  # noqa: RUF001
         ("Mobile", None, "Open"),
         ("Legacy Portal", None, "Closed"),
     ],

@@ -18,6 +18,9 @@ class Counter(models.Model):
     class Meta:
         db_table = "sandbox_counter"
 
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
 
 # Rally's ObjectIDs are large, globally unique integers; start ours in the same range.
 OBJECT_ID_START = 70_000_000_000
@@ -195,3 +198,6 @@ class SecurityToken(models.Model):
 
     class Meta:
         db_table = "sandbox_securitytoken"
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} until {self.expires:%Y-%m-%d %H:%M}"

@@ -1,0 +1,305 @@
+"""WSAPI write operations over HTTP: create, update, delete, collection add/remove, /batch."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlsplit
+
+from django.db import transaction
+from django.http import QueryDict
+
+from aharally.rally_sandbox.accounts.services import security_token_is_valid
+
+from . import envelopes, reads
+from .models import Artifact
+from .reads import Call, find_object
+from .registry import SPECS, TypeSpec, spec_for_name, spec_for_object
+from .render import FETCH_ALL, render_object
+from .scope import ScopeError, resolve_scope
+from .services import WriteError, change_members, delete_object, rank, save_object
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _key_error(call: Call) -> str | None:
+    """Basic-auth writes need the `key` from /security/authorize; API keys and OAuth do not."""
+    if call.caller.method != "basic":
+        return None
+    if security_token_is_valid(user=call.caller.user, token=call.params.get("key")):
+        return None
+    return envelopes.INVALID_KEY
+
+
+def _body(call: Call, spec: TypeSpec) -> dict:
+    try:
+        data = json.loads(call.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest(
+            f"Cannot parse input stream due to I/O error as JSON document: Parse error: {error}"
+        ) from None
+    if not isinstance(data, dict) or len(data) != 1:
+        raise BadRequest(
+            "Cannot parse object: the body must be a JSON object with one key, the type name "
+            f'(for example {{"{spec.element_name}": {{...}}}})'
+        )
+    root, fields = next(iter(data.items()))
+    root_spec = spec_for_name(root)
+    if root_spec is None or (
+        root_spec.type_path != spec.type_path
+        and root_spec.type_path not in spec.subtypes
+        and spec.type_path not in root_spec.subtypes
+    ):
+        raise BadRequest(f"Cannot parse object: {root} does not match the type {spec.element_name}")
+    if not isinstance(fields, dict):
+        raise BadRequest(f"Cannot parse object: the value of {root} must be a JSON object")
+    return fields
+
+
+def _render_written(call: Call, obj, spec: TypeSpec, default) -> dict:
+    concrete = spec_for_object(obj, spec)
+    ctx = call.context(getattr(obj, "workspace", None))
+    ctx.register([obj])
+    rendered = render_object(obj, concrete, ctx, call.fetch(default))
+    if default is None or call.fetch(default).none:
+        # Without fetch Rally still returns the version and type of what it wrote.
+        rendered = {**rendered, "_objectVersion": str(getattr(obj, "version", 1))}
+        rendered["_type"] = rendered.pop("_type")
+    return rendered
+
+
+def create(call: Call, spec: TypeSpec) -> dict:
+    key_error = _key_error(call)
+    if key_error:
+        return envelopes.create_result(None, [key_error])
+    try:
+        fields = _body(call, spec)
+        scope = resolve_scope(call.caller.user, call.params)
+    except (BadRequest, ScopeError) as error:
+        return envelopes.create_result(None, [str(error)])
+    workspace = scope.workspace
+    project_value = fields.get("Project") or fields.get("project")
+    if project_value and not call.params.get("workspace"):
+        # The project named in the body decides the workspace when the URL names none.
+        project = find_object(SPECS["Project"], call.caller, _ref_text(project_value))
+        if project is not None:
+            workspace = project.workspace
+    try:
+        outcome = save_object(
+            spec=spec,
+            user=call.caller.user,
+            workspace=workspace,
+            fields=fields,
+            default_project=scope.project,
+        )
+    except WriteError as error:
+        return envelopes.create_result(None, error.errors)
+    obj = _render_written(call, outcome.obj, spec, None)
+    return envelopes.create_result(obj, warnings=outcome.warnings)
+
+
+def _ref_text(value) -> str:
+    return str(value.get("_ref", "")) if isinstance(value, dict) else str(value)
+
+
+def update(call: Call, spec: TypeSpec, ident: str) -> dict:
+    key_error = _key_error(call)
+    if key_error:
+        return envelopes.operation_result([key_error])
+    obj = find_object(spec, call.caller, ident)
+    if obj is None:
+        return envelopes.operation_result(
+            [f"Could not read: Could not read {spec.element_name} {ident} to update."]
+        )
+    concrete = spec_for_object(obj, spec)
+    ranking = {k: call.params.get(k) for k in ("rankAbove", "rankBelow", "rankTo")}
+    try:
+        fields = _body(call, concrete) if call.body.strip() else {}
+    except BadRequest as error:
+        return envelopes.operation_result([str(error)])
+    if any(ranking.values()):
+        error = _apply_rank(call, obj, ranking)
+        if error:
+            return envelopes.operation_result([error])
+        fields = {k: v for k, v in fields.items() if not k.startswith("_")}
+    try:
+        outcome = save_object(
+            spec=concrete,
+            user=call.caller.user,
+            workspace=_workspace_of(obj, call),
+            fields=fields,
+            obj=obj,
+        )
+    except WriteError as error:
+        return envelopes.operation_result(error.errors)
+    rendered = _render_written(call, outcome.obj, concrete, FETCH_ALL)
+    return envelopes.operation_result(warnings=outcome.warnings, Object=rendered)
+
+
+def _workspace_of(obj, call: Call):
+    if hasattr(obj, "workspace_id"):
+        return obj.workspace
+    if obj.__class__.__name__ == "Workspace":
+        return obj
+    return resolve_scope(call.caller.user, QueryDict()).workspace
+
+
+def _apply_rank(call: Call, obj, ranking: dict) -> str | None:
+    if not isinstance(obj, Artifact):
+        return "Ranking is only supported for artifacts"
+    if ranking.get("rankTo"):
+        if ranking["rankTo"].upper() not in {"TOP", "BOTTOM"}:
+            return "rankTo must be TOP or BOTTOM"
+        rank(obj=obj, to=ranking["rankTo"])
+        return None
+    name = "rankAbove" if ranking.get("rankAbove") else "rankBelow"
+    other = find_object(SPECS["Artifact"], call.caller, ranking[name])
+    if other is None or other.workspace_id != obj.workspace_id:
+        return f"Could not read: Cannot find object to rank relative to: {ranking[name]}"
+    rank(obj=obj, above=other if name == "rankAbove" else None,
+         below=other if name == "rankBelow" else None)  # fmt: skip
+    return None
+
+
+def delete(call: Call, spec: TypeSpec, ident: str) -> dict:
+    key_error = _key_error(call)
+    if key_error:
+        return envelopes.operation_result([key_error])
+    obj = find_object(spec, call.caller, ident)
+    if obj is None:
+        return envelopes.operation_result(["Object to delete cannot be null"])
+    try:
+        delete_object(spec=spec, obj=obj, user=call.caller.user)
+    except WriteError as error:
+        return envelopes.operation_result(error.errors)
+    return envelopes.operation_result()
+
+
+def change_collection(call: Call, spec: TypeSpec, ident: str, name: str, action: str) -> dict:
+    key_error = _key_error(call)
+    if key_error:
+        return envelopes.operation_result([key_error])
+    owner = find_object(spec, call.caller, ident)
+    if owner is None:
+        return envelopes.operation_result([envelopes.NOT_FOUND])
+    owner_spec = spec_for_object(owner, spec)
+    attr = owner_spec.attribute(name)
+    if attr is None or not attr.is_collection:
+        return envelopes.operation_result(
+            [f"Could not read: {owner_spec.element_name} has no collection {name}"]
+        )
+    if not attr.writable_collection:
+        return envelopes.operation_result(
+            [
+                "Cannot modify the read-only collection "
+                f"{owner_spec.element_name}.{attr.element_name}"
+            ]
+        )
+    try:
+        data = json.loads(call.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError) as error:
+        return envelopes.operation_result(
+            [f"Cannot parse input stream due to I/O error as JSON document: Parse error: {error}"]
+        )
+    items = None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key.lower() in {"collectionitems", attr.element_name.lower()}:
+                items = value
+    if not isinstance(items, list):
+        return envelopes.operation_result(
+            ['Cannot parse object: expected {"CollectionItems": [{"_ref": ...}, ...]}']
+        )
+    from .services import _attrs, _Fields
+
+    conv = _Fields(
+        owner_spec, call.caller.user, owner.workspace, _attrs(owner_spec, owner.workspace)
+    )
+    with transaction.atomic():
+        members = conv.members(attr, items)
+        if conv.errors:
+            transaction.set_rollback(True)
+            return envelopes.operation_result(conv.errors)
+        change_members(
+            obj=owner, collection=attr.element_name, members=members, add=action == "add",
+            user=call.caller.user,
+        )  # fmt: skip
+    if action == "remove":
+        return envelopes.operation_result()
+    target = SPECS[attr.target]
+    ctx = call.context(owner.workspace)
+    ctx.register(members)
+    results = [render_object(m, target, ctx, call.fetch(FETCH_ALL)) for m in members]
+    return envelopes.operation_result(Results=results)
+
+
+# --- /batch -------------------------------------------------------------------------------
+
+
+def batch(call: Call) -> dict:
+    key_error = _key_error(call)
+    if key_error:
+        return {"BatchResult": {"Errors": [key_error], "Warnings": [], "Results": []}}
+    try:
+        data = json.loads(call.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError) as error:
+        return {"BatchResult": {"Errors": [
+            f"Cannot parse input stream due to I/O error as JSON document: Parse error: {error}"
+        ], "Warnings": [], "Results": []}}  # fmt: skip
+    entries = data.get("Batch") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return {"BatchResult": {"Errors": ['Cannot parse object: expected {"Batch": [...]}'],
+                                "Warnings": [], "Results": []}}  # fmt: skip
+    results = [_batch_entry(call, entry) for entry in entries]
+    return {"BatchResult": {"Errors": [], "Warnings": [], "Results": results}}
+
+
+def _batch_entry(call: Call, entry) -> dict:
+    from .views import handle
+
+    result = {**envelopes.API, "Errors": [], "Warnings": []}
+    entry = entry.get("Entry") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("Path"), str):
+        return {**result, "Errors": ["Cannot parse batch entry: expected Entry with Path"]}
+    parts = urlsplit(entry["Path"])
+    path = parts.path
+    marker = "/webservice/"
+    if marker in path:
+        path = path.split(marker, 1)[1].split("/", 1)[1] if "/" in path.split(marker, 1)[1] else ""
+    params = QueryDict(mutable=True)
+    for key, value in call.params.items():
+        if key != "key":
+            params[key] = value
+    for key, value in parse_qsl(parts.query):
+        params[key] = value
+    body = entry.get("Body")
+    sub = Call(
+        method=str(entry.get("Method") or "GET").upper(),
+        segments=[s for s in path.strip("/").removesuffix(".js").split("/") if s],
+        params=params,
+        body=json.dumps(body).encode() if body is not None else b"",
+        caller=call.caller,
+        base_url=call.base_url,
+    )
+    try:
+        with transaction.atomic():
+            payload = handle(sub)
+    except Exception:  # one bad entry must not sink the batch
+        return {**result, "Errors": ["An unexpected error occurred"]}
+    ((root, inner),) = payload.items()
+    if root in {"CreateResult", "OperationResult"}:
+        result["Errors"], result["Warnings"] = inner.get("Errors", []), inner.get("Warnings", [])
+        if "Object" in inner:
+            result["Object"] = inner["Object"]
+    elif root == "QueryResult":
+        result["Errors"] = inner.get("Errors", [])
+        result["Results"] = inner.get("Results", [])
+        result["TotalResultCount"] = inner.get("TotalResultCount", 0)
+    else:
+        obj = {k: v for k, v in inner.items() if k not in {"Errors", "Warnings"}}
+        result["Object"] = obj
+    return result
+
+
+__all__ = ["batch", "change_collection", "create", "delete", "reads", "update"]
