@@ -75,8 +75,13 @@ def check_connection(*, integration: Integration) -> str:
     """Ask Rally for the workspaces the credential sees, through the integration's client
     (credential and client certificate included); returns what worked, or raises
     LifecycleError with what failed (no secrets, no traceback)."""
-    from aharally.integrations.connection import RallyProblem, rally_session
+    from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
 
+    if not has_credentials(integration):
+        raise LifecycleError(
+            "The integration is not authorized with Rally yet: authorize it first"
+            + (" (on its template)." if integration.template_id else ".")
+        )
     try:
         with rally_session(integration, doing="check the connection to Rally") as client:
             workspaces = client.workspaces()
