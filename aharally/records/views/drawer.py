@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from aharally.records.forms import FeatureForm, RequirementForm
+from aharally.records.history import record_history
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_requirement, update_record
 from aharally.records.views.board import decorate_card, feature_base_url
@@ -23,6 +24,8 @@ from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 
 NEW_REQUIREMENT_PREFIX = "new"
+# The drawer shows the latest changes; the edit page has them all.
+HISTORY_LIMIT = 30
 
 
 def get_feature(workspace, reference: str) -> Feature:
@@ -69,6 +72,8 @@ def panel_context(
     if form is not None and "status" in form.fields:
         # In the drawer a new status is saved as soon as it is picked (see board.js).
         form.fields["status"].widget.attrs["data-autosubmit"] = ""
+    if form is not None and "description" in form.fields:
+        form.fields["description"].widget.attrs["data-rich-text"] = ""
     requirements = list(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
@@ -77,6 +82,7 @@ def panel_context(
         "form": form,
         "add_form": add_form,
         "requirements": requirements,
+        "history": record_history(feature, limit=HISTORY_LIMIT),
         "can_edit": can_edit,
         "saved": saved,
         "feature_url": reverse(

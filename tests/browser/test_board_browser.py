@@ -1,0 +1,131 @@
+"""Acceptance 2: bob drags, edits in the drawer and moves cards in bulk, in real Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from aharally.records.demo import DEMO_PASSWORD, seed_demo
+from aharally.records.models import Feature, Release
+from aharally.workspaces.models import WorkflowStatus
+from tests.browser.conftest import sign_in
+
+BOARD = "/w/PLAT/features/board/"
+
+
+@pytest.fixture
+def demo(transactional_db):
+    seed_demo()
+    releases = list(Release.objects.filter(workspace__prefix="PLAT"))  # parking lot last
+    return releases
+
+
+@pytest.fixture
+def bob(page, demo):
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
+    expect(page.locator(".card").first).to_be_visible()
+    return page
+
+
+def column_references(page, release) -> list[str]:
+    return page.locator(f'.cards[data-release="{release.pk}"] .card').evaluate_all(
+        "cards => cards.map(card => card.dataset.reference)"
+    )
+
+
+def drag(page, source, target) -> None:
+    """Drag with real mouse events, in small steps, as SortableJS's fallback expects."""
+    start, end = source.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(start["x"] + start["width"] / 2 + 10, start["y"] + 20, steps=5)
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 3, steps=20)
+    page.mouse.up()
+
+
+def test_bob_drags_a_feature_to_another_release_and_it_stays_after_a_reload(bob, demo, screenshot):
+    page = bob
+    screenshot("board")
+    first, second = demo[0], demo[1]
+    moving = page.locator(f'.cards[data-release="{first.pk}"] .card').first
+    reference = moving.get_attribute("data-reference")
+    target = page.locator(f'.cards[data-release="{second.pk}"] .card').nth(1)
+
+    with page.expect_response(lambda r: r.url.endswith("/board/move/")) as move:
+        drag(page, moving, target)
+    assert move.value.status == 200
+    after_drop = column_references(page, second)
+    assert reference in after_drop
+
+    page.reload()
+    expect(page.locator(".card").first).to_be_visible()
+    assert column_references(page, second) == after_drop
+    assert reference not in column_references(page, first)
+    assert Feature.objects.get(reference=reference).release == second
+
+
+def test_bob_moves_a_card_with_the_keyboard(bob, demo):
+    page = bob
+    column = demo[0]
+    before = column_references(page, column)
+    page.locator(f"[data-reference='{before[0]}'] .card-link").focus()
+    with page.expect_response(lambda r: r.url.endswith("/board/move/")) as move:
+        page.keyboard.press("Alt+ArrowDown")
+    assert move.value.status == 200
+    expected = [before[1], before[0], *before[2:]]
+    assert column_references(page, column) == expected
+    page.reload()
+    expect(page.locator(".card").first).to_be_visible()
+    assert column_references(page, column) == expected
+
+
+def test_bob_changes_a_status_in_the_drawer_and_the_card_changes_colour(bob, demo, screenshot):
+    page = bob
+    card = page.locator(f'.cards[data-release="{demo[0].pk}"] .card').first
+    reference = card.get_attribute("data-reference")
+    shipped = WorkflowStatus.objects.get(
+        workspace__prefix="PLAT", record_type="feature", name="Shipped"
+    )
+    assert Feature.objects.get(reference=reference).status != shipped
+
+    card.locator(".card-link").click()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("h2#drawer-title")).to_be_visible()
+    expect(drawer.locator(".requirement").first).to_be_visible()
+    screenshot("drawer")
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        drawer.locator("select[name=status]").select_option(label="Shipped")
+
+    card = page.locator(f"[data-reference='{reference}']")
+    expect(card).to_have_attribute("style", f"--status:{shipped.color}")
+    colour = card.evaluate("card => getComputedStyle(card).borderLeftColor")
+    assert colour == "rgb(39, 174, 96)"  # #27ae60
+    expect(drawer.locator(".flash.success")).to_have_text("Saved.")
+    assert Feature.objects.get(reference=reference).status == shipped
+
+
+def test_bob_selects_three_cards_and_moves_them_to_another_release_at_once(bob, demo, screenshot):
+    page = bob
+    lot, target = demo[-1], demo[2]
+    chosen = column_references(page, lot)[:3]
+    for reference in chosen:
+        page.locator(f"[data-reference='{reference}'] .card-select").check()
+    bar = page.locator("#bulk-form")
+    expect(bar).to_be_visible()
+    expect(bar.locator("[data-selected-count]")).to_have_text("3")
+    screenshot("bulk-bar")
+
+    page.select_option("#bulk-action", "move")
+    bar.locator("select[name=move-release]").select_option(str(target.pk))
+    bar.locator("button[type=submit]").click()
+
+    expect(page.locator("#bulk-result")).to_have_text(f"Moved 3 features to {target.name}")
+    page.wait_for_function(
+        "ids => ids.every(ref => document.querySelector("
+        f"'.cards[data-release=\"{target.pk}\"] [data-reference=\"' + ref + '\"]'))",
+        arg=chosen,
+    )
+    assert column_references(page, target)[-3:] == chosen
+    expect(bar).to_be_hidden()
+    moved = Feature.objects.filter(reference__in=chosen, release=target)
+    assert moved.count() == 3
