@@ -115,6 +115,9 @@ def change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     except WorkspaceError as error:
         return _members_page(request, role_errors={membership.pk: str(error)})
     messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+    if membership.user_id == request.user.pk and membership.role != Role.OWNER:
+        # An owner who stepped down can no longer see the settings.
+        return redirect("records:board", prefix=request.workspace.prefix)
     return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
 
 

@@ -187,3 +187,17 @@ def test_accepting_never_lowers_an_existing_role(cast):
     assert accept_invitations(user=user) == []
     assert Membership.objects.get(user=user).role == Role.CONTRIBUTOR
     assert Invitation.objects.get().accepted_at is not None
+
+
+def test_with_mandatory_verification_only_a_verified_address_or_the_link_accepts(cast, settings):
+    from allauth.account.models import EmailAddress
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    invitation = invite_member(
+        workspace=cast.workspace, email="new@example.com", role=Role.VIEWER, invited_by=None
+    )
+    user = make_user("new@example.com")
+    EmailAddress.objects.create(user=user, email="new@example.com", verified=False, primary=True)
+    assert accept_invitations(user=user) == []
+    [membership] = accept_invitations(user=user, via=invitation)
+    assert membership.workspace == cast.workspace
