@@ -76,3 +76,18 @@ def test_the_password_reset_page_is_styled(client):
     response = client.get("/accounts/password/reset/")
     assert response.status_code == 200
     assert 'class="auth"' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_signed_in_user_changes_their_password_on_a_styled_page(client):
+    user = make_user("pat@example.com")
+    client.force_login(user)
+    page = client.get("/accounts/password/change/")
+    assert page.status_code == 200 and 'class="auth"' in page.content.decode()
+    response = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
