@@ -35,5 +35,5 @@ def rally_sandbox():
     """The Rally sandbox running as a real HTTP server (fresh database) for the whole session."""
     from tests.sandbox import RallySandbox
 
-    with RallySandbox() as sandbox:
+    with RallySandbox(env={"RALLY_SANDBOX_QUERY_COUNT_HEADER": "true"}) as sandbox:
         yield sandbox

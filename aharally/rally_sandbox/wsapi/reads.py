@@ -226,7 +226,9 @@ def collection(call: Call, spec: TypeSpec, ident: str, name: str) -> dict:
             scope = resolve_scope(call.caller.user, call.params)
         except ScopeError as error:
             return envelopes.query_error(str(error))
-    return run_query(call, target, attr.members(owner), scope)
+    # Without `fetch`, members come back whole: pyral hydrates collection items as complete
+    # objects and never lazy-loads their missing fields.
+    return run_query(call, target, attr.members(owner), scope, default_fetch=FETCH_ALL)
 
 
 def _pagesize(call: Call) -> int:

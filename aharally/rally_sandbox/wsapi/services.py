@@ -347,7 +347,8 @@ def save_object(
     _rules(obj, spec, conv, creating)
     for attr in _required(spec, workspace, attrs):
         value = _current(obj, attr)
-        if value is None or value == "":
+        # "None" is the empty choice of a drop-down (RATING) such as Severity.
+        if value is None or value == "" or (attr.attribute_type == "RATING" and value == "None"):
             conv.errors.append(f"Validation error: {conv.label(attr)} should not be null")
     if conv.errors:
         raise WriteError(conv.errors)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from aharally.env import env_bool
 from aharally.rally_sandbox.accounts.models import Workspace
 from aharally.rally_sandbox.accounts.services import (
     AuthenticationFailed,
@@ -20,6 +22,8 @@ from .reads import Call
 from .registry import spec_for_name
 
 logger = logging.getLogger(__name__)
+# Tests set this to see how many SQL queries a request cost (to catch N+1 regressions).
+COUNT_QUERIES = env_bool("RALLY_SANDBOX_QUERY_COUNT_HEADER", default=False)
 WRITE_METHODS = {"POST", "PUT", "DELETE"}
 
 
@@ -56,16 +60,30 @@ def dispatch(request: HttpRequest, version: str, rest: str) -> HttpResponse:
         caller=caller,
         base_url=base_url(request),
     )
+    queries = _QueryCounter()
     try:
-        payload = handle(call)
+        if COUNT_QUERIES:
+            with connection.execute_wrapper(queries):
+                payload = handle(call)
+        else:
+            payload = handle(call)
     except Exception:
         # Never a traceback for the client: Rally answers with an error in the envelope.
         logger.exception("WSAPI request failed: %s %s", method, request.path)
         payload = envelopes.operation_result(["An unexpected error occurred"])
     response = envelopes.json(payload)
-    if isinstance(payload.get("_set_cookies"), dict):  # pragma: no cover - reserved
-        pass
+    if COUNT_QUERIES:
+        response["X-Sandbox-Query-Count"] = str(queries.count)
     return response
+
+
+class _QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
 
 
 def _segments(rest: str) -> list[str]:
