@@ -58,6 +58,7 @@ def test_an_initiatives_page_lists_its_features_from_every_workspace_the_viewer_
     client.force_login(cast.owner)
     page = client.get(f"/w/CO/initiatives/{initiative.reference}/").content.decode()
     assert mine.reference in page and "SSO" in page
+    assert f'href="/w/PLAT/features/{mine.reference}/"' in page  # linked in its own workspace
     assert "Platform" in page  # the feature's workspace is named
     assert hidden.reference not in page and "Secret plan" not in page
     listing = client.get("/w/CO/initiatives/").content.decode()
