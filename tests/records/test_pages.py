@@ -199,3 +199,17 @@ def test_list_pages_make_the_same_number_of_queries_for_3_and_30_records(client,
     many = [_count_queries(client, url) for url in urls]
     assert Initiative.objects.count() == 30
     assert few == many
+
+
+def test_lists_and_pages_do_not_name_an_initiative_of_a_workspace_the_viewer_is_not_in(
+    client, cast
+):
+    company = make_workspace("Company", "CO", owner=cast.owner)
+    initiative = create_initiative(workspace=company, name="Board-level secret")
+    epic = create_epic(workspace=cast.workspace, name="Search", initiative=initiative)
+    client.force_login(cast.viewer)
+    for url in ("/w/PLAT/epics/", f"/w/PLAT/epics/{epic.reference}/"):
+        html = client.get(url).content.decode()
+        assert "Board-level secret" not in html and initiative.reference not in html, url
+    client.force_login(cast.owner)
+    assert "Board-level secret" in client.get("/w/PLAT/epics/").content.decode()

@@ -173,7 +173,9 @@ def epics(request: HttpRequest) -> HttpResponse:
         .annotate(feature_count=Count("features", distinct=True))
         .order_by("number")
     )
-    return render(request, "records/epics.html", {"epics": items})
+    # An epic's initiative may live in a workspace the viewer doesn't belong to: not named.
+    visible = set(_visible_workspace_ids(request.user))
+    return render(request, "records/epics.html", {"epics": items, "visible_ids": visible})
 
 
 @require_capability()
