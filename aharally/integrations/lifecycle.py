@@ -72,19 +72,26 @@ def delete_integration(*, integration: Integration) -> None:
 
 
 def check_connection(*, integration: Integration) -> str:
-    """Ask Rally for the workspaces the credential sees, through the integration's client
-    (credential and client certificate included); returns what worked, or raises
-    LifecycleError with what failed (no secrets, no traceback)."""
+    """Ask Rally who the credential is and read the integration's project, through the
+    integration's own client (credential and client certificate included).
+
+    Returns what worked, or raises LifecycleError saying what failed (no secret, no traceback).
+    """
     from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
+    from aharally.integrations.templates_service import effective_config
 
     if not has_credentials(integration):
         raise LifecycleError(
             "The integration is not authorized with Rally yet: authorize it first"
             + (" (on its template)." if integration.template_id else ".")
         )
+    project_oid = effective_config(integration).rally_project_oid
     try:
         with rally_session(integration, doing="check the connection to Rally") as client:
-            workspaces = client.workspaces()
+            user = client.current_user(fetch=["UserName", "DisplayName"])
+            project = (
+                client.read(f"/project/{project_oid}", fetch=["Name"]) if project_oid else None
+            )
     except RallyProblem as problem:
         record_failure(
             integration,
@@ -94,8 +101,8 @@ def check_connection(*, integration: Integration) -> str:
         )
         raise LifecycleError(problem.message) from None
     record_success(integration)
-    message = f"Connected to Rally: the credential sees {len(workspaces)} workspace" + (
-        "" if len(workspaces) == 1 else "s"
-    )
+    message = f"Connected to Rally as {user.get('UserName') or user.name}"
+    if project is not None:
+        message += f"; the project “{project.name}” is reachable"
     log_event(integration, LogLevel.INFO, message + ".")
     return message + "."
