@@ -150,6 +150,14 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
 )
 
+# Rally integration. http:// and private/loopback addresses are refused (no SSRF) unless
+# allowed here: the local Rally sandbox needs both, so DEBUG and tests allow them by default.
+RALLY_ALLOW_HTTP = env_bool("RALLY_ALLOW_HTTP", default=DEBUG or TESTING)
+RALLY_ALLOW_PRIVATE_ADDRESSES = env_bool("RALLY_ALLOW_PRIVATE_ADDRESSES", default=DEBUG or TESTING)
+# The OAuth client registered at Rally for this installation (defaults: the sandbox's demo client).
+RALLY_OAUTH_CLIENT_ID = env_str("RALLY_OAUTH_CLIENT_ID", "aharally-local")
+RALLY_OAUTH_CLIENT_SECRET = env_str("RALLY_OAUTH_CLIENT_SECRET", "aharally-local-demo-secret")
+
 # Largest rich-text field accepted from a form, in characters.
 RICH_TEXT_MAX_LENGTH = env_int("RICH_TEXT_MAX_LENGTH", 100_000)
 

@@ -108,12 +108,20 @@ class Integration(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Set by the sync when the integration first sends or links a record; from then on the
+    # Rally URL is locked (links point into that Rally).
+    first_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["workspace", "name"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.workspace})"
+
+    @property
+    def account_locked(self) -> bool:
+        """Whether the Rally URL can no longer change: records were sent or linked."""
+        return self.source.first_sent_at is not None or self.first_sent_at is not None
 
     @property
     def source(self) -> Integration:

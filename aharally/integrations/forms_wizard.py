@@ -1,0 +1,160 @@
+"""Forms of the Rally integration wizard; choices fetched from Rally are passed in."""
+
+from __future__ import annotations
+
+from django import forms
+
+from aharally.integrations.defaults import RELATIONSHIP_LINKS
+from aharally.integrations.models import (
+    DEFAULT_RALLY_URL,
+    Direction,
+    IncomingMode,
+    Integration,
+    OutgoingMode,
+)
+from aharally.integrations.url_safety import UnsafeRallyURL, validate_rally_url
+from aharally.workspaces.models import RecordType
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(
+        max_length=120,
+        label="Integration name",
+        error_messages={"required": "Give the integration a name."},
+    )
+    template = forms.ModelChoiceField(
+        queryset=Integration.objects.none(),
+        required=False,
+        label="Integration template",
+        empty_label="No template",
+        help_text=(
+            "An integration built on a template takes its account, credentials, mappings, "
+            "status mapping, enable modes and client certificate from it, and follows its "
+            "changes. You then only choose the Rally project."
+        ),
+    )
+
+    def __init__(self, *args, templates=None, allow_template: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if allow_template and templates is not None:
+            self.fields["template"].queryset = templates
+            self.fields["template"].label_from_instance = lambda t: f"{t.name} ({t.workspace})"
+        else:
+            del self.fields["template"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the integration a name.")
+        return name
+
+
+class AccountForm(forms.Form):
+    rally_url = forms.CharField(
+        max_length=200,
+        label="Rally URL",
+        initial=DEFAULT_RALLY_URL,
+        help_text="The address you use to open Rally. It cannot change once the integration "
+        "has sent or linked records.",
+    )
+
+    def clean_rally_url(self) -> str:
+        try:
+            return validate_rally_url(self.cleaned_data["rally_url"])
+        except UnsafeRallyURL as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+class ApiKeyForm(forms.Form):
+    api_key = forms.CharField(
+        max_length=200,
+        label="Rally API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Create one in Rally under your profile → API Keys (full access). It is "
+        "stored encrypted and never shown again.",
+    )
+
+    def clean_api_key(self) -> str:
+        key = self.cleaned_data["api_key"].strip()
+        if len(key) < 10 or any(c.isspace() for c in key):
+            raise forms.ValidationError("That does not look like a Rally API key.")
+        return key
+
+
+class WorkspaceForm(forms.Form):
+    workspace = forms.TypedChoiceField(
+        coerce=int, label="Rally workspace", widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args, workspaces=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.names = {w.object_id: w.name for w in workspaces}
+        self.fields["workspace"].choices = [(w.object_id, w.name) for w in workspaces]
+
+
+class ProjectForm(forms.Form):
+    project = forms.TypedChoiceField(coerce=int, label="Rally project", widget=forms.RadioSelect)
+    exclude_child_updates = forms.BooleanField(required=False, label="Exclude child updates")
+
+    def __init__(self, *args, projects=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        # (depth, project) pairs from the tree, depth-first.
+        self.names = {p.object_id: p.name for _, p in projects}
+        self.fields["project"].choices = [
+            (p.object_id, "\u2003" * depth + p.name) for depth, p in projects
+        ]
+
+
+class AddMappingForm(forms.Form):
+    record_type = forms.ChoiceField(choices=RecordType.choices, label="aharally record")
+    rally_type = forms.CharField(max_length=100, label="Rally type")
+
+
+class FieldDirectionsForm(forms.Form):
+    """One select per mapped field; "Not synced" removes the field mapping."""
+
+    def __init__(self, *args, record_mapping, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.record_mapping = record_mapping
+        for field_mapping in record_mapping.field_mappings.all():
+            choices = list(Direction.choices)
+            if field_mapping.field not in ("name", "status"):
+                choices.append(("", "Not synced"))
+            self.fields[field_mapping.field] = forms.ChoiceField(
+                choices=choices,
+                required=False,
+                initial=field_mapping.direction,
+                label=field_mapping.field,
+            )
+
+
+LINK_CHOICES = [
+    (f"{p}:{c}", f"{RecordType(p).label} → {RecordType(c).label}") for p, c in RELATIONSHIP_LINKS
+]
+
+
+class RelationshipLinksForm(forms.Form):
+    links = forms.MultipleChoiceField(
+        choices=LINK_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Relationship links",
+    )
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [tuple(value.split(":", 1)) for value in self.cleaned_data["links"]]
+
+
+class EnableForm(forms.Form):
+    outgoing_mode = forms.ChoiceField(
+        choices=OutgoingMode.choices,
+        widget=forms.RadioSelect,
+        label="Outgoing changes",
+        initial=OutgoingMode.AUTOMATIC,
+    )
+    incoming_mode = forms.ChoiceField(
+        choices=IncomingMode.choices,
+        widget=forms.RadioSelect,
+        label="Incoming records",
+        initial=IncomingMode.AUTOMATIC,
+    )

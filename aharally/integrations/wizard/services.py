@@ -1,0 +1,388 @@
+"""What each wizard step changes; each runs in one transaction, so a failure saves nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from aharally.integrations.defaults import (
+    ALLOWED_RALLY_TYPES,
+    DEFAULT_RECORD_MAPPINGS,
+    RELATIONSHIP_LINKS,
+    default_field_mappings,
+    default_relationship_links,
+)
+from aharally.integrations.log import log_info
+from aharally.integrations.models import (
+    AuthMethod,
+    Direction,
+    FieldMapping,
+    Integration,
+    IntegrationState,
+    RecordMapping,
+    RelationshipLink,
+    WizardStep,
+)
+from aharally.workspaces.models import Membership, RecordType, Role
+
+STEPS: list[str] = list(WizardStep.values)
+# A derived integration takes these from its template; it only chooses its own project.
+INHERITED_STEPS = {
+    WizardStep.ACCOUNT,
+    WizardStep.AUTHORIZE,
+    WizardStep.WORKSPACE,
+    WizardStep.MAPPINGS,
+    WizardStep.STATUSES,
+}
+
+
+class WizardError(Exception):
+    """A step's input cannot be saved; the message says why, for the owner."""
+
+
+def step_index(step: str) -> int:
+    return STEPS.index(step)
+
+
+def reach(integration: Integration, step: str) -> None:
+    """Remember the furthest step reached, so that the wizard resumes there."""
+    if step_index(step) > step_index(integration.wizard_step):
+        integration.wizard_step = step
+        integration.save(update_fields=["wizard_step"])
+
+
+def templates_for(user) -> Iterable[Integration]:
+    """Integration templates in the workspaces the user owns."""
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).values("workspace")
+    return Integration.objects.filter(is_template=True, workspace__in=owned).select_related(
+        "workspace"
+    )
+
+
+@transaction.atomic
+def create_draft(*, workspace, name: str, template: Integration | None, user) -> Integration:
+    integration = Integration(
+        workspace=workspace, name=name.strip(), template=template, created_by=user
+    )
+    if template is not None:
+        # The Rally workspace comes with the template (mappings and states are of it); only
+        # the project is the derived integration's own.
+        integration.rally_url = template.rally_url
+        integration.rally_workspace_oid = template.rally_workspace_oid
+        integration.rally_workspace_name = template.rally_workspace_name
+        integration.wizard_step = WizardStep.PROJECT
+    else:
+        integration.wizard_step = WizardStep.ACCOUNT
+    integration.save()
+    log_info(integration, f"Integration “{integration.name}” created as a draft by {user.email}.")
+    return integration
+
+
+def rename(*, integration: Integration, name: str) -> None:
+    integration.name = name.strip()
+    integration.save(update_fields=["name"])
+
+
+@transaction.atomic
+def set_account(*, integration: Integration, rally_url: str) -> None:
+    """A new Rally URL; credentials and choices made for another Rally are dropped."""
+    if integration.template_id:
+        raise WizardError("This integration takes its account from its template.")
+    if rally_url == integration.rally_url:
+        reach(integration, WizardStep.AUTHORIZE)
+        return
+    if integration.account_locked:
+        raise WizardError(
+            "The Rally URL cannot change: this integration has already sent or linked records."
+        )
+    integration.rally_url = rally_url
+    _forget_credentials(integration)
+    _forget_scope(integration)
+    integration.wizard_step = WizardStep.AUTHORIZE
+    integration.save()
+
+
+def _forget_credentials(integration: Integration) -> None:
+    integration.access_token = ""
+    integration.refresh_token = ""
+    integration.token_expires_at = None
+    integration.api_key = ""
+    integration.authorized_by = None
+    integration.authorized_at = None
+    integration.rally_user_name = ""
+
+
+def _forget_scope(integration: Integration) -> None:
+    integration.rally_workspace_oid = None
+    integration.rally_workspace_name = ""
+    integration.rally_project_oid = None
+    integration.rally_project_name = ""
+    integration.record_mappings.all().delete()
+    integration.relationship_links.all().delete()
+
+
+@dataclass(frozen=True)
+class Authorization:
+    auth_method: str
+    rally_user_name: str
+    access_token: str = ""
+    refresh_token: str = ""
+    expires_at: object = None  # datetime | None
+    api_key: str = ""
+
+
+@transaction.atomic
+def store_authorization(*, integration: Integration, authorization: Authorization, user) -> None:
+    """Keep the new credential (encrypted) and who authorized, replacing the old one."""
+    _forget_credentials(integration)
+    integration.auth_method = authorization.auth_method
+    if authorization.auth_method == AuthMethod.API_KEY:
+        integration.api_key = authorization.api_key
+    else:
+        integration.access_token = authorization.access_token
+        integration.refresh_token = authorization.refresh_token
+        integration.token_expires_at = authorization.expires_at
+    integration.authorized_by = user
+    integration.authorized_at = timezone.now()
+    integration.rally_user_name = authorization.rally_user_name
+    integration.needs_reauthorization = False
+    if step_index(integration.wizard_step) < step_index(WizardStep.WORKSPACE):
+        integration.wizard_step = WizardStep.WORKSPACE
+    integration.save()
+    # Derived integrations use this credential too; none of them needs re-authorizing now.
+    integration.derived_integrations.update(needs_reauthorization=False)
+    how = "an API key" if authorization.auth_method == AuthMethod.API_KEY else "OAuth"
+    log_info(
+        integration,
+        f"Authorized with Rally ({how}) as {authorization.rally_user_name} by {user.email}.",
+    )
+
+
+@transaction.atomic
+def choose_workspace(*, integration: Integration, oid: int, name: str) -> None:
+    if integration.template_id:
+        raise WizardError("This integration uses its template's Rally workspace.")
+    if integration.rally_workspace_oid != oid:
+        # Mappings, states and the project belong to the old workspace.
+        _forget_scope(integration)
+        integration.rally_workspace_oid = oid
+    integration.rally_workspace_name = name
+    if step_index(integration.wizard_step) < step_index(WizardStep.PROJECT):
+        integration.wizard_step = WizardStep.PROJECT
+    integration.save()
+
+
+@transaction.atomic
+def choose_project(
+    *, integration: Integration, oid: int, name: str, exclude_child_updates: bool
+) -> None:
+    integration.rally_project_oid = oid
+    integration.rally_project_name = name
+    integration.exclude_child_updates = exclude_child_updates
+    # A derived integration has nothing else to choose: its template configured the rest.
+    next_step = WizardStep.ENABLE if integration.template_id else WizardStep.MAPPINGS
+    if step_index(integration.wizard_step) < step_index(next_step):
+        integration.wizard_step = next_step
+    integration.save()
+
+
+# -- mappings -------------------------------------------------------------------------------
+
+
+def _check_rally_type(record_type: str, rally_type: str, available: dict[str, str]) -> None:
+    if rally_type not in available:
+        raise WizardError(f"Rally has no type “{rally_type}” in this workspace.")
+    allowed = ALLOWED_RALLY_TYPES.get(record_type)
+    label = RecordType(record_type).label
+    if allowed is None:
+        if not rally_type.lower().startswith("portfolioitem/"):
+            raise WizardError(f"A {label.lower()} can only map to a portfolio item type.")
+    elif rally_type not in allowed:
+        raise WizardError(
+            f"A {label.lower()} can only map to {', '.join(sorted(allowed))}, not {rally_type}."
+        )
+
+
+def _create_record_mapping(
+    integration: Integration, record_type: str, rally_type: str, type_name: str, position: int
+) -> RecordMapping:
+    mapping = RecordMapping.objects.create(
+        integration=integration,
+        record_type=record_type,
+        rally_type=rally_type,
+        rally_type_name=type_name,
+        position=position,
+    )
+    FieldMapping.objects.bulk_create(
+        FieldMapping(
+            record_mapping=mapping,
+            field=default.field,
+            rally_field=default.rally_field,
+            direction=default.direction,
+            position=index,
+        )
+        for index, default in enumerate(default_field_mappings(record_type, rally_type))
+    )
+    return mapping
+
+
+@transaction.atomic
+def ensure_default_mappings(*, integration: Integration, available: dict[str, str]) -> list[str]:
+    """Create the default mappings once; returns the defaults Rally lacks (not created).
+
+    `available` maps Rally TypePaths to their display names, from Rally's type definitions.
+    """
+    missing: list[str] = []
+    if integration.record_mappings.exists() or integration.relationship_links.exists():
+        return missing
+    mapped: set[str] = set()
+    for position, (record_type, rally_type, _label) in enumerate(DEFAULT_RECORD_MAPPINGS):
+        if rally_type not in available:
+            missing.append(rally_type)
+            continue
+        _create_record_mapping(
+            integration, record_type, rally_type, available[rally_type], position
+        )
+        mapped.add(record_type)
+    RelationshipLink.objects.bulk_create(
+        RelationshipLink(integration=integration, parent_type=p, child_type=c)
+        for p, c in default_relationship_links(mapped)
+    )
+    return missing
+
+
+@transaction.atomic
+def add_record_mapping(
+    *, integration: Integration, record_type: str, rally_type: str, available: dict[str, str]
+) -> RecordMapping:
+    if record_type not in RecordType.values:
+        raise WizardError("Choose an aharally record type.")
+    _check_rally_type(record_type, rally_type, available)
+    taken = integration.record_mappings.filter(
+        Q(record_type=record_type) | Q(rally_type=rally_type)
+    ).first()
+    if taken is not None:
+        raise WizardError(
+            f"{taken.get_record_type_display()} is already mapped to {taken.rally_type}; "
+            "remove that mapping first."
+        )
+    position = integration.record_mappings.count()
+    return _create_record_mapping(
+        integration, record_type, rally_type, available[rally_type], position
+    )
+
+
+@transaction.atomic
+def remove_record_mapping(*, integration: Integration, mapping_id: int) -> list[str]:
+    """Remove a mapping and the relationship links that needed it; returns those links."""
+    mapping = integration.record_mappings.filter(pk=mapping_id).first()
+    if mapping is None:
+        raise WizardError("That mapping no longer exists.")
+    links = integration.relationship_links.filter(
+        Q(parent_type=mapping.record_type) | Q(child_type=mapping.record_type)
+    )
+    removed = [link_label(link.parent_type, link.child_type) for link in links]
+    links.delete()
+    mapping.delete()
+    return removed
+
+
+def link_label(parent: str, child: str) -> str:
+    return f"{RecordType(parent).label} → {RecordType(child).label}"
+
+
+@transaction.atomic
+def save_field_directions(*, record_mapping: RecordMapping, directions: dict[str, str]) -> None:
+    """`directions` maps a field mapping's field to a Direction, or "" to stop syncing it."""
+    for field_mapping in record_mapping.field_mappings.all():
+        direction = directions.get(field_mapping.field)
+        if direction is None:
+            continue
+        if direction == "":
+            if field_mapping.field in ("name", "status"):
+                raise WizardError(f"{field_mapping.field.title()} is always synced.")
+            field_mapping.delete()
+        elif direction in Direction.values:
+            if direction != field_mapping.direction:
+                field_mapping.direction = direction
+                field_mapping.save(update_fields=["direction"])
+        else:
+            raise WizardError(f"Unknown direction {direction!r}.")
+
+
+@transaction.atomic
+def save_relationship_links(*, integration: Integration, links: list[tuple[str, str]]) -> None:
+    mapped = set(integration.record_mappings.values_list("record_type", flat=True))
+    for parent, child in links:
+        if (parent, child) not in RELATIONSHIP_LINKS:
+            raise WizardError("That relationship is not supported.")
+        unmapped = [t for t in (parent, child) if t not in mapped]
+        if unmapped:
+            names = " and ".join(RecordType(t).label.lower() + "s" for t in unmapped)
+            raise WizardError(f"{link_label(parent, child)} needs {names} mapped to Rally first.")
+    integration.relationship_links.all().delete()
+    RelationshipLink.objects.bulk_create(
+        RelationshipLink(integration=integration, parent_type=p, child_type=c) for p, c in links
+    )
+
+
+# -- enable ---------------------------------------------------------------------------------
+
+
+def missing_configuration(integration: Integration) -> list[str]:
+    """What keeps the integration from being enabled, in words for the owner."""
+    from aharally.integrations.connection import has_credentials
+    from aharally.statusmap.services import status_map_problems
+
+    source = integration.source
+    problems = []
+    if not has_credentials(integration):
+        problems.append("Authorize the integration with Rally.")
+    if not (integration.rally_workspace_oid or source.rally_workspace_oid):
+        problems.append("Choose a Rally workspace.")
+    if not integration.rally_project_oid:
+        problems.append("Choose a Rally project.")
+    mappings = list(source.record_mappings.all())
+    if not mappings:
+        problems.append("Map at least one record type to Rally.")
+    for mapping in mappings:
+        for problem in status_map_problems(mapping):
+            problems.append(f"{mapping.get_record_type_display()}: {problem}")
+    return problems
+
+
+@transaction.atomic
+def set_modes(*, integration: Integration, outgoing_mode: str, incoming_mode: str) -> None:
+    if integration.template_id:
+        return  # the template's modes apply
+    integration.outgoing_mode = outgoing_mode
+    integration.incoming_mode = incoming_mode
+    integration.save(update_fields=["outgoing_mode", "incoming_mode"])
+
+
+@transaction.atomic
+def enable(*, integration: Integration, user) -> None:
+    problems = missing_configuration(integration)
+    if problems:
+        raise WizardError(" ".join(problems))
+    integration.state = IntegrationState.ENABLED
+    integration.enabled_at = timezone.now()
+    integration.wizard_step = WizardStep.ENABLE
+    integration.save(update_fields=["state", "enabled_at", "wizard_step"])
+    source = integration.source
+    log_info(
+        integration,
+        f"Enabled by {user.email}: {source.get_outgoing_mode_display()}, "
+        f"{source.get_incoming_mode_display()}.",
+    )
+
+
+@transaction.atomic
+def finish(*, integration: Integration, outgoing_mode: str, incoming_mode: str, user) -> None:
+    """The Enable step: keep the chosen modes and enable, or save neither."""
+    set_modes(integration=integration, outgoing_mode=outgoing_mode, incoming_mode=incoming_mode)
+    enable(integration=integration, user=user)

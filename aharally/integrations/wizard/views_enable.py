@@ -1,0 +1,107 @@
+"""Wizard step 8: how changes travel (outgoing and incoming modes), Test connection, Enable."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST
+
+from aharally.integrations.connection import RallyProblem, rally_session
+from aharally.integrations.forms_wizard import EnableForm
+from aharally.integrations.log import record_success
+from aharally.integrations.models import Integration, IntegrationState, WizardStep
+from aharally.integrations.wizard import services
+from aharally.integrations.wizard.common import (
+    ahead_of_progress,
+    get_integration,
+    owner_required,
+    redirect_to_step,
+    render_step,
+)
+
+TEMPLATE = "integrations/wizard/enable.html"
+
+
+def _after_enabling(integration: Integration) -> HttpResponse:
+    """The Manage integrations report when it exists, else this step again."""
+    try:
+        return redirect(
+            reverse("integrations:manage", kwargs={"prefix": integration.workspace.prefix})
+        )
+    except NoReverseMatch:
+        return redirect_to_step(integration, WizardStep.ENABLE)
+
+
+@owner_required
+def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
+    integration = get_integration(request, integration_id)
+    if (early := ahead_of_progress(integration, WizardStep.ENABLE)) is not None:
+        return early
+    source = integration.source
+    initial = {"outgoing_mode": source.outgoing_mode, "incoming_mode": source.incoming_mode}
+    form = EnableForm(request.POST or None, initial=initial)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.finish(
+                integration=integration,
+                outgoing_mode=form.cleaned_data["outgoing_mode"],
+                incoming_mode=form.cleaned_data["incoming_mode"],
+                user=request.user,
+            )
+        except services.WizardError as problem:
+            error = str(problem)
+        else:
+            messages.success(request, f"The integration “{integration.name}” is enabled.")
+            return _after_enabling(integration)
+    return render_step(
+        request,
+        integration,
+        WizardStep.ENABLE,
+        TEMPLATE,
+        {
+            "form": form,
+            "error": error,
+            "missing": services.missing_configuration(integration),
+            "enabled": integration.state == IntegrationState.ENABLED,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def check_connection(integration: Integration) -> str:
+    """Read the user, workspace and project as the integration will; a summary, or RallyProblem."""
+    source = integration.source
+    workspace_oid = integration.rally_workspace_oid or source.rally_workspace_oid
+    with rally_session(integration, doing="test the connection") as client:
+        user = client.current_user(fetch=["UserName", "DisplayName"])
+        workspace = client.read(f"/workspace/{workspace_oid}", fetch=["Name"])
+        project = client.read(f"/project/{integration.rally_project_oid}", fetch=["Name"])
+    record_success(integration)
+    name = user.get("DisplayName") or user.get("UserName")
+    return (
+        f"Connected to {source.rally_url} as {name}: workspace “{workspace.name}”, "
+        f"project “{project.name}”."
+    )
+
+
+@require_POST
+@owner_required
+def test_connection(request: HttpRequest, integration_id: int) -> HttpResponse:
+    integration = get_integration(request, integration_id)
+    if (early := ahead_of_progress(integration, WizardStep.ENABLE)) is not None:
+        return early
+    try:
+        result, ok = check_connection(integration), True
+    except RallyProblem as problem:
+        result, ok = problem.message, False
+    if request.htmx:
+        from django.shortcuts import render
+
+        return render(
+            request, TEMPLATE + "#connection", {"connection_result": result, "connection_ok": ok}
+        )
+    (messages.success if ok else messages.error)(request, result)
+    return redirect_to_step(integration, WizardStep.ENABLE)

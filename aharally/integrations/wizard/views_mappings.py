@@ -1,0 +1,237 @@
+"""Wizard step 6: record mappings, field mappings (advanced) and relationship links.
+
+Rally's type definitions say which types can be mapped; its attribute definitions say which
+fields a create must fill, so the page can warn about required fields nothing maps.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_POST
+
+from aharally.integrations.connection import RallyProblem, rally_session
+from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
+from aharally.integrations.forms_wizard import (
+    AddMappingForm,
+    FieldDirectionsForm,
+    RelationshipLinksForm,
+)
+from aharally.integrations.models import Integration, WizardStep
+from aharally.integrations.wizard import services
+from aharally.integrations.wizard.common import (
+    ahead_of_progress,
+    get_integration,
+    owner_required,
+    redirect_to_step,
+    render_step,
+)
+from aharally.workspaces.models import RecordType
+
+# Filled by the sync itself on every create, whatever the mappings say.
+ALWAYS_SET = {"Name", "Project", "Workspace", "Parent", "PortfolioItem", "Release"}
+
+
+def _mappable_types(client, integration: Integration) -> dict[str, str]:
+    """Rally types a record can map to: portfolio item types, user stories, releases."""
+    workspace = f"/workspace/{integration.source.rally_workspace_oid}"
+    available = {}
+    for typedef in client.type_definitions(workspace=workspace):
+        if typedef.abstract or not typedef.creatable:
+            continue
+        if typedef.is_portfolio_item or typedef.type_path in ("HierarchicalRequirement", "Release"):
+            available[typedef.type_path] = typedef.display_name or typedef.name
+    return available
+
+
+def _required_gaps(client, integration: Integration) -> list[dict]:
+    """Fields Rally requires on create that no field mapping fills."""
+    workspace = f"/workspace/{integration.source.rally_workspace_oid}"
+    gaps = []
+    for mapping in integration.source.record_mappings.prefetch_related("field_mappings"):
+        mapped = {f.rally_field for f in mapping.field_mappings.all()}
+        for attribute in client.required_fields(mapping.rally_type, workspace=workspace):
+            if attribute.element_name not in mapped | ALWAYS_SET:
+                gaps.append({"mapping": mapping, "attribute": attribute})
+    return gaps
+
+
+def _page(
+    request: HttpRequest,
+    integration: Integration,
+    *,
+    add_form: AddMappingForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    source = integration.source
+    problem = None
+    available: dict[str, str] = {}
+    gaps: list[dict] = []
+    missing: list[str] = []
+    try:
+        with rally_session(integration, doing="read Rally's record types") as client:
+            available = _mappable_types(client, integration)
+            if not integration.template_id:
+                missing = services.ensure_default_mappings(
+                    integration=integration, available=available
+                )
+            gaps = _required_gaps(client, integration)
+    except RallyProblem as error:
+        problem = error.message
+    mappings = list(source.record_mappings.prefetch_related("field_mappings"))
+    mapped_types = {m.record_type for m in mappings}
+    rows = []
+    for mapping in mappings:
+        form = FieldDirectionsForm(record_mapping=mapping)
+        rows.append(
+            {
+                "mapping": mapping,
+                "fields": [
+                    {
+                        "mapping": fm,
+                        "label": FIELD_LABELS.get(fm.field, fm.field),
+                        "bound": form[fm.field],
+                    }
+                    for fm in mapping.field_mappings.all()
+                ],
+            }
+        )
+    linked = {f"{link.parent_type}:{link.child_type}" for link in source.relationship_links.all()}
+    links = [
+        {
+            "value": f"{p}:{c}",
+            "label": services.link_label(p, c),
+            "checked": f"{p}:{c}" in linked,
+            "available": p in mapped_types and c in mapped_types,
+        }
+        for p, c in RELATIONSHIP_LINKS
+    ]
+    return render_step(
+        request,
+        integration,
+        WizardStep.MAPPINGS,
+        "integrations/wizard/mappings.html",
+        {
+            "problem": problem,
+            "rows": rows,
+            "links": links,
+            "gaps": gaps,
+            "missing_defaults": missing,
+            "add_form": add_form or AddMappingForm(),
+            "unmapped_types": [
+                (v, label) for v, label in RecordType.choices if v not in mapped_types
+            ],
+            "available_types": sorted(available.items(), key=lambda item: item[1].lower()),
+        },
+        status=status,
+    )
+
+
+def _editable(request: HttpRequest, integration_id: int) -> Integration:
+    integration = get_integration(request, integration_id)
+    if integration.template_id:
+        raise Http404("A derived integration uses its template's mappings.")
+    return integration
+
+
+@owner_required
+def mappings(request: HttpRequest, integration_id: int) -> HttpResponse:
+    integration = get_integration(request, integration_id)
+    if (early := ahead_of_progress(integration, WizardStep.MAPPINGS)) is not None:
+        return early
+    if request.method == "POST":
+        if integration.source.record_mappings.exists():
+            services.reach(integration, WizardStep.STATUSES)
+            return redirect_to_step(integration, WizardStep.STATUSES)
+        messages.error(request, "Map at least one aharally record type to a Rally type.")
+        return _page(request, integration, status=400)
+    return _page(request, integration)
+
+
+@require_POST
+@owner_required
+def mapping_add(request: HttpRequest, integration_id: int) -> HttpResponse:
+    integration = _editable(request, integration_id)
+    if (early := ahead_of_progress(integration, WizardStep.MAPPINGS)) is not None:
+        return early
+    form = AddMappingForm(request.POST)
+    if form.is_valid():
+        try:
+            with rally_session(integration, doing="read Rally's record types") as client:
+                available = _mappable_types(client, integration)
+            mapping = services.add_record_mapping(
+                integration=integration,
+                record_type=form.cleaned_data["record_type"],
+                rally_type=form.cleaned_data["rally_type"],
+                available=available,
+            )
+        except (RallyProblem, services.WizardError) as error:
+            form.add_error("rally_type", str(error))
+        else:
+            messages.success(
+                request,
+                f"{mapping.get_record_type_display()} now maps to {mapping.rally_type_name}.",
+            )
+            return redirect_to_step(integration, WizardStep.MAPPINGS)
+    return _page(request, integration, add_form=form, status=400)
+
+
+@require_POST
+@owner_required
+def mapping_remove(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpResponse:
+    integration = _editable(request, integration_id)
+    try:
+        removed_links = services.remove_record_mapping(
+            integration=integration, mapping_id=mapping_id
+        )
+    except services.WizardError as error:
+        messages.error(request, str(error))
+    else:
+        text = "Mapping removed."
+        if removed_links:
+            text += " Relationship links that needed it were removed too: "
+            text += ", ".join(removed_links) + "."
+        messages.success(request, text)
+    return redirect_to_step(integration, WizardStep.MAPPINGS)
+
+
+@require_POST
+@owner_required
+def mapping_fields(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpResponse:
+    integration = _editable(request, integration_id)
+    record_mapping = integration.record_mappings.filter(pk=mapping_id).first()
+    if record_mapping is None:
+        raise Http404("No such mapping.")
+    form = FieldDirectionsForm(request.POST, record_mapping=record_mapping)
+    if form.is_valid():
+        try:
+            services.save_field_directions(
+                record_mapping=record_mapping,
+                directions={k: v for k, v in form.cleaned_data.items() if k in request.POST},
+            )
+        except services.WizardError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request, f"Field mappings of {record_mapping.get_record_type_display()} saved."
+            )
+    else:
+        messages.error(request, "Choose a direction for each field.")
+    return redirect_to_step(integration, WizardStep.MAPPINGS)
+
+
+@require_POST
+@owner_required
+def relationship_links(request: HttpRequest, integration_id: int) -> HttpResponse:
+    integration = _editable(request, integration_id)
+    form = RelationshipLinksForm(request.POST)
+    if form.is_valid():
+        try:
+            services.save_relationship_links(integration=integration, links=form.pairs())
+        except services.WizardError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, "Relationship links saved.")
+    else:
+        messages.error(request, "Choose relationship links from the list.")
+    return redirect_to_step(integration, WizardStep.MAPPINGS)
