@@ -27,10 +27,50 @@ class MoveError(Exception):
     """A move that cannot be made; the message is for the person who tried."""
 
 
+@dataclass(slots=True)
+class Card:
+    """What a board card shows: read as plain values, since model instances for thousands
+    of cards (feature, status, assignee each) cost more than rendering them."""
+
+    id: int
+    reference: str
+    name: str
+    release_id: int
+    estimate: Decimal | None
+    status_name: str | None
+    status_color: str | None
+    assignee_id: int | None
+    assignee_name: str
+
+    @classmethod
+    def from_feature(cls, feature: Feature) -> Card:
+        status, assignee = feature.status, feature.assignee
+        return cls(
+            id=feature.pk,
+            reference=feature.reference,
+            name=feature.name,
+            release_id=feature.release_id,
+            estimate=feature.estimate,
+            status_name=status.name if status else None,
+            status_color=status.color if status else None,
+            assignee_id=feature.assignee_id,
+            assignee_name=person_name(
+                assignee.first_name, assignee.last_name, assignee.email, assignee.username
+            )
+            if assignee
+            else "",
+        )
+
+
+def person_name(first: str, last: str, email: str, username: str) -> str:
+    """How people are named on the board: full name, else email, else username."""
+    return f"{first} {last}".strip() or email or username
+
+
 @dataclass
 class Column:
     release: Release
-    cards: list[Feature] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -79,29 +119,38 @@ def board_columns(*, workspace: Workspace, filters: BoardFilters | None = None) 
     filters = filters or BoardFilters()
     releases = Release.objects.filter(workspace=workspace).select_related("status")
     columns = {release.pk: Column(release=release) for release in releases}
-    cards = (
+    rows = (
         filter_features(Feature.objects.filter(workspace=workspace), filters)
-        .select_related("status", "assignee")
-        .only(
+        .order_by("rank", "id")
+        .values_list(
             "id",
             "reference",
             "name",
             "release_id",
-            "rank",
             "estimate",
-            "due_date",
             "status__name",
             "status__color",
-            "status__category",
-            "assignee__email",
+            "assignee_id",
             "assignee__first_name",
             "assignee__last_name",
+            "assignee__email",
             "assignee__username",
         )
-        .order_by("rank", "id")
     )
-    for card in cards:
-        columns[card.release_id].cards.append(card)
+    for pk, ref, name, release_id, estimate, status, colour, assignee_id, *person in rows:
+        columns[release_id].cards.append(
+            Card(
+                id=pk,
+                reference=ref,
+                name=name,
+                release_id=release_id,
+                estimate=estimate,
+                status_name=status,
+                status_color=colour,
+                assignee_id=assignee_id,
+                assignee_name=person_name(*person) if assignee_id else "",
+            )
+        )
     return list(columns.values())
 
 

@@ -8,30 +8,20 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from aharally.records.board import BoardFilters, MoveError, board_columns, move_feature
+from aharally.records.board import (
+    BoardFilters,
+    MoveError,
+    board_columns,
+    move_feature,
+    person_name,
+)
 from aharally.records.bulk import bulk_actions_for
 from aharally.records.models import Feature, Release, Tag
+from aharally.records.views.cards import CardOptions, render_cards
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability, RecordType, WorkflowStatus
 
 QUERY_MAX_LENGTH = 100
-
-
-def person_name(user) -> str:
-    return user.get_full_name() or user.email or user.get_username()
-
-
-def person_initials(name: str) -> str:
-    words = name.split("@")[0].replace(".", " ").split()
-    return "".join(word[0] for word in words[:2]).upper() or "?"
-
-
-def decorate_card(card: Feature) -> Feature:
-    """Precompute what the card shows about its assignee: cheaper than template filters."""
-    if card.assignee_id:
-        card.assignee_name = person_name(card.assignee)
-        card.assignee_initials = person_initials(card.assignee_name)
-    return card
 
 
 def feature_base_url(prefix: str) -> str:
@@ -76,15 +66,21 @@ def board_context(request: HttpRequest) -> dict:
         .order_by("first_name", "email")
     )
     for member in members:
-        member.display_name = person_name(member)
+        member.display_name = person_name(
+            member.first_name, member.last_name, member.email, member.username
+        )
     tags = list(Tag.objects.filter(workspace=workspace))
     filters = read_filters(request.GET, statuses=statuses, members=members, tags=tags)
     columns = board_columns(workspace=workspace, filters=filters)
-    for column in columns:
-        for card in column.cards:
-            decorate_card(card)
     can_edit = membership.can(Capability.EDIT_RECORDS)
     actions = bulk_actions_for(membership)
+    options = CardOptions(
+        feature_base=feature_base_url(workspace.prefix),
+        can_edit=can_edit,
+        can_select=bool(actions),
+    )
+    for column in columns:
+        column.cards_html = render_cards(column.cards, options)
     bulk_forms = [
         (action, action.form_class(prefix=action.name, workspace=workspace, user=request.user))
         for action in actions
@@ -99,7 +95,6 @@ def board_context(request: HttpRequest) -> dict:
         "can_edit": can_edit,
         "can_select": bool(actions),
         "bulk_forms": bulk_forms,
-        "feature_base": feature_base_url(workspace.prefix),
         "board_url": reverse("records:board", kwargs={"prefix": workspace.prefix}),
         "card_count": sum(column.count for column in columns),
     }

@@ -10,16 +10,18 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from aharally.records.board import Card
+from aharally.records.bulk import bulk_actions_for
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_requirement, update_record
-from aharally.records.views.board import decorate_card, feature_base_url
+from aharally.records.views.board import feature_base_url
+from aharally.records.views.cards import CardOptions, render_card
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 
@@ -78,7 +80,8 @@ def panel_context(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
     return {
-        "feature": decorate_card(feature),
+        "feature": feature,
+        "assignee_name": Card.from_feature(feature).assignee_name,
         "form": form,
         "add_form": add_form,
         "requirements": requirements,
@@ -100,17 +103,12 @@ def _render_panel(request: HttpRequest, context: dict, *, status: int = 200) -> 
 def _card_oob(request: HttpRequest, feature: Feature) -> str:
     """The board card of this feature, swapped out-of-band so the board shows the change."""
     membership = request.membership
-    return render_to_string(
-        "records/board.html#card",
-        {
-            "card": decorate_card(feature),
-            "oob": True,
-            "can_edit": membership.can(Capability.EDIT_RECORDS),
-            "can_select": membership.can(Capability.EDIT_RECORDS),
-            "feature_base": feature_base_url(request.workspace.prefix),
-        },
-        request=request,
+    options = CardOptions(
+        feature_base=feature_base_url(request.workspace.prefix),
+        can_edit=membership.can(Capability.EDIT_RECORDS),
+        can_select=bool(bulk_actions_for(membership)),
     )
+    return render_card(Card.from_feature(feature), options, oob=True)
 
 
 @require_http_methods(["GET", "POST"])
