@@ -34,6 +34,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	AHARALLY_TESTING=true $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m aharally.rally_sandbox manage makemigrations --check --dry-run
 
 pytest-sqlite: install
 	AHARALLY_TESTING=true $(PY) -m pytest
