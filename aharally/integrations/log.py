@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -66,6 +67,10 @@ class LogLevelError(ValueError):
 def secrets_of(integration: Integration | None) -> list[str]:
     """The revealed secret values an integration (and its template) holds, longest first."""
     values: set[str] = set()
+    # The installation's OAuth client secret is never something to show either.
+    client_secret = getattr(settings, "RALLY_OAUTH_CLIENT_SECRET", "") or ""
+    if len(client_secret) >= MIN_SECRET_LENGTH:
+        values.add(client_secret)
     seen: set[int] = set()
     current = integration
     while current is not None and id(current) not in seen:

@@ -116,3 +116,9 @@ def test_a_failure_becomes_the_last_error_until_a_success(integration):
     assert Integration.objects.filter(pk=integration.pk).filter(failing_q()).exists()
     record_success(integration)
     assert not Integration.objects.filter(pk=integration.pk).filter(failing_q()).exists()
+
+
+def test_the_installation_oauth_client_secret_is_masked(integration, settings):
+    settings.RALLY_OAUTH_CLIENT_SECRET = "installation-client-secret-42"
+    log_event(integration, "error", "Token refresh failed for installation-client-secret-42")
+    assert "installation-client-secret-42" not in _stored_text()
