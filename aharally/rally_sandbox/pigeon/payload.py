@@ -125,25 +125,31 @@ def _ref_path(ref: str) -> tuple[str, str]:
     return type_path, last
 
 
-def uuid_ref(ref: str, object_uuid: str | None) -> str:
+def uuid_ref(ref: str, object_uuid: str | None, base_url: str | None = None) -> str:
     type_path, oid = _ref_path(ref)
-    return f"{base_url_of(ref)}/slm/webservice/v2.x/{type_path.lower()}/{object_uuid or oid}"
+    base = base_url or base_url_of(ref)
+    return f"{base}/slm/webservice/v2.x/{type_path.lower()}/{object_uuid or oid}"
 
 
-def detail_link(ref: str) -> str | None:
+def rebased(ref: str, base_url: str) -> str:
+    """The ref on `base_url`, as a v2.x ref (refs in a change set may use another host)."""
+    return f"{base_url}/slm/{ref.split('/slm/', 1)[-1]}".replace("/v2.0/", "/v2.x/")
+
+
+def detail_link(ref: str, base_url: str | None = None) -> str | None:
     type_path, oid = _ref_path(ref)
     lowered = type_path.lower()
     page = DETAIL_TYPES.get(lowered) or (lowered if lowered.startswith("portfolioitem/") else None)
     if page is None or not oid.lstrip("-").isdigit():
         return None
-    return f"{base_url_of(ref)}/slm/#/detail/{page}/{oid}"
+    return f"{base_url or base_url_of(ref)}/slm/#/detail/{page}/{oid}"
 
 
 def _is_collection(value: Any) -> bool:
     return isinstance(value, dict) and "Count" in value and "_ref" in value
 
 
-def _ref_value(value: dict) -> dict[str, Any]:
+def _ref_value(value: dict, base_url: str) -> dict[str, Any]:
     encoded: dict[str, Any] = {}
     if value.get("FormattedID") and value.get("_type") == "HierarchicalRequirement":
         encoded["formatted_id"] = value["FormattedID"]
@@ -151,8 +157,8 @@ def _ref_value(value: dict) -> dict[str, Any]:
     encoded.update(
         {
             "name": value.get("_refObjectName") or value.get("Name") or "",
-            "ref": uuid_ref(ref, value.get("_refObjectUUID")),
-            "detail_link": detail_link(ref),
+            "ref": uuid_ref(ref, value.get("_refObjectUUID"), base_url),
+            "detail_link": detail_link(ref, base_url),
             "id": value.get("_refObjectUUID"),
             "object_type": short_type(value.get("_type") or _ref_path(ref)[0]),
         }
@@ -162,11 +168,10 @@ def _ref_value(value: dict) -> dict[str, Any]:
     return encoded
 
 
-def _collection_items(value: dict) -> list[dict[str, Any]] | None:
+def _collection_items(value: dict, base: str) -> list[dict[str, Any]] | None:
     items = value.get("_tagsNameArray")
     if not items or not value.get("Count"):
         return None
-    base = base_url_of(value["_ref"])
     encoded = []
     for item in items:
         ref = item.get("_ref") or ""
@@ -175,7 +180,7 @@ def _collection_items(value: dict) -> list[dict[str, Any]] | None:
         encoded.append(
             {
                 "name": item.get("Name"),
-                "ref": uuid_ref(ref, item.get("_refObjectUUID")) if ref else None,
+                "ref": uuid_ref(ref, item.get("_refObjectUUID"), base) if ref else None,
                 "detail_link": None,
                 "id": item.get("_refObjectUUID"),
                 "object_type": short_type(value.get("_type") or ""),
@@ -211,8 +216,8 @@ def encode(type_name: str, name: str, value: Any, *, base_url: str) -> dict[str,
     short = short_type(type_name)
 
     if _is_collection(value):
-        kind, ref = "Collection", value["_ref"].replace("/v2.0/", "/v2.x/")
-        encoded = _collection_items(value)
+        kind, ref = "Collection", rebased(value["_ref"], base_url)
+        encoded = _collection_items(value, base_url)
     elif name == "ScheduleState":
         kind = "State"
         encoded = None
@@ -233,7 +238,7 @@ def encode(type_name: str, name: str, value: Any, *, base_url: str) -> dict[str,
     elif name in RATINGS:
         kind, encoded = "Rating", _rating(RATINGS[name], value)
     elif isinstance(value, dict) and "_ref" in value:
-        encoded = _ref_value(value)
+        encoded = _ref_value(value, base_url)
         kind = kind or TYPE_DISPLAY.get(value.get("_type", ""), short_type(value.get("_type", "")))
     elif name in POINTS_FIELDS or name in HOURS_FIELDS:
         number = _number(value)
@@ -267,10 +272,11 @@ def encode(type_name: str, name: str, value: Any, *, base_url: str) -> dict[str,
     }
 
 
-def _collection_diff(old: Any, new: Any) -> tuple[list | None, list | None]:
+def _collection_diff(old: Any, new: Any, base_url: str) -> tuple[list | None, list | None]:
     def items(value: Any) -> dict[str, Any]:
         if _is_collection(value):
-            value = value.get("_tagsNameArray") or []
+            member_type = value.get("_type")
+            value = [{"_type": member_type, **item} for item in value.get("_tagsNameArray") or []]
         elif isinstance(value, dict) and "_ref" in value:
             value = [value]
         if not isinstance(value, list):
@@ -278,9 +284,15 @@ def _collection_diff(old: Any, new: Any) -> tuple[list | None, list | None]:
         return {item.get("_refObjectUUID") or item.get("_ref"): item for item in value}
 
     before, after = items(old), items(new)
-    added = [_ref_value(after[key]) for key in after if key not in before and "_ref" in after[key]]
+    added = [
+        _ref_value(after[key], base_url)
+        for key in after
+        if key not in before and "_ref" in after[key]
+    ]
     removed = [
-        _ref_value(before[key]) for key in before if key not in after and "_ref" in before[key]
+        _ref_value(before[key], base_url)
+        for key in before
+        if key not in after and "_ref" in before[key]
     ]
     return added or None, removed or None
 
@@ -319,7 +331,7 @@ def build_message(
                 continue
             entry = encode(type_name, name, new, base_url=base_url)
             if any(isinstance(v, list) or _is_collection(v) for v in (old, new)):
-                added, removed = _collection_diff(old, new)
+                added, removed = _collection_diff(old, new, base_url)
                 entry.update(
                     {"type": "Collection", "value": None, "old_value": None}
                     | {"added": added, "removed": removed}

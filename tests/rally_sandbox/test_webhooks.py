@@ -1,0 +1,496 @@
+"""Webhooks: the pigeon API, and Rally-shaped deliveries to a real receiver, with retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.sandbox import RallySandbox
+
+pytestmark = pytest.mark.sandbox_only
+
+SAMPLES = Path("/work/shared/rally/samples")
+TIMEOUT = 30
+WAIT_SECONDS = 20
+RETRY_DELAYS = [0.2, 0.4, 0.8]  # so a delivery is tried 4 times
+NAME_ID = "500a0d67-9c48-4145-920c-821033e4a832"
+PLAN_ESTIMATE_ID = "7f25a8ae-6948-49a9-92f5-b437ca213251"
+VERSION_ID = "f5b1fb22-6c15-44b5-a592-19189fafe5f2"
+OBJECT_ID = "2910ca71-9779-4e7b-8fcf-d718c919aff8"
+TEAM_A = "Platform \N{EN DASH} Team A"
+
+
+class Receiver:
+    """A tiny HTTP server that records webhook deliveries and answers as told per path."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict]] = []
+        self.answers: dict[str, list[int]] = {}  # path → statuses to answer, in turn
+        self.hold: dict[str, threading.Event] = {}  # path → answer only once this is set
+        self.changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                gate = receiver.hold.get(self.path)
+                if gate is not None:
+                    gate.wait(timeout=WAIT_SECONDS)
+                with receiver.changed:
+                    receiver.received.append((self.path, body))
+                    statuses = receiver.answers.get(self.path) or [200]
+                    status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                    receiver.changed.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def bodies(self, path: str) -> list[dict]:
+        with self.changed:
+            return [body for p, body in self.received if p == path]
+
+    def wait_for(self, path: str, count: int) -> list[dict]:
+        """The first `count` deliveries to `path`, waiting a bounded time for them."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        with self.changed:
+            while len([p for p, _ in self.received if p == path]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    got = len(self.bodies(path))
+                    raise AssertionError(f"{got} deliveries to {path}, expected {count}")
+                self.changed.wait(timeout=left)
+            return [body for p, body in self.received if p == path]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[RallySandbox]:
+    env = {"RALLY_SANDBOX_WEBHOOK_RETRY_DELAYS": ",".join(str(d) for d in RETRY_DELAYS)}
+    with RallySandbox(env=env) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def api(sandbox) -> requests.Session:
+    """The subscription administrator's API key (webhooks are theirs to manage)."""
+    return sandbox.session(sandbox.admin_key)
+
+
+@pytest.fixture
+def hook(sandbox, api, receiver) -> Iterator[Callable[..., tuple[str, dict]]]:
+    """Register webhooks to fresh receiver paths; each is deleted after the test."""
+    made: list[str] = []
+
+    def register(**fields: Any) -> tuple[str, dict]:
+        path = f"/hook/{uuid.uuid4().hex[:10]}"
+        body = {
+            "AppName": "Tests",
+            "AppUrl": receiver.url,
+            "Name": f"Test hook {path}",
+            "TargetUrl": receiver.url + path,
+            "ObjectTypes": ["HierarchicalRequirement"],
+            **fields,
+        }
+        answer = api.post(f"{sandbox.base_url}/apps/pigeon/api/v2/webhook", json=body, timeout=30)
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["ObjectUUID"])
+        return path, answer.json()
+
+    yield register
+    for webhook_id in made:
+        api.delete(f"{sandbox.base_url}/apps/pigeon/api/v2/webhook/{webhook_id}", timeout=30)
+
+
+def create(sandbox, api, type_path: str, fields: dict) -> dict:
+    answer = api.post(
+        f"{sandbox.wsapi_url}/{type_path}/create",
+        params={"fetch": "true"},
+        json={type_path: fields},
+        timeout=TIMEOUT,
+    )
+    result = answer.json()["CreateResult"]
+    assert result["Errors"] == [], result
+    return result["Object"]
+
+
+def update(sandbox, api, obj: dict, fields: dict) -> dict:
+    answer = api.post(
+        obj["_ref"], params={"fetch": "true"}, json={obj["_type"]: fields}, timeout=TIMEOUT
+    )
+    result = answer.json()["OperationResult"]
+    assert result["Errors"] == [], result
+    return result["Object"]
+
+
+def delete(api, obj: dict) -> None:
+    answer = api.delete(obj["_ref"], timeout=TIMEOUT)
+    assert answer.json()["OperationResult"]["Errors"] == []
+
+
+def project(sandbox, api, name: str) -> dict:
+    answer = api.get(
+        f"{sandbox.wsapi_url}/project",
+        params={"query": f'(Name = "{name}")', "fetch": "Name,ObjectID"},
+        timeout=TIMEOUT,
+    )
+    (found,) = answer.json()["QueryResult"]["Results"]
+    return found
+
+
+def deliveries(sandbox) -> list[dict]:
+    return sandbox.admin("GET", "/sandbox-admin/webhook-deliveries").json()["deliveries"]
+
+
+def by_name(section: dict) -> dict[str, dict]:
+    return {entry["name"]: entry for entry in section.values()}
+
+
+def test_a_created_story_is_delivered_in_rallys_shape(sandbox, api, hook, receiver):
+    path, webhook = hook()
+    name = f"Created {uuid.uuid4().hex[:6]}"
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": name, "PlanEstimate": 3})
+
+    (body,) = receiver.wait_for(path, 1)
+
+    sample = json.loads((SAMPLES / "webhook-delivery-created-investment.json").read_text())
+    assert set(body) == set(sample)
+    assert set(body["message"]) == set(sample["message"])
+    assert set(sample["rule"]) <= set(body["rule"])
+    message = body["message"]
+    assert message["action"] == "Created"
+    assert message["changes"] == {}
+    assert message["object_type"] == "HierarchicalRequirement"
+    assert message["id"] == message["object_id"] == story["_refObjectUUID"]
+    assert message["ref"] == (
+        f"{sandbox.base_url}/slm/webservice/v2.x/hierarchicalrequirement/{story['_refObjectUUID']}"
+    )
+    assert message["detail_link"].endswith(f"/slm/#/detail/userstory/{story['ObjectID']}")
+    assert message["project"]["name"] == "Platform"
+    assert message["transaction"]["user"]["username"] == "admin@example.com"
+    assert message["state"][NAME_ID]["value"] == name
+    assert message["state"][OBJECT_ID]["value"] == story["ObjectID"]
+    assert message["state"][PLAN_ESTIMATE_ID]["value"] == {"value": 3.0, "units": "Points"}
+    project_value = by_name(message["state"])["Project"]["value"]
+    assert project_value["object_type"] == "Project"
+    assert project_value["ref"].startswith(f"{sandbox.base_url}/slm/webservice/v2.x/project/")
+    assert body["rule"]["ObjectUUID"] == webhook["ObjectUUID"]
+    assert body["rule"]["_type"] == "webhook"
+
+
+def test_an_update_is_delivered_with_the_changed_fields_and_old_values(
+    sandbox, api, hook, receiver
+):
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Before", "PlanEstimate": 2})
+    path, _ = hook()
+
+    update(sandbox, api, story, {"Name": "After", "PlanEstimate": 5})
+
+    (body,) = receiver.wait_for(path, 1)
+    message = body["message"]
+    assert message["action"] == "Updated"
+    changes = message["changes"]
+    assert changes[NAME_ID]["old_value"] == "Before"
+    assert changes[NAME_ID]["value"] == "After"
+    assert changes[PLAN_ESTIMATE_ID]["old_value"] == {"value": 2.0, "units": "Points"}
+    assert changes[PLAN_ESTIMATE_ID]["value"] == {"value": 5.0, "units": "Points"}
+    assert changes[VERSION_ID]["value"] == changes[VERSION_ID]["old_value"] + 1
+    assert {entry["added"] for entry in changes.values()} == {None}
+    assert message["state"][NAME_ID]["value"] == "After"
+
+
+def test_a_tag_added_is_delivered_as_a_collection_change(sandbox, api, hook, receiver):
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Tagged"})
+    tag = create(sandbox, api, "Tag", {"Name": f"tag-{uuid.uuid4().hex[:6]}"})
+    path, _ = hook()
+
+    answer = api.post(f"{story['_ref']}/Tags/add", json={"Tags": [{"_ref": tag["_ref"]}]})
+    assert answer.json()["OperationResult"]["Errors"] == []
+
+    (body,) = receiver.wait_for(path, 1)
+    tags = by_name(body["message"]["changes"])["Tags"]
+    assert tags["type"] == "Collection"
+    assert [added["name"] for added in tags["added"]] == [tag["Name"]]
+    assert tags["removed"] is None
+
+
+def test_a_delete_is_delivered_with_the_last_state(sandbox, api, hook, receiver):
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Doomed"})
+    path, _ = hook()
+
+    delete(api, story)
+
+    (body,) = receiver.wait_for(path, 1)
+    message = body["message"]
+    assert message["action"] == "Deleted"
+    assert message["object_id"] == story["_refObjectUUID"]
+    assert message["state"][NAME_ID]["value"] == "Doomed"
+    assert message["state"][OBJECT_ID]["value"] == story["ObjectID"]
+
+
+def test_only_changes_matching_the_expressions_are_delivered(sandbox, api, hook, receiver):
+    path, _ = hook(
+        ObjectTypes=["HierarchicalRequirement"],
+        Expressions=[{"AttributeName": "PlanEstimate", "Operator": ">", "Value": 10}],
+    )
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Small", "PlanEstimate": 3})
+    create(
+        sandbox,
+        api,
+        "Task",
+        {
+            "Name": "Task",
+            "WorkProduct": create(
+                sandbox, api, "HierarchicalRequirement", {"Name": "Parent", "PlanEstimate": 1}
+            )["_ref"],
+        },
+    )
+    big = create(sandbox, api, "HierarchicalRequirement", {"Name": "Big", "PlanEstimate": 13})
+
+    (body,) = receiver.wait_for(path, 1)
+    # Deliveries are queued in commit order: had the others matched, they would be first.
+    assert body["message"]["object_id"] == big["_refObjectUUID"]
+    assert len(receiver.bodies(path)) == 1
+
+
+def test_the_project_operator_matches_the_project_and_its_children(sandbox, api, hook, receiver):
+    platform = project(sandbox, api, "Platform")
+    path, _ = hook(Expressions=[{"Operator": "project", "Value": platform["_refObjectUUID"]}])
+
+    create(
+        sandbox,
+        api,
+        "HierarchicalRequirement",
+        {"Name": "Mobile story", "Project": project(sandbox, api, "Mobile")["_ref"]},
+    )
+    child = create(
+        sandbox,
+        api,
+        "HierarchicalRequirement",
+        {
+            "Name": "Team A story",
+            "Project": project(sandbox, api, TEAM_A)["_ref"],
+        },
+    )
+
+    (body,) = receiver.wait_for(path, 1)
+    assert body["message"]["object_id"] == child["_refObjectUUID"]
+
+
+def test_the_changed_operator_fires_only_when_that_field_changed(sandbox, api, hook, receiver):
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Watch me"})
+    path, _ = hook(Expressions=[{"AttributeName": "ScheduleState", "Operator": "changed"}])
+
+    update(sandbox, api, story, {"Name": "Renamed only"})
+    update(sandbox, api, story, {"ScheduleState": "In-Progress"})
+
+    (body,) = receiver.wait_for(path, 1)
+    state_change = by_name(body["message"]["changes"])["ScheduleState"]
+    assert state_change["value"]["name"] == "In-Progress"
+    assert state_change["old_value"]["name"] == "Defined"
+    assert "Name" not in by_name(body["message"]["changes"])
+
+
+def test_an_expression_may_name_its_attribute_by_id(sandbox, api, hook, receiver):
+    path, _ = hook(Expressions=[{"AttributeID": NAME_ID, "Operator": "=", "Value": "By id"}])
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Not this"})
+    wanted = create(sandbox, api, "HierarchicalRequirement", {"Name": "By id"})
+
+    (body,) = receiver.wait_for(path, 1)
+    assert body["message"]["object_id"] == wanted["_refObjectUUID"]
+
+
+def test_a_failing_receiver_gets_retries_until_it_answers(sandbox, api, hook, receiver):
+    path, webhook = hook()
+    receiver.answers[path] = [500, 503, 200]
+
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Retried"})
+
+    bodies = receiver.wait_for(path, 3)
+    assert len({body["message"]["message_id"] for body in bodies}) == 1
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        (delivery,) = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
+        if delivery["status"] == "delivered":
+            break
+        time.sleep(0.1)
+    assert delivery["status"] == "delivered"
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
+    rule = api.get(webhook["_ref"], timeout=TIMEOUT).json()
+    assert (rule["FireCount"], rule["ErrorCount"], rule["LastStatus"]) == (3, 2, 200)
+    assert rule["LastSuccess"] and rule["LastFailure"]
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry(
+    sandbox, api, hook, receiver
+):
+    path, webhook = hook()
+    receiver.answers[path] = [500]
+
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Never delivered"})
+
+    receiver.wait_for(path, len(RETRY_DELAYS) + 1)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        (delivery,) = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
+        if delivery["status"] == "failed":
+            break
+        time.sleep(0.1)
+    assert delivery["status"] == "failed"
+    assert len(delivery["attempts"]) == len(RETRY_DELAYS) + 1
+    assert len(receiver.bodies(path)) == len(RETRY_DELAYS) + 1
+
+
+def test_an_unreachable_receiver_is_recorded_as_a_failed_attempt(sandbox, api, hook):
+    _, webhook = hook()
+    answer = api.patch(webhook["_ref"], json={"TargetUrl": "http://127.0.0.1:9/down"})
+    assert answer.status_code == 200
+
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Nobody listens"})
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    attempts: list[dict] = []
+    while time.monotonic() < deadline and not attempts:
+        mine = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
+        attempts = mine[0]["attempts"] if mine else []
+        time.sleep(0.1)
+    assert attempts[0]["status_code"] is None
+    assert "ConnectionError" in attempts[0]["error"]
+
+
+def test_a_hanging_receiver_does_not_hold_up_the_write(sandbox, api, hook, receiver):
+    path, _ = hook()
+    gate = receiver.hold[path] = threading.Event()
+    try:
+        create(sandbox, api, "HierarchicalRequirement", {"Name": "First"})
+        # The delivery of the first is now stuck in the receiver; writes still answer.
+        answer = api.post(
+            f"{sandbox.wsapi_url}/HierarchicalRequirement/create",
+            json={"HierarchicalRequirement": {"Name": "Second"}},
+            timeout=5,
+        )
+        assert answer.json()["CreateResult"]["Errors"] == []
+    finally:
+        gate.set()
+    assert len(receiver.wait_for(path, 2)) == 2
+
+
+def test_a_disabled_webhook_delivers_nothing(sandbox, api, hook, receiver):
+    path, webhook = hook()
+    assert api.patch(webhook["_ref"], json={"Disabled": True}).json()["Disabled"] is True
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Unseen"})
+    api.patch(webhook["_ref"], json={"Disabled": False})
+    seen = create(sandbox, api, "HierarchicalRequirement", {"Name": "Seen"})
+
+    (body,) = receiver.wait_for(path, 1)
+    assert body["message"]["object_id"] == seen["_refObjectUUID"]
+
+
+def test_webhooks_are_listed_read_updated_and_deleted(sandbox, api, hook):
+    _, webhook = hook(
+        Expressions=[
+            {"AttributeName": "ScheduleState", "Operator": "=", "Value": "Completed"},
+        ]
+    )
+    listed = api.get(
+        f"{sandbox.base_url}/apps/pigeon/api/v2/webhook", params={"pagesize": 200}, timeout=30
+    ).json()
+    assert set(listed) == {"PageSize", "StartIndex", "TotalResultCount", "Results"}
+    assert webhook["ObjectUUID"] in {w["ObjectUUID"] for w in listed["Results"]}
+    read = api.get(webhook["_ref"], timeout=30).json()
+    sample = json.loads((SAMPLES / "webhook-definition.json").read_text())
+    assert set(sample) <= set(read)
+    assert read["Expressions"] == [
+        {
+            "AttributeID": None,
+            "AttributeName": "ScheduleState",
+            "Operator": "=",
+            "Value": "Completed",
+        }
+    ]
+
+    renamed = api.patch(webhook["_ref"], json={"Name": "Renamed"}, timeout=30).json()
+    assert renamed["Name"] == "Renamed"
+    assert renamed["_objectVersion"] == read["_objectVersion"] + 1
+
+    assert api.delete(webhook["_ref"], timeout=30).status_code == 204
+    assert api.get(webhook["_ref"], timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"Name": "x", "ObjectTypes": ["Defect"]}, "TargetUrl"),
+        ({"Name": "x", "TargetUrl": "ftp://x/y"}, "TargetUrl"),
+        ({"Name": "x", "TargetUrl": "http://x/y", "ObjectTypes": ["Spaceship"]}, "Spaceship"),
+        (
+            {
+                "Name": "x",
+                "TargetUrl": "http://x/y",
+                "Expressions": [{"AttributeName": "Name", "Operator": "like", "Value": "a"}],
+            },
+            "Operator",
+        ),
+        (
+            {"Name": "x", "TargetUrl": "http://x/y", "Expressions": [{"Operator": "="}]},
+            "AttributeName",
+        ),
+        ({"Name": "x", "TargetUrl": "http://x/y", "Colour": "red"}, "Colour"),
+    ],
+)
+def test_a_bad_webhook_is_refused_with_a_reason(sandbox, api, body, message):
+    before = api.get(f"{sandbox.base_url}/apps/pigeon/api/v2/webhook").json()["TotalResultCount"]
+    answer = api.post(f"{sandbox.base_url}/apps/pigeon/api/v2/webhook", json=body, timeout=30)
+    assert answer.status_code == 400
+    assert message in answer.json()["Errors"][0]
+    after = api.get(f"{sandbox.base_url}/apps/pigeon/api/v2/webhook").json()["TotalResultCount"]
+    assert after == before
+
+
+def test_malformed_json_is_refused(sandbox, api):
+    answer = api.post(
+        f"{sandbox.base_url}/apps/pigeon/api/v2/webhook",
+        data="{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert "JSON" in answer.json()["Errors"][0]
+
+
+def test_only_subscription_administrators_with_a_key_manage_webhooks(sandbox):
+    url = f"{sandbox.base_url}/apps/pigeon/api/v2/webhook"
+    developer = requests.get(url, headers={"ZSESSIONID": sandbox.developer_key}, timeout=30)
+    assert developer.status_code == 403
+    anonymous = requests.get(url, timeout=30)
+    assert anonymous.status_code == 401
+    assert "Full authentication is required" in anonymous.text
+    basic = requests.get(url, auth=("admin@example.com", sandbox.users["admin@example.com"]))
+    assert basic.status_code == 401
