@@ -7,7 +7,7 @@ HTMX swaps just the section that changed, with the same views answering.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -38,8 +38,6 @@ CONFIGURE = Capability.CONFIGURE
 
 def _record_type(value: str) -> str:
     if value not in RecordType.values:
-        from django.http import Http404
-
         raise Http404("No such record type.")
     return value
 
