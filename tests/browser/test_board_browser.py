@@ -64,9 +64,9 @@ def test_bob_drags_a_feature_to_another_release_and_it_stays_after_a_reload(bob,
     assert Feature.objects.get(reference=reference).release == second
 
 
-def test_bob_moves_a_card_with_the_keyboard(bob, demo):
+def test_bob_moves_cards_with_the_keyboard_and_the_move_dialog(bob, demo):
     page = bob
-    column = demo[0]
+    column, other = demo[0], demo[1]
     before = column_references(page, column)
     page.locator(f"[data-reference='{before[0]}'] .card-link").focus()
     with page.expect_response(lambda r: r.url.endswith("/board/move/")) as move:
@@ -74,9 +74,24 @@ def test_bob_moves_a_card_with_the_keyboard(bob, demo):
     assert move.value.status == 200
     expected = [before[1], before[0], *before[2:]]
     assert column_references(page, column) == expected
+
+    # The Move button opens a dialog that can send the card to another release.
+    card = page.locator(f"[data-reference='{before[2]}']")
+    card.hover()
+    card.locator("[data-move]").click()
+    dialog = page.locator("#move-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("[data-move-release]").select_option(str(other.pk))
+    with page.expect_response(lambda r: r.url.endswith("/board/move/")) as move:
+        dialog.locator("[data-move-to-release]").click()
+    assert move.value.status == 200
+    expect(dialog).to_be_hidden()
+    expected.remove(before[2])
+
     page.reload()
     expect(page.locator(".card").first).to_be_visible()
     assert column_references(page, column) == expected
+    assert column_references(page, other)[-1] == before[2]
 
 
 def test_bob_changes_a_status_in_the_drawer_and_the_card_changes_colour(bob, demo, screenshot):

@@ -71,11 +71,13 @@ def test_the_board_shows_one_column_per_release_with_parking_lots_last(client, c
 def test_cards_appear_in_rank_order_with_reference_name_status_and_assignee(client, cast):
     release = make_release(cast.workspace, name="Release 1")
     make_feature(cast.workspace, release=release, name="Second", rank=2.0)
-    make_feature(cast.workspace, release=release, name="First", rank=1.0, assignee=cast.owner)
+    first = make_feature(
+        cast.workspace, release=release, name="First", rank=1.0, assignee=cast.owner
+    )
     client.force_login(cast.viewer)
     html = client.get(board_url(cast.workspace)).content.decode()
     assert card_references(html) == ["PLAT-2", "PLAT-1"]
-    first_card = html[html.index('id="card-2"') :]
+    first_card = html[html.index(f'id="card-{first.pk}"') :]
     first_card = first_card[: first_card.index("</article>")]
     assert "First" in first_card
     assert "--status:#9aa5b1" in first_card
@@ -216,3 +218,12 @@ def test_the_boards_query_count_does_not_grow_with_the_number_of_features(client
     # Session, user, membership, statuses, members, tags, releases, cards, and the
     # bulk bar's selects: a short fixed list.
     assert large <= 12
+
+
+def test_a_columns_header_sums_its_estimates(client, cast):
+    release = make_release(cast.workspace, name="Release 1")
+    make_feature(cast.workspace, release=release, estimate=3)
+    make_feature(cast.workspace, release=release, estimate="2.5")
+    client.force_login(cast.viewer)
+    html = client.get(board_url(cast.workspace)).content.decode()
+    assert '<span title="Total estimate">Σ 5.50</span>' in html

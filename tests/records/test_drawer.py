@@ -324,3 +324,20 @@ def test_an_outsider_gets_404_for_a_requirement_by_number(client, cast, feature)
         kwargs={"prefix": "ELSE", "reference": other_feature.reference, "number": 1},
     )
     assert client.get(url, headers=HTMX).status_code == 404
+
+
+def test_the_drawer_shows_who_changed_what(client, cast, feature):
+    client.force_login(cast.contributor)
+    client.post(feature_url(feature), form_data(feature, name="Federated login"))
+    html = client.get(feature_url(feature), headers=HTMX).content.decode()
+    assert "History" in html
+    assert "Single sign-on" in html  # the old value
+    assert "Federated login" in html
+
+
+def test_adding_a_requirement_works_as_a_plain_post_too(client, cast, feature):
+    client.force_login(cast.contributor)
+    response = client.post(add_url(feature), {"new-name": "Without JavaScript"})
+    assert response.status_code == 302
+    assert response["Location"] == feature_url(feature)
+    assert Requirement.objects.get(feature=feature).name == "Without JavaScript"
