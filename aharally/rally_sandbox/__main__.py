@@ -91,7 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     _add_serve_arguments(commands.add_parser("serve", help="serve the Rally WSAPI"))
     _add_serve_arguments(commands.add_parser("run", help="migrate, seed and serve"))
     commands.add_parser("manage", help="run a Django management command with sandbox settings")
+    # TLS files (aharally/rally_sandbox/tls.py): needs no database, so no Django setup.
+    certs = commands.add_parser("certs", help="create the TLS certificates and print their paths")
+    certs.add_argument("--tls-dir", default=None, help="where the certificates live")
     args = parser.parse_args(argv)
+    if args.command == "certs":
+        from pathlib import Path
+
+        from aharally.rally_sandbox.tls import print_locations
+
+        print_locations(Path(args.tls_dir) if args.tls_dir else None)
+        return 0
     _setup()
     if args.command == "migrate":
         _migrate()
