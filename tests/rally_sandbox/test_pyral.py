@@ -101,11 +101,10 @@ def test_pyral_pages_through_500_stories(rally, rally_sandbox):
         "UserStory", [{"Name": f"{marker} {i:03d}", "PlanEstimate": i % 8} for i in range(500)]
     )
     assert len(created) == 500
-    names = [
-        s.Name
-        for s in rally.get("UserStory", fetch="Name", query=f'Name contains "{marker}"', order="Name",
-                           pagesize=100)
-    ]  # fmt: skip
+    stories = rally.get(
+        "UserStory", fetch="Name", query=f'Name contains "{marker}"', order="Name", pagesize=100
+    )
+    names = [story.Name for story in stories]
     assert names == [f"{marker} {i:03d}" for i in range(500)]
 
 
@@ -122,5 +121,7 @@ def test_pyral_reads_allowed_values_and_required_custom_fields_from_the_schema(r
 
 
 def test_pyral_gets_a_validation_error_for_a_missing_required_field(rally):
-    with pytest.raises(pyral.restapi.RallyRESTAPIError, match="Defect.Severity should not be null"):
+    with pytest.raises(
+        pyral.restapi.RallyRESTAPIError, match=r"Defect\.Severity should not be null"
+    ):
         rally.create("Defect", {"Name": "No severity"})

@@ -31,6 +31,21 @@ def iso(value: datetime | date | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def created_at(value: datetime | None) -> str:
+    """Rally's human `_CreatedAt`: "just now", "today at 3:13 am", "Aug 29", "Sep 8, 2016"."""
+    if value is None:
+        return ""
+    now = datetime.now(UTC)
+    value = value.astimezone(UTC)
+    if (now - value).total_seconds() < 60:
+        return "just now"
+    if value.date() == now.date():
+        return f"today at {value.strftime('%I:%M %p').lstrip('0').lower()}"
+    if value.year == now.year:
+        return f"{value:%b} {value.day}"
+    return f"{value:%b} {value.day}, {value.year}"
+
+
 @dataclass(frozen=True)
 class Fetch:
     """What a request asked for: `fetch=true`, a list of names, or nothing (refs only)."""
@@ -291,7 +306,6 @@ def render_value(obj, spec: TypeSpec, attr: Attr, ctx: RenderContext, fetch: Fet
             **API,
             "_ref": ctx.collection_url(obj, spec, attr.element_name),
             "_type": attr.target,
-            "Count": ctx.count(obj, attr.element_name),
         }
         if attr.element_name in {"Tags", "Milestones"} and isinstance(obj, Artifact):
             segment = "tag" if attr.element_name == "Tags" else "milestone"
@@ -300,6 +314,8 @@ def render_value(obj, spec: TypeSpec, attr: Attr, ctx: RenderContext, fetch: Fet
                 for oid, name in ctx.tag_names(obj, attr.element_name)
             ]
             summary["Count"] = len(summary["_tagsNameArray"])
+        else:
+            summary["Count"] = ctx.count(obj, attr.element_name)
         return summary
     value = raw_value(obj, attr, ctx)
     if attr.is_object:
@@ -307,7 +323,7 @@ def render_value(obj, spec: TypeSpec, attr: Attr, ctx: RenderContext, fetch: Fet
             return None
         target = SPECS.get(attr.target or "")
         target_spec = spec_for_object(value, target)
-        if fetch.all or fetch.shallow or nested:
+        if fetch.all or fetch.shallow:
             return render_ref(value, target_spec, ctx)
         return render_object(value, target_spec, ctx, fetch, nested=True)
     return _scalar(attr, value)
@@ -338,13 +354,14 @@ def render_object(
         if (
             nested
             and attr.is_object
-            and attr.getter is None
             and attr.column
             and not obj._meta.get_field(attr.column).is_cached(obj)
             and getattr(obj, f"{attr.column}_id", None) is not None
         ):
             continue
         out[attr.element_name] = render_value(obj, spec, attr, ctx, fetch, nested)
+        if attr.element_name == "CreationDate":
+            out["_CreatedAt"] = created_at(obj.creation_date)
     out["_type"] = spec.type_path
     return out
 
@@ -365,11 +382,22 @@ def select_related_for(spec: TypeSpec, fetch: Fetch) -> list[str]:
     related = set(spec.always_related)
     if fetch.none:
         return sorted(related) if spec.model is not Artifact else []
-    for attr in spec.attributes.values():
-        if attr.is_object and attr.column and fetch.wants(attr):
-            related.add(attr.column)
     model_fields = {f.name for f in spec.model._meta.get_fields()}
-    return sorted(name for name in related if name.split("__")[0] in model_fields)
+    for attr in spec.attributes.values():
+        if not (attr.is_object and attr.column and fetch.wants(attr)):
+            continue
+        if attr.column not in model_fields:
+            continue
+        related.add(attr.column)
+        target = SPECS.get(attr.target or "")
+        if fetch.all or fetch.shallow or target is None:
+            continue
+        # A fetch list hydrates nested objects too (WorkProduct.Owner): load them in the join.
+        target_fields = {f.name for f in target.model._meta.get_fields()}
+        for inner in target.attributes.values():
+            if inner.is_object and inner.column in target_fields and fetch.wants(inner):
+                related.add(f"{attr.column}__{inner.column}")
+    return sorted(related)
 
 
 def prefetch_for(spec: TypeSpec, fetch: Fetch) -> list[str]:
