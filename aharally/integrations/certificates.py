@@ -23,6 +23,8 @@ from aharally.integrations.models import Integration, LogLevel
 
 MAX_PEM_LENGTH = 64 * 1024
 MIN_RSA_BITS = 2048
+# Pages warn this long before a client certificate expires: calls to Rally fail after that.
+EXPIRY_WARNING = dt.timedelta(days=30)
 
 
 class CertificateError(ValueError):
@@ -49,6 +51,10 @@ class CertificateInfo:
     @property
     def expired(self) -> bool:
         return self.not_valid_after <= timezone.now()
+
+    @property
+    def expires_soon(self) -> bool:
+        return not self.expired and self.not_valid_after <= timezone.now() + EXPIRY_WARNING
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,11 @@ def test_an_integration_built_on_a_template_points_to_the_template_certificate(
     )
     derived.refresh_from_db()
     assert derived.client_certificate_pem == ""
+
+
+def test_a_certificate_about_to_expire_is_flagged_on_the_settings_page(owner_client, integration):
+    certificate, key = pair(starts_in_days=-360, days_valid=370)
+    owner_client.post(
+        _url("certificate", integration), {"certificate": certificate, "private_key": key}
+    )
+    assert "expires soon" in owner_client.get(_url("settings", integration)).content.decode()

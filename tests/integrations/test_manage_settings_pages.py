@@ -39,6 +39,7 @@ def test_the_integrations_page_lists_the_workspace_integrations_with_their_state
     assert "Not ours" not in html
     assert "Enabled" in html and "Draft" in html
     assert reverse("integrations:manage", kwargs={"prefix": "PLAT"}) in html
+    assert f'href="{reverse("integrations:wizard_new", kwargs={"prefix": "PLAT"})}"' in html
 
 
 def test_the_settings_page_summarises_every_wizard_step(owner_client, integration):
