@@ -6,8 +6,10 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
 from aharally.integrations.log import log_event, record_failure, record_success
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
+from aharally.integrations.templates_service import effective_config
 
 
 class LifecycleError(Exception):
@@ -77,9 +79,6 @@ def check_connection(*, integration: Integration) -> str:
 
     Returns what worked, or raises LifecycleError saying what failed (no secret, no traceback).
     """
-    from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
-    from aharally.integrations.templates_service import effective_config
-
     if not has_credentials(integration):
         raise LifecycleError(
             "The integration is not authorized with Rally yet: authorize it first"
