@@ -280,3 +280,18 @@ def append_to_release(*, features: Iterable[Feature], release: Release, user=Non
         feature.rank = rank
     Feature.objects.bulk_update(features, ["rank"], batch_size=500)
     return features
+
+
+@transaction.atomic
+def update_feature(*, feature: Feature, changes: dict, user=None) -> list[str]:
+    """Apply a form's changes; a new release puts the card at the end of that column.
+
+    Without this the card would keep its rank from the old column and land anywhere.
+    """
+    changes = dict(changes)
+    release = changes.pop("release", None)
+    changed = update_record(feature, changes=changes, user=user)
+    if release is not None and release.pk != feature.release_id:
+        move_feature(feature=feature, release=release, user=user)
+        changed.append("release")
+    return changed

@@ -138,6 +138,20 @@ def test_changing_the_release_in_the_drawer_asks_the_board_to_reload(client, cas
     assert "board:refresh" in json.loads(response.headers["HX-Trigger"])
 
 
+def test_a_feature_moved_to_another_release_in_the_drawer_goes_to_the_end(client, cast):
+    release = make_release(cast.workspace, name="Release 2")
+    already = [make_feature(cast.workspace, release=release, rank=r) for r in (5.0, 9.0)]
+    feature = make_feature(cast.workspace, name="Newcomer", rank=1.0)
+    client.force_login(cast.contributor)
+    client.post(feature_url(feature), form_data(feature, release=release.pk, name="Moved"))
+    column = list(Feature.objects.filter(release=release).order_by("rank", "id"))
+    assert column == [*already, feature]
+    assert column[-1].name == "Moved"
+    assert set(
+        RecordChange.objects.filter(object_id=feature.pk).values_list("field", flat=True)
+    ) == {"name", "release"}
+
+
 def assert_refused(client, feature, data, field, message):
     before = Feature.objects.filter(pk=feature.pk).values().get()
     history = RecordChange.objects.count()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from aharally.records.board import Card
+from aharally.records.board import Card, update_feature
 from aharally.records.bulk import bulk_actions_for
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
@@ -125,7 +125,7 @@ def feature(request: HttpRequest, reference: str) -> HttpResponse:
     if not form.is_valid():
         return _render_panel(request, panel_context(request, feature, form=form), status=422)
     old_release_id = feature.release_id
-    changed = update_record(feature, changes=form.changes(), user=request.user)
+    changed = update_feature(feature=feature, changes=form.changes(), user=request.user)
     if not request.htmx:
         messages.success(request, f"Saved {feature.reference}.")
         return redirect("records:feature", prefix=request.workspace.prefix, reference=reference)
