@@ -92,6 +92,10 @@ def check_connection(*, integration: Integration) -> str:
                 client.read(f"/project/{project_oid}", fetch=["Name"]) if project_oid else None
             )
     except RallyProblem as problem:
+        if problem.kind == "auth":
+            # connection.py has already logged it and marked the integration for
+            # re-authorization; one failure, one log line.
+            raise LifecycleError(problem.message) from None
         record_failure(
             integration,
             problem.message,

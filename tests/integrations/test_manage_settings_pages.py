@@ -150,3 +150,22 @@ def test_check_connection_on_an_unauthorized_draft_says_what_is_missing(owner_cl
     draft = Integration.objects.create(workspace=cast.workspace, name="Draft")
     response = owner_client.post(_url("check", draft), follow=True)
     assert "not authorized" in response.content.decode()
+
+
+def test_a_refused_credential_asks_for_re_authorization_and_logs_it_once(
+    owner_client, cast, rally_sandbox
+):
+    integration = configured_integration(
+        cast.workspace,
+        "Refused",
+        rally_url=rally_sandbox.base_url,
+        auth_method="api_key",
+        api_key="_not-a-key-the-sandbox-knows-123456",
+        rally_workspace_oid=None,
+        rally_project_oid=None,
+    )
+    response = owner_client.post(_url("check", integration), follow=True)
+    html = response.content.decode()
+    assert "Authorize the integration again" in html
+    assert "Needs re-authorization" in html
+    assert integration.log.filter(level="error").count() == 1
