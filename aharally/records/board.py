@@ -23,6 +23,19 @@ MIN_RANK_GAP = 1e-6
 RANK_STEP = 1.0
 
 
+# Ids beyond this overflow the database's integer columns (SQLite raises, PostgreSQL errors).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(value) -> int | None:
+    """A positive database id from user input, or None for anything else."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
 class MoveError(Exception):
     """A move that cannot be made; the message is for the person who tried."""
 
@@ -219,10 +232,9 @@ def _new_rank(*, release, moving, after_id, before_id) -> float:
 def _neighbour_id(value, *, workspace: Workspace, release: Release, what: str) -> int | None:
     if value in (None, ""):
         return None
-    try:
-        pk = int(value)
-    except (TypeError, ValueError):
-        raise MoveError(f"The {what} card is not a feature of this board.") from None
+    pk = parse_id(value)
+    if pk is None:
+        raise MoveError(f"The {what} card is not a feature of this board.")
     if not Feature.objects.filter(pk=pk, workspace=workspace, release=release).exists():
         raise MoveError(
             f"The {what} card is no longer in {release.name}; reload the board and try again."

@@ -18,7 +18,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from aharally.records.board import append_to_release
+from aharally.records.board import append_to_release, parse_id
 from aharally.records.models import Feature, Release
 from aharally.records.services import update_record
 from aharally.workspaces.models import Capability, Membership, RecordType, WorkflowStatus
@@ -76,11 +76,8 @@ def features_phrase(count: int) -> str:
 def parse_ids(values: Iterable[str]) -> list[int]:
     ids: list[int] = []
     for value in values:
-        try:
-            pk = int(value)
-        except (TypeError, ValueError):
-            raise BulkActionError(f"{value!r} is not a feature id; nothing was changed.") from None
-        if pk <= 0:
+        pk = parse_id(value)
+        if pk is None:
             raise BulkActionError(f"{value!r} is not a feature id; nothing was changed.")
         ids.append(pk)
     return list(dict.fromkeys(ids))

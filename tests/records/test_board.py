@@ -227,3 +227,11 @@ def test_a_columns_header_sums_its_estimates(client, cast):
     client.force_login(cast.viewer)
     html = client.get(board_url(cast.workspace)).content.decode()
     assert '<span title="Total estimate">Σ 5.50</span>' in html
+
+
+def test_a_filter_id_too_large_for_the_database_is_ignored(client, cast):
+    make_feature(cast.workspace)
+    client.force_login(cast.viewer)
+    huge = str(2**70)
+    html = client.get(board_url(cast.workspace), {"status": huge, "tag": huge}).content
+    assert card_references(html.decode()) == ["PLAT-1"]

@@ -166,3 +166,15 @@ def test_an_unknown_neighbour_gets_a_clear_error_and_moves_nothing(client, cast,
     assert "error" in response.json()
     assert column(release) == ["A", "B", "C"]
     assert not RecordChange.objects.filter(field="release").exists()
+
+
+@pytest.mark.parametrize("field", ["feature", "release", "after"])
+def test_ids_too_large_for_the_database_are_refused_cleanly(client, cast, lane, field):
+    release, cards = lane
+    client.force_login(cast.contributor)
+    data = {"feature": cards["A"].pk, "release": release.pk, "after": cards["B"].pk}
+    data[field] = str(2**70)
+    response = move(client, cast.workspace, **data)
+    assert response.status_code in (400, 404)
+    assert "error" in response.json()
+    assert column(release) == ["A", "B", "C"]

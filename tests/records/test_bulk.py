@@ -240,3 +240,10 @@ def test_an_action_needing_another_capability_is_refused_to_those_without_it(cli
         assert messages_of(response) == ["done"]
     finally:
         bulk._REGISTRY.pop("configure-thing")
+
+
+def test_an_id_too_large_for_the_database_gets_a_clear_message(client, cast, board):
+    huge = str(2**70)
+    data = {"action": "move", "ids": [huge], "move-release": board[0].pk}
+    assert post_refused(client, cast, data) == f"'{huge}' is not a feature id; nothing was changed."
+    assert_nothing_changed(cast, board)

@@ -355,3 +355,13 @@ def test_adding_a_requirement_works_as_a_plain_post_too(client, cast, feature):
     assert response.status_code == 302
     assert response["Location"] == feature_url(feature)
     assert Requirement.objects.get(feature=feature).name == "Without JavaScript"
+
+
+def test_a_requirement_number_too_large_for_the_database_is_a_404(client, cast, feature):
+    client.force_login(cast.contributor)
+    url = reverse(
+        "records:requirement",
+        kwargs={"prefix": "PLAT", "reference": feature.reference, "number": 2**70},
+    )
+    assert client.get(url, headers=HTMX).status_code == 404
+    assert client.post(url, {}, headers=HTMX).status_code == 404

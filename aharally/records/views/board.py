@@ -13,6 +13,7 @@ from aharally.records.board import (
     MoveError,
     board_columns,
     move_feature,
+    parse_id,
     person_name,
 )
 from aharally.records.bulk import bulk_actions_for
@@ -31,20 +32,12 @@ def feature_base_url(prefix: str) -> str:
     return url[: -len(placeholder) - 1]
 
 
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if number > 0 else None
-
-
 def read_filters(params, *, statuses, members, tags) -> BoardFilters:
     """Filters from GET parameters; a value that names nothing on this board is ignored."""
-    status_id = _int_or_none(params.get("status"))
+    status_id = parse_id(params.get("status"))
     assignee = params.get("assignee", "")
-    assignee_id = _int_or_none(assignee)
-    tag_id = _int_or_none(params.get("tag"))
+    assignee_id = parse_id(assignee)
+    tag_id = parse_id(params.get("tag"))
     return BoardFilters(
         status_id=status_id if status_id in {s.pk for s in statuses} else None,
         assignee_id=assignee_id if assignee_id in {m.pk for m in members} else None,
@@ -114,8 +107,8 @@ def board(request: HttpRequest) -> HttpResponse:
 def move_card(request: HttpRequest) -> HttpResponse:
     """Persist a drag or a keyboard move: feature, release, and the card it now follows."""
     workspace = request.workspace
-    feature_id = _int_or_none(request.POST.get("feature"))
-    release_id = _int_or_none(request.POST.get("release"))
+    feature_id = parse_id(request.POST.get("feature"))
+    release_id = parse_id(request.POST.get("release"))
     feature = Feature.objects.filter(workspace=workspace, pk=feature_id).first()
     if feature is None:
         return JsonResponse({"error": "That feature is not on this board."}, status=404)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from aharally.records.board import Card, update_feature
+from aharally.records.board import MAX_ID, Card, update_feature
 from aharally.records.bulk import bulk_actions_for
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
@@ -45,6 +45,8 @@ def get_feature(workspace, reference: str) -> Feature:
 
 
 def get_requirement(feature: Feature, number: int) -> Requirement:
+    if number > MAX_ID:
+        raise Http404("No such requirement.")
     try:
         return (
             Requirement.objects.select_related("status", "assignee", "workspace")
