@@ -124,10 +124,14 @@ class RenderContext:
     def _register_one(self, obj) -> None:
         self._registered.setdefault(type(obj), {})[obj.pk] = obj
 
-    def _pending(self, key: str, model: type, obj) -> list[int]:
+    def _pending(self, key: str, model: type, obj, type_path: str | None = None) -> list[int]:
         self._register_one(obj)
         done = self._computed.setdefault(key, set())
-        ids = [pk for pk in self._registered.get(model, {}) if pk not in done]
+        ids = [
+            pk
+            for pk, item in self._registered.get(model, {}).items()
+            if pk not in done and (type_path is None or item.type_path == type_path)
+        ]
         done.update(ids)
         return ids
 
@@ -186,6 +190,7 @@ class RenderContext:
             members = member_spec.model.objects.filter(**{f"{attr.member_owner}__in": ids})
             if attr.member_filter:
                 members = members.filter(**dict(attr.member_filter))
+            values.update(dict.fromkeys(ids, 0))
             for row in members.values(attr.member_owner).annotate(n=Count("pk")):
                 values[row[attr.member_owner]] = row["n"]
         return values.get(obj.pk, 0)
@@ -211,6 +216,7 @@ class RenderContext:
         values = self._aggregates.setdefault(key, {})
         if obj.pk not in values:
             ids = self._pending(key, Artifact, obj)
+            values.update(dict.fromkeys(ids))
             rows = (
                 Artifact.objects.filter(work_product_id__in=ids)
                 .values("work_product_id")
@@ -221,10 +227,11 @@ class RenderContext:
         return (values.get(obj.pk) or {}).get(column) or 0
 
     def leaf(self, obj: Artifact, figure: str):
-        key = "leaf"
+        key = f"leaf:{obj.type_path}"
         values = self._aggregates.setdefault(key, {})
         if obj.pk not in values:
-            ids = self._pending(key, Artifact, obj)
+            ids = self._pending(key, Artifact, obj, obj.type_path)
+            values.update(dict.fromkeys(ids))
             level = SPECS[obj.type_path].ordinal
             owner = "portfolio_item" + "__parent" * max(level, 0)
             accepted = Q(schedule_state__in=["Accepted", "Released"])
