@@ -181,9 +181,10 @@ def certificate(request: HttpRequest, integration_id: int) -> HttpResponse:
                 "tab": "integrations",
             },
         )
-    form = ClientCertificateForm(request.POST or None, request.FILES or None)
+    posted = request.method == "POST"
+    form = ClientCertificateForm(*((request.POST, request.FILES) if posted else ()))
     status = 200
-    if request.method == "POST":
+    if posted:
         if form.is_valid():
             try:
                 info = set_client_certificate(

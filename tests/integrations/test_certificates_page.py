@@ -147,3 +147,11 @@ def test_a_certificate_about_to_expire_is_flagged_on_the_settings_page(owner_cli
         _url("certificate", integration), {"certificate": certificate, "private_key": key}
     )
     assert "expires soon" in owner_client.get(_url("settings", integration)).content.decode()
+
+
+def test_an_empty_post_asks_for_both_and_saves_nothing(owner_client, integration):
+    response = owner_client.post(_url("certificate", integration))
+    assert response.status_code == 400
+    assert "Paste or upload the certificate" in response.content.decode()
+    integration.refresh_from_db()
+    assert integration.client_certificate_pem == ""
