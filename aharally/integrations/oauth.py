@@ -9,6 +9,7 @@ Reference: https://rally1.rallydev.com/login/ (Rally OAuth 2.0, scope `alm`).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -22,6 +23,11 @@ from requests_oauthlib import OAuth2Session
 
 from aharally.integrations.connection import INTERACTIVE_TIMEOUT
 from aharally.integrations.models import Integration
+
+# requests-oauthlib and oauthlib log whole token responses at DEBUG: never let those through,
+# whatever LOG_LEVEL says (secrets are never logged).
+for _name in ("requests_oauthlib", "oauthlib"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 AUTHORIZE_PATH = "/login/oauth2/auth"
 TOKEN_PATH = "/login/oauth2/token"

@@ -107,10 +107,14 @@ def rally_consent(authorize_url: str, *, decision: str = "allow", login=PM_LOGIN
     return answer.headers["Location"]
 
 
-def step_url(integration: Integration, step: str) -> str:
+def step_url(integration: Integration, step: str, **kwargs) -> str:
     return reverse(
         f"integrations:wizard_{step}",
-        kwargs={"prefix": integration.workspace.prefix, "integration_id": integration.pk},
+        kwargs={
+            "prefix": integration.workspace.prefix,
+            "integration_id": integration.pk,
+            **kwargs,
+        },
     )
 
 
@@ -151,7 +155,11 @@ def project_oid(sandbox, name: str) -> int:
     session = sandbox.session()
     answer = session.get(
         sandbox.wsapi_url + "/project",
-        params={"query": f'(Name = "{name}")', "fetch": "ObjectID", "workspace": "null"},
+        params={
+            "query": f'(Name = "{name}")',
+            "fetch": "ObjectID",
+            "workspace": f"/workspace/{engineering_oid(sandbox)}",
+        },
         timeout=10,
     ).json()
     results = answer["QueryResult"]["Results"]

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from aharally.integrations.connection import RallyProblem, rally_session
-from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
+from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS, RELEASE, STORY
 from aharally.integrations.forms_wizard import (
     AddMappingForm,
     FieldDirectionsForm,
@@ -26,6 +26,7 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
+from aharally.rally.query import any_of, where
 from aharally.workspaces.models import RecordType
 
 # Filled by the sync itself on every create, whatever the mappings say.
@@ -33,14 +34,31 @@ ALWAYS_SET = {"Name", "Project", "Workspace", "Parent", "PortfolioItem", "Releas
 
 
 def _mappable_types(client, integration: Integration) -> dict[str, str]:
-    """Rally types a record can map to: portfolio item types, user stories, releases."""
+    """Rally types a record can map to (portfolio item types, user stories, releases), by
+    TypePath, with the name Rally's UI shows.
+
+    Asks only for those types: other type definitions are of no use here.
+    """
     workspace = f"/workspace/{integration.source.rally_workspace_oid}"
+    wanted = any_of(
+        where("TypePath", "contains", "PortfolioItem/"),
+        where("TypePath", "=", STORY),
+        where("TypePath", "=", RELEASE),
+    )
     available = {}
-    for typedef in client.type_definitions(workspace=workspace):
-        if typedef.abstract or not typedef.creatable:
+    for item in client.query(
+        "TypeDefinition",
+        query=wanted,
+        fetch=["TypePath", "Name", "DisplayName", "Abstract", "Creatable"],
+        workspace=workspace,
+    ):
+        type_path = item.get("TypePath") or ""
+        if item.get("Abstract") or item.get("Creatable") is False:
             continue
-        if typedef.is_portfolio_item or typedef.type_path in ("HierarchicalRequirement", "Release"):
-            available[typedef.type_path] = typedef.display_name or typedef.name
+        if type_path == STORY:
+            available[type_path] = "User Story"
+        elif type_path == RELEASE or type_path.lower().startswith("portfolioitem/"):
+            available[type_path] = item.get("DisplayName") or item.get("Name") or type_path
     return available
 
 

@@ -1,0 +1,157 @@
+# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
+"""Step 6: record mappings, field mappings and relationship links, against the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from aharally.integrations.models import Direction, FieldMapping, RecordMapping, WizardStep
+from aharally.integrations.wizard import services
+from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
+    owner_client,
+    scoped,
+    step_url,
+    wizard_oauth_client,
+    wizard_settings,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def integration(cast, rally_sandbox, wizard_settings):
+    return scoped(cast.workspace, cast.owner, rally_sandbox)
+
+
+def mappings_of(integration) -> dict[str, str]:
+    return dict(integration.record_mappings.values_list("record_type", "rally_type"))
+
+
+def links_of(integration) -> set[tuple[str, str]]:
+    return set(integration.relationship_links.values_list("parent_type", "child_type"))
+
+
+def test_the_default_mappings_are_created_on_the_first_visit(owner_client, integration):
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    assert mappings_of(integration) == {
+        "initiative": "PortfolioItem/Initiative",
+        "feature": "PortfolioItem/Feature",
+        "requirement": "HierarchicalRequirement",
+        "release": "Release",
+    }
+    assert links_of(integration) == {
+        ("initiative", "feature"),
+        ("release", "feature"),
+        ("feature", "requirement"),
+    }
+    feature = integration.record_mappings.get(record_type="feature")
+    fields = dict(feature.field_mappings.values_list("field", "rally_field"))
+    assert fields["assignee"] == "Owner"
+    assert fields["estimate"] == "PreliminaryEstimate"
+    assert fields["start_date"] == "PlannedStartDate"
+    story = integration.record_mappings.get(record_type="requirement")
+    assert story.field_mappings.get(field="estimate").rally_field == "PlanEstimate"
+    assert story.field_mappings.get(field="status").rally_field == "ScheduleState"
+    release = integration.record_mappings.get(record_type="release")
+    assert release.field_mappings.get(field="release_date").rally_field == "ReleaseDate"
+    # Field mappings are advanced: collapsed by default.
+    assert '<details class="field-mappings">' in page
+    assert '<details class="field-mappings" open' not in page
+    # A second visit does not duplicate anything.
+    owner_client.get(step_url(integration, "mappings"))
+    assert RecordMapping.objects.filter(integration=integration).count() == 4
+
+
+def test_an_epic_can_be_mapped_to_a_portfolio_item_type_rally_reports(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    owner_client.post(
+        step_url(
+            integration,
+            "mapping_remove",
+            mapping_id=integration.record_mappings.get(record_type="initiative").pk,
+        )
+    )
+    response = owner_client.post(
+        step_url(integration, "mapping_add"),
+        {"record_type": "epic", "rally_type": "PortfolioItem/Initiative"},
+    )
+    assert response.status_code == 302
+    assert mappings_of(integration)["epic"] == "PortfolioItem/Initiative"
+
+
+def test_a_mapping_to_a_type_rally_does_not_have_is_refused_and_nothing_is_saved(
+    owner_client, integration
+):
+    owner_client.get(step_url(integration, "mappings"))
+    response = owner_client.post(
+        step_url(integration, "mapping_add"),
+        {"record_type": "epic", "rally_type": "PortfolioItem/Capability"},
+    )
+    assert response.status_code == 400
+    assert "Rally has no type “PortfolioItem/Capability” in this workspace" in (
+        response.content.decode()
+    )
+    assert "epic" not in mappings_of(integration)
+
+
+def test_a_requirement_can_only_map_to_a_user_story(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    requirement = integration.record_mappings.get(record_type="requirement")
+    owner_client.post(step_url(integration, "mapping_remove", mapping_id=requirement.pk))
+    response = owner_client.post(
+        step_url(integration, "mapping_add"),
+        {"record_type": "requirement", "rally_type": "PortfolioItem/Theme"},
+    )
+    assert response.status_code == 400
+    assert "can only map to HierarchicalRequirement" in response.content.decode()
+
+
+def test_removing_a_mapping_removes_the_links_that_needed_it(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    feature = integration.record_mappings.get(record_type="feature")
+    response = owner_client.post(step_url(integration, "mapping_remove", mapping_id=feature.pk))
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "Relationship links that needed it were removed too" in page
+    assert "feature" not in mappings_of(integration)
+    assert links_of(integration) == set()
+    assert not FieldMapping.objects.filter(record_mapping_id=feature.pk).exists()
+
+
+def test_a_field_direction_can_be_changed_or_a_field_left_out(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    feature = integration.record_mappings.get(record_type="feature")
+    owner_client.post(
+        step_url(integration, "mapping_fields", mapping_id=feature.pk),
+        {"description": Direction.TO_RALLY, "tags": "", "estimate": Direction.ONCE},
+    )
+    directions = dict(feature.field_mappings.values_list("field", "direction"))
+    assert directions["description"] == Direction.TO_RALLY
+    assert directions["estimate"] == Direction.ONCE
+    assert "tags" not in directions
+    assert directions["name"] == Direction.BOTH
+
+
+def test_relationship_links_are_validated_against_the_record_mappings(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    response = owner_client.post(
+        step_url(integration, "links"), {"links": ["feature:requirement", "epic:feature"]}
+    )
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "Epic → Feature needs epics mapped to Rally first" in page
+    # Nothing half-saved: the links are as they were.
+    assert ("initiative", "feature") in links_of(integration)
+    owner_client.post(step_url(integration, "links"), {"links": ["feature:requirement"]})
+    assert links_of(integration) == {("feature", "requirement")}
+
+
+def test_save_and_continue_needs_at_least_one_mapping(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    response = owner_client.post(step_url(integration, "mappings"))
+    assert response["Location"] == step_url(integration, "statuses")
+    integration.refresh_from_db()
+    assert integration.wizard_step == WizardStep.STATUSES
+    for mapping in integration.record_mappings.all():
+        services.remove_record_mapping(integration=integration, mapping_id=mapping.pk)
+    response = owner_client.post(step_url(integration, "mappings"))
+    assert response.status_code == 400
+    assert "Map at least one aharally record type" in response.content.decode()
