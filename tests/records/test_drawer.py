@@ -365,3 +365,19 @@ def test_a_requirement_number_too_large_for_the_database_is_a_404(client, cast, 
     )
     assert client.get(url, headers=HTMX).status_code == 404
     assert client.post(url, {}, headers=HTMX).status_code == 404
+
+
+def test_a_requirement_can_be_edited_without_javascript(client, cast, feature):
+    requirement = make_requirement(feature, name="Before")
+    prefix = f"req-{requirement.pk}"
+    client.force_login(cast.contributor)
+    page = client.get(requirement_url(requirement) + "?edit")
+    assert page.status_code == 200
+    assert "<html" in page.content.decode()
+    assert f'name="{prefix}-name"' in page.content.decode()
+    refused = client.post(requirement_url(requirement), {f"{prefix}-name": ""})
+    assert refused.status_code == 422
+    assert "This field is required." in refused.content.decode()
+    saved = client.post(requirement_url(requirement), {f"{prefix}-name": "After"})
+    assert saved.status_code == 302
+    assert Requirement.objects.get(pk=requirement.pk).name == "After"

@@ -72,14 +72,13 @@ def board_context(request: HttpRequest) -> dict:
         can_edit=can_edit,
         can_select=bool(actions),
     )
-    for column in columns:
-        column.cards_html = render_cards(column.cards, options)
     bulk_forms = [
         (action, action.form_class(prefix=action.name, workspace=workspace, user=request.user))
         for action in actions
     ]
     return {
-        "columns": columns,
+        # Each column with its cards' HTML, built in one go (see views/cards.py for why).
+        "columns": [(column, render_cards(column.cards, options)) for column in columns],
         "releases": [column.release for column in columns],
         "statuses": statuses,
         "members": members,
