@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +20,7 @@ from tests.rally_sandbox.oauth_flow import (
     get_code,
     refresh,
 )
+from tests.sandbox import RallySandbox
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -417,3 +419,43 @@ def test_the_oauth_admin_endpoints_need_the_admin_key(rally_sandbox):
             timeout=30,
         )
         assert answer.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def short_lived():
+    """A sandbox whose codes live 1 s and access tokens 2 s (set through the environment)."""
+    env = {"RALLY_SANDBOX_CODE_SECONDS": "1", "RALLY_SANDBOX_ACCESS_TOKEN_SECONDS": "2"}
+    with RallySandbox(env=env) as sandbox:
+        yield sandbox
+
+
+def test_lifetimes_come_from_the_environment_and_end_by_the_clock(short_lived):
+    app = {"client_id": "aharally-local", "client_secret": "aharally-local-demo-secret"}
+    redirect_uri = "http://127.0.0.1:8000/integrations/rally/oauth/callback"
+    session = requests.Session()
+    tokens = authorize(
+        short_lived.base_url,
+        redirect_uri=redirect_uri,
+        username=USER,
+        password=short_lived.users[USER],
+        session=session,
+        **app,
+    )
+    assert tokens["expires_in"] == 2
+    query = get_code(
+        short_lived.base_url,
+        client_id=app["client_id"],
+        redirect_uri=redirect_uri,
+        username=USER,
+        password=short_lived.users[USER],
+        session=session,
+    )
+
+    time.sleep(2.2)  # past both lifetimes
+
+    assert current_user(short_lived, tokens["access_token"]).status_code == 401
+    late = exchange_code(
+        short_lived.base_url, code=query["code"][0], redirect_uri=redirect_uri, **app
+    )
+    assert late.status_code == 400
+    assert late.json()["error"] == "invalid_grant"
