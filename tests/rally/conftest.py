@@ -19,9 +19,7 @@ class SandboxAdmin:
     def __init__(self, sandbox) -> None:
         self.sandbox = sandbox
         self.http = requests.Session()
-        # The key the server process was started with (see aharally/rally_sandbox/settings.py).
-        key = sandbox.env().get("RALLY_SANDBOX_ADMIN_KEY", "sandbox-admin-dev-key")
-        self.http.headers[ADMIN_HEADER] = key
+        self.http.headers[ADMIN_HEADER] = sandbox.sandbox_admin_key
         self.http.verify = sandbox.verify
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
