@@ -159,7 +159,22 @@
     });
   }
 
-  // Selection and the bulk bar.
+  // Selection and the bulk bar. The ids are remembered here so that a card re-rendered
+  // (after an edit in the drawer, or a board refresh) stays selected.
+  const selected = new Set();
+
+  function restoreSelection() {
+    const present = new Set();
+    document.querySelectorAll("#board-columns .card-select").forEach(function (box) {
+      box.checked = selected.has(box.value);
+      present.add(box.value);
+    });
+    selected.forEach(function (id) {
+      if (!present.has(id)) selected.delete(id);
+    });
+    updateSelection();
+  }
+
   function updateSelection() {
     const bar = document.getElementById("bulk-form");
     if (!bar) return;
@@ -303,15 +318,17 @@
       return;
     }
     if (event.target.closest("[data-clear-selection]")) {
-      document.querySelectorAll("#board-columns .card-select:checked").forEach(function (box) {
-        box.checked = false;
-      });
-      updateSelection();
+      selected.clear();
+      restoreSelection();
     }
   });
 
   document.addEventListener("change", function (event) {
-    if (event.target.matches(".card-select")) updateSelection();
+    if (event.target.matches(".card-select")) {
+      if (event.target.checked) selected.add(event.target.value);
+      else selected.delete(event.target.value);
+      updateSelection();
+    }
     if (event.target.id === "bulk-action") showBulkFields();
     if (event.target.matches("[data-autosubmit]") && event.target.form) {
       event.target.form.requestSubmit();
@@ -340,11 +357,20 @@
     }
   }, true);
 
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    // A bulk action that was applied empties the selection; a refused one keeps it.
+    if (event.detail.elt.id === "bulk-form" && event.detail.xhr.status === 200) {
+      selected.clear();
+    }
+  });
+
+  document.body.addEventListener("htmx:oobAfterSwap", restoreSelection);
+
   document.body.addEventListener("htmx:afterSettle", function (event) {
     initRichText(document);
     if (event.target.id === "board-columns") {
       initSortables();
-      updateSelection();
+      restoreSelection();
       if (activeCard) {
         const fresh = document.getElementById(activeCard.id);
         if (fresh) fresh.classList.add("is-open");
@@ -364,6 +390,10 @@
   });
 
   initSortables();
+  // The browser may have restored checked boxes (back button): start from what is shown.
+  document.querySelectorAll("#board-columns .card-select:checked").forEach(function (box) {
+    selected.add(box.value);
+  });
   updateSelection();
   showBulkFields();
   initRichText(document);
