@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.integrations.templates_service import attach_template
 from aharally.workspaces.models import RecordType
 from tests.factories import make_workspace
-from tests.integrations.builders import configured_integration, move_state
+from tests.integrations.builders import add_mapping, configured_integration, move_state
 
 
 def _url(name: str, integration: Integration) -> str:
@@ -169,3 +171,29 @@ def test_a_refused_credential_asks_for_re_authorization_and_logs_it_once(
     assert "Authorize the integration again" in html
     assert "Needs re-authorization" in html
     assert integration.log.filter(level="error").count() == 1
+
+
+def test_the_settings_page_costs_the_same_queries_whatever_the_mappings(owner_client, integration):
+    owner_client.get(_url("settings", integration))
+    with CaptureQueriesContext(connection) as few:
+        owner_client.get(_url("settings", integration))
+    add_mapping(integration, RecordType.EPIC, "PortfolioItem/Epic", ["Discovering", "Done"])
+    add_mapping(integration, RecordType.INITIATIVE, "PortfolioItem/Initiative", ["Done"])
+    with CaptureQueriesContext(connection) as many:
+        html = owner_client.get(_url("settings", integration)).content.decode()
+    assert "PortfolioItem/Initiative" in html
+    assert len(many) == len(few), (len(few), len(many))
+
+
+def test_the_integrations_page_costs_the_same_queries_for_1_or_11_integrations(
+    owner_client, cast, integration
+):
+    url = reverse("integrations:index", kwargs={"prefix": "PLAT"})
+    owner_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        owner_client.get(url)
+    for number in range(10):
+        Integration.objects.create(workspace=cast.workspace, name=f"Draft {number}")
+    with CaptureQueriesContext(connection) as many:
+        assert "Draft 9" in owner_client.get(url).content.decode()
+    assert len(many) == len(few)
