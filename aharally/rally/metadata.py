@@ -210,12 +210,17 @@ class MetadataMixin:
         self: RallyClient, *, workspace: RefLike | None = None
     ) -> list[TypeDefinition]:
         """Portfolio item types from the lowest (Ordinal 0, usually Feature) upwards."""
-        types = [
-            t
-            for t in self.type_definitions(workspace=workspace)
-            if t.is_portfolio_item and t.ordinal is not None and t.ordinal >= 0
-        ]
-        return sorted(types, key=lambda t: t.ordinal or 0)
+        items = self.query(
+            "TypeDefinition",
+            query=where("TypePath", "contains", "PortfolioItem/"),
+            fetch=_TYPEDEF_FETCH,
+            workspace=workspace,
+            order=["Ordinal", "ObjectID"],
+        )
+        types = [_typedef(item) for item in items]
+        # The abstract PortfolioItem type itself has no level (Ordinal -1).
+        levels = [t for t in types if t.is_portfolio_item and (t.ordinal or 0) >= 0]
+        return sorted(levels, key=lambda t: t.ordinal or 0)
 
     def states(
         self: RallyClient, type_path: str, *, workspace: RefLike | None = None

@@ -74,6 +74,17 @@ def test_a_throttled_read_with_a_retry_after_beyond_the_limit_is_not_waited_for(
     assert len(log) == 1 and sleeps == []
 
 
+def test_a_delete_is_retried_like_a_read(client, admin, platform, marker, sleeps):
+    story = client.create("HierarchicalRequirement", {"Name": marker, "Project": platform})
+    log = RequestLog(client)
+    admin.inject(kind="status", status=503, count=1, match={"method": "DELETE"})
+    client.delete(story)
+    assert log.methods() == ["DELETE", "DELETE"]
+    assert log.statuses == [503, 200]
+    assert len(sleeps) == 1
+    assert client.query("HierarchicalRequirement", query=where("Name", "=", marker)).total == 0
+
+
 def test_a_create_refused_with_503_is_not_retried(client, admin, platform, marker, sleeps):
     log = RequestLog(client)
     admin.inject(kind="status", status=503, count=1, match={"method": "POST"})

@@ -32,9 +32,14 @@ def test_closed_projects_are_left_out_unless_asked_for(client):
     assert "Legacy Portal" not in {p.name for p in client.projects(client.workspace)}
 
 
-def test_it_lists_type_definitions_and_the_portfolio_item_hierarchy(client):
-    paths = {t.type_path for t in client.type_definitions()}
-    assert {"HierarchicalRequirement", "Defect", "PortfolioItem/Feature"} <= paths
+def test_it_lists_the_type_definitions_of_a_workspace(client):
+    types = {t.type_path: t for t in client.type_definitions()}
+    assert {"HierarchicalRequirement", "Defect", "PortfolioItem/Feature"} <= set(types)
+    assert types["HierarchicalRequirement"].id_prefix == "US"
+    assert types["PortfolioItem/Feature"].parent_name
+
+
+def test_it_lists_the_portfolio_item_levels_from_the_lowest_up(client):
     levels = client.portfolio_item_types()
     assert [(t.type_path, t.ordinal) for t in levels] == [
         ("PortfolioItem/Feature", 0),
