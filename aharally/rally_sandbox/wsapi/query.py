@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils.dateparse import parse_date, parse_datetime
 
 from .registry import SPECS, Attr, TypeSpec
@@ -237,7 +237,7 @@ def oid_from_ref(value: str) -> int | str | None:
     match = _OID_IN_REF.search(value)
     if match:
         return int(match.group(1))
-    match = _UUID_IN_REF.search(value)
+    match = _UUID_IN_REF.search(value if value.startswith("/") else f"/{value}")
     if match:
         try:
             return str(uuid.UUID(match.group(1)))
@@ -406,6 +406,7 @@ def order_by(spec: TypeSpec, text: str | None, attributes, workspace=None):
     """ORDER terms plus the ObjectID tie-break; returns (annotations, order list)."""
     annotations: dict = {}
     ordering: list = []
+    names: list[str] = []
     for index, term in enumerate(filter(None, (t.strip() for t in (text or "").split(",")))):
         parts = term.split()
         name = parts[0]
@@ -430,11 +431,14 @@ def order_by(spec: TypeSpec, text: str | None, attributes, workspace=None):
                 output_field=IntegerField(),
             )
             orm = alias
-        prefix = "-" if direction == "desc" else ""
-        ordering.append(f"{prefix}{orm}")
-    oid = "object_id" if spec.oid_field == "object_id" else spec.oid_field
-    if not any(term.lstrip("-") == oid for term in ordering):
-        ordering.append(oid)
+        # Empty values sort first ascending and last descending, whatever the database.
+        if direction == "desc":
+            ordering.append(F(orm).desc(nulls_last=True))
+        else:
+            ordering.append(F(orm).asc(nulls_first=True))
+        names.append(orm)
+    if spec.oid_field not in names:
+        ordering.append(F(spec.oid_field).asc())
     return annotations, ordering
 
 
