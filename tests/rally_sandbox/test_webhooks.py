@@ -255,6 +255,20 @@ def test_a_delete_is_delivered_with_the_last_state(sandbox, api, hook, receiver)
     assert message["state"][OBJECT_ID]["value"] == story["ObjectID"]
 
 
+def test_a_portfolio_item_is_delivered_under_its_short_type_name(sandbox, api, hook, receiver):
+    path, _ = hook(ObjectTypes=["Feature"])
+    create(sandbox, api, "HierarchicalRequirement", {"Name": "Not a feature"})
+    feature = create(sandbox, api, "PortfolioItem/Feature", {"Name": "Checkout revamp"})
+
+    (body,) = receiver.wait_for(path, 1)
+    message = body["message"]
+    assert message["object_type"] == "Feature"
+    assert message["object_id"] == feature["_refObjectUUID"]
+    assert "/slm/webservice/v2.x/portfolioitem/feature/" in message["ref"]
+    assert message["detail_link"].endswith(f"/portfolioitem/feature/{feature['ObjectID']}")
+    assert message["state"][NAME_ID]["value"] == "Checkout revamp"
+
+
 def test_only_changes_matching_the_expressions_are_delivered(sandbox, api, hook, receiver):
     path, _ = hook(
         ObjectTypes=["HierarchicalRequirement"],
