@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -37,6 +38,11 @@ class SandboxAdmin:
         return self._call("GET", "/sandbox-admin/stats")
 
     def reset_stats(self) -> None:
+        """Start counting afresh once nothing from earlier tests is still in flight."""
+        deadline = time.monotonic() + 15
+        while self.stats()["in_flight"]:
+            assert time.monotonic() < deadline, "WSAPI requests still in flight"
+            time.sleep(0.05)
         self._call("POST", "/sandbox-admin/stats/reset")
 
     def expire_access_tokens(self, **match) -> int:

@@ -136,3 +136,29 @@ def test_concurrent_requests_per_credential_never_exceed_the_cap(rally_sandbox, 
     assert stats["requests"] >= 30
     (peak,) = stats["max_concurrent"].values()
     assert 1 < peak <= RALLY_CONCURRENCY_PER_USER
+
+
+def test_a_lower_cap_binds_even_though_the_server_could_take_more(rally_sandbox, admin, marker):
+    admin.inject(kind="latency", ms=100, count=100, match={"method": "GET"})
+    admin.reset_stats()
+    # Its own key: this cap is not shared with the other tests' clients.
+    client = make_client(rally_sandbox, max_concurrent=4, concurrency_key=f"test:{marker}")
+    errors: list[Exception] = []
+    start = threading.Barrier(16)
+
+    def work() -> None:
+        try:
+            start.wait(timeout=30)
+            client.subscription(fetch=["Name"])
+        except Exception as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    client.close()
+    assert errors == []
+    (peak,) = admin.stats()["max_concurrent"].values()
+    assert 1 < peak <= 4
