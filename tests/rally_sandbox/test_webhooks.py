@@ -269,6 +269,28 @@ def test_a_portfolio_item_is_delivered_under_its_short_type_name(sandbox, api, h
     assert message["state"][NAME_ID]["value"] == "Checkout revamp"
 
 
+def test_a_portfolio_item_state_change_carries_the_states_order(sandbox, api, hook, receiver):
+    feature = create(sandbox, api, "PortfolioItem/Feature", {"Name": "Stateful"})
+    (developing,) = api.get(
+        f"{sandbox.wsapi_url}/state",
+        params={
+            "query": '((TypeDef.Name = "Feature") AND (Name = "Developing"))',
+            "fetch": "Name,OrderIndex",
+        },
+        timeout=TIMEOUT,
+    ).json()["QueryResult"]["Results"]
+    path, _ = hook(ObjectTypes=["Feature"])
+
+    update(sandbox, api, feature, {"State": developing["_ref"]})
+
+    (body,) = receiver.wait_for(path, 1)
+    change = by_name(body["message"]["changes"])["State"]
+    assert change["type"] == "State"
+    assert change["value"]["name"] == "Developing"
+    assert change["value"]["order_index"] == developing["OrderIndex"]
+    assert change["value"]["object_type"] == "State"
+
+
 def test_only_changes_matching_the_expressions_are_delivered(sandbox, api, hook, receiver):
     path, _ = hook(
         ObjectTypes=["HierarchicalRequirement"],

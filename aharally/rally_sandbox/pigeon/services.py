@@ -237,6 +237,19 @@ def _render(artifact: Any) -> dict[str, Any]:
     return render_full(artifact, base_url=current_base_url.get())
 
 
+def _with_state_order(value: Any) -> Any:
+    """A portfolio item State ref with its OrderIndex, which deliveries show as order_index."""
+    if not (
+        isinstance(value, dict) and value.get("_type") == "State" and "OrderIndex" not in value
+    ):
+        return value
+    from aharally.rally_sandbox.wsapi.models import State
+
+    states = State.objects.filter(uuid=value.get("_refObjectUUID"))
+    order = states.values_list("order_index", flat=True).first()
+    return value if order is None else {**value, "OrderIndex": order}
+
+
 def artifact_changed(
     *,
     action: str,
@@ -275,6 +288,11 @@ def _queue_deliveries(
     state = _render(artifact)
     type_name = state.get("_type") or ""
     rule_changes = (changes or {}) if action == "Updated" else {}
+    if "State" in state:
+        state = {**state, "State": _with_state_order(state["State"])}
+    if "State" in rule_changes:
+        old, new = rule_changes["State"]
+        rule_changes = {**rule_changes, "State": (_with_state_order(old), _with_state_order(new))}
     project_uuids = _project_uuids(state, artifact)
     matching = [
         webhook
