@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def configure(database: Path) -> None:
+    # WhiteNoise warns that collectstatic has not run; the bench serves no static files.
+    warnings.filterwarnings("ignore", message="No directory at")
     os.environ["AHARALLY_TESTING"] = "true"
     os.environ["DEBUG"] = "false"
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
