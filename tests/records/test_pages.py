@@ -138,6 +138,19 @@ def test_editing_a_feature_keeps_history_and_lists_requirements(client, cast):
     assert "Dark mode" in page and "Dark theme" in page  # from → to in the history
 
 
+def test_moving_a_feature_to_another_release_on_its_edit_page_puts_it_last_there(client, cast):
+    release = make_release(cast.workspace, name="2027.1")
+    first, second = make_feature(cast.workspace, release), make_feature(cast.workspace, release)
+    moved = make_feature(cast.workspace, name="Moved")
+    client.force_login(cast.contributor)
+    client.post(
+        f"/w/PLAT/features/{moved.reference}/edit/",
+        {"name": "Moved", "release": release.pk, "status": moved.status_id},
+    )
+    column = list(Feature.objects.filter(release=release).order_by("rank"))
+    assert column == [first, second, moved]
+
+
 def test_requirements_are_created_and_edited_under_their_feature(client, cast):
     feature = make_feature(cast.workspace)
     client.force_login(cast.contributor)

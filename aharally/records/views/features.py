@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from aharally.records.board import update_feature
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
 from aharally.records.models import Feature, Release, Requirement
@@ -61,7 +62,7 @@ def feature_edit(request: HttpRequest, reference: str) -> HttpResponse:
         user=request.user,
     )
     if request.method == "POST" and form.is_valid():
-        if update_record(feature, changes=form.changes(), user=request.user):
+        if update_feature(feature=feature, changes=form.changes(), user=request.user):
             messages.success(request, f"Saved {feature.reference}.")
         return redirect(
             "records:feature_edit", prefix=request.workspace.prefix, reference=feature.reference
