@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.integrations.connection import RallyProblem, rally_session
 from aharally.integrations.forms_wizard import EnableForm
@@ -24,14 +25,18 @@ from aharally.integrations.wizard.common import (
 TEMPLATE = "integrations/wizard/enable.html"
 
 
-def _after_enabling(integration: Integration) -> HttpResponse:
-    """The Manage integrations report when it exists, else this step again."""
+def _after_enabling(request: HttpRequest, integration: Integration) -> HttpResponse:
+    """The Manage integrations report when it exists, else this step again.
+
+    The report is not a wizard page: under HTMX the browser is told to load it whole.
+    """
     try:
-        return redirect(
-            reverse("integrations:manage", kwargs={"prefix": integration.workspace.prefix})
-        )
+        url = reverse("integrations:manage", kwargs={"prefix": integration.workspace.prefix})
     except NoReverseMatch:
         return redirect_to_step(integration, WizardStep.ENABLE)
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @owner_required
@@ -55,7 +60,7 @@ def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
             error = str(problem)
         else:
             messages.success(request, f"The integration “{integration.name}” is enabled.")
-            return _after_enabling(integration)
+            return _after_enabling(request, integration)
     return render_step(
         request,
         integration,
