@@ -1,0 +1,148 @@
+"""The sandbox's web UI: sign in, browse a project, edit, add children, delete."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.sandbox_only
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def browser(rally_sandbox):
+    """A signed-in browser session of the developer."""
+    session = requests.Session()
+    login = session.get(f"{rally_sandbox.base_url}/sandbox/")
+    assert "/login/oauth2/login" in login.url
+    response = session.post(
+        f"{rally_sandbox.base_url}/login/oauth2/login",
+        data={
+            "csrfmiddlewaretoken": csrf(login.text),
+            "username": "developer@example.com",
+            "password": rally_sandbox.users["developer@example.com"],
+            "next": "/sandbox/",
+        },
+        headers={"Referer": login.url},
+    )
+    assert response.status_code == 200 and response.url.endswith("/sandbox/")
+    session.base = rally_sandbox.base_url
+    return session
+
+
+def post(browser, path: str, page: str, **data) -> requests.Response:
+    return browser.post(
+        f"{browser.base}{path}",
+        data={"csrfmiddlewaretoken": csrf(page), **data},
+        headers={"Referer": f"{browser.base}{path}"},
+    )
+
+
+def project_path(browser, name: str) -> str:
+    home = browser.get(f"{browser.base}/sandbox/").text
+    return re.search(rf'href="(/sandbox/projects/\d+/)">{re.escape(name)}<', home).group(1)
+
+
+def test_pages_need_a_signed_in_user(rally_sandbox):
+    response = requests.get(f"{rally_sandbox.base_url}/sandbox/projects/1/", allow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login/oauth2/login?next=")
+
+
+def test_a_project_page_lists_its_portfolio_stories_and_defects(browser):
+    page = browser.get(f"{browser.base}{project_path(browser, 'Platform')}").text
+    for text in (
+        "Single sign-on",
+        "Sign in with the company identity provider",
+        "Login page shows a blank screen on Safari",
+        "Developing",
+    ):
+        assert text in page
+
+
+def test_a_developer_plays_the_team_through_the_ui(browser, rally_sandbox):
+    api = rally_sandbox.session()
+    marker = uuid.uuid4().hex[:6]
+    project = project_path(browser, "Platform")
+    page = browser.get(f"{browser.base}{project}").text
+    created = post(
+        browser, f"{project}new", page, kind="HierarchicalRequirement", name=f"UI story {marker}"
+    )
+    assert created.status_code == 200 and "/sandbox/items/" in created.url
+    item_path = created.url.replace(browser.base, "")
+    oid = re.search(r"/items/(\d+)/", item_path).group(1)
+
+    feature = api.get(
+        f"{rally_sandbox.wsapi_url}/portfolioitem/feature",
+        params={"query": '(Name = "Single sign-on")'},
+    ).json()
+    feature_oid = feature["QueryResult"]["Results"][0]["_ref"].rsplit("/", 1)[1]
+    release = api.get(
+        f"{rally_sandbox.wsapi_url}/release",
+        params={"query": '((Name = "2026 Q4") AND (Project.Name = "Mobile"))'},
+    ).json()
+    release_oid = release["QueryResult"]["Results"][0]["_ref"].rsplit("/", 1)[1]
+    mobile = project_path(browser, "Mobile").split("/")[-2]
+    edited = post(
+        browser,
+        item_path,
+        created.text,
+        name=f"UI story {marker} renamed",
+        state="In-Progress",
+        release=f"/release/{release_oid}",
+        project=f"/project/{mobile}",
+        parent=f"/portfolioitem/feature/{feature_oid}",
+    )
+    assert edited.status_code == 200 and "Saved US" in edited.text
+
+    story = api.get(f"{rally_sandbox.wsapi_url}/hierarchicalrequirement/{oid}").json()[
+        "HierarchicalRequirement"
+    ]
+    assert story["Name"] == f"UI story {marker} renamed"
+    assert story["ScheduleState"] == "In-Progress"
+    assert story["Project"]["_refObjectName"] == "Mobile"
+    assert story["Release"]["_refObjectName"] == "2026 Q4"
+    assert story["PortfolioItem"]["_refObjectName"] == "Single sign-on"
+    assert story["_objectVersion"] == "2"
+
+    task = post(browser, f"{item_path}children", edited.text, kind="task", name="UI task")
+    assert "Added TA" in task.text and "UI task" in task.text
+    child = post(browser, f"{item_path}children", task.text, kind="story", name="UI child")
+    assert "Added US" in child.text
+    read = api.get(f"{rally_sandbox.wsapi_url}/hierarchicalrequirement/{oid}").json()
+    assert read["HierarchicalRequirement"]["Tasks"]["Count"] == 1
+    assert read["HierarchicalRequirement"]["Children"]["Count"] == 1
+
+    deleted = post(browser, f"{item_path}delete", child.text)
+    assert deleted.status_code == 200 and "Deleted US" in deleted.text
+    gone = api.get(f"{rally_sandbox.wsapi_url}/hierarchicalrequirement/{oid}").json()
+    assert gone["OperationResult"]["Errors"] == ["Cannot find object to read"]
+
+
+def test_a_refused_edit_shows_rallys_error_and_saves_nothing(browser):
+    project = project_path(browser, "Platform")
+    page = browser.get(f"{browser.base}{project}").text
+    created = post(browser, f"{project}new", page, kind="HierarchicalRequirement", name="top")
+    item_path = created.url.replace(browser.base, "")
+    child = post(browser, f"{item_path}children", created.text, kind="story", name="below")
+    child_oid = re.findall(r'href="/sandbox/items/(\d+)/">US', child.text)[-1]
+    platform = re.search(r'<option value="(/project/\d+)"[^>]*>Platform</option>', child.text)
+    refused = post(
+        browser,
+        item_path,
+        child.text,
+        name="top renamed",
+        state="Defined",
+        project=platform.group(1),
+        parent=f"/hierarchicalrequirement/{child_oid}",
+    )
+    assert refused.status_code == 400
+    assert "Parent cannot be the story itself or one of its children" in refused.text
+    assert "top renamed" not in refused.text.split("<form")[0]
+    assert "top renamed" not in browser.get(created.url).text.split("<form")[0]
