@@ -26,6 +26,7 @@ from django.db import transaction
 
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import AuthMethod, Integration
+from aharally.integrations.secrets import Secret
 from aharally.integrations.url_safety import UnsafeRallyURL, check_destination
 from aharally.rally.auth import ApiKey, Credential, OAuthToken, TokenSet
 from aharally.rally.client import RallyClient
@@ -68,19 +69,24 @@ def has_credentials(integration: Integration) -> bool:
     return bool(source.access_token)
 
 
+def _reveal(value) -> str:
+    # A Secret from the database, or a plain str on an instance that was just assigned.
+    return value.reveal() if isinstance(value, Secret) else str(value or "")
+
+
 def credential_for(integration: Integration) -> Credential:
     """The API key or the OAuth tokens of the integration's source."""
     source = integration.source
     if source.auth_method == AuthMethod.API_KEY:
         if not source.api_key:
             raise NotConnected("No Rally API key is set. Authorize the integration first.")
-        return ApiKey(source.api_key.reveal())
+        return ApiKey(_reveal(source.api_key))
     if not source.access_token:
         raise NotConnected("The integration is not authorized with Rally yet. Authorize it first.")
     expires_at = source.token_expires_at.timestamp() if source.token_expires_at else None
     return OAuthToken(
-        source.access_token.reveal(),
-        refresh_token=source.refresh_token.reveal() or None,
+        _reveal(source.access_token),
+        refresh_token=_reveal(source.refresh_token) or None,
         expires_at=expires_at,
         client_id=settings.RALLY_OAUTH_CLIENT_ID,
         client_secret=settings.RALLY_OAUTH_CLIENT_SECRET,
@@ -117,7 +123,7 @@ def client_certificate_for(integration: Integration):
     source = integration.source
     if source.client_certificate_pem and source.client_private_key_pem:
         return ClientCertificate.from_pem(
-            source.client_certificate_pem, source.client_private_key_pem.reveal()
+            source.client_certificate_pem, _reveal(source.client_private_key_pem)
         )
     return None
 
@@ -131,6 +137,7 @@ def client_for(
 ) -> RallyClient:
     """A client for the integration's Rally (checked against SSRF again: DNS may change)."""
     source = integration.source
+    credential = credential or credential_for(integration)
     try:
         check_destination(source.rally_url)
     except UnsafeRallyURL as error:
@@ -143,7 +150,7 @@ def client_for(
         kwargs = {"timeout": INTERACTIVE_TIMEOUT, "retry": INTERACTIVE_RETRY}
     return RallyClient(
         source.rally_url,
-        credential=credential or credential_for(integration),
+        credential=credential,
         workspace=scope,
         client_certificate=client_certificate_for(integration),
         **kwargs,
