@@ -46,7 +46,10 @@ def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
         return early
     source = integration.source
     initial = {"outgoing_mode": source.outgoing_mode, "incoming_mode": source.incoming_mode}
-    form = EnableForm(request.POST or None, initial=initial)
+    data = request.POST if request.method == "POST" else None
+    if data is not None and integration.template_id:
+        data = initial  # a derived integration follows its template's modes
+    form = EnableForm(data, initial=initial)
     error = None
     if request.method == "POST" and form.is_valid():
         try:
