@@ -155,3 +155,39 @@ def test_save_and_continue_needs_at_least_one_mapping(owner_client, integration)
     response = owner_client.post(step_url(integration, "mappings"))
     assert response.status_code == 400
     assert "Map at least one aharally record type" in response.content.decode()
+
+
+@pytest.fixture(scope="module")
+def strict_rally():
+    """A sandbox of its own whose Engineering workspace requires Notes on features."""
+    from tests.sandbox import RallySandbox
+
+    with RallySandbox() as sandbox:
+        result = sandbox.command(
+            "manage",
+            "shell",
+            "-c",
+            "from aharally.rally_sandbox.accounts.models import Workspace\n"
+            "from aharally.rally_sandbox.wsapi.models import RequiredField\n"
+            "RequiredField.objects.create(workspace=Workspace.objects.get(name='Engineering'),"
+            " type_path='PortfolioItem/Feature', element_name='Notes')\n",
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        yield sandbox
+
+
+def test_a_required_rally_field_no_mapping_fills_is_pointed_out(
+    owner_client, cast, strict_rally, wizard_settings
+):
+    integration = scoped(cast.workspace, cast.owner, strict_rally)
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    assert (
+        "Rally requires <strong>Notes</strong> on Feature, and no field mapping fills it." in page
+    )
+    assert "Required flag" in page
+    assert "/w/PLAT/settings/layouts/" in page
+    # Fields the defaults fill (Release dates and State) are not reported.
+    gaps = page.split("Required fields in Rally")[1].split("</ul>")[0]
+    assert gaps.count("<li>") == 1
+    assert "Release Date" not in gaps and "Name" not in gaps
