@@ -64,3 +64,25 @@ def test_a_query_the_sandbox_cannot_parse_is_a_query_error(client):
     # A field that does not exist is the only way left to get a bad query through the builder.
     with pytest.raises(RallyQueryError):
         client.query("HierarchicalRequirement", query=where("NoSuchField", "=", "x")).first()
+
+
+def test_an_in_list_of_hostile_names_finds_exactly_those_stories(client, marker, hostile_stories):
+    chosen = HOSTILE[:3]
+    found = client.query(
+        "HierarchicalRequirement", query=where("Name", "in", [f"{marker} {t}" for t in chosen])
+    )
+    assert sorted(story.object_id for story in found) == sorted(hostile_stories[t] for t in chosen)
+
+
+def test_an_in_list_of_plain_tokens_uses_rallys_in_operator(client, platform, marker):
+    for state in ("Defined", "In-Progress", "Completed"):
+        client.create(
+            "HierarchicalRequirement",
+            {"Name": f"{marker} {state}", "Project": platform, "ScheduleState": state},
+        )
+    query = where("Name", "contains", marker) & where(
+        "ScheduleState", "in", ["Defined", "Completed"]
+    )
+    assert " in Defined,Completed)" in str(query)
+    found = client.query("HierarchicalRequirement", query=query, fetch=["ScheduleState"])
+    assert sorted(story["ScheduleState"] for story in found) == ["Completed", "Defined"]
