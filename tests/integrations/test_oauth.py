@@ -179,3 +179,30 @@ def test_only_an_owner_of_the_integrations_workspace_can_finish_an_authorization
     response = finish(client, callback)
     assert response.status_code in (400, 404)
     assert Integration.objects.get(pk=integration.pk).access_token == ""
+
+
+@pytest.fixture(scope="module")
+def impatient_rally():
+    """A sandbox whose authorization codes expire at once."""
+    from tests.integrations.wizard_support import TEST_CLIENT_ID, TEST_SITE, register_oauth_client
+    from tests.sandbox import RallySandbox
+
+    with RallySandbox(env={"RALLY_SANDBOX_CODE_SECONDS": "0"}) as sandbox:
+        register_oauth_client(
+            sandbox,
+            client_id=TEST_CLIENT_ID,
+            redirect_uris=[TEST_SITE + "/integrations/rally/oauth/callback"],
+        )
+        yield sandbox
+
+
+def test_an_expired_code_is_refused_by_rally_and_saves_nothing(
+    owner_client, cast, impatient_rally, wizard_settings
+):
+    integration = draft(cast.workspace, cast.owner, rally_url=impatient_rally.base_url)
+    response = finish(owner_client, rally_consent(start(owner_client, integration)))
+    assert response["Location"] == step_url(integration, "authorize")
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "Rally refused the authorization code: it has expired or was already used" in page
+    integration.refresh_from_db()
+    assert not integration.access_token and integration.authorized_at is None
