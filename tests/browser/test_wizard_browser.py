@@ -108,12 +108,23 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
         page.locator(
             f'#statuses-feature ul[data-status-name="In development"] li[data-state="{state}"]'
         ).wait_for()
+    # The keyboard alternative: a select per Rally state, saved on change.
+    page.locator("#statuses-feature summary").click()
+    with page.expect_response(lambda r: "/statuses/assign/" in r.url) as answer:
+        page.locator("#statuses-feature").get_by_label("Discovering").select_option(
+            label="Ready to develop"
+        )
+    assert answer.value.status == 200
+    page.locator(
+        '#statuses-feature ul[data-status-name="Ready to develop"] li[data-state="Discovering"]'
+    ).wait_for()
     screenshot("wizard-7-statuses")
     feature_map = StatusMap.objects.get(
         record_mapping__integration=integration, record_mapping__record_type="feature"
     )
     incoming = {e.rally_state: e.status.name for e in feature_map.incoming.select_related("status")}
     assert incoming["Measuring"] == incoming["Developing"] == "In development"
+    assert incoming["Discovering"] == "Ready to develop"
     save_and_continue(page, "/wizard/enable/")
 
     # Enable with Approve outgoing changes.
@@ -132,3 +143,11 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
     row = page.locator("table.report tr", has_text="Payments ↔ Rally")
     assert row.locator(".badge.state-enabled").inner_text() == "Enabled"
     assert "Engineering / Platform" in row.inner_text()
+
+    # Re-authorize at any time: with a Rally session in this browser, no sign-in is asked.
+    page.goto(f"/w/PAY/settings/integrations/{integration.pk}/wizard/authorize/")
+    assert page.get_by_text("Authorized as Pat Manager").is_visible()
+    page.get_by_role("button", name="Re-authorize with Rally").click()
+    page.get_by_role("button", name="Allow access").click()
+    page.wait_for_url("**/wizard/workspace/")
+    assert page.get_by_text("Authorized with Rally as Pat Manager").is_visible()
