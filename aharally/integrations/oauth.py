@@ -144,6 +144,12 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
             f"Rally refused to issue tokens ({error.error}). Click Authorize to try again.",
             integration_id=integration.pk,
         ) from None
+    except requests.TooManyRedirects:
+        raise AuthorizationFailed(
+            f"{base} answered the token request with a redirect; aharally does not follow "
+            "redirects from Rally. Check the Rally URL.",
+            integration_id=integration.pk,
+        ) from None
     except requests.RequestException:
         raise AuthorizationFailed(
             f"Could not reach {base} to finish the authorization. Try again in a moment.",

@@ -191,3 +191,16 @@ def test_a_required_rally_field_no_mapping_fills_is_pointed_out(
     gaps = page.split("Required fields in Rally")[1].split("</ul>")[0]
     assert gaps.count("<li>") == 1
     assert "Release Date" not in gaps and "Name" not in gaps
+
+
+def test_the_mappings_step_asks_rally_a_fixed_number_of_requests(
+    owner_client, integration, rally_sandbox
+):
+    from tests.integrations.wizard_support import RallyRequestCounter
+
+    owner_client.get(step_url(integration, "mappings"))
+    counter = RallyRequestCounter(rally_sandbox)
+    counter.reset()
+    owner_client.get(step_url(integration, "mappings"))
+    # The mappable types (1), then each mapping's required fields (type + attributes: 2 each).
+    assert counter.count == 9

@@ -147,3 +147,16 @@ def test_save_and_continue_leads_to_enable(owner_client, integration):
     assert response["Location"] == step_url(integration, "enable")
     integration.refresh_from_db()
     assert integration.wizard_step == WizardStep.ENABLE
+
+
+def test_the_status_step_reads_rallys_states_in_a_fixed_number_of_requests(
+    owner_client, integration, rally_sandbox
+):
+    from tests.integrations.wizard_support import RallyRequestCounter
+
+    counter = RallyRequestCounter(rally_sandbox)
+    counter.reset()
+    owner_client.get(step_url(integration, "statuses"))
+    # Two portfolio item types (type + State objects: 2 each), stories and releases (type,
+    # attributes, allowed values: 3 each).
+    assert counter.count == 10

@@ -216,3 +216,20 @@ __all__ = [
     "wizard_oauth_client",
     "wizard_settings",
 ]
+
+
+class RallyRequestCounter:
+    """Counts the API requests the sandbox served (its admin statistics)."""
+
+    def __init__(self, sandbox) -> None:
+        self.sandbox = sandbox
+        self.headers = {"X-Sandbox-Admin-Key": sandbox_admin_key(sandbox)}
+
+    def reset(self) -> None:
+        url = self.sandbox.base_url + "/sandbox-admin/stats/reset"
+        assert requests.post(url, headers=self.headers, timeout=10).status_code == 200
+
+    @property
+    def count(self) -> int:
+        url = self.sandbox.base_url + "/sandbox-admin/stats"
+        return requests.get(url, headers=self.headers, timeout=10).json()["requests"]
