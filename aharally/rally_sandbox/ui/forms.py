@@ -56,22 +56,26 @@ class ArtifactForm(forms.Form):
     def _parent_choices(self, workspace, type_path: str) -> list[tuple[str, str]]:
         paths = [path for _, path, _ in PORTFOLIO_LEVELS]
         if type_path == "HierarchicalRequirement":
-            # A story hangs under a Feature (PortfolioItem) or under another story (Parent).
-            # Features of the workspace, and stories of the same project (a demo-sized list).
-            candidates = Artifact.objects.filter(workspace=workspace, type_path=paths[0]) | (
-                Artifact.objects.filter(
-                    project_id=self.artifact.project_id, type_path="HierarchicalRequirement"
-                ).exclude(pk=self.artifact.pk)
-            )
+            # A story hangs under a Feature (PortfolioItem) or under another story (Parent):
+            # features of the workspace, then stories of the same project (a demo-sized list).
+            features = Artifact.objects.filter(workspace=workspace, type_path=paths[0])
+            stories = Artifact.objects.filter(
+                project_id=self.artifact.project_id, type_path="HierarchicalRequirement"
+            ).exclude(pk=self.artifact.pk)
+            candidates = [
+                *features.order_by("formatted_number")[:PARENT_CHOICES],
+                # The most recent stories, when a project holds more than a list can show.
+                *reversed(stories.order_by("-formatted_number")[:PARENT_CHOICES]),
+            ]
         elif type_path in paths and paths.index(type_path) + 1 < len(paths):
-            candidates = Artifact.objects.filter(
-                workspace=workspace, type_path=paths[paths.index(type_path) + 1]
-            )
+            level = paths[paths.index(type_path) + 1]
+            candidates = Artifact.objects.filter(workspace=workspace, type_path=level).order_by(
+                "formatted_number"
+            )[:PARENT_CHOICES]
         else:
             return [("", "—")]
         return [("", "—")] + [
-            (_ref(a, a.type_path), f"{a.formatted_id}: {a.name}")
-            for a in candidates.order_by("type_path", "formatted_number")[:PARENT_CHOICES]
+            (_ref(a, a.type_path), f"{a.formatted_id}: {a.name}") for a in candidates
         ]
 
     def _initial(self) -> dict:
