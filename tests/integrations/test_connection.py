@@ -16,6 +16,7 @@ from aharally.integrations.connection import (
 )
 from aharally.integrations.models import AuthMethod, Integration
 from aharally.integrations.wizard import services
+from tests.factories import make_workspace
 from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
     authorized,
     draft,
@@ -97,8 +98,10 @@ def test_a_derived_integration_talks_to_rally_with_its_templates_account_and_cre
 ):
     template = authorized(cast.workspace, cast.owner, rally_sandbox)
     Integration.objects.filter(pk=template.pk).update(is_template=True)
+    template.refresh_from_db()
+    mobile = make_workspace("Mobile", "MOB", owner=cast.owner)
     derived = services.create_draft(
-        workspace=cast.other_workspace, name="Derived", template=template, user=cast.outsider
+        workspace=mobile, name="Derived", template=template, user=cast.owner
     )
     assert not derived.api_key  # nothing copied: read live from the template
     with rally_session(derived, doing="read the user") as client:

@@ -46,6 +46,9 @@ def test_a_second_workspace_picks_the_template_and_only_chooses_its_project(
     response = owner_client.post(new, {"name": "Mobile ↔ Rally", "template": template.pk})
     derived = Integration.objects.get(workspace=mobile)
     assert response["Location"] == step_url(derived, "project")
+    # The template's choices fit: fully configured already, its project preselected.
+    assert derived.wizard_step == WizardStep.ENABLE
+    assert derived.rally_project_name == "Platform"
 
     page = owner_client.get(step_url(derived, "project")).content.decode()
     assert "Platform \u2013 Team A" in page  # the template's Rally workspace

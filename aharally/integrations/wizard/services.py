@@ -27,7 +27,13 @@ from aharally.integrations.models import (
     RelationshipLink,
     WizardStep,
 )
-from aharally.workspaces.models import Membership, RecordType, Role
+from aharally.integrations.templates_service import (
+    TemplateError,
+    attach_template,
+    effective_config,
+    templates_available_to,
+)
+from aharally.workspaces.models import RecordType
 
 STEPS: list[str] = list(WizardStep.values)
 # A derived integration takes these from its template; it only chooses its own project.
@@ -56,28 +62,31 @@ def reach(integration: Integration, step: str) -> None:
 
 
 def templates_for(user) -> Iterable[Integration]:
-    """Integration templates in the workspaces the user owns."""
-    owned = Membership.objects.filter(user=user, role=Role.OWNER).values("workspace")
-    return Integration.objects.filter(is_template=True, workspace__in=owned).select_related(
-        "workspace"
-    )
+    """Integration templates the user may build on (those of workspaces the user owns)."""
+    return templates_available_to(user)
 
 
 @transaction.atomic
 def create_draft(*, workspace, name: str, template: Integration | None, user) -> Integration:
+    """Step 1. With a template, the draft starts with the template's Rally workspace and
+    project (so it is fully configured when they fit) and goes on to choosing its project."""
     integration = Integration(
-        workspace=workspace, name=name.strip(), template=template, created_by=user
+        workspace=workspace,
+        name=name.strip(),
+        created_by=user,
+        wizard_step=WizardStep.ACCOUNT,
     )
-    if template is not None:
-        # The Rally workspace comes with the template (mappings and states are of it); only
-        # the project is the derived integration's own.
-        integration.rally_url = template.rally_url
-        integration.rally_workspace_oid = template.rally_workspace_oid
-        integration.rally_workspace_name = template.rally_workspace_name
-        integration.wizard_step = WizardStep.PROJECT
-    else:
-        integration.wizard_step = WizardStep.ACCOUNT
     integration.save()
+    if template is not None:
+        try:
+            attach_template(integration=integration, template=template, by=user)
+        except TemplateError as error:
+            raise WizardError(error.message) from None
+        integration.rally_url = template.rally_url
+        integration.wizard_step = (
+            WizardStep.ENABLE if integration.rally_project_oid else WizardStep.PROJECT
+        )
+        integration.save(update_fields=["rally_url", "wizard_step"])
     log_info(integration, f"Integration “{integration.name}” created as a draft by {user.email}.")
     return integration
 
@@ -334,24 +343,29 @@ def save_relationship_links(*, integration: Integration, links: list[tuple[str, 
 
 
 def missing_configuration(integration: Integration) -> list[str]:
-    """What keeps the integration from being enabled, in words for the owner."""
-    from aharally.integrations.connection import has_credentials
-    from aharally.statusmap.services import status_map_problems
+    """What keeps the integration from being enabled, in words for the owner.
 
-    source = integration.source
+    Status mappings are checked as this integration will use them: a template's mapping
+    translated to this workspace's workflow.
+    """
+    from aharally.integrations.connection import has_credentials
+
+    config = effective_config(integration)
     problems = []
     if not has_credentials(integration):
         problems.append("Authorize the integration with Rally.")
-    if not (integration.rally_workspace_oid or source.rally_workspace_oid):
+    if not config.rally_workspace_oid:
         problems.append("Choose a Rally workspace.")
     if not integration.rally_project_oid:
         problems.append("Choose a Rally project.")
-    mappings = list(source.record_mappings.all())
-    if not mappings:
+    if not config.record_mappings:
         problems.append("Map at least one record type to Rally.")
-    for mapping in mappings:
-        for problem in status_map_problems(mapping):
-            problems.append(f"{mapping.get_record_type_display()}: {problem}")
+    for mapping in config.record_mappings:
+        if mapping.status_map is None:
+            problems.append(f"{mapping.record_type_label}: map its statuses to Rally's states.")
+            continue
+        for problem in mapping.status_map.problems:
+            problems.append(f"{mapping.record_type_label}: {problem}")
     return problems
 
 

@@ -36,13 +36,20 @@ def new(request: HttpRequest) -> HttpResponse:
     """Settings → Integrations → + Rally: step 1 for a new integration."""
     form = NameForm(request.POST or None, templates=services.templates_for(request.user))
     if request.method == "POST" and form.is_valid():
-        integration = services.create_draft(
-            workspace=request.workspace,
-            name=form.cleaned_data["name"],
-            template=form.cleaned_data.get("template"),
-            user=request.user,
-        )
-        return redirect_to_step(integration, integration.wizard_step)
+        template = form.cleaned_data.get("template")
+        try:
+            integration = services.create_draft(
+                workspace=request.workspace,
+                name=form.cleaned_data["name"],
+                template=template,
+                user=request.user,
+            )
+        except services.WizardError as error:
+            form.add_error("template", str(error))
+        else:
+            # Built on a template, the one thing left to choose is the project.
+            step = WizardStep.PROJECT if template is not None else integration.wizard_step
+            return redirect_to_step(integration, step)
     return render_step(
         request,
         None,
