@@ -21,7 +21,7 @@ from django.urls import reverse
 from oauthlib.oauth2 import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from aharally.integrations.connection import INTERACTIVE_TIMEOUT
+from aharally.integrations.connection import INTERACTIVE_TIMEOUT, client_certificate_for
 from aharally.integrations.models import Integration
 
 # requests-oauthlib and oauthlib log whole token responses at DEBUG: never let those through,
@@ -119,6 +119,8 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
     base = integration.source.rally_url
     _allow_http_if_configured(base)
     session = _session(state)
+    # The token endpoint is behind the same mTLS as the API when Rally demands certificates.
+    certificate = client_certificate_for(integration)
     try:
         token = session.fetch_token(
             base + TOKEN_PATH,
@@ -126,6 +128,7 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
             client_secret=settings.RALLY_OAUTH_CLIENT_SECRET,
             include_client_id=True,
             timeout=INTERACTIVE_TIMEOUT,
+            cert=(certificate.cert_file, certificate.key_file) if certificate else None,
         )
     except OAuth2Error as error:
         if error.error == "invalid_grant":
@@ -150,6 +153,12 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
             "redirects from Rally. Check the Rally URL.",
             integration_id=integration.pk,
         ) from None
+    except requests.exceptions.SSLError:
+        raise AuthorizationFailed(
+            f"Could not open a secure connection to {base} to finish the authorization: "
+            "check its certificate, and the client certificate if Rally demands one.",
+            integration_id=integration.pk,
+        ) from None
     except requests.RequestException:
         raise AuthorizationFailed(
             f"Could not reach {base} to finish the authorization. Try again in a moment.",
@@ -160,6 +169,10 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
             "Rally's token endpoint answered something unexpected. Try again.",
             integration_id=integration.pk,
         ) from None
+    finally:
+        session.close()
+        if certificate is not None:
+            certificate.close()
     expires_at = token.get("expires_at")
     return Tokens(
         access_token=token["access_token"],

@@ -29,7 +29,9 @@ def sandbox_admin_key(sandbox) -> str:
     )
 
 
-def register_oauth_client(sandbox, *, client_id: str, redirect_uris: list[str]) -> None:
+def register_oauth_client(
+    sandbox, *, client_id: str, redirect_uris: list[str], **request_kwargs
+) -> None:
     response = requests.post(
         sandbox.base_url + "/sandbox-admin/oauth-clients",
         json={
@@ -40,6 +42,7 @@ def register_oauth_client(sandbox, *, client_id: str, redirect_uris: list[str]) 
         },
         headers={"X-Sandbox-Admin-Key": sandbox_admin_key(sandbox)},
         timeout=10,
+        **request_kwargs,
     )
     assert response.status_code == 201, response.text
 
@@ -76,9 +79,13 @@ def _csrf(html: str) -> str:
     return match.group(1)
 
 
-def rally_consent(authorize_url: str, *, decision: str = "allow", login=PM_LOGIN) -> str:
+def rally_consent(
+    authorize_url: str, *, decision: str = "allow", login=PM_LOGIN, verify=True, cert=None
+) -> str:
     """Play the person at Rally: sign in, then allow (or deny). Returns the callback URL."""
     browser = requests.Session()
+    browser.verify = verify
+    browser.cert = cert
     page = browser.get(authorize_url, timeout=10)  # → the sign-in page
     assert "Sign in to Rally" in page.text
     consent = browser.post(
