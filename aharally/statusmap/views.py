@@ -12,8 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from aharally.integrations.connection import RallyProblem, rally_session
+from aharally.integrations.connection import RallyProblem
 from aharally.integrations.models import Integration, RecordMapping, WizardStep
+from aharally.integrations.wizard import lookups
 from aharally.integrations.wizard import services as wizard
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
@@ -39,17 +40,8 @@ def _section(mapping: RecordMapping, status_map: StatusMap | None) -> dict:
 
 def _refresh_from_rally(integration: Integration) -> str | None:
     """Bring every status map up to Rally's states; a problem message, or None."""
-    source = integration.source
-    workspace = f"/workspace/{source.rally_workspace_oid}"
     try:
-        with rally_session(integration, doing="read Rally's states") as client:
-            for mapping in source.record_mappings.all():
-                field, states = services.read_rally_states(
-                    client, rally_type=mapping.rally_type, workspace=workspace
-                )
-                services.sync_status_map(
-                    record_mapping=mapping, rally_field=field, rally_states=states
-                )
+        lookups.refresh_status_maps(integration)
     except RallyProblem as error:
         return error.message
     return None

@@ -9,15 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from aharally.integrations import oauth
-from aharally.integrations.connection import (
-    RallyProblem,
-    has_credentials,
-    probe_rally_url,
-    rally_session,
-)
+from aharally.integrations.connection import RallyProblem, has_credentials, probe_rally_url
 from aharally.integrations.forms_wizard import AccountForm, ApiKeyForm, NameForm
 from aharally.integrations.models import AuthMethod, Integration, WizardStep
-from aharally.integrations.wizard import services
+from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
@@ -27,8 +22,6 @@ from aharally.integrations.wizard.common import (
 )
 from aharally.rally.auth import ApiKey, OAuthToken
 from aharally.workspaces.models import Capability, Membership
-
-USER_FETCH = ["UserName", "DisplayName", "EmailAddress"]
 
 
 @owner_required
@@ -181,10 +174,6 @@ def _owned_integration(request: HttpRequest, integration_id: int) -> Integration
     return integration
 
 
-def _rally_user_name(user) -> str:
-    return user.get("DisplayName") or user.get("UserName") or user.get("EmailAddress") or "?"
-
-
 @login_required
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Rally sends the owner back here with a code (or an error) and our state."""
@@ -218,9 +207,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
                 oauth.describe_denial(error or "no_code", request.GET.get("error_description", ""))
             )
         tokens = oauth.exchange_code(integration, code=code, state=state)
-        credential = OAuthToken(tokens.access_token)
-        with rally_session(integration, doing="read your Rally user", credential=credential) as c:
-            user = c.current_user(fetch=USER_FETCH)
+        name = lookups.rally_user_name(integration, credential=OAuthToken(tokens.access_token))
     except (oauth.AuthorizationFailed, RallyProblem) as failure:
         messages.error(request, failure.message)
         return redirect_to_step(integration, WizardStep.AUTHORIZE)
@@ -228,7 +215,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         integration=integration,
         authorization=services.Authorization(
             auth_method=AuthMethod.OAUTH,
-            rally_user_name=_rally_user_name(user),
+            rally_user_name=name,
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token,
             expires_at=tokens.expires_at,
@@ -252,8 +239,7 @@ def api_key(request: HttpRequest, integration_id: int) -> HttpResponse:
     if form.is_valid():
         key = form.cleaned_data["api_key"]
         try:
-            with rally_session(integration, doing="check the API key", credential=ApiKey(key)) as c:
-                user = c.current_user(fetch=USER_FETCH)
+            name = lookups.rally_user_name(integration, credential=ApiKey(key))
         except RallyProblem as problem:
             form.add_error("api_key", problem.message)
         else:
@@ -261,7 +247,7 @@ def api_key(request: HttpRequest, integration_id: int) -> HttpResponse:
                 integration=integration,
                 authorization=services.Authorization(
                     auth_method=AuthMethod.API_KEY,
-                    rally_user_name=_rally_user_name(user),
+                    rally_user_name=name,
                     api_key=key,
                 ),
                 user=request.user,

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from aharally.integrations.connection import RallyProblem, rally_session
+from aharally.integrations.connection import RallyProblem
 from aharally.integrations.forms_wizard import EnableForm
-from aharally.integrations.log import record_success
 from aharally.integrations.models import Integration, IntegrationState, WizardStep
-from aharally.integrations.wizard import services
+from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
@@ -79,22 +78,6 @@ def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
     )
 
 
-def check_connection(integration: Integration) -> str:
-    """Read the user, workspace and project as the integration will; a summary, or RallyProblem."""
-    source = integration.source
-    workspace_oid = integration.rally_workspace_oid or source.rally_workspace_oid
-    with rally_session(integration, doing="test the connection") as client:
-        user = client.current_user(fetch=["UserName", "DisplayName"])
-        workspace = client.read(f"/workspace/{workspace_oid}", fetch=["Name"])
-        project = client.read(f"/project/{integration.rally_project_oid}", fetch=["Name"])
-    record_success(integration)
-    name = user.get("DisplayName") or user.get("UserName")
-    return (
-        f"Connected to {source.rally_url} as {name}: workspace “{workspace.name}”, "
-        f"project “{project.name}”."
-    )
-
-
 @require_POST
 @owner_required
 def test_connection(request: HttpRequest, integration_id: int) -> HttpResponse:
@@ -102,12 +85,10 @@ def test_connection(request: HttpRequest, integration_id: int) -> HttpResponse:
     if (early := ahead_of_progress(integration, WizardStep.ENABLE)) is not None:
         return early
     try:
-        result, ok = check_connection(integration), True
+        result, ok = lookups.check_connection(integration), True
     except RallyProblem as problem:
         result, ok = problem.message, False
     if request.htmx:
-        from django.shortcuts import render
-
         return render(
             request, TEMPLATE + "#connection", {"connection_result": result, "connection_ok": ok}
         )

@@ -10,15 +10,15 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
-from aharally.integrations.connection import RallyProblem, rally_session
-from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS, RELEASE, STORY
+from aharally.integrations.connection import RallyProblem
+from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
 from aharally.integrations.forms_wizard import (
     AddMappingForm,
     FieldDirectionsForm,
     RelationshipLinksForm,
 )
 from aharally.integrations.models import Integration, WizardStep
-from aharally.integrations.wizard import services
+from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
@@ -26,52 +26,7 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
-from aharally.rally.query import any_of, where
 from aharally.workspaces.models import RecordType
-
-# Filled by the sync itself on every create, whatever the mappings say.
-ALWAYS_SET = {"Name", "Project", "Workspace", "Parent", "PortfolioItem", "Release"}
-
-
-def _mappable_types(client, integration: Integration) -> dict[str, str]:
-    """Rally types a record can map to (portfolio item types, user stories, releases), by
-    TypePath, with the name Rally's UI shows.
-
-    Asks only for those types: other type definitions are of no use here.
-    """
-    workspace = f"/workspace/{integration.source.rally_workspace_oid}"
-    wanted = any_of(
-        where("TypePath", "contains", "PortfolioItem/"),
-        where("TypePath", "=", STORY),
-        where("TypePath", "=", RELEASE),
-    )
-    available = {}
-    for item in client.query(
-        "TypeDefinition",
-        query=wanted,
-        fetch=["TypePath", "Name", "DisplayName", "Abstract", "Creatable"],
-        workspace=workspace,
-    ):
-        type_path = item.get("TypePath") or ""
-        if item.get("Abstract") or item.get("Creatable") is False:
-            continue
-        if type_path == STORY:
-            available[type_path] = "User Story"
-        elif type_path == RELEASE or type_path.lower().startswith("portfolioitem/"):
-            available[type_path] = item.get("DisplayName") or item.get("Name") or type_path
-    return available
-
-
-def _required_gaps(client, integration: Integration) -> list[dict]:
-    """Fields Rally requires on create that no field mapping fills."""
-    workspace = f"/workspace/{integration.source.rally_workspace_oid}"
-    gaps = []
-    for mapping in integration.source.record_mappings.prefetch_related("field_mappings"):
-        mapped = {f.rally_field for f in mapping.field_mappings.all()}
-        for attribute in client.required_fields(mapping.rally_type, workspace=workspace):
-            if attribute.element_name not in mapped | ALWAYS_SET:
-                gaps.append({"mapping": mapping, "attribute": attribute})
-    return gaps
 
 
 def _page(
@@ -87,13 +42,10 @@ def _page(
     gaps: list[dict] = []
     missing: list[str] = []
     try:
-        with rally_session(integration, doing="read Rally's record types") as client:
-            available = _mappable_types(client, integration)
-            if not integration.template_id:
-                missing = services.ensure_default_mappings(
-                    integration=integration, available=available
-                )
-            gaps = _required_gaps(client, integration)
+        available = lookups.mappable_types(integration)
+        if not integration.template_id:
+            missing = services.ensure_default_mappings(integration=integration, available=available)
+        gaps = lookups.required_gaps(integration)
     except RallyProblem as error:
         problem = error.message
     mappings = list(source.record_mappings.prefetch_related("field_mappings"))
@@ -175,8 +127,7 @@ def mapping_add(request: HttpRequest, integration_id: int) -> HttpResponse:
     form = AddMappingForm(request.POST)
     if form.is_valid():
         try:
-            with rally_session(integration, doing="read Rally's record types") as client:
-                available = _mappable_types(client, integration)
+            available = lookups.mappable_types(integration)
             mapping = services.add_record_mapping(
                 integration=integration,
                 record_type=form.cleaned_data["record_type"],

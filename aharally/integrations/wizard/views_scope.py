@@ -1,17 +1,17 @@
 """Wizard steps 4-5: choose the Rally workspace, then the project (and Exclude child updates).
 
 Both lists are read from Rally while the owner waits (DESIGN.md allows exactly these
-look-ups in a web request), through `connection.rally_session` with short timeouts.
+look-ups in a web request), through `lookups` with short timeouts.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from aharally.integrations.connection import RallyProblem, rally_session
+from aharally.integrations.connection import RallyProblem
 from aharally.integrations.forms_wizard import ProjectForm, WorkspaceForm
 from aharally.integrations.models import WizardStep
-from aharally.integrations.wizard import services
+from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
@@ -34,8 +34,7 @@ def workspace(request: HttpRequest, integration_id: int) -> HttpResponse:
     problem = None
     workspaces = []
     try:
-        with rally_session(integration, doing="read your Rally workspaces") as client:
-            workspaces = client.workspaces()
+        workspaces = lookups.workspaces(integration)
     except RallyProblem as error:
         problem = error.message
     if not problem and not workspaces:
@@ -66,14 +65,8 @@ def project(request: HttpRequest, integration_id: int) -> HttpResponse:
         return early
     problem = None
     tree = []
-    workspace_oid = integration.rally_workspace_oid or integration.source.rally_workspace_oid
     try:
-        with rally_session(integration, doing="read the workspace's projects") as client:
-            tree = [
-                pair
-                for root in client.projects(f"/workspace/{workspace_oid}")
-                for pair in root.walk()
-            ]
+        tree = lookups.project_tree(integration)
     except RallyProblem as error:
         problem = error.message
     if not problem and not tree:

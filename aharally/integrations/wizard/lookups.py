@@ -1,0 +1,122 @@
+"""The wizard's questions to Rally, asked while the owner waits (DESIGN.md allows exactly these
+look-ups in a web request). Each goes through `connection.rally_session` (short timeouts)
+and raises `RallyProblem`, whose message is written for the owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aharally.integrations.connection import rally_session
+from aharally.integrations.defaults import RELEASE, STORY
+from aharally.integrations.log import record_success
+from aharally.integrations.models import Integration, RecordMapping
+from aharally.rally.auth import Credential
+from aharally.rally.metadata import AttributeDefinition, Project, Workspace
+from aharally.rally.query import any_of, where
+from aharally.statusmap import services as statusmap
+
+USER_FETCH = ["UserName", "DisplayName", "EmailAddress"]
+# Filled by the sync itself on every create, whatever the field mappings say.
+ALWAYS_SET = {"Name", "Project", "Workspace", "Parent", "PortfolioItem", "Release"}
+
+
+def _workspace_ref(integration: Integration) -> str:
+    oid = integration.rally_workspace_oid or integration.source.rally_workspace_oid
+    return f"/workspace/{oid}"
+
+
+def rally_user_name(integration: Integration, *, credential: Credential) -> str:
+    """Whom a new credential acts as in Rally (and proof that Rally accepts it)."""
+    with rally_session(integration, doing="read your Rally user", credential=credential) as c:
+        user = c.current_user(fetch=USER_FETCH)
+    return user.get("DisplayName") or user.get("UserName") or user.get("EmailAddress") or "?"
+
+
+def workspaces(integration: Integration) -> list[Workspace]:
+    """The open workspaces the integration's Rally user can see, by name."""
+    with rally_session(integration, doing="read your Rally workspaces") as client:
+        return client.workspaces()
+
+
+def project_tree(integration: Integration) -> list[tuple[int, Project]]:
+    """(depth, project) for the open projects of the workspace, parents before children."""
+    with rally_session(integration, doing="read the workspace's projects") as client:
+        roots = client.projects(_workspace_ref(integration))
+    return [pair for root in roots for pair in root.walk()]
+
+
+def mappable_types(integration: Integration) -> dict[str, str]:
+    """Rally types a record can map to (portfolio item types, user stories, releases), by
+    TypePath, with the name Rally's UI shows.
+
+    Asks for those types only: the others are of no use here (one request).
+    """
+    wanted = any_of(
+        where("TypePath", "contains", "PortfolioItem/"),
+        where("TypePath", "=", STORY),
+        where("TypePath", "=", RELEASE),
+    )
+    available = {}
+    with rally_session(integration, doing="read Rally's record types") as client:
+        for item in client.query(
+            "TypeDefinition",
+            query=wanted,
+            fetch=["TypePath", "Name", "DisplayName", "Abstract", "Creatable"],
+            workspace=_workspace_ref(integration),
+        ):
+            type_path = item.get("TypePath") or ""
+            if item.get("Abstract") or item.get("Creatable") is False:
+                continue
+            if type_path == STORY:
+                available[type_path] = "User Story"
+            elif type_path == RELEASE or type_path.lower().startswith("portfolioitem/"):
+                available[type_path] = item.get("DisplayName") or item.get("Name") or type_path
+    return available
+
+
+@dataclass(frozen=True)
+class RequiredGap:
+    mapping: RecordMapping
+    attribute: AttributeDefinition
+
+
+def required_gaps(integration: Integration) -> list[RequiredGap]:
+    """Fields Rally requires on create that no field mapping fills (two requests a mapping)."""
+    gaps = []
+    mappings = integration.source.record_mappings.prefetch_related("field_mappings")
+    with rally_session(integration, doing="read Rally's required fields") as client:
+        for mapping in mappings:
+            mapped = {f.rally_field for f in mapping.field_mappings.all()}
+            for attribute in client.required_fields(
+                mapping.rally_type, workspace=_workspace_ref(integration)
+            ):
+                if attribute.element_name not in mapped | ALWAYS_SET:
+                    gaps.append(RequiredGap(mapping=mapping, attribute=attribute))
+    return gaps
+
+
+def refresh_status_maps(integration: Integration) -> None:
+    """Bring every status map of the integration up to Rally's current states."""
+    with rally_session(integration, doing="read Rally's states") as client:
+        for mapping in integration.source.record_mappings.all():
+            field, states = statusmap.read_rally_states(
+                client, rally_type=mapping.rally_type, workspace=_workspace_ref(integration)
+            )
+            statusmap.sync_status_map(
+                record_mapping=mapping, rally_field=field, rally_states=states
+            )
+
+
+def check_connection(integration: Integration) -> str:
+    """Read the user, workspace and project as the integration will; a summary for the owner."""
+    with rally_session(integration, doing="test the connection") as client:
+        user = client.current_user(fetch=USER_FETCH)
+        workspace = client.read(_workspace_ref(integration), fetch=["Name"])
+        project = client.read(f"/project/{integration.rally_project_oid}", fetch=["Name"])
+    record_success(integration)
+    name = user.get("DisplayName") or user.get("UserName")
+    return (
+        f"Connected to {integration.source.rally_url} as {name}: workspace “{workspace.name}”, "
+        f"project “{project.name}”."
+    )
