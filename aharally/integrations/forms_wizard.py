@@ -16,7 +16,11 @@ from aharally.integrations.url_safety import UnsafeRallyURL, validate_rally_url
 from aharally.workspaces.models import RecordType
 
 
-class NameForm(forms.Form):
+class WizardForm(forms.Form):
+    label_suffix = ""
+
+
+class NameForm(WizardForm):
     name = forms.CharField(
         max_length=120,
         label="Integration name",
@@ -49,7 +53,7 @@ class NameForm(forms.Form):
         return name
 
 
-class AccountForm(forms.Form):
+class AccountForm(WizardForm):
     rally_url = forms.CharField(
         max_length=200,
         label="Rally URL",
@@ -65,7 +69,7 @@ class AccountForm(forms.Form):
             raise forms.ValidationError(str(error)) from None
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(WizardForm):
     api_key = forms.CharField(
         max_length=200,
         label="Rally API key",
@@ -81,7 +85,7 @@ class ApiKeyForm(forms.Form):
         return key
 
 
-class WorkspaceForm(forms.Form):
+class WorkspaceForm(WizardForm):
     workspace = forms.TypedChoiceField(
         coerce=int, label="Rally workspace", widget=forms.RadioSelect
     )
@@ -92,7 +96,7 @@ class WorkspaceForm(forms.Form):
         self.fields["workspace"].choices = [(w.object_id, w.name) for w in workspaces]
 
 
-class ProjectForm(forms.Form):
+class ProjectForm(WizardForm):
     project = forms.TypedChoiceField(coerce=int, label="Rally project", widget=forms.RadioSelect)
     exclude_child_updates = forms.BooleanField(required=False, label="Exclude child updates")
 
@@ -105,12 +109,12 @@ class ProjectForm(forms.Form):
         ]
 
 
-class AddMappingForm(forms.Form):
+class AddMappingForm(WizardForm):
     record_type = forms.ChoiceField(choices=RecordType.choices, label="aharally record")
     rally_type = forms.CharField(max_length=100, label="Rally type")
 
 
-class FieldDirectionsForm(forms.Form):
+class FieldDirectionsForm(WizardForm):
     """One select per mapped field; "Not synced" removes the field mapping."""
 
     def __init__(self, *args, record_mapping, **kwargs):
@@ -133,7 +137,7 @@ LINK_CHOICES = [
 ]
 
 
-class RelationshipLinksForm(forms.Form):
+class RelationshipLinksForm(WizardForm):
     links = forms.MultipleChoiceField(
         choices=LINK_CHOICES,
         required=False,
@@ -145,7 +149,7 @@ class RelationshipLinksForm(forms.Form):
         return [tuple(value.split(":", 1)) for value in self.cleaned_data["links"]]
 
 
-class EnableForm(forms.Form):
+class EnableForm(WizardForm):
     outgoing_mode = forms.ChoiceField(
         choices=OutgoingMode.choices,
         widget=forms.RadioSelect,

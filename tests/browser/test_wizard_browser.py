@@ -74,6 +74,7 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
     save_and_continue(page, "/wizard/authorize/")
 
     # Authorize: the sandbox's sign-in page, then its consent page.
+    screenshot("wizard-3-authorize")
     page.get_by_role("button", name="Authorize with Rally").click()
     page.wait_for_url(f"{rally_sandbox.base_url}/login/oauth2/login**")
     page.get_by_label("Username or e-mail address").fill("pm@example.com")
@@ -88,6 +89,7 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
     page.get_by_label("Engineering").check()
     save_and_continue(page, "/wizard/project/")
     assert page.get_by_text("breaks the integration link").is_visible()
+    screenshot("wizard-5-project")
     page.get_by_label("Platform", exact=True).check()
     save_and_continue(page, "/wizard/mappings/")
 
@@ -131,6 +133,7 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
     page.get_by_role("button", name="Test connection").click()
     page.get_by_text("workspace “Engineering”, project “Platform”").wait_for()
     page.get_by_label("Approve outgoing changes").check()
+    screenshot("wizard-8-enable")
     page.get_by_role("button", name="Enable").click()
     page.wait_for_url("**/settings/integrations/manage/")
     screenshot("wizard-9-manage")

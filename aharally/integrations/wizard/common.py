@@ -107,5 +107,5 @@ def render_step(
             }
             for i, s in enumerate(STEPS)
         ]
-    context.update(step=step, step_label=WizardStep(step).label)
+    context.update(step=step, step_label=WizardStep(step).label, tab="integrations")
     return render(request, template, context, status=status)
