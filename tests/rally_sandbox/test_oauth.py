@@ -114,6 +114,7 @@ def test_the_login_page_asks_for_a_password_before_consent(rally_sandbox, app):
     assert urlsplit(page.url).path == "/login/oauth2/login"
     (form,) = forms_in(page.text)
     assert {"username", "password", "next"} <= set(form.fields)
+    assert page.headers["X-Frame-Options"] == "DENY"
 
 
 def test_a_wrong_password_shows_the_login_page_again_with_an_error(rally_sandbox):

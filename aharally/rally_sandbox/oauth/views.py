@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -38,6 +39,8 @@ def _login_url(next_url: str) -> str:
     return f"{reverse('sandbox_oauth:login')}?{urlencode({'next': next_url})}"
 
 
+# Consent and sign-in must not be framed by another site (clickjacking).
+@xframe_options_deny
 @never_cache
 @require_http_methods(["GET", "POST"])
 def authorize(request: HttpRequest) -> HttpResponse:
@@ -108,6 +111,7 @@ def _safe_next(request: HttpRequest, next_url: str | None) -> str:
     return reverse("sandbox_oauth:applications")
 
 
+@xframe_options_deny
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
@@ -136,6 +140,7 @@ def logout(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(next_url)
 
 
+@xframe_options_deny
 @never_cache
 @require_http_methods(["GET"])
 def applications(request: HttpRequest) -> HttpResponse:
