@@ -27,7 +27,7 @@ def timed(label: str, requests_made: int, work) -> float:
     work()
     elapsed = time.perf_counter() - started
     rate = requests_made / elapsed
-    print(f"  {label:<44} {requests_made:>6} requests in {elapsed:7.2f}s = {rate:8.1f}/s")
+    print(f"  {label:<48} {requests_made:>5} operations in {elapsed:6.2f}s = {rate:7.1f}/s")
     return rate
 
 

@@ -212,6 +212,23 @@ def test_portfolio_item_states_are_found_by_type(api):
     assert ordered == ["Discovering", "Developing", "Measuring", "Done"]
 
 
+def test_portfolio_item_types_are_discovered_through_type_definitions(api):
+    response = api.get(
+        f"{api.base}/typedefinition",
+        params={
+            "query": '(Parent.Name = "Portfolio Item")',
+            "fetch": "Name,TypePath,Ordinal",
+            "order": "Ordinal",
+        },
+    ).json()["QueryResult"]
+    found = [(t["TypePath"], t["Ordinal"]) for t in response["Results"]]
+    assert found == [
+        ("PortfolioItem/Feature", 0),
+        ("PortfolioItem/Initiative", 1),
+        ("PortfolioItem/Theme", 2),
+    ]
+
+
 def test_users_query_returns_matching_users_not_the_caller(api):
     found = api.get(
         f"{api.base}/User",

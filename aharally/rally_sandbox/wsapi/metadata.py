@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aharally.rally_sandbox.accounts.models import Workspace
 
 from .models import CustomField, RequiredField, State, TypeDefinition
+from .registry import display_name
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ TYPE_ROWS = [
     ),
     TypeRow(
         "HierarchicalRequirement",
-        "Hierarchical Requirement",
+        "User Story",
         "HierarchicalRequirement",
         "US",
         parent="Requirement",
@@ -78,6 +79,11 @@ DEMO_CUSTOM_FIELDS = [
 DEMO_REQUIRED_FIELDS = [("Defect", "Severity")]
 
 
+def rally_name(row: TypeRow) -> str:
+    """Rally's TypeDefinition.Name: the element name in words (`Portfolio Item`)."""
+    return display_name(row.element_name)
+
+
 def custom_element_name(display_name: str) -> str:
     return "c_" + "".join(ch for ch in display_name if ch.isalnum() or ch == "_")
 
@@ -86,18 +92,23 @@ def ensure_workspace_metadata(*, workspace: Workspace, demo: bool = True) -> Non
     """Create the workspace's type definitions and states if missing (idempotent)."""
     typedefs = {}
     for row in TYPE_ROWS:
-        typedef, _ = TypeDefinition.objects.get_or_create(
+        typedef, _ = TypeDefinition.objects.update_or_create(
             workspace=workspace,
             type_path=row.type_path,
             defaults={
                 "element_name": row.element_name,
-                "name": row.element_name,
+                "name": rally_name(row),
                 "display_name": row.display_name,
                 "id_prefix": row.id_prefix,
                 "ordinal": row.ordinal,
             },
         )
         typedefs[row.type_path] = typedef
+    for row in TYPE_ROWS:
+        parent = typedefs.get(row.parent) if row.parent else None
+        if parent is not None and typedefs[row.type_path].parent_id != parent.pk:
+            typedefs[row.type_path].parent = parent
+            typedefs[row.type_path].save(update_fields=["parent"])
     for type_path, names in PORTFOLIO_STATES.items():
         for index, name in enumerate(names):
             State.objects.get_or_create(

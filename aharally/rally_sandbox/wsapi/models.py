@@ -21,6 +21,10 @@ class TypeDefinition(RallyObject):
     type_path = models.CharField(max_length=100)
     id_prefix = models.CharField(max_length=10, blank=True)
     ordinal = models.IntegerField(default=-1)
+    # The type it inherits from (Feature → Portfolio Item → Artifact), as Rally's Parent.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subtypes"
+    )
 
     class Meta:
         db_table = "sandbox_typedefinition"

@@ -12,7 +12,7 @@ from aharally.rally_sandbox.accounts.services import Caller
 
 from . import envelopes
 from .metadata import TYPE_ROWS
-from .models import Artifact, TypeDefinition
+from .models import TypeDefinition
 from .query import QueryError, compile_query, oid_from_ref, order_by
 from .registry import ATTRIBUTES_BY_OID, SPECS, Attr, TypeSpec
 from .render import (
@@ -309,9 +309,6 @@ def _schema_type(attr: Attr) -> str:
     }.get(attr.attribute_type, attr.target or "object")
 
 
-_required_cache: dict = {}
-
-
 def _required_by_rule(spec: TypeSpec, attr: Attr, workspace) -> bool:
     if workspace is None:
         return False
@@ -435,6 +432,3 @@ def allowed_values(call: Call, ident: str) -> dict:
         for index, value in enumerate(attr.allowed_values(workspace) or [])
     ]
     return _page_list(call, items)
-
-
-__all__ = ["Artifact", "Call", "OperationError", "collection", "query", "read", "schema"]

@@ -504,8 +504,7 @@ TYPEDEF = [
     ro("Copyable", "BOOLEAN", None, getter=lambda obj, ctx: False),
     ro("UserListable", "BOOLEAN", None, getter=lambda obj, ctx: True),
     ro("Note", "STRING", None, getter=lambda obj, ctx: ""),
-    ref("Parent", "TypeDefinition", None, read_only=True,
-        getter=lambda obj, ctx: ctx.parent_typedef(obj)),
+    ref("Parent", "TypeDefinition", "parent", read_only=True),
     coll("Attributes", "AttributeDefinition"),
 ]  # fmt: skip
 

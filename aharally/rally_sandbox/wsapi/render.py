@@ -16,7 +16,7 @@ from django.db.models import Count, Q, Sum
 
 from aharally.rally_sandbox.accounts.models import Subscription, Workspace
 
-from .models import Artifact, CustomField, Tag, TypeDefinition
+from .models import Artifact, CustomField, TypeDefinition
 from .registry import SPECS, Attr, TypeSpec, spec_for_object
 
 API = {"_rallyAPIMajor": "2", "_rallyAPIMinor": "0"}
@@ -166,10 +166,6 @@ class RenderContext:
                 workspace_id=workspace_id, type_path=type_path
             ).first()
         return self._typedefs[key]
-
-    def parent_typedef(self, typedef: TypeDefinition) -> TypeDefinition | None:
-        parent = SPECS[typedef.type_path].parent_type
-        return self.typedef(parent, typedef.workspace_id) if parent else None
 
     def count(self, obj, collection: str) -> int:
         spec = spec_for_object(obj)
@@ -405,10 +401,3 @@ def select_related_for(spec: TypeSpec, fetch: Fetch) -> list[str]:
             if inner.is_object and inner.column in target_fields and fetch.wants(inner):
                 related.add(f"{attr.column}__{inner.column}")
     return sorted(related)
-
-
-def prefetch_for(spec: TypeSpec, fetch: Fetch) -> list[str]:
-    return []
-
-
-__all__ = ["API", "FETCH_ALL", "FETCH_NONE", "Fetch", "RenderContext", "Tag", "render_full"]

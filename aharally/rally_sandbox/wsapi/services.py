@@ -19,10 +19,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from aharally.rally_sandbox.accounts.models import Project, User, Workspace, allocate
 
-from .models import Artifact, Milestone, RequiredField, State, Tag
+from .models import Artifact, RequiredField, State, Tag
 from .query import oid_from_ref
 from .registry import PORTFOLIO_PATHS, SPECS, Attr, TypeSpec, is_subtype, spec_for_object
-from .render import RenderContext, custom_attr, render_full
+from .render import custom_attr, render_full
 
 IDENTITY_FIELDS = {
     "objectid", "formattedid", "objectuuid", "versionid", "creationdate", "lastupdatedate",
@@ -529,13 +529,3 @@ def change_members(
         outcome.changes = diff(before, _snapshot(obj))
         notify_artifact_changed(action="Updated", artifact=obj, changes=outcome.changes, actor=user)
     return outcome
-
-
-__all__ = [
-    "Milestone",
-    "RenderContext",
-    "WriteError",
-    "change_members",
-    "delete_object",
-    "save_object",
-]

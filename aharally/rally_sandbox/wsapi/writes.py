@@ -10,7 +10,7 @@ from django.http import QueryDict
 
 from aharally.rally_sandbox.accounts.services import security_token_is_valid
 
-from . import envelopes, reads
+from . import envelopes
 from .models import Artifact
 from .reads import Call, find_object
 from .registry import SPECS, TypeSpec, spec_for_name, spec_for_object
@@ -300,6 +300,3 @@ def _batch_entry(call: Call, entry) -> dict:
         obj = {k: v for k, v in inner.items() if k not in {"Errors", "Warnings"}}
         result["Object"] = obj
     return result
-
-
-__all__ = ["batch", "change_collection", "create", "delete", "reads", "update"]
