@@ -98,7 +98,9 @@ def account(request: HttpRequest, integration_id: int) -> HttpResponse:
                     "The Rally URL cannot change: this integration has already sent or linked "
                     "records, and they point into that Rally."
                 )
-            warning = probe_rally_url(url)
+            # Something must answer at a new URL; an unchanged one was checked when it was set.
+            changed = url != integration.rally_url or integration.wizard_step == WizardStep.ACCOUNT
+            warning = probe_rally_url(url) if changed else None
             services.set_account(integration=integration, rally_url=url)
         except (RallyProblem, services.WizardError) as error:
             form.add_error("rally_url", str(error))
