@@ -92,6 +92,10 @@ WORKSPACES = {
 }
 
 
+# Operations shows Rally's optional extra ScheduleStates, one before Defined, one after Accepted.
+EXTRA_SCHEDULE_STATES = {"Operations": ("Idea", "Released")}
+
+
 def seed_accounts(context: SeedContext) -> None:
     from aharally.rally_sandbox.accounts.models import Project, Subscription, User, Workspace
     from aharally.rally_sandbox.accounts.services import create_api_key
@@ -101,7 +105,17 @@ def seed_accounts(context: SeedContext) -> None:
     )
     context.subscription = subscription
     for ws_name, projects in WORKSPACES.items():
-        workspace, _ = Workspace.objects.get_or_create(subscription=subscription, name=ws_name)
+        workspace, _ = Workspace.objects.get_or_create(
+            subscription=subscription,
+            name=ws_name,
+            defaults=dict(
+                zip(
+                    ("schedule_state_before", "schedule_state_after"),
+                    EXTRA_SCHEDULE_STATES.get(ws_name, ("", "")),
+                    strict=True,
+                )
+            ),
+        )
         context.workspaces[ws_name] = workspace
         for name, parent_name, state in projects:
             parent = context.projects.get((ws_name, parent_name)) if parent_name else None

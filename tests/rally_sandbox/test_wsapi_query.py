@@ -229,6 +229,32 @@ def test_portfolio_item_types_are_discovered_through_type_definitions(api):
     ]
 
 
+def test_a_workspace_may_add_idea_and_released_around_the_schedule_states(api):
+    operations = ref_of(api, "workspace", "Operations")
+    for name, state in [
+        ("ops idea", "Idea"),
+        ("ops defined", "Defined"),
+        ("ops released", "Released"),
+    ]:
+        response = api.post(
+            f"{api.base}/hierarchicalrequirement/create",
+            params={"workspace": operations},
+            json={"HierarchicalRequirement": {"Name": name, "ScheduleState": state}},
+        )
+        assert response.json()["CreateResult"]["Errors"] == []
+    assert names(api, workspace=operations, query="(ScheduleState < Defined)") == ["ops idea"]
+    assert names(api, workspace=operations, query="(ScheduleState > Accepted)") == ["ops released"]
+    ordered = names(
+        api, workspace=operations, query='(Name contains "ops ")', order="ScheduleState desc"
+    )
+    assert ordered == ["ops released", "ops defined", "ops idea"]
+    refused = api.post(
+        f"{api.base}/hierarchicalrequirement/create",
+        json={"HierarchicalRequirement": {"Name": "x", "ScheduleState": "Idea"}},
+    )
+    assert "has an invalid value" in refused.json()["CreateResult"]["Errors"][0]
+
+
 def test_users_query_returns_matching_users_not_the_caller(api):
     found = api.get(
         f"{api.base}/User",
