@@ -33,6 +33,7 @@ def _print_banner(*, url: str) -> None:
     lines = [
         f"Rally sandbox: {url}",
         f"  WSAPI:        {url}/slm/webservice/v2.0",
+        f"  web UI:       {url}/sandbox/  (play the development team)",
         f"  demo API key: {DEMO_API_KEY}  (send it as the ZSESSIONID header)",
         "  demo logins:",
     ]
