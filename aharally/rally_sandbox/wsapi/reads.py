@@ -361,7 +361,9 @@ def typedef_attributes(call: Call, typedef: TypeDefinition) -> dict:
     typedefs = {
         td.type_path: td for td in TypeDefinition.objects.filter(workspace=typedef.workspace)
     }
-    spec = SPECS[typedef.type_path]
+    spec = SPECS.get(typedef.type_path)
+    if spec is None:
+        return _page_list(call, [])
     items = [
         attribute_definition(ctx, spec, attr, typedef.workspace, typedefs)
         for attr in ctx.attributes(spec, typedef.workspace_id)

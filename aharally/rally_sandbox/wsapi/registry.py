@@ -401,6 +401,12 @@ STATE = [
 ]
 
 
+def _type_flag(typedef, name: str, default: bool) -> bool:
+    # Metadata types (AttributeDefinition…) have rows but no TypeSpec: they are not creatable.
+    spec = SPECS.get(typedef.type_path)
+    return getattr(spec, name) if spec is not None else default
+
+
 def _schema_version(obj, ctx) -> str:
     return uuid.uuid5(uuid.NAMESPACE_OID, f"schema-{ctx.workspace_of(obj).object_id}").hex
 
@@ -495,11 +501,11 @@ TYPEDEF = [
     ro("TypePath", "STRING", "type_path"),
     ro("IDPrefix", "STRING", "id_prefix"),
     ro("Ordinal", "INTEGER", "ordinal"),
-    ro("Abstract", "BOOLEAN", None, getter=lambda obj, ctx: SPECS[obj.type_path].abstract),
-    ro("Creatable", "BOOLEAN", None, getter=lambda obj, ctx: SPECS[obj.type_path].creatable),
+    ro("Abstract", "BOOLEAN", None, getter=lambda obj, ctx: _type_flag(obj, "abstract", False)),
+    ro("Creatable", "BOOLEAN", None, getter=lambda obj, ctx: _type_flag(obj, "creatable", False)),
     ro("ReadOnly", "BOOLEAN", None, getter=lambda obj, ctx: False),
     ro("Queryable", "BOOLEAN", None, getter=lambda obj, ctx: True),
-    ro("Deletable", "BOOLEAN", None, getter=lambda obj, ctx: SPECS[obj.type_path].deletable),
+    ro("Deletable", "BOOLEAN", None, getter=lambda obj, ctx: _type_flag(obj, "deletable", False)),
     ro("Restorable", "BOOLEAN", None, getter=lambda obj, ctx: False),
     ro("Copyable", "BOOLEAN", None, getter=lambda obj, ctx: False),
     ro("UserListable", "BOOLEAN", None, getter=lambda obj, ctx: True),

@@ -173,7 +173,8 @@ class RenderContext:
         if attr is None:
             return 0
         if collection == "Attributes" and isinstance(obj, TypeDefinition):
-            return len(self.attributes(SPECS[obj.type_path], obj.workspace_id))
+            typed = SPECS.get(obj.type_path)
+            return len(self.attributes(typed, obj.workspace_id)) if typed else 0
         if attr.element_name in {"Tags", "Milestones"} and isinstance(obj, Artifact):
             return len(self.tag_names(obj, attr.element_name))
         member_spec = SPECS.get(attr.target or "")
