@@ -222,3 +222,13 @@ def test_releases_iterations_projects_and_tags_can_be_created(api):
     )
     assert story["Tags"]["_tagsNameArray"][0]["Name"] == "brand-new-tag"
     assert story["Release"]["_refObjectName"] == "R9"
+
+
+def test_the_workspace_or_project_in_the_body_decides_where_a_story_goes(api):
+    found = api.get(f"{api.base}/workspace", params={"query": "(Name = Operations)"}).json()
+    operations = found["QueryResult"]["Results"][0]["_ref"]
+    story = create(api, "HierarchicalRequirement", Name="ops by body", Workspace=operations)
+    assert story["Workspace"]["_refObjectName"] == "Operations"
+    assert story["Project"]["_refObjectName"] == "Support"
+    moved = api.post(story["_ref"], json={"HierarchicalRequirement": {"Workspace": None}}).json()
+    assert moved["OperationResult"]["Errors"] == []

@@ -79,11 +79,18 @@ def create(call: Call, spec: TypeSpec) -> dict:
     except (BadRequest, ScopeError) as error:
         return envelopes.create_result(None, [str(error)])
     workspace = scope.workspace
-    project_value = fields.get("Project") or fields.get("project")
-    if project_value and not call.params.get("workspace"):
-        # The project named in the body decides the workspace when the URL names none.
-        project = find_object(SPECS["Project"], call.caller, _ref_text(project_value))
-        if project is not None:
+    body = {key.lower(): value for key, value in fields.items()}
+    if not call.params.get("workspace"):
+        # The body's Workspace, or else its Project, decides when the URL names no workspace.
+        named = body.get("workspace") and find_object(
+            SPECS["Workspace"], call.caller, _ref_text(body["workspace"])
+        )
+        project = body.get("project") and find_object(
+            SPECS["Project"], call.caller, _ref_text(body["project"])
+        )
+        if named:
+            workspace = named
+        elif project:
             workspace = project.workspace
     try:
         outcome = save_object(
