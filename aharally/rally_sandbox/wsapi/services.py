@@ -9,20 +9,18 @@ from __future__ import annotations
 import copy
 import importlib.util
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from aharally.rally_sandbox.accounts.models import Project, User, Workspace, allocate
 
-from .models import Artifact, RequiredField, State, Tag
-from .query import oid_from_ref
-from .registry import PORTFOLIO_PATHS, SPECS, Attr, TypeSpec, is_subtype, spec_for_object
-from .render import custom_attr, render_full
+from .conversion import FieldConverter, attributes_for
+from .models import Artifact, RequiredField
+from .registry import PORTFOLIO_PATHS, Attr, TypeSpec, is_subtype, spec_for_object
+from .render import render_full
 
 IDENTITY_FIELDS = {
     "objectid", "formattedid", "objectuuid", "versionid", "creationdate", "lastupdatedate",
@@ -80,182 +78,7 @@ def diff(before: dict, after: dict) -> dict[str, tuple[Any, Any]]:
     }
 
 
-# --- value conversion --------------------------------------------------------------------
-
-
-class _Fields:
-    """Converts request values for one object, collecting errors and warnings."""
-
-    def __init__(self, spec: TypeSpec, user: User, workspace: Workspace, attrs: dict[str, Attr]):
-        self.spec = spec
-        self.user = user
-        self.workspace = workspace
-        self.attrs = attrs
-        self.errors: list[str] = []
-        self.warnings: list[str] = []
-
-    def label(self, attr: Attr) -> str:
-        return f"{self.spec.element_name}.{attr.display}"
-
-    def find(self, name: str) -> Attr | None:
-        attr = self.attrs.get(name)
-        if attr is not None:
-            return attr
-        lowered = name.lower()
-        for candidate in self.attrs.values():
-            if candidate.element_name.lower() in {lowered, f"c_{lowered}"}:
-                return candidate
-        return None
-
-    def ignored(self, name: str) -> None:
-        self.warnings.append(
-            f"Ignored JSON element {self.spec.type_path.lower()}.{name} during processing "
-            "of this request."
-        )
-
-    def convert(self, attr: Attr, value: Any) -> Any:
-        kind = attr.attribute_type
-        if value is None or (value == "" and kind not in {"STRING", "TEXT"}):
-            return None
-        if attr.is_object:
-            return self.reference(attr, value)
-        if attr.is_collection:
-            return self.members(attr, value)
-        allowed = attr.allowed_values(self.workspace)
-        if allowed:
-            for option in allowed:
-                if str(value).lower() == option.lower():
-                    return option
-            self.errors.append(
-                f'Validation error: {self.label(attr)} has an invalid value "{value}"; '
-                f"allowed values are {', '.join(allowed)}"
-            )
-            return None
-        if kind in {"STRING", "TEXT"}:
-            if not isinstance(value, str | int | float):
-                self.errors.append(f"Could not convert: {self.label(attr)} must be a string")
-                return None
-            text = str(value)
-            if kind == "TEXT" and "<script" in text.lower():
-                self.errors.append(
-                    f"Validation error: {self.label(attr)} contained invalid input. "
-                    "Search 'HTML Whitelist' at help.rallydev.com for details."
-                )
-            if kind == "STRING" and len(text) > 256:
-                self.errors.append(
-                    f"Validation error: {self.label(attr)} must not be longer than 256 characters"
-                )
-            return text
-        if kind in {"INTEGER", "QUANTITY", "DECIMAL"}:
-            try:
-                number = float(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
-                number = None
-            if number is None:
-                self.errors.append(
-                    f'Could not convert: Cannot convert "{value}" to a number for '
-                    f"{self.label(attr)}"
-                )
-                return None
-            if kind in {"QUANTITY"} and number < 0:
-                self.errors.append(f"Validation error: {self.label(attr)} cannot be negative")
-            return int(number) if kind == "INTEGER" else number
-        if kind == "BOOLEAN":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in {"true", "false"}:
-                return str(value).lower() == "true"
-            self.errors.append(
-                f'Could not convert: Cannot convert "{value}" to a boolean for {self.label(attr)}'
-            )
-            return None
-        if kind == "DATE":
-            text = str(value)
-            parsed = parse_datetime(text.replace("Z", "+00:00")) if "T" in text else None
-            if parsed is None and parse_date(text) is not None:
-                day = parse_date(text)
-                parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            if parsed is None:
-                self.errors.append(
-                    f'Could not convert: Cannot convert "{value}" to a date for {self.label(attr)}'
-                )
-                return None
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        return value
-
-    def reference(self, attr: Attr, value: Any):
-        raw = value.get("_ref") if isinstance(value, dict) else value
-        target = SPECS.get(attr.target or "")
-        if target is None:
-            self.errors.append(f"Could not set value for {attr.display}: unsupported reference")
-            return None
-        if attr.target == "State" and isinstance(raw, str) and "/" not in raw:
-            # A portfolio item state may be given by name.
-            state = State.objects.filter(
-                workspace=self.workspace,
-                type_definition__type_path=self.spec.type_path,
-                name__iexact=raw.strip(),
-            ).first()
-            if state is None:
-                self.errors.append(
-                    f'Validation error: {self.label(attr)} has an invalid value "{raw}"'
-                )
-            return state
-        oid = oid_from_ref(str(raw)) if raw is not None else None
-        if oid is None:
-            self.errors.append(f'Could not set value for {attr.display}: Invalid reference "{raw}"')
-            return None
-        key = {target.oid_field: oid} if isinstance(oid, int) else {"uuid": oid}
-        obj = target.queryset().filter(**key).first()
-        if obj is None:
-            self.errors.append(
-                f"Could not set value for {attr.display}: Cannot find object to read: {raw}"
-            )
-            return None
-        obj_workspace = getattr(obj, "workspace_id", None)
-        if isinstance(obj, Workspace):
-            obj_workspace = obj.pk
-        if obj_workspace is not None and obj_workspace != self.workspace.pk:
-            self.errors.append(
-                f"Could not set value for {attr.display}: {spec_for_object(obj).element_name} "
-                f"{oid} is in a different workspace than {self.workspace.name}"
-            )
-            return None
-        if isinstance(obj, User) and obj.subscription_id != self.workspace.subscription_id:
-            self.errors.append(
-                f"Could not set value for {attr.display}: Cannot find object to read"
-            )
-            return None
-        return obj
-
-    def members(self, attr: Attr, value: Any) -> list:
-        items = value if isinstance(value, list) else [value]
-        found = []
-        for item in items:
-            if isinstance(item, dict) and "_ref" not in item and attr.element_name == "Tags":
-                name = str(item.get("Name") or "").strip()
-                if not name:
-                    self.errors.append("Validation error: Tag.Name should not be null")
-                    continue
-                tag, _ = Tag.objects.get_or_create(workspace=self.workspace, name=name)
-                found.append(tag)
-                continue
-            obj = self.reference(attr, item)
-            if obj is not None:
-                found.append(obj)
-        return found
-
-
 # --- create and update ---------------------------------------------------------------------
-
-
-def _attrs(spec: TypeSpec, workspace: Workspace) -> dict[str, Attr]:
-    from .models import CustomField
-
-    attrs = dict(spec.attributes)
-    for custom in CustomField.objects.filter(workspace=workspace, type_path=spec.type_path):
-        attrs[custom.element_name] = custom_attr(custom)
-    return attrs
 
 
 def _required(spec: TypeSpec, workspace: Workspace, attrs: dict[str, Attr]) -> list[Attr]:
@@ -306,8 +129,8 @@ def save_object(
         spec = spec_for_object(obj, spec)
         if getattr(obj, "workspace_id", workspace.pk) != workspace.pk:
             workspace = obj.workspace
-    attrs = _attrs(spec, workspace)
-    conv = _Fields(spec, user, workspace, attrs)
+    attrs = attributes_for(spec, workspace)
+    conv = FieldConverter(spec, user, workspace, attrs)
     before = (
         _snapshot(obj)
         if (not creating and isinstance(obj, Artifact) and _pigeon_available())
@@ -406,7 +229,7 @@ def _defaults(obj, spec, user, workspace, default_project, given) -> None:
         obj.state_changed_date = timezone.now()
 
 
-def _rules(obj, spec: TypeSpec, conv: _Fields, creating: bool) -> None:
+def _rules(obj, spec: TypeSpec, conv: FieldConverter, creating: bool) -> None:
     project = getattr(obj, "project", None) if getattr(obj, "project_id", None) else None
     if project is not None and project.state == "Closed" and isinstance(obj, Artifact):
         conv.errors.append(

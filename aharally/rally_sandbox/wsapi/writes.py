@@ -11,6 +11,7 @@ from django.http import QueryDict
 from aharally.rally_sandbox.accounts.services import security_token_is_valid
 
 from . import envelopes
+from .conversion import FieldConverter, attributes_for
 from .models import Artifact
 from .reads import Call, find_object
 from .registry import SPECS, TypeSpec, spec_for_name, spec_for_object
@@ -218,10 +219,8 @@ def change_collection(call: Call, spec: TypeSpec, ident: str, name: str, action:
         return envelopes.operation_result(
             ['Cannot parse object: expected {"CollectionItems": [{"_ref": ...}, ...]}']
         )
-    from .services import _attrs, _Fields
-
-    conv = _Fields(
-        owner_spec, call.caller.user, owner.workspace, _attrs(owner_spec, owner.workspace)
+    conv = FieldConverter(
+        owner_spec, call.caller.user, owner.workspace, attributes_for(owner_spec, owner.workspace)
     )
     with transaction.atomic():
         members = conv.members(attr, items)
