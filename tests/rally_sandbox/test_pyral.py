@@ -125,3 +125,19 @@ def test_pyral_gets_a_validation_error_for_a_missing_required_field(rally):
         pyral.restapi.RallyRESTAPIError, match=r"Defect\.Severity should not be null"
     ):
         rally.create("Defect", {"Name": "No severity"})
+
+
+def test_pyral_with_a_user_and_password_writes_using_a_security_token(rally_sandbox, monkeypatch):
+    monkeypatch.setattr(pyral.restapi, "PROTOCOL", "http")
+    rally = Rally(
+        rally_sandbox.server,
+        user="developer@example.com",
+        password=rally_sandbox.users["developer@example.com"],
+        workspace="Engineering",
+        project="Platform",
+        warn=False,
+    )
+    story = rally.create("UserStory", {"Name": f"basic auth {uuid.uuid4().hex[:6]}"})
+    assert story.FormattedID.startswith("US")
+    assert story.CreatedBy.UserName == "developer@example.com"
+    assert rally.delete("UserStory", story.oid) is True
