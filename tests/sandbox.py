@@ -88,6 +88,11 @@ class RallySandbox:
 
     @property
     def database_url(self) -> str:
+        # RALLY_SANDBOX_TEST_DATABASE_URL runs the sandbox on another database (e.g. a throwaway
+        # PostgreSQL from scripts/with-postgres); it is migrated and seeded, never emptied.
+        override = os.environ.get("RALLY_SANDBOX_TEST_DATABASE_URL")
+        if override:
+            return override
         assert self._tmp is not None
         return f"sqlite:///{self._tmp}/rally_sandbox.sqlite3"
 
