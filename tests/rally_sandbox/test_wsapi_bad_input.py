@@ -272,12 +272,8 @@ def test_a_bad_batch_entry_fails_alone(api):
 
 def test_a_read_only_api_key_cannot_write(rally_sandbox):
     result = rally_sandbox.command(
-        "manage", "shell", "-c",
-        "from aharally.rally_sandbox.accounts.models import User;"
-        "from aharally.rally_sandbox.accounts.services import create_api_key;"
-        "print(create_api_key(user=User.objects.get(username='developer@example.com'),"
-        " name='ro', read_only=True))",
-    )  # fmt: skip
+        "manage", "sandbox_api_key", "developer@example.com", "--read-only", "--name", "ro"
+    )
     key = result.stdout.strip().splitlines()[-1]
     session = rally_sandbox.session(key)
     assert session.get(f"{rally_sandbox.wsapi_url}/user").status_code == 200
