@@ -15,7 +15,13 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from aharally.rally_sandbox.accounts.models import Project, User, Workspace, allocate
+from aharally.rally_sandbox.accounts.models import (
+    Project,
+    User,
+    Workspace,
+    allocate,
+    new_object_id,
+)
 
 from .conversion import FieldConverter, attributes_for
 from .models import Artifact, RequiredField
@@ -137,7 +143,10 @@ def save_object(
         else None
     )
     if creating:
-        obj = spec.model(**spec.filter) if spec.model is Artifact else spec.model()
+        # The ObjectID is allocated in the saving transaction below (0 is a placeholder), so a
+        # create costs one transaction and a refused one allocates nothing.
+        model_fields = spec.filter if spec.model is Artifact else {}
+        obj = spec.model(object_id=0, **model_fields)
         if hasattr(obj, "workspace_id"):
             obj.workspace = workspace
     m2m: dict[str, list] = {}
@@ -178,6 +187,7 @@ def save_object(
     _side_effects(obj, spec, before_state=before)
     with transaction.atomic():
         if creating:
+            obj.object_id = new_object_id()
             if isinstance(obj, Artifact):
                 obj.formatted_prefix = spec.id_prefix
                 obj.formatted_number = allocate(f"fid:{workspace.pk}:{spec.id_prefix}")[0]
