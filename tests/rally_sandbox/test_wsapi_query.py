@@ -231,23 +231,22 @@ def test_portfolio_item_types_are_discovered_through_type_definitions(api):
 
 def test_a_workspace_may_add_idea_and_released_around_the_schedule_states(api):
     operations = ref_of(api, "workspace", "Operations")
-    for name, state in [
-        ("ops idea", "Idea"),
-        ("ops defined", "Defined"),
-        ("ops released", "Released"),
-    ]:
+    marker = uuid.uuid4().hex[:8]
+    for word, state in [("idea", "Idea"), ("defined", "Defined"), ("released", "Released")]:
         response = api.post(
             f"{api.base}/hierarchicalrequirement/create",
             params={"workspace": operations},
-            json={"HierarchicalRequirement": {"Name": name, "ScheduleState": state}},
+            json={"HierarchicalRequirement": {"Name": f"{marker} {word}", "ScheduleState": state}},
         )
         assert response.json()["CreateResult"]["Errors"] == []
-    assert names(api, workspace=operations, query="(ScheduleState < Defined)") == ["ops idea"]
-    assert names(api, workspace=operations, query="(ScheduleState > Accepted)") == ["ops released"]
-    ordered = names(
-        api, workspace=operations, query='(Name contains "ops ")', order="ScheduleState desc"
-    )
-    assert ordered == ["ops released", "ops defined", "ops idea"]
+
+    def found(condition: str, order: str = "Name") -> list[str]:
+        query = mine(marker, condition)
+        return words(names(api, workspace=operations, query=query, order=order))
+
+    assert found("(ScheduleState < Defined)") == ["idea"]
+    assert found("(ScheduleState > Accepted)") == ["released"]
+    assert found("(ObjectID > 0)", order="ScheduleState desc") == ["released", "defined", "idea"]
     refused = api.post(
         f"{api.base}/hierarchicalrequirement/create",
         json={"HierarchicalRequirement": {"Name": "x", "ScheduleState": "Idea"}},

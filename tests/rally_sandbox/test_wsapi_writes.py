@@ -100,6 +100,8 @@ def test_the_portfolio_hierarchy_links_parent_and_children(api):
     assert feature["StateChangedDate"] is not None
     assert story["Feature"]["_ref"] == feature["_ref"]
     assert child["HasParent"] is True
+    assert child["Feature"]["_ref"] == feature["_ref"]
+    assert child["PortfolioItem"] is None
     parent = api.get(story["_ref"]).json()["HierarchicalRequirement"]
     assert parent["DirectChildrenCount"] == 1 and parent["Children"]["Count"] == 1
     children = api.get(initiative["Children"]["_ref"], params={"fetch": "Name"}).json()
@@ -227,7 +229,7 @@ def test_releases_iterations_projects_and_tags_can_be_created(api):
 def test_the_workspace_or_project_in_the_body_decides_where_a_story_goes(api):
     found = api.get(f"{api.base}/workspace", params={"query": "(Name = Operations)"}).json()
     operations = found["QueryResult"]["Results"][0]["_ref"]
-    story = create(api, "HierarchicalRequirement", Name="ops by body", Workspace=operations)
+    story = create(api, "HierarchicalRequirement", Name="placed by its body", Workspace=operations)
     assert story["Workspace"]["_refObjectName"] == "Operations"
     assert story["Project"]["_refObjectName"] == "Support"
     moved = api.post(story["_ref"], json={"HierarchicalRequirement": {"Workspace": None}}).json()

@@ -89,8 +89,16 @@ def _prefix(schedule_state: str) -> str:
 
 
 def _feature_of(obj, ctx):
-    item = obj.portfolio_item
-    return item if item is not None and item.type_path == "PortfolioItem/Feature" else None
+    """A story's Feature: its own PortfolioItem, or the nearest parent story's (read-only)."""
+    seen = set()
+    story = obj
+    while story is not None and story.pk not in seen:
+        seen.add(story.pk)
+        if story.portfolio_item_id is not None:
+            item = story.portfolio_item
+            return item if item.type_path == PORTFOLIO_LEVELS[0][1] else None
+        story = story.parent if story.parent_id is not None else None
+    return None
 
 
 STORY = [

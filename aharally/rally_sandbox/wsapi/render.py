@@ -393,6 +393,9 @@ def select_related_for(spec: TypeSpec, fetch: Fetch) -> list[str]:
         if attr.column not in model_fields:
             continue
         related.add(attr.column)
+        if attr.element_name == "Feature" and spec.type_path == "HierarchicalRequirement":
+            # The Feature of a child story is its parent's: load one level up in the join.
+            related.add("parent__portfolio_item")
         target = SPECS.get(attr.target or "")
         if fetch.all or fetch.shallow or target is None:
             continue
