@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -146,3 +150,94 @@ def test_a_refused_edit_shows_rallys_error_and_saves_nothing(browser):
     assert "Parent cannot be the story itself or one of its children" in refused.text
     assert "top renamed" not in refused.text.split("<form")[0]
     assert "top renamed" not in browser.get(created.url).text.split("<form")[0]
+
+
+class _Receiver:
+    """Records webhook deliveries on a loopback port."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                with receiver.arrived:
+                    receiver.bodies.append(json.loads(self.rfile.read(length) or b"null"))
+                    receiver.arrived.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_for(self, predicate, seconds: float = 20) -> dict:
+        deadline = time.monotonic() + seconds
+        with self.arrived:
+            while True:
+                for body in self.bodies:
+                    if predicate(body):
+                        return body
+                left = deadline - time.monotonic()
+                assert left > 0, f"no matching delivery among {len(self.bodies)}"
+                self.arrived.wait(timeout=left)
+
+
+def test_ui_edits_reach_webhooks_with_old_and_new_values(browser, rally_sandbox):
+    receiver = _Receiver()
+    admin = rally_sandbox.session(rally_sandbox.admin_key)
+    hooks = f"{rally_sandbox.base_url}/apps/pigeon/api/v2/webhook"
+    webhook = admin.post(
+        hooks,
+        json={
+            "AppName": "UI test",
+            "AppUrl": receiver.url,
+            "Name": "UI edits",
+            "TargetUrl": receiver.url,
+            "ObjectTypes": ["HierarchicalRequirement"],
+        },
+    )
+    assert webhook.status_code == 201, webhook.text
+    try:
+        project = project_path(browser, "Platform")
+        page = browser.get(f"{browser.base}{project}").text
+        name = f"hooked {uuid.uuid4().hex[:6]}"
+        created = post(browser, f"{project}new", page, kind="HierarchicalRequirement", name=name)
+        item_path = created.url.replace(browser.base, "")
+        platform = re.search(r'<option value="(/project/\d+)"[^>]*>Platform</option>', created.text)
+        post(
+            browser,
+            item_path,
+            created.text,
+            name=f"{name} v2",
+            state="Defined",
+            project=platform.group(1),
+        )
+
+        def updated(body: dict) -> bool:
+            message = body["message"]
+            return message["action"] == "Updated" and any(
+                change.get("value") == f"{name} v2" for change in message["changes"].values()
+            )
+
+        message = receiver.wait_for(updated)["message"]
+        (name_change,) = [c for c in message["changes"].values() if c["name"] == "Name"]
+        assert name_change["old_value"] == name
+        assert message["transaction"]["user"]["username"] == "developer@example.com"
+        created_message = receiver.wait_for(
+            lambda body: (
+                body["message"]["action"] == "Created"
+                and body["message"]["object_id"] == message["object_id"]
+            )
+        )
+        assert created_message["message"]["changes"] == {}
+    finally:
+        admin.delete(f"{hooks}/{webhook.json()['ObjectUUID']}")
+        receiver.server.shutdown()
+        receiver.server.server_close()
