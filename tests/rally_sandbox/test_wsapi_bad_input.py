@@ -113,13 +113,21 @@ def test_a_body_of_the_wrong_shape_is_rejected(api, body):
     assert error.startswith("Cannot parse object")
 
 
-@pytest.mark.parametrize("method", ["get", "post", "delete"])
-def test_an_unknown_type_is_an_error(api, method):
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "Gizmo"),
+        ("get", "Project,Workspace"),
+        ("post", "Gizmo/create"),
+        ("delete", "gizmo/1"),
+    ],
+)
+def test_an_unknown_type_is_an_error_naming_it_in_lower_case(api, method, path):
     kwargs = {"json": {"Gizmo": {"Name": "x"}}} if method == "post" else {}
-    response = getattr(api, method)(
-        f"{api.base}/gizmo/create" if method == "post" else f"{api.base}/gizmo/1", **kwargs
-    )
-    assert errors_of(response) == ["Not able to parse artifact type: gizmo"]
+    response = getattr(api, method)(f"{api.base}/{path}", **kwargs)
+    # Rally lower-cases the type it could not parse (pyral's own tests expect this text).
+    expected = path.split("/")[0].lower()
+    assert errors_of(response) == [f"Not able to parse artifact type: {expected}"]
 
 
 def test_reading_a_missing_object_says_cannot_find_object_to_read(api):

@@ -126,7 +126,7 @@ def handle(call: Call) -> dict:
             return reads.allowed_values(call, segments[1])
     spec, rest = _split_type(segments)
     if spec is None:
-        message = f"Not able to parse artifact type: {segments[0]}"
+        message = f"Not able to parse artifact type: {segments[0].lower()}"
         return (
             envelopes.query_error(message)
             if call.method == "GET"
