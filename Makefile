@@ -25,6 +25,9 @@ install: $(VENV)/.installed node_modules/.installed
 var:
 	@mkdir -p var
 
+# The demo runs in development mode: the dev server, static files from the source tree,
+# and Rally allowed over http on loopback (the sandbox).
+run: export DEBUG := true
 run: install var
 	$(PY) manage.py migrate --no-input
 	@test -f var/.demo-seeded || { $(PY) manage.py seed_demo && touch var/.demo-seeded; }
