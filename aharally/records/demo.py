@@ -150,12 +150,13 @@ def _seed_platform(platform: Workspace, company: Workspace, users: dict, rng) ->
     releases = []
     for index in range(3):
         start = today + dt.timedelta(days=42 * index)
+        ships = start + dt.timedelta(days=41)
         releases.append(
             create_release(
                 workspace=platform,
-                name=f"{today.year}.{index + 1}",
+                name=f"{ships:%Y.%m}",  # named for when it ships, as teams usually do
                 start_date=start,
-                release_date=start + dt.timedelta(days=41),
+                release_date=ships,
                 user=alice,
             )
         )
