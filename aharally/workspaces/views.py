@@ -7,11 +7,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from aharally.workspaces.access import visible_workspaces
+from aharally.records.models import Feature, Initiative
 from aharally.workspaces.forms import WorkspaceCreateForm
 from aharally.workspaces.members import (
     SESSION_KEY,
@@ -19,16 +21,37 @@ from aharally.workspaces.members import (
     invitation_from_token,
     user_exists_with_email,
 )
+from aharally.workspaces.models import Membership
 from aharally.workspaces.services import create_workspace
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Go straight to the only workspace's board; otherwise list the workspaces."""
-    workspaces = list(visible_workspaces(request.user))
-    if len(workspaces) == 1:
-        return redirect("records:board", prefix=workspaces[0].prefix)
-    return render(request, "workspaces/home.html", {"workspaces": workspaces})
+    memberships = list(
+        Membership.objects.filter(user=request.user)
+        .select_related("workspace")
+        .annotate(
+            feature_count=_count_in_workspace(Feature),
+            initiative_count=_count_in_workspace(Initiative),
+            member_count=_count_in_workspace(Membership),
+        )
+        .order_by("workspace__name")
+    )
+    if len(memberships) == 1:
+        return redirect("records:board", prefix=memberships[0].workspace.prefix)
+    return render(request, "workspaces/home.html", {"memberships": memberships})
+
+
+def _count_in_workspace(model) -> Coalesce:
+    rows = (
+        model.objects.filter(workspace=OuterRef("workspace"))
+        .order_by()
+        .values("workspace")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
 @login_required
