@@ -141,3 +141,11 @@ def test_pyral_with_a_user_and_password_writes_using_a_security_token(rally_sand
     assert story.FormattedID.startswith("US")
     assert story.CreatedBy.UserName == "developer@example.com"
     assert rally.delete("UserStory", story.oid) is True
+
+
+def test_pyral_follows_a_stories_revision_history(rally):
+    story = rally.create("UserStory", {"Name": f"revised {uuid.uuid4().hex[:6]}"})
+    rally.update("UserStory", {"ObjectID": story.oid, "ScheduleState": "Completed"})
+    revisions = story.RevisionHistory.Revisions
+    assert [r.RevisionNumber for r in revisions] == [0, 1]
+    assert revisions[1].Description == "SCHEDULE STATE changed from [Defined] to [Completed]"

@@ -234,3 +234,27 @@ def test_the_workspace_or_project_in_the_body_decides_where_a_story_goes(api):
     assert story["Project"]["_refObjectName"] == "Support"
     moved = api.post(story["_ref"], json={"HierarchicalRequirement": {"Workspace": None}}).json()
     assert moved["OperationResult"]["Errors"] == []
+
+
+def test_every_change_is_written_to_the_revision_history(api):
+    story = create(api, "HierarchicalRequirement", Name="history")
+    user = api.get(f"{api.base}/user").json()["User"]
+    update(api, story, Name="history 2", ScheduleState="In-Progress", Owner=user["_ref"])
+    update(api, story, Owner=None, PlanEstimate=3)
+    tag = create(api, "Tag", Name=f"hist-{uuid.uuid4().hex[:4]}")
+    api.post(f"{story['Tags']['_ref']}/add", json={"CollectionItems": [{"_ref": tag["_ref"]}]})
+
+    history = api.get(story["RevisionHistory"]["_ref"]).json()["RevisionHistory"]
+    assert history["_type"] == "RevisionHistory"
+    revisions = api.get(history["Revisions"]["_ref"], params={"fetch": "true"}).json()
+    items = revisions["QueryResult"]["Results"]
+    assert [r["RevisionNumber"] for r in items] == [0, 1, 2, 3]
+    assert [r["Description"] for r in items] == [
+        "Original revision",
+        "NAME changed from [history] to [history 2], SCHEDULE STATE changed from [Defined] to "
+        f"[In-Progress], OWNER added [{user['_refObjectName']}]",
+        f"OWNER removed [{user['_refObjectName']}], PLAN ESTIMATE added [3]",
+        f"TAGS added [{tag['Name']}]",
+    ]
+    assert items[1]["User"]["_refObjectName"] == user["_refObjectName"]
+    assert items[1]["RevisionHistory"]["_ref"] == history["_ref"]

@@ -63,6 +63,8 @@ ARTIFACT = [
          member_owner="artifacts", writable=True, writable_collection=True),
     empty_collection("Discussion", "ConversationPost"),
     empty_collection("Attachments", "Attachment"),
+    # The history is a separate object in Rally; here it shares its artifact's ObjectID.
+    ref("RevisionHistory", "RevisionHistory", None, read_only=True, getter=lambda obj, ctx: obj),
 ]  # fmt: skip
 
 SCHEDULABLE = [
@@ -363,3 +365,18 @@ TYPEDEF = [
     ref("Parent", "TypeDefinition", "parent", read_only=True),
     coll("Attributes", "AttributeDefinition"),
 ]  # fmt: skip
+
+REVISION_HISTORY = [
+    ro("CreationDate", "DATE", "creation_date"),
+    ro("ObjectID", "INTEGER", "object_id"),
+    coll("Revisions", "Revision", members=lambda owner: owner.revisions.all(),
+         member_owner="artifact"),
+]  # fmt: skip
+
+REVISION = [
+    *PERSISTABLE,
+    ro("RevisionNumber", "INTEGER", "revision_number"),
+    ro("Description", "TEXT", "description"),
+    ref("User", "User", "user", read_only=True),
+    ref("RevisionHistory", "RevisionHistory", "artifact", read_only=True),
+]

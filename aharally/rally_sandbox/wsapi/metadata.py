@@ -59,6 +59,8 @@ TYPE_ROWS = [
     TypeRow("User", "User", "User"),
     TypeRow("UserProfile", "User Profile", "UserProfile"),
     TypeRow("Subscription", "Subscription", "Subscription"),
+    TypeRow("RevisionHistory", "Revision History", "RevisionHistory"),
+    TypeRow("Revision", "Revision", "Revision"),
 ]
 TYPE_ROWS_BY_PATH = {row.type_path: row for row in TYPE_ROWS}
 

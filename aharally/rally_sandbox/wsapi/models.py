@@ -261,3 +261,21 @@ class Artifact(RallyObject):
     @property
     def formatted_id(self) -> str:
         return f"{self.formatted_prefix}{self.formatted_number}"
+
+
+class Revision(RallyObject):
+    """One entry of an artifact's RevisionHistory: what changed, by whom, as Rally words it."""
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="revisions")
+    revision_number = models.PositiveIntegerField()
+    description = models.TextField()
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "sandbox_revision"
+        ordering = ["revision_number", "object_id"]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_id} r{self.revision_number}"

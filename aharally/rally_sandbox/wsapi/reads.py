@@ -87,7 +87,7 @@ def scoped(spec: TypeSpec, caller: Caller, scope: Scope | None) -> QuerySet:
     if spec.scope == "subscription":
         return qs.filter(subscription_id=subscription_id)
     assert scope is not None
-    qs = qs.filter(workspace_id=scope.workspace.pk)
+    qs = qs.filter(**{spec.workspace_path: scope.workspace.pk})
     if spec.scope == "project" and scope.project_ids is not None:
         qs = qs.filter(project_id__in=scope.project_ids)
     return qs
@@ -159,6 +159,8 @@ def _same_subscription(obj, caller: Caller) -> bool:
         return obj.pk == subscription_id
     if hasattr(obj, "workspace_id"):
         return obj.workspace.subscription_id == subscription_id
+    if hasattr(obj, "artifact_id"):
+        return obj.artifact.workspace.subscription_id == subscription_id
     if hasattr(obj, "subscription_id"):
         return obj.subscription_id == subscription_id
     return obj.pk == subscription_id

@@ -14,6 +14,8 @@ from .attributes import (
     MILESTONE,
     PROJECT,
     RELEASE,
+    REVISION,
+    REVISION_HISTORY,
     SCHEDULABLE,
     STATE,
     STORY,
@@ -27,7 +29,16 @@ from .attributes import (
     _portfolio,
     _user_ref_name,
 )
-from .models import Artifact, Iteration, Milestone, Release, State, Tag, TypeDefinition
+from .models import (
+    Artifact,
+    Iteration,
+    Milestone,
+    Release,
+    Revision,
+    State,
+    Tag,
+    TypeDefinition,
+)
 from .typespec import (  # noqa: F401 - re-exported: the rest of the sandbox imports them here
     ARTIFACT_PATHS,
     PORTFOLIO_LEVELS,
@@ -259,6 +270,34 @@ def _build_specs() -> dict[str, TypeSpec]:
         ),
         SUBSCRIPTION,
     )
+    add(
+        TypeSpec(
+            "RevisionHistory",
+            "RevisionHistory",
+            Artifact,
+            {},
+            "revisionhistory",
+            creatable=False,
+            deletable=False,
+            ref_name=lambda obj: "",
+        ),
+        REVISION_HISTORY,
+    )
+    add(
+        TypeSpec(
+            "Revision",
+            "Revision",
+            Revision,
+            {},
+            "revision",
+            creatable=False,
+            deletable=False,
+            ref_name=lambda obj: f"Revision {obj.revision_number}",
+            workspace_path="artifact__workspace_id",
+            always_related=("user",),
+        ),
+        REVISION,
+    )
     # Synthetic OIDs for built-in attribute definitions: negative, as on Rally.
     for type_index, spec in enumerate(specs.values()):
         spec.attributes = {
@@ -294,15 +333,24 @@ def spec_for_name(name: str) -> TypeSpec | None:
 
 
 def spec_for_object(obj: Any, hint: TypeSpec | None = None) -> TypeSpec:
-    """The concrete type of a stored object (artifacts carry their type path)."""
+    """The concrete type of a stored object (artifacts carry their type path).
+
+    A hint without a type filter (RevisionHistory, UserProfile) is another view of the same row
+    and wins.
+    """
+    if hint is not None and not hint.abstract and not hint.filter and isinstance(obj, hint.model):
+        return hint
     if isinstance(obj, Artifact):
         return SPECS[obj.type_path]
     if hint is not None and not hint.abstract:
         return hint
     for spec in SPECS.values():
-        if spec.model is type(obj) and not spec.abstract and spec.type_path != "UserProfile":
+        if spec.model is type(obj) and not spec.abstract and spec.type_path not in _VIEWS:
             return spec
     raise LookupError(type(obj).__name__)
+
+
+_VIEWS = {"UserProfile", "RevisionHistory"}
 
 
 def is_subtype(type_path: str, target: str) -> bool:

@@ -167,8 +167,8 @@ class RenderContext:
             ).first()
         return self._typedefs[key]
 
-    def count(self, obj, collection: str) -> int:
-        spec = spec_for_object(obj)
+    def count(self, obj, collection: str, spec: TypeSpec | None = None) -> int:
+        spec = spec_for_object(obj, spec)
         attr = spec.attributes.get(collection)
         if attr is None:
             return 0
@@ -319,7 +319,7 @@ def render_value(obj, spec: TypeSpec, attr: Attr, ctx: RenderContext, fetch: Fet
             ]
             summary["Count"] = len(summary["_tagsNameArray"])
         else:
-            summary["Count"] = ctx.count(obj, attr.element_name)
+            summary["Count"] = ctx.count(obj, attr.element_name, spec)
         return summary
     value = raw_value(obj, attr, ctx)
     if attr.is_object:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -24,9 +25,17 @@ from aharally.rally_sandbox.accounts.models import (
 )
 
 from .conversion import FieldConverter, attributes_for
-from .models import Artifact, RequiredField
-from .registry import PORTFOLIO_PATHS, Attr, TypeSpec, is_subtype, spec_for_object
-from .render import render_full
+from .models import Artifact, RequiredField, Revision
+from .registry import (
+    PORTFOLIO_PATHS,
+    SPECS,
+    Attr,
+    TypeSpec,
+    display_name,
+    is_subtype,
+    spec_for_object,
+)
+from .render import iso, render_full
 
 IDENTITY_FIELDS = {
     "objectid", "formattedid", "objectuuid", "versionid", "creationdate", "lastupdatedate",
@@ -151,6 +160,8 @@ def save_object(
             obj.workspace = workspace
     m2m: dict[str, list] = {}
     given: set[str] = set()
+    # Values before the change, for the revision history entry.
+    old_values: dict[str, tuple[Attr, Any]] = {}
     for name, value in fields.items():
         attr = conv.find(name)
         if attr is None:
@@ -168,6 +179,8 @@ def save_object(
             if name.lower() not in IDENTITY_FIELDS:
                 conv.ignored(name)
             continue
+        if not creating and isinstance(obj, Artifact) and attr.element_name not in old_values:
+            old_values[attr.element_name] = (attr, _current_or_members(obj, attr))
         converted = conv.convert(attr, value)
         given.add(attr.element_name)
         if attr.is_collection:
@@ -198,6 +211,10 @@ def save_object(
             obj.save()
         for name, members in m2m.items():
             getattr(obj, name.lower()).set(members)
+        if isinstance(obj, Artifact):
+            text = "Original revision" if creating else revision_text(obj, old_values)
+            if text:
+                add_revision(artifact=obj, description=text, user=user)
     outcome = WriteOutcome(obj=obj, warnings=conv.warnings)
     if isinstance(obj, Artifact):
         if creating:
@@ -357,8 +374,69 @@ def change_members(
             manager.remove(*members)
         obj.version += 1
         obj.save(update_fields=["version", "last_update_date"])
+        names = ", ".join(sorted(member.name for member in members))
+        label = display_name(collection).upper()
+        add_revision(
+            artifact=obj,
+            description=f"{label} {'added' if add else 'removed'} [{names}]",
+            user=user,
+        )
     outcome = WriteOutcome(obj=obj)
     if before is not None:
         outcome.changes = diff(before, _snapshot(obj))
         notify_artifact_changed(action="Updated", artifact=obj, changes=outcome.changes, actor=user)
     return outcome
+
+
+# --- revision history ------------------------------------------------------------------------
+
+
+def add_revision(*, artifact: Artifact, description: str, user: User) -> Revision:
+    """Append to the artifact's RevisionHistory; the number follows its version (0 = created)."""
+    return Revision.objects.create(
+        object_id=new_object_id(),
+        artifact=artifact,
+        revision_number=max(artifact.version - 1, 0),
+        description=description,
+        user=user,
+    )
+
+
+def _current_or_members(obj: Artifact, attr: Attr):
+    if attr.is_collection:
+        return sorted(member.name for member in getattr(obj, attr.element_name.lower()).all())
+    return _current(obj, attr)
+
+
+def _shown(attr: Attr, value) -> str:
+    if value is None:
+        return ""
+    if attr.is_object:
+        target = SPECS.get(attr.target or "")
+        found = target.queryset().filter(pk=value).first() if target is not None else None
+        return target.ref_name(found) if found is not None else str(value)
+    if isinstance(value, list):
+        return ", ".join(value)
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def revision_text(obj: Artifact, old_values: dict[str, tuple[Attr, Any]]) -> str:
+    """Rally's wording: `NAME changed from [a] to [b], OWNER added [Dana Developer]`."""
+    parts = []
+    for attr, old in old_values.values():
+        new = _current_or_members(obj, attr)
+        if old == new or (old in (None, "") and new in (None, "")):
+            continue
+        label = attr.display.upper()
+        before, after = _shown(attr, old), _shown(attr, new)
+        if not before:
+            parts.append(f"{label} added [{after}]")
+        elif not after:
+            parts.append(f"{label} removed [{before}]")
+        else:
+            parts.append(f"{label} changed from [{before}] to [{after}]")
+    return ", ".join(parts)

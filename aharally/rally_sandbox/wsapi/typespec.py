@@ -121,6 +121,8 @@ class TypeSpec:
     scope: str = "workspace"
     ref_name: Callable[[Any], str] = lambda obj: getattr(obj, "name", "")
     oid_field: str = "object_id"
+    # ORM path from a row to its workspace's ObjectID (for workspace-scoped queries).
+    workspace_path: str = "workspace_id"
     subtypes: list[str] = field(default_factory=list)
     parent_type: str | None = None
     ordinal: int = -1
