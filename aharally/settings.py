@@ -155,6 +155,9 @@ SECURE_PROXY_SSL_HEADER = (
 RALLY_ALLOW_HTTP = env_bool("RALLY_ALLOW_HTTP", default=DEBUG or TESTING)
 RALLY_ALLOW_PRIVATE_ADDRESSES = env_bool("RALLY_ALLOW_PRIVATE_ADDRESSES", default=DEBUG or TESTING)
 # The OAuth client registered at Rally for this installation (defaults: the sandbox's demo client).
+# A CA bundle (PEM path) to trust for an on-premises Rally with a private CA; empty: the
+# system's trust store (or REQUESTS_CA_BUNDLE).
+RALLY_CA_BUNDLE = env_str("RALLY_CA_BUNDLE", "")
 RALLY_OAUTH_CLIENT_ID = env_str("RALLY_OAUTH_CLIENT_ID", "aharally-local")
 RALLY_OAUTH_CLIENT_SECRET = env_str("RALLY_OAUTH_CLIENT_SECRET", "aharally-local-demo-secret")
 

@@ -153,6 +153,7 @@ def client_for(
         credential=credential,
         workspace=scope,
         client_certificate=client_certificate_for(integration),
+        ca_bundle=settings.RALLY_CA_BUNDLE or None,
         **kwargs,
     )
 
@@ -218,6 +219,11 @@ def mark_needs_reauthorization(integration: Integration, *, reason: str) -> None
     )
 
 
+def tls_verify() -> bool | str:
+    """What every request to Rally verifies its certificate against (RALLY_CA_BUNDLE)."""
+    return settings.RALLY_CA_BUNDLE or True
+
+
 def probe_rally_url(url: str) -> str | None:
     """Check that something answers at the URL; a warning for the owner, or None.
 
@@ -229,6 +235,7 @@ def probe_rally_url(url: str) -> str | None:
             url + "/slm/webservice/v2.0/security/authorize",
             timeout=INTERACTIVE_TIMEOUT,
             allow_redirects=False,
+            verify=tls_verify(),
         )
     except requests.exceptions.SSLError as error:
         text = str(error).lower()

@@ -21,7 +21,11 @@ from django.urls import reverse
 from oauthlib.oauth2 import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from aharally.integrations.connection import INTERACTIVE_TIMEOUT, client_certificate_for
+from aharally.integrations.connection import (
+    INTERACTIVE_TIMEOUT,
+    client_certificate_for,
+    tls_verify,
+)
 from aharally.integrations.models import Integration
 
 # requests-oauthlib and oauthlib log whole token responses at DEBUG: never let those through,
@@ -129,6 +133,7 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
             include_client_id=True,
             timeout=INTERACTIVE_TIMEOUT,
             cert=(certificate.cert_file, certificate.key_file) if certificate else None,
+            verify=tls_verify(),
         )
     except OAuth2Error as error:
         if error.error == "invalid_grant":

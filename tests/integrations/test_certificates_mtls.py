@@ -30,10 +30,11 @@ def mtls(tmp_path_factory):
 
 
 @pytest.fixture
-def integration(mtls, cast, monkeypatch):
+def integration(mtls, cast, monkeypatch, settings):
     sandbox, certs = mtls
-    # How an operator makes a private CA trusted: requests honours REQUESTS_CA_BUNDLE.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs.ca_cert))
+    # How an operator makes a private CA trusted: the RALLY_CA_BUNDLE setting. The
+    # environment's REQUESTS_CA_BUNDLE (the system store here) must not decide instead.
+    settings.RALLY_CA_BUNDLE = str(certs.ca_cert)
     found = requests.get(
         f"{sandbox.wsapi_url}/project",
         params={"query": '(Name = "Platform")', "fetch": "ObjectID,Name"},

@@ -47,10 +47,11 @@ def mtls(tmp_path_factory):
 
 
 @pytest.fixture
-def trusted(mtls, monkeypatch, wizard_settings):
+def trusted(mtls, monkeypatch, settings, wizard_settings):
     sandbox, certs = mtls
-    # How an operator makes a private CA trusted: requests honours REQUESTS_CA_BUNDLE.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs.ca_cert))
+    # How an operator makes a private CA trusted: the RALLY_CA_BUNDLE setting. The
+    # environment's REQUESTS_CA_BUNDLE (the system store here) must not decide instead.
+    settings.RALLY_CA_BUNDLE = str(certs.ca_cert)
     return sandbox, certs
 
 

@@ -84,6 +84,7 @@ def rally_consent(
 ) -> str:
     """Play the person at Rally: sign in, then allow (or deny). Returns the callback URL."""
     browser = requests.Session()
+    browser.trust_env = False  # else REQUESTS_CA_BUNDLE would beat `verify` (a requests quirk)
     browser.verify = verify
     browser.cert = cert
     page = browser.get(authorize_url, timeout=10)  # → the sign-in page
