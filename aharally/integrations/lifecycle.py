@@ -84,10 +84,16 @@ def check_connection(*, integration: Integration) -> str:
             "The integration is not authorized with Rally yet: authorize it first"
             + (" (on its template)." if integration.template_id else ".")
         )
-    project_oid = effective_config(integration).rally_project_oid
+    config = effective_config(integration)
+    workspace_oid, project_oid = config.rally_workspace_oid, config.rally_project_oid
     try:
         with rally_session(integration, doing="check the connection to Rally") as client:
             user = client.current_user(fetch=["UserName", "DisplayName"])
+            workspace = (
+                client.read(f"/workspace/{workspace_oid}", fetch=["Name"])
+                if workspace_oid
+                else None
+            )
             project = (
                 client.read(f"/project/{project_oid}", fetch=["Name"]) if project_oid else None
             )
@@ -104,8 +110,12 @@ def check_connection(*, integration: Integration) -> str:
         )
         raise LifecycleError(problem.message) from None
     record_success(integration)
-    message = f"Connected to Rally as {user.get('UserName') or user.name}"
+    message = f"Connected to Rally as {user.get('DisplayName') or user.get('UserName')}"
+    reached = [f"the workspace “{workspace.name}”"] if workspace is not None else []
     if project is not None:
-        message += f"; the project “{project.name}” is reachable"
+        reached.append(f"the project “{project.name}”")
+    if reached:
+        message += "; " + " and ".join(reached) + (" are" if len(reached) > 1 else " is")
+        message += " reachable"
     log_event(integration, LogLevel.INFO, message + ".")
     return message + "."

@@ -51,7 +51,7 @@ def test_test_connection_reads_the_user_workspace_and_project(owner_client, inte
     response = owner_client.post(step_url(integration, "test_connection"), HTTP_HX_REQUEST="true")
     text = response.content.decode()
     assert "as Pat Manager" in text
-    assert "workspace “Engineering”, project “Platform”" in text
+    assert "the workspace “Engineering” and the project “Platform” are reachable" in text
     assert "<html" not in text
     integration.refresh_from_db()
     assert integration.last_success_at is not None

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from aharally.integrations.connection import rally_session
 from aharally.integrations.defaults import RELEASE, STORY
-from aharally.integrations.log import record_success
 from aharally.integrations.models import Integration, RecordMapping
 from aharally.rally.auth import Credential
 from aharally.rally.metadata import AttributeDefinition, Project, Workspace
@@ -106,17 +105,3 @@ def refresh_status_maps(integration: Integration) -> None:
             statusmap.sync_status_map(
                 record_mapping=mapping, rally_field=field, rally_states=states
             )
-
-
-def check_connection(integration: Integration) -> str:
-    """Read the user, workspace and project as the integration will; a summary for the owner."""
-    with rally_session(integration, doing="test the connection") as client:
-        user = client.current_user(fetch=USER_FETCH)
-        workspace = client.read(_workspace_ref(integration), fetch=["Name"])
-        project = client.read(f"/project/{integration.rally_project_oid}", fetch=["Name"])
-    record_success(integration)
-    name = user.get("DisplayName") or user.get("UserName")
-    return (
-        f"Connected to {integration.source.rally_url} as {name}: workspace “{workspace.name}”, "
-        f"project “{project.name}”."
-    )

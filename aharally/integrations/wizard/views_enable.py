@@ -9,10 +9,10 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from aharally.integrations.connection import RallyProblem
+from aharally.integrations import lifecycle
 from aharally.integrations.forms_wizard import EnableForm
 from aharally.integrations.models import Integration, IntegrationState, WizardStep
-from aharally.integrations.wizard import lookups, services
+from aharally.integrations.wizard import services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
@@ -85,8 +85,8 @@ def test_connection(request: HttpRequest, integration_id: int) -> HttpResponse:
     if (early := ahead_of_progress(integration, WizardStep.ENABLE)) is not None:
         return early
     try:
-        result, ok = lookups.check_connection(integration), True
-    except RallyProblem as problem:
+        result, ok = lifecycle.check_connection(integration=integration), True
+    except lifecycle.LifecycleError as problem:
         result, ok = problem.message, False
     if request.htmx:
         return render(
