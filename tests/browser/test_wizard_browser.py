@@ -131,7 +131,8 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
 
     # Enable with Approve outgoing changes.
     page.get_by_role("button", name="Test connection").click()
-    page.get_by_text("the workspace “Engineering” and the project “Platform” are reachable").wait_for()
+    reachable = "the workspace “Engineering” and the project “Platform” are reachable"
+    page.get_by_text(reachable).wait_for()
     page.get_by_label("Approve outgoing changes").check()
     screenshot("wizard-8-enable")
     page.get_by_role("button", name="Enable").click()
