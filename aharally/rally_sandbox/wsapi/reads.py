@@ -14,7 +14,7 @@ from . import envelopes
 from .metadata import TYPE_ROWS
 from .models import TypeDefinition
 from .query import QueryError, compile_query, oid_from_ref, order_by
-from .registry import ATTRIBUTES_BY_OID, SPECS, Attr, TypeSpec
+from .registry import ATTRIBUTES_BY_OID, SPECS, Attr, TypeSpec, spec_for_object
 from .render import (
     API,
     FETCH_ALL,
@@ -187,8 +187,6 @@ def read(call: Call, spec: TypeSpec, ident: str) -> dict:
 
 
 def render_single(call: Call, obj, spec: TypeSpec, warnings=()) -> dict:
-    from .registry import spec_for_object
-
     concrete = spec_for_object(obj, spec)
     ctx = call.context(getattr(obj, "workspace", None))
     ctx.register([obj])
@@ -208,8 +206,6 @@ def collection(call: Call, spec: TypeSpec, ident: str, name: str) -> dict:
     owner = find_object(spec, call.caller, ident)
     if owner is None:
         return envelopes.query_error(envelopes.NOT_FOUND)
-    from .registry import spec_for_object
-
     owner_spec = spec_for_object(owner, spec)
     attr = owner_spec.attribute(name)
     if attr is None or not attr.is_collection:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .models import Artifact, Iteration, Release, State, Tag
-from .registry import SPECS
+from .registry import SPECS, spec_for_object
 from .services import save_object
 
 # (theme, initiative, feature, project, state, [(story, schedule state, points, [tasks])])
@@ -95,13 +95,6 @@ def _refs(fields: dict) -> dict:
     out = {}
     for key, value in fields.items():
         if hasattr(value, "_meta"):
-            spec = SPECS.get(getattr(value, "type_path", "")) or _spec_for_model(value)
-            value = {"_ref": f"/{spec.ref_segment}/{value.pk}"}
+            value = {"_ref": f"/{spec_for_object(value).ref_segment}/{value.pk}"}
         out[key] = value
     return out
-
-
-def _spec_for_model(obj):
-    from .registry import spec_for_object
-
-    return spec_for_object(obj)

@@ -22,6 +22,7 @@ from aharally.rally_sandbox.accounts.models import (
     Workspace,
     allocate,
     new_object_id,
+    new_object_ids,
 )
 
 from .conversion import FieldConverter, attributes_for
@@ -198,9 +199,12 @@ def save_object(
     if conv.errors:
         raise WriteError(conv.errors)
     _side_effects(obj, spec, before_state=before)
+    revision_oid = None
     with transaction.atomic():
         if creating:
-            obj.object_id = new_object_id()
+            # One counter update for both the artifact and its "Original revision".
+            oids = new_object_ids(2) if isinstance(obj, Artifact) else new_object_ids(1)
+            obj.object_id, revision_oid = oids[0], oids[-1]
             if isinstance(obj, Artifact):
                 obj.formatted_prefix = spec.id_prefix
                 obj.formatted_number = allocate(f"fid:{workspace.pk}:{spec.id_prefix}")[0]
@@ -214,7 +218,7 @@ def save_object(
         if isinstance(obj, Artifact):
             text = "Original revision" if creating else revision_text(obj, old_values)
             if text:
-                add_revision(artifact=obj, description=text, user=user)
+                add_revision(artifact=obj, description=text, user=user, object_id=revision_oid)
     outcome = WriteOutcome(obj=obj, warnings=conv.warnings)
     if isinstance(obj, Artifact):
         if creating:
@@ -391,10 +395,12 @@ def change_members(
 # --- revision history ------------------------------------------------------------------------
 
 
-def add_revision(*, artifact: Artifact, description: str, user: User) -> Revision:
+def add_revision(
+    *, artifact: Artifact, description: str, user: User, object_id: int | None = None
+) -> Revision:
     """Append to the artifact's RevisionHistory; the number follows its version (0 = created)."""
     return Revision.objects.create(
-        object_id=new_object_id(),
+        object_id=object_id or new_object_id(),
         artifact=artifact,
         revision_number=max(artifact.version - 1, 0),
         description=description,

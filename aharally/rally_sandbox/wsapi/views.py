@@ -127,20 +127,14 @@ def handle(call: Call) -> dict:
     spec, rest = _split_type(segments)
     if spec is None:
         message = f"Not able to parse artifact type: {segments[0].lower()}"
-        return (
-            envelopes.query_error(message)
-            if call.method == "GET"
-            else (envelopes.operation_result([message]))
-        )
+        if call.method == "GET":
+            return envelopes.query_error(message)
+        return envelopes.operation_result([message])
     method = call.method
     if not rest:
         if method == "GET":
-            singular = segments[0] in {"user", "User", "subscription", "Subscription"}
-            if (
-                singular
-                and spec.type_path in {"User", "Subscription"}
-                and "query" not in call.params
-            ):
+            # GET /user and /subscription name the caller's own; /users or a query list them.
+            if head in {"user", "subscription"} and "query" not in call.params:
                 return reads.current_singleton(call, spec)
             return reads.query(call, spec)
         return envelopes.operation_result([f"Cannot {method} to {spec.element_name}"])
