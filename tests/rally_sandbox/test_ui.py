@@ -241,3 +241,48 @@ def test_ui_edits_reach_webhooks_with_old_and_new_values(browser, rally_sandbox)
         admin.delete(f"{hooks}/{webhook.json()['ObjectUUID']}")
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def test_deleting_a_story_in_the_ui_tells_webhooks_about_it_and_its_tasks(browser, rally_sandbox):
+    receiver = _Receiver()
+    admin = rally_sandbox.session(rally_sandbox.admin_key)
+    hooks = f"{rally_sandbox.base_url}/apps/pigeon/api/v2/webhook"
+    webhook = admin.post(
+        hooks,
+        json={
+            "AppName": "UI test",
+            "AppUrl": receiver.url,
+            "Name": "UI deletes",
+            "TargetUrl": receiver.url,
+            "ObjectTypes": ["HierarchicalRequirement", "Task"],
+        },
+    )
+    assert webhook.status_code == 201, webhook.text
+    try:
+        project = project_path(browser, "Platform")
+        page = browser.get(f"{browser.base}{project}").text
+        created = post(
+            browser,
+            f"{project}new",
+            page,
+            kind="HierarchicalRequirement",
+            name=f"doomed {uuid.uuid4().hex[:6]}",
+        )
+        item_path = created.url.replace(browser.base, "")
+        with_task = post(browser, f"{item_path}children", created.text, kind="task", name="t")
+        post(browser, f"{item_path}delete", with_task.text)
+
+        def deleted(object_type: str):
+            return lambda body: (
+                body["message"]["action"] == "Deleted"
+                and body["message"]["object_type"] == object_type
+            )
+
+        story = receiver.wait_for(deleted("HierarchicalRequirement"))["message"]
+        task = receiver.wait_for(deleted("Task"))["message"]
+        assert story["transaction"]["user"]["username"] == "developer@example.com"
+        assert task["project"]["name"] == "Platform"
+    finally:
+        admin.delete(f"{hooks}/{webhook.json()['ObjectUUID']}")
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, ProtectedError
 from django.utils import timezone
 
 from aharally.rally_sandbox.accounts.models import (
@@ -340,12 +340,31 @@ def delete_object(*, spec: TypeSpec, obj, user: User) -> None:
     if not spec_for_object(obj, spec).deletable:
         raise WriteError([f"Cannot delete objects of type {spec.element_name}"])
     snapshot = copy.copy(obj)
+    # A story's or defect's tasks go with it, and webhooks hear about each of them.
+    # Their relations are loaded now: the rows they point at may be gone when webhooks render.
+    tasks = []
+    if isinstance(obj, Artifact):
+        tasks = list(
+            Artifact.objects.filter(work_product=obj).select_related(
+                "work_product",
+                "project",
+                "workspace",
+                "owner",
+                "created_by",
+                "release",
+                "iteration",
+            )
+        )
     try:
         with transaction.atomic():
             obj.delete()
-    except Exception as error:  # ProtectedError: e.g. artifacts still in a release's project
-        raise WriteError([f"Could not delete: {error.__class__.__name__}"]) from None
+    except ProtectedError:
+        raise WriteError(
+            [f"Could not delete: {spec.element_name} {obj.pk} is still referenced"]
+        ) from None
     if isinstance(snapshot, Artifact):
+        for task in tasks:
+            notify_artifact_changed(action="Deleted", artifact=task, changes={}, actor=user)
         notify_artifact_changed(action="Deleted", artifact=snapshot, changes={}, actor=user)
 
 
