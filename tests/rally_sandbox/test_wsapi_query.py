@@ -254,6 +254,20 @@ def test_a_workspace_may_add_idea_and_released_around_the_schedule_states(api):
     assert "has an invalid value" in refused.json()["CreateResult"]["Errors"][0]
 
 
+def test_dot_paths_climb_the_portfolio_through_abstract_types(api):
+    found = names(api, query='(PortfolioItem.Parent.Name = "Self-service onboarding")')
+    assert {
+        "Sign in with the company identity provider",
+        "Reset a forgotten password by e-mail",
+    } <= set(found)
+    assert "Read saved items without a connection" not in found
+    top = api.get(
+        f"{api.base}/portfolioitem",
+        params={"query": "(Parent = null)", "fetch": "FormattedID,_type"},
+    ).json()
+    assert {item["_type"] for item in top["QueryResult"]["Results"]} == {"PortfolioItem/Theme"}
+
+
 def test_users_query_returns_matching_users_not_the_caller(api):
     found = api.get(
         f"{api.base}/User",

@@ -47,6 +47,7 @@ from .typespec import (  # noqa: F401 - re-exported: the rest of the sandbox imp
     Attr,
     TypeSpec,
     display_name,
+    ref,
 )
 
 
@@ -122,7 +123,11 @@ def _build_specs() -> dict[str, TypeSpec]:
         )
     common = [attr for attr in ARTIFACT]
     schedulable_common = [*ARTIFACT, *SCHEDULABLE]
-    pi_common = [attr for attr in _portfolio(1) if attr.element_name not in {"Parent", "Children"}]
+    # Any portfolio item may have a parent one level up (none for the top level).
+    pi_common = [
+        *(attr for attr in _portfolio(1) if attr.element_name not in {"Parent", "Children"}),
+        ref("Parent", "PortfolioItem", "parent"),
+    ]
     for path, subtypes, attrs, parent in [
         ("Artifact", ARTIFACT_PATHS, common, None),
         (
