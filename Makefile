@@ -33,7 +33,7 @@ run: install var
 	@test -f var/.demo-seeded || { $(PY) manage.py seed_demo && touch var/.demo-seeded; }
 	$(PY) -m honcho start -f Procfile
 
-lint: install
+lint: install var
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	AHARALLY_TESTING=true $(PY) manage.py makemigrations --check --dry-run
