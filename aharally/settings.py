@@ -16,7 +16,10 @@ DEBUG = env_bool("DEBUG", default=False)
 TESTING = env_bool("AHARALLY_TESTING", default=False)
 
 _DEV_SECRET = "insecure-development-key-do-not-use-in-production"
-SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if (DEBUG or TESTING) else None)
+# Without DEBUG there is no default: the web server refuses to start (wsgi.py) and anything
+# that signs or encrypts fails loudly, while commands that need no key (makemigrations,
+# collectstatic) still run.
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if (DEBUG or TESTING) else "")
 if not (DEBUG or TESTING) and SECRET_KEY == _DEV_SECRET:
     raise ImproperlyConfigured("SECRET_KEY must be set to a private value when DEBUG is off.")
 

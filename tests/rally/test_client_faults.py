@@ -135,7 +135,7 @@ def test_concurrent_requests_per_credential_never_exceed_the_cap(rally_sandbox, 
     stats = admin.stats()
     assert stats["requests"] >= 30
     (peak,) = stats["max_concurrent"].values()
-    assert 1 < peak <= RALLY_CONCURRENCY_PER_USER
+    assert RALLY_CONCURRENCY_PER_USER >= peak > 1  # capped, and really concurrent
 
 
 def test_a_lower_cap_binds_even_though_the_server_could_take_more(rally_sandbox, admin, marker):
@@ -161,4 +161,4 @@ def test_a_lower_cap_binds_even_though_the_server_could_take_more(rally_sandbox,
     client.close()
     assert errors == []
     (peak,) = admin.stats()["max_concurrent"].values()
-    assert 1 < peak <= 4
+    assert 4 >= peak > 1
