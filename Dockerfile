@@ -12,8 +12,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY --from=assets /build/node_modules ./node_modules
 COPY . .
-# collectstatic needs a SECRET_KEY to import settings; this one is used for the build only.
-RUN SECRET_KEY=build-only python manage.py collectstatic --no-input \
+RUN python manage.py collectstatic --no-input \
     && mkdir -p var && chown -R aharally:aharally var
 USER aharally
 EXPOSE 8000
