@@ -33,6 +33,30 @@ def normalise(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "", name.casefold())
 
 
+NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
+
+# Rally's own state names and the stage each stands for. A name Rally doesn't ship takes
+# its stage from its place in the list (first: not started, last: done, between: in progress).
+RALLY_STAGES = {
+    normalise(name): stage
+    for stage, names in {
+        NOT_STARTED: ["Idea", "Backlog", "Defined", "Discovering", "Planning", "Submitted"],
+        IN_PROGRESS: ["In-Progress", "Completed", "Developing", "Measuring", "Active", "Open"],
+        DONE: ["Accepted", "Released", "Done", "Closed", "Fixed"],
+    }.items()
+    for name in names
+}
+
+
+def rally_stage(state: str, index: int, count: int) -> str:
+    known = RALLY_STAGES.get(normalise(state))
+    if known:
+        return known
+    if index == 0:
+        return NOT_STARTED
+    return DONE if index == count - 1 else IN_PROGRESS
+
+
 def _proportional(index: int, count: int, other_count: int) -> int:
     if count <= 1 or other_count <= 1:
         return 0 if other_count <= 1 or index == 0 else other_count - 1
@@ -40,7 +64,11 @@ def _proportional(index: int, count: int, other_count: int) -> int:
 
 
 def auto_match(statuses: Sequence[Status], rally_states: Sequence[str]) -> Plan:
-    """Matching names map to each other; the rest by their relative place in each workflow."""
+    """Matching names map to each other; the rest go to a status of the same stage.
+
+    Within a stage, states and statuses pair in order (Developing → In development,
+    Measuring → Ready to ship); a stage the workflow lacks falls back to the place in it.
+    """
     plan = Plan()
     if not statuses or not rally_states:
         return plan
@@ -52,19 +80,31 @@ def auto_match(statuses: Sequence[Status], rally_states: Sequence[str]) -> Plan:
             plan.outgoing.setdefault(status.key, state)
     # "Will not do" statuses take no Rally state by position: Rally workflows rarely have one.
     ordinary = [s for s in statuses if s.category != WONT_DO] or list(statuses)
+    stages = {
+        state: rally_stage(state, index, len(rally_states))
+        for index, state in enumerate(rally_states)
+    }
     for index, state in enumerate(rally_states):
-        if state not in plan.incoming:
-            plan.incoming[state] = ordinary[
-                _proportional(index, len(rally_states), len(ordinary))
-            ].key
+        if state in plan.incoming:
+            continue
+        same_stage = [s for s in ordinary if s.category == stages[state]]
+        if same_stage:
+            place = [t for t in rally_states if stages[t] == stages[state]].index(state)
+            plan.incoming[state] = same_stage[min(place, len(same_stage) - 1)].key
+        else:
+            position = _proportional(index, len(rally_states), len(ordinary))
+            plan.incoming[state] = ordinary[position].key
     for index, status in enumerate(statuses):
         if status.key in plan.outgoing:
             continue
         mapped = [s for s in rally_states if plan.incoming[s] == status.key]
+        same_stage = [s for s in rally_states if stages[s] == status.category]
         if mapped:
             plan.outgoing[status.key] = mapped[0]
         elif status.category == WONT_DO:
             plan.outgoing[status.key] = rally_states[-1]
+        elif same_stage:
+            plan.outgoing[status.key] = same_stage[0]
         else:
             position = ordinary.index(status) if status in ordinary else index
             plan.outgoing[status.key] = rally_states[

@@ -86,8 +86,8 @@ def test_dropping_measuring_and_developing_on_in_development_regroups_them(
         assert "<html" not in response.content.decode()  # just the board
     mapped = incoming(feature)
     assert mapped["Measuring"] == mapped["Developing"] == "In development"
-    # The status that had no state of its own now sends the first one it received.
-    assert feature.outgoing.get(status=in_development).rally_state == "Measuring"
+    # In development keeps sending the state it had from the auto-match.
+    assert feature.outgoing.get(status=in_development).rally_state == "Developing"
     # Saved as you go: a fresh visit (which re-reads Rally) keeps the choice.
     owner_client.get(step_url(integration, "statuses"))
     assert incoming(feature_map(integration))["Developing"] == "In development"

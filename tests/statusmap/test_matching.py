@@ -76,3 +76,24 @@ def test_problems_name_what_is_missing():
 def test_no_states_or_no_statuses_gives_an_empty_plan():
     assert auto_match([], PI_STATES) == Plan()
     assert auto_match(FEATURE_STATUSES, []) == Plan()
+
+
+def test_states_go_to_a_status_of_the_same_stage_in_order():
+    plan = auto_match(FEATURE_STATUSES, PI_STATES)
+    assert to_aharally(plan, "Developing") == "3"  # In development
+    assert to_aharally(plan, "Measuring") == "4"  # Ready to ship
+    stories = auto_match(FEATURE_STATUSES, SCHEDULE_STATES)
+    assert [to_aharally(stories, s) for s in SCHEDULE_STATES] == ["1", "3", "4", "5"]
+    assert to_rally(stories, "2") == "Defined"  # Ready to develop sends a not-started state
+
+
+def test_unknown_state_names_take_their_stage_from_their_place():
+    plan = auto_match(FEATURE_STATUSES, ["Inbox", "Building", "Live"])
+    assert [to_aharally(plan, s) for s in ("Inbox", "Building", "Live")] == ["1", "3", "5"]
+
+
+def test_a_workflow_without_a_stage_falls_back_to_the_place_in_it():
+    statuses = [Status("a", "Open", "not_started"), Status("b", "Closed", "done")]
+    plan = auto_match(statuses, PI_STATES)
+    assert set(plan.incoming.values()) <= {"a", "b"}
+    assert problems(plan, statuses, PI_STATES) == []
