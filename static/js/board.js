@@ -60,6 +60,18 @@
     document.querySelectorAll("#board-columns .column").forEach(function (column) {
       const count = column.querySelector("[data-column-count]");
       if (count) count.textContent = column.querySelectorAll(".card").length;
+      const estimate = column.querySelector("[data-column-estimate]");
+      if (estimate) {
+        let total = 0;
+        column.querySelectorAll(".card[data-estimate]").forEach(function (card) {
+          total += parseFloat(card.dataset.estimate);
+        });
+        // As the server renders it (floatformat:"-2"): 5 or 5.50.
+        const rounded = Math.round(total * 100) / 100;
+        estimate.querySelector("[data-column-estimate-total]").textContent =
+          Number.isInteger(rounded) ? String(rounded) : rounded.toFixed(2);
+        estimate.hidden = total === 0;
+      }
     });
   }
 

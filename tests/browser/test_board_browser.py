@@ -27,6 +27,16 @@ def bob(page, demo):
     return page
 
 
+def column_header(page, release) -> str:
+    """The column's count and estimate total as shown."""
+    column = page.locator(".column", has=page.locator(f'.cards[data-release="{release.pk}"]'))
+    return (
+        column.locator(".column-count").inner_text()
+        + " "
+        + (column.locator("[data-column-estimate-total]").inner_text())
+    )
+
+
 def column_references(page, release) -> list[str]:
     return page.locator(f'.cards[data-release="{release.pk}"] .card').evaluate_all(
         "cards => cards.map(card => card.dataset.reference)"
@@ -56,10 +66,13 @@ def test_bob_drags_a_feature_to_another_release_and_it_stays_after_a_reload(bob,
     assert move.value.status == 200
     after_drop = column_references(page, second)
     assert reference in after_drop
+    headers = (column_header(page, first), column_header(page, second))
 
     page.reload()
     expect(page.locator(".card").first).to_be_visible()
     assert column_references(page, second) == after_drop
+    # Counts and estimate totals were updated on the spot, as the server now shows them.
+    assert (column_header(page, first), column_header(page, second)) == headers
     assert reference not in column_references(page, first)
     assert Feature.objects.get(reference=reference).release == second
 

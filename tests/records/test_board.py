@@ -226,7 +226,8 @@ def test_a_columns_header_sums_its_estimates(client, cast):
     make_feature(cast.workspace, release=release, estimate="2.5")
     client.force_login(cast.viewer)
     html = client.get(board_url(cast.workspace)).content.decode()
-    assert '<span title="Total estimate">Σ 5.50</span>' in html
+    assert "Σ <span data-column-estimate-total>5.50</span>" in html
+    assert 'data-estimate="2.50"' in html  # each card's, for re-totalling after a move
 
 
 def test_a_filter_id_too_large_for_the_database_is_ignored(client, cast):

@@ -38,9 +38,11 @@ def render_card(card: Card, options: CardOptions, *, oob: bool = False) -> str:
     colour = escape(card.status_color or DEFAULT_STATUS_COLOUR)
     status_name = escape(card.status_name) if card.status_name else "No status"
     swap = ' hx-swap-oob="true"' if oob else ""
+    # The estimate lets the board re-total a column after a move without a request.
+    estimate = f' data-estimate="{card.estimate}"' if card.estimate else ""
     parts = [
         f'<article class="card" id="card-{card.id}" role="listitem" data-id="{card.id}" '
-        f'data-reference="{reference}" style="--status:{colour}"{swap}>'
+        f'data-reference="{reference}"{estimate} style="--status:{colour}"{swap}>'
     ]
     if options.can_select:
         parts.append(
