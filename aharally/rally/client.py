@@ -34,7 +34,6 @@ from aharally.rally.query import Query
 from aharally.rally.transport import (
     DEFAULT_TIMEOUT,
     RALLY_CONCURRENCY_PER_USER,
-    SLOT_RELEASE_DELAY,
     ClientCertificate,
     RetryPolicy,
     TemporaryClientCertificate,
@@ -113,7 +112,6 @@ class RallyClient(MetadataMixin):
         retry: RetryPolicy | None = None,
         max_concurrent: int = RALLY_CONCURRENCY_PER_USER,
         concurrency_key: str | None = None,
-        slot_release_delay: float = SLOT_RELEASE_DELAY,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -126,7 +124,6 @@ class RallyClient(MetadataMixin):
             retry=retry,
             max_concurrent=max_concurrent,
             concurrency_key=concurrency_key,
-            slot_release_delay=slot_release_delay,
             sleep=sleep,
             rng=rng,
         )

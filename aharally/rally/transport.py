@@ -42,10 +42,6 @@ PRODUCTION_URL = "https://rally1.rallydev.com"
 WSAPI_PATH = "/slm/webservice/v2.0"
 # Rally lets each user have 12 requests in flight; more are queued on Rally's side anyway.
 RALLY_CONCURRENCY_PER_USER = 12
-# Rally counts a request as in flight until its worker has finished (logging, cleanup), a
-# moment after the response has reached us. A slot is given back this much later, so that the
-# next request's start does not overlap that tail and Rally never sees more than the cap.
-SLOT_RELEASE_DELAY = 0.05
 DEFAULT_TIMEOUT = (10.0, 120.0)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 # Gateway errors on a write mean Rally may still have applied it (its 5-minute kill → 502/524).
@@ -79,27 +75,6 @@ class RetryPolicy:
 
 
 NO_RETRIES = RetryPolicy(max_attempts=1)
-
-
-class Slot:
-    """One of the credential's concurrent-request slots, held for one HTTP exchange."""
-
-    def __init__(self, semaphore: threading.BoundedSemaphore, release_delay: float) -> None:
-        self.semaphore = semaphore
-        self.release_delay = release_delay
-
-    def __enter__(self) -> Slot:
-        self.semaphore.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.release_delay <= 0:
-            self.semaphore.release()
-            return
-        # A timer thread gives the slot back, so the caller does not wait for the delay.
-        timer = threading.Timer(self.release_delay, self.semaphore.release)
-        timer.daemon = True
-        timer.start()
 
 
 class ConcurrencyLimiter:
@@ -179,7 +154,6 @@ class Transport:
         retry: RetryPolicy | None = None,
         max_concurrent: int = RALLY_CONCURRENCY_PER_USER,
         concurrency_key: str | None = None,
-        slot_release_delay: float = SLOT_RELEASE_DELAY,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
@@ -205,7 +179,6 @@ class Transport:
         self.semaphore = ConcurrencyLimiter.for_key(
             concurrency_key or credential.identity, max_concurrent
         )
-        self.slot = Slot(self.semaphore, slot_release_delay)
         self.session = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(max_concurrent, 10))
         self.session.mount("https://", adapter)
@@ -235,7 +208,7 @@ class Transport:
 
     def _refresh_tokens(self, refresh_token: str):
         assert isinstance(self.credential, OAuthToken)
-        with self.slot:
+        with self.semaphore:
             return refresh_tokens(
                 self.session,
                 token_url=self.base_url + TOKEN_PATH,
@@ -299,7 +272,7 @@ class Transport:
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
-            with self.slot:
+            with self.semaphore:
                 return self.session.request(
                     method,
                     url,

@@ -96,15 +96,33 @@ def _base_url(environ: dict) -> str:
 
 
 class _Counted:
-    """Wraps a response iterable so the request stays counted until the server closes it."""
+    """Wraps a response iterable so the request stays counted while the server works on it.
+
+    It stops counting as the last chunk is handed to the server, before it is written: once
+    a client has read the answer it may send its next request at once, and counting the
+    finished one until the server gets round to close() would show more requests in flight
+    than the client ever had.
+    """
 
     def __init__(self, iterable: Iterable[bytes], release: Callable[[], None]) -> None:
         self._iterable = iterable
         self._release = release
         self._released = False
 
+    def _release_once(self) -> None:
+        if not self._released:
+            self._released = True
+            self._release()
+
     def __iter__(self):
-        return iter(self._iterable)
+        chunks = iter(self._iterable)
+        chunk = next(chunks, None)
+        for following in chunks:
+            yield chunk
+            chunk = following
+        self._release_once()
+        if chunk is not None:
+            yield chunk
 
     def close(self) -> None:
         try:
@@ -112,9 +130,7 @@ class _Counted:
             if close is not None:
                 close()
         finally:
-            if not self._released:
-                self._released = True
-                self._release()
+            self._release_once()
 
 
 class FaultInjectionMiddleware:
