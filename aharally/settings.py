@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "aharally.records",
     "aharally.integrations",
     "aharally.statusmap",
+    "aharally.sync",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "aharally.workspaces.context_processors.workspace_nav",
+                "aharally.sync.context_processors.integration_updates",
             ],
         },
     },
@@ -95,6 +99,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+if TESTING and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file rather than memory: the sync's tests run a real task cluster (another process)
+    # on the test database. In shared memory where there is one, so it stays fast.
+    _shm = Path("/dev/shm")  # noqa: S108 (a per-process name, tests only)
+    _test_dir = _shm if _shm.is_dir() else Path(tempfile.gettempdir())
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_dir / f"aharally-test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -177,6 +187,24 @@ Q_CLUSTER = {
     "catch_up": False,
     "sync": env_bool("Q_SYNC", default=False),
 }
+
+# The sync (aharally/sync). Times in seconds unless named otherwise.
+# A rich-text edit waits this long for the typing to stop before it is sent (0: at once).
+SYNC_RICH_TEXT_QUIET_SECONDS = env_int("SYNC_RICH_TEXT_QUIET_SECONDS", 0 if TESTING else 300)
+# Requests in flight per integration (Rally allows 12 per user).
+SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 12)
+# A row claimed longer ago than this is taken back (its worker died); a drain's lease lives
+# this long unless renewed.
+SYNC_CLAIM_TIMEOUT_SECONDS = env_int("SYNC_CLAIM_TIMEOUT_SECONDS", 150)
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60)
+# One drain task works this long, then hands over to a fresh task (below Q_CLUSTER timeout).
+SYNC_DRAIN_BUDGET_SECONDS = env_int("SYNC_DRAIN_BUDGET_SECONDS", 90)
+# A drain waits this long for rows due soon (retries after a 5xx) before it returns.
+SYNC_DRAIN_WAIT_SECONDS = env_int("SYNC_DRAIN_WAIT_SECONDS", 15)
+SYNC_BASE_BACKOFF_SECONDS = env_int("SYNC_BASE_BACKOFF_SECONDS", 1)
+SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 300)
+# How often the sync's schedule reclaims stuck rows and wakes waiting ones, in minutes.
+SYNC_TICK_MINUTES = env_int("SYNC_TICK_MINUTES", 1)
 
 LOGGING = {
     "version": 1,

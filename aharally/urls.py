@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("aharally.workspaces.urls")),
     path("", include("aharally.records.urls")),
     path("", include("aharally.integrations.urls")),
+    path("", include("aharally.sync.urls")),
 ]

@@ -37,3 +37,13 @@ def rally_sandbox():
 
     with RallySandbox(env={"RALLY_SANDBOX_QUERY_COUNT_HEADER": "true"}) as sandbox:
         yield sandbox
+
+
+@pytest.fixture(scope="session")
+def sync_sandbox():
+    """A second sandbox for the sync's tests: what they create and the faults they inject
+    never reach the sandbox's own contract tests, which count its demo data."""
+    from tests.sandbox import RallySandbox
+
+    with RallySandbox() as sandbox:
+        yield sandbox

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from aharally.records.hooks import record_saved
 from aharally.records.models import (
     Epic,
     Feature,
@@ -98,6 +99,7 @@ def create_requirement(*, feature: Feature, name: str, user=None, tags=(), **fie
     requirement.save()
     if tags:
         requirement.tags.set(tags)
+    record_saved(requirement, changed=[], user=user, created=True)
     return requirement
 
 
@@ -154,4 +156,5 @@ def update_record(record, *, changes: dict[str, Any], user=None, source: str = "
     if simple:
         record.save(update_fields=[*simple, "updated_at"])
     RecordChange.objects.bulk_create(history)
+    record_saved(record, changed=changed, user=user, source=source)
     return changed

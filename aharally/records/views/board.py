@@ -17,6 +17,7 @@ from aharally.records.board import (
     person_name,
 )
 from aharally.records.bulk import bulk_actions_for
+from aharally.records.hooks import card_decorations
 from aharally.records.models import Feature, Release, Tag
 from aharally.records.views.cards import CardOptions, render_cards
 from aharally.workspaces.access import require_capability
@@ -71,6 +72,10 @@ def board_context(request: HttpRequest) -> dict:
         feature_base=feature_base_url(workspace.prefix),
         can_edit=can_edit,
         can_select=bool(actions),
+        decorations=card_decorations(
+            workspace=workspace,
+            feature_ids=[card.id for column in columns for card in column.cards],
+        ),
     )
     bulk_forms = [
         (action, action.form_class(prefix=action.name, workspace=workspace, user=request.user))

@@ -8,7 +8,8 @@ escaped with `html.escape`, as Django's own `escape` does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
@@ -25,6 +26,8 @@ class CardOptions:
     feature_base: str  # the URL up to the reference, e.g. /w/PLAT/features/
     can_edit: bool = False
     can_select: bool = False
+    # Extra HTML per card id from other apps (records.hooks.card_decorations): Rally links.
+    decorations: Mapping[int, str] = field(default_factory=dict)
 
 
 def person_initials(name: str) -> str:
@@ -61,6 +64,11 @@ def render_card(card: Card, options: CardOptions, *, oob: bool = False) -> str:
         parts.append(
             f'<span class="avatar" title="{escape(name)}">{escape(person_initials(name))}</span>'
         )
+    # Always present, so that a link arriving later can be swapped in out of band.
+    parts.append(
+        f'<span class="card-links" id="card-links-{card.id}">'
+        f"{options.decorations.get(card.id, '')}</span>"
+    )
     parts.append("</div>")
     if options.can_edit:
         parts.append(

@@ -18,6 +18,7 @@ from aharally.records.board import MAX_ID, Card, update_feature
 from aharally.records.bulk import bulk_actions_for
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
+from aharally.records.hooks import card_decorations, record_menus
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_requirement, update_record
 from aharally.records.views.board import feature_base_url
@@ -88,6 +89,7 @@ def panel_context(
         "add_form": add_form,
         "requirements": requirements,
         "history": record_history(feature, limit=HISTORY_LIMIT),
+        "record_menus": record_menus(request=request, record=feature),
         "can_edit": can_edit,
         "saved": saved,
         "feature_url": reverse(
@@ -109,6 +111,7 @@ def _card_oob(request: HttpRequest, feature: Feature) -> str:
         feature_base=feature_base_url(request.workspace.prefix),
         can_edit=membership.can(Capability.EDIT_RECORDS),
         can_select=bool(bulk_actions_for(membership)),
+        decorations=card_decorations(workspace=request.workspace, feature_ids=[feature.pk]),
     )
     return render_card(Card.from_feature(feature), options, oob=True)
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from aharally.records.forms_planning import EpicForm, InitiativeForm, ReleaseForm
 from aharally.records.history import record_history
+from aharally.records.hooks import record_menus
 from aharally.records.models import Epic, Feature, Initiative, Release
 from aharally.records.services import (
     create_epic,
@@ -135,6 +136,7 @@ def initiative(request: HttpRequest, reference: str) -> HttpResponse:
             "features": features,
             "epics": epics,
             "history": record_history(record),
+            "record_menus": record_menus(request=request, record=record),
         },
     )
 
@@ -251,7 +253,12 @@ def release(request: HttpRequest, reference: str) -> HttpResponse:
     return render(
         request,
         "records/release.html",
-        {"record": record, "features": features, "history": record_history(record)},
+        {
+            "record": record,
+            "features": features,
+            "history": record_history(record),
+            "record_menus": record_menus(request=request, record=record),
+        },
     )
 
 

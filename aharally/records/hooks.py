@@ -1,0 +1,70 @@
+"""Where other apps plug into records without records knowing them (DESIGN: one-way imports).
+
+Three registries, filled from an app's `AppConfig.ready()` (the sync fills all three):
+
+- record listeners: called by the record services *inside the transaction* of every edit and
+  creation, so that what they write (an outbox row) commits or fails with the edit;
+- card decorations: extra HTML for board cards, computed for all cards of a board at once;
+- record menus: extra HTML for a record's drawer or page (the Integrations ▾ menu).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from django.utils.safestring import SafeString, mark_safe
+
+# listener(*, record, changed: list[str], user, source: str, created: bool) -> None
+RecordListener = Callable[..., None]
+# decorator(*, workspace, feature_ids: Sequence[int]) -> {feature id: html}
+CardDecorator = Callable[..., Mapping[int, str]]
+# menu(*, request, record) -> html or ""
+RecordMenu = Callable[..., str]
+
+_listeners: list[RecordListener] = []
+_card_decorators: list[CardDecorator] = []
+_record_menus: list[RecordMenu] = []
+
+
+def _add(registry: list, item) -> None:
+    if item not in registry:
+        registry.append(item)
+
+
+def register_record_listener(listener: RecordListener) -> None:
+    _add(_listeners, listener)
+
+
+def register_card_decorator(decorator: CardDecorator) -> None:
+    _add(_card_decorators, decorator)
+
+
+def register_record_menu(menu: RecordMenu) -> None:
+    _add(_record_menus, menu)
+
+
+def record_saved(
+    record, *, changed: Iterable[str], user=None, source: str = "", created: bool = False
+) -> None:
+    """Tell every listener that `record` was created or had `changed` fields saved."""
+    changed = list(changed)
+    if not changed and not created:
+        return
+    for listener in _listeners:
+        listener(record=record, changed=changed, user=user, source=source, created=created)
+
+
+def card_decorations(*, workspace, feature_ids: Sequence[int]) -> dict[int, str]:
+    """Extra HTML per card (each decorator in a fixed number of queries for all cards)."""
+    found: dict[int, str] = {}
+    if not feature_ids:
+        return found
+    for decorator in _card_decorators:
+        for pk, html in decorator(workspace=workspace, feature_ids=feature_ids).items():
+            found[pk] = found.get(pk, "") + html
+    return found
+
+
+def record_menus(*, request, record) -> SafeString:
+    """The extra menus of a record's drawer or page, joined."""
+    return mark_safe("".join(menu(request=request, record=record) for menu in _record_menus))  # noqa: S308

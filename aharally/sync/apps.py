@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class SyncConfig(AppConfig):
+    name = "aharally.sync"
+
+    def ready(self) -> None:
+        from aharally.integrations.report import register_sync_counter
+        from aharally.records.bulk import register_bulk_action
+        from aharally.records.hooks import (
+            register_card_decorator,
+            register_record_listener,
+            register_record_menu,
+        )
+        from aharally.sync import board, changes, counts, menus, tasks
+
+        register_record_listener(changes.on_record_saved)
+        register_card_decorator(board.card_links)
+        register_record_menu(menus.record_menu)
+        register_bulk_action(board.SEND_TO_RALLY)
+        register_sync_counter(counts.sync_counts)
+        # Schedules are declared in code and written after every migrate (idempotently).
+        post_migrate.connect(tasks.ensure_schedules, sender=self)

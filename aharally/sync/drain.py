@@ -1,0 +1,154 @@
+"""Draining one integration's outbox in the task cluster, a dozen requests at a time.
+
+One drainer per integration at a time (a `DrainLease` that expires unless renewed, so a killed
+worker's lease is taken over); inside it, a thread pool as wide as Rally's per-user limit
+sends rows concurrently. A drain returns when nothing is due (waiting a little for rows due
+soon), when its time budget is spent (it enqueues its successor), or when the credential is
+refused (the rest of the outbox waits for re-authorization).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Min
+from django.utils import timezone
+
+from aharally.integrations.connection import RallyProblem, client_for
+from aharally.integrations.log import record_failure
+from aharally.integrations.models import Integration, IntegrationState
+from aharally.integrations.templates_service import effective_config
+from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
+from aharally.sync import outbox
+from aharally.sync.lookups import Lookups
+from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxState
+from aharally.sync.push import mark_success, push_row
+from aharally.sync.run import DrainRun
+
+logger = logging.getLogger(__name__)
+
+
+def acquire_lease(integration_id: int, holder: str) -> bool:
+    now = timezone.now()
+    DrainLease.objects.get_or_create(integration_id=integration_id)
+    expires = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    free = DrainLease.objects.filter(integration_id=integration_id).filter(
+        models_q_free(now, holder)
+    )
+    return bool(free.update(holder=holder, expires_at=expires))
+
+
+def models_q_free(now, holder: str):
+    from django.db.models import Q
+
+    return Q(holder="") | Q(expires_at__lt=now) | Q(holder=holder)
+
+
+def release_lease(integration_id: int, holder: str) -> None:
+    DrainLease.objects.filter(integration_id=integration_id, holder=holder).update(
+        holder="", expires_at=None
+    )
+
+
+def next_due(integration_id: int):
+    return OutboxItem.objects.filter(
+        integration_id=integration_id, state=OutboxState.QUEUED
+    ).aggregate(due=Min("not_before"))["due"]
+
+
+def has_ready(integration_id: int) -> bool:
+    return OutboxItem.objects.filter(
+        outbox.ready_q(timezone.now()), integration_id=integration_id
+    ).exists()
+
+
+def _push_in_thread(row: OutboxItem, run: DrainRun) -> None:
+    try:
+        push_row(row, run)
+    finally:
+        # Each pool thread has its own connection; close it so none is left open.
+        connection.close()
+
+
+def drain_outbox(integration_id: int) -> dict:
+    """Send every due row of the integration; returns what happened (for logs and tests)."""
+    integration = (
+        Integration.objects.select_related("template", "workspace")
+        .filter(pk=integration_id)
+        .first()
+    )
+    if integration is None or integration.state != IntegrationState.ENABLED:
+        return {"sent": 0, "reason": "not enabled"}
+    if integration.source.needs_reauthorization:
+        return {"sent": 0, "reason": "needs re-authorization"}
+    holder = uuid.uuid4().hex
+    if not acquire_lease(integration_id, holder):
+        return {"sent": 0, "reason": "another drain holds the lease"}
+    started = time.monotonic()
+    budget = settings.SYNC_DRAIN_BUDGET_SECONDS
+    run = None
+    try:
+        outbox.reclaim_stuck(integration_id=integration_id)
+        try:
+            client = client_for(integration, interactive=False)
+        except RallyProblem as problem:
+            record_failure(integration, problem.message)
+            _hold_all(integration_id, problem.message)
+            return {"sent": 0, "reason": problem.message}
+        run = DrainRun(
+            integration=integration,
+            config=effective_config(integration),
+            client=client,
+            lookups=Lookups(client),
+        )
+        width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
+            while not run.paused and time.monotonic() - started < budget:
+                acquire_lease(integration_id, holder)  # renew
+                rows = outbox.claim_ready(integration_id=integration_id, limit=width * 4)
+                if not rows:
+                    if not _wait_for_due(integration_id, started, budget):
+                        break
+                    continue
+                list(pool.map(lambda row: _push_in_thread(row, run), rows))
+        client.close()
+        mark_success(run)
+    finally:
+        release_lease(integration_id, holder)
+        close_old_connections()
+    paused = run.paused if run else False
+    if not paused and (has_ready(integration_id) or time.monotonic() - started >= budget):
+        from aharally.sync.tasks import enqueue_drain
+
+        enqueue_drain(integration_id)
+    return {"sent": run.sent if run else 0, "paused": paused}
+
+
+def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:
+    """Sleep until the next queued row is due, if that is soon; False when nothing is."""
+    due = next_due(integration_id)
+    queued = OutboxItem.objects.filter(
+        integration_id=integration_id, state=OutboxState.QUEUED
+    ).exists()
+    if not queued:
+        return False
+    wait = 0.0 if due is None else (due - timezone.now()).total_seconds()
+    if wait > settings.SYNC_DRAIN_WAIT_SECONDS or time.monotonic() - started + wait > budget:
+        return False
+    time.sleep(max(0.05, min(wait, settings.SYNC_DRAIN_WAIT_SECONDS)))
+    return True
+
+
+def _hold_all(integration_id: int, message: str) -> None:
+    """The integration can't reach Rally at all: its due rows say why and wait."""
+    OutboxItem.objects.filter(outbox.ready_q(timezone.now()), integration_id=integration_id).update(
+        error_kind=ErrorKind.CONFIG,
+        error_message=message[:4000],
+        not_before=timezone.now() + timedelta(seconds=settings.SYNC_MAX_BACKOFF_SECONDS),
+    )

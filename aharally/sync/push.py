@@ -1,0 +1,429 @@
+"""Sending one claimed outbox row to Rally: a create (parents first), an update, or a link.
+
+A create costs exactly one request: the `fetch` of the create asks for what the link needs
+(ObjectID, FormattedID), and the baseline is what was sent. A create whose answer was lost is
+looked for in Rally before it is sent again (`find_lost_create`), so it is never made twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aharally.integrations.connection import explain
+from aharally.integrations.log import record_success
+from aharally.integrations.models import Integration
+from aharally.rally.errors import (
+    RallyAuthError,
+    RallyConcurrencyConflict,
+    RallyConfigError,
+    RallyError,
+    RallyNotFound,
+    RallyOutcomeUnknown,
+    RallyThrottled,
+    RallyTransientError,
+)
+from aharally.rally.objects import RallyRef
+from aharally.sync import mapping, outbox
+from aharally.sync.linking import push_link
+from aharally.sync.models import (
+    OPEN_STATES,
+    ActivityAction,
+    ErrorKind,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+)
+from aharally.sync.payload import build_payload, find_lost_create, mapping_label, missing_required
+from aharally.sync.records import load_record
+from aharally.sync.run import Deferred, DrainRun
+from aharally.workspaces.models import RecordType
+
+logger = logging.getLogger(__name__)
+
+# A row waiting for its parent's create to finish looks again after this many seconds.
+PARENT_WAIT_SECONDS = 1.0
+
+
+# -- the entry point --------------------------------------------------------------------------
+
+
+def push_row(row: OutboxItem, run: DrainRun) -> None:
+    """Send one claimed row and write its outcome; never raises for Rally's failures."""
+    integration = row.integration if row.integration_id != run.integration.pk else run.integration
+    try:
+        if row.kind == OutboxKind.CREATE:
+            push_create(row, run, integration=integration)
+        elif row.kind == OutboxKind.LINK:
+            push_link(row, run, integration=integration)
+        else:
+            push_update(row, run, integration=integration)
+    except Deferred:
+        outbox.defer(row, seconds=PARENT_WAIT_SECONDS)
+    except RallyError as error:
+        _failed(row, run, error, integration=integration)
+    except Exception:
+        logger.exception("Sending outbox row %s failed unexpectedly", row.pk)
+        outbox.retry_later(
+            row,
+            kind=ErrorKind.TRANSIENT,
+            message="An unexpected error stopped the send; it will be tried again.",
+            look_before_send=row.kind == OutboxKind.CREATE and row.first_attempt_at is not None,
+        )
+
+
+def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -> None:
+    reference = _reference(row)
+    if isinstance(error, RallyAuthError):
+        with run.lock:
+            first = not run.paused
+            run.paused = True
+        if first:  # one failing request marks the integration; the rest just wait
+            explain(integration, error, doing=f"send {reference}")
+        outbox.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+        return
+    if isinstance(error, RallyOutcomeUnknown):
+        outbox.retry_later(
+            row,
+            kind=ErrorKind.OUTCOME_UNKNOWN,
+            message="Rally's answer was lost; Rally is checked before it is sent again.",
+            look_before_send=row.kind == OutboxKind.CREATE,
+        )
+        return
+    if isinstance(error, RallyThrottled | RallyTransientError | RallyConcurrencyConflict):
+        kind = ErrorKind.THROTTLED if isinstance(error, RallyThrottled) else ErrorKind.TRANSIENT
+        outbox.retry_later(
+            row,
+            kind=kind,
+            message=error.message,
+            retry_after=getattr(error, "retry_after", None),
+            # The client raises these for a write only when it surely was not applied.
+            look_before_send=False if row.attempts <= 1 else None,
+        )
+        return
+    if isinstance(error, RallyNotFound) and row.kind == OutboxKind.UPDATE:
+        Link.objects.filter(
+            integration_id=row.integration_id, record_type=row.record_type, record_id=row.record_id
+        ).update(state=LinkState.BROKEN, state_reason="Rally no longer has this record.")
+        outbox.fail(
+            row, kind=ErrorKind.NOT_FOUND, message=f"Rally no longer has {reference}'s record."
+        )
+        return
+    kind = ErrorKind.CONFIG if isinstance(error, RallyConfigError) else ErrorKind.VALIDATION
+    message = f"Rally refused {reference}: " + "; ".join(error.messages)
+    outbox.fail(row, kind=kind, message=message)
+    from aharally.integrations.log import record_failure
+
+    record_failure(
+        integration,
+        message,
+        "Correct the record (it is sent again once it changes) or the field mappings.",
+    )
+
+
+def _reference(row: OutboxItem) -> str:
+    record = load_record(row.record_type, row.record_id)
+    return record.reference if record is not None else f"{row.record_type} {row.record_id}"
+
+
+# -- creates ------------------------------------------------------------------------------------
+
+
+def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
+    record = load_record(row.record_type, row.record_id)
+    if record is None:
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
+        return
+    existing = _link_of(integration.pk, row.record_type, record.pk)
+    if existing is not None:
+        outbox.finish(row, sent_values={})
+        _after_create(row, run, record=record, link=existing, integration=integration)
+        return
+    config = run.config_for(integration)
+    record_mapping = config.mapping_for(row.record_type)
+    if record_mapping is None:
+        outbox.fail(
+            row,
+            kind=ErrorKind.CONFIG,
+            message=f"{RecordType(row.record_type).label}s are no longer mapped to Rally.",
+        )
+        return
+    parents = resolve_parents(record, row, run, integration=integration)
+    values, payload = build_payload(
+        record, record_mapping, run, config=config, creating=True, parents=parents
+    )
+    missing = missing_required(record, record_mapping, run, payload)
+    if missing:
+        outbox.fail(row, kind=ErrorKind.REQUIRED, message=missing)
+        return
+    if row.look_before_send:
+        found = find_lost_create(row, run, record_mapping=record_mapping, integration=integration)
+        if found is not None:
+            link = _store_link(
+                row, run, record, record_mapping, found, values, integration, adopted=True
+            )
+            if link is not None:
+                _after_create(row, run, record=record, link=link, integration=integration)
+            return
+    # Written before the request: if the answer (or this worker) is lost, the next attempt
+    # looks in Rally first.
+    now = timezone.now()
+    row.first_attempt_at = row.first_attempt_at or now
+    row.attempts += 1
+    row.sent_values = {**values, "_parents": {k: v.path for k, v in parents.items()}}
+    OutboxItem.objects.filter(pk=row.pk, claim_token=row.claim_token).update(
+        first_attempt_at=row.first_attempt_at,
+        attempts=row.attempts,
+        look_before_send=True,
+        sent_values=row.sent_values,
+    )
+    created = run.client.create(
+        record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+    )
+    link = _store_link(row, run, record, record_mapping, created, values, integration)
+    if link is not None:
+        _after_create(row, run, record=record, link=link, integration=integration)
+
+
+def _store_link(row, run, record, record_mapping, created, values, integration, *, adopted=False):
+    """Record the link and finish the row in one transaction."""
+    config = run.config_for(integration)
+    try:
+        with transaction.atomic():
+            link = Link.objects.create(
+                integration=integration,
+                record_type=row.record_type,
+                record_id=record.pk,
+                rally_type=record_mapping.rally_type,
+                rally_oid=created.object_id,
+                formatted_id=created.formatted_id or "",
+                url=mapping.detail_url(
+                    config.rally_url, record_mapping.rally_type, created.object_id
+                ),
+                baseline=values,
+                linked_by=row.created_by,
+            )
+            outbox.finish(row, sent_values=values)
+            action = ActivityAction.ADOPTED if adopted else ActivityAction.CREATED
+            outbox.note(
+                row, action, f"{link.formatted_id} in Rally", row.decided_by or row.created_by
+            )
+            now = timezone.now()
+            Integration.objects.filter(
+                pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
+            ).update(first_sent_at=now)
+    except IntegrityError:
+        # Only the outbox creates, and one row per record is open: a link appearing here
+        # means the record was linked by hand meanwhile. Say so rather than hide it.
+        outbox.fail(
+            row,
+            kind=ErrorKind.CONFIG,
+            message=(
+                f"{record.reference} was linked meanwhile; Rally's {created.formatted_id} "
+                "was created too and is not linked."
+            ),
+        )
+        return None
+    with run.lock:
+        run.sent += 1
+    return link
+
+
+def _after_create(row, run, *, record, link, integration) -> None:
+    """A created feature's requirements follow it (when the row says so)."""
+    if not row.cascade or row.record_type != RecordType.FEATURE:
+        return
+    config = run.config_for(integration)
+    if (RecordType.FEATURE, RecordType.REQUIREMENT) not in config.relationship_links:
+        return
+    if config.mapping_for(RecordType.REQUIREMENT) is None:
+        return
+    for requirement in record.requirements.all().order_by("rank", "number"):
+        if _link_of(integration.pk, RecordType.REQUIREMENT, requirement.pk) is not None:
+            continue
+        with transaction.atomic():
+            child = outbox._write_row(
+                integration=integration,
+                record_type=RecordType.REQUIREMENT,
+                record_id=requirement.pk,
+                kind=OutboxKind.CREATE,
+                user=row.created_by,
+                job=row.job,
+                state=OutboxState.QUEUED,
+            )
+            if not child.from_parent:
+                OutboxItem.objects.filter(pk=child.pk).update(from_parent=True)
+
+
+def _link_of(integration_id: int, record_type: str, record_id: int) -> Link | None:
+    return Link.objects.filter(
+        integration_id=integration_id,
+        record_type=record_type,
+        record_id=record_id,
+        state=LinkState.OK,
+    ).first()
+
+
+# -- parents ------------------------------------------------------------------------------------
+
+# (aharally relation, parent type, the Rally attribute it fills on the child)
+PARENT_ATTRIBUTE = {
+    ("feature", RecordType.REQUIREMENT): "PortfolioItem",
+    ("release", RecordType.FEATURE): "Release",
+    ("release", RecordType.EPIC): "Release",
+    ("epic", RecordType.FEATURE): "Parent",
+    ("initiative", RecordType.FEATURE): "Parent",
+    ("initiative", RecordType.EPIC): "Parent",
+}
+
+
+def parent_integration(parent, integration: Integration) -> Integration | None:
+    """Where a parent is linked: this integration, or one of the parent's workspace on the
+    same template (DESIGN rule 6)."""
+    if parent.workspace_id == integration.workspace_id:
+        return integration
+    source_id = integration.source.pk
+    candidates = Integration.objects.filter(
+        workspace_id=parent.workspace_id, state="enabled"
+    ).select_related("template")
+    for candidate in candidates:
+        if candidate.source.pk == source_id:
+            return candidate
+    return None
+
+
+def resolve_parents(record, row, run: DrainRun, *, integration: Integration) -> dict[str, RallyRef]:
+    """The Rally refs of the record's parents, creating parents that Rally lacks first.
+
+    Raises Deferred while a parent's create is under way elsewhere.
+    """
+    config = run.config_for(integration)
+    found: dict[str, RallyRef] = {}
+    for relation, parent_type in mapping.PARENT_FIELDS[row.record_type]:
+        attribute = PARENT_ATTRIBUTE.get((relation, row.record_type))
+        parent = getattr(record, relation, None)
+        if parent is None or attribute is None or attribute in found:
+            continue
+        if (parent_type, row.record_type) not in config.relationship_links:
+            continue
+        if config.mapping_for(parent_type) is None:
+            continue
+        if parent_type == RecordType.RELEASE and parent.is_parking_lot:
+            continue  # parking lots are never sent; the record goes without a Rally release
+        where_linked = parent_integration(parent, integration)
+        if where_linked is None:
+            message = (
+                f"{record.reference} went to Rally without its parent {parent.reference}: "
+                f"{parent.workspace.name} has no enabled integration on the template "
+                f"“{integration.source.name}”."
+            )
+            outbox.note(row, ActivityAction.SKIPPED, message)
+            run.warn_once(
+                f"parent:{parent.workspace_id}",
+                message,
+                f"Add an integration built on “{integration.source.name}” to "
+                f"{parent.workspace.name} so its records are linked as parents.",
+            )
+            continue
+        link = _link_of(where_linked.pk, parent_type, parent.pk)
+        if link is None:
+            link = _create_parent(parent, parent_type, row, run, integration=where_linked)
+        found[attribute] = RallyRef(ref=f"/{link.rally_type.lower()}/{link.rally_oid}")
+    return found
+
+
+def _create_parent(parent, parent_type: str, row, run: DrainRun, *, integration) -> Link:
+    """Send a parent's create now, inside this row's send (it was approved with it)."""
+    with transaction.atomic():
+        parent_row = outbox._write_row(
+            integration=integration,
+            record_type=parent_type,
+            record_id=parent.pk,
+            kind=OutboxKind.CREATE,
+            user=row.created_by,
+            state=OutboxState.QUEUED,
+        )
+    claimed = outbox.claim_one(parent_row.pk, from_states=OPEN_STATES)
+    if claimed is None:
+        raise Deferred  # another worker is creating it right now
+    claimed.decided_by = row.decided_by
+    push_create(claimed, run, integration=integration)
+    link = _link_of(integration.pk, parent_type, parent.pk)
+    if link is None:
+        raise Deferred  # the parent failed or waits; its row says why
+    return link
+
+
+# -- updates and links --------------------------------------------------------------------------
+
+
+def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
+    link = _link_of(integration.pk, row.record_type, row.record_id)
+    if link is None:
+        pending_create = OutboxItem.objects.filter(
+            integration=integration,
+            record_type=row.record_type,
+            record_id=row.record_id,
+            kind=OutboxKind.CREATE,
+            state__in=[OutboxState.IN_FLIGHT, OutboxState.QUEUED],
+        ).exists()
+        if pending_create:
+            raise Deferred
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record is not linked to Rally.")
+        return
+    record = load_record(row.record_type, row.record_id)
+    if record is None:
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
+        return
+    config = run.config_for(integration)
+    record_mapping = config.mapping_for(row.record_type)
+    if record_mapping is None:
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record type is no longer mapped.")
+        return
+    wanted = set(row.fields)
+    parents = {}
+    if wanted & {relation for relation, _ in mapping.PARENT_FIELDS[row.record_type]}:
+        parents = resolve_parents(record, row, run, integration=integration)
+    values, payload = build_payload(
+        record, record_mapping, run, config=config, creating=False, parents=None, only=wanted
+    )
+    rally_fields = dict(mapping.fields_to_send(record_mapping.field_mappings, creating=False))
+    changed = {
+        name
+        for name in mapping.changed_fields(values, link.baseline)
+        if link.rejected.get(name, _NO_VALUE) != values[name]
+    }
+    payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}
+    parent_paths = {attr: ref.path for attr, ref in parents.items()}
+    for attribute, path in parent_paths.items():
+        if link.baseline.get(f"_{attribute}") != path:
+            payload[attribute] = RallyRef(ref=path)
+    if not payload:
+        outbox.finish(row, sent_values={})
+        return
+    row.attempts += 1
+    OutboxItem.objects.filter(pk=row.pk).update(attempts=row.attempts)
+    run.client.update(f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID"])
+    sent = {name: values[name] for name in changed}
+    with transaction.atomic():
+        baseline = dict(link.baseline)
+        baseline.update(sent)
+        baseline.update({f"_{attr}": path for attr, path in parent_paths.items()})
+        Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
+        outbox.finish(row, sent_values=sent)
+        names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
+        outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
+    with run.lock:
+        run.sent += 1
+
+
+_NO_VALUE = object()
+
+
+def mark_success(run: DrainRun) -> None:
+    if run.sent:
+        record_success(run.integration)

@@ -1,0 +1,67 @@
+"""django-q2 entry points of the sync: ids in, one service call; schedules declared here.
+
+Tasks are enqueued with `enqueue_drain` from `transaction.on_commit`, so a worker never sees
+an outbox row before the transaction that wrote it has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+DRAIN = "aharally.sync.tasks.drain_outbox"
+TICK = "aharally.sync.tasks.tick"
+TICK_SCHEDULE_NAME = "aharally.sync.tick"
+
+
+def drain_outbox(integration_id: int) -> dict:
+    from aharally.sync.drain import drain_outbox as drain
+
+    if not isinstance(integration_id, int) or isinstance(integration_id, bool):
+        logger.error("drain_outbox needs an integration id, not %r", integration_id)
+        return {"sent": 0, "reason": "bad argument"}
+    return drain(integration_id)
+
+
+def enqueue_drain(integration_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task(DRAIN, integration_id, task_name=f"drain-{integration_id}-{timezone.now():%H%M%S%f}")
+
+
+def tick() -> dict:
+    """Every minute: reclaim rows left in flight, and drain integrations with due rows."""
+    from aharally.integrations.models import IntegrationState
+    from aharally.sync import outbox
+    from aharally.sync.models import OutboxItem
+
+    reclaimed = outbox.reclaim_stuck()
+    due = (
+        OutboxItem.objects.filter(outbox.ready_q(timezone.now()))
+        .filter(integration__state=IntegrationState.ENABLED)
+        .values_list("integration_id", flat=True)
+        .distinct()
+    )
+    ids = sorted(set(due))
+    for integration_id in ids:
+        enqueue_drain(integration_id)
+    return {"reclaimed": reclaimed, "drained": ids}
+
+
+def ensure_schedules(**_kwargs) -> None:
+    """Create the sync's schedules once (run after migrate); idempotent."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=TICK_SCHEDULE_NAME,
+        defaults={
+            "func": TICK,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.SYNC_TICK_MINUTES,
+            "repeats": -1,
+        },
+    )

@@ -1,0 +1,367 @@
+"""Send to Rally, link/unlink, bulk-send progress and Integration updates.
+
+Views are thin: no Rally HTTP here (the cluster sends), no rule that a service does not own.
+Every form works as an HTMX fragment swap and as a plain POST with a redirect.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from aharally.integrations.models import Integration
+from aharally.records.board import parse_id
+from aharally.sync import outbox, queue
+from aharally.sync.board import card_links_oob
+from aharally.sync.jobs import job_progress, linked_in_job, start_job
+from aharally.sync.menus import MENU_TYPES, render_menu
+from aharally.sync.models import (
+    OPEN_STATES,
+    ActivityAction,
+    Link,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+    SendJob,
+)
+from aharally.sync.records import model_for
+from aharally.workspaces.access import require_capability
+from aharally.workspaces.models import Capability, RecordType
+
+# Rally's FormattedIDs: a prefix of letters and a number (F12, US345, DE7, I3).
+FORMATTED_ID = re.compile(r"^[A-Za-z]{1,8}\d{1,12}$")
+RECORD_PAGES = {
+    RecordType.FEATURE: "records:feature",
+    RecordType.RELEASE: "records:release",
+    RecordType.INITIATIVE: "records:initiative",
+    RecordType.EPIC: "records:epic",
+}
+
+
+def _record(request: HttpRequest, record_type: str, record_id: int):
+    if record_type not in MENU_TYPES:
+        raise Http404("No such record.")
+    record = (
+        model_for(record_type)
+        .objects.select_related("workspace")
+        .filter(pk=record_id, workspace=request.workspace)
+        .first()
+    )
+    if record is None:
+        raise Http404("No such record.")
+    return record
+
+
+def _integration(request: HttpRequest) -> Integration:
+    pk = parse_id(request.POST.get("integration"))
+    integration = (
+        Integration.objects.select_related("template", "workspace")
+        .filter(pk=pk, workspace=request.workspace)
+        .first()
+    )
+    if integration is None:
+        raise Http404("No such integration in this workspace.")
+    return integration
+
+
+def _record_url(request: HttpRequest, record) -> str:
+    return reverse(
+        RECORD_PAGES[record.record_type],
+        kwargs={"prefix": request.workspace.prefix, "reference": record.reference},
+    )
+
+
+def _from_board(request: HttpRequest) -> bool:
+    current = (request.htmx.current_url or "") if request.htmx else ""
+    return "/features/board/" in current
+
+
+def _answer(request, record, *, message: str = "", level: str = "success", status: int = 200):
+    """The record's menu (HTMX), or a redirect to its page with the message (plain POST)."""
+    if not request.htmx:
+        if message:
+            (messages.error if level == "error" else messages.success)(request, message)
+        return redirect(_record_url(request, record))
+    html = render_menu(request, record, message=message, level=level)
+    if record.record_type == RecordType.FEATURE and _from_board(request):
+        links = list(Link.objects.filter(record_type=RecordType.FEATURE, record_id=record.pk))
+        html += card_links_oob(links) if links else ""
+    return HttpResponse(html, status=status)
+
+
+@require_GET
+@require_capability(Capability.VIEW)
+def record_menu(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse:
+    record = _record(request, record_type, record_id)
+    if not request.htmx:
+        return redirect(_record_url(request, record))
+    return _answer(request, record)
+
+
+@require_POST
+@require_capability(Capability.EDIT_RECORDS)
+def send(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse:
+    record = _record(request, record_type, record_id)
+    integration = _integration(request)
+    try:
+        if record_type == RecordType.RELEASE:
+            return _send_release(request, record, integration)
+        with transaction.atomic():
+            row = outbox.request_send(record=record, integration=integration, user=request.user)
+    except outbox.SyncError as error:
+        return _answer(request, record, message=error.message, level="error", status=422)
+    if row.state == OutboxState.AWAITING_APPROVAL:
+        message = f"{record.reference} waits for a reviewer's approval in Integration updates."
+    else:
+        message = f"Sending {record.reference} to Rally…"
+    return _answer(request, record, message=message)
+
+
+def _send_release(request, release, integration) -> HttpResponse:
+    """Send release to Rally: the release and every feature in it, as one job."""
+    if release.is_parking_lot:
+        raise outbox.SyncError(
+            f"{release.name} is a parking lot: parking lots are never sent to Rally; its "
+            "features can be sent from the board."
+        )
+    features = list(release.features.select_related("workspace").order_by("rank", "id"))
+    job = start_job(
+        records=[release, *features],
+        integration=integration,
+        user=request.user,
+        label=f"Send {release.name} and its {len(features)} features to {integration.name}",
+    )
+    if not request.htmx:
+        messages.success(request, job.label + ": under way.")
+        return redirect(_record_url(request, release))
+    html = render_menu(request, release)
+    html += render(
+        request,
+        "sync/partials/job_progress.html",
+        {"progress": job_progress(job), "prefix": request.workspace.prefix},
+    ).content.decode()
+    return HttpResponse(html)
+
+
+@require_POST
+@require_capability(Capability.EDIT_RECORDS)
+def link_existing(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse:
+    """Link to an existing Rally record: checked in Rally by the cluster, shown on return."""
+    record = _record(request, record_type, record_id)
+    integration = _integration(request)
+    formatted_id = request.POST.get("formatted_id", "").strip().upper()
+    if not FORMATTED_ID.match(formatted_id):
+        return _answer(
+            request,
+            record,
+            message="Enter a Rally FormattedID such as F12 or US345.",
+            level="error",
+            status=422,
+        )
+    taken = Link.objects.filter(integration=integration, formatted_id=formatted_id).first()
+    if taken is not None:
+        other = model_for(taken.record_type).objects.filter(pk=taken.record_id).first()
+        return _answer(
+            request,
+            record,
+            message=f"{formatted_id} is already linked to {getattr(other, 'reference', 'one')}.",
+            level="error",
+            status=422,
+        )
+    try:
+        outbox.check_can_send(integration)
+        with transaction.atomic():
+            if Link.objects.filter(
+                integration=integration, record_type=record_type, record_id=record.pk
+            ).exists():
+                raise outbox.SyncError(f"{record.reference} is already linked: unlink it first.")
+            if (
+                outbox.open_row(integration.pk, record_type, record.pk)
+                or OutboxItem.objects.filter(
+                    integration=integration,
+                    record_type=record_type,
+                    record_id=record.pk,
+                    state=OutboxState.IN_FLIGHT,
+                ).exists()
+            ):
+                raise outbox.SyncError(
+                    f"{record.reference} is being sent to Rally already; wait for it to finish."
+                )
+            OutboxItem.objects.create(
+                integration=integration,
+                record_type=record_type,
+                record_id=record.pk,
+                kind=OutboxKind.LINK,
+                fields=[formatted_id],
+                state=OutboxState.QUEUED,
+                created_by=request.user,
+            )
+            from aharally.sync.tasks import enqueue_drain
+
+            transaction.on_commit(lambda: enqueue_drain(integration.pk))
+    except outbox.SyncError as error:
+        return _answer(request, record, message=error.message, level="error", status=422)
+    return _answer(request, record, message=f"Looking for {formatted_id} in Rally…")
+
+
+@require_POST
+@require_capability(Capability.EDIT_RECORDS)
+def unlink(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse:
+    """Stop syncing: both records stay, the link goes, waiting changes are dropped."""
+    record = _record(request, record_type, record_id)
+    integration = _integration(request)
+    with transaction.atomic():
+        link = Link.objects.filter(
+            integration=integration, record_type=record_type, record_id=record.pk
+        ).first()
+        if link is None:
+            return _answer(
+                request,
+                record,
+                message=f"{record.reference} is not linked.",
+                level="error",
+                status=422,
+            )
+        OutboxItem.objects.filter(
+            integration=integration,
+            record_type=record_type,
+            record_id=record.pk,
+            state__in=OPEN_STATES,
+        ).update(state=OutboxState.REJECTED, error_message="Unlinked before it was sent.")
+        link.delete()
+        OutboxItem.objects.none()
+        from aharally.sync.models import Activity
+
+        Activity.objects.create(
+            integration=integration,
+            record_type=record_type,
+            record_id=record.pk,
+            action=ActivityAction.UNLINKED,
+            detail=f"Unlinked from {link.formatted_id}; both records are kept.",
+            user=request.user,
+        )
+    return _answer(
+        request, record, message=f"Unlinked {record.reference} from {link.formatted_id}."
+    )
+
+
+@require_POST
+@require_capability(Capability.EDIT_RECORDS)
+def retry_record(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse:
+    record = _record(request, record_type, record_id)
+    integration = _integration(request)
+    from aharally.sync.tasks import enqueue_drain
+
+    with transaction.atomic():
+        count = outbox.retry_now(
+            rows=OutboxItem.objects.filter(
+                integration=integration, record_type=record_type, record_id=record.pk
+            )
+        )
+        transaction.on_commit(lambda: enqueue_drain(integration.pk))
+    message = "Trying again now." if count else "Nothing waits to be retried."
+    return _answer(request, record, message=message)
+
+
+@require_GET
+@require_capability(Capability.VIEW)
+def job(request: HttpRequest, job_id: int) -> HttpResponse:
+    send_job = SendJob.objects.filter(pk=job_id, workspace=request.workspace).first()
+    if send_job is None:
+        raise Http404("No such send.")
+    context = {"progress": job_progress(send_job), "prefix": request.workspace.prefix}
+    response = render(request, "sync/partials/job_progress.html", context)
+    if request.htmx and _from_board(request):
+        links = linked_in_job(send_job, record_type=RecordType.FEATURE)
+        response.content += card_links_oob(links).encode()
+    return response
+
+
+# -- Integration updates ---------------------------------------------------------------------
+
+
+def _filters(params) -> queue.QueueFilters:
+    record_type = params.get("record_type", "")
+    return queue.QueueFilters(
+        integration=parse_id(params.get("integration")),
+        record_type=record_type if record_type in RecordType.values else "",
+        author=parse_id(params.get("author")),
+    )
+
+
+@login_required
+@require_GET
+def integration_updates(request: HttpRequest) -> HttpResponse:
+    filters = _filters(request.GET)
+    return render(request, "sync/integration_updates.html", _queue_context(request, filters))
+
+
+def _queue_context(request, filters) -> dict:
+    entries = queue.pending_entries(user=request.user, filters=filters)
+    workspace_ids = queue.reviewable_workspace_ids(request.user)
+    integrations = list(
+        Integration.objects.filter(workspace_id__in=workspace_ids, is_template=False)
+        .select_related("workspace")
+        .order_by("workspace__name", "name")
+    ) + list(
+        Integration.objects.filter(workspace_id__in=workspace_ids, is_template=True)
+        .select_related("workspace")
+        .order_by("workspace__name", "name")
+    )
+    authors = {e.row.created_by for e in entries if e.row.created_by is not None}
+    return {
+        "entries": entries,
+        "problems": queue.problem_rows(user=request.user, filters=filters),
+        "filters": filters,
+        "integrations": integrations,
+        "authors": sorted(authors, key=lambda u: u.email),
+        "record_types": queue.RECORD_TYPE_CHOICES,
+        "reviews_anything": bool(workspace_ids),
+    }
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest) -> HttpResponse:
+    action, _, one = request.POST.get("action", "").partition(":")
+    ids = [pk for pk in (parse_id(v) for v in request.POST.getlist("ids")) if pk]
+    if one:
+        ids = [pk for pk in [parse_id(one)] if pk]
+    if action in {"approve_all", "reject_all"}:
+        action = action.removesuffix("_all")
+        filters = _filters(request.POST)
+        ids = [e.row.pk for e in queue.pending_entries(user=request.user, filters=filters)]
+    level, message, status = "success", "", 200
+    if not queue.reviewable_workspace_ids(request.user):
+        raise PermissionDenied("You review no workspace.")
+    if action not in {"approve", "reject", "retry"}:
+        level, message, status = "error", "Choose Approve or Reject.", 422
+    elif not ids:
+        level, message, status = "error", "Select at least one change.", 422
+    else:
+        try:
+            if action == "approve":
+                count = queue.approve(user=request.user, row_ids=ids)
+                message = f"Approved {count} change{'s' if count != 1 else ''}: sending to Rally."
+            elif action == "reject":
+                count = queue.reject(user=request.user, row_ids=ids)
+                message = f"Rejected {count} change{'s' if count != 1 else ''}."
+            else:
+                count = queue.retry(user=request.user, row_ids=ids)
+                message = f"Trying {count} again now."
+        except queue.DecisionError as error:
+            level, message, status = "error", error.message, 422
+    if not request.htmx:
+        (messages.error if level == "error" else messages.success)(request, message)
+        return redirect("sync:integration_updates")
+    context = _queue_context(request, _filters(request.POST))
+    context.update({"message": message, "level": level})
+    return render(request, "sync/integration_updates.html#queue", context, status=status)

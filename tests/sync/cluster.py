@@ -1,0 +1,105 @@
+"""A real django-q2 cluster (`manage.py qcluster`) as a subprocess on the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+# Short timings so that a killed worker's rows and lease come back within seconds.
+CLUSTER_ENV = {
+    "SYNC_CLAIM_TIMEOUT_SECONDS": "5",
+    "SYNC_LEASE_SECONDS": "5",
+    "SYNC_DRAIN_WAIT_SECONDS": "5",
+    "SYNC_BASE_BACKOFF_SECONDS": "1",
+    "SYNC_MAX_BACKOFF_SECONDS": "4",
+    "SYNC_RICH_TEXT_QUIET_SECONDS": "0",
+}
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on (the test database, committed data)."""
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    return (
+        f"postgres://{settings['USER']}{password}@{settings['HOST']}:{settings['PORT']}/"
+        f"{settings['NAME']}"
+    )
+
+
+class TaskCluster:
+    def __init__(self, *, env: dict[str, str] | None = None, workers: int = 2) -> None:
+        self.extra_env = {**CLUSTER_ENV, **(env or {}), "Q_WORKERS": str(workers)}
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"qcluster-{os.getpid()}.log"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        env.update(
+            {
+                "AHARALLY_TESTING": "true",
+                "DATABASE_URL": database_url(),
+                "PYTHONUNBUFFERED": "1",
+                "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> TaskCluster:
+        from aharally.sync.tasks import ensure_schedules
+
+        ensure_schedules()  # flushed by the previous test's teardown
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its worker processes go with it on kill()
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole cluster (sentinel, workers, pusher): a crash, not a stop."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_until(condition, *, timeout: float = 120, interval: float = 0.25, what: str = ""):
+    """Poll `condition()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout}s waiting for {what or condition}")

@@ -1,0 +1,97 @@
+"""Sending records to the real sandbox: what Rally holds afterwards, and what it cost."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from aharally.records.services import update_record
+from aharally.sync import outbox
+from aharally.sync.drain import drain_outbox
+from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.workspaces.models import RecordType, WorkflowStatus
+from tests.factories import make_feature, make_release, make_requirement
+from tests.sync.support import connect, rally_objects, sandbox_client, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def integration(cast, rally_sandbox):
+    return connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+
+def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbox, integration):
+    word = token()
+    release = make_release(
+        cast.workspace,
+        name=f"R {word}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    feature = make_feature(
+        cast.workspace,
+        release=release,
+        name=f"Checkout {word}",
+        description="<p>Why: <strong>faster</strong></p>",
+        estimate=Decimal("8"),
+        due_date=date(2027, 2, 1),
+    )
+    developing = WorkflowStatus.objects.get(
+        workspace=cast.workspace, record_type=RecordType.FEATURE, name="In development"
+    )
+    update_record(feature, changes={"status": developing}, user=cast.contributor)
+    make_requirement(feature, name=f"Pay by card {word}")
+    make_requirement(feature, name=f"Pay by invoice {word}")
+
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert link.formatted_id.startswith("F")
+    assert link.url == f"{rally_sandbox.base_url}/#/detail/portfolioitem/feature/{link.rally_oid}"
+    with sandbox_client(rally_sandbox) as client:
+        rally_feature = client.read(
+            f"/portfolioitem/feature/{link.rally_oid}",
+            fetch=["Name", "Description", "State", "Release", "PlannedEndDate", "UserStories"],
+        )
+    assert rally_feature["Name"] == f"Checkout {word}"
+    assert "<strong>faster</strong>" in rally_feature["Description"]
+    assert rally_feature["State"]["_refObjectName"] == "Developing"
+    assert rally_feature["Release"]["_refObjectName"] == f"R {word}"
+    assert rally_feature["PlannedEndDate"].startswith("2027-02-01")
+    stories = rally_objects(
+        rally_sandbox, "HierarchicalRequirement", word, fetch=["Name", "PortfolioItem"]
+    )
+    assert sorted(s["Name"] for s in stories) == [f"Pay by card {word}", f"Pay by invoice {word}"]
+    assert {s["PortfolioItem"]["_ref"].rsplit("/", 1)[-1] for s in stories} == {str(link.rally_oid)}
+    assert len(rally_objects(rally_sandbox, "Release", word)) == 1
+    assert OutboxItem.objects.exclude(state=OutboxState.SENT).count() == 0
+    integration.refresh_from_db()
+    assert integration.first_sent_at is not None
+
+
+def test_an_edit_of_a_linked_feature_goes_out_as_one_update(cast, rally_sandbox, integration):
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Search {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+
+    update_record(feature, changes={"name": f"Search v2 {word}"}, user=cast.contributor)
+    update_record(feature, changes={"description": "<p>Scope</p>"}, user=cast.contributor)
+    rows = OutboxItem.objects.filter(record_id=feature.pk, state=OutboxState.QUEUED)
+    assert rows.count() == 1
+    assert sorted(rows.get().fields) == ["description", "name"]
+    drain_outbox(integration.pk)
+
+    with sandbox_client(rally_sandbox) as client:
+        rally_feature = client.read(
+            f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name", "Description"]
+        )
+    assert rally_feature["Name"] == f"Search v2 {word}"
+    assert rally_feature["Description"] == "<p>Scope</p>"
+    link.refresh_from_db()
+    assert link.baseline["name"] == f"Search v2 {word}"
