@@ -42,6 +42,18 @@ class MenuState:
         return any(entry.busy for entry in self.entries)
 
     @property
+    def poll_seconds(self) -> int | None:
+        """How soon the menu looks again: soon while sending, less often while it waits for a
+        reviewer (the link appears without a reload once someone approves)."""
+        if self.busy:
+            return 1
+        if any(
+            e.row is not None and e.row.state == OutboxState.AWAITING_APPROVAL for e in self.entries
+        ):
+            return 5
+        return None
+
+    @property
     def links(self) -> list[Link]:
         return [e.link for e in self.entries if e.link is not None]
 
