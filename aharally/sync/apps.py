@@ -6,6 +6,7 @@ class SyncConfig(AppConfig):
     name = "aharally.sync"
 
     def ready(self) -> None:
+        from aharally.integrations.hooks import register_authorized_listener
         from aharally.integrations.report import register_sync_counter
         from aharally.records.bulk import register_bulk_action
         from aharally.records.hooks import (
@@ -20,5 +21,6 @@ class SyncConfig(AppConfig):
         register_record_menu(menus.record_menu)
         register_bulk_action(board.SEND_TO_RALLY)
         register_sync_counter(counts.sync_counts)
+        register_authorized_listener(tasks.resume_after_authorization)
         # Schedules are declared in code and written after every migrate (idempotently).
         post_migrate.connect(tasks.ensure_schedules, sender=self)

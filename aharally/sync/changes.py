@@ -22,6 +22,7 @@ def on_record_saved(*, record, changed, user, source, created) -> None:
         if record.record_type == RecordType.REQUIREMENT:
             _send_new_requirement(record, user=user)
         return
+    _retry_failed_sends(record, user=user)
     links = list(
         Link.objects.filter(
             record_type=record.record_type, record_id=record.pk, state=LinkState.OK
@@ -84,6 +85,26 @@ def _send_new_requirement(requirement, *, user) -> None:
             user=user,
         )
         _enqueue_if_due(row)
+
+
+def _retry_failed_sends(record, *, user) -> None:
+    """A send Rally refused (say, a required field was empty) is tried again once the record
+    changes, and waits for approval again where approval is needed."""
+    failed = OutboxItem.objects.filter(
+        record_type=record.record_type,
+        record_id=record.pk,
+        state=OutboxState.FAILED,
+        kind=OutboxKind.CREATE,
+    ).select_related("integration__template")
+    for row in failed:
+        again = outbox._write_row(
+            integration=row.integration,
+            record_type=row.record_type,
+            record_id=row.record_id,
+            kind=OutboxKind.CREATE,
+            user=user,
+        )
+        _enqueue_if_due(again)
 
 
 def _enqueue_if_due(row: OutboxItem) -> None:

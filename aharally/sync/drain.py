@@ -20,10 +20,11 @@ from django.db import close_old_connections, connection
 from django.db.models import Min
 from django.utils import timezone
 
-from aharally.integrations.connection import RallyProblem, client_for
+from aharally.integrations.connection import RallyProblem, client_for, explain
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.integrations.templates_service import effective_config
+from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
 from aharally.sync import outbox
 from aharally.sync.lookups import Lookups
@@ -116,6 +117,8 @@ def drain_outbox(integration_id: int) -> dict:
                     if not _wait_for_due(integration_id, started, budget):
                         break
                     continue
+                if not _warm_up(run, rows):
+                    break
                 list(pool.map(lambda row: _push_in_thread(row, run), rows))
         client.close()
         mark_success(run)
@@ -128,6 +131,29 @@ def drain_outbox(integration_id: int) -> dict:
 
         enqueue_drain(integration_id)
     return {"sent": run.sent if run else 0, "paused": paused}
+
+
+def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
+    """Read what the rows' types need before sending them in parallel, in this thread.
+
+    A refused credential is then one failing request, not a dozen: the rows go back to
+    wait for re-authorization and the drain stops.
+    """
+    types = {row.record_type for row in rows if row.integration_id == run.integration.pk}
+    try:
+        for record_type in sorted(types):
+            record_mapping = run.config.mapping_for(record_type)
+            if record_mapping is not None:
+                run.lookups.attributes(record_mapping.rally_type)
+    except RallyAuthError as error:
+        run.paused = True
+        explain(run.integration, error, doing="send records to Rally")
+        for row in rows:
+            outbox.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+        return False
+    except RallyError:
+        pass  # each row meets it again and is failed or retried on its own
+    return True
 
 
 def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:

@@ -64,6 +64,8 @@ def push_row(row: OutboxItem, run: DrainRun) -> None:
             push_update(row, run, integration=integration)
     except Deferred:
         outbox.defer(row, seconds=PARENT_WAIT_SECONDS)
+    except ParentFailed as problem:
+        outbox.fail(row, kind=problem.kind, message=problem.message)
     except RallyError as error:
         _failed(row, run, error, integration=integration)
     except Exception:
@@ -353,9 +355,25 @@ def _create_parent(parent, parent_type: str, row, run: DrainRun, *, integration)
     claimed.decided_by = row.decided_by
     push_create(claimed, run, integration=integration)
     link = _link_of(integration.pk, parent_type, parent.pk)
-    if link is None:
-        raise Deferred  # the parent failed or waits; its row says why
-    return link
+    if link is not None:
+        return link
+    claimed.refresh_from_db()
+    if claimed.state == OutboxState.FAILED:
+        raise ParentFailed(
+            f"{parent.reference} has to be in Rally first, and it could not be sent: "
+            f"{claimed.error_message}",
+            kind=claimed.error_kind or ErrorKind.CONFIG,
+        )
+    raise Deferred  # the parent's send will be tried again shortly
+
+
+class ParentFailed(Exception):
+    """A parent the record needs could not be created; the record fails with its reason."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
 
 
 # -- updates and links --------------------------------------------------------------------------

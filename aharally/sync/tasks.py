@@ -52,6 +52,21 @@ def tick() -> dict:
     return {"reclaimed": reclaimed, "drained": ids}
 
 
+def resume_after_authorization(integration) -> None:
+    """Re-authorized: the rows that waited for a credential go out now (this integration and
+    those built on it, which share its credential)."""
+    from aharally.integrations.models import Integration
+    from aharally.sync.models import OutboxItem
+
+    ids = [
+        integration.pk,
+        *Integration.objects.filter(template=integration).values_list("pk", flat=True),
+    ]
+    waiting = OutboxItem.objects.filter(integration_id__in=ids, state="queued")
+    for integration_id in sorted(set(waiting.values_list("integration_id", flat=True))):
+        enqueue_drain(integration_id)
+
+
 def ensure_schedules(**_kwargs) -> None:
     """Create the sync's schedules once (run after migrate); idempotent."""
     from django_q.models import Schedule

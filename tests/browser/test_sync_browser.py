@@ -58,7 +58,7 @@ def _open_drawer(page, reference):
 def test_bob_sends_a_feature_carol_approves_and_the_link_appears(
     page, browser, live_server, sync_sandbox, cluster, screenshot
 ):
-    platform, template = _integrations(sync_sandbox, OutgoingMode.APPROVE)
+    platform, _template = _integrations(sync_sandbox, OutgoingMode.APPROVE)
     # Owners in Rally are matched by email: give the feature someone Rally knows.
     developer = make_user("developer@example.com")
     Membership.objects.create(workspace=platform, user=developer, role=Role.CONTRIBUTOR)

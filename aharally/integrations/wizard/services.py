@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from aharally.integrations import hooks
 from aharally.integrations.defaults import (
     ALLOWED_RALLY_TYPES,
     DEFAULT_RECORD_MAPPINGS,
@@ -164,6 +165,8 @@ def store_authorization(*, integration: Integration, authorization: Authorizatio
     integration.save()
     # Derived integrations use this credential too; none of them needs re-authorizing now.
     integration.derived_integrations.update(needs_reauthorization=False)
+    # Whatever waited for a credential (the sync's outbox) may go on.
+    transaction.on_commit(lambda: hooks.authorized(integration))
     how = "an API key" if authorization.auth_method == AuthMethod.API_KEY else "OAuth"
     log_info(
         integration,

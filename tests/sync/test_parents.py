@@ -1,0 +1,133 @@
+"""What a feature needs goes first: its initiative (maybe in another workspace) and release."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from aharally.integrations.log import IntegrationLogEntry
+from aharally.integrations.templates_service import use_as_template
+from aharally.records.services import create_initiative
+from aharally.sync import outbox
+from aharally.sync.drain import drain_outbox
+from aharally.sync.models import Activity, Link
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature, make_release, make_workspace, parking_lot
+from tests.sync.support import connect, rally_objects, sandbox_client, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def company(cast):
+    return make_workspace("Company", "CO", owner=cast.owner)
+
+
+def _parent_oid(sandbox, link) -> int | None:
+    with sandbox_client(sandbox) as client:
+        held = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Parent", "Release"])
+    return held.ref_of("Parent").object_id if held.ref_of("Parent") else None
+
+
+def test_a_features_initiative_in_another_workspace_is_created_once_and_linked_as_parent(
+    cast, company, rally_sandbox
+):
+    template = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    use_as_template(integration=template, by=cast.owner)
+    company_integration = connect(company, rally_sandbox, owner=cast.owner, template=template)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Grow {word}")
+    first = make_feature(cast.workspace, name=f"First {word}", initiative=initiative)
+    second = make_feature(cast.workspace, name=f"Second {word}", initiative=initiative)
+
+    outbox.request_send(record=first, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+    outbox.request_send(record=second, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+
+    initiative_link = Link.objects.get(record_type=RecordType.INITIATIVE, record_id=initiative.pk)
+    assert initiative_link.integration == company_integration
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Initiative", word)) == 1
+    for feature in (first, second):
+        link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+        assert _parent_oid(rally_sandbox, link) == initiative_link.rally_oid
+
+
+def test_without_an_integration_on_the_template_the_feature_goes_without_a_parent_and_says_why(
+    cast, company, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Alone {word}")
+    feature = make_feature(cast.workspace, name=f"Orphan {word}", initiative=initiative)
+
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert _parent_oid(rally_sandbox, link) is None
+    assert rally_objects(rally_sandbox, "PortfolioItem/Initiative", word) == []
+    why = Activity.objects.get(
+        record_type=RecordType.FEATURE, record_id=feature.pk, action="skipped"
+    )
+    assert "Company has no enabled integration on the template" in why.detail
+    assert IntegrationLogEntry.objects.filter(
+        integration=integration, message__contains="without its parent"
+    ).exists()
+
+
+def test_a_feature_in_a_parking_lot_goes_without_a_release(cast, rally_sandbox):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, release=parking_lot(cast.workspace), name=f"Lot {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    with sandbox_client(rally_sandbox) as client:
+        assert (
+            client.read(
+                link.url.split("/detail/")[1].replace(
+                    "portfolioitem/feature", "/portfolioitem/feature"
+                ),
+                fetch=["Release"],
+            )["Release"]
+            is None
+        )
+    assert not Link.objects.filter(record_type=RecordType.RELEASE).exists()
+
+
+def test_a_parking_lot_itself_is_never_sent(cast, rally_sandbox):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    with pytest.raises(outbox.SyncError, match="parking lot"):
+        outbox.request_send(
+            record=parking_lot(cast.workspace), integration=integration, user=cast.contributor
+        )
+
+
+def test_a_release_without_the_dates_rally_requires_is_refused_naming_the_field(
+    cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    release = make_release(cast.workspace, name=f"Undated {word}")
+    feature = make_feature(cast.workspace, release=release, name=f"Dated {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    failed = Activity.objects.filter(record_type=RecordType.RELEASE, action="failed").get()
+    assert "Rally requires Release." in failed.detail
+    assert "Custom layouts" in failed.detail
+    # The feature waits for its release, saying why; it is not retried in a loop.
+    why = Activity.objects.get(
+        record_type=RecordType.FEATURE, record_id=feature.pk, action="failed"
+    )
+    assert why.detail.startswith(f"{release.reference} has to be in Rally first")
+    assert rally_objects(rally_sandbox, "Release", word) == []
+    assert rally_objects(rally_sandbox, "PortfolioItem/Feature", word) == []
+    dated = make_release(
+        cast.workspace,
+        name=f"Dated {word} R",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 2, 1),
+    )
+    assert dated.pk

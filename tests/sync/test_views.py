@@ -1,0 +1,235 @@
+"""Send to Rally, link, unlink, retry, jobs and Integration updates: who may, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from aharally.integrations.models import Integration, IntegrationState
+from aharally.sync import outbox
+from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState, SendJob
+from tests.factories import make_feature
+from tests.sync.support import connect
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["owner", "contributor", "reviewer", "viewer", "outsider"]
+
+
+@pytest.fixture
+def integration(cast, rally_sandbox):
+    return connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+
+@pytest.fixture
+def feature(cast):
+    return make_feature(cast.workspace, name="Checkout")
+
+
+def url(name, feature, **extra):
+    return reverse(
+        f"sync:{name}",
+        kwargs={"prefix": "PLAT", "record_type": "feature", "record_id": feature.pk, **extra},
+    )
+
+
+def as_(client, cast, who):
+    client.force_login(getattr(cast, who))
+    return client
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_only_contributors_and_owners_may_send(client, cast, integration, feature, who):
+    response = as_(client, cast, who).post(
+        url("send", feature), {"integration": integration.pk}, HTTP_HX_REQUEST="true"
+    )
+    expected = {"owner": 200, "contributor": 200, "reviewer": 403, "viewer": 403, "outsider": 404}
+    assert response.status_code == expected[who]
+    sent = OutboxItem.objects.filter(record_id=feature.pk, kind=OutboxKind.CREATE).exists()
+    assert sent == (expected[who] == 200)
+
+
+@pytest.mark.parametrize("who", ROLES)
+@pytest.mark.parametrize("action", ["link", "unlink", "retry"])
+def test_only_contributors_and_owners_may_link_unlink_and_retry(
+    client, cast, integration, feature, who, action
+):
+    Link.objects.create(
+        integration=integration,
+        record_type="feature",
+        record_id=feature.pk,
+        rally_type="x",
+        rally_oid=1,
+        formatted_id="F1",
+        url="https://rally.example.com/#/detail/x/1",
+    )
+    response = as_(client, cast, who).post(
+        url(action, feature), {"integration": integration.pk, "formatted_id": "F2"}
+    )
+    if who in ("owner", "contributor"):
+        assert response.status_code == 302
+    else:
+        assert response.status_code == {"outsider": 404}.get(who, 403)
+        assert Link.objects.filter(record_id=feature.pk).count() == 1
+        assert not OutboxItem.objects.exists()
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_members_see_the_menu_and_outsiders_do_not(client, cast, integration, feature, who):
+    response = as_(client, cast, who).get(url("record_menu", feature), HTTP_HX_REQUEST="true")
+    assert response.status_code == (404 if who == "outsider" else 200)
+    if who != "outsider":
+        assert "Integrations" in response.content.decode()
+
+
+def test_a_send_to_a_disabled_integration_says_so_and_queues_nothing(
+    client, cast, integration, feature
+):
+    Integration.objects.filter(pk=integration.pk).update(state=IntegrationState.DISABLED)
+    response = as_(client, cast, "contributor").post(
+        url("send", feature), {"integration": integration.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert "is not enabled" in response.content.decode()
+    assert not OutboxItem.objects.exists()
+
+
+def test_a_send_to_an_integration_needing_reauthorization_says_so(
+    client, cast, integration, feature
+):
+    Integration.objects.filter(pk=integration.pk).update(needs_reauthorization=True)
+    response = as_(client, cast, "contributor").post(
+        url("send", feature), {"integration": integration.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert "needs re-authorization" in response.content.decode()
+    assert not OutboxItem.objects.exists()
+
+
+def test_another_workspaces_integration_is_not_found(client, cast, rally_sandbox, feature):
+    theirs = connect(cast.other_workspace, rally_sandbox, owner=cast.outsider)
+    response = as_(client, cast, "contributor").post(
+        url("send", feature), {"integration": theirs.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 404
+    assert not OutboxItem.objects.exists()
+
+
+@pytest.mark.parametrize("bad", ["", "F 12", "12", "DROP TABLE", "F" + "9" * 30])
+def test_a_malformed_formatted_id_is_refused_with_a_message(
+    client, cast, integration, feature, bad
+):
+    response = as_(client, cast, "contributor").post(
+        url("link", feature),
+        {"integration": integration.pk, "formatted_id": bad},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    assert "Enter a Rally FormattedID" in response.content.decode()
+    assert not OutboxItem.objects.exists()
+
+
+def test_a_formatted_id_linked_already_is_refused(client, cast, integration, feature):
+    other = make_feature(cast.workspace, name="Other")
+    Link.objects.create(
+        integration=integration,
+        record_type="feature",
+        record_id=other.pk,
+        rally_type="x",
+        rally_oid=5,
+        formatted_id="F5",
+        url="https://rally.example.com/#/detail/x/5",
+    )
+    response = as_(client, cast, "contributor").post(
+        url("link", feature),
+        {"integration": integration.pk, "formatted_id": "f5"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    assert f"F5 is already linked to {other.reference}" in response.content.decode()
+    assert not OutboxItem.objects.exists()
+
+
+def test_a_record_type_without_a_menu_is_not_found(client, cast, integration, feature):
+    response = as_(client, cast, "contributor").post(
+        reverse("sync:send", kwargs={"prefix": "PLAT", "record_type": "secret", "record_id": 1}),
+        {"integration": integration.pk},
+    )
+    assert response.status_code == 404
+
+
+def test_a_job_of_another_workspace_is_not_found(client, cast, rally_sandbox):
+    theirs = connect(cast.other_workspace, rally_sandbox, owner=cast.outsider)
+    job = SendJob.objects.create(workspace=cast.other_workspace, integration=theirs, label="x")
+    own = reverse("sync:job", kwargs={"prefix": "PLAT", "job_id": job.pk})
+    assert as_(client, cast, "contributor").get(own).status_code == 404
+    elsewhere = reverse("sync:job", kwargs={"prefix": "ELSE", "job_id": job.pk})
+    assert client.get(elsewhere).status_code == 404
+
+
+# -- Integration updates -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def waiting(cast, rally_sandbox):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner, outgoing_mode="approve")
+    feature = make_feature(cast.workspace, name="Waiting feature")
+    return outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_only_reviewers_and_owners_of_the_workspace_may_approve(client, cast, waiting, who):
+    response = as_(client, cast, who).post(
+        reverse("sync:decide"), {"action": "approve", "ids": [waiting.pk]}
+    )
+    waiting.refresh_from_db()
+    if who in ("owner", "reviewer"):
+        assert response.status_code == 302
+        assert waiting.state == OutboxState.QUEUED
+        assert waiting.decided_by == getattr(cast, who)
+    else:
+        assert response.status_code == 403
+        assert waiting.state == OutboxState.AWAITING_APPROVAL
+
+
+def test_a_reviewer_of_another_workspace_cannot_approve_this_ones_change(
+    client, cast, waiting, rally_sandbox
+):
+    # The outsider owns (and so reviews) their own workspace, not this one.
+    response = as_(client, cast, "outsider").post(
+        reverse("sync:decide"), {"action": "reject", "ids": [waiting.pk]}
+    )
+    assert response.status_code == 403
+    waiting.refresh_from_db()
+    assert waiting.state == OutboxState.AWAITING_APPROVAL
+
+
+def test_the_queue_lists_waiting_changes_to_reviewers_only(client, cast, waiting):
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "Waiting feature" in page and "New in Rally" in page
+    client.force_login(cast.outsider)
+    assert "Waiting feature" not in client.get(reverse("sync:integration_updates")).content.decode()
+
+
+def test_rejecting_keeps_the_record_and_records_who(client, cast, waiting):
+    as_(client, cast, "reviewer").post(reverse("sync:decide"), {"action": f"reject:{waiting.pk}"})
+    waiting.refresh_from_db()
+    assert waiting.state == OutboxState.REJECTED
+    assert waiting.decided_by == cast.reviewer and waiting.decided_at is not None
+    page = client.get(reverse("sync:integration_updates")).content.decode()
+    assert "Waiting feature" not in page
+
+
+def test_deciding_nothing_says_what_to_do(client, cast, waiting):
+    response = as_(client, cast, "reviewer").post(
+        reverse("sync:decide"), {"action": "approve"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert "Select at least one change" in response.content.decode()
+
+
+def test_the_top_bar_shows_the_count_to_reviewers(client, cast, waiting):
+    page = as_(client, cast, "reviewer").get("/w/PLAT/features/board/").content.decode()
+    assert 'class="update-dot"' in page and ">1</span>" in page
+    page = as_(client, cast, "contributor").get("/w/PLAT/features/board/").content.decode()
+    assert "Integration updates" not in page
