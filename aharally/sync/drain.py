@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
@@ -110,16 +110,7 @@ def drain_outbox(integration_id: int) -> dict:
         )
         width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
-            while not run.paused and time.monotonic() - started < budget:
-                acquire_lease(integration_id, holder)  # renew
-                rows = outbox.claim_ready(integration_id=integration_id, limit=width * 4)
-                if not rows:
-                    if not _wait_for_due(integration_id, started, budget):
-                        break
-                    continue
-                if not _warm_up(run, rows):
-                    break
-                list(pool.map(lambda row: _push_in_thread(row, run), rows))
+            _pipeline(run, pool, width=width, holder=holder, started=started, budget=budget)
         client.close()
         mark_success(run)
     finally:
@@ -131,6 +122,30 @@ def drain_outbox(integration_id: int) -> dict:
 
         enqueue_drain(integration_id)
     return {"sent": run.sent if run else 0, "paused": paused}
+
+
+def _pipeline(run: DrainRun, pool, *, width: int, holder: str, started: float, budget: float):
+    """Keep `width` rows in flight: claim more as sends finish, not batch by batch (a slow
+    request would hold up a whole batch)."""
+    integration_id = run.integration.pk
+    pending: set = set()
+    renewed = time.monotonic()
+    while not run.paused and time.monotonic() - started < budget:
+        if time.monotonic() - renewed > settings.SYNC_LEASE_SECONDS / 3:
+            acquire_lease(integration_id, holder)
+            renewed = time.monotonic()
+        if len(pending) <= width:
+            rows = outbox.claim_ready(integration_id=integration_id, limit=2 * width - len(pending))
+            if rows:
+                if not _warm_up(run, rows):
+                    break
+                pending |= {pool.submit(_push_in_thread, row, run) for row in rows}
+        if pending:
+            _done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            continue
+        if not _wait_for_due(integration_id, started, budget):
+            break
+    wait(pending)
 
 
 def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
