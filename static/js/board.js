@@ -5,16 +5,6 @@
 
   document.documentElement.classList.add("js");
 
-  if (window.htmx) {
-    // Forms with errors come back as 422 with the form re-rendered: swap them like a 200.
-    window.htmx.config.responseHandling = [
-      { code: "204", swap: false },
-      { code: "[23]..", swap: true },
-      { code: "422", swap: true },
-      { code: "[45]..", swap: false, error: true },
-    ];
-  }
-
   const page = document.getElementById("board-page");
   const canEdit = page && page.dataset.canEdit === "true";
   let lastDragEnd = 0;
@@ -389,16 +379,6 @@
         activeCard = fresh || activeCard;
       }
     }
-  });
-
-  document.body.addEventListener("htmx:responseError", function (event) {
-    const status = event.detail.xhr.status;
-    flash(
-      status === 403
-        ? "Your role in this workspace does not allow this."
-        : "Something went wrong (" + status + "); nothing was changed.",
-      "error",
-    );
   });
 
   initSortables();

@@ -102,7 +102,12 @@ def test_a_reachable_rally_url_is_normalised_saved_and_leads_to_authorize(
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
-        ("not a url at all", "Could not find the host"),
+        ("not a url at all", "A URL has no spaces"),
+        (
+            "rally.example.com",
+            "Add https:// at the start of the Rally URL: https://rally.example.com.",
+        ),
+        ("https://no-such-host.invalid", "Could not find the host no-such-host.invalid"),
         ("ftp://rally.example.com", "must start with https://"),
         ("https://user:secret@rally.example.com", "Leave the user name and password out"),
     ],
