@@ -19,6 +19,12 @@ from aharally.workspaces.models import RecordType
 class WizardForm(forms.Form):
     label_suffix = ""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            # Say "at most 120 characters" rather than let the browser cut a paste silently.
+            field.widget.attrs.pop("maxlength", None)
+
 
 class NameForm(WizardForm):
     name = forms.CharField(
