@@ -366,7 +366,11 @@
     }
   });
 
-  document.body.addEventListener("htmx:oobAfterSwap", restoreSelection);
+  // A card re-rendered after a drawer edit may bring a new estimate: re-total its column.
+  document.body.addEventListener("htmx:oobAfterSwap", function () {
+    restoreSelection();
+    updateCounts();
+  });
 
   document.body.addEventListener("htmx:afterSettle", function (event) {
     initRichText(document);
