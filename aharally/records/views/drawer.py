@@ -113,6 +113,12 @@ def _card_oob(request: HttpRequest, feature: Feature) -> str:
     return render_card(Card.from_feature(feature), options, oob=True)
 
 
+def _from_board(request: HttpRequest) -> bool:
+    """Whether the HTMX request came from the board page (where the cards are)."""
+    page = (request.htmx.current_url_abs_path or "").split("?", 1)[0]
+    return page == reverse("records:board", kwargs={"prefix": request.workspace.prefix})
+
+
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.VIEW)
 def feature(request: HttpRequest, reference: str) -> HttpResponse:
@@ -133,7 +139,9 @@ def feature(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("records:feature", prefix=request.workspace.prefix, reference=reference)
     feature = get_feature(request.workspace, reference)
     response = _render_panel(request, panel_context(request, feature, saved=bool(changed)))
-    response.content += _card_oob(request, feature).encode()
+    if _from_board(request):
+        # The feature's own page has no card to update (htmx would log oobErrorNoTarget).
+        response.content += _card_oob(request, feature).encode()
     if feature.release_id != old_release_id:
         # The card belongs in another column now: let the board reload itself.
         trigger_client_event(response, "board:refresh")
