@@ -6,6 +6,7 @@ or `form.cleaned_data` to the services, which keep the record's history.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -68,6 +69,9 @@ class WorkspaceRecordForm(forms.ModelForm):
                 MinValueValidator(0, message="An estimate cannot be negative.")
             )
             fields["estimate"].widget.attrs["min"] = 0
+            if isinstance(self.initial.get("estimate"), Decimal):
+                # As entered: 13, not the database's 13.00 (normalize alone gives 1E+1 for 10).
+                self.initial["estimate"] = format(self.initial["estimate"].normalize(), "f")
         for field in fields.values():
             # The browser's maxlength cuts a long paste without a word; the server's
             # max-length validator says "at most 255 characters (it has 300)" instead.
