@@ -63,6 +63,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "aharally.urls"
+CSRF_FAILURE_VIEW = "aharally.errors.csrf_failure"
 WSGI_APPLICATION = "aharally.wsgi.application"
 
 TEMPLATES = [

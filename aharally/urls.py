@@ -13,3 +13,8 @@ urlpatterns = [
     path("", include("aharally.records.urls")),
     path("", include("aharally.integrations.urls")),
 ]
+
+# Error pages inside the site's layout, with the reason when it is one for people.
+handler403 = "aharally.errors.permission_denied"
+handler404 = "aharally.errors.page_not_found"
+handler500 = "aharally.errors.server_error"
