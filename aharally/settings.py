@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "django_htmx",
     "template_partials",
+    # Before django_q: its `qcluster` command replaces django-q2's (graceful stop).
+    "aharally.taskcluster",
     "django_q",
     "aharally.workspaces",
     "aharally.records",
