@@ -78,6 +78,9 @@ class WorkspaceRecordForm(forms.ModelForm):
             if isinstance(field, forms.CharField) and field.max_length:
                 field.widget.attrs.pop("maxlength", None)
         if "description" in fields:
+            # One editor everywhere (static/js/app.js); the model's help text is for developers.
+            fields["description"].widget.attrs["data-rich-text"] = ""
+            fields["description"].help_text = ""
             fields["description"].max_length = settings.RICH_TEXT_MAX_LENGTH
             fields["description"].validators.append(
                 MaxLengthValidator(settings.RICH_TEXT_MAX_LENGTH)

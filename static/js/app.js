@@ -1,6 +1,63 @@
-// What every page shares: how HTMX treats the server's answers, once for the whole site.
+// What every page shares, once for the whole site: the rich-text editor, and how HTMX
+// treats the server's answers.
 (function () {
   "use strict";
+
+  // A small rich-text editor over the description's textarea; the server sanitises what
+  // it receives, so this only needs to produce reasonable HTML.
+  const RICH_TOOLS = [
+    ["bold", "B", "Bold"],
+    ["italic", "I", "Italic"],
+    ["insertUnorderedList", "•", "Bulleted list"],
+    ["insertOrderedList", "1.", "Numbered list"],
+    ["createLink", "Link", "Link"],
+  ];
+
+  function initRichText(root) {
+    root.querySelectorAll("textarea[data-rich-text]").forEach(function (textarea) {
+      if (textarea.dataset.richReady) return;
+      textarea.dataset.richReady = "on";
+      const toolbar = document.createElement("div");
+      toolbar.className = "rich-toolbar";
+      toolbar.setAttribute("role", "toolbar");
+      const editor = document.createElement("div");
+      editor.className = "rich-editor rich-text";
+      editor.contentEditable = "true";
+      editor.setAttribute("role", "textbox");
+      editor.setAttribute("aria-multiline", "true");
+      editor.setAttribute("aria-label", "Description");
+      editor.innerHTML = textarea.value;
+      RICH_TOOLS.forEach(function (tool) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = tool[1];
+        button.title = tool[2];
+        button.setAttribute("aria-label", tool[2]);
+        button.addEventListener("mousedown", function (event) {
+          event.preventDefault(); // keep the editor's selection
+        });
+        button.addEventListener("click", function () {
+          editor.focus();
+          const value = tool[0] === "createLink" ? window.prompt("Link address (https://…)") : null;
+          if (tool[0] === "createLink" && !value) return;
+          document.execCommand(tool[0], false, value);
+          textarea.value = editor.innerHTML;
+        });
+        toolbar.appendChild(button);
+      });
+      editor.addEventListener("input", function () {
+        textarea.value = editor.innerHTML;
+      });
+      textarea.hidden = true;
+      textarea.after(toolbar, editor);
+    });
+  }
+
+  // Every description field (data-rich-text) gets the same editor, on pages and in swaps.
+  initRichText(document);
+  document.addEventListener("htmx:afterSettle", function () {
+    initRichText(document);
+  });
 
   if (!window.htmx) return;
 

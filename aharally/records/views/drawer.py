@@ -76,8 +76,6 @@ def panel_context(
     if form is not None and "status" in form.fields:
         # In the drawer a new status is saved as soon as it is picked (see board.js).
         form.fields["status"].widget.attrs["data-autosubmit"] = ""
-    if form is not None and "description" in form.fields:
-        form.fields["description"].widget.attrs["data-rich-text"] = ""
     requirements = list(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
