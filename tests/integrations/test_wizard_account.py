@@ -204,3 +204,10 @@ def test_an_integration_of_another_workspace_is_not_found(client, cast, wizard_s
         "integrations:wizard_account", kwargs={"prefix": other.prefix, "integration_id": mine.pk}
     )
     assert client.get(url).status_code == 404
+
+
+def test_wizard_labels_have_no_colon_and_mark_required_fields(owner_client, cast):
+    page = owner_client.get("/w/PLAT/settings/integrations/rally/new/").content.decode()
+    label = page.split('<label for="id_name">')[1].split("</label>")[0]
+    assert label == 'Integration name<span class="required" aria-hidden="true">*</span>'
+    assert 'maxlength="120"' not in page  # too long is said, not cut
