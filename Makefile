@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test install lint pytest pytest-sqlite pytest-postgres sandbox
+.PHONY: help run prepare test install lint pytest pytest-sqlite pytest-postgres sandbox
 
 help:
 	@echo "make run   - install what is missing, migrate, seed the demo, start everything"
@@ -25,13 +25,22 @@ install: $(VENV)/.installed node_modules/.installed
 var:
 	@mkdir -p var
 
+# Every step of `make run` reads the same configuration: the environment plus ENV_FILE,
+# through honcho (`honcho run` for the one-off commands, `honcho start` for the processes).
+ENV_FILE ?= .env
+WITH_ENV := $(PY) -m honcho run --env $(ENV_FILE)
+
+# The database `make run` uses, migrated, with the demo in it if it holds no one yet.
+prepare: export DEBUG := true
+prepare: install var
+	$(WITH_ENV) $(PY) manage.py migrate --no-input
+	$(WITH_ENV) $(PY) manage.py seed_demo --if-empty
+
 # The demo runs in development mode: the dev server, static files from the source tree,
 # and Rally allowed over http on loopback (the sandbox).
 run: export DEBUG := true
-run: install var
-	$(PY) manage.py migrate --no-input
-	@test -f var/.demo-seeded || { $(PY) manage.py seed_demo && touch var/.demo-seeded; }
-	$(PY) -m honcho start -f Procfile
+run: prepare
+	$(PY) -m honcho start --env $(ENV_FILE) -f Procfile
 
 lint: install var
 	$(PY) -m ruff check .

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "django_htmx",
     "template_partials",
+    # Before django_q: its `qcluster` command replaces django-q2's (graceful stop).
+    "aharally.taskcluster",
     "django_q",
     "aharally.workspaces",
     "aharally.records",
@@ -66,6 +68,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "aharally.urls"
+CSRF_FAILURE_VIEW = "aharally.errors.csrf_failure"
 WSGI_APPLICATION = "aharally.wsgi.application"
 
 TEMPLATES = [

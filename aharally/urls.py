@@ -1,12 +1,22 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from aharally.workspaces import views as workspace_views
 
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says; the icon is a static SVG."""
+    return redirect(static("favicon.svg"), permanent=True)
+
+
 urlpatterns = [
     path("", workspace_views.home, name="home"),
+    path("favicon.ico", favicon),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("aharally.workspaces.urls")),
@@ -14,3 +24,8 @@ urlpatterns = [
     path("", include("aharally.integrations.urls")),
     path("", include("aharally.sync.urls")),
 ]
+
+# Error pages inside the site's layout, with the reason when it is one for people.
+handler403 = "aharally.errors.permission_denied"
+handler404 = "aharally.errors.page_not_found"
+handler500 = "aharally.errors.server_error"

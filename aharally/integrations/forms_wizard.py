@@ -19,6 +19,13 @@ from aharally.workspaces.models import RecordType
 class WizardForm(forms.Form):
     label_suffix = ""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label_suffix = ""  # Form.__init__ would set ":" over the class attribute
+        for field in self.fields.values():
+            # Say "at most 120 characters" rather than let the browser cut a paste silently.
+            field.widget.attrs.pop("maxlength", None)
+
 
 class NameForm(WizardForm):
     name = forms.CharField(

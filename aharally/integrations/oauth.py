@@ -108,13 +108,18 @@ def claim_state(request, state: str) -> int:
     return int(entry["integration"])
 
 
-def describe_denial(error: str, description: str = "") -> str:
+def describe_denial(error: str, description: str = "", *, still_authorized: bool = False) -> str:
+    """Rally's refusal in words; with an earlier authorization still in place, no call to act."""
+    detail = f" ({description})" if description else ""
+    if still_authorized:
+        if error == "access_denied":
+            return "Access was not allowed in Rally."
+        return f"Rally did not authorize the integration again: {error}{detail}."
     if error == "access_denied":
         return (
             "Access was not allowed in Rally, so the integration is not authorized. "
             "Click Authorize and choose “Allow access” to connect it."
         )
-    detail = f" ({description})" if description else ""
     return f"Rally did not authorize the integration: {error}{detail}. Try again."
 
 

@@ -29,8 +29,14 @@ def normalise_rally_url(value: str) -> str:
         raise UnsafeRallyURL(
             "Enter the URL you use to open Rally, e.g. https://rally1.rallydev.com."
         )
+    if any(c.isspace() for c in text):
+        raise UnsafeRallyURL(
+            "A URL has no spaces: enter the address you use to open Rally, e.g. "
+            "https://rally1.rallydev.com."
+        )
     if "://" not in text:
-        text = "https://" + text
+        # Guessing the scheme would hide what is saved; the owner adds it in one keystroke.
+        raise UnsafeRallyURL(f"Add https:// at the start of the Rally URL: https://{text}.")
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -6,12 +6,13 @@ or `form.cleaned_data` to the services, which keep the record's history.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 
 from aharally.records.models import Epic, Initiative, Release, Tag
 from aharally.records.richtext import sanitize_html
@@ -63,9 +64,24 @@ class WorkspaceRecordForm(forms.ModelForm):
             )
         if "tags" in fields:
             fields["tags"].queryset = Tag.objects.filter(workspace=workspace)
+        if "estimate" in fields:
+            fields["estimate"].validators.append(
+                MinValueValidator(0, message="An estimate cannot be negative.")
+            )
+            fields["estimate"].widget.attrs["min"] = 0
+            if isinstance(self.initial.get("estimate"), Decimal):
+                # As entered: 13, not the database's 13.00 (normalize alone gives 1E+1 for 10).
+                self.initial["estimate"] = format(self.initial["estimate"].normalize(), "f")
+        for field in fields.values():
+            # The browser's maxlength cuts a long paste without a word; the server's
+            # max-length validator says "at most 255 characters (it has 300)" instead.
+            if isinstance(field, forms.CharField) and field.max_length:
+                field.widget.attrs.pop("maxlength", None)
         if "description" in fields:
+            # One editor everywhere (static/js/app.js); the model's help text is for developers.
+            fields["description"].widget.attrs["data-rich-text"] = ""
+            fields["description"].help_text = ""
             fields["description"].max_length = settings.RICH_TEXT_MAX_LENGTH
-            fields["description"].widget.attrs["maxlength"] = settings.RICH_TEXT_MAX_LENGTH
             fields["description"].validators.append(
                 MaxLengthValidator(settings.RICH_TEXT_MAX_LENGTH)
             )

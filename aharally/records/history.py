@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from aharally.records.models import RecordChange
+from aharally.records.richtext import html_to_text
 
 
 @dataclass(frozen=True)
@@ -21,12 +26,39 @@ class HistoryEntry:
     source: str
     at: datetime
 
+    @property
+    def ago(self) -> str:
+        """ "just now", or "5 minutes ago" (timesince alone says "0 minutes")."""
+        if timezone.now() - self.at < timedelta(minutes=1):
+            return "just now"
+        return f"{timesince(self.at)} ago"
+
 
 def _label(model, field: str) -> str:
     try:
         return str(model._meta.get_field(field).verbose_name).capitalize()
     except FieldDoesNotExist:
         return field.replace("_", " ").capitalize()
+
+
+def _readable(model, field: str, value: str) -> str:
+    """A stored value as a person reads it: rich text as its words, numbers as entered (8, 13.5)."""
+    if not value:
+        return value
+    try:
+        kind = model._meta.get_field(field)
+    except FieldDoesNotExist:
+        return value
+    if field == "description" or isinstance(kind, models.TextField):
+        return html_to_text(value)
+    if isinstance(kind, models.DecimalField):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value
+        # normalize() turns 13.00 into 13 and 2.50 into 2.5; format "f" keeps 10 from 1E+1.
+        return format(number.normalize(), "f")
+    return value
 
 
 def _who(change: RecordChange) -> str:
@@ -54,8 +86,8 @@ def record_history(record, *, limit: int | None = None) -> list[HistoryEntry]:
         HistoryEntry(
             field=change.field,
             label=_label(model, change.field),
-            old_value=change.old_value,
-            new_value=change.new_value,
+            old_value=_readable(model, change.field, change.old_value),
+            new_value=_readable(model, change.field, change.new_value),
             who=_who(change),
             source=change.source,
             at=change.changed_at,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import nh3
 
 ALLOWED_TAGS = {
@@ -47,3 +49,32 @@ def sanitize_html(html: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     ).strip()
+
+
+# Tags after which the text breaks, so "<p>Why</p><p>How</p>" reads "Why How", not "WhyHow".
+_BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre", "hr"}
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """The words of a rich-text value, without markup (for history lines and other summaries)."""
+    collector = _TextCollector()
+    collector.feed(html or "")
+    collector.close()
+    return " ".join("".join(collector.parts).split())

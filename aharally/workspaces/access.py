@@ -29,10 +29,11 @@ def require_capability(capability: str = Capability.VIEW):
         @wraps(view)
         def wrapper(request, prefix: str, *args, **kwargs):
             membership = get_membership(request.user, prefix)
-            if not membership.can(capability):
-                raise PermissionDenied("Your role in this workspace does not allow this.")
+            # Set first, so that a 403 page can show the workspace's navigation.
             request.membership = membership
             request.workspace = membership.workspace
+            if not membership.can(capability):
+                raise PermissionDenied("Your role in this workspace does not allow this.")
             return view(request, *args, **kwargs)
 
         return wrapper

@@ -66,6 +66,7 @@ def general(request: HttpRequest) -> HttpResponse:
         request,
         "workspaces/settings/general.html",
         {"form": form, "prefix_locked": locked, "tab": "general"},
+        status=400 if form.errors else 200,
     )
 
 
@@ -107,11 +108,11 @@ def change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        return _members_page(request, role_errors={membership.pk: "Choose a role."})
+        return _members_page(request, role_errors={membership.pk: "Choose a role."}, status=400)
     try:
         members.change_role(membership=membership, role=form.cleaned_data["role"])
     except WorkspaceError as error:
-        return _members_page(request, role_errors={membership.pk: str(error)})
+        return _members_page(request, role_errors={membership.pk: str(error)}, status=400)
     messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
     if membership.user_id == request.user.pk and membership.role != Role.OWNER:
         # An owner who stepped down can no longer see the settings.
@@ -126,7 +127,7 @@ def remove_member(request: HttpRequest, membership_id: int) -> HttpResponse:
     try:
         members.remove_member(membership=membership)
     except WorkspaceError as error:
-        return _members_page(request, role_errors={membership.pk: str(error)})
+        return _members_page(request, role_errors={membership.pk: str(error)}, status=400)
     messages.success(request, f"Removed {membership.user.email} from the workspace.")
     if membership.user_id == request.user.pk:
         return redirect("home")
@@ -150,7 +151,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Sent an invitation to {invitation.email}.")
             return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
-    return _members_page(request, invite_form=form)
+    return _members_page(request, invite_form=form, status=400)
 
 
 @require_POST
@@ -222,7 +223,7 @@ def add_status(request: HttpRequest, record_type: str) -> HttpResponse:
         else:
             messages.success(request, f"Added the status {added.name}.")
             return redirect(_workflows_url(request, record_type))
-    return _workflows_page(request, bound={key: form})
+    return _workflows_page(request, bound={key: form}, status=400)
 
 
 def _get_status(request, status_id: int) -> WorkflowStatus:
@@ -243,7 +244,7 @@ def edit_status(request: HttpRequest, status_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Saved the status {status.name}.")
             return redirect(_workflows_url(request, status.record_type))
-    return _workflows_page(request, bound={key: form})
+    return _workflows_page(request, bound={key: form}, status=400)
 
 
 @require_POST
@@ -283,6 +284,7 @@ def delete_status(request: HttpRequest, status_id: int) -> HttpResponse:
         request,
         "workspaces/settings/delete_status.html",
         {"status": status, "usage": usage, "form": form, "tab": "workflows"},
+        status=400 if form.errors else 200,
     )
 
 
@@ -332,5 +334,8 @@ def save_layout(request: HttpRequest, record_type: str) -> HttpResponse:
         )
     sections = [{"type": record_type, "label": RecordType(record_type).label, "form": form}]
     return render(
-        request, "workspaces/settings/layouts.html", {"sections": sections, "tab": "layouts"}
+        request,
+        "workspaces/settings/layouts.html",
+        {"sections": sections, "tab": "layouts"},
+        status=400,
     )

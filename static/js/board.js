@@ -5,16 +5,6 @@
 
   document.documentElement.classList.add("js");
 
-  if (window.htmx) {
-    // Forms with errors come back as 422 with the form re-rendered: swap them like a 200.
-    window.htmx.config.responseHandling = [
-      { code: "204", swap: false },
-      { code: "[23]..", swap: true },
-      { code: "422", swap: true },
-      { code: "[45]..", swap: false, error: true },
-    ];
-  }
-
   const page = document.getElementById("board-page");
   const canEdit = page && page.dataset.canEdit === "true";
   let lastDragEnd = 0;
@@ -212,56 +202,6 @@
     });
   }
 
-  // A small rich-text editor over the description's textarea; the server sanitises what
-  // it receives, so this only needs to produce reasonable HTML.
-  const RICH_TOOLS = [
-    ["bold", "B", "Bold"],
-    ["italic", "I", "Italic"],
-    ["insertUnorderedList", "•", "Bulleted list"],
-    ["insertOrderedList", "1.", "Numbered list"],
-    ["createLink", "Link", "Link"],
-  ];
-
-  function initRichText(root) {
-    root.querySelectorAll("textarea[data-rich-text]").forEach(function (textarea) {
-      if (textarea.dataset.richReady) return;
-      textarea.dataset.richReady = "on";
-      const toolbar = document.createElement("div");
-      toolbar.className = "rich-toolbar";
-      toolbar.setAttribute("role", "toolbar");
-      const editor = document.createElement("div");
-      editor.className = "rich-editor rich-text";
-      editor.contentEditable = "true";
-      editor.setAttribute("role", "textbox");
-      editor.setAttribute("aria-multiline", "true");
-      editor.setAttribute("aria-label", "Description");
-      editor.innerHTML = textarea.value;
-      RICH_TOOLS.forEach(function (tool) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = tool[1];
-        button.title = tool[2];
-        button.setAttribute("aria-label", tool[2]);
-        button.addEventListener("mousedown", function (event) {
-          event.preventDefault(); // keep the editor's selection
-        });
-        button.addEventListener("click", function () {
-          editor.focus();
-          const value = tool[0] === "createLink" ? window.prompt("Link address (https://…)") : null;
-          if (tool[0] === "createLink" && !value) return;
-          document.execCommand(tool[0], false, value);
-          textarea.value = editor.innerHTML;
-        });
-        toolbar.appendChild(button);
-      });
-      editor.addEventListener("input", function () {
-        textarea.value = editor.innerHTML;
-      });
-      textarea.hidden = true;
-      textarea.after(toolbar, editor);
-    });
-  }
-
   // The drawer.
   const drawer = document.getElementById("drawer");
   const backdrop = document.getElementById("drawer-backdrop");
@@ -376,10 +316,13 @@
     }
   });
 
-  document.body.addEventListener("htmx:oobAfterSwap", restoreSelection);
+  // A card re-rendered after a drawer edit may bring a new estimate: re-total its column.
+  document.body.addEventListener("htmx:oobAfterSwap", function () {
+    restoreSelection();
+    updateCounts();
+  });
 
   document.body.addEventListener("htmx:afterSettle", function (event) {
-    initRichText(document);
     if (event.target.id === "board-columns") {
       initSortables();
       restoreSelection();
@@ -391,16 +334,6 @@
     }
   });
 
-  document.body.addEventListener("htmx:responseError", function (event) {
-    const status = event.detail.xhr.status;
-    flash(
-      status === 403
-        ? "Your role in this workspace does not allow this."
-        : "Something went wrong (" + status + "); nothing was changed.",
-      "error",
-    );
-  });
-
   initSortables();
   // The browser may have restored checked boxes (back button): start from what is shown.
   document.querySelectorAll("#board-columns .card-select:checked").forEach(function (box) {
@@ -408,5 +341,4 @@
   });
   updateSelection();
   showBulkFields();
-  initRichText(document);
 })();

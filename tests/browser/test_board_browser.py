@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from playwright.sync_api import expect
 
@@ -157,3 +159,36 @@ def test_bob_selects_three_cards_and_moves_them_to_another_release_at_once(bob, 
     expect(bar).to_be_hidden()
     moved = Feature.objects.filter(reference__in=chosen, release=target)
     assert moved.count() == 3
+
+
+def test_an_estimate_changed_in_the_drawer_moves_the_columns_total_at_once(bob, demo):
+    page = bob
+    column = demo[0]
+    card = page.locator(f'.cards[data-release="{column.pk}"] .card').first
+    feature = Feature.objects.get(reference=card.get_attribute("data-reference"))
+    total = page.locator(
+        ".column", has=page.locator(f'.cards[data-release="{column.pk}"]')
+    ).locator("[data-column-estimate-total]")
+    before = Decimal(total.inner_text())
+    card.locator(".card-link").click()
+    drawer = page.locator("#drawer")
+    drawer.locator("#id_estimate").fill(str(feature.estimate + 10))
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        drawer.get_by_role("button", name="Save changes").click()
+    assert answer.value.status == 200
+    expect(total).to_have_text(f"{before + 10:f}".rstrip("0").rstrip("."))
+
+
+def test_a_negative_estimate_in_the_drawer_is_refused_where_it_was_typed(bob, demo):
+    page = bob
+    card = page.locator(f'.cards[data-release="{demo[0].pk}"] .card').first
+    feature = Feature.objects.get(reference=card.get_attribute("data-reference"))
+    card.locator(".card-link").click()
+    drawer = page.locator("#drawer")
+    drawer.locator("#id_estimate").fill("-2")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        drawer.get_by_role("button", name="Save changes").click()
+    assert answer.value.status == 422
+    expect(drawer.get_by_text("An estimate cannot be negative.")).to_be_visible()
+    expect(drawer.get_by_text("Nothing was saved")).to_be_visible()
+    assert Feature.objects.get(pk=feature.pk).estimate == feature.estimate

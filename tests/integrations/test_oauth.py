@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 
 from aharally.integrations.models import AuthMethod, Integration, WizardStep
+from aharally.integrations.wizard import services
 from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
     draft,
     owner_client,
@@ -206,3 +207,42 @@ def test_an_expired_code_is_refused_by_rally_and_saves_nothing(
     assert "Rally refused the authorization code: it has expired or was already used" in page
     integration.refresh_from_db()
     assert not integration.access_token and integration.authorized_at is None
+
+
+def test_denying_a_re_authorization_shows_one_state_and_one_way_on(
+    owner_client, integration, rally_sandbox
+):
+    services.store_authorization(
+        integration=integration,
+        authorization=services.Authorization(
+            auth_method=AuthMethod.API_KEY,
+            rally_user_name="Pat Manager",
+            api_key=rally_sandbox.api_key,
+        ),
+        user=integration.created_by,
+    )
+    services.reach(integration, WizardStep.WORKSPACE)
+    callback = rally_consent(start(owner_client, integration), decision="deny")
+    response = finish(owner_client, callback)
+    assert response["Location"] == step_url(integration, "authorize")
+    page = owner_client.get(response["Location"]).content.decode()
+    assert page.count('role="alert"') == 1
+    assert "Access was not allowed in Rally." in page
+    assert "so the integration is not authorized" not in page
+    assert "Nothing changed: the integration is still authorized with an API key as" in page
+    assert page.count("Save and continue") == 1
+    assert 'rel="next"' not in page
+    # Shown once: the next visit shows only the state.
+    again = owner_client.get(response["Location"]).content.decode()
+    assert "Access was not allowed" not in again
+    assert "Authorized with an API key as" in again
+
+
+def test_denying_a_first_authorization_says_how_to_connect_and_offers_no_way_on(
+    owner_client, integration
+):
+    callback = rally_consent(start(owner_client, integration), decision="deny")
+    page = owner_client.get(finish(owner_client, callback)["Location"]).content.decode()
+    assert page.count('role="alert"') == 1
+    assert "so the integration is not authorized" in page
+    assert "Save and continue" not in page and 'rel="next"' not in page

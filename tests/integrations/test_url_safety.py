@@ -21,7 +21,6 @@ def strict(settings):
     [
         ("https://rally1.rallydev.com", "https://rally1.rallydev.com"),
         ("  HTTPS://Rally1.RallyDev.com/slm/#/home?x=1 ", "https://rally1.rallydev.com"),
-        ("rally1.rallydev.com", "https://rally1.rallydev.com"),
         ("https://rally1.rallydev.com:443/", "https://rally1.rallydev.com"),
         ("https://rally.example.com:8443/", "https://rally.example.com:8443"),
         ("https://rally.example.com./", "https://rally.example.com"),
@@ -36,6 +35,8 @@ def test_a_rally_url_is_normalised_to_scheme_host_and_port(strict, typed, normal
     [
         ("", "Enter the URL"),
         ("ftp://rally1.rallydev.com", "must start with https://"),
+        ("rally1.rallydev.com", r"Add https:// at the start of the Rally URL: https://rally1"),
+        ("rally please", "A URL has no spaces"),
         ("http://rally1.rallydev.com", "must use https://"),
         ("https://user:pw@rally1.rallydev.com", "user name and password"),
         ("https://:443", "needs a host name"),

@@ -102,7 +102,12 @@ def test_a_reachable_rally_url_is_normalised_saved_and_leads_to_authorize(
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
-        ("not a url at all", "Could not find the host"),
+        ("not a url at all", "A URL has no spaces"),
+        (
+            "rally.example.com",
+            "Add https:// at the start of the Rally URL: https://rally.example.com.",
+        ),
+        ("https://no-such-host.invalid", "Could not find the host no-such-host.invalid"),
         ("ftp://rally.example.com", "must start with https://"),
         ("https://user:secret@rally.example.com", "Leave the user name and password out"),
     ],
@@ -199,3 +204,10 @@ def test_an_integration_of_another_workspace_is_not_found(client, cast, wizard_s
         "integrations:wizard_account", kwargs={"prefix": other.prefix, "integration_id": mine.pk}
     )
     assert client.get(url).status_code == 404
+
+
+def test_wizard_labels_have_no_colon_and_mark_required_fields(owner_client, cast):
+    page = owner_client.get("/w/PLAT/settings/integrations/rally/new/").content.decode()
+    label = page.split('<label for="id_name">')[1].split("</label>")[0]
+    assert label == 'Integration name<span class="required" aria-hidden="true">*</span>'
+    assert 'maxlength="120"' not in page  # too long is said, not cut

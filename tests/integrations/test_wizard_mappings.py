@@ -122,7 +122,11 @@ def test_a_field_direction_can_be_changed_or_a_field_left_out(owner_client, inte
     feature = integration.record_mappings.get(record_type="feature")
     owner_client.post(
         step_url(integration, "mapping_fields", mapping_id=feature.pk),
-        {"description": Direction.TO_RALLY, "tags": "", "estimate": Direction.ONCE},
+        {
+            f"m{feature.pk}-description": Direction.TO_RALLY,
+            f"m{feature.pk}-tags": "",
+            f"m{feature.pk}-estimate": Direction.ONCE,
+        },
     )
     directions = dict(feature.field_mappings.values_list("field", "direction"))
     assert directions["description"] == Direction.TO_RALLY
@@ -134,14 +138,52 @@ def test_a_field_direction_can_be_changed_or_a_field_left_out(owner_client, inte
 def test_relationship_links_are_validated_against_the_record_mappings(owner_client, integration):
     owner_client.get(step_url(integration, "mappings"))
     response = owner_client.post(
-        step_url(integration, "links"), {"links": ["feature:requirement", "epic:feature"]}
+        step_url(integration, "links"),
+        {"links": ["feature:requirement", "epic:feature"], "links-shown": "1"},
     )
     page = owner_client.get(response["Location"]).content.decode()
     assert "Epic → Feature needs epics mapped to Rally first" in page
     # Nothing half-saved: the links are as they were.
     assert ("initiative", "feature") in links_of(integration)
-    owner_client.post(step_url(integration, "links"), {"links": ["feature:requirement"]})
+    owner_client.post(
+        step_url(integration, "links"), {"links": ["feature:requirement"], "links-shown": "1"}
+    )
     assert links_of(integration) == {("feature", "requirement")}
+
+
+def test_save_and_continue_saves_the_directions_and_links_on_the_page(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    feature = integration.record_mappings.get(record_type="feature")
+    kept = links_of(integration) - {("feature", "requirement")}
+    response = owner_client.post(
+        step_url(integration, "mappings"),
+        {
+            f"m{feature.pk}-description": Direction.TO_RALLY,
+            "links": [f"{p}:{c}" for p, c in kept],
+            "links-shown": "1",
+        },
+    )
+    assert response["Location"] == step_url(integration, "statuses")
+    directions = dict(feature.field_mappings.values_list("field", "direction"))
+    assert directions["description"] == Direction.TO_RALLY
+    assert directions["name"] == Direction.BOTH  # not on the form: left as it was
+    assert links_of(integration) == kept
+
+
+def test_save_and_continue_saves_nothing_when_one_value_is_refused(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    feature = integration.record_mappings.get(record_type="feature")
+    before = links_of(integration)
+    response = owner_client.post(
+        step_url(integration, "mappings"),
+        {f"m{feature.pk}-description": Direction.TO_RALLY, f"m{feature.pk}-name": "sideways"},
+    )
+    assert response.status_code == 400
+    assert "Choose a direction for each field." in response.content.decode()
+    assert feature.field_mappings.get(field="description").direction == Direction.BOTH
+    assert links_of(integration) == before
+    integration.refresh_from_db()
+    assert integration.wizard_step == WizardStep.MAPPINGS
 
 
 def test_save_and_continue_needs_at_least_one_mapping(owner_client, integration):

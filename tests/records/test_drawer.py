@@ -12,7 +12,7 @@ from aharally.records.services import create_initiative
 from aharally.workspaces.models import RecordType, RequiredField, WorkflowStatus
 from tests.factories import make_feature, make_release, make_requirement, parking_lot
 
-HTMX = {"HX-Request": "true"}
+HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/w/PLAT/features/board/"}
 
 
 def feature_url(feature, prefix=None):
@@ -126,6 +126,21 @@ def test_an_edit_in_the_drawer_saves_keeps_history_and_updates_the_card(client, 
     assert 'hx-swap-oob="true"' in card
     assert f"--status:{shipped.color}" in card
     assert "HX-Trigger" not in response.headers
+
+
+def test_an_edit_on_the_features_own_page_sends_no_card_it_has_nowhere_to_put(
+    client, cast, feature
+):
+    client.force_login(cast.contributor)
+    page = f"http://testserver{feature_url(feature)}"
+    response = client.post(
+        feature_url(feature),
+        form_data(feature, name="Renamed"),
+        headers={"HX-Request": "true", "HX-Current-URL": page},
+    )
+    assert response.status_code == 200
+    assert "Renamed" in response.content.decode()
+    assert f'id="card-{feature.pk}"' not in response.content.decode()
 
 
 def test_changing_the_release_in_the_drawer_asks_the_board_to_reload(client, cast, feature):

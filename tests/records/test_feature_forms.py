@@ -180,3 +180,32 @@ def test_a_requirement_form_accepts_a_plain_requirement(cast):
     )
     assert form.is_valid(), form.errors
     assert Feature.objects.count() == 0
+
+
+@pytest.mark.parametrize("form_class", [FeatureForm, RequirementForm])
+def test_a_negative_estimate_is_refused(cast, form_class):
+    data = feature_data(cast.workspace, estimate="-3")
+    form = form_class(data=data, workspace=cast.workspace, user=cast.contributor)
+    assert not form.is_valid()
+    assert form.errors["estimate"] == ["An estimate cannot be negative."]
+    assert 'min="0"' in str(form["estimate"])
+
+
+def test_an_estimate_of_zero_is_accepted(cast):
+    form = FeatureForm(
+        data=feature_data(cast.workspace, estimate="0"),
+        workspace=cast.workspace,
+        user=cast.contributor,
+    )
+    assert form.is_valid(), form.errors
+
+
+def test_a_long_name_is_not_cut_by_the_browser_but_refused_with_its_length(cast):
+    form = FeatureForm(workspace=cast.workspace, user=cast.contributor)
+    assert "maxlength" not in str(form["name"])  # a paste would be cut without a word
+    form = FeatureForm(
+        data=feature_data(cast.workspace, name="x" * 300),
+        workspace=cast.workspace,
+        user=cast.contributor,
+    )
+    assert form.errors["name"] == ["Ensure this value has at most 255 characters (it has 300)."]

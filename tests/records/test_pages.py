@@ -226,3 +226,10 @@ def test_lists_and_pages_do_not_name_an_initiative_of_a_workspace_the_viewer_is_
         assert "Board-level secret" not in html and initiative.reference not in html, url
     client.force_login(cast.owner)
     assert "Board-level secret" in client.get("/w/PLAT/epics/").content.decode()
+
+
+def test_a_new_initiatives_description_gets_the_rich_text_editor(client, cast):
+    client.force_login(cast.owner)
+    page = client.get("/w/PLAT/initiatives/new/").content.decode()
+    assert "data-rich-text" in page
+    assert "Rich text, sanitised on save." not in page

@@ -42,7 +42,7 @@ def test_an_owner_invites_by_email_and_the_email_carries_a_link(
 
 def test_inviting_a_member_again_is_refused(client, cast):
     response = _invite(client, cast, email="viewer@example.com")
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "already a member" in response.content.decode()
     assert not Invitation.objects.exists()
 

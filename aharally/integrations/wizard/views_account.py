@@ -118,9 +118,19 @@ def account(request: HttpRequest, integration_id: int) -> HttpResponse:
     )
 
 
+# Why the last authorization came to nothing; shown once, inside the step's one status box.
+NOTICE_KEY = "wizard_authorize_notice"
+
+
+def _tell_on_authorize(request: HttpRequest, integration: Integration, text: str) -> HttpResponse:
+    request.session[NOTICE_KEY] = {"integration": integration.pk, "text": text}
+    return redirect_to_step(integration, WizardStep.AUTHORIZE)
+
+
 def _authorize_page(
     request: HttpRequest, integration: Integration, *, key_form=None, status: int = 200
 ) -> HttpResponse:
+    notice = request.session.pop(NOTICE_KEY, None)
     return render_step(
         request,
         integration,
@@ -130,6 +140,9 @@ def _authorize_page(
             "key_form": key_form or ApiKeyForm(),
             "authorized": has_credentials(integration),
             "uses_api_key": integration.source.auth_method == AuthMethod.API_KEY,
+            "notice": notice["text"] if notice and notice["integration"] == integration.pk else "",
+            # Once authorized, "Save and continue" is the way on; a Next link would be a second.
+            "no_next_link": True,
         },
         status=status,
     )
@@ -146,6 +159,7 @@ def authorize(request: HttpRequest, integration_id: int) -> HttpResponse:
             services.reach(integration, WizardStep.WORKSPACE)
             return redirect_to_step(integration, WizardStep.WORKSPACE)
         messages.error(request, "Authorize the integration with Rally first.")
+        return _authorize_page(request, integration, status=400)
     return _authorize_page(request, integration)
 
 
@@ -192,8 +206,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             except Http404:
                 integration = None
             if integration is not None:
-                messages.error(request, failure.message)
-                return redirect_to_step(integration, WizardStep.AUTHORIZE)
+                return _tell_on_authorize(request, integration, failure.message)
         return render(
             request,
             "integrations/wizard/oauth_failed.html",
@@ -206,13 +219,16 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     try:
         if error or not code:
             raise oauth.AuthorizationFailed(
-                oauth.describe_denial(error or "no_code", request.GET.get("error_description", ""))
+                oauth.describe_denial(
+                    error or "no_code",
+                    request.GET.get("error_description", ""),
+                    still_authorized=has_credentials(integration),
+                )
             )
         tokens = oauth.exchange_code(integration, code=code, state=state)
         name = lookups.rally_user_name(integration, credential=OAuthToken(tokens.access_token))
     except (oauth.AuthorizationFailed, RallyProblem) as failure:
-        messages.error(request, failure.message)
-        return redirect_to_step(integration, WizardStep.AUTHORIZE)
+        return _tell_on_authorize(request, integration, failure.message)
     services.store_authorization(
         integration=integration,
         authorization=services.Authorization(

@@ -7,6 +7,7 @@ fields a create must fill, so the page can warn about required fields nothing ma
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
@@ -52,7 +53,7 @@ def _page(
     mapped_types = {m.record_type for m in mappings}
     rows = []
     for mapping in mappings:
-        form = FieldDirectionsForm(record_mapping=mapping)
+        form = FieldDirectionsForm(record_mapping=mapping, prefix=directions_prefix(mapping))
         rows.append(
             {
                 "mapping": mapping,
@@ -104,17 +105,60 @@ def _editable(request: HttpRequest, integration_id: int) -> Integration:
     return integration
 
 
+def directions_prefix(record_mapping) -> str:
+    """Each mapping's selects are named apart, since the whole step is one form."""
+    return f"m{record_mapping.pk}"
+
+
+# Sent with the step's form, so that no box ticked means "no links", not "links not shown".
+LINKS_SHOWN = "links-shown"
+
+
+@transaction.atomic
+def _save_page(request: HttpRequest, integration: Integration) -> None:
+    """Save every field direction and the relationship links the page sent; all or nothing.
+
+    Raises WizardError (nothing saved) when a value is refused.
+    """
+    for record_mapping in integration.record_mappings.all():
+        form = FieldDirectionsForm(
+            request.POST, record_mapping=record_mapping, prefix=directions_prefix(record_mapping)
+        )
+        if not form.is_valid():
+            raise services.WizardError("Choose a direction for each field.")
+        services.save_field_directions(
+            record_mapping=record_mapping,
+            directions={
+                name: value
+                for name, value in form.cleaned_data.items()
+                if form.add_prefix(name) in request.POST
+            },
+        )
+    if LINKS_SHOWN in request.POST:
+        links = RelationshipLinksForm(request.POST)
+        if not links.is_valid():
+            raise services.WizardError("Choose relationship links from the list.")
+        services.save_relationship_links(integration=integration, links=links.pairs())
+
+
 @owner_required
 def mappings(request: HttpRequest, integration_id: int) -> HttpResponse:
+    """The step; "Save and continue" saves what the page shows (directions, links), then goes on."""
     integration = get_integration(request, integration_id)
     if (early := ahead_of_progress(integration, WizardStep.MAPPINGS)) is not None:
         return early
     if request.method == "POST":
-        if integration.source.record_mappings.exists():
-            services.reach(integration, WizardStep.STATUSES)
-            return redirect_to_step(integration, WizardStep.STATUSES)
-        messages.error(request, "Map at least one aharally record type to a Rally type.")
-        return _page(request, integration, status=400)
+        if not integration.source.record_mappings.exists():
+            messages.error(request, "Map at least one aharally record type to a Rally type.")
+            return _page(request, integration, status=400)
+        if not integration.template_id:
+            try:
+                _save_page(request, integration)
+            except services.WizardError as error:
+                messages.error(request, str(error))
+                return _page(request, integration, status=400)
+        services.reach(integration, WizardStep.STATUSES)
+        return redirect_to_step(integration, WizardStep.STATUSES)
     return _page(request, integration)
 
 
@@ -167,40 +211,31 @@ def mapping_remove(request: HttpRequest, integration_id: int, mapping_id: int) -
 @require_POST
 @owner_required
 def mapping_fields(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpResponse:
+    """ "Save field mappings" of one mapping: saves the whole step's form, so nothing is lost."""
     integration = _editable(request, integration_id)
     record_mapping = integration.record_mappings.filter(pk=mapping_id).first()
     if record_mapping is None:
         raise Http404("No such mapping.")
-    form = FieldDirectionsForm(request.POST, record_mapping=record_mapping)
-    if form.is_valid():
-        try:
-            services.save_field_directions(
-                record_mapping=record_mapping,
-                directions={k: v for k, v in form.cleaned_data.items() if k in request.POST},
-            )
-        except services.WizardError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(
-                request, f"Field mappings of {record_mapping.get_record_type_display()} saved."
-            )
+    try:
+        _save_page(request, integration)
+    except services.WizardError as error:
+        messages.error(request, str(error))
     else:
-        messages.error(request, "Choose a direction for each field.")
+        messages.success(
+            request, f"Field mappings of {record_mapping.get_record_type_display()} saved."
+        )
     return redirect_to_step(integration, WizardStep.MAPPINGS)
 
 
 @require_POST
 @owner_required
 def relationship_links(request: HttpRequest, integration_id: int) -> HttpResponse:
+    """ "Save relationship links": saves the whole step's form, so nothing is lost."""
     integration = _editable(request, integration_id)
-    form = RelationshipLinksForm(request.POST)
-    if form.is_valid():
-        try:
-            services.save_relationship_links(integration=integration, links=form.pairs())
-        except services.WizardError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, "Relationship links saved.")
+    try:
+        _save_page(request, integration)
+    except services.WizardError as error:
+        messages.error(request, str(error))
     else:
-        messages.error(request, "Choose relationship links from the list.")
+        messages.success(request, "Relationship links saved.")
     return redirect_to_step(integration, WizardStep.MAPPINGS)

@@ -77,8 +77,6 @@ def panel_context(
     if form is not None and "status" in form.fields:
         # In the drawer a new status is saved as soon as it is picked (see board.js).
         form.fields["status"].widget.attrs["data-autosubmit"] = ""
-    if form is not None and "description" in form.fields:
-        form.fields["description"].widget.attrs["data-rich-text"] = ""
     requirements = list(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
@@ -116,6 +114,12 @@ def _card_oob(request: HttpRequest, feature: Feature) -> str:
     return render_card(Card.from_feature(feature), options, oob=True)
 
 
+def _from_board(request: HttpRequest) -> bool:
+    """Whether the HTMX request came from the board page (where the cards are)."""
+    page = (request.htmx.current_url_abs_path or "").split("?", 1)[0]
+    return page == reverse("records:board", kwargs={"prefix": request.workspace.prefix})
+
+
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.VIEW)
 def feature(request: HttpRequest, reference: str) -> HttpResponse:
@@ -136,7 +140,9 @@ def feature(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("records:feature", prefix=request.workspace.prefix, reference=reference)
     feature = get_feature(request.workspace, reference)
     response = _render_panel(request, panel_context(request, feature, saved=bool(changed)))
-    response.content += _card_oob(request, feature).encode()
+    if _from_board(request):
+        # The feature's own page has no card to update (htmx would log oobErrorNoTarget).
+        response.content += _card_oob(request, feature).encode()
     if feature.release_id != old_release_id:
         # The card belongs in another column now: let the board reload itself.
         trigger_client_event(response, "board:refresh")

@@ -1,0 +1,28 @@
+"""`manage.py qcluster`, django-q2's command, stopping gracefully when its group is signalled.
+
+honcho (`make run`, on Ctrl-C), shells and some process managers send SIGTERM to every
+process of the worker's process group at once. django-q2's sentinel and workers take
+SIGTERM with the default action: they die on the spot, a running task with them, and the
+main process then blocks for good stopping a sentinel that is gone (honcho kills it after
+5 s). Here every process the cluster forks leads a process group of its own, so the signal
+reaches the main process alone; it stops the sentinel, which lets each worker finish its
+task first (up to Q_CLUSTER["timeout"]).
+"""
+
+from __future__ import annotations
+
+import multiprocessing.util
+import os
+
+from django_q.management.commands.qcluster import Command as DjangoQCommand
+
+
+def _lead_own_process_group(_registered) -> None:
+    os.setpgid(0, 0)
+
+
+class Command(DjangoQCommand):
+    def handle(self, *args, **options):
+        # Runs in each child right after the fork (django-q2 uses the "fork" start method).
+        multiprocessing.util.register_after_fork(_lead_own_process_group, _lead_own_process_group)
+        return super().handle(*args, **options)

@@ -1,0 +1,14 @@
+"""Tasks the task-cluster tests enqueue (imported by the cluster's workers by dotted path)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def hold(directory: str, seconds: float = 2.0) -> str:
+    """Say it started, take a while, say it finished."""
+    Path(directory, "started").touch()
+    time.sleep(seconds)
+    Path(directory, "finished").touch()
+    return "done"
