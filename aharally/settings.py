@@ -163,6 +163,15 @@ RALLY_ALLOW_PRIVATE_ADDRESSES = env_bool("RALLY_ALLOW_PRIVATE_ADDRESSES", defaul
 RALLY_CA_BUNDLE = env_str("RALLY_CA_BUNDLE", "")
 RALLY_OAUTH_CLIENT_ID = env_str("RALLY_OAUTH_CLIENT_ID", "aharally-local")
 RALLY_OAUTH_CLIENT_SECRET = env_str("RALLY_OAUTH_CLIENT_SECRET", "aharally-local-demo-secret")
+# The one Rally that client is registered at: its secret is sent nowhere else. For any other
+# Rally URL an owner registers a client of their own in the wizard (or uses an API key).
+# Default: the local sandbox under DEBUG (make run), rally1.rallydev.com otherwise.
+RALLY_OAUTH_URL = (
+    env_str("RALLY_OAUTH_URL", "http://127.0.0.1:8001" if DEBUG else "https://rally1.rallydev.com")
+    .strip()
+    .rstrip("/")
+    .lower()
+)
 
 # Largest rich-text field accepted from a form, in characters.
 RICH_TEXT_MAX_LENGTH = env_int("RICH_TEXT_MAX_LENGTH", 100_000)

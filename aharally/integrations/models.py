@@ -14,6 +14,13 @@ from aharally.integrations.secrets import EncryptedTextField
 from aharally.workspaces.models import RecordType, Workspace
 
 DEFAULT_RALLY_URL = "https://rally1.rallydev.com"
+SECRET_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "api_key",
+    "oauth_client_secret",
+    "client_private_key_pem",
+)
 
 
 class IntegrationState(models.TextChoices):
@@ -76,6 +83,10 @@ class Integration(models.Model):
     refresh_token = EncryptedTextField(blank=True)
     token_expires_at = models.DateTimeField(null=True, blank=True)
     api_key = EncryptedTextField(blank=True)
+    # An OAuth client the owner registered at this Rally (any Rally other than the one the
+    # installation's client, RALLY_OAUTH_URL, belongs to); bound to rally_url, dropped with it.
+    oauth_client_id = models.CharField("OAuth client ID", max_length=200, blank=True)
+    oauth_client_secret = EncryptedTextField(blank=True)
     authorized_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -122,6 +133,12 @@ class Integration(models.Model):
     def account_locked(self) -> bool:
         """Whether the Rally URL can no longer change: records were sent or linked."""
         return self.source.first_sent_at is not None or self.first_sent_at is not None
+
+    @property
+    def secrets_unreadable(self) -> bool:
+        """Whether a stored secret of the source cannot be decrypted (the keys changed)."""
+        source = self.source
+        return any(getattr(getattr(source, name), "unreadable", False) for name in SECRET_FIELDS)
 
     @property
     def source(self) -> Integration:

@@ -59,6 +59,22 @@ def normalise_rally_url(value: str) -> str:
     return f"{scheme}://{netloc}"
 
 
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit((url or "").strip().lower())
+    scheme = parts.scheme
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").rstrip("."), port or DEFAULT_PORTS.get(scheme, 0)
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Whether two URLs name the same scheme, host and port (default ports made explicit)."""
+    a, b = _origin(first), _origin(second)
+    return bool(a[0] and a[1]) and a == b
+
+
 def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped

@@ -110,6 +110,9 @@ def set_account(*, integration: Integration, rally_url: str) -> None:
         )
     integration.rally_url = rally_url
     _forget_credentials(integration)
+    # An owner's OAuth client is registered at one Rally: it is never sent to another.
+    integration.oauth_client_id = ""
+    integration.oauth_client_secret = ""
     _forget_scope(integration)
     integration.wizard_step = WizardStep.AUTHORIZE
     integration.save()
@@ -132,6 +135,21 @@ def _forget_scope(integration: Integration) -> None:
     integration.rally_project_name = ""
     integration.record_mappings.all().delete()
     integration.relationship_links.all().delete()
+
+
+@transaction.atomic
+def set_oauth_client(*, integration: Integration, client_id: str, client_secret: str, user) -> None:
+    """The OAuth client the owner registered at the integration's Rally (secret encrypted)."""
+    if integration.template_id:
+        raise WizardError("This integration uses its template's authorization.")
+    integration.oauth_client_id = client_id.strip()
+    integration.oauth_client_secret = client_secret.strip()
+    integration.save(update_fields=["oauth_client_id", "oauth_client_secret"])
+    log_info(
+        integration,
+        f"OAuth client {integration.oauth_client_id} for {integration.rally_url} set by "
+        f"{user.email}.",
+    )
 
 
 @dataclass(frozen=True)
