@@ -28,7 +28,12 @@ from django.db import transaction
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import AuthMethod, Integration
 from aharally.integrations.secrets import Secret
-from aharally.integrations.url_safety import UnsafeRallyURL, check_destination, same_origin
+from aharally.integrations.url_safety import (
+    UnsafeRallyURL,
+    check_destination,
+    connection_guard,
+    same_origin,
+)
 from aharally.rally.auth import ApiKey, Credential, OAuthToken, TokenSet
 from aharally.rally.client import RallyClient
 from aharally.rally.errors import (
@@ -38,6 +43,7 @@ from aharally.rally.errors import (
     RallyNotFound,
     RallyTransientError,
 )
+from aharally.rally.pinning import mount_pinned
 from aharally.rally.transport import ClientCertificate, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -190,6 +196,7 @@ def client_for(
         workspace=scope,
         client_certificate=client_certificate_for(integration),
         ca_bundle=settings.RALLY_CA_BUNDLE or None,
+        resolve=connection_guard(),
         **kwargs,
     )
 
@@ -266,8 +273,9 @@ def probe_rally_url(url: str) -> str | None:
     Raises RallyProblem when nothing answers. Any HTTP answer counts (Rally says 401 without
     credentials); redirects are not followed.
     """
+    session = mount_pinned(requests.Session(), connection_guard())
     try:
-        requests.get(
+        session.get(
             url + "/slm/webservice/v2.0/security/authorize",
             timeout=INTERACTIVE_TIMEOUT,
             allow_redirects=False,
@@ -290,4 +298,6 @@ def probe_rally_url(url: str) -> str | None:
             f"Could not reach {url}. Check the Rally URL, or try again when the server is up.",
             kind="transient",
         ) from None
+    finally:
+        session.close()
     return None

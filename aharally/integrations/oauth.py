@@ -29,6 +29,8 @@ from aharally.integrations.connection import (
     tls_verify,
 )
 from aharally.integrations.models import Integration
+from aharally.integrations.url_safety import connection_guard
+from aharally.rally.pinning import mount_pinned
 
 # requests-oauthlib and oauthlib log whole token responses at DEBUG: never let those through,
 # whatever LOG_LEVEL says (secrets are never logged).
@@ -81,9 +83,10 @@ def client_for(integration: Integration) -> OAuthClient:
 
 def _session(client: OAuthClient, state: str | None = None) -> OAuth2Session:
     session = OAuth2Session(client.client_id, redirect_uri=redirect_uri(), scope=SCOPE, state=state)
-    # A redirect from the token endpoint is refused rather than followed (no SSRF by redirect).
+    # A redirect from the token endpoint is refused rather than followed (no SSRF by redirect),
+    # and the connection goes to the address that was checked (no DNS rebinding).
     session.max_redirects = 0
-    return session
+    return mount_pinned(session, connection_guard())
 
 
 def _allow_http_if_configured(url: str) -> None:
