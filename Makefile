@@ -30,6 +30,7 @@ var:
 run: export DEBUG := true
 run: install var
 	$(PY) manage.py migrate --no-input
+	$(PY) manage.py createcachetable
 	@test -f var/.demo-seeded || { $(PY) manage.py seed_demo && touch var/.demo-seeded; }
 	$(PY) -m honcho start -f Procfile
 

@@ -119,6 +119,17 @@ ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ADAPTER = "aharally.workspaces.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", default=True)
 ACCOUNT_SESSION_REMEMBER = True
+# Sign-in throttling (state in the shared cache below, so every worker counts the same
+# guesses): failed sign-ins per client address, and per account *from one client address*
+# (the adapter's key), so guessing is slowed while the owner, from another client, still gets
+# in with the right password.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("ACCOUNT_LOGIN_FAILED_RATE_LIMIT", "20/5m/ip,5/5m/key"),
+}
+# The client address for throttling: X-Forwarded-For (its last hop) only behind our own
+# proxy; otherwise the connection's address, since anyone can send the header.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if BEHIND_TLS_PROXY else 0
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aharally <aharally@localhost>")
@@ -149,9 +160,29 @@ STORAGES = {
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+
+# A cache shared by every process (sign-in throttling must count across gunicorn workers):
+# a database table by default (`manage.py createcachetable`), Redis when REDIS_URL is set.
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        raise ImproperlyConfigured("REDIS_URL is set but the redis package is not installed.")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "aharally_cache",
+        }
+    }
 
 # Rally integration. http:// and private/loopback addresses are refused (no SSRF) unless
 # allowed here: the local Rally sandbox needs both, so DEBUG and tests allow them by default.
