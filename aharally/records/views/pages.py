@@ -49,7 +49,7 @@ def _form_page(request, *, form, kind: str, record=None, cancel_url: str) -> Htt
         "kind": kind,
         "record": record,
         "cancel_url": cancel_url,
-        "history": record_history(record) if record is not None else None,
+        "history": record_history(record, viewer=request.user) if record is not None else None,
     }
     return render(request, "records/record_form.html", context)
 
@@ -134,7 +134,7 @@ def initiative(request: HttpRequest, reference: str) -> HttpResponse:
             "record": record,
             "features": features,
             "epics": epics,
-            "history": record_history(record),
+            "history": record_history(record, viewer=request.user),
         },
     )
 
@@ -196,7 +196,7 @@ def epic(request: HttpRequest, reference: str) -> HttpResponse:
             "record": record,
             "features": features,
             "initiative_visible": initiative_visible,
-            "history": record_history(record),
+            "history": record_history(record, viewer=request.user),
         },
     )
 
@@ -251,7 +251,11 @@ def release(request: HttpRequest, reference: str) -> HttpResponse:
     return render(
         request,
         "records/release.html",
-        {"record": record, "features": features, "history": record_history(record)},
+        {
+            "record": record,
+            "features": features,
+            "history": record_history(record, viewer=request.user),
+        },
     )
 
 
