@@ -18,4 +18,5 @@ USER aharally
 EXPOSE 8000
 # Run `python manage.py migrate` and `python manage.py createcachetable` once per release, and `python manage.py qcluster`
 # as a second container from this image for the task cluster.
-CMD ["gunicorn", "aharally.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gunicorn.conf.py (read from /app) keeps query strings, and so OAuth codes, out of the access log.
+CMD ["gunicorn", "aharally.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -8,6 +8,14 @@ from aharally.workspaces.members import invitation_from_session
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def clean_password(self, password: str, user=None) -> str:
+        """Sign-up, change and reset: a password past PASSWORD_MAX_LENGTH is refused first."""
+        if len(password or "") > settings.PASSWORD_MAX_LENGTH:
+            raise forms.ValidationError(
+                f"Use at most {settings.PASSWORD_MAX_LENGTH} characters for your password."
+            )
+        return super().clean_password(password, user=user)
+
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         """Failed sign-ins count per account *and* client address.
 
