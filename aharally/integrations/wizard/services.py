@@ -33,7 +33,8 @@ from aharally.integrations.templates_service import (
     effective_config,
     templates_available_to,
 )
-from aharally.workspaces.models import RecordType
+from aharally.workspaces.audit import record_audit
+from aharally.workspaces.models import AuditAction, RecordType
 
 STEPS: list[str] = list(WizardStep.values)
 # A derived integration takes these from its template; it only chooses its own project.
@@ -88,6 +89,13 @@ def create_draft(*, workspace, name: str, template: Integration | None, user) ->
         )
         integration.save(update_fields=["rally_url", "wizard_step"])
     log_info(integration, f"Integration “{integration.name}” created as a draft by {user.email}.")
+    record_audit(
+        workspace=workspace,
+        actor=user,
+        action=AuditAction.CONFIGURATION,
+        target=f"Integration “{integration.name}”",
+        detail="Created as a draft" + (f" on the template “{template.name}”" if template else ""),
+    )
     return integration
 
 
@@ -150,6 +158,13 @@ def set_oauth_client(*, integration: Integration, client_id: str, client_secret:
         f"OAuth client {integration.oauth_client_id} for {integration.rally_url} set by "
         f"{user.email}.",
     )
+    record_audit(
+        workspace=integration.workspace,
+        actor=user,
+        action=AuditAction.AUTHORIZATION,
+        target=f"Integration “{integration.name}”",
+        detail=f"OAuth client {integration.oauth_client_id} set for {integration.rally_url}",
+    )
 
 
 @dataclass(frozen=True)
@@ -186,6 +201,13 @@ def store_authorization(*, integration: Integration, authorization: Authorizatio
     log_info(
         integration,
         f"Authorized with Rally ({how}) as {authorization.rally_user_name} by {user.email}.",
+    )
+    record_audit(
+        workspace=integration.workspace,
+        actor=user,
+        action=AuditAction.AUTHORIZATION,
+        target=f"Integration “{integration.name}”",
+        detail=f"Authorized at {integration.rally_url} ({how}) as {authorization.rally_user_name}",
     )
 
 
@@ -410,6 +432,14 @@ def enable(*, integration: Integration, user) -> None:
         integration,
         f"Enabled by {user.email}: {source.get_outgoing_mode_display()}, "
         f"{source.get_incoming_mode_display()}.",
+    )
+    record_audit(
+        workspace=integration.workspace,
+        actor=user,
+        action=AuditAction.CONFIGURATION,
+        target=f"Integration “{integration.name}”",
+        detail=f"Enabled: {source.get_outgoing_mode_display()}, "
+        f"{source.get_incoming_mode_display()}",
     )
 
 
