@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def production_env(**extra: str) -> dict[str, str]:
     """The production settings README.md documents, behind a TLS proxy."""
-    env = {k: v for k, v in os.environ.items() if k not in ("AHARALLY_TESTING", "DEBUG")}
+    # Not the test run's own switches (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE).
+    skip = ("AHARALLY_TESTING", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     env.update(
         {
             "DEBUG": "false",

@@ -39,7 +39,13 @@ def _serve(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen:
             time.sleep(0.3)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, log: Path) -> None:
+    # The server writes its request line after answering: wait for it before stopping.
+    deadline = time.monotonic() + 20
+    while "/integrations/rally/oauth/callback" not in log.read_text():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     process.terminate()
     process.wait(timeout=20)
 
@@ -51,7 +57,7 @@ def test_the_dev_server_log_shows_the_callback_without_its_code(tmp_path):
         tmp_path,
         port,
     )
-    _stop(process)
+    _stop(process, tmp_path / "server.log")
     text = (tmp_path / "server.log").read_text()
     assert "/integrations/rally/oauth/callback" in text
     assert CODE not in text and "TheState987654" not in text
@@ -76,7 +82,7 @@ def test_the_gunicorn_access_log_shows_the_callback_without_its_code(tmp_path):
         tmp_path,
         port,
     )
-    _stop(process)
+    _stop(process, access)
     text = access.read_text()
     assert "/integrations/rally/oauth/callback" in text
     assert CODE not in text
