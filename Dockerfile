@@ -16,6 +16,7 @@ RUN python manage.py collectstatic --no-input \
     && mkdir -p var && chown -R aharally:aharally var
 USER aharally
 EXPOSE 8000
-# Run `python manage.py migrate` once per release, and `python manage.py qcluster`
+# Run `python manage.py migrate` and `python manage.py createcachetable` once per release, and `python manage.py qcluster`
 # as a second container from this image for the task cluster.
-CMD ["gunicorn", "aharally.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gunicorn.conf.py (read from /app) keeps query strings, and so OAuth codes, out of the access log.
+CMD ["gunicorn", "aharally.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]

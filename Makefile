@@ -34,6 +34,7 @@ WITH_ENV := $(PY) -m honcho run --env $(ENV_FILE)
 prepare: export DEBUG := true
 prepare: install var
 	$(WITH_ENV) $(PY) manage.py migrate --no-input
+	$(WITH_ENV) $(PY) manage.py createcachetable
 	$(WITH_ENV) $(PY) manage.py seed_demo --if-empty
 
 # The demo runs in development mode: the dev server, static files from the source tree,

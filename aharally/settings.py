@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "aharally.urls"
@@ -120,6 +121,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Longer passwords are refused before any validator or hasher sees them (a 1 MB password
+# would keep a worker busy in the similarity validator).
+PASSWORD_MAX_LENGTH = 512
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -132,6 +136,17 @@ ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ADAPTER = "aharally.workspaces.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", default=True)
 ACCOUNT_SESSION_REMEMBER = True
+# Sign-in throttling (state in the shared cache below, so every worker counts the same
+# guesses): failed sign-ins per client address, and per account *from one client address*
+# (the adapter's key), so guessing is slowed while the owner, from another client, still gets
+# in with the right password.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("ACCOUNT_LOGIN_FAILED_RATE_LIMIT", "20/5m/ip,5/5m/key"),
+}
+# The client address for throttling: X-Forwarded-For (its last hop) only behind our own
+# proxy; otherwise the connection's address, since anyone can send the header.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if BEHIND_TLS_PROXY else 0
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aharally <aharally@localhost>")
@@ -160,11 +175,54 @@ STORAGES = {
     },
 }
 
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
-)
+# Served over https behind a TLS proxy (BEHIND_TLS_PROXY): https only, said with HSTS, and
+# cookies that never travel over plain http. Each can be set on its own.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=BEHIND_TLS_PROXY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=BEHIND_TLS_PROXY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# django-csp: no inline script or style anywhere (status colours are set through the CSSOM by
+# static/js/status-colors.js). form-action is left open: the Authorize form redirects to Rally.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# A cache shared by every process (sign-in throttling must count across gunicorn workers):
+# a database table by default (`manage.py createcachetable`), Redis when REDIS_URL is set.
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        raise ImproperlyConfigured("REDIS_URL is set but the redis package is not installed.")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "aharally_cache",
+        }
+    }
 
 # Rally integration. http:// and private/loopback addresses are refused (no SSRF) unless
 # allowed here: the local Rally sandbox needs both, so DEBUG and tests allow them by default.
@@ -176,6 +234,15 @@ RALLY_ALLOW_PRIVATE_ADDRESSES = env_bool("RALLY_ALLOW_PRIVATE_ADDRESSES", defaul
 RALLY_CA_BUNDLE = env_str("RALLY_CA_BUNDLE", "")
 RALLY_OAUTH_CLIENT_ID = env_str("RALLY_OAUTH_CLIENT_ID", "aharally-local")
 RALLY_OAUTH_CLIENT_SECRET = env_str("RALLY_OAUTH_CLIENT_SECRET", "aharally-local-demo-secret")
+# The one Rally that client is registered at: its secret is sent nowhere else. For any other
+# Rally URL an owner registers a client of their own in the wizard (or uses an API key).
+# Default: the local sandbox under DEBUG (make run), rally1.rallydev.com otherwise.
+RALLY_OAUTH_URL = (
+    env_str("RALLY_OAUTH_URL", "http://127.0.0.1:8001" if DEBUG else "https://rally1.rallydev.com")
+    .strip()
+    .rstrip("/")
+    .lower()
+)
 
 # Largest rich-text field accepted from a form, in characters.
 RICH_TEXT_MAX_LENGTH = env_int("RICH_TEXT_MAX_LENGTH", 100_000)
@@ -212,8 +279,27 @@ SYNC_TICK_MINUTES = env_int("SYNC_TICK_MINUTES", 1)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_query": {"()": "aharally.logfilters.RedactQueryStrings"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # The dev server's request lines, as Django logs them, without OAuth codes.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_query"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }

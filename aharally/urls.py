@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -13,6 +14,9 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico whatever the page says; the icon is a static SVG."""
     return redirect(static("favicon.svg"), permanent=True)
 
+
+# The admin signs in through allauth (its throttling); its own login form is never offered.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", workspace_views.home, name="home"),

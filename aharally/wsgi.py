@@ -10,3 +10,7 @@ application = get_wsgi_application()
 # Refuse to serve without a key rather than fail on the first request.
 if not settings.SECRET_KEY:
     raise ImproperlyConfigured("Set the environment variable SECRET_KEY (see .env.example).")
+# Secrets at rest need AHARALLY_ENCRYPTION_KEYS in production: say so now, not on first use.
+from aharally.integrations.secrets import check_keys  # noqa: E402
+
+check_keys()

@@ -28,7 +28,13 @@ def test_the_web_server_refuses_to_start_without_a_secret_key():
 
 
 def test_the_web_server_starts_with_a_secret_key():
-    result = _start("import aharally.wsgi; print('ready')", SECRET_KEY="a-private-value")
+    from cryptography.fernet import Fernet
+
+    result = _start(
+        "import aharally.wsgi; print('ready')",
+        SECRET_KEY="a-private-value",
+        AHARALLY_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+    )
     assert result.returncode == 0, result.stderr
     assert "ready" in result.stdout
 

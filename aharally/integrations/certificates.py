@@ -272,7 +272,21 @@ def set_client_certificate(
             f"{validated.info.issuer}, expires {validated.info.not_valid_after:%Y-%m-%d}.",
             "Every call to Rally now presents this certificate. Replace it before it expires.",
         )
+        _audit(integration, by, f"Client certificate set: {validated.info.subject}")
     return validated.info
+
+
+def _audit(integration: Integration, by, what: str) -> None:
+    from aharally.workspaces.audit import record_audit
+    from aharally.workspaces.models import AuditAction
+
+    record_audit(
+        workspace=integration.workspace,
+        actor=by,
+        action=AuditAction.TEMPLATE if integration.is_template else AuditAction.CONFIGURATION,
+        target=f"Integration “{integration.name}”",
+        detail=what,
+    )
 
 
 def remove_client_certificate(*, integration: Integration, by=None) -> None:
@@ -301,6 +315,7 @@ def remove_client_certificate(*, integration: Integration, by=None) -> None:
             "Calls to Rally no longer present a client certificate; a server that demands "
             "one will refuse them.",
         )
+        _audit(integration, by, "Client certificate removed")
 
 
 def certificate_info(integration: Integration) -> CertificateInfo | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import requests
@@ -27,7 +28,12 @@ from django.db import transaction
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import AuthMethod, Integration
 from aharally.integrations.secrets import Secret
-from aharally.integrations.url_safety import UnsafeRallyURL, check_destination
+from aharally.integrations.url_safety import (
+    UnsafeRallyURL,
+    check_destination,
+    connection_guard,
+    same_origin,
+)
 from aharally.rally.auth import ApiKey, Credential, OAuthToken, TokenSet
 from aharally.rally.client import RallyClient
 from aharally.rally.errors import (
@@ -37,6 +43,7 @@ from aharally.rally.errors import (
     RallyNotFound,
     RallyTransientError,
 )
+from aharally.rally.pinning import mount_pinned
 from aharally.rally.transport import ClientCertificate, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,39 @@ def _reveal(value) -> str:
     return value.reveal() if isinstance(value, Secret) else str(value or "")
 
 
+@dataclass(frozen=True)
+class OAuthClient:
+    """An OAuth client registered at one Rally; `own` when the owner registered it."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    own: bool = False
+
+
+def installation_client_applies(rally_url: str) -> bool:
+    """Whether the installation's OAuth client (RALLY_OAUTH_*) belongs to this Rally URL."""
+    return bool(
+        settings.RALLY_OAUTH_CLIENT_ID
+        and settings.RALLY_OAUTH_URL
+        and same_origin(rally_url, settings.RALLY_OAUTH_URL)
+    )
+
+
+def oauth_client_for(integration: Integration) -> OAuthClient | None:
+    """The OAuth client for the integration's Rally, or None when there is none.
+
+    The installation's client secret goes only to RALLY_OAUTH_URL; any other Rally needs a
+    client its owner registered there (stored on the source), or an API key.
+    """
+    source = integration.source
+    own_secret = _reveal(source.oauth_client_secret)
+    if source.oauth_client_id and own_secret:
+        return OAuthClient(source.oauth_client_id, own_secret, own=True)
+    if installation_client_applies(source.rally_url):
+        return OAuthClient(settings.RALLY_OAUTH_CLIENT_ID, settings.RALLY_OAUTH_CLIENT_SECRET)
+    return None
+
+
 def credential_for(integration: Integration) -> Credential:
     """The API key or the OAuth tokens of the integration's source."""
     source = integration.source
@@ -84,12 +124,14 @@ def credential_for(integration: Integration) -> Credential:
     if not source.access_token:
         raise NotConnected("The integration is not authorized with Rally yet. Authorize it first.")
     expires_at = source.token_expires_at.timestamp() if source.token_expires_at else None
+    # Without a client bound to this Rally the token is used as it is, never refreshed there.
+    client = oauth_client_for(integration)
     return OAuthToken(
         _reveal(source.access_token),
         refresh_token=_reveal(source.refresh_token) or None,
         expires_at=expires_at,
-        client_id=settings.RALLY_OAUTH_CLIENT_ID,
-        client_secret=settings.RALLY_OAUTH_CLIENT_SECRET,
+        client_id=client.client_id if client else None,
+        client_secret=client.client_secret if client else None,
         on_refresh=_token_storer(source.pk),
     )
 
@@ -154,6 +196,7 @@ def client_for(
         workspace=scope,
         client_certificate=client_certificate_for(integration),
         ca_bundle=settings.RALLY_CA_BUNDLE or None,
+        resolve=connection_guard(),
         **kwargs,
     )
 
@@ -230,8 +273,9 @@ def probe_rally_url(url: str) -> str | None:
     Raises RallyProblem when nothing answers. Any HTTP answer counts (Rally says 401 without
     credentials); redirects are not followed.
     """
+    session = mount_pinned(requests.Session(), connection_guard())
     try:
-        requests.get(
+        session.get(
             url + "/slm/webservice/v2.0/security/authorize",
             timeout=INTERACTIVE_TIMEOUT,
             allow_redirects=False,
@@ -254,4 +298,6 @@ def probe_rally_url(url: str) -> str | None:
             f"Could not reach {url}. Check the Rally URL, or try again when the server is up.",
             kind="transient",
         ) from None
+    finally:
+        session.close()
     return None

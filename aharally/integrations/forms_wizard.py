@@ -92,6 +92,28 @@ class ApiKeyForm(WizardForm):
         return key
 
 
+class OAuthClientForm(WizardForm):
+    client_id = forms.CharField(max_length=200, label="OAuth client ID")
+    client_secret = forms.CharField(
+        max_length=500,
+        label="OAuth client secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted, sent only to this Rally, and never shown again.",
+    )
+
+    def clean_client_id(self) -> str:
+        value = self.cleaned_data["client_id"].strip()
+        if not value or any(c.isspace() for c in value):
+            raise forms.ValidationError("Enter the client ID Rally shows for the OAuth client.")
+        return value
+
+    def clean_client_secret(self) -> str:
+        value = self.cleaned_data["client_secret"].strip()
+        if len(value) < 8:
+            raise forms.ValidationError("Enter the client secret Rally shows for the client.")
+        return value
+
+
 class WorkspaceForm(WizardForm):
     workspace = forms.TypedChoiceField(
         coerce=int, label="Rally workspace", widget=forms.RadioSelect

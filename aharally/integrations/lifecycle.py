@@ -10,6 +10,8 @@ from aharally.integrations.connection import RallyProblem, has_credentials, rall
 from aharally.integrations.log import log_event, record_failure, record_success
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
 from aharally.integrations.templates_service import effective_config
+from aharally.workspaces.audit import record_audit
+from aharally.workspaces.models import AuditAction
 
 
 class LifecycleError(Exception):
@@ -36,7 +38,18 @@ def disable_integration(*, integration: Integration, by=None) -> Integration:
             "Nothing is sent to or received from Rally until it is enabled again; changes "
             "made meanwhile are picked up then.",
         )
+        _audit(integration, by, "Disabled")
     return integration
+
+
+def _audit(integration: Integration, by, what: str) -> None:
+    record_audit(
+        workspace=integration.workspace,
+        actor=by,
+        action=AuditAction.CONFIGURATION,
+        target=f"Integration “{integration.name}”",
+        detail=what,
+    )
 
 
 def enable_integration(*, integration: Integration, by=None) -> Integration:
@@ -52,10 +65,11 @@ def enable_integration(*, integration: Integration, by=None) -> Integration:
         )
         integration.state, integration.enabled_at = IntegrationState.ENABLED, now
         log_event(integration, LogLevel.INFO, f"Integration enabled{_who(by)}.")
+        _audit(integration, by, "Enabled again")
     return integration
 
 
-def delete_integration(*, integration: Integration) -> None:
+def delete_integration(*, integration: Integration, by=None) -> None:
     """Delete the integration and its configuration; records stay in aharally and Rally."""
     users = list(integration.derived_integrations.values_list("name", flat=True)[:5])
     if users:
@@ -66,6 +80,7 @@ def delete_integration(*, integration: Integration) -> None:
         )
     try:
         with transaction.atomic():
+            _audit(integration, by, "Deleted")
             integration.delete()
     except ProtectedError:
         raise LifecycleError(

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from aharally.integrations.models import Integration, IntegrationLogEntry, LogLevel
+from aharally.integrations.models import SECRET_FIELDS, Integration, IntegrationLogEntry, LogLevel
 from aharally.integrations.secrets import Secret, SecretUnreadable
 
 logger = logging.getLogger("aharally.integrations")
@@ -27,7 +27,7 @@ MAX_HINT_LENGTH = 1000
 # Shorter values are not treated as secrets: masking "ab" everywhere would mangle messages.
 MIN_SECRET_LENGTH = 6
 
-_SECRET_FIELDS = ("access_token", "refresh_token", "api_key", "client_private_key_pem")
+_SECRET_FIELDS = SECRET_FIELDS
 
 _PYTHON_LEVELS = {
     LogLevel.INFO: logging.INFO,

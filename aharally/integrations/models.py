@@ -14,6 +14,13 @@ from aharally.integrations.secrets import EncryptedTextField
 from aharally.workspaces.models import RecordType, Workspace
 
 DEFAULT_RALLY_URL = "https://rally1.rallydev.com"
+SECRET_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "api_key",
+    "oauth_client_secret",
+    "client_private_key_pem",
+)
 
 
 class IntegrationState(models.TextChoices):
@@ -76,6 +83,10 @@ class Integration(models.Model):
     refresh_token = EncryptedTextField(blank=True)
     token_expires_at = models.DateTimeField(null=True, blank=True)
     api_key = EncryptedTextField(blank=True)
+    # An OAuth client the owner registered at this Rally (any Rally other than the one the
+    # installation's client, RALLY_OAUTH_URL, belongs to); bound to rally_url, dropped with it.
+    oauth_client_id = models.CharField("OAuth client ID", max_length=200, blank=True)
+    oauth_client_secret = EncryptedTextField(blank=True)
     authorized_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -122,6 +133,29 @@ class Integration(models.Model):
     def account_locked(self) -> bool:
         """Whether the Rally URL can no longer change: records were sent or linked."""
         return self.source.first_sent_at is not None or self.first_sent_at is not None
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        if not instance.needs_reauthorization and any(
+            getattr(instance.__dict__.get(name), "unreadable", False) for name in SECRET_FIELDS
+        ):
+            # The keys changed under a stored secret: the owner must authorize again. Said
+            # once (the flag is stored), so pages keep working and the log says why.
+            from aharally.integrations.connection import mark_needs_reauthorization
+
+            mark_needs_reauthorization(
+                instance,
+                reason="A stored secret of this integration can no longer be decrypted: the "
+                "installation's encryption keys (AHARALLY_ENCRYPTION_KEYS or SECRET_KEY) changed.",
+            )
+        return instance
+
+    @property
+    def secrets_unreadable(self) -> bool:
+        """Whether a stored secret of the source cannot be decrypted (the keys changed)."""
+        source = self.source
+        return any(getattr(getattr(source, name), "unreadable", False) for name in SECRET_FIELDS)
 
     @property
     def source(self) -> Integration:

@@ -23,10 +23,14 @@ from requests_oauthlib import OAuth2Session
 
 from aharally.integrations.connection import (
     INTERACTIVE_TIMEOUT,
+    OAuthClient,
     client_certificate_for,
+    oauth_client_for,
     tls_verify,
 )
 from aharally.integrations.models import Integration
+from aharally.integrations.url_safety import connection_guard
+from aharally.rally.pinning import mount_pinned
 
 # requests-oauthlib and oauthlib log whole token responses at DEBUG: never let those through,
 # whatever LOG_LEVEL says (secrets are never logged).
@@ -63,13 +67,26 @@ def redirect_uri() -> str:
     return settings.SITE_URL + reverse("integrations:oauth_callback")
 
 
-def _session(state: str | None = None) -> OAuth2Session:
-    session = OAuth2Session(
-        settings.RALLY_OAUTH_CLIENT_ID, redirect_uri=redirect_uri(), scope=SCOPE, state=state
-    )
-    # A redirect from the token endpoint is refused rather than followed (no SSRF by redirect).
+NO_CLIENT_MESSAGE = (
+    "There is no OAuth client for this Rally yet: register one in Rally (Application Manager → "
+    "OAuth clients) and enter its client ID and secret here, or use an API key instead."
+)
+
+
+def client_for(integration: Integration) -> OAuthClient:
+    """The OAuth client bound to the integration's Rally, or AuthorizationFailed."""
+    client = oauth_client_for(integration)
+    if client is None:
+        raise AuthorizationFailed(NO_CLIENT_MESSAGE, integration_id=integration.pk)
+    return client
+
+
+def _session(client: OAuthClient, state: str | None = None) -> OAuth2Session:
+    session = OAuth2Session(client.client_id, redirect_uri=redirect_uri(), scope=SCOPE, state=state)
+    # A redirect from the token endpoint is refused rather than followed (no SSRF by redirect),
+    # and the connection goes to the address that was checked (no DNS rebinding).
     session.max_redirects = 0
-    return session
+    return mount_pinned(session, connection_guard())
 
 
 def _allow_http_if_configured(url: str) -> None:
@@ -81,8 +98,9 @@ def _allow_http_if_configured(url: str) -> None:
 def start(request, integration: Integration) -> str:
     """The Rally URL to send the owner to; remembers the state in the session."""
     base = integration.source.rally_url
+    client = client_for(integration)
     _allow_http_if_configured(base)
-    url, state = _session().authorization_url(base + AUTHORIZE_PATH)
+    url, state = _session(client).authorization_url(base + AUTHORIZE_PATH)
     pending = {
         key: value
         for key, value in request.session.get(SESSION_KEY, {}).items()
@@ -126,15 +144,17 @@ def describe_denial(error: str, description: str = "", *, still_authorized: bool
 def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
     """Trade the authorization code for tokens at Rally's token endpoint."""
     base = integration.source.rally_url
+    # The secret goes only to the Rally its client is registered at (never to any URL typed).
+    client = client_for(integration)
     _allow_http_if_configured(base)
-    session = _session(state)
+    session = _session(client, state)
     # The token endpoint is behind the same mTLS as the API when Rally demands certificates.
     certificate = client_certificate_for(integration)
     try:
         token = session.fetch_token(
             base + TOKEN_PATH,
             code=code,
-            client_secret=settings.RALLY_OAUTH_CLIENT_SECRET,
+            client_secret=client.client_secret,
             include_client_id=True,
             timeout=INTERACTIVE_TIMEOUT,
             cert=(certificate.cert_file, certificate.key_file) if certificate else None,
@@ -148,11 +168,14 @@ def exchange_code(integration: Integration, *, code: str, state: str) -> Tokens:
                 integration_id=integration.pk,
             ) from None
         if error.error in ("invalid_client", "unauthorized_client"):
-            raise AuthorizationFailed(
-                "Rally does not recognise this installation's OAuth client. Ask your "
-                "administrator to check RALLY_OAUTH_CLIENT_ID and RALLY_OAUTH_CLIENT_SECRET.",
-                integration_id=integration.pk,
-            ) from None
+            message = (
+                "Rally does not recognise the OAuth client ID and secret entered for it: "
+                "check them in Rally's Application Manager and enter them again."
+                if client.own
+                else "Rally does not recognise this installation's OAuth client. Ask your "
+                "administrator to check RALLY_OAUTH_CLIENT_ID and RALLY_OAUTH_CLIENT_SECRET."
+            )
+            raise AuthorizationFailed(message, integration_id=integration.pk) from None
         raise AuthorizationFailed(
             f"Rally refused to issue tokens ({error.error}). Click Authorize to try again.",
             integration_id=integration.pk,

@@ -300,7 +300,21 @@ def use_as_template(*, integration: Integration, by=None) -> Integration:
             "Other workspaces can now pick it in the first step of the Rally wizard; changes "
             "to its mappings, status mapping, modes and certificate apply to all of them.",
         )
+        _audit_template(integration, by, "Marked as an integration template")
     return integration
+
+
+def _audit_template(integration: Integration, by, what: str) -> None:
+    from aharally.workspaces.audit import record_audit
+    from aharally.workspaces.models import AuditAction
+
+    record_audit(
+        workspace=integration.workspace,
+        actor=by,
+        action=AuditAction.TEMPLATE,
+        target=f"Integration “{integration.name}”",
+        detail=what,
+    )
 
 
 def stop_using_as_template(*, integration: Integration, by=None) -> Integration:
@@ -321,6 +335,7 @@ def stop_using_as_template(*, integration: Integration, by=None) -> Integration:
         integration.is_template = False
         who = f" by {by.email}" if by is not None and getattr(by, "email", "") else ""
         log_event(integration, LogLevel.INFO, f"No longer an integration template{who}.")
+        _audit_template(integration, by, "No longer an integration template")
     return integration
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path(_W + "account/", views_account.account, name="wizard_account"),
     path(_W + "authorize/", views_account.authorize, name="wizard_authorize"),
     path(_W + "authorize/oauth/", views_account.oauth_start, name="wizard_oauth_start"),
+    path(_W + "authorize/oauth-client/", views_account.oauth_client, name="wizard_oauth_client"),
     path(_W + "authorize/api-key/", views_account.api_key, name="wizard_api_key"),
     # One callback for every integration (registered at Rally); the state says which.
     path("integrations/rally/oauth/callback", views_account.oauth_callback, name="oauth_callback"),

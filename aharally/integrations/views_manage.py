@@ -263,7 +263,7 @@ def delete(request: HttpRequest, integration_id: int) -> HttpResponse:
     integration = _integration(request, integration_id)
     if request.method == "POST":
         try:
-            lifecycle.delete_integration(integration=integration)
+            lifecycle.delete_integration(integration=integration, by=request.user)
         except lifecycle.LifecycleError as error:
             messages.error(request, error.message)
             return _settings_redirect(integration)

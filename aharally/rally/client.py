@@ -30,6 +30,7 @@ from aharally.rally.objects import (
     RallyRef,
     is_ref,
 )
+from aharally.rally.pinning import Resolver
 from aharally.rally.query import Query
 from aharally.rally.transport import (
     DEFAULT_TIMEOUT,
@@ -114,6 +115,7 @@ class RallyClient(MetadataMixin):
         concurrency_key: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         self.transport = Transport(
             base_url,
@@ -126,6 +128,7 @@ class RallyClient(MetadataMixin):
             concurrency_key=concurrency_key,
             sleep=sleep,
             rng=rng,
+            resolve=resolve,
         )
         self.workspace = _ref_path(workspace) if workspace is not None else None
 

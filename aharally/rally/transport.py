@@ -35,6 +35,7 @@ from aharally.rally.errors import (
     error_from_messages,
     error_from_status,
 )
+from aharally.rally.pinning import PinnedAdapter, Resolver
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         base_url = base_url.rstrip("/")
         if not base_url.startswith(("https://", "http://")):
@@ -180,7 +182,9 @@ class Transport:
             concurrency_key or credential.identity, max_concurrent
         )
         self.session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(max_concurrent, 10))
+        pool = {"pool_connections": 4, "pool_maxsize": max(max_concurrent, 10)}
+        # With `resolve`, every connection goes to the address it returns (checked there).
+        adapter = PinnedAdapter(resolve, **pool) if resolve else HTTPAdapter(**pool)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update(_HEADERS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from aharally.records.forms_base import WorkspaceRecordForm
+from aharally.records.forms_base import WorkspaceRecordForm, initiative_labeller
 from aharally.records.models import Feature, Requirement
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -29,6 +29,8 @@ class _LabelledChoicesMixin:
         for name in ("release", "epic", "initiative"):
             if name in fields:
                 fields[name].label_from_instance = _record_label
+        if "initiative" in fields:
+            fields["initiative"].label_from_instance = initiative_labeller(self)
 
 
 class FeatureForm(_LabelledChoicesMixin, WorkspaceRecordForm):

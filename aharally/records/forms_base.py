@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.db.models import Q
 
 from aharally.records.models import Epic, Initiative, Release, Tag
 from aharally.records.richtext import sanitize_html
@@ -20,6 +21,7 @@ from aharally.workspaces.access import visible_workspaces
 from aharally.workspaces.models import RequiredField, WorkflowStatus, Workspace
 
 LAYOUT_REQUIRED_MESSAGE = "This field is required by the workspace's custom layout."
+HIDDEN_INITIATIVE_LABEL = "An initiative in a workspace you don't belong to"
 DATE_PAIRS = [("start_date", "due_date"), ("start_date", "release_date")]
 
 
@@ -47,14 +49,27 @@ class WorkspaceRecordForm(forms.ModelForm):
         if "epic" in fields:
             fields["epic"].queryset = Epic.objects.filter(workspace=workspace)
             fields["epic"].error_messages["invalid_choice"] = "Choose an epic of this workspace."
+        self.hidden_initiative_id = None
         if "initiative" in fields:
             # Initiatives may live in another workspace, but only one the user belongs to.
-            fields["initiative"].queryset = Initiative.objects.filter(
-                workspace__in=visible_workspaces(user)
-            ).select_related("workspace")
-            fields["initiative"].error_messages["invalid_choice"] = (
+            field = fields["initiative"]
+            visible = Initiative.objects.filter(workspace__in=visible_workspaces(user))
+            field.queryset = visible.select_related("workspace")
+            field.error_messages["invalid_choice"] = (
                 "Choose an initiative from a workspace you belong to."
             )
+            current = getattr(self.instance, "initiative_id", None)
+            if current and not visible.filter(pk=current).exists():
+                # Linked to an initiative this user may not see: shown as such and kept as it
+                # is (a disabled field keeps its initial value whatever the browser submits).
+                self.hidden_initiative_id = current
+                field.queryset = Initiative.objects.filter(
+                    Q(workspace__in=visible_workspaces(user)) | Q(pk=current)
+                ).select_related("workspace")
+                field.disabled = True
+                field.help_text = (
+                    "Linked by someone who can see it; only members of its workspace can change it."
+                )
         if "assignee" in fields:
             fields["assignee"].queryset = get_user_model().objects.filter(
                 memberships__workspace=workspace
@@ -112,3 +127,14 @@ class WorkspaceRecordForm(forms.ModelForm):
     def changes(self) -> dict[str, Any]:
         """The submitted fields whose values differ from the record's."""
         return {name: self.cleaned_data[name] for name in self.changed_data}
+
+
+def initiative_labeller(form: WorkspaceRecordForm):
+    """Labels for the initiative select that never name an initiative the user may not see."""
+
+    def label(initiative) -> str:
+        if initiative.pk == form.hidden_initiative_id:
+            return HIDDEN_INITIATIVE_LABEL
+        return f"{initiative.reference} {initiative.name}"
+
+    return label

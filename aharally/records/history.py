@@ -68,11 +68,34 @@ def _who(change: RecordChange) -> str:
     return change.source or "someone no longer here"
 
 
-def record_history(record, *, limit: int | None = None) -> list[HistoryEntry]:
+HIDDEN_INITIATIVE = "an initiative in a workspace you don't belong to"
+
+
+def _masker(viewer):
+    """Hides initiatives (recorded as "CO-I-1 Name") of workspaces the viewer is not in."""
+    if viewer is None:
+        return lambda field, value: value
+    from aharally.workspaces.access import visible_workspaces
+
+    prefixes = set(visible_workspaces(viewer).values_list("prefix", flat=True))
+
+    def mask(field: str, value: str) -> str:
+        if field != "initiative" or not value:
+            return value
+        prefix = value.split("-I-", 1)[0]
+        return value if prefix in prefixes else HIDDEN_INITIATIVE
+
+    return mask
+
+
+def record_history(record, *, limit: int | None = None, viewer=None) -> list[HistoryEntry]:
     """Who changed which field of the record, when, from what to what; newest first.
 
-    One query whatever the number of changes (content types are cached by Django).
+    One query whatever the number of changes (content types are cached by Django), plus
+    one for the viewer's workspaces when `viewer` is given: initiatives of workspaces the
+    viewer does not belong to are not named.
     """
+    mask = _masker(viewer)
     content_type = ContentType.objects.get_for_model(record)
     changes = (
         RecordChange.objects.filter(content_type=content_type, object_id=record.pk)
@@ -86,8 +109,8 @@ def record_history(record, *, limit: int | None = None) -> list[HistoryEntry]:
         HistoryEntry(
             field=change.field,
             label=_label(model, change.field),
-            old_value=_readable(model, change.field, change.old_value),
-            new_value=_readable(model, change.field, change.new_value),
+            old_value=_readable(model, change.field, mask(change.field, change.old_value)),
+            new_value=_readable(model, change.field, mask(change.field, change.new_value)),
             who=_who(change),
             source=change.source,
             at=change.changed_at,

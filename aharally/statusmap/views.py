@@ -18,6 +18,7 @@ from aharally.integrations.wizard import lookups
 from aharally.integrations.wizard import services as wizard
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
+    audit_change,
     get_integration,
     owner_required,
     redirect_to_step,
@@ -124,6 +125,11 @@ def assign(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpRe
         )
     except services.StatusMapError as error:
         return _answer(request, integration, status_map, str(error))
+    audit_change(
+        request,
+        integration,
+        f"Status mapping: {request.POST.get('rally_state', '')} assigned to a status.",
+    )
     return _answer(request, integration, status_map)
 
 
@@ -140,4 +146,5 @@ def sends(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpRes
         )
     except services.StatusMapError as error:
         return _answer(request, integration, status_map, str(error))
+    audit_change(request, integration, "Status mapping: the state a status sends changed.")
     return _answer(request, integration, status_map)

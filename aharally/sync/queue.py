@@ -28,7 +28,14 @@ from aharally.sync.models import (
     OutboxState,
 )
 from aharally.sync.records import load_records
-from aharally.workspaces.models import ROLE_CAPABILITIES, Capability, Membership, RecordType
+from aharally.workspaces.audit import record_audit
+from aharally.workspaces.models import (
+    ROLE_CAPABILITIES,
+    AuditAction,
+    Capability,
+    Membership,
+    RecordType,
+)
 
 REVIEW_ROLES = [role for role, caps in ROLE_CAPABILITIES.items() if Capability.REVIEW in caps]
 # The queue page shows at most this many records at once (newest changes last).
@@ -220,7 +227,7 @@ def _decidable(user, row_ids, states) -> list[OutboxItem]:
     rows = list(
         OutboxItem.objects.select_for_update(of=("self",))
         .filter(pk__in=list(row_ids))
-        .select_related("integration")
+        .select_related("integration__workspace")
     )
     if len(rows) != len(set(row_ids)):
         raise DecisionError("Some of these changes no longer exist; reload the page.")
@@ -241,6 +248,7 @@ def approve(*, user, row_ids) -> int:
             state=OutboxState.QUEUED, decided_by=user, decided_at=now, not_before=None
         )
         outbox.note(row, ActivityAction.APPROVED, "", user)
+    _audit(rows, user=user, action=AuditAction.APPROVAL, verb="Approved")
     for integration_id in {row.integration_id for row in rows}:
         transaction.on_commit(lambda pk=integration_id: enqueue_drain(pk))
     return len(rows)
@@ -286,7 +294,29 @@ def reject(*, user, row_ids) -> int:
         )
         what = "creating it in Rally" if row.kind == OutboxKind.CREATE else ", ".join(row.fields)
         outbox.note(row, ActivityAction.REJECTED, f"Rejected {what}", user)
+    _audit(rows, user=user, action=AuditAction.REJECTION, verb="Rejected")
     return len(rows)
+
+
+def _audit(rows, *, user, action: str, verb: str) -> None:
+    """One audit entry per workspace and decision, naming the records."""
+    by_workspace: dict[int, list[OutboxItem]] = defaultdict(list)
+    for row in rows:
+        by_workspace[row.integration.workspace_id].append(row)
+    records = _records_for(rows)
+    for workspace_id, decided in by_workspace.items():
+        names = [
+            getattr(records.get((r.record_type, r.record_id)), "reference", r.record_type)
+            for r in decided
+        ]
+        record_audit(
+            workspace=decided[0].integration.workspace,
+            actor=user,
+            action=action,
+            target=decided[0].integration.name,
+            detail=f"{verb} sending {', '.join(names[:50])} to Rally"
+            + (f" and {len(names) - 50} more" if len(names) > 50 else ""),
+        )
 
 
 @transaction.atomic

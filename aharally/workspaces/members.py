@@ -120,21 +120,20 @@ def cancel_invitation(*, invitation: Invitation) -> None:
 
 
 def _proven_emails(user, *, via: Invitation | None) -> set[str]:
-    """Addresses we trust the user to own.
+    """Addresses we trust the user to own, whatever ACCOUNT_EMAIL_VERIFICATION says.
 
-    With mandatory email verification only verified addresses count; otherwise the account's
-    addresses do (the operator chose not to verify). Following an invitation link proves the
-    invited address either way, since only its owner received the link.
+    A verified address counts; so does the invited address when the user followed that
+    invitation's link, since only the owner of the address received it. An address merely
+    typed at sign-up proves nothing (with verification off anyone can type any address).
     """
     from allauth.account.models import EmailAddress
 
-    addresses = EmailAddress.objects.filter(user=user)
-    if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory":
-        emails = {a.email.lower() for a in addresses if a.verified}
-    else:
-        emails = {a.email.lower() for a in addresses}
-        if user.email:
-            emails.add(user.email.lower())
+    emails = {
+        address.lower()
+        for address in EmailAddress.objects.filter(user=user, verified=True).values_list(
+            "email", flat=True
+        )
+    }
     if via is not None and user.email and via.email.lower() == user.email.lower():
         emails.add(via.email.lower())
     return emails

@@ -163,3 +163,36 @@ class RequiredField(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type}.{self.field_name} required"
+
+
+class AuditAction(models.TextChoices):
+    CONFIGURATION = "configuration", "Configuration change"
+    AUTHORIZATION = "authorization", "Authorization"
+    TEMPLATE = "template", "Template edit"
+    APPROVAL = "approval", "Approval"
+    REJECTION = "rejection", "Rejection"
+    MEMBERSHIP = "membership", "Membership change"
+
+
+class AuditEntry(models.Model):
+    """Who changed what in a workspace's configuration, and when (shown to its owners).
+
+    Written through `workspaces.audit.record_audit`; never holds a secret.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    target = models.CharField(max_length=200, blank=True, help_text="What it was done to.")
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.target} by {self.actor_email or 'someone'}"

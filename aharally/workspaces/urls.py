@@ -39,5 +39,6 @@ urlpatterns = [
         name="delete_status",
     ),
     path(_S + "layouts/", views_settings.layouts, name="settings_layouts"),
+    path(_S + "audit/", views_settings.audit_log, name="audit_log"),
     path(_S + "layouts/<str:record_type>/", views_settings.save_layout, name="save_layout"),
 ]

@@ -339,3 +339,15 @@ def save_layout(request: HttpRequest, record_type: str) -> HttpResponse:
         {"sections": sections, "tab": "layouts"},
         status=400,
     )
+
+
+@require_capability(CONFIGURE)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Settings → Audit log: who changed the configuration, authorized, approved, and when."""
+    from aharally.workspaces.audit import audit_entries
+
+    return render(
+        request,
+        "workspaces/settings/audit_log.html",
+        {"entries": audit_entries(request.workspace), "tab": "audit"},
+    )

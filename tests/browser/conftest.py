@@ -46,13 +46,39 @@ def browser():
             browser.close()
 
 
+# Every page reports what its Content Security Policy blocked, to the console.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " + event.blockedURI
+    + " at " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
+
+
+def is_csp_violation(text: str) -> bool:
+    return "CSP violation" in text or "Content Security Policy" in text
+
+
 @pytest.fixture
 def page(browser, live_server, transactional_db):
+    """A page whose test fails when the Content Security Policy blocked anything on it
+    (tests that provoke a violation on purpose empty `page.csp_violations`)."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.csp_violations = []
+    page.on(
+        "console",
+        lambda message: (
+            page.csp_violations.append(f"{page.url}: {message.text}")
+            if is_csp_violation(message.text)
+            else None
+        ),
+    )
     try:
         yield page
+        assert page.csp_violations == [], "\n".join(page.csp_violations)
     finally:
         context.close()
 

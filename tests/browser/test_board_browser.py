@@ -127,7 +127,7 @@ def test_bob_changes_a_status_in_the_drawer_and_the_card_changes_colour(bob, dem
         drawer.locator("select[name=status]").select_option(label="Shipped")
 
     card = page.locator(f"[data-reference='{reference}']")
-    expect(card).to_have_attribute("style", f"--status:{shipped.color}")
+    expect(card).to_have_attribute("data-status-color", shipped.color)
     colour = card.evaluate("card => getComputedStyle(card).borderLeftColor")
     assert colour == "rgb(39, 174, 96)"  # #27ae60
     expect(drawer.locator(".flash.success")).to_have_text("Saved.")

@@ -25,6 +25,7 @@ def wizard_site(settings, live_server, rally_sandbox):
     settings.SITE_URL = live_server.url
     settings.RALLY_OAUTH_CLIENT_ID = CLIENT_ID
     settings.RALLY_OAUTH_CLIENT_SECRET = TEST_CLIENT_SECRET
+    settings.RALLY_OAUTH_URL = rally_sandbox.base_url
     settings.RALLY_ALLOW_HTTP = True
     settings.RALLY_ALLOW_PRIVATE_ADDRESSES = True
     return settings

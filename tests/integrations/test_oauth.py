@@ -200,6 +200,7 @@ def impatient_rally():
 def test_an_expired_code_is_refused_by_rally_and_saves_nothing(
     owner_client, cast, impatient_rally, wizard_settings
 ):
+    wizard_settings.RALLY_OAUTH_URL = impatient_rally.base_url
     integration = draft(cast.workspace, cast.owner, rally_url=impatient_rally.base_url)
     response = finish(owner_client, rally_consent(start(owner_client, integration)))
     assert response["Location"] == step_url(integration, "authorize")

@@ -39,6 +39,7 @@ def redirecting_server():
 def test_a_redirect_from_the_token_endpoint_is_refused(cast, settings, redirecting_server):
     settings.RALLY_ALLOW_HTTP = True
     settings.RALLY_ALLOW_PRIVATE_ADDRESSES = True
+    settings.RALLY_OAUTH_URL = redirecting_server
     integration = draft(cast.workspace, cast.owner, rally_url=redirecting_server)
     Redirecting.hits.clear()
     with pytest.raises(oauth.AuthorizationFailed, match="does not follow redirects"):

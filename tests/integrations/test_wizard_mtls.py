@@ -52,6 +52,7 @@ def trusted(mtls, monkeypatch, settings, wizard_settings):
     # How an operator makes a private CA trusted: the RALLY_CA_BUNDLE setting. The
     # environment's REQUESTS_CA_BUNDLE (the system store here) must not decide instead.
     settings.RALLY_CA_BUNDLE = str(certs.ca_cert)
+    settings.RALLY_OAUTH_URL = sandbox.base_url  # the installation's client is this Rally's
     return sandbox, certs
 
 

@@ -62,6 +62,7 @@ def wizard_settings(settings, rally_sandbox, wizard_oauth_client):
     settings.SITE_URL = TEST_SITE
     settings.RALLY_OAUTH_CLIENT_ID = wizard_oauth_client
     settings.RALLY_OAUTH_CLIENT_SECRET = TEST_CLIENT_SECRET
+    settings.RALLY_OAUTH_URL = rally_sandbox.base_url
     settings.RALLY_ALLOW_HTTP = True
     settings.RALLY_ALLOW_PRIVATE_ADDRESSES = True
     return settings

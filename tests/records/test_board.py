@@ -80,7 +80,7 @@ def test_cards_appear_in_rank_order_with_reference_name_status_and_assignee(clie
     first_card = html[html.index(f'id="card-{first.pk}"') :]
     first_card = first_card[: first_card.index("</article>")]
     assert "First" in first_card
-    assert "--status:#9aa5b1" in first_card
+    assert 'data-status-color="#9aa5b1"' in first_card
     assert "Under consideration" in first_card
     assert 'title="owner@example.com"' in first_card
 

@@ -124,7 +124,7 @@ def test_an_edit_in_the_drawer_saves_keeps_history_and_updates_the_card(client, 
     # The board's card is swapped out of band, in the new colour.
     card = re.search(rf'<article [^>]*id="card-{feature.pk}"[^>]*>', html).group(0)
     assert 'hx-swap-oob="true"' in card
-    assert f"--status:{shipped.color}" in card
+    assert f'data-status-color="{shipped.color}"' in card
     assert "HX-Trigger" not in response.headers
 
 

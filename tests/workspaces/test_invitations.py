@@ -68,11 +68,12 @@ def test_an_owner_cancels_an_invitation(client, cast):
     assert not Invitation.objects.exists()
 
 
-def test_signing_up_with_an_invited_email_makes_a_membership(client, cast, settings):
+def test_signing_up_after_following_the_link_makes_a_membership(client, cast, settings):
     settings.ACCOUNT_ALLOW_SIGNUPS = True
-    invite_member(
+    invitation = invite_member(
         workspace=cast.workspace, email="new@example.com", role=Role.REVIEWER, invited_by=None
     )
+    client.get(f"/invitations/{invitation_token(invitation)}/")
     client.post(
         "/accounts/signup/",
         {"email": "new@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
@@ -83,13 +84,43 @@ def test_signing_up_with_an_invited_email_makes_a_membership(client, cast, setti
     assert Invitation.objects.get().accepted_at is not None
 
 
-def test_an_existing_user_signing_in_accepts_the_invitation(client, cast):
+def test_signing_up_with_an_invited_email_but_without_the_link_joins_nothing(
+    client, cast, settings
+):
+    # Verification off (the default): anyone can type the invited address at sign-up.
+    settings.ACCOUNT_ALLOW_SIGNUPS = True
+    settings.ACCOUNT_EMAIL_VERIFICATION = "none"
+    invite_member(
+        workspace=cast.workspace, email="new@example.com", role=Role.REVIEWER, invited_by=None
+    )
+    client.post(
+        "/accounts/signup/",
+        {"email": "new@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    user = User.objects.get(email="new@example.com")
+    assert not Membership.objects.filter(user=user).exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_an_existing_user_with_a_verified_address_signing_in_accepts_the_invitation(client, cast):
+    from allauth.account.models import EmailAddress
+
     existing = make_user("known@example.com")
+    EmailAddress.objects.create(user=existing, email="known@example.com", verified=True)
     invite_member(
         workspace=cast.workspace, email="known@example.com", role=Role.VIEWER, invited_by=None
     )
     client.post("/accounts/login/", {"login": "known@example.com", "password": PASSWORD})
     assert Membership.objects.get(user=existing).role == Role.VIEWER
+
+
+def test_an_unverified_address_signing_in_without_the_link_accepts_nothing(client, cast):
+    existing = make_user("known@example.com")
+    invite_member(
+        workspace=cast.workspace, email="known@example.com", role=Role.VIEWER, invited_by=None
+    )
+    client.post("/accounts/login/", {"login": "known@example.com", "password": PASSWORD})
+    assert not Membership.objects.filter(user=existing, workspace=cast.workspace).exists()
 
 
 def test_with_sign_up_closed_the_invitation_link_still_lets_the_invited_email_sign_up(
@@ -184,7 +215,7 @@ def test_accepting_never_lowers_an_existing_role(cast):
     )
     user = make_user("someone@example.com")
     Membership.objects.create(workspace=cast.workspace, user=user, role=Role.CONTRIBUTOR)
-    assert accept_invitations(user=user) == []
+    assert accept_invitations(user=user, via=Invitation.objects.get()) == []
     assert Membership.objects.get(user=user).role == Role.CONTRIBUTOR
     assert Invitation.objects.get().accepted_at is not None
 

@@ -109,3 +109,17 @@ def render_step(
         ]
     context.update(step=step, step_label=WizardStep(step).label, tab="integrations")
     return render(request, template, context, status=status)
+
+
+def audit_change(request, integration: Integration, what: str) -> None:
+    """An owner changed an integration's configuration: a template edit when it is a template."""
+    from aharally.workspaces.audit import record_audit
+    from aharally.workspaces.models import AuditAction
+
+    record_audit(
+        workspace=integration.workspace,
+        actor=request.user,
+        action=AuditAction.TEMPLATE if integration.is_template else AuditAction.CONFIGURATION,
+        target=f"{'Template' if integration.is_template else 'Integration'} “{integration.name}”",
+        detail=what,
+    )

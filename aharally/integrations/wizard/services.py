@@ -34,7 +34,8 @@ from aharally.integrations.templates_service import (
     effective_config,
     templates_available_to,
 )
-from aharally.workspaces.models import RecordType
+from aharally.workspaces.audit import record_audit
+from aharally.workspaces.models import AuditAction, RecordType
 
 STEPS: list[str] = list(WizardStep.values)
 # A derived integration takes these from its template; it only chooses its own project.
@@ -89,6 +90,13 @@ def create_draft(*, workspace, name: str, template: Integration | None, user) ->
         )
         integration.save(update_fields=["rally_url", "wizard_step"])
     log_info(integration, f"Integration “{integration.name}” created as a draft by {user.email}.")
+    record_audit(
+        workspace=workspace,
+        actor=user,
+        action=AuditAction.CONFIGURATION,
+        target=f"Integration “{integration.name}”",
+        detail="Created as a draft" + (f" on the template “{template.name}”" if template else ""),
+    )
     return integration
 
 
@@ -111,6 +119,9 @@ def set_account(*, integration: Integration, rally_url: str) -> None:
         )
     integration.rally_url = rally_url
     _forget_credentials(integration)
+    # An owner's OAuth client is registered at one Rally: it is never sent to another.
+    integration.oauth_client_id = ""
+    integration.oauth_client_secret = ""
     _forget_scope(integration)
     integration.wizard_step = WizardStep.AUTHORIZE
     integration.save()
@@ -133,6 +144,28 @@ def _forget_scope(integration: Integration) -> None:
     integration.rally_project_name = ""
     integration.record_mappings.all().delete()
     integration.relationship_links.all().delete()
+
+
+@transaction.atomic
+def set_oauth_client(*, integration: Integration, client_id: str, client_secret: str, user) -> None:
+    """The OAuth client the owner registered at the integration's Rally (secret encrypted)."""
+    if integration.template_id:
+        raise WizardError("This integration uses its template's authorization.")
+    integration.oauth_client_id = client_id.strip()
+    integration.oauth_client_secret = client_secret.strip()
+    integration.save(update_fields=["oauth_client_id", "oauth_client_secret"])
+    log_info(
+        integration,
+        f"OAuth client {integration.oauth_client_id} for {integration.rally_url} set by "
+        f"{user.email}.",
+    )
+    record_audit(
+        workspace=integration.workspace,
+        actor=user,
+        action=AuditAction.AUTHORIZATION,
+        target=f"Integration “{integration.name}”",
+        detail=f"OAuth client {integration.oauth_client_id} set for {integration.rally_url}",
+    )
 
 
 @dataclass(frozen=True)
@@ -171,6 +204,13 @@ def store_authorization(*, integration: Integration, authorization: Authorizatio
     log_info(
         integration,
         f"Authorized with Rally ({how}) as {authorization.rally_user_name} by {user.email}.",
+    )
+    record_audit(
+        workspace=integration.workspace,
+        actor=user,
+        action=AuditAction.AUTHORIZATION,
+        target=f"Integration “{integration.name}”",
+        detail=f"Authorized at {integration.rally_url} ({how}) as {authorization.rally_user_name}",
     )
 
 
@@ -395,6 +435,14 @@ def enable(*, integration: Integration, user) -> None:
         integration,
         f"Enabled by {user.email}: {source.get_outgoing_mode_display()}, "
         f"{source.get_incoming_mode_display()}.",
+    )
+    record_audit(
+        workspace=integration.workspace,
+        actor=user,
+        action=AuditAction.CONFIGURATION,
+        target=f"Integration “{integration.name}”",
+        detail=f"Enabled: {source.get_outgoing_mode_display()}, "
+        f"{source.get_incoming_mode_display()}",
     )
 
 

@@ -9,8 +9,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from aharally.integrations import oauth
-from aharally.integrations.connection import RallyProblem, has_credentials, probe_rally_url
-from aharally.integrations.forms_wizard import AccountForm, ApiKeyForm, NameForm
+from aharally.integrations.connection import (
+    RallyProblem,
+    has_credentials,
+    installation_client_applies,
+    probe_rally_url,
+)
+from aharally.integrations.forms_wizard import AccountForm, ApiKeyForm, NameForm, OAuthClientForm
 from aharally.integrations.models import AuthMethod, Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
@@ -128,9 +133,15 @@ def _tell_on_authorize(request: HttpRequest, integration: Integration, text: str
 
 
 def _authorize_page(
-    request: HttpRequest, integration: Integration, *, key_form=None, status: int = 200
+    request: HttpRequest,
+    integration: Integration,
+    *,
+    key_form=None,
+    client_form=None,
+    status: int = 200,
 ) -> HttpResponse:
     notice = request.session.pop(NOTICE_KEY, None)
+    source = integration.source
     return render_step(
         request,
         integration,
@@ -138,11 +149,16 @@ def _authorize_page(
         "integrations/wizard/authorize.html",
         {
             "key_form": key_form or ApiKeyForm(),
+            "client_form": client_form or OAuthClientForm(),
             "authorized": has_credentials(integration),
-            "uses_api_key": integration.source.auth_method == AuthMethod.API_KEY,
+            "uses_api_key": source.auth_method == AuthMethod.API_KEY,
             "notice": notice["text"] if notice and notice["integration"] == integration.pk else "",
             # Once authorized, "Save and continue" is the way on; a Next link would be a second.
             "no_next_link": True,
+            "unreadable": integration.secrets_unreadable,
+            "installation_client": installation_client_applies(source.rally_url),
+            "own_client_id": source.oauth_client_id,
+            "redirect_uri": oauth.redirect_uri(),
         },
         status=status,
     )
@@ -171,7 +187,33 @@ def oauth_start(request: HttpRequest, integration_id: int) -> HttpResponse:
         raise Http404("A derived integration uses its template's authorization.")
     if (early := ahead_of_progress(integration, WizardStep.AUTHORIZE)) is not None:
         return early
-    return redirect(oauth.start(request, integration))
+    try:
+        return redirect(oauth.start(request, integration))
+    except oauth.AuthorizationFailed as failure:
+        messages.error(request, failure.message)
+        return redirect_to_step(integration, WizardStep.AUTHORIZE)
+
+
+@require_POST
+@owner_required
+def oauth_client(request: HttpRequest, integration_id: int) -> HttpResponse:
+    """The OAuth client the owner registered at a Rally other than the installation's."""
+    integration = get_integration(request, integration_id)
+    if integration.template_id:
+        raise Http404("A derived integration uses its template's authorization.")
+    if (early := ahead_of_progress(integration, WizardStep.AUTHORIZE)) is not None:
+        return early
+    form = OAuthClientForm(request.POST)
+    if not form.is_valid():
+        return _authorize_page(request, integration, client_form=form, status=400)
+    services.set_oauth_client(
+        integration=integration,
+        client_id=form.cleaned_data["client_id"],
+        client_secret=form.cleaned_data["client_secret"],
+        user=request.user,
+    )
+    messages.success(request, "OAuth client saved. Now authorize with Rally.")
+    return redirect_to_step(integration, WizardStep.AUTHORIZE)
 
 
 def _owned_integration(request: HttpRequest, integration_id: int) -> Integration:

@@ -22,6 +22,7 @@ from aharally.integrations.models import Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
+    audit_change,
     get_integration,
     owner_required,
     redirect_to_step,
@@ -181,10 +182,9 @@ def mapping_add(request: HttpRequest, integration_id: int) -> HttpResponse:
         except (RallyProblem, services.WizardError) as error:
             form.add_error("rally_type", str(error))
         else:
-            messages.success(
-                request,
-                f"{mapping.get_record_type_display()} now maps to {mapping.rally_type_name}.",
-            )
+            message = f"{mapping.get_record_type_display()} now maps to {mapping.rally_type_name}."
+            messages.success(request, message)
+            audit_change(request, integration, message)
             return redirect_to_step(integration, WizardStep.MAPPINGS)
     return _page(request, integration, add_form=form, status=400)
 
@@ -205,6 +205,7 @@ def mapping_remove(request: HttpRequest, integration_id: int, mapping_id: int) -
             text += " Relationship links that needed it were removed too: "
             text += ", ".join(removed_links) + "."
         messages.success(request, text)
+        audit_change(request, integration, text)
     return redirect_to_step(integration, WizardStep.MAPPINGS)
 
 
@@ -221,9 +222,9 @@ def mapping_fields(request: HttpRequest, integration_id: int, mapping_id: int) -
     except services.WizardError as error:
         messages.error(request, str(error))
     else:
-        messages.success(
-            request, f"Field mappings of {record_mapping.get_record_type_display()} saved."
-        )
+        message = f"Field mappings of {record_mapping.get_record_type_display()} saved."
+        messages.success(request, message)
+        audit_change(request, integration, message)
     return redirect_to_step(integration, WizardStep.MAPPINGS)
 
 
@@ -238,4 +239,5 @@ def relationship_links(request: HttpRequest, integration_id: int) -> HttpRespons
         messages.error(request, str(error))
     else:
         messages.success(request, "Relationship links saved.")
+        audit_change(request, integration, "Relationship links saved.")
     return redirect_to_step(integration, WizardStep.MAPPINGS)

@@ -45,7 +45,7 @@ def render_card(card: Card, options: CardOptions, *, oob: bool = False) -> str:
     estimate = f' data-estimate="{card.estimate}"' if card.estimate else ""
     parts = [
         f'<article class="card" id="card-{card.id}" role="listitem" data-id="{card.id}" '
-        f'data-reference="{reference}"{estimate} style="--status:{colour}"{swap}>'
+        f'data-reference="{reference}"{estimate} data-status-color="{colour}"{swap}>'
     ]
     if options.can_select:
         parts.append(

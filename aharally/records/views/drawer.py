@@ -86,7 +86,7 @@ def panel_context(
         "form": form,
         "add_form": add_form,
         "requirements": requirements,
-        "history": record_history(feature, limit=HISTORY_LIMIT),
+        "history": record_history(feature, limit=HISTORY_LIMIT, viewer=request.user),
         "record_menus": record_menus(request=request, record=feature),
         "can_edit": can_edit,
         "saved": saved,

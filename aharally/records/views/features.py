@@ -77,7 +77,7 @@ def feature_edit(request: HttpRequest, reference: str) -> HttpResponse:
             "record": feature,
             "requirements": requirements,
             "cancel_url": _board_url(request),
-            "history": record_history(feature),
+            "history": record_history(feature, viewer=request.user),
         },
     )
 
@@ -135,6 +135,6 @@ def requirement_edit(request: HttpRequest, reference: str) -> HttpResponse:
             "record": requirement,
             "parent": requirement.feature,
             "cancel_url": feature_url,
-            "history": record_history(requirement),
+            "history": record_history(requirement, viewer=request.user),
         },
     )

@@ -50,7 +50,7 @@ def _form_page(request, *, form, kind: str, record=None, cancel_url: str) -> Htt
         "kind": kind,
         "record": record,
         "cancel_url": cancel_url,
-        "history": record_history(record) if record is not None else None,
+        "history": record_history(record, viewer=request.user) if record is not None else None,
     }
     return render(request, "records/record_form.html", context)
 
@@ -135,7 +135,7 @@ def initiative(request: HttpRequest, reference: str) -> HttpResponse:
             "record": record,
             "features": features,
             "epics": epics,
-            "history": record_history(record),
+            "history": record_history(record, viewer=request.user),
             "record_menus": record_menus(request=request, record=record),
         },
     )
@@ -198,7 +198,7 @@ def epic(request: HttpRequest, reference: str) -> HttpResponse:
             "record": record,
             "features": features,
             "initiative_visible": initiative_visible,
-            "history": record_history(record),
+            "history": record_history(record, viewer=request.user),
         },
     )
 
@@ -256,7 +256,7 @@ def release(request: HttpRequest, reference: str) -> HttpResponse:
         {
             "record": record,
             "features": features,
-            "history": record_history(record),
+            "history": record_history(record, viewer=request.user),
             "record_menus": record_menus(request=request, record=record),
         },
     )
