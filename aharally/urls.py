@@ -20,7 +20,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", workspace_views.home, name="home"),
-    path("favicon.ico", favicon),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("aharally.workspaces.urls")),

@@ -156,7 +156,15 @@ class OutboxItem(models.Model):
                 fields=["integration", "record_type", "record_id"],
                 condition=Q(state__in=[s.value for s in OPEN_STATES]),
                 name="one_open_outbox_row_per_record",
-            )
+            ),
+            # Whatever races, a record has one create not yet done: one Rally object.
+            models.UniqueConstraint(
+                fields=["integration", "record_type", "record_id"],
+                condition=Q(
+                    kind="create", state__in=[*[s.value for s in OPEN_STATES], "in_flight"]
+                ),
+                name="one_unsent_create_per_record",
+            ),
         ]
         indexes = [
             models.Index(fields=["integration", "state", "not_before"]),

@@ -107,7 +107,18 @@ def _write_row(
     """Create the record's open row, or merge into the one there is (a failed one is retried)."""
     fields = list(fields)
     state = state or _initial_state(integration)
-    for _ in range(2):
+    for _ in range(3):
+        if kind == OutboxKind.CREATE:
+            # A create already on its way is the record's create: never a second one.
+            sending = OutboxItem.objects.filter(
+                integration_id=integration.pk,
+                record_type=record_type,
+                record_id=record_id,
+                kind=OutboxKind.CREATE,
+                state=OutboxState.IN_FLIGHT,
+            ).first()
+            if sending is not None:
+                return sending
         row = open_row(integration.pk, record_type, record_id)
         if row is None:
             try:
@@ -143,7 +154,11 @@ def _write_row(
             row.not_before = not_before
         elif not_before is None and kind == OutboxKind.CREATE:
             row.not_before = None
-        row.save()
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:
+            continue  # a create of the record got under way meanwhile: look again
         return row
     raise SyncError("The record changed while it was being queued; try again.")
 

@@ -304,7 +304,7 @@ def _audit(rows, *, user, action: str, verb: str) -> None:
     for row in rows:
         by_workspace[row.integration.workspace_id].append(row)
     records = _records_for(rows)
-    for workspace_id, decided in by_workspace.items():
+    for decided in by_workspace.values():
         names = [
             getattr(records.get((r.record_type, r.record_id)), "reference", r.record_type)
             for r in decided
