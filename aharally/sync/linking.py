@@ -32,6 +32,8 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         fetch=["ObjectID", "FormattedID", "Name"],
         limit=1,
     ).first()
+    if found is not None and (found.formatted_id or "").upper() != formatted_id.upper():
+        found = None  # Rally matched the number alone (US12 asked, F12 found): not that record
     if found is None:
         other = _artifact_type(run, formatted_id)
         if other:
@@ -89,4 +91,6 @@ def _artifact_type(run: DrainRun, formatted_id: str) -> str:
         ).first()
     except RallyError:
         return ""
-    return other.type if other is not None else ""
+    if other is None or (other.formatted_id or "").upper() != formatted_id.upper():
+        return ""
+    return other.type

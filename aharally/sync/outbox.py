@@ -91,6 +91,7 @@ def open_row(integration_id: int, record_type: str, record_id: int) -> OutboxIte
     )
 
 
+@transaction.atomic  # select_for_update needs a transaction (PostgreSQL insists)
 def _write_row(
     *,
     integration: Integration,
@@ -163,6 +164,7 @@ def _write_row(
     raise SyncError("The record changed while it was being queued; try again.")
 
 
+@transaction.atomic
 def request_send(
     *,
     record,
