@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -195,6 +197,37 @@ class RallySandbox:
         kwargs.setdefault("timeout", 30)
         kwargs.setdefault("verify", self.verify)
         return requests.request(method, self.base_url + path, headers=headers, **kwargs)
+
+    def require_field(self, type_path: str, field: str, workspace: str = "Engineering") -> None:
+        """Make `field` required on create of `type_path` (an administrator's rule)."""
+        response = self.admin(
+            "POST",
+            "/sandbox-admin/required-fields",
+            json={"workspace": workspace, "type": type_path, "field": field},
+        )
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"Could not require {type_path}.{field}: {response.text}")
+
+    def unrequire_field(self, type_path: str, field: str, workspace: str = "Engineering") -> None:
+        """Remove the rule again; no error when there was none."""
+        response = self.admin(
+            "DELETE",
+            "/sandbox-admin/required-fields",
+            json={"workspace": workspace, "type": type_path, "field": field},
+        )
+        if response.status_code not in (204, 404):
+            raise RuntimeError(f"Could not unrequire {type_path}.{field}: {response.text}")
+
+    @contextmanager
+    def required_field(
+        self, type_path: str, field: str, workspace: str = "Engineering"
+    ) -> Iterator[None]:
+        """`with sandbox.required_field("Defect", "Severity"): …` — the rule holds inside only."""
+        self.require_field(type_path, field, workspace)
+        try:
+            yield
+        finally:
+            self.unrequire_field(type_path, field, workspace)
 
     def __enter__(self) -> RallySandbox:
         return self.start()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import rules, views
 
 app_name = "sandbox_ui"
 
@@ -13,4 +13,7 @@ urlpatterns = [
     path("sandbox/items/<int:oid>/", views.item, name="item"),
     path("sandbox/items/<int:oid>/children", views.add_child, name="add_child"),
     path("sandbox/items/<int:oid>/delete", views.delete, name="delete"),
+    path("sandbox/required-fields", rules.required_fields, name="required_fields"),
+    path("sandbox/required-fields/add", rules.add, name="add_required_field"),
+    path("sandbox/required-fields/remove", rules.remove, name="remove_required_field"),
 ]

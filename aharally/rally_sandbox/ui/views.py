@@ -128,8 +128,6 @@ def create_item(request: HttpRequest, oid: int) -> HttpResponse:
         return HttpResponseRedirect(reverse("sandbox_ui:project", args=[project.pk]))
     type_path = form.cleaned_data["kind"]
     fields = {"Name": form.cleaned_data["name"], "Project": f"/project/{project.pk}"}
-    if type_path == "Defect":
-        fields["Severity"] = "Minor Problem"
     try:
         outcome = save_object(
             spec=SPECS[type_path],
