@@ -7,7 +7,9 @@ from . import rules, views
 app_name = "sandbox_ui"
 
 urlpatterns = [
+    path("", views.root, name="root"),
     path("sandbox/", views.home, name="home"),
+    path("sandbox/releases/<int:oid>/", views.release, name="release"),
     path("sandbox/projects/<int:oid>/", views.project, name="project"),
     path("sandbox/projects/<int:oid>/new", views.create_item, name="create_item"),
     path("sandbox/items/<int:oid>/", views.item, name="item"),
