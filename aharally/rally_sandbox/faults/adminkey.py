@@ -44,9 +44,16 @@ def json_body(request: HttpRequest, *, allow_empty: bool = False) -> Any:
             return {}
         raise BadRequest("Send a JSON body.")
     try:
-        return json.loads(request.body)
+        data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("The body is not valid JSON: it is nested too deeply.") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("The body holds an unpaired surrogate escape (\\ud800…).") from None
+    return data
 
 
 def bad_request(message: str) -> JsonResponse:
