@@ -57,6 +57,7 @@ class RallySandbox:
         env: dict[str, str] | None = None,
         scheme: str = "http",
         verify: bool | str = True,
+        admin_key: bool = True,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -66,9 +67,12 @@ class RallySandbox:
         # What `requests` should pass as `verify` to reach the server (a CA file over https).
         self.verify = verify
         self.users = {user.username: user.password for user in DEMO_USERS}
-        # The key of /sandbox-admin/* (faults, stats, OAuth clients): one per instance.
-        self.sandbox_admin_key = self.extra_env.get(
-            "RALLY_SANDBOX_ADMIN_KEY", secrets.token_urlsafe(16)
+        # The key of /sandbox-admin/* (faults, stats, OAuth clients): one per instance, or none
+        # (admin_key=False) to see what a sandbox without RALLY_SANDBOX_ADMIN_KEY does.
+        self.sandbox_admin_key = (
+            self.extra_env.get("RALLY_SANDBOX_ADMIN_KEY", secrets.token_urlsafe(16))
+            if admin_key
+            else None
         )
         self.logins = self.users
         self._tmp: str | None = None
@@ -101,13 +105,10 @@ class RallySandbox:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("DJANGO_SETTINGS_MODULE", None)
-        env.update(
-            {
-                "RALLY_SANDBOX_DATABASE_URL": self.database_url,
-                "PYTHONUNBUFFERED": "1",
-                "RALLY_SANDBOX_ADMIN_KEY": self.sandbox_admin_key,
-            }
-        )
+        env.pop("RALLY_SANDBOX_ADMIN_KEY", None)
+        env.update({"RALLY_SANDBOX_DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1"})
+        if self.sandbox_admin_key is not None:
+            env["RALLY_SANDBOX_ADMIN_KEY"] = self.sandbox_admin_key
         env.update(self.extra_env)
         return env
 
@@ -193,7 +194,7 @@ class RallySandbox:
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the sandbox admin API, e.g. `admin("POST", "/sandbox-admin/faults", json=…)`."""
-        headers = {"X-Sandbox-Admin-Key": self.sandbox_admin_key, **kwargs.pop("headers", {})}
+        headers = {"X-Sandbox-Admin-Key": self.sandbox_admin_key or "", **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", 30)
         kwargs.setdefault("verify", self.verify)
         return requests.request(method, self.base_url + path, headers=headers, **kwargs)

@@ -63,6 +63,16 @@ def _required_fields(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_api_line() -> str:
+    from django.conf import settings
+
+    if not settings.RALLY_SANDBOX_ADMIN_KEY:
+        return "  admin API:    off (set RALLY_SANDBOX_ADMIN_KEY to switch it on)"
+    if settings.RALLY_SANDBOX_ADMIN_KEY == settings.DEV_ADMIN_KEY:
+        return f"  admin API:    X-Sandbox-Admin-Key: {settings.DEV_ADMIN_KEY}  (development)"
+    return "  admin API:    X-Sandbox-Admin-Key: the key in RALLY_SANDBOX_ADMIN_KEY"
+
+
 def _print_banner(*, url: str) -> None:
     from aharally.rally_sandbox.seed import DEMO_API_KEY, DEMO_USERS
 
@@ -75,6 +85,7 @@ def _print_banner(*, url: str) -> None:
         "  demo logins:",
     ]
     lines += [f"    {user.username} / {user.password}" for user in DEMO_USERS]
+    lines.append(_admin_api_line())
     print("\n".join(lines), flush=True)
 
 
