@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -55,6 +57,7 @@ class RallySandbox:
         env: dict[str, str] | None = None,
         scheme: str = "http",
         verify: bool | str = True,
+        admin_key: bool = True,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -64,9 +67,12 @@ class RallySandbox:
         # What `requests` should pass as `verify` to reach the server (a CA file over https).
         self.verify = verify
         self.users = {user.username: user.password for user in DEMO_USERS}
-        # The key of /sandbox-admin/* (faults, stats, OAuth clients): one per instance.
-        self.sandbox_admin_key = self.extra_env.get(
-            "RALLY_SANDBOX_ADMIN_KEY", secrets.token_urlsafe(16)
+        # The key of /sandbox-admin/* (faults, stats, OAuth clients): one per instance, or none
+        # (admin_key=False) to see what a sandbox without RALLY_SANDBOX_ADMIN_KEY does.
+        self.sandbox_admin_key = (
+            self.extra_env.get("RALLY_SANDBOX_ADMIN_KEY", secrets.token_urlsafe(16))
+            if admin_key
+            else None
         )
         self.logins = self.users
         self._tmp: str | None = None
@@ -99,13 +105,10 @@ class RallySandbox:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("DJANGO_SETTINGS_MODULE", None)
-        env.update(
-            {
-                "RALLY_SANDBOX_DATABASE_URL": self.database_url,
-                "PYTHONUNBUFFERED": "1",
-                "RALLY_SANDBOX_ADMIN_KEY": self.sandbox_admin_key,
-            }
-        )
+        env.pop("RALLY_SANDBOX_ADMIN_KEY", None)
+        env.update({"RALLY_SANDBOX_DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1"})
+        if self.sandbox_admin_key is not None:
+            env["RALLY_SANDBOX_ADMIN_KEY"] = self.sandbox_admin_key
         env.update(self.extra_env)
         return env
 
@@ -191,10 +194,41 @@ class RallySandbox:
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the sandbox admin API, e.g. `admin("POST", "/sandbox-admin/faults", json=…)`."""
-        headers = {"X-Sandbox-Admin-Key": self.sandbox_admin_key, **kwargs.pop("headers", {})}
+        headers = {"X-Sandbox-Admin-Key": self.sandbox_admin_key or "", **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", 30)
         kwargs.setdefault("verify", self.verify)
         return requests.request(method, self.base_url + path, headers=headers, **kwargs)
+
+    def require_field(self, type_path: str, field: str, workspace: str = "Engineering") -> None:
+        """Make `field` required on create of `type_path` (an administrator's rule)."""
+        response = self.admin(
+            "POST",
+            "/sandbox-admin/required-fields",
+            json={"workspace": workspace, "type": type_path, "field": field},
+        )
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"Could not require {type_path}.{field}: {response.text}")
+
+    def unrequire_field(self, type_path: str, field: str, workspace: str = "Engineering") -> None:
+        """Remove the rule again; no error when there was none."""
+        response = self.admin(
+            "DELETE",
+            "/sandbox-admin/required-fields",
+            json={"workspace": workspace, "type": type_path, "field": field},
+        )
+        if response.status_code not in (204, 404):
+            raise RuntimeError(f"Could not unrequire {type_path}.{field}: {response.text}")
+
+    @contextmanager
+    def required_field(
+        self, type_path: str, field: str, workspace: str = "Engineering"
+    ) -> Iterator[None]:
+        """`with sandbox.required_field("Defect", "Severity"): …` — the rule holds inside only."""
+        self.require_field(type_path, field, workspace)
+        try:
+            yield
+        finally:
+            self.unrequire_field(type_path, field, workspace)
 
     def __enter__(self) -> RallySandbox:
         return self.start()

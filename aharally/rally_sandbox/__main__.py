@@ -1,4 +1,4 @@
-"""`python -m aharally.rally_sandbox <command>`: migrate, seed, serve, run, manage."""
+"""`python -m aharally.rally_sandbox <command>`: migrate, seed, serve, run, manage and more."""
 
 from __future__ import annotations
 
@@ -26,6 +26,53 @@ def _seed() -> None:
     run_seed()
 
 
+def _required_fields(args: argparse.Namespace) -> int:
+    from aharally.rally_sandbox.wsapi.required_fields import (
+        RuleError,
+        add_rule,
+        find_workspace,
+        list_rules,
+        remove_rule,
+    )
+
+    try:
+        if args.action == "list":
+            workspace = find_workspace(args.workspace) if args.workspace else None
+            rules = list_rules(workspace=workspace)
+            for rule in rules:
+                print(f"{rule.workspace}\t{rule.type_path}\t{rule.element_name}")
+            if not rules:
+                print("No required-field rules: only what Rally always requires.")
+            return 0
+        if not (args.type and args.field):
+            print(f"required-fields {args.action} needs <Type> <Field>.", file=sys.stderr)
+            return 2
+        workspace = find_workspace(args.workspace)
+        if args.action == "add":
+            rule, created = add_rule(
+                workspace=workspace, type_name=args.type, field_name=args.field
+            )
+            verb = "now requires" if created else "already requires"
+        else:
+            rule = remove_rule(workspace=workspace, type_name=args.type, field_name=args.field)
+            verb = "no longer requires"
+    except RuleError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Workspace {rule.workspace} {verb} {rule.type_path}.{rule.element_name}.")
+    return 0
+
+
+def _admin_api_line() -> str:
+    from django.conf import settings
+
+    if not settings.RALLY_SANDBOX_ADMIN_KEY:
+        return "  admin API:    off (set RALLY_SANDBOX_ADMIN_KEY to switch it on)"
+    if settings.RALLY_SANDBOX_ADMIN_KEY == settings.DEV_ADMIN_KEY:
+        return f"  admin API:    X-Sandbox-Admin-Key: {settings.DEV_ADMIN_KEY}  (development)"
+    return "  admin API:    X-Sandbox-Admin-Key: the key in RALLY_SANDBOX_ADMIN_KEY"
+
+
 def _print_banner(*, url: str) -> None:
     from aharally.rally_sandbox.seed import DEMO_API_KEY, DEMO_USERS
 
@@ -38,6 +85,7 @@ def _print_banner(*, url: str) -> None:
         "  demo logins:",
     ]
     lines += [f"    {user.username} / {user.password}" for user in DEMO_USERS]
+    lines.append(_admin_api_line())
     print("\n".join(lines), flush=True)
 
 
@@ -92,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_serve_arguments(commands.add_parser("serve", help="serve the Rally WSAPI"))
     _add_serve_arguments(commands.add_parser("run", help="migrate, seed and serve"))
     commands.add_parser("manage", help="run a Django management command with sandbox settings")
+    rules = commands.add_parser(
+        "required-fields", help="list, add or remove a workspace's required-field rules"
+    )
+    rules.add_argument("action", choices=["list", "add", "remove"])
+    rules.add_argument("type", nargs="?", help="e.g. Defect or PortfolioItem/Feature")
+    rules.add_argument("field", nargs="?", help="the attribute's ElementName, e.g. Severity")
+    rules.add_argument("--workspace", help="the workspace's name (needed when there are several)")
     # TLS files (aharally/rally_sandbox/tls.py): needs no database, so no Django setup.
     certs = commands.add_parser("certs", help="create the TLS certificates and print their paths")
     certs.add_argument("--tls-dir", default=None, help="where the certificates live")
@@ -104,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print_locations(Path(args.tls_dir) if args.tls_dir else None)
         return 0
     _setup()
+    if args.command == "required-fields":
+        return _required_fields(args)
     if args.command == "migrate":
         _migrate()
     elif args.command == "seed":

@@ -12,6 +12,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("RALLY_SANDBOX_DEBUG", default=False)
+# Development mode: `make run` sets DEBUG=true for every process it starts, this one included.
+# It only unlocks documented development defaults (the admin key); Django's DEBUG stays as is.
+DEVELOPMENT = DEBUG or env_bool("DEBUG", default=False)
 # The sandbox holds demo data only; its key signs its own login sessions.
 SECRET_KEY = env_str("RALLY_SANDBOX_SECRET_KEY", "rally-sandbox-local-key")
 ALLOWED_HOSTS = env_list("RALLY_SANDBOX_ALLOWED_HOSTS", ["*"])
@@ -31,6 +34,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The web UI's few static files (ui/static/), served from the apps without collectstatic.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +90,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "sandbox-static/"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 SESSION_COOKIE_NAME = "rally_sandbox_session"
 CSRF_COOKIE_NAME = "rally_sandbox_csrftoken"
 
@@ -93,8 +100,13 @@ OAUTH_ACCESS_TOKEN_SECONDS = env_int("RALLY_SANDBOX_ACCESS_TOKEN_SECONDS", 3600)
 OAUTH_CODE_SECONDS = env_int("RALLY_SANDBOX_CODE_SECONDS", 300)
 
 # --- Admin API, webhooks (pigeon) and fault injection (oauth/pigeon/faults helper) ---
-# The key for /sandbox-admin/* (X-Sandbox-Admin-Key): a development default; tests set their own.
-RALLY_SANDBOX_ADMIN_KEY = env_str("RALLY_SANDBOX_ADMIN_KEY", "sandbox-admin-dev-key")
+# The key for /sandbox-admin/* (X-Sandbox-Admin-Key); tests set their own. The documented
+# default works in development only: anywhere else, without a key of its own, the admin API is
+# off, and the documented key is refused even when set explicitly.
+DEV_ADMIN_KEY = "sandbox-admin-dev-key"
+RALLY_SANDBOX_ADMIN_KEY = env_str("RALLY_SANDBOX_ADMIN_KEY", DEV_ADMIN_KEY if DEVELOPMENT else "")
+if RALLY_SANDBOX_ADMIN_KEY == DEV_ADMIN_KEY and not DEVELOPMENT:
+    RALLY_SANDBOX_ADMIN_KEY = ""
 # Seconds to wait before each retry of a failed webhook delivery; attempts = retries + 1.
 PIGEON_RETRY_DELAYS = [
     float(delay)

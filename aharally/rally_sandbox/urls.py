@@ -6,6 +6,7 @@ import importlib.util
 
 from django.urls import include, path, re_path
 
+from aharally.rally_sandbox.wsapi import admin_views as wsapi_admin
 from aharally.rally_sandbox.wsapi import views as wsapi
 
 urlpatterns = [
@@ -16,6 +17,11 @@ urlpatterns = [
     ),
     re_path(
         r"^slm/webservice/(?P<version>v2\.0|v2\.x)/(?P<rest>.+)$", wsapi.dispatch, name="wsapi"
+    ),
+    path(
+        "sandbox-admin/required-fields",
+        wsapi_admin.required_fields,
+        name="admin_required_fields",
     ),
 ]
 

@@ -73,8 +73,15 @@ def test_it_lists_attributes_with_the_allowed_values_of_drop_downs(client):
     )
 
 
-def test_it_lists_the_fields_a_create_must_set(client):
-    required = {a.element_name for a in client.required_fields("Defect")}
+def test_it_lists_the_fields_a_create_must_set(client, rally_sandbox):
+    with rally_sandbox.required_field("Defect", "Severity"):
+        required = {a.element_name for a in client.required_fields("Defect")}
+        story_required = client.required_fields("HierarchicalRequirement")
     assert {"Name", "Severity"} <= required
-    story_required = client.required_fields("HierarchicalRequirement")
     assert "Severity" not in {a.element_name for a in story_required}
+
+
+def test_a_default_workspace_requires_only_what_rally_always_requires(client):
+    required = {a.element_name for a in client.required_fields("Defect")}
+    assert "Name" in required
+    assert "Severity" not in required

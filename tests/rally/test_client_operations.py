@@ -86,9 +86,11 @@ def test_project_scope_down_includes_child_projects_and_scope_off_does_not(
     ]
 
 
-def test_a_validation_error_carries_rallys_messages(client, platform, marker):
-    # The demo workspace requires Severity on defects.
-    with pytest.raises(RallyValidationError) as caught:
+def test_a_validation_error_carries_rallys_messages(client, platform, marker, rally_sandbox):
+    with (
+        rally_sandbox.required_field("Defect", "Severity"),
+        pytest.raises(RallyValidationError) as caught,
+    ):
         client.create("Defect", {"Name": marker, "Project": platform})
     assert any("Severity" in message for message in caught.value.messages)
     assert caught.value.kind == "validation"
@@ -120,18 +122,22 @@ def test_tags_are_added_to_and_removed_from_a_collection(client, platform, marke
     assert [t.name for t in client.collection(story, "Tags", fetch=["Name"])] == [f"{marker}-blue"]
 
 
-def test_a_batch_creates_and_updates_and_reports_each_entrys_error(client, platform, marker):
+def test_a_batch_creates_and_updates_and_reports_each_entrys_error(
+    client, platform, marker, rally_sandbox
+):
     existing = client.create("HierarchicalRequirement", {"Name": marker, "Project": platform})
-    results = client.batch(
-        [
-            BatchEntry.create(
-                "HierarchicalRequirement", {"Name": f"{marker} new", "Project": platform.ref.path}
-            ),
-            BatchEntry.update(existing.ref, {"Name": f"{marker} changed"}),
-            BatchEntry.create("Defect", {"Name": f"{marker} no severity"}),
-        ],
-        fetch=["Name", "FormattedID"],
-    )
+    with rally_sandbox.required_field("Defect", "Severity"):
+        results = client.batch(
+            [
+                BatchEntry.create(
+                    "HierarchicalRequirement",
+                    {"Name": f"{marker} new", "Project": platform.ref.path},
+                ),
+                BatchEntry.update(existing.ref, {"Name": f"{marker} changed"}),
+                BatchEntry.create("Defect", {"Name": f"{marker} no severity"}),
+            ],
+            fetch=["Name", "FormattedID"],
+        )
     assert [r.ok for r in results] == [True, True, False]
     assert results[0].object.name == f"{marker} new"
     assert results[1].object.object_id == existing.object_id

@@ -120,9 +120,12 @@ def test_pyral_reads_allowed_values_and_required_custom_fields_from_the_schema(r
     assert "c_AhaReference" in custom
 
 
-def test_pyral_gets_a_validation_error_for_a_missing_required_field(rally):
-    with pytest.raises(
-        pyral.restapi.RallyRESTAPIError, match=r"Defect\.Severity should not be null"
+def test_pyral_gets_a_validation_error_for_a_missing_required_field(rally, rally_sandbox):
+    with (
+        rally_sandbox.required_field("Defect", "Severity"),
+        pytest.raises(
+            pyral.restapi.RallyRESTAPIError, match=r"Defect\.Severity should not be null"
+        ),
     ):
         rally.create("Defect", {"Name": "No severity"})
 

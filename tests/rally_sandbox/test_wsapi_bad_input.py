@@ -149,9 +149,10 @@ def test_updating_or_deleting_a_missing_object_is_an_error(api):
     assert errors_of(api.delete(f"{api.base}/defect/1")) == ["Object to delete cannot be null"]
 
 
-def test_a_missing_required_field_is_a_validation_error_and_saves_nothing(api):
+def test_a_missing_required_field_is_a_validation_error_and_saves_nothing(rally_sandbox, api):
     name = f"no severity {uuid.uuid4().hex[:6]}"
-    response = api.post(f"{api.base}/defect/create", json={"Defect": {"Name": name}})
+    with rally_sandbox.required_field("Defect", "Severity"):
+        response = api.post(f"{api.base}/defect/create", json={"Defect": {"Name": name}})
     assert errors_of(response) == ["Validation error: Defect.Severity should not be null"]
     found = api.get(f"{api.base}/defect", params={"query": f'(Name = "{name}")'}).json()
     assert found["QueryResult"]["TotalResultCount"] == 0

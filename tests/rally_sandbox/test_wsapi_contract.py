@@ -146,8 +146,9 @@ def test_workspace_projects_collection_has_the_sample_shape(api):
     assert {"Children", "Parent", "State", "Name", "Iterations", "Releases"} <= set(ours)
 
 
-def test_a_validation_failure_has_the_create_result_sample_shape(api):
-    response = api.post(f"{api.base}/defect/create", json={"Defect": {"Name": "x"}})
+def test_a_validation_failure_has_the_create_result_sample_shape(rally_sandbox, api):
+    with rally_sandbox.required_field("Defect", "Severity"):
+        response = api.post(f"{api.base}/defect/create", json={"Defect": {"Name": "x"}})
     ours = response.json()
     theirs = sample("create-result-validation-errors.json")
     assert response.status_code == 200
@@ -254,6 +255,22 @@ def test_the_schema_endpoint_lists_type_definitions_with_pyrals_required_keys(ra
     assert story_attrs["ScheduleState"]["AllowedValues"]["_ref"].endswith("/AllowedValues")
     assert types["Feature"]["TypePath"] == "PortfolioItem/Feature"
     assert types["Feature"]["IDPrefix"] == "F"
-    assert types["Defect"]["Attributes"] and any(
-        a["ElementName"] == "Severity" and a["Required"] for a in types["Defect"]["Attributes"]
-    )
+    defect_attrs = {a["ElementName"]: a for a in types["Defect"]["Attributes"]}
+    # A default workspace requires only what the type always needs.
+    assert defect_attrs["Name"]["Required"] is True
+    assert defect_attrs["Severity"]["Required"] is False
+
+
+def test_the_schema_reports_a_required_field_rule_as_required(rally_sandbox, api):
+    workspace = get(api, "workspace", query="(Name = Engineering)")["QueryResult"]["Results"][0]
+    oid = workspace["_ref"].rsplit("/", 1)[1]
+
+    def severity_required() -> bool:
+        schema = api.get(f"{rally_sandbox.base_url}/slm/schema/v2.0/workspace/{oid}").json()
+        (defect,) = [t for t in schema["QueryResult"]["Results"] if t["ElementName"] == "Defect"]
+        (severity,) = [a for a in defect["Attributes"] if a["ElementName"] == "Severity"]
+        return severity["Required"]
+
+    with rally_sandbox.required_field("Defect", "Severity"):
+        assert severity_required() is True
+    assert severity_required() is False

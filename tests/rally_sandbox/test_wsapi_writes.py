@@ -215,6 +215,9 @@ def test_releases_iterations_projects_and_tags_can_be_created(api):
     platform = release["Project"]["_ref"]
     project = create(api, "Project", Name=f"Team {uuid.uuid4().hex[:4]}", Parent=platform)
     assert project["Parent"]["_ref"] == platform and project["State"] == "Open"
+    # Projects cannot be deleted; closed, this one stays out of other tests' project trees.
+    closed = api.post(project["_ref"], json={"Project": {"State": "Closed"}}).json()
+    assert closed["OperationResult"]["Errors"] == []
     story = create(
         api,
         "HierarchicalRequirement",

@@ -74,17 +74,27 @@ def webhook_admin_required(view: Callable[..., HttpResponse]) -> Callable[..., H
 
 def _body(request: HttpRequest) -> Any:
     try:
-        return json.loads(request.body or b"null")
+        data = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise services.WebhookError(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise services.WebhookError("The body is not valid JSON: nested too deeply.") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise services.WebhookError(
+            "The body is not valid JSON: a string holds an unpaired surrogate escape."
+        ) from None
+    return data
 
 
 def _positive(request: HttpRequest, name: str, default: int) -> int:
     value = request.GET.get(name)
     if value in (None, ""):
         return default
-    if not value.isdigit() or int(value) < 1:
-        raise services.WebhookError(f"{name} must be a positive whole number.")
+    # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
+    if not value.isdecimal() or len(value) > 10 or not 1 <= int(value) <= 2**31 - 1:
+        raise services.WebhookError(f"{name} must be a whole number from 1 to {2**31 - 1}.")
     return int(value)
 
 

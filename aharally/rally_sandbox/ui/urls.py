@@ -2,15 +2,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import rules, views
 
 app_name = "sandbox_ui"
 
 urlpatterns = [
+    path("", views.root, name="root"),
     path("sandbox/", views.home, name="home"),
+    path("sandbox/releases/<int:oid>/", views.release, name="release"),
     path("sandbox/projects/<int:oid>/", views.project, name="project"),
     path("sandbox/projects/<int:oid>/new", views.create_item, name="create_item"),
     path("sandbox/items/<int:oid>/", views.item, name="item"),
     path("sandbox/items/<int:oid>/children", views.add_child, name="add_child"),
     path("sandbox/items/<int:oid>/delete", views.delete, name="delete"),
+    path("sandbox/required-fields", rules.required_fields, name="required_fields"),
+    path("sandbox/required-fields/add", rules.add, name="add_required_field"),
+    path("sandbox/required-fields/remove", rules.remove, name="remove_required_field"),
 ]

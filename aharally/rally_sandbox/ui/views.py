@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from aharally.rally_sandbox.accounts.models import Project, Workspace
 from aharally.rally_sandbox.oauth.sessions import signed_in_user
-from aharally.rally_sandbox.wsapi.models import Artifact
+from aharally.rally_sandbox.wsapi.models import Artifact, Release
 from aharally.rally_sandbox.wsapi.registry import PORTFOLIO_PATHS, SPECS
 from aharally.rally_sandbox.wsapi.services import WriteError, delete_object, save_object
 
@@ -128,8 +128,6 @@ def create_item(request: HttpRequest, oid: int) -> HttpResponse:
         return HttpResponseRedirect(reverse("sandbox_ui:project", args=[project.pk]))
     type_path = form.cleaned_data["kind"]
     fields = {"Name": form.cleaned_data["name"], "Project": f"/project/{project.pk}"}
-    if type_path == "Defect":
-        fields["Severity"] = "Minor Problem"
     try:
         outcome = save_object(
             spec=SPECS[type_path],
@@ -232,3 +230,37 @@ def delete(request: HttpRequest, oid: int) -> HttpResponse:
         return HttpResponseRedirect(reverse("sandbox_ui:item", args=[artifact.pk]))
     messages.success(request, f"Deleted {formatted_id}.")
     return HttpResponseRedirect(reverse("sandbox_ui:project", args=[project_id]))
+
+
+@require_GET
+def root(request: HttpRequest) -> HttpResponse:
+    """`/`: Rally's detail links (`/#/detail/<type>/<oid>`) land here; a script reads the hash."""
+    response = render(request, "ui/root.html")
+    # The page runs only its own script file: no inline script or style is needed.
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return response
+
+
+@require_GET
+@login_required
+def release(request: HttpRequest, oid: int) -> HttpResponse:
+    found = (
+        Release.objects.select_related("project")
+        .filter(pk=oid, workspace__subscription_id=request.sandbox_user.subscription_id)
+        .first()
+    )
+    if found is None:
+        raise Http404("No such release")
+    items = (
+        Artifact.objects.filter(release=found)
+        .select_related("pi_state", "release", "parent", "portfolio_item")
+        .order_by("type_path", "formatted_number")[:SHOWN]
+    )
+    return render(
+        request,
+        "ui/release.html",
+        {"release": found, "items": items, "user": request.sandbox_user},
+    )

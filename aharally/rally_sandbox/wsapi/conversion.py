@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.dateparse import parse_date, parse_datetime
 
 from aharally.rally_sandbox.accounts.models import User, Workspace
@@ -68,20 +70,26 @@ class FieldConverter:
                 self.errors.append(f"Could not convert: {self.label(attr)} must be a string")
                 return None
             text = str(value)
-            if kind == "TEXT" and "<script" in text.lower():
+            if "\x00" in text or (kind == "TEXT" and "<script" in text.lower()):
                 self.errors.append(
                     f"Validation error: {self.label(attr)} contained invalid input. "
                     "Search 'HTML Whitelist' at help.rallydev.com for details."
                 )
-            if kind == "STRING" and len(text) > 256:
+            limit = self._max_length(attr)
+            if len(text) > limit:
                 self.errors.append(
-                    f"Validation error: {self.label(attr)} must not be longer than 256 characters"
+                    f"Validation error: {self.label(attr)} must not be longer than {limit} "
+                    "characters"
                 )
             return text
         if kind in {"INTEGER", "QUANTITY", "DECIMAL"}:
             try:
                 number = float(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
+                number = None
+            if number is not None and not math.isfinite(number):
+                number = None  # NaN, Infinity and 1e400 are no quantity Rally stores
+            if kind == "INTEGER" and number is not None and abs(number) > MAX_INTEGER:
                 number = None
             if number is None:
                 self.errors.append(
@@ -102,18 +110,26 @@ class FieldConverter:
             )
             return None
         if kind == "DATE":
-            text = str(value)
-            parsed = parse_datetime(text.replace("Z", "+00:00")) if "T" in text else None
-            if parsed is None and parse_date(text) is not None:
-                day = parse_date(text)
-                parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            if parsed is None:
+            try:
+                return _moment(str(value))
+            except (ValueError, OverflowError):
+                # Not a date, an impossible one (2027-02-30) or one past year 9999 in UTC.
                 self.errors.append(
                     f'Could not convert: Cannot convert "{value}" to a date for {self.label(attr)}'
                 )
                 return None
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         return value
+
+    def _max_length(self, attr: Attr) -> int:
+        """What the column holds: Rally's 256 for strings, less for some (DisplayColor)."""
+        limit = 256 if attr.attribute_type == "STRING" else 32_768
+        if attr.custom or not attr.column or "__" in attr.column:
+            return limit
+        try:
+            field = self.spec.model._meta.get_field(attr.column)
+        except FieldDoesNotExist:
+            return limit
+        return min(limit, field.max_length) if getattr(field, "max_length", None) else limit
 
     def reference(self, attr: Attr, value: Any):
         raw = value.get("_ref") if isinstance(value, dict) else value
@@ -176,6 +192,21 @@ class FieldConverter:
             if obj is not None:
                 found.append(obj)
         return found
+
+
+# INTEGER attributes are stored in 32-bit columns (Rally's are Java ints).
+MAX_INTEGER = 2**31 - 1
+
+
+def _moment(text: str) -> datetime:
+    """A date or date-time as an aware UTC datetime; ValueError or OverflowError if none."""
+    parsed = parse_datetime(text.replace("Z", "+00:00")) if "T" in text else None
+    if parsed is None:
+        day = parse_date(text)
+        if day is None:
+            raise ValueError(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def attributes_for(spec: TypeSpec, workspace: Workspace) -> dict[str, Attr]:

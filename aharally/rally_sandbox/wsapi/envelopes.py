@@ -74,3 +74,14 @@ def unauthorized(path: str) -> HttpResponse:
         status=401,
         content_type="text/html;charset=utf-8",
     )
+
+
+def server_error(path: str) -> HttpResponse:
+    """HTTP 500 with a Jetty page, for a request the sandbox failed on (a bug, never bad input)."""
+    from django.utils.html import escape
+
+    from aharally.rally_sandbox.faults.middleware import error_page
+
+    return HttpResponse(
+        error_page(500, escape(path)), status=500, content_type="text/html;charset=utf-8"
+    )

@@ -1,4 +1,8 @@
-"""Per-workspace metadata rows: type definitions, portfolio item states, custom fields, rules."""
+"""Per-workspace metadata rows: type definitions, portfolio item states, custom fields.
+
+Required-field rules are an administrator's setting (`required_fields.py`): the seed adds none,
+as a default Rally workspace has none.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass
 
 from aharally.rally_sandbox.accounts.models import Workspace
 
-from .models import CustomField, RequiredField, State, TypeDefinition
+from .models import CustomField, State, TypeDefinition
 from .registry import display_name
 
 
@@ -77,8 +81,6 @@ DEMO_CUSTOM_FIELDS = [
     ("PortfolioItem/Feature", "Aha Reference", "STRING", [], False),
     ("Defect", "Found In Customer", "BOOLEAN", [], False),
 ]
-# Built-in attributes that the demo workspace requires on create, as an admin could configure.
-DEMO_REQUIRED_FIELDS = [("Defect", "Severity")]
 
 
 def rally_name(row: TypeRow) -> str:
@@ -132,8 +134,4 @@ def ensure_workspace_metadata(*, workspace: Workspace, demo: bool = True) -> Non
                 "allowed_values": allowed,
                 "required": required,
             },
-        )
-    for type_path, element_name in DEMO_REQUIRED_FIELDS:
-        RequiredField.objects.get_or_create(
-            workspace=workspace, type_path=type_path, element_name=element_name
         )

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -37,12 +40,18 @@ class BoolOp:
 
 
 OPERATORS = ["!contains", "contains", "!=", "<=", ">=", "=", "<", ">", "!in", "in"]
+# Guards against queries no client writes but that would exhaust the server: nesting deeper
+# than this (each level is a recursive call), and `in` lists longer than this (one SQL
+# parameter each; PostgreSQL allows 65,535 per statement).
+MAX_DEPTH = 200
+MAX_IN_ITEMS = 10_000
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def error(self, expected: str) -> QueryError:
         rest = self.text[self.pos :].strip()
@@ -71,6 +80,17 @@ class _Parser:
 
     def expr(self):
         self.expect("(")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(
+                f"Could not parse: The query is nested more than {MAX_DEPTH} levels deep"
+            )
+        try:
+            return self._expr()
+        finally:
+            self.depth -= 1
+
+    def _expr(self):
         self.skip()
         if self.text.startswith("(", self.pos):
             left = self.expr()
@@ -119,6 +139,11 @@ class _Parser:
             items = [item.strip().strip('"') for item in raw.split(",")]
             if not all(items):
                 raise self.error("value")
+            if len(items) > MAX_IN_ITEMS:
+                raise QueryError(
+                    f"Could not parse: An in list may hold at most {MAX_IN_ITEMS} values; "
+                    f"{len(items)} were given"
+                )
             return items, True
         if self.text.startswith('"', self.pos):
             end = self.pos + 1
@@ -150,7 +175,17 @@ def parse_query(text: str):
     text = (text or "").strip()
     if not text:
         return None
+    if "\x00" in text or not _encodable(text):
+        raise QueryError("Could not parse: The query contains characters that are not text")
     return _Parser(text).parse()
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON escape in a /batch entry
+        return False
+    return True
 
 
 # --- compiling -------------------------------------------------------------------------------
@@ -248,11 +283,14 @@ def oid_from_ref(value: str) -> int | str | None:
 
 def _number(value: str, attr: Attr) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
         raise QueryError(
             f'Could not parse: Cannot convert "{value}" for attribute {attr.element_name}'
-        ) from None
+        )
+    return number
 
 
 def _day(value: str, attr: Attr) -> tuple[datetime, datetime]:
@@ -260,16 +298,26 @@ def _day(value: str, attr: Attr) -> tuple[datetime, datetime]:
     if value.lower() == "today":
         start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         return start, start + timedelta(days=1)
+    try:
+        return _moment_or_day(value)
+    except (ValueError, OverflowError):
+        # Well-formed but impossible (2027-02-30, month 13, year 0) or beyond year 9999.
+        raise QueryError(
+            f'Could not parse: Cannot convert "{value}" to a date for {attr.element_name}'
+        ) from None
+
+
+def _moment_or_day(value: str) -> tuple[datetime, datetime]:
+    """Raises ValueError for a value that is no date, OverflowError past the calendar's end."""
     parsed = parse_datetime(value.replace("Z", "+00:00")) if "T" in value else None
     if parsed is not None:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
         return parsed, parsed
     day = parse_date(value)
     if day is None:
-        raise QueryError(
-            f'Could not parse: Cannot convert "{value}" to a date for {attr.element_name}'
-        )
+        raise ValueError(value)
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start, start + timedelta(days=1)
 
@@ -315,7 +363,11 @@ class Compiler:
             if op not in {"=", "!="}:
                 raise QueryError(f'Could not parse: Cannot compare "{cond.path}" to null with {op}')
             is_null = Q(**{f"{orm}__isnull": True})
-            if attr.attribute_type in {"STRING", "TEXT", "RATING", "STATE"} and not attr.is_object:
+            if (
+                attr.attribute_type in {"STRING", "TEXT", "RATING", "STATE"}
+                and not attr.is_object
+                and _is_text(self._field(orm))
+            ):
                 is_null |= Q(**{orm: ""})
             return is_null if op == "=" else ~is_null
         if op in {"contains", "!contains"}:
@@ -363,10 +415,29 @@ class Compiler:
                 ">=": allowed[index:],
             }[op]
             return Q(**{f"{orm}__in": chosen})
+        field = self._field(orm)
+        if not _is_text(field):
+            # A string attribute stored as a number or UUID (DragAndDropRank, VersionId,
+            # ObjectUUID): compare as what is stored, and refuse what cannot be one.
+            return _compare(orm, op, _stored_value(field, value, attr))
         if op in {"=", "!="}:
             q = Q(**{f"{orm}__iexact": value})
             return q if op == "=" else ~q
         return _compare(orm, op, value)
+
+    def _field(self, orm: str) -> models.Field | None:
+        """The model field an ORM path ends at (None for a custom field's JSON key)."""
+        model = self.spec.model
+        field = None
+        for part in orm.split("__"):
+            if model is None:
+                return None
+            try:
+                field = model._meta.get_field(part)
+            except FieldDoesNotExist:
+                return None
+            model = field.related_model
+        return field
 
     def _name_path(self, orm: str, attr: Attr) -> tuple[str, Attr]:
         target = SPECS.get(attr.target or "")
@@ -393,6 +464,22 @@ class Compiler:
             name_orm, _ = self._name_path(orm, attr)
             q = Q(**{f"{name_orm}__iexact": value})
         return q if op == "=" else ~q
+
+
+def _is_text(field: models.Field | None) -> bool:
+    return field is None or isinstance(field, models.CharField | models.TextField)
+
+
+def _stored_value(field: models.Field, value: str, attr: Attr):
+    try:
+        converted = field.to_python(value)
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise ValidationError("not a finite number")
+        return converted
+    except (ValidationError, ValueError, TypeError, OverflowError):
+        raise QueryError(
+            f'Could not parse: Cannot convert "{value}" for attribute {attr.element_name}'
+        ) from None
 
 
 def compile_query(spec: TypeSpec, text: str | None, attributes, workspace=None) -> Q:

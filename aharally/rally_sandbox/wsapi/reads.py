@@ -54,6 +54,9 @@ class OperationError(Exception):
     pass
 
 
+MAX_START = 2**31 - 1
+
+
 def paging(params) -> tuple[int, int]:
     try:
         start = int(params.get("start") or 1)
@@ -62,6 +65,9 @@ def paging(params) -> tuple[int, int]:
         raise OperationError("Could not parse: start and pagesize must be integers") from None
     if start < 1:
         raise OperationError(f"Could not parse: start index {start} must be 1 or greater")
+    if start > MAX_START:
+        # Rally's start is a Java int; beyond it no database can offset either.
+        raise OperationError(f"Could not parse: start index {start} must be at most {MAX_START}")
     if pagesize < 1:
         raise OperationError(f"Could not parse: pagesize {pagesize} must be 1 or greater")
     if pagesize > envelopes.MAX_PAGESIZE:

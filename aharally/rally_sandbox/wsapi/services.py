@@ -116,14 +116,21 @@ def _current(obj, attr: Attr):
     return getattr(obj, attr.column)
 
 
-def _set(obj, attr: Attr, value) -> None:
+def _set(obj, attr: Attr, value) -> bool:
+    """Store a converted value; False when it is null and the attribute cannot be."""
     if attr.custom:
         obj.custom = {**(obj.custom or {}), attr.element_name: value}
-    elif attr.attribute_type in {"STRING", "TEXT", "STATE", "RATING"} and value is None:
-        field = obj._meta.get_field(attr.column)
-        setattr(obj, attr.column, None if field.null else "")
-    else:
-        setattr(obj, attr.column, value)
+        return True
+    field = obj._meta.get_field(attr.column)
+    if value is None and not field.null:
+        if attr.attribute_type in {"STRING", "TEXT", "STATE", "RATING"}:
+            value = ""
+        elif attr.attribute_type == "BOOLEAN":
+            value = False  # Rally's booleans are never null: clearing one makes it false
+        else:
+            return False
+    setattr(obj, attr.column, value)
+    return True
 
 
 def save_object(
@@ -182,12 +189,15 @@ def save_object(
             continue
         if not creating and isinstance(obj, Artifact) and attr.element_name not in old_values:
             old_values[attr.element_name] = (attr, _current_or_members(obj, attr))
+        errors_before = len(conv.errors)
         converted = conv.convert(attr, value)
         given.add(attr.element_name)
         if attr.is_collection:
             m2m[attr.column or attr.element_name] = converted or []
             continue
-        _set(obj, attr, converted)
+        # A value refused already needs no second error for being empty.
+        if not _set(obj, attr, converted) and len(conv.errors) == errors_before:
+            conv.errors.append(f"Validation error: {conv.label(attr)} should not be null")
     if creating:
         _defaults(obj, spec, user, workspace, default_project, given)
     _rules(obj, spec, conv, creating)
@@ -197,7 +207,7 @@ def save_object(
         if value is None or value == "" or (attr.attribute_type == "RATING" and value == "None"):
             conv.errors.append(f"Validation error: {conv.label(attr)} should not be null")
     if conv.errors:
-        raise WriteError(conv.errors)
+        raise WriteError(list(dict.fromkeys(conv.errors)))
     _side_effects(obj, spec, before_state=before)
     revision_oid = None
     with transaction.atomic():

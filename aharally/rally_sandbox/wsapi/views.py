@@ -68,10 +68,13 @@ def dispatch(request: HttpRequest, version: str, rest: str) -> HttpResponse:
         else:
             payload = handle(call)
     except Exception:
-        # Never a traceback for the client: Rally answers with an error in the envelope.
+        # A bug, not bad input (bad input gets Rally's own error in the envelope): answer as a
+        # failing Rally server does, HTTP 500 with Jetty's page, so it is never mistaken for an
+        # answer. The traceback goes to the log only.
         logger.exception("WSAPI request failed: %s %s", method, request.path)
-        payload = envelopes.operation_result(["An unexpected error occurred"])
-    response = envelopes.json(payload)
+        response = envelopes.server_error(request.path)
+    else:
+        response = envelopes.json(payload)
     if COUNT_QUERIES:
         response["X-Sandbox-Query-Count"] = str(queries.count)
     return response

@@ -33,13 +33,28 @@ def _key_error(call: Call) -> str | None:
     return envelopes.INVALID_KEY
 
 
-def _body(call: Call, spec: TypeSpec) -> dict:
+def load_json(body: bytes):
+    """The request body as JSON, or BadRequest worded as Rally words an unreadable body."""
     try:
-        data = json.loads(call.body.decode("utf-8") or "null")
+        data = json.loads(body.decode("utf-8") or "null")
     except (UnicodeDecodeError, ValueError) as error:
-        raise BadRequest(
-            f"Cannot parse input stream due to I/O error as JSON document: Parse error: {error}"
-        ) from None
+        raise BadRequest(f"{UNREADABLE}: {error}") from None
+    except RecursionError:
+        raise BadRequest(f"{UNREADABLE}: the document is nested too deeply") from None
+    try:
+        # A \ud800-style escape decodes to a lone surrogate, which no database or response
+        # can hold: refuse it here, before it reaches either.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{UNREADABLE}: a string holds an unpaired surrogate escape") from None
+    return data
+
+
+UNREADABLE = "Cannot parse input stream due to I/O error as JSON document: Parse error"
+
+
+def _body(call: Call, spec: TypeSpec) -> dict:
+    data = load_json(call.body)
     if not isinstance(data, dict) or len(data) != 1:
         raise BadRequest(
             "Cannot parse object: the body must be a JSON object with one key, the type name "
@@ -205,11 +220,9 @@ def change_collection(call: Call, spec: TypeSpec, ident: str, name: str, action:
             ]
         )
     try:
-        data = json.loads(call.body.decode("utf-8") or "null")
-    except (UnicodeDecodeError, ValueError) as error:
-        return envelopes.operation_result(
-            [f"Cannot parse input stream due to I/O error as JSON document: Parse error: {error}"]
-        )
+        data = load_json(call.body)
+    except BadRequest as error:
+        return envelopes.operation_result([str(error)])
     items = None
     if isinstance(data, dict):
         for key, value in data.items():
@@ -248,11 +261,9 @@ def batch(call: Call) -> dict:
     if key_error:
         return {"BatchResult": {"Errors": [key_error], "Warnings": [], "Results": []}}
     try:
-        data = json.loads(call.body.decode("utf-8") or "null")
-    except (UnicodeDecodeError, ValueError) as error:
-        return {"BatchResult": {"Errors": [
-            f"Cannot parse input stream due to I/O error as JSON document: Parse error: {error}"
-        ], "Warnings": [], "Results": []}}  # fmt: skip
+        data = load_json(call.body)
+    except BadRequest as error:
+        return {"BatchResult": {"Errors": [str(error)], "Warnings": [], "Results": []}}
     entries = data.get("Batch") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return {"BatchResult": {"Errors": ['Cannot parse object: expected {"Batch": [...]}'],
@@ -280,19 +291,20 @@ def _batch_entry(call: Call, entry) -> dict:
     for key, value in parse_qsl(parts.query):
         params[key] = value
     body = entry.get("Body")
+    segments = [s for s in path.strip("/").removesuffix(".js").split("/") if s]
+    if segments[:1] and segments[0].lower() == "batch":
+        return {**result, "Errors": ["Cannot parse batch entry: a batch cannot hold a batch"]}
     sub = Call(
         method=str(entry.get("Method") or "GET").upper(),
-        segments=[s for s in path.strip("/").removesuffix(".js").split("/") if s],
+        segments=segments,
         params=params,
         body=json.dumps(body).encode() if body is not None else b"",
         caller=call.caller,
         base_url=call.base_url,
     )
-    try:
-        with transaction.atomic():
-            payload = handle(sub)
-    except Exception:  # one bad entry must not sink the batch
-        return {**result, "Errors": ["An unexpected error occurred"]}
+    # Bad input in an entry is that entry's error; an exception is a bug and fails the request.
+    with transaction.atomic():
+        payload = handle(sub)
     ((root, inner),) = payload.items()
     if root in {"CreateResult", "OperationResult"}:
         result["Errors"], result["Warnings"] = inner.get("Errors", []), inner.get("Warnings", [])
