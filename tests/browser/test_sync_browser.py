@@ -99,6 +99,7 @@ def test_bob_sends_a_feature_carol_approves_and_the_link_appears(
     card_link = page.locator(f"#card-{feature.pk} .card-links a.rally-link")
     expect(card_link).to_have_text(link.formatted_id, timeout=LINK_TIMEOUT_MS)
     screenshot("sync-linked")
+    assert "{#" not in page.inner_text("body")  # no template comment leaks onto the page
 
     with sandbox_client(sync_sandbox) as client:
         held = client.read(
