@@ -275,6 +275,8 @@ SYNC_BASE_BACKOFF_SECONDS = env_int("SYNC_BASE_BACKOFF_SECONDS", 1)
 SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 300)
 # How often the sync's schedule reclaims stuck rows and wakes waiting ones, in minutes.
 SYNC_TICK_MINUTES = env_int("SYNC_TICK_MINUTES", 1)
+# How often the catch-up reads what changed in Rally since its cursor, in minutes.
+SYNC_PULL_MINUTES = env_int("SYNC_PULL_MINUTES", 1)
 
 LOGGING = {
     "version": 1,

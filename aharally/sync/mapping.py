@@ -169,3 +169,44 @@ def detail_url(rally_url: str, rally_type: str, object_id: int) -> str:
     """Rally's own detail page of an object: `<Rally URL>/#/detail/<type>/<ObjectID>`."""
     segment = "userstory" if rally_type.lower() == "hierarchicalrequirement" else rally_type
     return f"{rally_url.rstrip('/')}/#/detail/{segment.lower()}/{object_id}"
+
+
+SENT_TO_AHARALLY = {Direction.TO_AHARALLY, Direction.BOTH}
+# aharally fields the catch-up can take from Rally (people and tags need look-ups: later).
+INCOMING_FIELDS = {"name", "description", "status", "start_date", "due_date", "release_date",
+                   "estimate"}  # fmt: skip
+UNKNOWN = object()
+
+
+def fields_to_receive(field_mappings) -> list[tuple[str, str]]:
+    """(aharally field, Rally field) pairs whose direction brings Rally's changes in."""
+    return [
+        (m.field, m.rally_field)
+        for m in field_mappings
+        if m.direction in SENT_TO_AHARALLY and m.field in INCOMING_FIELDS
+    ]
+
+
+def incoming_value(field: str, value: Any, *, sanitize=None) -> Any:
+    """A Rally value in the normalised form baselines keep, or UNKNOWN when unreadable.
+
+    A portfolio item's State arrives as a reference: its name is the value.
+    """
+    if field == "status":
+        if isinstance(value, Mapping):
+            return value.get("_refObjectName") or value.get("Name") or None
+        return str(value) if value not in (None, "") else None
+    if field in RICH_TEXT_FIELDS:
+        text = str(value or "")
+        return normalise_html(sanitize(text) if sanitize else text)
+    if field in DATE_FIELDS:
+        return normalise_date(value)
+    if field == "estimate":
+        if isinstance(value, Mapping):  # a PreliminaryEstimate reference: not a number
+            return UNKNOWN
+        return normalise_number(value)
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return UNKNOWN
+    return str(value).strip()

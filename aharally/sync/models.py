@@ -186,6 +186,8 @@ class ActivityAction(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Not sent"
+    RECEIVED = "received", "Updated from Rally"
+    CONFLICT = "conflict", "Changed on both sides"
 
 
 class Activity(models.Model):
@@ -224,3 +226,22 @@ class DrainLease(models.Model):
 
     def __str__(self) -> str:
         return f"lease of {self.integration_id} by {self.holder or 'nobody'}"
+
+
+class PullCursor(models.Model):
+    """How far the catch-up has read each Rally type of an integration, and who reads now.
+
+    `cursors` maps a Rally type to the `LastUpdateDate` of the last object applied; it moves
+    only after a page is applied, so an outage or a killed worker loses nothing.
+    """
+
+    integration = models.OneToOneField(
+        Integration, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    cursors = models.JSONField(default=dict, blank=True)
+    holder = models.CharField(max_length=40, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"catch-up of {self.integration_id}"

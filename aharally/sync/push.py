@@ -414,6 +414,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         name
         for name in mapping.changed_fields(values, link.baseline)
         if link.rejected.get(name, _NO_VALUE) != values[name]
+        and not _same_status(name, link.baseline, record, record_mapping)
     }
     payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}
     parent_paths = {attr: ref.path for attr, ref in parents.items()}
@@ -440,6 +441,15 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
 
 
 _NO_VALUE = object()
+
+
+def _same_status(name, baseline, record, record_mapping) -> bool:
+    """Rally's state still means the record's status (Measuring and Developing both map to
+    In development): nothing to send, or the two would ping-pong."""
+    if name != "status" or record_mapping.status_map is None or not baseline.get("status"):
+        return False
+    status = record_mapping.status_map.status_for(baseline["status"])
+    return status is not None and status.pk == record.status_id
 
 
 def mark_success(run: DrainRun) -> None:

@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 DRAIN = "aharally.sync.tasks.drain_outbox"
 TICK = "aharally.sync.tasks.tick"
 TICK_SCHEDULE_NAME = "aharally.sync.tick"
+PULL = "aharally.sync.tasks.pull_updates"
+CATCH_UP = "aharally.sync.tasks.catch_up"
+CATCH_UP_SCHEDULE_NAME = "aharally.sync.catch_up"
 
 
 def drain_outbox(integration_id: int) -> dict:
@@ -25,6 +28,36 @@ def drain_outbox(integration_id: int) -> dict:
         logger.error("drain_outbox needs an integration id, not %r", integration_id)
         return {"sent": 0, "reason": "bad argument"}
     return drain(integration_id)
+
+
+def pull_updates(integration_id: int) -> dict:
+    from aharally.sync.pull import pull_updates as pull
+
+    if not isinstance(integration_id, int) or isinstance(integration_id, bool):
+        logger.error("pull_updates needs an integration id, not %r", integration_id)
+        return {"applied": 0, "reason": "bad argument"}
+    return pull(integration_id)
+
+
+def catch_up() -> list[int]:
+    """Every period: a catch-up for each enabled integration that has linked records."""
+    from django_q.tasks import async_task
+
+    from aharally.integrations.models import IntegrationState
+    from aharally.sync.models import Link
+
+    ids = sorted(
+        set(
+            Link.objects.filter(integration__state=IntegrationState.ENABLED).values_list(
+                "integration_id", flat=True
+            )
+        )
+    )
+    for integration_id in ids:
+        async_task(
+            PULL, integration_id, task_name=f"pull-{integration_id}-{timezone.now():%H%M%S%f}"
+        )
+    return ids
 
 
 def enqueue_drain(integration_id: int) -> None:
@@ -77,6 +110,15 @@ def ensure_schedules(**_kwargs) -> None:
             "func": TICK,
             "schedule_type": Schedule.MINUTES,
             "minutes": settings.SYNC_TICK_MINUTES,
+            "repeats": -1,
+        },
+    )
+    Schedule.objects.update_or_create(
+        name=CATCH_UP_SCHEDULE_NAME,
+        defaults={
+            "func": CATCH_UP,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.SYNC_PULL_MINUTES,
             "repeats": -1,
         },
     )

@@ -1,0 +1,249 @@
+"""The catch-up: Rally objects changed since the cursor, applied to their linked records.
+
+For each mapped type, one query (`LastUpdateDate > cursor`, in the integration's project,
+children included unless *Exclude child updates*, only the fields mapped to come in, at Rally's
+largest page size); each page is applied, then the cursor moves, so a lost webhook, an outage
+or a killed worker loses nothing.
+
+Applying follows the baselines (DESIGN rule 4): a value equal to the baseline is an echo (our
+own write coming back) and changes nothing; a value changed in Rally only is applied, as made
+by the integration; a field changed on both sides since the baseline is a conflict, never
+overwritten silently: it is recorded on the record and in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from aharally.integrations.connection import RallyProblem, client_for, explain
+from aharally.integrations.log import log_event, record_failure
+from aharally.integrations.models import Integration, IntegrationState, LogLevel
+from aharally.integrations.templates_service import EffectiveRecordMapping, effective_config
+from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
+from aharally.rally.query import where
+from aharally.records.richtext import sanitize_html
+from aharally.records.services import update_record
+from aharally.sync import mapping
+from aharally.sync.models import Activity, ActivityAction, Link, LinkState, PullCursor
+from aharally.sync.records import load_records
+
+logger = logging.getLogger(__name__)
+
+# The source named on history rows written by the sync (records.hooks: never sent back).
+SOURCE = "Rally"
+# Objects changed just before the cursor are read again: Rally's clock and ours may differ.
+CURSOR_OVERLAP = timedelta(seconds=2)
+
+
+def _lease(integration_id: int) -> str | None:
+    holder = uuid.uuid4().hex
+    now = timezone.now()
+    PullCursor.objects.get_or_create(integration_id=integration_id)
+    taken = (
+        PullCursor.objects.filter(integration_id=integration_id)
+        .filter(Q(holder="") | Q(expires_at__lt=now))
+        .update(holder=holder, expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
+    )
+    return holder if taken else None
+
+
+def pull_updates(integration_id: int) -> dict:
+    """Read what changed in Rally for one integration and apply it; returns counts."""
+    integration = (
+        Integration.objects.select_related("template", "workspace")
+        .filter(pk=integration_id)
+        .first()
+    )
+    if integration is None or integration.state != IntegrationState.ENABLED:
+        return {"applied": 0, "reason": "not enabled"}
+    if integration.source.needs_reauthorization:
+        return {"applied": 0, "reason": "needs re-authorization"}
+    if not Link.objects.filter(integration=integration).exists():
+        return {"applied": 0, "reason": "nothing linked"}
+    holder = _lease(integration_id)
+    if holder is None:
+        return {"applied": 0, "reason": "another catch-up is running"}
+    counts = {"read": 0, "applied": 0, "conflicts": 0}
+    try:
+        config = effective_config(integration)
+        client = client_for(integration, interactive=False)
+        try:
+            for record_mapping in config.record_mappings:
+                try:
+                    _pull_type(integration, config, record_mapping, client, counts)
+                except RallyQueryError as error:
+                    # A type Rally can't ask by LastUpdateDate (a Release, in some
+                    # subscriptions): the others still come back.
+                    log_event(
+                        integration,
+                        LogLevel.WARNING,
+                        f"Rally can't say which {record_mapping.rally_type_name}s changed "
+                        f"({error.message}); their changes don't come back by the catch-up.",
+                    )
+        finally:
+            client.close()
+        PullCursor.objects.filter(integration_id=integration_id).update(
+            last_pulled_at=timezone.now()
+        )
+    except RallyAuthError as error:
+        explain(integration, error, doing="read changes from Rally")
+        counts["reason"] = "needs re-authorization"
+    except (RallyProblem, RallyError) as error:
+        message = getattr(error, "message", str(error))
+        record_failure(integration, f"Could not read changes from Rally: {message}")
+        counts["reason"] = message
+    finally:
+        PullCursor.objects.filter(integration_id=integration_id, holder=holder).update(
+            holder="", expires_at=None
+        )
+    return counts
+
+
+def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, client, counts):
+    pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    if not pairs:
+        return
+    rally_type = record_mapping.rally_type
+    cursor_row = PullCursor.objects.get(integration=integration)
+    since = _since(cursor_row.cursors.get(rally_type), integration)
+    fetch = ["ObjectID", "FormattedID", "LastUpdateDate", *[r for _, r in pairs]]
+    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
+    results = client.query(
+        rally_type,
+        query=where("LastUpdateDate", ">", since.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"),
+        fetch=list(dict.fromkeys(fetch)),
+        order="LastUpdateDate",
+        project=project,
+        project_scope_down=not config.exclude_child_updates,
+    )
+    for page in results.pages():
+        objects = {obj.object_id: obj for obj in page.results if obj.object_id is not None}
+        links = list(
+            Link.objects.filter(
+                integration=integration, rally_oid__in=list(objects), state=LinkState.OK
+            )
+        )
+        records = load_records(record_mapping.record_type, [link.record_id for link in links])
+        for link in links:
+            record = records.get(link.record_id)
+            if record is None:
+                continue
+            counts["read"] += 1
+            applied, conflicts = apply_rally_object(
+                link, record, objects[link.rally_oid], pairs, record_mapping
+            )
+            counts["applied"] += applied
+            counts["conflicts"] += conflicts
+        newest = max((obj.get("LastUpdateDate") or "" for obj in page.results), default="")
+        if newest:
+            cursors = dict(PullCursor.objects.get(integration=integration).cursors)
+            cursors[rally_type] = newest
+            PullCursor.objects.filter(integration=integration).update(cursors=cursors)
+
+
+def _since(stored: str | None, integration: Integration):
+    if stored:
+        parsed = parse_datetime(stored)
+        if parsed is not None:
+            return parsed - CURSOR_OVERLAP
+    # The first catch-up reads from when the integration started sending.
+    start = integration.first_sent_at or integration.source.first_sent_at or timezone.now()
+    return start - timedelta(minutes=5)
+
+
+def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, int]:
+    """Apply one Rally object to its record: (fields applied, conflicts)."""
+    status_map = record_mapping.status_map
+    state_for = status_map.state_for if status_map else (lambda status: None)
+    baseline = dict(link.baseline)
+    current = mapping.record_values(record, fields=[f for f, _ in pairs], state_for=state_for)
+    changes: dict[str, Any] = {}
+    conflicts: list[str] = []
+    for field_name, rally_field in pairs:
+        if rally_field not in obj:
+            continue
+        incoming = mapping.incoming_value(field_name, obj[rally_field], sanitize=sanitize_html)
+        if incoming is mapping.UNKNOWN or baseline.get(field_name) == incoming:
+            continue  # unreadable, unchanged, or our own write coming back
+        if _same(field_name, current.get(field_name), incoming, record, status_map):
+            baseline[field_name] = incoming  # both sides already agree
+            continue
+        if field_name in baseline and not _same(
+            field_name, current.get(field_name), baseline[field_name], record, status_map
+        ):
+            conflicts.append(field_name)  # changed here too since the baseline
+            continue
+        value = _record_value(field_name, incoming, status_map)
+        if value is mapping.UNKNOWN:
+            continue
+        changes[field_name] = value
+        baseline[field_name] = incoming
+    with transaction.atomic():
+        if changes:
+            update_record(record, changes=changes, user=None, source=SOURCE)
+            Activity.objects.create(
+                integration_id=link.integration_id,
+                record_type=link.record_type,
+                record_id=link.record_id,
+                action=ActivityAction.RECEIVED,
+                detail="Took " + ", ".join(sorted(changes)) + f" from {link.formatted_id}",
+            )
+        if baseline != link.baseline:
+            Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
+            link.baseline = baseline
+        for field_name in conflicts:
+            _conflict(link, record, field_name, obj)
+    return len(changes), len(conflicts)
+
+
+def _same(field_name, ours, theirs, record, status_map) -> bool:
+    """Whether two normalised values mean the same (a status is the same when both Rally
+    states map to the record's status: Measuring and Developing are both In development)."""
+    if ours == theirs:
+        return True
+    if field_name == "status" and status_map is not None and theirs:
+        status = status_map.status_for(theirs)
+        return status is not None and record.status_id == status.pk
+    return False
+
+
+def _record_value(field_name: str, incoming, status_map):
+    if field_name == "status":
+        status = status_map.status_for(incoming) if status_map and incoming else None
+        return status if status is not None else mapping.UNKNOWN
+    if field_name in mapping.DATE_FIELDS:
+        from datetime import date
+
+        return date.fromisoformat(incoming) if incoming else None
+    if field_name == "estimate":
+        return incoming
+    return incoming if incoming is not None else ""
+
+
+def _conflict(link, record, field_name: str, obj) -> None:
+    message = (
+        f"{record.reference}'s {field_name} changed in aharally and in Rally "
+        f"({link.formatted_id}) since they last agreed; neither was overwritten."
+    )
+    Activity.objects.create(
+        integration_id=link.integration_id,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        action=ActivityAction.CONFLICT,
+        detail=message,
+    )
+    log_event(
+        link.integration,
+        LogLevel.WARNING,
+        message,
+        "Pick the value to keep: edit the record here, or in Rally; the other side follows.",
+    )
