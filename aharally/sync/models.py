@@ -34,6 +34,9 @@ class Link(models.Model):
     baseline = models.JSONField(default=dict, blank=True)
     # Per field, a value a reviewer rejected: not offered again while the record still has it.
     rejected = models.JSONField(default=dict, blank=True)
+    # Rally's progress of a portfolio item, as the catch-up last read it:
+    # {"count": 0.5, "estimate": 0.4, "stories": 4, "accepted": 2} (fractions 0..1).
+    progress = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=10, choices=LinkState.choices, default=LinkState.OK)
     state_reason = models.TextField(blank=True)
     linked_by = models.ForeignKey(
@@ -56,6 +59,12 @@ class Link(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type} {self.record_id} ↔ {self.formatted_id or self.rally_oid}"
+
+    @property
+    def percent_done(self) -> int | None:
+        """Percent done by story count, as Rally computes it (None until it was read)."""
+        value = self.progress.get("count")
+        return None if value is None else round(100 * float(value))
 
 
 class OutboxKind(models.TextChoices):

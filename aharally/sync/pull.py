@@ -116,6 +116,8 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
     cursor_row = PullCursor.objects.get(integration=integration)
     since = _since(cursor_row.cursors.get(rally_type), integration)
     fetch = ["ObjectID", "FormattedID", "LastUpdateDate", *[r for _, r in pairs]]
+    if rally_type.lower().startswith("portfolioitem/"):
+        fetch += list(PROGRESS_FIELDS)
     project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     results = client.query(
         rally_type,
@@ -143,11 +145,30 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
             )
             counts["applied"] += applied
             counts["conflicts"] += conflicts
+            _store_progress(link, objects[link.rally_oid])
         newest = max((obj.get("LastUpdateDate") or "" for obj in page.results), default="")
         if newest:
             cursors = dict(PullCursor.objects.get(integration=integration).cursors)
             cursors[rally_type] = newest
             PullCursor.objects.filter(integration=integration).update(cursors=cursors)
+
+
+# Rally's roll-ups of a portfolio item's stories, and the keys they are kept under.
+PROGRESS_FIELDS = {
+    "PercentDoneByStoryCount": "count",
+    "PercentDoneByStoryPlanEstimate": "estimate",
+    "LeafStoryCount": "stories",
+    "AcceptedLeafStoryCount": "accepted",
+}
+
+
+def _store_progress(link: Link, obj) -> None:
+    progress = {
+        key: obj.get(field) for field, key in PROGRESS_FIELDS.items() if obj.get(field) is not None
+    }
+    if progress and progress != link.progress:
+        Link.objects.filter(pk=link.pk).update(progress=progress)
+        link.progress = progress
 
 
 def _since(stored: str | None, integration: Integration):

@@ -109,7 +109,7 @@ def test_a_rally_only_change_is_applied_and_becomes_the_new_baseline(
     with sandbox_client(rally_sandbox) as client:
         client.update(
             f"/portfolioitem/feature/{link.rally_oid}",
-            {"Name": "Renamed in Rally", "Description": "<p style=\"color: red\">ok</p>"},
+            {"Name": "Renamed in Rally", "Description": '<p style="color: red">ok</p>'},
         )
     pull_updates(integration.pk)
     feature.refresh_from_db()
@@ -132,3 +132,28 @@ def test_the_catch_up_costs_one_query_per_mapped_type_at_small_sizes(
     requests = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
     # One query for each mapped type (the sandbox refuses the Release's: no LastUpdateDate).
     assert requests == integration.record_mappings.count()
+
+
+def test_completing_two_of_four_stories_shows_fifty_percent_on_the_card(
+    client, cast, rally_sandbox, integration
+):
+    feature = make_feature(cast.workspace, name=f"Progress {token()}")
+    requirements = [make_requirement(feature, name=f"Step {n} {token()}") for n in range(4)]
+    _sent(cast, integration, feature)
+    stories = Link.objects.filter(
+        record_type=RecordType.REQUIREMENT, record_id__in=[r.pk for r in requirements]
+    ).order_by("record_id")
+    with sandbox_client(rally_sandbox) as rally:
+        for story in stories[:2]:
+            rally.update(
+                f"/hierarchicalrequirement/{story.rally_oid}", {"ScheduleState": "Accepted"}
+            )
+
+    pull_updates(integration.pk)
+
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert link.percent_done == 50
+    client.force_login(cast.viewer)
+    board = client.get(f"/w/{cast.workspace.prefix}/features/board/").content.decode()
+    assert 'class="rally-progress" max="100" value="50"' in board
+    assert "2 of 4 stories accepted" in board
