@@ -81,16 +81,21 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
 
 
 def _artifact_type(run: DrainRun, formatted_id: str) -> str:
-    """What kind of Rally record has this FormattedID, if any (for a clear refusal)."""
+    """What kind of Rally record has this FormattedID, if any (for a clear refusal).
+
+    A FormattedID query may match the number alone (US12 finds F12 too): the answer is
+    searched for the whole FormattedID.
+    """
     try:
-        other = run.client.query(
+        found = run.client.query(
             "Artifact",
             query=where("FormattedID", "=", formatted_id),
             fetch=["FormattedID"],
-            limit=1,
-        ).first()
+            limit=50,
+        )
+        for other in found:
+            if (other.formatted_id or "").upper() == formatted_id.upper():
+                return other.type
     except RallyError:
-        return ""
-    if other is None or (other.formatted_id or "").upper() != formatted_id.upper():
-        return ""
-    return other.type
+        pass
+    return ""
