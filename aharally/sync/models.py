@@ -254,3 +254,46 @@ class PullCursor(models.Model):
 
     def __str__(self) -> str:
         return f"catch-up of {self.integration_id}"
+
+
+class ConflictState(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Conflict(models.Model):
+    """A field changed on both sides since they last agreed: a reviewer picks the value."""
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="conflicts")
+    field = models.CharField(max_length=40)
+    # Normalised values (sync.mapping): aharally's now, Rally's now, and the last agreed one.
+    ours = models.JSONField(null=True, blank=True)
+    theirs = models.JSONField(null=True, blank=True)
+    baseline = models.JSONField(null=True, blank=True)
+    ours_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    theirs_by = models.CharField(max_length=200, blank=True)
+    state = models.CharField(
+        max_length=10, choices=ConflictState.choices, default=ConflictState.OPEN
+    )
+    resolution = models.CharField(max_length=10, blank=True)  # "ours" or "theirs"
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link", "field"],
+                condition=Q(state="open"),
+                name="one_open_conflict_per_field",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"conflict on {self.field} of {self.link}"

@@ -201,7 +201,8 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
         if field_name in baseline and not _same(
             field_name, current.get(field_name), baseline[field_name], record, status_map
         ):
-            conflicts.append(field_name)  # changed here too since the baseline
+            # Changed here too since the baseline.
+            conflicts.append((field_name, current.get(field_name), incoming, baseline[field_name]))
             continue
         value = _record_value(field_name, incoming, status_map)
         if value is mapping.UNKNOWN:
@@ -221,8 +222,8 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
         if baseline != link.baseline:
             Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
             link.baseline = baseline
-        for field_name in conflicts:
-            _conflict(link, record, field_name, obj)
+        for field_name, ours, theirs, agreed in conflicts:
+            _conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
     return len(changes), len(conflicts)
 
 
@@ -250,7 +251,34 @@ def _record_value(field_name: str, incoming, status_map):
     return incoming if incoming is not None else ""
 
 
-def _conflict(link, record, field_name: str, obj) -> None:
+def _conflict(link, record, field_name: str, *, ours, theirs, agreed) -> None:
+    """Keep the conflict for a reviewer (one open per field); say so once, not every pass."""
+    from aharally.records.models import RecordChange
+    from aharally.sync.models import Conflict, ConflictState
+
+    last_edit = (
+        RecordChange.objects.filter(
+            content_type__model=type(record)._meta.model_name,
+            object_id=record.pk,
+            field=field_name,
+        )
+        .exclude(source=SOURCE)
+        .order_by("-changed_at", "-id")
+        .first()
+    )
+    _row, created = Conflict.objects.update_or_create(
+        link=link,
+        field=field_name,
+        state=ConflictState.OPEN,
+        defaults={
+            "ours": ours,
+            "theirs": theirs,
+            "baseline": agreed,
+            "ours_by": last_edit.changed_by if last_edit else None,
+        },
+    )
+    if not created:
+        return
     message = (
         f"{record.reference}'s {field_name} changed in aharally and in Rally "
         f"({link.formatted_id}) since they last agreed; neither was overwritten."
@@ -266,5 +294,5 @@ def _conflict(link, record, field_name: str, obj) -> None:
         link.integration,
         LogLevel.WARNING,
         message,
-        "Pick the value to keep: edit the record here, or in Rally; the other side follows.",
+        "A reviewer picks the value to keep in Integration updates.",
     )

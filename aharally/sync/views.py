@@ -304,6 +304,22 @@ def integration_updates(request: HttpRequest) -> HttpResponse:
     return render(request, "sync/integration_updates.html", _queue_context(request, filters))
 
 
+def _resolve(request, conflict_id: str, *, keep: str) -> HttpResponse:
+    level, status = "success", 200
+    try:
+        message = queue.resolve_conflict(
+            user=request.user, conflict_id=parse_id(conflict_id) or 0, keep=keep
+        )
+    except queue.DecisionError as error:
+        level, message, status = "error", error.message, 422
+    if not request.htmx:
+        (messages.error if level == "error" else messages.success)(request, message)
+        return redirect("sync:integration_updates")
+    context = _queue_context(request, _filters(request.POST))
+    context.update({"message": message, "level": level})
+    return render(request, "sync/integration_updates.html#queue", context, status=status)
+
+
 def _queue_context(request, filters) -> dict:
     entries = queue.pending_entries(user=request.user, filters=filters)
     workspace_ids = queue.reviewable_workspace_ids(request.user)
@@ -320,6 +336,7 @@ def _queue_context(request, filters) -> dict:
     return {
         "entries": entries,
         "problems": queue.problem_rows(user=request.user, filters=filters),
+        "conflicts": queue.open_conflicts(user=request.user, filters=filters),
         "filters": filters,
         "integrations": integrations,
         "authors": sorted(authors, key=lambda u: u.email),
@@ -335,6 +352,8 @@ def decide(request: HttpRequest) -> HttpResponse:
     ids = [pk for pk in (parse_id(v) for v in request.POST.getlist("ids")) if pk]
     if one:
         ids = [pk for pk in [parse_id(one)] if pk]
+    if action in {"keep_ours", "keep_theirs"}:
+        return _resolve(request, one, keep=action.removeprefix("keep_"))
     if action in {"approve_all", "reject_all"}:
         action = action.removesuffix("_all")
         filters = _filters(request.POST)

@@ -7,7 +7,7 @@ import pytest
 from aharally.integrations.templates_service import effective_config
 from aharally.records.models import RecordChange
 from aharally.records.services import update_record
-from aharally.sync import outbox
+from aharally.sync import outbox, queue
 from aharally.sync.drain import drain_outbox
 from aharally.sync.jobs import start_job
 from aharally.sync.models import Activity, Link, OutboxItem
@@ -81,6 +81,10 @@ def test_our_own_writes_coming_back_change_nothing_and_send_nothing(
 def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
     cast, rally_sandbox, integration
 ):
+    _make_conflict(cast, rally_sandbox, integration)
+
+
+def _make_conflict(cast, rally_sandbox, integration):
     feature = make_feature(cast.workspace, name=f"Both {token()}")
     link = _sent(cast, integration, feature)
     Link.objects.filter(pk=link.pk).update()  # the baseline holds the name sent
@@ -93,12 +97,41 @@ def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
     Feature.objects.filter(pk=feature.pk).update(name="Our name")
 
     counts = pull_updates(integration.pk)
+    pull_updates(integration.pk)  # a second pass neither repeats nor resolves it
 
     feature.refresh_from_db()
     assert feature.name == "Our name"
     assert counts["conflicts"] == 1
-    conflict = Activity.objects.get(action="conflict", record_id=feature.pk)
-    assert "changed in aharally and in Rally" in conflict.detail
+    noted = Activity.objects.get(action="conflict", record_id=feature.pk)
+    assert "changed in aharally and in Rally" in noted.detail
+    [entry] = queue.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
+    assert (entry.ours, entry.theirs) == ("Our name", "Rally's name")
+    return link, entry
+
+
+def test_a_reviewer_keeps_aharallys_value_and_rally_gets_it(cast, rally_sandbox, integration):
+    link, entry = _make_conflict(cast, rally_sandbox, integration)
+    queue.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="ours")
+    drain_outbox(integration.pk)
+    pull_updates(integration.pk)
+    with sandbox_client(rally_sandbox) as client:
+        held = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"])
+    assert held["Name"] == "Our name"
+    assert not queue.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
+
+
+def test_a_reviewer_keeps_rallys_value_and_aharally_takes_it(cast, rally_sandbox, integration):
+    link, entry = _make_conflict(cast, rally_sandbox, integration)
+    queue.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="theirs")
+    pull_updates(integration.pk)
+    drain_outbox(integration.pk)
+    from aharally.records.models import Feature
+
+    assert Feature.objects.get(pk=link.record_id).name == "Rally's name"
+    assert not OutboxItem.objects.filter(state="queued").exists()
+    with sandbox_client(rally_sandbox) as client:
+        held = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"])
+    assert held["Name"] == "Rally's name"
 
 
 def test_a_rally_only_change_is_applied_and_becomes_the_new_baseline(
