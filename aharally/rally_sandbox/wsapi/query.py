@@ -314,6 +314,11 @@ def _moment_or_day(value: str) -> tuple[datetime, datetime]:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         parsed = parsed.astimezone(UTC)
+        if parsed.microsecond % 1000 == 0:
+            # Rally keeps milliseconds and renders them; the sandbox keeps microseconds. A moment
+            # as rendered stands for its whole millisecond, so `(LastUpdateDate > <an item's
+            # own LastUpdateDate>)` leaves that item out, as on Rally.
+            return parsed, parsed + timedelta(milliseconds=1)
         return parsed, parsed
     day = parse_date(value)
     if day is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from aharally.rally_sandbox.accounts.models import Subscription, Workspace
 
@@ -224,35 +224,15 @@ class RenderContext:
         return (values.get(obj.pk) or {}).get(column) or 0
 
     def leaf(self, obj: Artifact, figure: str):
+        """A roll-up figure of a portfolio item (rollups.py), computed for the whole page."""
+        from .rollups import figures
+
         key = f"leaf:{obj.type_path}"
         values = self._aggregates.setdefault(key, {})
         if obj.pk not in values:
-            ids = self._pending(key, Artifact, obj, obj.type_path)
-            values.update(dict.fromkeys(ids))
-            level = SPECS[obj.type_path].ordinal
-            owner = "portfolio_item" + "__parent" * max(level, 0)
-            accepted = Q(schedule_state__in=["Accepted", "Released"])
-            rows = (
-                Artifact.objects.filter(
-                    **{f"{owner}_id__in": ids}, type_path="HierarchicalRequirement"
-                )
-                .values(f"{owner}_id")
-                .annotate(
-                    count=Count("pk"),
-                    accepted=Count("pk", filter=accepted),
-                    points=Sum("plan_estimate"),
-                    accepted_points=Sum("plan_estimate", filter=accepted),
-                )
-            )
-            for row in rows:
-                values[row[f"{owner}_id"]] = row
-        row = values.get(obj.pk) or {}
-        count, points = row.get("count") or 0, row.get("points") or 0
-        if figure == "percent_count":
-            return round((row.get("accepted") or 0) / count, 4) if count else 0
-        if figure == "percent_points":
-            return round((row.get("accepted_points") or 0) / points, 4) if points else 0
-        return row.get(figure) or 0
+            values.update(figures(self._pending(key, Artifact, obj, obj.type_path), obj.type_path))
+        found = values.get(obj.pk)
+        return found.value(figure) if found is not None else 0
 
     # --- refs --------------------------------------------------------------------------------
 

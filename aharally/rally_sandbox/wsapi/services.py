@@ -25,6 +25,7 @@ from aharally.rally_sandbox.accounts.models import (
     new_object_ids,
 )
 
+from . import rollups
 from .conversion import FieldConverter, attributes_for
 from .models import Artifact, RequiredField, Revision
 from .registry import (
@@ -159,6 +160,9 @@ def save_object(
         if (not creating and isinstance(obj, Artifact) and _pigeon_available())
         else None
     )
+    # Portfolio items whose roll-ups count this artifact before the change (loaded from the
+    # database, before the request's values are applied).
+    owners_before = rollups.items_above(obj) if isinstance(obj, Artifact) else []
     if creating:
         # The ObjectID is allocated in the saving transaction below (0 is a placeholder), so a
         # create costs one transaction and a refused one allocates nothing.
@@ -209,6 +213,8 @@ def save_object(
     if conv.errors:
         raise WriteError(list(dict.fromkeys(conv.errors)))
     _side_effects(obj, spec, before_state=before)
+    owners = _union(owners_before, rollups.items_above(obj)) if isinstance(obj, Artifact) else []
+    rollups_before = rollups.snapshot(owners) if owners else {}
     revision_oid = None
     with transaction.atomic():
         if creating:
@@ -229,6 +235,8 @@ def save_object(
             text = "Original revision" if creating else revision_text(obj, old_values)
             if text:
                 add_revision(artifact=obj, description=text, user=user, object_id=revision_oid)
+        if owners:
+            rollups.touch_changed(rollups_before, owners)
     outcome = WriteOutcome(obj=obj, warnings=conv.warnings)
     if isinstance(obj, Artifact):
         if creating:
@@ -239,6 +247,14 @@ def save_object(
                 action="Updated", artifact=obj, changes=outcome.changes, actor=user
             )
     return outcome
+
+
+def _union(*lists: list[Artifact]) -> list[Artifact]:
+    found: dict[int, Artifact] = {}
+    for items in lists:
+        for item in items:
+            found.setdefault(item.pk, item)
+    return list(found.values())
 
 
 def _defaults(obj, spec, user, workspace, default_project, given) -> None:
@@ -365,9 +381,13 @@ def delete_object(*, spec: TypeSpec, obj, user: User) -> None:
                 "iteration",
             )
         )
+    owners = rollups.items_above(obj) if isinstance(obj, Artifact) else []
+    rollups_before = rollups.snapshot(owners) if owners else {}
     try:
         with transaction.atomic():
             obj.delete()
+            if owners:
+                rollups.touch_changed(rollups_before, owners)
     except ProtectedError:
         raise WriteError(
             [f"Could not delete: {spec.element_name} {obj.pk} is still referenced"]
