@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,25 +74,61 @@ class TaskCluster:
         return self
 
     def kill(self) -> None:
-        """SIGKILL the whole cluster (sentinel, workers, pusher): a crash, not a stop."""
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-            self.process = None
+        """SIGKILL the whole cluster (sentinel, workers, pusher): a crash, not a stop.
 
-    def stop(self) -> None:
+        The cluster's processes lead process groups of their own (aharally.taskcluster), so
+        the tree is found through /proc: frozen first (a sentinel can't respawn a worker),
+        then killed.
+        """
         if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        tree = process_tree(self.process.pid)
+        for pid in tree:
+            _signal(pid, signal.SIGSTOP)
+        tree = process_tree(self.process.pid) | tree
+        for pid in tree:
+            _signal(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        """Ask the cluster to stop (SIGTERM to its main process); kill what is left after."""
+        if self.process is None:
+            return
+        tree = process_tree(self.process.pid)
+        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+            self.kill()
+            return
+        for pid in tree:  # a worker the stop left behind would go on using the database
+            _signal(pid, signal.SIGKILL)
         self.process = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def process_tree(pid: int) -> set[int]:
+    """A process and all its descendants (Linux /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.add(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def wait_until(condition, *, timeout: float = 120, interval: float = 0.25, what: str = ""):
