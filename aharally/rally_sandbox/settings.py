@@ -34,7 +34,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # The web UI's few static files (ui/static/), served from the apps without collectstatic.
+    # The web UI's few static files (ui/static/, oauth/static/), served from the apps without
+    # collectstatic.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -42,13 +43,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
-# No script at all; styles from its own pages only (they hold <style> blocks and a few style
-# attributes, hence 'unsafe-inline' for styles alone).
+# No script at all (the root page sets its own policy for its one script file); styles from the
+# sandbox's own stylesheets only (ui/static/, oauth/static/): no inline <style> or style="…".
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'none'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
+        "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
