@@ -16,3 +16,22 @@ def register_authorized_listener(listener: Callable) -> None:
 def authorized(integration) -> None:
     for listener in _authorized:
         listener(integration)
+
+
+# action(integration) -> (label, POST URL) or None: extra entries of an integration's
+# More options menu (the sync adds "Sync now").
+_settings_actions: list[Callable] = []
+
+
+def register_settings_action(action: Callable) -> None:
+    if action not in _settings_actions:
+        _settings_actions.append(action)
+
+
+def settings_actions(integration) -> list[tuple[str, str]]:
+    found = []
+    for action in _settings_actions:
+        entry = action(integration)
+        if entry is not None:
+            found.append(entry)
+    return found

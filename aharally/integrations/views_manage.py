@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from aharally.integrations import lifecycle
+from aharally.integrations import hooks, lifecycle
 from aharally.integrations.certificates import (
     CertificateError,
     certificate_info,
@@ -117,6 +117,7 @@ def settings_page(request: HttpRequest, integration_id: int) -> HttpResponse:
         request,
         "integrations/settings.html",
         {
+            "extra_actions": hooks.settings_actions(integration),
             "integration": integration,
             "config": effective_config(integration),
             "state": state,

@@ -6,7 +6,10 @@ class SyncConfig(AppConfig):
     name = "aharally.sync"
 
     def ready(self) -> None:
-        from aharally.integrations.hooks import register_authorized_listener
+        from aharally.integrations.hooks import (
+            register_authorized_listener,
+            register_settings_action,
+        )
         from aharally.integrations.report import register_sync_counter
         from aharally.records.bulk import register_bulk_action
         from aharally.records.hooks import (
@@ -14,7 +17,7 @@ class SyncConfig(AppConfig):
             register_record_listener,
             register_record_menu,
         )
-        from aharally.sync import board, changes, counts, menus, tasks
+        from aharally.sync import board, changes, counts, menus, tasks, views
 
         register_record_listener(changes.on_record_saved)
         register_card_decorator(board.card_links)
@@ -22,5 +25,6 @@ class SyncConfig(AppConfig):
         register_bulk_action(board.SEND_TO_RALLY)
         register_sync_counter(counts.sync_counts)
         register_authorized_listener(tasks.resume_after_authorization)
+        register_settings_action(views.sync_now_action)
         # Schedules are declared in code and written after every migrate (idempotently).
         post_migrate.connect(tasks.ensure_schedules, sender=self)

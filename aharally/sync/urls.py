@@ -16,6 +16,11 @@ urlpatterns = [
     path(_record + "link/", views.link_existing, name="link"),
     path(_record + "unlink/", views.unlink, name="unlink"),
     path(_record + "retry/", views.retry_record, name="retry"),
+    path(
+        "w/<str:prefix>/sync/integrations/<int:integration_id>/sync-now/",
+        views.sync_now,
+        name="sync_now",
+    ),
     path("integration-updates/", views.integration_updates, name="integration_updates"),
     path("integration-updates/decide/", views.decide, name="decide"),
 ]

@@ -384,3 +384,42 @@ def decide(request: HttpRequest) -> HttpResponse:
     context = _queue_context(request, _filters(request.POST))
     context.update({"message": message, "level": level})
     return render(request, "sync/integration_updates.html#queue", context, status=status)
+
+
+# -- Sync now ----------------------------------------------------------------------------------
+
+
+def sync_now_action(integration: Integration) -> tuple[str, str] | None:
+    """The integration's More options entry (integrations.hooks)."""
+    if integration.state != "enabled":
+        return None
+    url = reverse(
+        "sync:sync_now",
+        kwargs={"prefix": integration.workspace.prefix, "integration_id": integration.pk},
+    )
+    return ("Sync now", url)
+
+
+@require_POST
+@require_capability(Capability.CONFIGURE)
+def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
+    """Read what changed in Rally and send what waits, now rather than at the next minute."""
+    from django_q.tasks import async_task
+
+    from aharally.sync.tasks import PULL, enqueue_drain
+
+    integration = Integration.objects.filter(pk=integration_id, workspace=request.workspace).first()
+    if integration is None:
+        raise Http404("No such integration in this workspace.")
+    if integration.state != "enabled":
+        messages.error(request, f"“{integration.name}” is not enabled: enable it first.")
+    else:
+        transaction.on_commit(lambda: async_task(PULL, integration.pk))
+        transaction.on_commit(lambda: enqueue_drain(integration.pk))
+        messages.success(
+            request,
+            f"Syncing “{integration.name}” with Rally now: changes arrive within seconds.",
+        )
+    return redirect(
+        "integrations:settings", prefix=request.workspace.prefix, integration_id=integration_id
+    )

@@ -233,3 +233,29 @@ def test_the_top_bar_shows_the_count_to_reviewers(client, cast, waiting):
     assert 'class="update-dot"' in page and ">1</span>" in page
     page = as_(client, cast, "contributor").get("/w/PLAT/features/board/").content.decode()
     assert "Integration updates" not in page
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_only_owners_may_sync_now(
+    client, cast, integration, who, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    url = reverse("sync:sync_now", kwargs={"prefix": "PLAT", "integration_id": integration.pk})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_(client, cast, who).post(url)
+    expected = {"owner": 302, "contributor": 403, "reviewer": 403, "viewer": 403, "outsider": 404}
+    assert response.status_code == expected[who]
+    # A catch-up and a drain are queued for the cluster; nothing for anyone else.
+    assert OrmQ.objects.count() == (2 if who == "owner" else 0)
+
+
+def test_sync_now_is_offered_in_more_options_and_says_what_it_does(client, cast, integration):
+    settings_url = reverse(
+        "integrations:settings", kwargs={"prefix": "PLAT", "integration_id": integration.pk}
+    )
+    page = as_(client, cast, "owner").get(settings_url).content.decode()
+    assert "Sync now" in page
+    url = reverse("sync:sync_now", kwargs={"prefix": "PLAT", "integration_id": integration.pk})
+    followed = client.post(url, follow=True).content.decode()
+    assert "Syncing “Rally” with Rally now" in followed
