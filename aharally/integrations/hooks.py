@@ -35,3 +35,18 @@ def settings_actions(integration) -> list[tuple[str, str]]:
         if entry is not None:
             found.append(entry)
     return found
+
+
+# Life-cycle listeners, each listener(integration): `enabled` and `disabled` after the
+# transaction commits, `deleting` just before the integration (and its credential) goes.
+_lifecycle: dict[str, list[Callable]] = {"enabled": [], "disabled": [], "deleting": []}
+
+
+def register_lifecycle_listener(event: str, listener: Callable) -> None:
+    if listener not in _lifecycle[event]:
+        _lifecycle[event].append(listener)
+
+
+def lifecycle(event: str, integration) -> None:
+    for listener in _lifecycle[event]:
+        listener(integration)

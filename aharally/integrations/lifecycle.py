@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from aharally.integrations import hooks
 from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
 from aharally.integrations.log import log_event, record_failure, record_success
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
@@ -31,6 +32,7 @@ def disable_integration(*, integration: Integration, by=None) -> Integration:
     with transaction.atomic():
         Integration.objects.filter(pk=integration.pk).update(state=IntegrationState.DISABLED)
         integration.state = IntegrationState.DISABLED
+        transaction.on_commit(lambda: hooks.lifecycle("disabled", integration))
         log_event(
             integration,
             LogLevel.WARNING,
@@ -64,6 +66,7 @@ def enable_integration(*, integration: Integration, by=None) -> Integration:
             state=IntegrationState.ENABLED, enabled_at=now
         )
         integration.state, integration.enabled_at = IntegrationState.ENABLED, now
+        transaction.on_commit(lambda: hooks.lifecycle("enabled", integration))
         log_event(integration, LogLevel.INFO, f"Integration enabled{_who(by)}.")
         _audit(integration, by, "Enabled again")
     return integration

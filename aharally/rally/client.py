@@ -40,6 +40,7 @@ from aharally.rally.transport import (
     TemporaryClientCertificate,
     Transport,
 )
+from aharally.rally.webhooks import WebhooksMixin
 
 MAX_PAGE_SIZE = 2000
 
@@ -98,7 +99,7 @@ class QueryResults:
         return next(iter(self), None)
 
 
-class RallyClient(MetadataMixin):
+class RallyClient(MetadataMixin, WebhooksMixin):
     """One connection to one Rally (a subscription) acting as one user."""
 
     def __init__(

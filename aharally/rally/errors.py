@@ -45,6 +45,13 @@ class RallyAuthError(RallyError):
         self.revoked = revoked
 
 
+class RallyPermissionDenied(RallyError):
+    """The credential is good but its user may not do this (webhooks need a subscription
+    administrator). Not a reason to re-authorize."""
+
+    kind = "forbidden"
+
+
 class RallyNotFound(RallyError):
     """The object does not exist (any more) or the credential cannot see it."""
 

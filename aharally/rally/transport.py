@@ -31,7 +31,9 @@ from aharally.rally.errors import (
     RallyConfigError,
     RallyError,
     RallyOutcomeUnknown,
+    RallyPermissionDenied,
     RallyTransientError,
+    RallyValidationError,
     error_from_messages,
     error_from_status,
 )
@@ -257,6 +259,27 @@ class Transport:
             except (RallyTransientError, RallyOutcomeUnknown) as error:
                 self._maybe_wait(error, attempt, idempotent)
 
+    def send_json(self, method: str, url: str, *, body: Any = None) -> tuple[int, Any]:
+        """A JSON call outside WSAPI on the same host (the webhook API): (status, payload).
+
+        Same credential, cap, TLS and retries as ``send``; answers are not WSAPI envelopes.
+        HTTP errors come out typed (401 auth, 403 ``RallyPermissionDenied``, 404, 4xx with the
+        API's ``Errors``, 5xx transient).
+        """
+        method = method.upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        if not url.startswith(self.base_url + "/"):
+            raise RallyConfigError(f"Refusing to send the credential to another host: {url}")
+        data = None if body is None else json.dumps(body)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._once(method, url, None, data, self.credential.token())
+                return response.status_code, _raise_for_json_status(response)
+            except RallyError as error:
+                self._maybe_wait(error, attempt, idempotent)
+
     def _maybe_wait(self, error: RallyError, attempt: int, idempotent: bool) -> None:
         """Sleep before the next attempt, or raise ``error`` when it must not be retried."""
         if not idempotent or not isinstance(error, RallyTransientError):
@@ -343,6 +366,24 @@ class Transport:
         if errors:
             raise error_from_messages(errors, warnings=content.get("Warnings") or [], status=200)
         return root, content
+
+
+def _raise_for_json_status(response: requests.Response) -> Any:
+    status = response.status_code
+    payload = _json_or_none(response)
+    if status < 300:
+        return payload
+    errors = payload.get("Errors") if isinstance(payload, dict) else None
+    messages = [str(m) for m in errors] if isinstance(errors, list) and errors else []
+    if status == 403:
+        raise RallyPermissionDenied(
+            "; ".join(messages) or "Rally denied this user the action (HTTP 403)", status=status
+        )
+    if status in (400, 409, 422) and messages:
+        raise RallyValidationError("; ".join(messages), messages=messages, status=status)
+    raise error_from_status(
+        status, body=response.text[:2000], retry_after=response.headers.get("Retry-After")
+    )
 
 
 def _json_or_none(response: requests.Response) -> Any:

@@ -8,6 +8,7 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         from aharally.integrations.hooks import (
             register_authorized_listener,
+            register_lifecycle_listener,
             register_settings_action,
         )
         from aharally.integrations.report import register_sync_counter
@@ -26,5 +27,8 @@ class SyncConfig(AppConfig):
         register_sync_counter(counts.sync_counts)
         register_authorized_listener(tasks.resume_after_authorization)
         register_settings_action(views.sync_now_action)
+        register_lifecycle_listener("enabled", tasks.on_enabled)
+        register_lifecycle_listener("disabled", tasks.on_disabled)
+        register_lifecycle_listener("deleting", tasks.on_deleting)
         # Schedules are declared in code and written after every migrate (idempotently).
         post_migrate.connect(tasks.ensure_schedules, sender=self)

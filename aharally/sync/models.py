@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from aharally.integrations.models import Integration
+from aharally.integrations.secrets import EncryptedTextField
 from aharally.workspaces.models import RecordType, Workspace
 
 
@@ -297,3 +298,56 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"conflict on {self.field} of {self.link}"
+
+
+class WebhookState(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    REFUSED = "refused", "Not allowed (catch-up only)"
+    FAILED = "failed", "Failed"
+    REMOVED = "removed", "Removed"
+
+
+class WebhookRegistration(models.Model):
+    """The Rally webhook that tells an integration of changes at once.
+
+    Rally signs nothing, so the target URL carries a per-integration secret: a delivery
+    without it is refused. When Rally's user may not manage webhooks, the integration works
+    on the catch-up alone and says so.
+    """
+
+    integration = models.OneToOneField(
+        Integration, on_delete=models.CASCADE, primary_key=True, related_name="webhook"
+    )
+    secret = EncryptedTextField(blank=True)
+    webhook_uuid = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=20, choices=WebhookState.choices, blank=True)
+    problem = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"webhook of {self.integration_id} ({self.state or 'new'})"
+
+
+class IncomingEvent(models.Model):
+    """A webhook delivery, kept once per Rally message id (Rally may deliver again)."""
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="incoming_events"
+    )
+    message_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=20)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_oid = models.BigIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "message_id"], name="one_event_per_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_oid}"

@@ -19,6 +19,61 @@ TICK_SCHEDULE_NAME = "aharally.sync.tick"
 PULL = "aharally.sync.tasks.pull_updates"
 CATCH_UP = "aharally.sync.tasks.catch_up"
 CATCH_UP_SCHEDULE_NAME = "aharally.sync.catch_up"
+PROCESS_EVENT = "aharally.sync.tasks.process_event"
+REGISTER_WEBHOOK = "aharally.sync.tasks.register_webhook"
+
+
+def _an_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def process_event(event_id: int) -> dict:
+    from aharally.sync.webhooks import process_event as process
+
+    if not _an_id(event_id):
+        logger.error("process_event needs an event id, not %r", event_id)
+        return {"reason": "bad argument"}
+    return process(event_id)
+
+
+def register_webhook(integration_id: int) -> str:
+    from aharally.sync.webhooks import register_webhook as register
+
+    if not _an_id(integration_id):
+        logger.error("register_webhook needs an integration id, not %r", integration_id)
+        return "bad argument"
+    return register(integration_id)
+
+
+def unregister_webhook(integration_id: int) -> None:
+    from aharally.integrations.models import Integration
+    from aharally.sync.webhooks import unregister_webhook as unregister
+
+    integration = (
+        Integration.objects.filter(pk=integration_id).first() if _an_id(integration_id) else None
+    )
+    if integration is not None:
+        unregister(integration)
+
+
+def on_enabled(integration) -> None:
+    """An integration was enabled: register its webhook (in the cluster)."""
+    from django_q.tasks import async_task
+
+    async_task(REGISTER_WEBHOOK, integration.pk)
+
+
+def on_disabled(integration) -> None:
+    from django_q.tasks import async_task
+
+    async_task("aharally.sync.tasks.unregister_webhook", integration.pk)
+
+
+def on_deleting(integration) -> None:
+    """About to be deleted, credentials and all: remove the webhook now, the owner waiting."""
+    from aharally.sync.webhooks import unregister_webhook as unregister
+
+    unregister(integration, interactive=True)
 
 
 def drain_outbox(integration_id: int) -> dict:

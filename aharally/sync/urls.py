@@ -21,6 +21,13 @@ urlpatterns = [
         views.sync_now,
         name="sync_now",
     ),
+    # Rally signs nothing: the secret in the URL is what proves a delivery comes from the
+    # webhook we registered.
+    path(
+        "integrations/rally/webhook/<int:integration_id>/<str:secret>/",
+        views.webhook,
+        name="webhook",
+    ),
     path("integration-updates/", views.integration_updates, name="integration_updates"),
     path("integration-updates/decide/", views.decide, name="decide"),
 ]

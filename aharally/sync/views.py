@@ -12,9 +12,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from aharally.integrations.models import Integration
@@ -423,3 +424,20 @@ def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     return redirect(
         "integrations:settings", prefix=request.workspace.prefix, integration_id=integration_id
     )
+
+
+# -- Rally's webhook deliveries ----------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, integration_id: int, secret: str) -> HttpResponse:
+    """A delivery from Rally: checked, kept once, answered at once (the cluster applies it)."""
+    from aharally.sync.webhooks import MAX_DELIVERY_BYTES, DeliveryRefused, receive_delivery
+
+    body = request.read(MAX_DELIVERY_BYTES + 1)
+    try:
+        event = receive_delivery(integration_id=integration_id, secret=secret, body=body)
+    except DeliveryRefused as refused:
+        return JsonResponse({"error": refused.message}, status=refused.status)
+    return JsonResponse({"received": event is not None})

@@ -119,6 +119,7 @@ class Victim:
             "record_type": lambda: "feature",
             "record_id": lambda: self.feature.pk,
             "job_id": lambda: self.job.pk,
+            "secret": lambda: "not-the-webhook-secret",
             "token": lambda: invitation_token(self.invitation),
         }
         if kwarg in values:

@@ -430,6 +430,7 @@ def enable(*, integration: Integration, user) -> None:
     integration.enabled_at = timezone.now()
     integration.wizard_step = WizardStep.ENABLE
     integration.save(update_fields=["state", "enabled_at", "wizard_step"])
+    transaction.on_commit(lambda: hooks.lifecycle("enabled", integration))
     source = integration.source
     log_info(
         integration,

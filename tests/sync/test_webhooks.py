@@ -1,0 +1,157 @@
+"""Rally's webhooks: registered once, removed again, deliveries checked and applied."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from aharally.integrations.lifecycle import disable_integration
+from aharally.integrations.log import IntegrationLogEntry
+from aharally.sync import outbox
+from aharally.sync.drain import drain_outbox
+from aharally.sync.models import IncomingEvent, Link, WebhookRegistration, WebhookState
+from aharally.sync.webhooks import process_event, register_webhook, target_url, unregister_webhook
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature, make_requirement
+from tests.sync.cluster import wait_until
+from tests.sync.support import connect, sandbox_client, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ours(sandbox, url):
+    with sandbox_client(sandbox) as client:
+        return [w for w in client.webhooks() if w.get("TargetUrl") == url]
+
+
+@pytest.fixture
+def integration(cast, rally_sandbox, settings, live_server):
+    settings.SITE_URL = live_server.url
+    return connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+
+def _url(integration):
+    registration = WebhookRegistration.objects.get(pk=integration.pk)
+    return target_url(integration.pk, registration.secret.reveal())
+
+
+def test_enabling_registers_one_webhook_however_often_and_disabling_removes_it(
+    cast, rally_sandbox, integration
+):
+    assert register_webhook(integration.pk) == WebhookState.REGISTERED
+    assert register_webhook(integration.pk) == WebhookState.REGISTERED  # restart, 2nd process
+    url = _url(integration)
+    held = ours(rally_sandbox, url)
+    assert len(held) == 1
+    assert set(held[0]["ObjectTypes"]) >= {"Feature", "HierarchicalRequirement"}
+
+    disable_integration(integration=integration, by=cast.owner)
+    unregister_webhook(integration)
+    assert ours(rally_sandbox, url) == []
+    assert WebhookRegistration.objects.get(pk=integration.pk).state == WebhookState.REMOVED
+
+
+def test_a_rally_user_who_may_not_manage_webhooks_leaves_the_catch_up_working(
+    cast, rally_sandbox, settings, live_server
+):
+    settings.SITE_URL = live_server.url
+    integration = connect(
+        cast.workspace, rally_sandbox, owner=cast.owner, api_key=rally_sandbox.developer_key
+    )
+    assert register_webhook(integration.pk) == WebhookState.REFUSED
+    integration.refresh_from_db()
+    assert not integration.needs_reauthorization
+    entry = IntegrationLogEntry.objects.filter(
+        integration=integration, message__contains="may not manage webhooks"
+    ).get()
+    assert "catch-up" in entry.message
+
+
+def _delivery(message_id=None, action="Updated", object_id=1):
+    return {
+        "message": {
+            "action": action,
+            "message_id": message_id or str(uuid.uuid4()),
+            "object_type": "HierarchicalRequirement",
+            "state": {"a": {"name": "ObjectID", "value": object_id}},
+        }
+    }
+
+
+def _post(client, integration, secret, body, content_type="application/json"):
+    url = reverse("sync:webhook", kwargs={"integration_id": integration.pk, "secret": secret})
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(url, data=data, content_type=content_type)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        ({"message": "x"}, 400),
+        ({"message": {"action": "Exploded", "message_id": "m", "object_type": "Defect"}}, 400),
+        ({"message": {"action": "Updated", "object_type": "Defect"}}, 400),
+        ('{"message": ' * 5000 + "1" + "}" * 5000, 400),
+        (b"\xff\xfe", 400),
+        (b"x" * 1_000_001, 413),
+    ],
+)
+def test_bad_deliveries_are_refused_and_change_nothing(client, integration, body, status):
+    register_webhook(integration.pk)
+    secret = WebhookRegistration.objects.get(pk=integration.pk).secret.reveal()
+    assert _post(client, integration, secret, body).status_code == status
+    assert not IncomingEvent.objects.exists()
+
+
+def test_a_forged_delivery_gets_404_and_a_replay_is_received_once(client, integration):
+    register_webhook(integration.pk)
+    secret = WebhookRegistration.objects.get(pk=integration.pk).secret.reveal()
+    assert _post(client, integration, "forged" + secret[6:], _delivery()).status_code == 404
+    assert _post(client, integration, "x", _delivery()).status_code == 404
+    assert not IncomingEvent.objects.exists()
+    body = _delivery(message_id="same-message")
+    first = _post(client, integration, secret, body)
+    again = _post(client, integration, secret, body)
+    assert first.json() == {"received": True} and again.json() == {"received": False}
+    assert IncomingEvent.objects.count() == 1
+
+
+def test_a_deleted_record_breaks_its_link_and_keeps_the_record(cast, integration, rally_sandbox):
+    feature = make_feature(cast.workspace, name=f"Gone {token()}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    event = IncomingEvent.objects.create(
+        integration=integration, message_id="m-1", action="Deleted", object_oid=link.rally_oid
+    )
+    process_event(event.pk)
+    link.refresh_from_db()
+    feature.refresh_from_db()
+    assert link.state == "broken" and "Deleted in Rally" in link.state_reason
+
+
+def test_a_change_in_rally_arrives_by_webhook_within_seconds(
+    cast, rally_sandbox, integration, task_cluster
+):
+    feature = make_feature(cast.workspace, name=f"Hooked {token()}")
+    requirement = make_requirement(feature, name=f"Hooked story {token()}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    assert register_webhook(integration.pk) == WebhookState.REGISTERED
+    story = Link.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+    before = requirement.status_id
+    with sandbox_client(rally_sandbox) as client:
+        client.update(f"/hierarchicalrequirement/{story.rally_oid}", {"ScheduleState": "Accepted"})
+
+    wait_until(lambda: IncomingEvent.objects.exists(), timeout=30, what="the delivery")
+    requirement.refresh_from_db()
+
+    def changed():
+        requirement.refresh_from_db()
+        return requirement.status_id != before
+
+    wait_until(changed, timeout=30, what="the story's new state in aharally")
+    assert IncomingEvent.objects.filter(processed_at__isnull=False).exists()
