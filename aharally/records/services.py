@@ -61,7 +61,14 @@ def create_epic(*, workspace: Workspace, name: str, user=None, **fields) -> Epic
 
 @transaction.atomic
 def create_feature(
-    *, workspace: Workspace, name: str, release: Release, user=None, tags=(), **fields
+    *,
+    workspace: Workspace,
+    name: str,
+    release: Release,
+    user=None,
+    tags=(),
+    source: str = "",
+    **fields,
 ) -> Feature:
     number, reference = take_number(workspace=workspace, record_type=RecordType.FEATURE)
     if "rank" not in fields:
@@ -79,11 +86,15 @@ def create_feature(
     feature.save()
     if tags:
         feature.tags.set(tags)
+    record_saved(feature, changed=[], user=user, source=source, created=True)
     return feature
 
 
 @transaction.atomic
-def create_requirement(*, feature: Feature, name: str, user=None, tags=(), **fields) -> Requirement:
+def create_requirement(
+    *, feature: Feature, name: str, user=None, tags=(), source: str = "", **fields
+) -> Requirement:
+    """A new requirement; `source` names where it came from when not a person ("Rally")."""
     number, reference = take_requirement_number(feature=feature)
     if "rank" not in fields:
         fields["rank"] = float(number)
@@ -99,7 +110,7 @@ def create_requirement(*, feature: Feature, name: str, user=None, tags=(), **fie
     requirement.save()
     if tags:
         requirement.tags.set(tags)
-    record_saved(requirement, changed=[], user=user, created=True)
+    record_saved(requirement, changed=[], user=user, source=source, created=True)
     return requirement
 
 

@@ -197,6 +197,7 @@ class ActivityAction(models.TextChoices):
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Not sent"
     RECEIVED = "received", "Updated from Rally"
+    IMPORTED = "imported", "Imported from Rally"
     CONFLICT = "conflict", "Changed on both sides"
 
 
@@ -351,3 +352,41 @@ class IncomingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_oid}"
+
+
+class ImportState(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    IMPORTED = "imported", "Imported"
+    IGNORED = "ignored", "Ignored"
+
+
+class ImportCandidate(models.Model):
+    """A new Rally record under a linked parent, waiting to be imported (approve imports)."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="imports")
+    record_type = models.CharField(max_length=20, choices=RecordType.choices)
+    rally_type = models.CharField(max_length=100)
+    rally_oid = models.BigIntegerField()
+    formatted_id = models.CharField(max_length=40, blank=True)
+    name = models.CharField(max_length=255)
+    # Rally's fields as read (what the import is made from, when approved).
+    snapshot = models.JSONField(default=dict)
+    state = models.CharField(
+        max_length=10, choices=ImportState.choices, default=ImportState.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "rally_oid"], name="one_candidate_per_rally_object"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.formatted_id} {self.name} ({self.state})"

@@ -32,7 +32,7 @@ from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
 from aharally.rally.query import where
 from aharally.records.richtext import sanitize_html
 from aharally.records.services import update_record
-from aharally.sync import mapping
+from aharally.sync import imports, mapping
 from aharally.sync.models import Activity, ActivityAction, Link, LinkState, PullCursor
 from aharally.sync.records import load_records
 
@@ -118,6 +118,7 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
     fetch = ["ObjectID", "FormattedID", "LastUpdateDate", *[r for _, r in pairs]]
     if rally_type.lower().startswith("portfolioitem/"):
         fetch += list(PROGRESS_FIELDS)
+    fetch += imports.PARENT_FETCH.get(record_mapping.record_type, [])
     project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     results = client.query(
         rally_type,
@@ -135,6 +136,16 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
             )
         )
         records = load_records(record_mapping.record_type, [link.record_id for link in links])
+        # Linked already, broken links included: not new.
+        known = set(
+            Link.objects.filter(integration=integration, rally_oid__in=list(objects)).values_list(
+                "rally_oid", flat=True
+            )
+        )
+        for oid, obj in objects.items():
+            if oid not in known:
+                outcome = imports.consider(integration, config, record_mapping, obj, client=client)
+                counts["imported"] = counts.get("imported", 0) + (outcome == "imported")
         for link in links:
             record = records.get(link.record_id)
             if record is None:

@@ -305,6 +305,27 @@ def integration_updates(request: HttpRequest) -> HttpResponse:
     return render(request, "sync/integration_updates.html", _queue_context(request, filters))
 
 
+def _decide_imports(request, action: str, one: str) -> HttpResponse:
+    ids = [parse_id(one)] if one else [parse_id(v) for v in request.POST.getlist("import_ids")]
+    ids = [pk for pk in ids if pk]
+    level, status = "success", 200
+    if not ids:
+        level, message, status = "error", "Select at least one record to import or ignore.", 422
+    else:
+        try:
+            count = queue.decide_imports(user=request.user, candidate_ids=ids, action=action)
+            verb = "Imported" if action == "import" else "Ignored"
+            message = f"{verb} {count} record{'s' if count != 1 else ''} from Rally."
+        except queue.DecisionError as error:
+            level, message, status = "error", error.message, 422
+    if not request.htmx:
+        (messages.error if level == "error" else messages.success)(request, message)
+        return redirect("sync:integration_updates")
+    context = _queue_context(request, _filters(request.POST))
+    context.update({"message": message, "level": level})
+    return render(request, "sync/integration_updates.html#queue", context, status=status)
+
+
 def _resolve(request, conflict_id: str, *, keep: str) -> HttpResponse:
     level, status = "success", 200
     try:
@@ -338,6 +359,7 @@ def _queue_context(request, filters) -> dict:
         "entries": entries,
         "problems": queue.problem_rows(user=request.user, filters=filters),
         "conflicts": queue.open_conflicts(user=request.user, filters=filters),
+        "imports": queue.pending_imports(user=request.user, filters=filters),
         "filters": filters,
         "integrations": integrations,
         "authors": sorted(authors, key=lambda u: u.email),
@@ -355,6 +377,8 @@ def decide(request: HttpRequest) -> HttpResponse:
         ids = [pk for pk in [parse_id(one)] if pk]
     if action in {"keep_ours", "keep_theirs"}:
         return _resolve(request, one, keep=action.removeprefix("keep_"))
+    if action in {"import", "ignore"}:
+        return _decide_imports(request, action, one)
     if action in {"approve_all", "reject_all"}:
         action = action.removesuffix("_all")
         filters = _filters(request.POST)

@@ -1,0 +1,224 @@
+"""New Rally records under linked parents become aharally records (DESIGN rule 5).
+
+What is imported, per the relationship links:
+- a story whose feature (`PortfolioItem`) is linked becomes a requirement of that feature;
+- a feature whose Release is linked becomes a feature in that release; one under a linked
+  initiative (`Parent`) whose release is not linked, or when releases are not mapped, goes to
+  the workspace's first parking-lot release;
+- a story whose feature aharally does not have yet brings the feature in with it, when that
+  feature itself qualifies (its release or initiative is linked): a requirement can't exist
+  without its feature.
+With *Approve new records* the record waits in Integration updates as an `ImportCandidate`
+(approve or ignore); an ignored one is not offered again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aharally.integrations.models import IncomingMode, Integration
+from aharally.rally.objects import RallyObject
+from aharally.records.models import Release
+from aharally.records.richtext import sanitize_html
+from aharally.records.services import create_feature, create_requirement
+from aharally.sync import mapping
+from aharally.sync.models import (
+    Activity,
+    ActivityAction,
+    ImportCandidate,
+    ImportState,
+    Link,
+    LinkState,
+)
+from aharally.workspaces.models import RecordType
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "Rally"
+# What the catch-up also fetches of each type, to know where a new record belongs.
+PARENT_FETCH = {
+    RecordType.REQUIREMENT: ["Name", "PortfolioItem"],
+    RecordType.FEATURE: ["Name", "Release", "Parent"],
+}
+
+
+def placement(integration: Integration, config, record_type: str, obj) -> dict | None:
+    """Where a new Rally object would go in aharally, or None when it is not ours to import."""
+    links = config.relationship_links
+    if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in links:
+        parent = obj.ref_of("PortfolioItem")
+        if parent is None or parent.object_id is None:
+            return None
+        link = _linked(integration, RecordType.FEATURE, parent.object_id)
+        if link is not None:
+            return {"feature_id": link.record_id}
+        return {"feature_oid": parent.object_id}  # the feature comes too, if it qualifies
+    if record_type == RecordType.FEATURE:
+        release = obj.ref_of("Release")
+        release_link = (
+            _linked(integration, RecordType.RELEASE, release.object_id)
+            if release is not None and (RecordType.RELEASE, record_type) in links
+            else None
+        )
+        parent = obj.ref_of("Parent")
+        initiative_link = (
+            _linked_anywhere(integration, RecordType.INITIATIVE, parent.object_id)
+            if parent is not None and (RecordType.INITIATIVE, record_type) in links
+            else None
+        )
+        if release_link is None and initiative_link is None:
+            return None
+        return {
+            "release_id": release_link.record_id if release_link else None,
+            "initiative_id": initiative_link.record_id if initiative_link else None,
+        }
+    return None
+
+
+def _linked(integration, record_type: str, rally_oid: int) -> Link | None:
+    return Link.objects.filter(
+        integration=integration, record_type=record_type, rally_oid=rally_oid, state=LinkState.OK
+    ).first()
+
+
+def _linked_anywhere(integration, record_type: str, rally_oid: int) -> Link | None:
+    """A parent linked by this integration or one on the same template (an initiative)."""
+    source_id = integration.source.pk
+    for link in Link.objects.filter(
+        record_type=record_type, rally_oid=rally_oid, state=LinkState.OK
+    ).select_related("integration__template"):
+        if link.integration.source.pk == source_id:
+            return link
+    return None
+
+
+def consider(integration, config, record_mapping, obj: RallyObject, *, client) -> str:
+    """A Rally object the catch-up found with no link: import it, queue it, or leave it."""
+    record_type = record_mapping.record_type
+    where = placement(integration, config, record_type, obj)
+    if where is None:
+        return "not ours"
+    if "feature_oid" in where:
+        # A story under a feature aharally lacks: the feature first, if it qualifies.
+        feature_mapping = config.mapping_for(RecordType.FEATURE)
+        if feature_mapping is None:
+            return "not ours"
+        feature = client.read(
+            f"/{feature_mapping.rally_type.lower()}/{where['feature_oid']}",
+            fetch=_fetch(feature_mapping),
+        )
+        outcome = consider(integration, config, feature_mapping, feature, client=client)
+        link = _linked(integration, RecordType.FEATURE, where["feature_oid"])
+        if link is None:
+            return outcome  # the feature waits for approval, or is not ours
+        where = {"feature_id": link.record_id}
+    if integration.source.incoming_mode == IncomingMode.APPROVE:
+        return _candidate(integration, record_mapping, obj)
+    return import_object(integration, config, record_mapping, obj.fields, where=where)
+
+
+def _fetch(record_mapping) -> list[str]:
+    pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    return list(
+        dict.fromkeys(
+            [
+                "ObjectID",
+                "FormattedID",
+                *[r for _, r in pairs],
+                *PARENT_FETCH.get(record_mapping.record_type, ["Name"]),
+            ]
+        )
+    )
+
+
+def _candidate(integration, record_mapping, obj: RallyObject) -> str:
+    try:
+        with transaction.atomic():
+            ImportCandidate.objects.create(
+                integration=integration,
+                record_type=record_mapping.record_type,
+                rally_type=record_mapping.rally_type,
+                rally_oid=obj.object_id,
+                formatted_id=obj.formatted_id or "",
+                name=(obj.name or "")[:255] or "(no name)",
+                snapshot=dict(obj.fields),
+            )
+    except IntegrityError:
+        return "already offered"
+    return "waiting for approval"
+
+
+@transaction.atomic
+def import_object(integration, config, record_mapping, fields: dict[str, Any], *, where) -> str:
+    """Create the aharally record and its link from Rally's fields."""
+    obj = RallyObject.from_json(fields)
+    if obj.object_id is None or _linked(integration, record_mapping.record_type, obj.object_id):
+        return "already linked"
+    if where is None:
+        where = placement(integration, config, record_mapping.record_type, obj)
+        if where is None or "feature_oid" in where:
+            return "its parent is not in aharally"
+    pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    status_map = record_mapping.status_map
+    values: dict[str, Any] = {}
+    baseline: dict[str, Any] = {}
+    for field_name, rally_field in pairs:
+        if rally_field not in fields:
+            continue
+        incoming = mapping.incoming_value(field_name, fields[rally_field], sanitize=sanitize_html)
+        if incoming is mapping.UNKNOWN:
+            continue
+        from aharally.sync.pull import _record_value
+
+        value = _record_value(field_name, incoming, status_map)
+        if value is mapping.UNKNOWN:
+            continue
+        values[field_name] = value
+        baseline[field_name] = incoming
+    name = str(values.pop("name", None) or obj.name or obj.formatted_id or "Imported from Rally")
+    values = {k: v for k, v in values.items() if k != "release_date"}
+    workspace = integration.workspace
+    if record_mapping.record_type == RecordType.REQUIREMENT:
+        from aharally.records.models import Feature
+
+        feature = Feature.objects.get(pk=where["feature_id"])
+        record = create_requirement(feature=feature, name=name[:255], source=SOURCE, **values)
+    else:
+        release = (
+            Release.objects.get(pk=where["release_id"])
+            if where.get("release_id")
+            else Release.objects.filter(workspace=workspace, is_parking_lot=True).first()
+        )
+        record = create_feature(
+            workspace=workspace,
+            name=name[:255],
+            release=release,
+            initiative_id=where.get("initiative_id"),
+            source=SOURCE,
+            **values,
+        )
+    link = Link.objects.create(
+        integration=integration,
+        record_type=record_mapping.record_type,
+        record_id=record.pk,
+        rally_type=record_mapping.rally_type,
+        rally_oid=obj.object_id,
+        formatted_id=obj.formatted_id or "",
+        url=mapping.detail_url(config.rally_url, record_mapping.rally_type, obj.object_id),
+        baseline=baseline,
+    )
+    Activity.objects.create(
+        integration=integration,
+        record_type=link.record_type,
+        record_id=record.pk,
+        action=ActivityAction.IMPORTED,
+        detail=f"Imported from {link.formatted_id}",
+    )
+    ImportCandidate.objects.filter(integration=integration, rally_oid=obj.object_id).update(
+        state=ImportState.IMPORTED, decided_at=timezone.now()
+    )
+    return "imported"
