@@ -277,6 +277,8 @@ SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 300)
 SYNC_TICK_MINUTES = env_int("SYNC_TICK_MINUTES", 1)
 # How often the catch-up reads what changed in Rally since its cursor, in minutes.
 SYNC_PULL_MINUTES = env_int("SYNC_PULL_MINUTES", 1)
+# Objects a catch-up reads a page (Rally's largest page is 2,000).
+SYNC_PULL_PAGE_SIZE = env_int("SYNC_PULL_PAGE_SIZE", 2000)
 
 LOGGING = {
     "version": 1,

@@ -96,7 +96,40 @@ def _linked_anywhere(integration, record_type: str, rally_oid: int) -> Link | No
     return None
 
 
-def consider(integration, config, record_mapping, obj: RallyObject, *, client) -> str:
+def unknown_features(integration, config, objects, *, client) -> dict[int, RallyObject]:
+    """The Rally features of stories whose feature aharally lacks, read in one query a
+    hundred (never a request per story)."""
+    from aharally.rally.query import where as rally_where
+
+    feature_mapping = config.mapping_for(RecordType.FEATURE)
+    if feature_mapping is None:
+        return {}
+    wanted = set()
+    for obj in objects:
+        parent = obj.ref_of("PortfolioItem")
+        if parent is not None and parent.object_id is not None:
+            wanted.add(parent.object_id)
+    known = set(
+        Link.objects.filter(
+            integration=integration, record_type=RecordType.FEATURE, rally_oid__in=wanted
+        ).values_list("rally_oid", flat=True)
+    )
+    missing = sorted(wanted - known)
+    found: dict[int, RallyObject] = {}
+    for start in range(0, len(missing), 100):
+        chunk = missing[start : start + 100]
+        for feature in client.query(
+            feature_mapping.rally_type,
+            query=rally_where("ObjectID", "in", chunk),
+            fetch=_fetch(feature_mapping),
+        ):
+            found[feature.object_id] = feature
+    return found
+
+
+def consider(
+    integration, config, record_mapping, obj: RallyObject, *, parents: dict | None = None
+) -> str:
     """A Rally object the catch-up found with no link: import it, queue it, or leave it."""
     record_type = record_mapping.record_type
     where = placement(integration, config, record_type, obj)
@@ -107,11 +140,10 @@ def consider(integration, config, record_mapping, obj: RallyObject, *, client) -
         feature_mapping = config.mapping_for(RecordType.FEATURE)
         if feature_mapping is None:
             return "not ours"
-        feature = client.read(
-            f"/{feature_mapping.rally_type.lower()}/{where['feature_oid']}",
-            fetch=_fetch(feature_mapping),
-        )
-        outcome = consider(integration, config, feature_mapping, feature, client=client)
+        feature = (parents or {}).get(where["feature_oid"])
+        if feature is None:
+            return "its feature is not in aharally"
+        outcome = consider(integration, config, feature_mapping, feature)
         link = _linked(integration, RecordType.FEATURE, where["feature_oid"])
         if link is None:
             return outcome  # the feature waits for approval, or is not ours

@@ -35,6 +35,7 @@ from aharally.records.services import update_record
 from aharally.sync import imports, mapping
 from aharally.sync.models import Activity, ActivityAction, Link, LinkState, PullCursor
 from aharally.sync.records import load_records
+from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
         order="LastUpdateDate",
         project=project,
         project_scope_down=not config.exclude_child_updates,
+        page_size=settings.SYNC_PULL_PAGE_SIZE,
     )
     for page in results.pages():
         objects = {obj.object_id: obj for obj in page.results if obj.object_id is not None}
@@ -142,10 +144,15 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
                 "rally_oid", flat=True
             )
         )
-        for oid, obj in objects.items():
-            if oid not in known:
-                outcome = imports.consider(integration, config, record_mapping, obj, client=client)
-                counts["imported"] = counts.get("imported", 0) + (outcome == "imported")
+        new = [obj for oid, obj in objects.items() if oid not in known]
+        parents = (
+            imports.unknown_features(integration, config, new, client=client)
+            if new and record_mapping.record_type == RecordType.REQUIREMENT
+            else {}
+        )
+        for obj in new:
+            outcome = imports.consider(integration, config, record_mapping, obj, parents=parents)
+            counts["imported"] = counts.get("imported", 0) + (outcome == "imported")
         for link in links:
             record = records.get(link.record_id)
             if record is None:
