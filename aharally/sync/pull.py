@@ -116,7 +116,7 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
     rally_type = record_mapping.rally_type
     cursor_row = PullCursor.objects.get(integration=integration)
     since = _since(cursor_row.cursors.get(rally_type), integration)
-    fetch = ["ObjectID", "FormattedID", "LastUpdateDate", *[r for _, r in pairs]]
+    fetch = ["ObjectID", "FormattedID", "LastUpdateDate", "Project", *[r for _, r in pairs]]
     if rally_type.lower().startswith("portfolioitem/"):
         fetch += list(PROGRESS_FIELDS)
     fetch += imports.PARENT_FETCH.get(record_mapping.record_type, [])
@@ -127,10 +127,15 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
         fetch=list(dict.fromkeys(fetch)),
         order="LastUpdateDate",
         project=project,
-        project_scope_down=not config.exclude_child_updates,
+        # Children always: with Exclude child updates, a record moved into a child project
+        # must be seen to lose its link.
+        project_scope_down=True,
         page_size=settings.SYNC_PULL_PAGE_SIZE,
     )
     for page in results.pages():
+        counts["pages"] = counts.get("pages", 0) + 1
+        seen = counts.setdefault("seen", {})
+        seen[rally_type] = seen.get(rally_type, 0) + len(page.results)
         objects = {obj.object_id: obj for obj in page.results if obj.object_id is not None}
         links = list(
             Link.objects.filter(
@@ -156,6 +161,8 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
         for link in links:
             record = records.get(link.record_id)
             if record is None:
+                continue
+            if moved_away(integration, config, link, objects[link.rally_oid]):
                 continue
             counts["read"] += 1
             applied, conflicts = apply_rally_object(
@@ -187,6 +194,54 @@ def _store_progress(link: Link, obj) -> None:
     if progress and progress != link.progress:
         Link.objects.filter(pk=link.pk).update(progress=progress)
         link.progress = progress
+
+
+def moved_away(integration, config, link: Link, obj) -> bool:
+    """Apply Exclude child updates to a record moved in Rally; True when it left us.
+
+    Into the project of another integration on the same template: the link moves there.
+    Into another child project, with Exclude child updates: the link is broken (logged).
+    """
+    project = obj.ref_of("Project")
+    if project is None or project.object_id is None or not config.rally_project_oid:
+        return False
+    if project.object_id == config.rally_project_oid:
+        return False
+    source_id = integration.source.pk
+    for other in (
+        Integration.objects.filter(state=IntegrationState.ENABLED)
+        .exclude(pk=integration.pk)
+        .select_related("template")
+    ):
+        if other.source.pk == source_id and other.rally_project_oid == project.object_id:
+            moved = not Link.objects.filter(
+                integration=other, record_type=link.record_type, record_id=link.record_id
+            ).exists()
+            if moved:
+                Link.objects.filter(pk=link.pk).update(integration=other)
+                log_event(
+                    integration,
+                    LogLevel.INFO,
+                    f"{link.formatted_id} moved in Rally to {project.name or 'another project'}: "
+                    f"it now syncs through “{other.name}”.",
+                )
+            return True
+    if not config.exclude_child_updates:
+        return False  # a child project is still ours
+    reason = (
+        f"Moved in Rally to {project.name or 'a child project'}, outside the integration "
+        "(Exclude child updates)."
+    )
+    Link.objects.filter(pk=link.pk).update(state=LinkState.BROKEN, state_reason=reason)
+    Activity.objects.create(
+        integration_id=link.integration_id,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        action=ActivityAction.UNLINKED,
+        detail=f"{link.formatted_id}: {reason} The link is broken; both records are kept.",
+    )
+    log_event(integration, LogLevel.WARNING, f"{link.formatted_id}: {reason}")
+    return True
 
 
 def _since(stored: str | None, integration: Integration):

@@ -220,23 +220,56 @@ def test_a_catch_up_pages_at_its_page_size_with_bounded_queries_per_record(
                 )
         return links
 
-    def pull() -> tuple[int, int, int]:
+    def pull():
         rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
         with CaptureQueriesContext(connection) as captured:
             counts = pull_updates(integration.pk)
         requests = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
-        return requests, len(captured), counts["applied"]
+        return requests, len(captured), counts
 
     changed_in_rally(5)
     pull()  # the first pass reads everything since the first send
     changed_in_rally(5)
-    small_requests, small_queries, small_applied = pull()
+    small_requests, small_queries, small = pull()
     changed_in_rally(25)
-    large_requests, large_queries, large_applied = pull()
+    large_requests, large_queries, large = pull()
+    small_applied, large_applied = small["applied"], large["applied"]
 
-    # The feature type's pages: ceil(n / 10); every other type costs the same both times.
+    # Pages of ten: ceil(objects read / 10) for the feature type, one request each; every
+    # other type costs the same both times.
     assert (small_applied, large_applied) == (5, 25)
-    assert large_requests - small_requests == 3 - 1
+    read = large["seen"]["PortfolioItem/Feature"]
+    assert read >= 25
+    assert large["pages"] - small["pages"] == -(-read // 10) - -(
+        -small["seen"]["PortfolioItem/Feature"] // 10
+    )
+    assert large_requests - small_requests == large["pages"] - small["pages"]
     # Each applied record costs a bounded number of queries (its update, history, baseline
     # and activity), the same at 5 as at 25.
     assert (large_queries - small_queries) / (large_applied - small_applied) <= 12
+
+
+@pytest.mark.parametrize("exclude", [True, False])
+def test_a_story_moved_to_a_child_project_loses_its_link_only_with_exclude_child_updates(
+    cast, rally_sandbox, integration, exclude
+):
+    from aharally.integrations.models import Integration
+    from tests.sync.support import scope_of
+
+    Integration.objects.filter(pk=integration.pk).update(exclude_child_updates=exclude)
+    feature = make_feature(cast.workspace, name=f"Mover {token()}")
+    requirement = make_requirement(feature, name=f"Moving story {token()}")
+    _sent(cast, integration, feature)
+    story = Link.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+    _, team_a = scope_of(rally_sandbox, project="Platform – Team A")  # noqa: RUF001
+    with sandbox_client(rally_sandbox) as client:
+        client.update(
+            f"/hierarchicalrequirement/{story.rally_oid}", {"Project": f"/project/{team_a}"}
+        )
+
+    pull_updates(integration.pk)
+
+    story.refresh_from_db()
+    assert story.state == ("broken" if exclude else "ok")
+    if exclude:
+        assert "outside the integration" in story.state_reason
