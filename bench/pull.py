@@ -1,0 +1,155 @@
+"""The catch-up over many changed stories, against merely paging the same query.
+
+    .venv/bin/python bench/pull.py [--stories 10000]
+
+Builds a throwaway SQLite database and a fresh sandbox, creates N stories under one feature
+in the sandbox (12 at a time), links each to a requirement in aharally whose baseline differs
+from Rally's name (so the catch-up applies every one), then prints:
+- the catch-up's wall time, records per second and its Rally requests (pages of 2,000);
+- the time to page the same query with bare `requests`, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from send import configure  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stories", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="aharally-bench-") as tmp:
+        configure(Path(tmp) / "bench.sqlite3")
+        import requests
+        from django.contrib.auth import get_user_model
+        from django.utils import timezone
+
+        from aharally.records.models import Requirement
+        from aharally.records.services import create_feature
+        from aharally.sync import outbox
+        from aharally.sync.drain import drain_outbox
+        from aharally.sync.models import Link
+        from aharally.sync.pull import pull_updates
+        from aharally.workspaces.services import create_workspace
+        from tests.factories import parking_lot
+        from tests.sandbox import RallySandbox
+        from tests.sync.support import connect, scope_of
+
+        with RallySandbox() as sandbox:
+            owner = get_user_model().objects.create_user(
+                username="o", email="owner@example.com", password="x"
+            )
+            workspace = create_workspace(name="Bench", prefix="BENCH", owner=owner)
+            integration = connect(workspace, sandbox, owner=owner)
+            feature = create_feature(
+                workspace=workspace, name="Bench feature", release=parking_lot(workspace)
+            )
+            outbox.request_send(record=feature, integration=integration, user=owner)
+            drain_outbox(integration.pk)
+            feature_link = Link.objects.get(record_type="feature", record_id=feature.pk)
+            _, project = scope_of(sandbox)
+
+            session = requests.Session()
+            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=12))
+            session.headers["ZSESSIONID"] = sandbox.api_key
+
+            def create(n: int) -> int:
+                answer = session.post(
+                    f"{sandbox.wsapi_url}/hierarchicalrequirement/create",
+                    params={"fetch": "ObjectID,FormattedID"},
+                    json={
+                        "HierarchicalRequirement": {
+                            "Name": f"Story {n}",
+                            "Project": {"_ref": f"/project/{project}"},
+                            "PortfolioItem": {
+                                "_ref": f"/portfolioitem/feature/{feature_link.rally_oid}"
+                            },
+                        }
+                    },
+                    timeout=60,
+                )
+                return answer.json()["CreateResult"]["Object"]["ObjectID"]
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(12) as pool:
+                oids = list(pool.map(create, range(args.stories)))
+            print(f"created {len(oids)} stories in Rally in {time.perf_counter() - started:.0f} s")
+
+            requirements = Requirement.objects.bulk_create(
+                Requirement(
+                    workspace=workspace,
+                    feature=feature,
+                    name=f"Old name {n}",
+                    number=n + 1,
+                    reference=f"BENCH-1-{n + 1}",
+                    rank=float(n),
+                )
+                for n in range(len(oids))
+            )
+            Link.objects.bulk_create(
+                Link(
+                    integration=integration,
+                    record_type="requirement",
+                    record_id=requirement.pk,
+                    rally_type="HierarchicalRequirement",
+                    rally_oid=oid,
+                    url=f"{sandbox.base_url}/#/detail/userstory/{oid}",
+                    baseline={"name": requirement.name},
+                )
+                for requirement, oid in zip(requirements, oids, strict=True)
+            )
+            type(integration).objects.filter(pk=integration.pk).update(
+                first_sent_at=timezone.now() - timezone.timedelta(minutes=30)
+            )
+
+            sandbox.admin("POST", "/sandbox-admin/stats/reset")
+            started = time.perf_counter()
+            counts = pull_updates(integration.pk)
+            wall = time.perf_counter() - started
+            stats = sandbox.admin("GET", "/sandbox-admin/stats").json()
+
+            started = time.perf_counter()
+            start, total = 1, None
+            while total is None or start <= total:
+                page = session.get(
+                    f"{sandbox.wsapi_url}/hierarchicalrequirement",
+                    params={
+                        "query": '(LastUpdateDate > "2000-01-01T00:00:00.000Z")',
+                        "fetch": "ObjectID,FormattedID,LastUpdateDate,Project,Name,Description,"
+                        "ScheduleState,PlanEstimate,PortfolioItem",
+                        "order": "LastUpdateDate",
+                        "workspace": f"/workspace/{integration.rally_workspace_oid}",
+                        "project": f"/project/{project}",
+                        "projectScopeDown": "true",
+                        "start": start,
+                        "pagesize": 2000,
+                    },
+                    timeout=120,
+                ).json()["QueryResult"]
+                total = page["TotalResultCount"]
+                start += 2000
+            plain = time.perf_counter() - started
+    print(f"catch-up over {args.stories} changed stories:")
+    print(f"  wall time           {wall:8.1f} s")
+    print(
+        f"  records per second  {counts['read'] / wall:8.1f}  ({counts['read']} records, "
+        "{counts['applied']} fields applied)"
+    )
+    print(f"  Rally requests      {stats['requests']:8d}  (pages: {counts.get('pages')})")
+    print(f"plain paging of the same query with requests: {plain:.1f} s")
+    print(f"  ratio catch-up / plain paging  {wall / plain:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
