@@ -144,7 +144,7 @@ def main() -> None:
     print(f"  wall time           {wall:8.1f} s")
     print(
         f"  records per second  {counts['read'] / wall:8.1f}  ({counts['read']} records, "
-        "{counts['applied']} fields applied)"
+        f"{counts['applied']} fields applied)"
     )
     print(f"  Rally requests      {stats['requests']:8d}  (pages: {counts.get('pages')})")
     print(f"plain paging of the same query with requests: {plain:.1f} s")
