@@ -305,6 +305,16 @@ def integration_updates(request: HttpRequest) -> HttpResponse:
     return render(request, "sync/integration_updates.html", _queue_context(request, filters))
 
 
+def _queue_answer(request, message: str, *, level: str, status: int) -> HttpResponse:
+    """The queue re-rendered with the outcome (HTMX), or a redirect with it as a message."""
+    if not request.htmx:
+        (messages.error if level == "error" else messages.success)(request, message)
+        return redirect("sync:integration_updates")
+    context = _queue_context(request, _filters(request.POST))
+    context.update({"message": message, "level": level})
+    return render(request, "sync/integration_updates.html#queue", context, status=status)
+
+
 def _decide_imports(request, action: str, one: str) -> HttpResponse:
     ids = [parse_id(one)] if one else [parse_id(v) for v in request.POST.getlist("import_ids")]
     ids = [pk for pk in ids if pk]
@@ -318,12 +328,7 @@ def _decide_imports(request, action: str, one: str) -> HttpResponse:
             message = f"{verb} {count} record{'s' if count != 1 else ''} from Rally."
         except queue.DecisionError as error:
             level, message, status = "error", error.message, 422
-    if not request.htmx:
-        (messages.error if level == "error" else messages.success)(request, message)
-        return redirect("sync:integration_updates")
-    context = _queue_context(request, _filters(request.POST))
-    context.update({"message": message, "level": level})
-    return render(request, "sync/integration_updates.html#queue", context, status=status)
+    return _queue_answer(request, message, level=level, status=status)
 
 
 def _resolve(request, conflict_id: str, *, keep: str) -> HttpResponse:
@@ -334,12 +339,7 @@ def _resolve(request, conflict_id: str, *, keep: str) -> HttpResponse:
         )
     except queue.DecisionError as error:
         level, message, status = "error", error.message, 422
-    if not request.htmx:
-        (messages.error if level == "error" else messages.success)(request, message)
-        return redirect("sync:integration_updates")
-    context = _queue_context(request, _filters(request.POST))
-    context.update({"message": message, "level": level})
-    return render(request, "sync/integration_updates.html#queue", context, status=status)
+    return _queue_answer(request, message, level=level, status=status)
 
 
 def _queue_context(request, filters) -> dict:
@@ -403,12 +403,7 @@ def decide(request: HttpRequest) -> HttpResponse:
                 message = f"Trying {count} again now."
         except queue.DecisionError as error:
             level, message, status = "error", error.message, 422
-    if not request.htmx:
-        (messages.error if level == "error" else messages.success)(request, message)
-        return redirect("sync:integration_updates")
-    context = _queue_context(request, _filters(request.POST))
-    context.update({"message": message, "level": level})
-    return render(request, "sync/integration_updates.html#queue", context, status=status)
+    return _queue_answer(request, message, level=level, status=status)
 
 
 # -- Sync now ----------------------------------------------------------------------------------
