@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from aharally.integrations.lifecycle import disable_integration
 from aharally.integrations.log import IntegrationLogEntry
@@ -155,3 +157,42 @@ def test_a_change_in_rally_arrives_by_webhook_within_seconds(
 
     wait_until(changed, timeout=30, what="the story's new state in aharally")
     assert IncomingEvent.objects.filter(processed_at__isnull=False).exists()
+
+
+def test_with_webhooks_off_the_catch_up_brings_the_change_and_with_both_on_it_applies_once(
+    cast, rally_sandbox, integration, task_cluster
+):
+    from aharally.records.models import RecordChange
+
+    feature = make_feature(cast.workspace, name=f"Both ways {token()}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert register_webhook(integration.pk) == WebhookState.REGISTERED
+
+    def renamed(name):
+        with sandbox_client(rally_sandbox) as client:
+            client.update(f"/portfolioitem/feature/{link.rally_oid}", {"Name": name})
+
+        def arrived():
+            feature.refresh_from_db()
+            return feature.name == name
+
+        wait_until(arrived, timeout=150, what=f"the name {name!r} in aharally")
+
+    # Both on: the webhook and the minute's catch-up both see it; it is applied once.
+    renamed("Renamed with both on")
+    wait_until(
+        lambda: IncomingEvent.objects.filter(processed_at__isnull=False).exists(), timeout=30
+    )
+    # Webhooks off (removed in Rally): the schedule's catch-up brings the next change.
+    unregister_webhook(integration)
+    time.sleep(2)  # a delivery already on its way lands first
+    cutoff = timezone.now()
+    renamed("Renamed by the catch-up")
+    assert not IncomingEvent.objects.filter(received_at__gt=cutoff).exists()  # no delivery
+    names = RecordChange.objects.filter(object_id=feature.pk, field="name", source="Rally")
+    assert sorted(names.values_list("new_value", flat=True)) == [
+        "Renamed by the catch-up",
+        "Renamed with both on",
+    ]
