@@ -44,6 +44,8 @@ class TaskCluster:
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"qcluster-{os.getpid()}.log"
 
     def env(self) -> dict[str, str]:
+        from django.conf import settings
+
         env = dict(os.environ)
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env.update(
@@ -52,6 +54,8 @@ class TaskCluster:
                 "DATABASE_URL": database_url(),
                 "PYTHONUNBUFFERED": "1",
                 "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+                # The address webhooks are registered at: the test's live server, if any.
+                "SITE_URL": settings.SITE_URL,
             }
         )
         env.update(self.extra_env)
