@@ -129,9 +129,18 @@ def _production(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_production_settings_refuse_to_start_without_encryption_keys():
-    check = _production("manage.py", "check")
+    check = _production("manage.py", "check", "--deploy")
     assert check.returncode != 0
     assert "aharally.E001" in check.stderr and "AHARALLY_ENCRYPTION_KEYS" in check.stderr
     wsgi = _production("-c", "import aharally.wsgi")
     assert wsgi.returncode != 0
     assert "Set AHARALLY_ENCRYPTION_KEYS" in wsgi.stderr
+    cluster = _production("manage.py", "qcluster")
+    assert cluster.returncode != 0
+    assert "Set AHARALLY_ENCRYPTION_KEYS" in cluster.stderr
+
+
+def test_commands_that_keep_no_secret_run_without_encryption_keys():
+    made = _production("manage.py", "makemigrations", "--check", "--dry-run")
+    assert "aharally.E001" not in made.stderr
+    assert "No changes detected" in made.stdout

@@ -23,6 +23,10 @@ def _lead_own_process_group(_registered) -> None:
 
 class Command(DjangoQCommand):
     def handle(self, *args, **options):
+        # The cluster reads and writes secrets (tokens, keys): without keys, refuse to start.
+        from aharally.integrations.secrets import check_keys
+
+        check_keys()
         # Runs in each child right after the fork (django-q2 uses the "fork" start method).
         multiprocessing.util.register_after_fork(_lead_own_process_group, _lead_own_process_group)
         return super().handle(*args, **options)
