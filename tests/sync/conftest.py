@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sync.cluster import TaskCluster
+from tests.sync.support import sandbox_client
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,19 @@ def task_cluster(transactional_db):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(autouse=True)
+def _forget_webhooks_after(request):
+    """Webhooks outlive the test database that registered them: remove them after each test.
+
+    Otherwise every later change in the shared sandbox is delivered to the dead live
+    servers of earlier tests too, which is slow and fills the captured log.
+    """
+    yield
+    if "rally_sandbox" not in request.fixturenames:
+        return
+    sandbox = request.getfixturevalue("rally_sandbox")
+    with sandbox_client(sandbox) as client:
+        for webhook in list(client.webhooks()):
+            client.delete_webhook(str(webhook["ObjectUUID"]))

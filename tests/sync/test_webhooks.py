@@ -167,7 +167,12 @@ def test_a_change_in_rally_arrives_by_webhook_within_seconds(
         return requirement.status_id != before
 
     wait_until(changed, timeout=30, what="the story's new state in aharally")
-    assert IncomingEvent.objects.filter(processed_at__isnull=False).exists()
+    # The state is applied inside the event's task, which marks the event processed last.
+    wait_until(
+        lambda: IncomingEvent.objects.filter(processed_at__isnull=False).exists(),
+        timeout=10,
+        what="the delivery marked processed",
+    )
 
 
 def test_with_webhooks_off_the_catch_up_brings_the_change_and_with_both_on_it_applies_once(
