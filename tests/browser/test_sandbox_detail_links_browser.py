@@ -70,6 +70,9 @@ def test_other_link_forms_open_their_pages(sandbox_page, rally_sandbox):
         (f"#/detail/release/{release['ObjectID']}", f"/sandbox/releases/{release['ObjectID']}/",
          "2026 Q4"),
         ("", "/sandbox/", "Projects"),
+        # Webhook deliveries' detail_link: the same fragment under /slm/.
+        (f"slm/#/detail/userstory/{story['ObjectID']}", f"/sandbox/items/{story['ObjectID']}/",
+         story["FormattedID"]),
     ]:  # fmt: skip
         sandbox_page.goto(f"/{fragment}")
         sandbox_page.wait_for_url(f"{rally_sandbox.base_url}{path}")

@@ -8,6 +8,8 @@ app_name = "sandbox_ui"
 
 urlpatterns = [
     path("", views.root, name="root"),
+    # Webhook deliveries' detail_link is Rally's older form, /slm/#/detail/<type>/<oid>.
+    path("slm/", views.root, name="slm_root"),
     path("sandbox/", views.home, name="home"),
     path("sandbox/releases/<int:oid>/", views.release, name="release"),
     path("sandbox/projects/<int:oid>/", views.project, name="project"),
