@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -291,6 +292,15 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # A directory shared by the processes of one machine (or a volume shared by containers): the
 # process-side metrics (Rally request latency, failed attempts) are added up from it.
 METRICS_DIR = env_str("METRICS_DIR", "")
+if METRICS_DIR and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    # prometheus_client picks its mode at import, and django_q imports it as the apps load:
+    # so here. One directory a machine or container (process ids repeat across containers,
+    # and two writers of one file corrupt it); aharally.ops.metrics adds them all up.
+    _own_metrics_dir = Path(METRICS_DIR) / socket.gethostname()
+    _own_metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_own_metrics_dir)
+# `manage.py serve_metrics` (a worker machine without a web process) listens here.
+METRICS_PORT = env_int("METRICS_PORT", 9808)
 # Each task cluster writes a heartbeat this often; /readyz fails when none is fresher than
 # the stale limit (a killed cluster shows within it; a stopped one at once).
 CLUSTER_HEARTBEAT_SECONDS = env_int("CLUSTER_HEARTBEAT_SECONDS", 10)

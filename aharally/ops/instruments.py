@@ -6,23 +6,12 @@ METRICS_DIR/<host name>/, one directory per machine or container (process ids re
 containers, and two writers of one file would corrupt it); /metrics and `serve_metrics` add up
 every directory they can see. Without METRICS_DIR the values live in this process only.
 
-This module must be the first to import prometheus_client: the mode is chosen at import.
+settings.py chooses the mode (PROMETHEUS_MULTIPROC_DIR) before anything imports
+prometheus_client.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-from pathlib import Path
-
-from django.conf import settings
-
-if settings.METRICS_DIR and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    _own = Path(settings.METRICS_DIR) / socket.gethostname()
-    _own.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_own)
-
-# Imported after the mode is chosen above.
 from prometheus_client import Counter, Histogram
 
 RALLY_REQUEST_SECONDS = Histogram(

@@ -60,9 +60,9 @@ def test_readyz_reports_no_cluster_when_no_heartbeat_is_recent(client, settings)
     assert status == 503
     assert body["status"] == "fail"
     assert body["checks"]["cluster"]["ok"] is False
-    assert "no task cluster has reported in the last 30 seconds" in body["checks"]["cluster"][
-        "reason"
-    ]
+    assert (
+        "no task cluster has reported in the last 30 seconds" in body["checks"]["cluster"]["reason"]
+    )
 
 
 def test_a_stopped_cluster_forgets_its_heartbeat_at_once(client):
