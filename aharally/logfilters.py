@@ -45,6 +45,13 @@ def redact_credentials(text: str) -> str:
     return text
 
 
+# What every LogRecord has; anything else came in `extra` (django.request passes the request).
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+
+
 class RedactCredentials(logging.Filter):
     """A last line of defence on every handler: credential-shaped text is masked.
 
@@ -64,4 +71,16 @@ class RedactCredentials(logging.Filter):
             # format the traceback afresh, unmasked, when it is not.
             record.exc_text = redact_credentials(record.exc_text)
             record.exc_info = None
+        # A JSON formatter writes extras out too, objects by their repr (a request's repr
+        # holds its path, and so a webhook's secret).
+        for name, value in list(vars(record).items()):
+            if (
+                name in _STANDARD_ATTRIBUTES
+                or value is None
+                or isinstance(value, bool | int | float)
+            ):
+                continue
+            setattr(
+                record, name, redact_credentials(value if isinstance(value, str) else repr(value))
+            )
         return True

@@ -64,10 +64,16 @@ class RequestIdMiddleware:
     def __call__(self, request):
         rid = sane_id(request.headers.get("X-Request-ID")) or new_id()
         request.request_id = rid
-        with bound(request_id=rid):
-            response = self.get_response(request)
+        # Not reset on the way out: Django logs a 4xx/5xx response after the middleware has
+        # returned. It is cleared when the request finishes (request_finished).
+        request_id.set(rid)
+        response = self.get_response(request)
         response["X-Request-ID"] = rid
         return response
+
+
+def _request_finished(sender, **kwargs) -> None:
+    request_id.set(None)
 
 
 def _task_started(sender, func=None, task=None, **kwargs) -> None:
@@ -75,7 +81,9 @@ def _task_started(sender, func=None, task=None, **kwargs) -> None:
     request_id.set(str((task or {}).get("id") or new_id()))
 
 
-def connect_task_signals() -> None:
+def connect_signals() -> None:
+    from django.core.signals import request_finished
     from django_q.signals import pre_execute
 
     pre_execute.connect(_task_started, dispatch_uid="aharally.ops.task_request_id")
+    request_finished.connect(_request_finished, dispatch_uid="aharally.ops.request_finished")
