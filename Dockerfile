@@ -1,4 +1,8 @@
-# aharally web image: gunicorn behind your proxy, static files served by whitenoise.
+# aharally: one image, web or worker by command (scripts/docker-entrypoint):
+#   docker run aharally web        gunicorn on $PORT (8000), static files served by whitenoise
+#   docker run aharally worker     the django-q2 task cluster (the sync)
+#   docker run aharally migrate    once per release, before the new web and workers start
+#   docker run aharally metrics    a worker machine's process metrics (docs/operations.md)
 FROM node:20-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./
@@ -9,14 +13,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 RUN useradd --create-home --uid 10001 aharally
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# redis: for REDIS_URL (the shared cache and broker); not needed without it.
+RUN pip install -r requirements.txt redis==8.1.0
 COPY --from=assets /build/node_modules ./node_modules
 COPY . .
 RUN python manage.py collectstatic --no-input \
-    && mkdir -p var && chown -R aharally:aharally var
+    && mkdir -p var /var/lib/aharally/metrics \
+    && chown -R aharally:aharally var /var/lib/aharally
 USER aharally
 EXPOSE 8000
-# Run `python manage.py migrate` and `python manage.py createcachetable` once per release, and `python manage.py qcluster`
-# as a second container from this image for the task cluster.
-# gunicorn.conf.py (read from /app) keeps query strings, and so OAuth codes, out of the access log.
-CMD ["gunicorn", "aharally.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD ["scripts/docker-entrypoint", "healthcheck", "web"]
+ENTRYPOINT ["scripts/docker-entrypoint"]
+CMD ["web"]

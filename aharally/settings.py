@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -52,9 +53,14 @@ INSTALLED_APPS = [
     "aharally.integrations",
     "aharally.statusmap",
     "aharally.sync",
+    "aharally.ops",
 ]
 
 MIDDLEWARE = [
+    "aharally.ops.logcontext.RequestIdMiddleware",
+    # /healthz, /readyz, /metrics: before the host check and the https redirect (probes call
+    # a container by its address over http).
+    "aharally.ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -280,12 +286,48 @@ SYNC_PULL_MINUTES = env_int("SYNC_PULL_MINUTES", 1)
 # Objects a catch-up reads a page (Rally's largest page is 2,000).
 SYNC_PULL_PAGE_SIZE = env_int("SYNC_PULL_PAGE_SIZE", 2000)
 
+# Production (docs/operations.md): health, metrics, heartbeats, structured logs.
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# A directory shared by the processes of one machine (or a volume shared by containers): the
+# process-side metrics (Rally request latency, failed attempts) are added up from it.
+METRICS_DIR = env_str("METRICS_DIR", "")
+if METRICS_DIR and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    # prometheus_client picks its mode at import, and django_q imports it as the apps load:
+    # so here. One directory a machine or container (process ids repeat across containers,
+    # and two writers of one file corrupt it); aharally.ops.metrics adds them all up.
+    _own_metrics_dir = Path(METRICS_DIR) / socket.gethostname()
+    _own_metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_own_metrics_dir)
+# `manage.py serve_metrics` (a worker machine without a web process) listens here.
+METRICS_PORT = env_int("METRICS_PORT", 9808)
+# Each task cluster writes a heartbeat this often; /readyz fails when none is fresher than
+# the stale limit (a killed cluster shows within it; a stopped one at once).
+CLUSTER_HEARTBEAT_SECONDS = env_int("CLUSTER_HEARTBEAT_SECONDS", 10)
+CLUSTER_HEARTBEAT_STALE_SECONDS = env_int("CLUSTER_HEARTBEAT_STALE_SECONDS", 60)
+# "plain" (the default, for people) or "json" (one JSON object a line, for log collectors).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not plain or json.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_query": {"()": "aharally.logfilters.RedactQueryStrings"}},
+    "filters": {
+        "redact_query": {"()": "aharally.logfilters.RedactQueryStrings"},
+        "redact_credentials": {"()": "aharally.logfilters.RedactCredentials"},
+        "context": {"()": "aharally.ops.logcontext.ContextFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            # timestamp: ISO 8601 in UTC; integration_id, record and request_id come as
+            # extra fields when the context knows them (aharally.ops.logcontext).
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,
+        },
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",
@@ -293,12 +335,16 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact_credentials"],
+        },
         # The dev server's request lines, as Django logs them, without OAuth codes.
         "django.server": {
             "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_query"],
+            "formatter": "json" if LOG_FORMAT == "json" else "django.server",
+            "filters": ["context", "redact_query", "redact_credentials"],
         },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

@@ -10,6 +10,7 @@ Rally refused it before doing anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -56,6 +57,9 @@ _HEADERS = {
     "X-RallyIntegrationVersion": "0.1",
     "X-RallyIntegrationLibrary": "aharally.rally (python-requests)",
 }
+# Called with (method, HTTP status or "error", seconds) after each request to Rally; the
+# metrics register here (aharally.ops.instruments) so this package needs no Django.
+request_observers: list[Callable[[str, str, float], None]] = []
 
 
 @dataclass(frozen=True)
@@ -299,8 +303,8 @@ class Transport:
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
-            with self.semaphore:
-                return self.session.request(
+            with self.semaphore, _observed(method) as outcome:
+                response = self.session.request(
                     method,
                     url,
                     params=params,
@@ -311,6 +315,8 @@ class Transport:
                     cert=self.cert,
                     allow_redirects=False,
                 )
+                outcome.append(str(response.status_code))
+                return response
         except requests.exceptions.SSLError as exc:
             raise RallyConfigError(_tls_message(exc, has_cert=self.cert is not None)) from exc
         except requests.exceptions.ConnectTimeout as exc:
@@ -366,6 +372,22 @@ class Transport:
         if errors:
             raise error_from_messages(errors, warnings=content.get("Warnings") or [], status=200)
         return root, content
+
+
+@contextlib.contextmanager
+def _observed(method: str):
+    """Time one request (inside the cap: waiting for a slot is not Rally's latency)."""
+    outcome: list[str] = []
+    started = time.monotonic()
+    try:
+        yield outcome
+    finally:
+        elapsed = time.monotonic() - started
+        for observe in request_observers:
+            try:
+                observe(method, outcome[0] if outcome else "error", elapsed)
+            except Exception:  # a metric must never break a request
+                logger.exception("A Rally request observer failed")
 
 
 def _raise_for_json_status(response: requests.Response) -> Any:

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
+from aharally.ops.instruments import count_failure
 from aharally.sync.models import (
     OPEN_STATES,
     Activity,
@@ -340,6 +341,7 @@ def retry_later(
     look_before_send: bool | None = None,
 ) -> None:
     """A failure expected to pass: back to the queue with backoff, or failed after too many."""
+    count_failure(integration_id=row.integration_id, kind=kind)
     changes = {"error_kind": kind, "error_message": message[:4000]}
     if look_before_send is not None:
         changes["look_before_send"] = look_before_send
@@ -358,6 +360,7 @@ def retry_later(
 
 def pause_for_auth(row: OutboxItem, *, message: str) -> None:
     """The credential was refused: the row waits, uncounted, until the owner re-authorizes."""
+    count_failure(integration_id=row.integration_id, kind=ErrorKind.AUTH)
     _release(
         row,
         state=OutboxState.QUEUED,
@@ -370,6 +373,7 @@ def pause_for_auth(row: OutboxItem, *, message: str) -> None:
 
 def fail(row: OutboxItem, *, kind: str, message: str, look_before_send: bool = False) -> None:
     """A failure that needs a person: kept with its reason until the record changes or Retry."""
+    count_failure(integration_id=row.integration_id, kind=kind)
     _release(
         row,
         state=OutboxState.FAILED,

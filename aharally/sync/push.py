@@ -15,6 +15,7 @@ from django.utils import timezone
 from aharally.integrations.connection import explain
 from aharally.integrations.log import record_success
 from aharally.integrations.models import Integration
+from aharally.ops import logcontext
 from aharally.rally.errors import (
     RallyAuthError,
     RallyConcurrencyConflict,
@@ -54,6 +55,16 @@ PARENT_WAIT_SECONDS = 1.0
 
 def push_row(row: OutboxItem, run: DrainRun) -> None:
     """Send one claimed row and write its outcome; never raises for Rally's failures."""
+    # Runs in one of the drain's threads, which inherit no context: the lines name the row.
+    with logcontext.bound(
+        request_id=run.request_id,
+        integration_id=row.integration_id,
+        record=f"{row.record_type}:{row.record_id}",
+    ):
+        _push_row(row, run)
+
+
+def _push_row(row: OutboxItem, run: DrainRun) -> None:
     integration = row.integration if row.integration_id != run.integration.pk else run.integration
     try:
         if row.kind == OutboxKind.CREATE:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aharally.integrations.log import log_event
 from aharally.integrations.models import Integration, LogLevel
 from aharally.integrations.templates_service import EffectiveConfig
+from aharally.ops import logcontext
 from aharally.rally.client import RallyClient
 from aharally.sync.lookups import Lookups
 
@@ -26,6 +27,8 @@ class DrainRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Configurations of other integrations on the same template (a feature's initiative).
     others: dict[int, EffectiveConfig] = field(default_factory=dict)
+    # The task's id, read where the run starts: the sending threads log under it too.
+    request_id: str | None = field(default_factory=logcontext.request_id.get)
 
     def warn_once(self, key: str, message: str, hint: str = "") -> None:
         with self.lock:

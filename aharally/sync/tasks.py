@@ -11,6 +11,8 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
+from aharally.ops.logcontext import bound
+
 logger = logging.getLogger(__name__)
 
 DRAIN = "aharally.sync.tasks.drain_outbox"
@@ -42,7 +44,8 @@ def register_webhook(integration_id: int) -> str:
     if not _an_id(integration_id):
         logger.error("register_webhook needs an integration id, not %r", integration_id)
         return "bad argument"
-    return register(integration_id)
+    with bound(integration_id=integration_id):
+        return register(integration_id)
 
 
 def unregister_webhook(integration_id: int) -> None:
@@ -82,7 +85,8 @@ def drain_outbox(integration_id: int) -> dict:
     if not isinstance(integration_id, int) or isinstance(integration_id, bool):
         logger.error("drain_outbox needs an integration id, not %r", integration_id)
         return {"sent": 0, "reason": "bad argument"}
-    return drain(integration_id)
+    with bound(integration_id=integration_id):
+        return drain(integration_id)
 
 
 def pull_updates(integration_id: int) -> dict:
@@ -91,7 +95,8 @@ def pull_updates(integration_id: int) -> dict:
     if not isinstance(integration_id, int) or isinstance(integration_id, bool):
         logger.error("pull_updates needs an integration id, not %r", integration_id)
         return {"applied": 0, "reason": "bad argument"}
-    return pull(integration_id)
+    with bound(integration_id=integration_id):
+        return pull(integration_id)
 
 
 def catch_up() -> list[int]:

@@ -29,4 +29,11 @@ class Command(DjangoQCommand):
         check_keys()
         # Runs in each child right after the fork (django-q2 uses the "fork" start method).
         multiprocessing.util.register_after_fork(_lead_own_process_group, _lead_own_process_group)
-        return super().handle(*args, **options)
+        result = super().handle(*args, **options)
+        # django-q2 returns once its sentinel (this process's only child) runs; /readyz
+        # learns the cluster lives from the heartbeat kept until that sentinel ends.
+        from aharally.ops.heartbeat import start_beating
+
+        for sentinel in multiprocessing.active_children():
+            start_beating(sentinel)
+        return result

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Running aharally in production: health endpoints, metrics, log context, heartbeats."""
+
+    name = "aharally.ops"
+    label = "ops"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        import logging
+
+        from django.conf import settings
+
+        from aharally.ops import instruments, logcontext
+
+        if settings.LOG_FORMAT == "json":
+            # Python's warnings print to stderr as they are: through logging, they are JSON too.
+            logging.captureWarnings(True)
+
+        # The Rally client knows nothing of Django; it tells observers of each request.
+        instruments.install()
+        logcontext.connect_signals()

@@ -1,0 +1,25 @@
+"""Which task clusters are alive: each `manage.py qcluster` beats here while its sentinel runs.
+
+Timestamps come from the database's clock (`Now()`), written and compared there, so clusters
+on machines whose clocks disagree still read the same (docs/operations.md, "Readiness").
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ClusterHeartbeat(models.Model):
+    """One running task cluster: removed when it stops, stale when it was killed."""
+
+    cluster = models.CharField(max_length=120, unique=True)
+    host = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-beat_at"]
+
+    def __str__(self) -> str:
+        return f"cluster {self.cluster} (last beat {self.beat_at:%H:%M:%S})"

@@ -1,0 +1,68 @@
+"""gunicorn's own lines: JSON with LOG_FORMAT=json, and the webhook's secret masked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.sandbox import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "TheWebhookSecretInThePath0123456789"
+
+
+def test_gunicorn_logs_json_lines_and_masks_the_webhook_secret(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "AHARALLY_TESTING": "true",
+        "LOG_FORMAT": "json",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "aharally.wsgi",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.3)
+        requests.post(f"http://127.0.0.1:{port}/integrations/rally/webhook/1/{SECRET}/", timeout=10)
+        deadline = time.monotonic() + 20
+        while "/integrations/rally/webhook/1/" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    text = log.read_text()
+    assert SECRET not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    assert any("/integrations/rally/webhook/1/********/" in line["message"] for line in access)
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
