@@ -3,7 +3,7 @@
     .venv/bin/python bench/pull.py [--stories 10000]
 
 Builds a throwaway SQLite database and a fresh sandbox, creates N stories under one feature
-in the sandbox (through /batch, 200 a request), links each to a requirement in aharally whose
+in the sandbox (through /batch, 50 a request), links each to a requirement in aharally whose
 baseline differs from Rally's name (so the catch-up applies every one), then prints:
 - the catch-up's wall time, records per second and its Rally requests (pages of 2,000);
 - the time to page the same query with bare `requests`, and the ratio.
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from send import configure  # noqa: E402
 
-BATCH = 200
+BATCH = 50  # creates per /batch request: well inside the sandbox's worker timeout
 
 
 def main() -> None:
@@ -94,6 +94,7 @@ def main() -> None:
                     },
                     timeout=600,
                 )
+                answer.raise_for_status()
                 results = answer.json()["BatchResult"]["Results"]
                 return [result["Object"]["ObjectID"] for result in results]
 
