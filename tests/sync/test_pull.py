@@ -163,7 +163,7 @@ def test_the_catch_up_costs_one_query_per_mapped_type_at_small_sizes(
     rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
     pull_updates(integration.pk)
     requests = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
-    # One query for each mapped type (the sandbox refuses the Release's: no LastUpdateDate),
+    # One query for each mapped type (releases too, now that they have LastUpdateDate),
     # plus, for a page of stories whose features aharally lacks (other tests' stories in the
     # same sandbox), one query for those features: never one per object.
     mapped = integration.record_mappings.count()
