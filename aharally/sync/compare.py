@@ -42,7 +42,7 @@ from aharally.sync.models import (
     LinkState,
     OutboxItem,
 )
-from aharally.sync.pull import _same
+from aharally.sync.pull import PEOPLE_AND_TAGS, _same
 from aharally.sync.records import load_records
 
 logger = logging.getLogger(__name__)
@@ -208,6 +208,8 @@ def _field_differences(comparison, record_mapping, links, seen, pairs) -> list[D
             theirs = mapping.incoming_value(field_name, obj[rally_field], sanitize=sanitize_html)
             if theirs is mapping.UNKNOWN:
                 continue
+            if field_name in PEOPLE_AND_TAGS and field_name not in link.baseline and not theirs:
+                continue  # as the pull: never agreed (Rally has no such user), not a difference
             if _same(field_name, ours.get(field_name), theirs, record, status_map):
                 continue
             found.append(

@@ -279,3 +279,12 @@ def test_only_owners_compare_and_resolve(client, cast, integration, who):
     assert client.post(_url(cast, integration, "start/")).status_code == 403
     assert client.post(_url(cast, integration, "resolve/"), {"action": "ours:1"}).status_code == 403
     assert not Comparison.objects.exists()
+
+
+def test_an_assignee_rally_has_no_user_for_is_not_reported_as_a_difference(
+    cast, rally_sandbox, integration
+):
+    # Sent without an owner (Rally has no such user), as the pull leaves it: not a difference.
+    feature = make_feature(cast.workspace, name=f"Nobody {token()}", assignee=cast.contributor)
+    _sent(cast, integration, feature)
+    assert _lines(_compared(cast, integration), record_id=feature.pk) == []
