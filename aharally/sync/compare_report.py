@@ -209,7 +209,12 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
             user=user,
             state=OutboxState.QUEUED,  # the owner chose it: no second approval
         )
-        _note(line, user, f"Kept aharally's {line.field} (Compare with Rally): sending it.")
+        _note(
+            line,
+            user,
+            ActivityAction.APPROVED,
+            f"Kept aharally's {line.field} (Compare with Rally): sending it.",
+        )
         return True
     if direction not in mapping.SENT_TO_AHARALLY:
         raise ResolveError(f"{mapping_label(line.field)} does not come from Rally.")
@@ -222,16 +227,21 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
     # As the pull applies it: made by the integration, so nothing is sent back.
     update_record(record, changes={line.field: value}, user=None, source=SOURCE)
     Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
-    _note(line, user, f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).")
+    _note(
+        line,
+        user,
+        ActivityAction.RECEIVED,
+        f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).",
+    )
     return False
 
 
-def _note(line: Difference, user, detail: str) -> None:
+def _note(line: Difference, user, action: str, detail: str) -> None:
     Activity.objects.create(
         integration_id=line.link.integration_id,
         record_type=line.record_type,
         record_id=line.record_id,
-        action=ActivityAction.RECEIVED if "Rally's" in detail else ActivityAction.APPROVED,
+        action=action,
         detail=detail,
         user=user,
     )

@@ -137,11 +137,14 @@ def _search(client, config, integration, search: RallySearch):
             page_size=PAGE_SIZE,
         )
         page = results.page_at((search.page - 1) * PAGE_SIZE + 1)
-        for obj in page.results:
-            if by_id and (obj.formatted_id or "").upper() != text.upper():
-                continue  # Rally matched the number alone (US12 asked, F12 found)
-            found.append((record_mapping, obj))
-        total += len(found) if by_id else page.total
+        matched = [
+            obj
+            for obj in page.results
+            # Rally may match the number alone (US12 asked, F12 found): not that record.
+            if not by_id or (obj.formatted_id or "").upper() == text.upper()
+        ]
+        found += [(record_mapping, obj) for obj in matched]
+        total += len(matched) if by_id else page.total
         more = more or (not by_id and page.total > search.page * PAGE_SIZE)
     message = ""
     if by_id and not found:

@@ -103,6 +103,7 @@ def test_a_feature_found_by_formatted_id_lands_in_its_linked_release(
     search.import_chosen(search=found, user=cast.owner, oids=[rally_feature.object_id])
 
     assert [e["oid"] for e in found.results] == [rally_feature.object_id]
+    assert found.total == 1
     assert Feature.objects.get(name="By id").release == release
 
 
