@@ -18,8 +18,9 @@ def authorized(integration) -> None:
         listener(integration)
 
 
-# action(integration) -> (label, POST URL) or None: extra entries of an integration's
-# More options menu (the sync adds "Sync now").
+# action(integration) -> (label, POST URL), (label, URL, "get") for a page, or None: extra
+# entries of an integration's More options menu (the sync adds "Sync now", "Import from Rally",
+# "Compare with Rally").
 _settings_actions: list[Callable] = []
 
 
@@ -28,12 +29,14 @@ def register_settings_action(action: Callable) -> None:
         _settings_actions.append(action)
 
 
-def settings_actions(integration) -> list[tuple[str, str]]:
+def settings_actions(integration) -> list[tuple[str, str, str]]:
+    """(label, URL, "post" or "get") of each entry."""
     found = []
     for action in _settings_actions:
         entry = action(integration)
         if entry is not None:
-            found.append(entry)
+            label, url, *method = entry
+            found.append((label, url, method[0] if method else "post"))
     return found
 
 

@@ -71,6 +71,10 @@ class QueryResults:
             self._first = self._fetch_page(1)
         return self._first
 
+    def page_at(self, start: int) -> QueryPage:
+        """One page from a 1-based ``start`` (a person paging through results): one request."""
+        return self.first_page() if start == 1 else self._fetch_page(start)
+
     def pages(self) -> Iterator[QueryPage]:
         page = self.first_page()
         yielded = 0

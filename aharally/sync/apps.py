@@ -18,7 +18,7 @@ class SyncConfig(AppConfig):
             register_record_listener,
             register_record_menu,
         )
-        from aharally.sync import board, changes, counts, menus, tasks, views
+        from aharally.sync import board, changes, counts, menus, tasks, views, views_reconcile
 
         register_record_listener(changes.on_record_saved)
         register_card_decorator(board.card_links)
@@ -27,6 +27,8 @@ class SyncConfig(AppConfig):
         register_sync_counter(counts.sync_counts)
         register_authorized_listener(tasks.resume_after_authorization)
         register_settings_action(views.sync_now_action)
+        register_settings_action(views_reconcile.import_action)
+        register_settings_action(views_reconcile.compare_action)
         register_lifecycle_listener("enabled", tasks.on_enabled)
         register_lifecycle_listener("disabled", tasks.on_disabled)
         register_lifecycle_listener("deleting", tasks.on_deleting)

@@ -66,7 +66,7 @@ def placement(integration: Integration, config, record_type: str, obj) -> dict |
         )
         parent = obj.ref_of("Parent")
         initiative_link = (
-            _linked_anywhere(integration, RecordType.INITIATIVE, parent.object_id)
+            linked_anywhere(integration, RecordType.INITIATIVE, parent.object_id)
             if parent is not None and (RecordType.INITIATIVE, record_type) in links
             else None
         )
@@ -85,7 +85,7 @@ def _linked(integration, record_type: str, rally_oid: int) -> Link | None:
     ).first()
 
 
-def _linked_anywhere(integration, record_type: str, rally_oid: int) -> Link | None:
+def linked_anywhere(integration, record_type: str, rally_oid: int) -> Link | None:
     """A parent linked by this integration or one on the same template (an initiative)."""
     source_id = integration.source.pk
     for link in Link.objects.filter(
@@ -121,7 +121,7 @@ def unknown_features(integration, config, objects, *, client) -> dict[int, Rally
         for feature in client.query(
             feature_mapping.rally_type,
             query=rally_where("ObjectID", "in", chunk),
-            fetch=_fetch(feature_mapping),
+            fetch=fetch_for(feature_mapping),
         ):
             found[feature.object_id] = feature
     return found
@@ -153,14 +153,17 @@ def consider(
     return import_object(integration, config, record_mapping, obj.fields, where=where)
 
 
-def _fetch(record_mapping) -> list[str]:
+def fetch_for(record_mapping) -> list[str]:
+    """What to fetch of a Rally object to import it: its incoming fields and its parents."""
     pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    owner = [mapping.OWNER_FETCH] if any(f == "assignee" for f, _ in pairs) else []
     return list(
         dict.fromkeys(
             [
                 "ObjectID",
                 "FormattedID",
                 *[r for _, r in pairs],
+                *owner,
                 *PARENT_FETCH.get(record_mapping.record_type, ["Name"]),
             ]
         )
@@ -185,7 +188,9 @@ def _candidate(integration, record_mapping, obj: RallyObject) -> str:
 
 
 @transaction.atomic
-def import_object(integration, config, record_mapping, fields: dict[str, Any], *, where) -> str:
+def import_object(
+    integration, config, record_mapping, fields: dict[str, Any], *, where, user=None
+) -> str:
     """Create the aharally record and its link from Rally's fields."""
     obj = RallyObject.from_json(fields)
     if obj.object_id is None or _linked(integration, record_mapping.record_type, obj.object_id):
@@ -206,7 +211,7 @@ def import_object(integration, config, record_mapping, fields: dict[str, Any], *
             continue
         from aharally.sync.pull import _record_value
 
-        value = _record_value(field_name, incoming, status_map)
+        value = _record_value(field_name, incoming, status_map, workspace=integration.workspace)
         if value is mapping.UNKNOWN:
             continue
         values[field_name] = value
@@ -249,6 +254,7 @@ def import_object(integration, config, record_mapping, fields: dict[str, Any], *
         record_id=record.pk,
         action=ActivityAction.IMPORTED,
         detail=f"Imported from {link.formatted_id}",
+        user=user,  # who chose to import it (the record itself is made by Rally)
     )
     ImportCandidate.objects.filter(integration=integration, rally_oid=obj.object_id).update(
         state=ImportState.IMPORTED, decided_at=timezone.now()

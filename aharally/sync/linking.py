@@ -9,7 +9,15 @@ from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
 from aharally.sync import mapping, outbox
-from aharally.sync.models import ActivityAction, ErrorKind, Link, OutboxItem
+from aharally.sync.models import (
+    OPEN_STATES,
+    Activity,
+    ActivityAction,
+    ErrorKind,
+    Link,
+    OutboxItem,
+    OutboxState,
+)
 from aharally.sync.payload import build_payload
 from aharally.sync.records import load_record
 from aharally.sync.run import DrainRun
@@ -99,3 +107,32 @@ def _artifact_type(run: DrainRun, formatted_id: str) -> str:
     except RallyError:
         pass
     return ""
+
+
+@transaction.atomic
+def unlink_record(*, integration: Integration, record_type: str, record_id: int, user):
+    """Stop syncing a record: both records stay, the link goes, waiting changes are dropped.
+
+    Returns the removed link, or None when the record was not linked.
+    """
+    link = Link.objects.filter(
+        integration=integration, record_type=record_type, record_id=record_id
+    ).first()
+    if link is None:
+        return None
+    OutboxItem.objects.filter(
+        integration=integration,
+        record_type=record_type,
+        record_id=record_id,
+        state__in=OPEN_STATES,
+    ).update(state=OutboxState.REJECTED, error_message="Unlinked before it was sent.")
+    link.delete()
+    Activity.objects.create(
+        integration=integration,
+        record_type=record_type,
+        record_id=record_id,
+        action=ActivityAction.UNLINKED,
+        detail=f"Unlinked from {link.formatted_id}; both records are kept.",
+        user=user,
+    )
+    return link

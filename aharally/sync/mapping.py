@@ -172,9 +172,11 @@ def detail_url(rally_url: str, rally_type: str, object_id: int) -> str:
 
 
 SENT_TO_AHARALLY = {Direction.TO_AHARALLY, Direction.BOTH}
-# aharally fields the catch-up can take from Rally (people and tags need look-ups: later).
+# aharally fields the catch-up can take from Rally (people by email, tags by name).
 INCOMING_FIELDS = {"name", "description", "status", "start_date", "due_date", "release_date",
-                   "estimate"}  # fmt: skip
+                   "estimate", "assignee", "tags"}  # fmt: skip
+# What a query also fetches so that an Owner reference carries its email.
+OWNER_FETCH = "EmailAddress"
 UNKNOWN = object()
 
 
@@ -201,6 +203,17 @@ def incoming_value(field: str, value: Any, *, sanitize=None) -> Any:
         return normalise_html(sanitize(text) if sanitize else text)
     if field in DATE_FIELDS:
         return normalise_date(value)
+    if field == "assignee":
+        if value is None:
+            return None
+        email = value.get("EmailAddress") if isinstance(value, Mapping) else None
+        # An Owner fetched without its email can't be matched to anyone: not a change.
+        return str(email).strip() if email else UNKNOWN
+    if field == "tags":
+        names = value.get("_tagsNameArray") if isinstance(value, Mapping) else None
+        if names is None:
+            return UNKNOWN  # a bare collection reference: the names were not read
+        return normalise("tags", [t.get("Name") for t in names if isinstance(t, Mapping)])
     if field == "estimate":
         if isinstance(value, Mapping):  # a PreliminaryEstimate reference: not a number
             return UNKNOWN

@@ -117,6 +117,8 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
     cursor_row = PullCursor.objects.get(integration=integration)
     since = _since(cursor_row.cursors.get(rally_type), integration)
     fetch = ["ObjectID", "FormattedID", "LastUpdateDate", "Project", *[r for _, r in pairs]]
+    if any(f == "assignee" for f, _ in pairs):
+        fetch.append(mapping.OWNER_FETCH)
     if rally_type.lower().startswith("portfolioitem/"):
         fetch += list(PROGRESS_FIELDS)
     fetch += imports.PARENT_FETCH.get(record_mapping.record_type, [])
@@ -268,6 +270,10 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
         incoming = mapping.incoming_value(field_name, obj[rally_field], sanitize=sanitize_html)
         if incoming is mapping.UNKNOWN or baseline.get(field_name) == incoming:
             continue  # unreadable, unchanged, or our own write coming back
+        if field_name in PEOPLE_AND_TAGS and field_name not in baseline and not incoming:
+            # Never agreed (an assignee Rally has no user for is sent without an owner):
+            # Rally's empty field is not a wish to clear ours.
+            continue
         if _same(field_name, current.get(field_name), incoming, record, status_map):
             baseline[field_name] = incoming  # both sides already agree
             continue
@@ -277,8 +283,16 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
             # Changed here too since the baseline.
             conflicts.append((field_name, current.get(field_name), incoming, baseline[field_name]))
             continue
-        value = _record_value(field_name, incoming, status_map)
+        value = _record_value(field_name, incoming, status_map, workspace=record.workspace)
         if value is mapping.UNKNOWN:
+            if field_name == "assignee":
+                log_event(
+                    link.integration,
+                    LogLevel.WARNING,
+                    f"{link.formatted_id}'s Owner in Rally is {incoming}, who is not a member "
+                    f"of {record.workspace.name}: {record.reference}'s assignee is unchanged.",
+                    "Invite them to the workspace with the same email address.",
+                )
             continue
         changes[field_name] = value
         baseline[field_name] = incoming
@@ -305,13 +319,30 @@ def _same(field_name, ours, theirs, record, status_map) -> bool:
     states map to the record's status: Measuring and Developing are both In development)."""
     if ours == theirs:
         return True
+    if field_name == "assignee" and ours and theirs:
+        return str(ours).lower() == str(theirs).lower()  # Rally may spell an email otherwise
     if field_name == "status" and status_map is not None and theirs:
         status = status_map.status_for(theirs)
         return status is not None and record.status_id == status.pk
     return False
 
 
-def _record_value(field_name: str, incoming, status_map):
+# Fields whose Rally value is a reference (Owner, Tags), matched here by email and by name.
+PEOPLE_AND_TAGS = {"assignee", "tags"}
+
+
+def _record_value(field_name: str, incoming, status_map, *, workspace=None):
+    """Rally's normalised value as the record takes it, or UNKNOWN when it can't."""
+    if field_name == "assignee":
+        return _member_by_email(workspace, incoming) if incoming else None
+    if field_name == "tags":
+        from aharally.records.models import Tag
+
+        tags = []
+        for name in incoming or []:
+            tag, _ = Tag.objects.get_or_create(workspace=workspace, name=name[:60])
+            tags.append(tag)
+        return tags
     if field_name == "status":
         status = status_map.status_for(incoming) if status_map and incoming else None
         return status if status is not None else mapping.UNKNOWN
@@ -322,6 +353,18 @@ def _record_value(field_name: str, incoming, status_map):
     if field_name == "estimate":
         return incoming
     return incoming if incoming is not None else ""
+
+
+def _member_by_email(workspace, email: str):
+    """The workspace member with this email (case aside), or UNKNOWN."""
+    from django.contrib.auth import get_user_model
+
+    user = (
+        get_user_model()
+        .objects.filter(email__iexact=email, memberships__workspace=workspace)
+        .first()
+    )
+    return user if user is not None else mapping.UNKNOWN
 
 
 def _conflict(link, record, field_name: str, *, ours, theirs, agreed) -> None:

@@ -23,6 +23,8 @@ CATCH_UP = "aharally.sync.tasks.catch_up"
 CATCH_UP_SCHEDULE_NAME = "aharally.sync.catch_up"
 PROCESS_EVENT = "aharally.sync.tasks.process_event"
 REGISTER_WEBHOOK = "aharally.sync.tasks.register_webhook"
+SEARCH = "aharally.sync.tasks.search_rally"
+COMPARE = "aharally.sync.tasks.compare_with_rally"
 
 
 def _an_id(value) -> bool:
@@ -36,6 +38,26 @@ def process_event(event_id: int) -> dict:
         logger.error("process_event needs an event id, not %r", event_id)
         return {"reason": "bad argument"}
     return process(event_id)
+
+
+def search_rally(search_id: int) -> dict:
+    """Import from Rally's search (the page polls for its results)."""
+    from aharally.sync.search import run_search
+
+    if not _an_id(search_id):
+        logger.error("search_rally needs a search id, not %r", search_id)
+        return {"reason": "bad argument"}
+    return run_search(search_id)
+
+
+def compare_with_rally(comparison_id: int) -> dict:
+    """Compare with Rally's report (the page polls for it)."""
+    from aharally.sync.compare import run_comparison
+
+    if not _an_id(comparison_id):
+        logger.error("compare_with_rally needs a comparison id, not %r", comparison_id)
+        return {"reason": "bad argument"}
+    return run_comparison(comparison_id)
 
 
 def register_webhook(integration_id: int) -> str:

@@ -20,13 +20,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from aharally.integrations.models import Integration
 from aharally.records.board import parse_id
-from aharally.sync import outbox, queue
+from aharally.sync import conflicts, import_decisions, outbox, queue
 from aharally.sync.board import card_links_oob
 from aharally.sync.jobs import job_progress, linked_in_job, start_job
+from aharally.sync.linking import unlink_record
 from aharally.sync.menus import MENU_TYPES, render_menu
 from aharally.sync.models import (
-    OPEN_STATES,
-    ActivityAction,
     Link,
     OutboxItem,
     OutboxKind,
@@ -219,35 +218,12 @@ def unlink(request: HttpRequest, record_type: str, record_id: int) -> HttpRespon
     """Stop syncing: both records stay, the link goes, waiting changes are dropped."""
     record = _record(request, record_type, record_id)
     integration = _integration(request)
-    with transaction.atomic():
-        link = Link.objects.filter(
-            integration=integration, record_type=record_type, record_id=record.pk
-        ).first()
-        if link is None:
-            return _answer(
-                request,
-                record,
-                message=f"{record.reference} is not linked.",
-                level="error",
-                status=422,
-            )
-        OutboxItem.objects.filter(
-            integration=integration,
-            record_type=record_type,
-            record_id=record.pk,
-            state__in=OPEN_STATES,
-        ).update(state=OutboxState.REJECTED, error_message="Unlinked before it was sent.")
-        link.delete()
-        OutboxItem.objects.none()
-        from aharally.sync.models import Activity
-
-        Activity.objects.create(
-            integration=integration,
-            record_type=record_type,
-            record_id=record.pk,
-            action=ActivityAction.UNLINKED,
-            detail=f"Unlinked from {link.formatted_id}; both records are kept.",
-            user=request.user,
+    link = unlink_record(
+        integration=integration, record_type=record_type, record_id=record.pk, user=request.user
+    )
+    if link is None:
+        return _answer(
+            request, record, message=f"{record.reference} is not linked.", level="error", status=422
         )
     return _answer(
         request, record, message=f"Unlinked {record.reference} from {link.formatted_id}."
@@ -323,7 +299,9 @@ def _decide_imports(request, action: str, one: str) -> HttpResponse:
         level, message, status = "error", "Select at least one record to import or ignore.", 422
     else:
         try:
-            count = queue.decide_imports(user=request.user, candidate_ids=ids, action=action)
+            count = import_decisions.decide_imports(
+                user=request.user, candidate_ids=ids, action=action
+            )
             verb = "Imported" if action == "import" else "Ignored"
             message = f"{verb} {count} record{'s' if count != 1 else ''} from Rally."
         except queue.DecisionError as error:
@@ -334,7 +312,7 @@ def _decide_imports(request, action: str, one: str) -> HttpResponse:
 def _resolve(request, conflict_id: str, *, keep: str) -> HttpResponse:
     level, status = "success", 200
     try:
-        message = queue.resolve_conflict(
+        message = conflicts.resolve_conflict(
             user=request.user, conflict_id=parse_id(conflict_id) or 0, keep=keep
         )
     except queue.DecisionError as error:
@@ -358,8 +336,8 @@ def _queue_context(request, filters) -> dict:
     return {
         "entries": entries,
         "problems": queue.problem_rows(user=request.user, filters=filters),
-        "conflicts": queue.open_conflicts(user=request.user, filters=filters),
-        "imports": queue.pending_imports(user=request.user, filters=filters),
+        "conflicts": conflicts.open_conflicts(user=request.user, filters=filters),
+        "imports": import_decisions.pending_imports(user=request.user, filters=filters),
         "filters": filters,
         "integrations": integrations,
         "authors": sorted(authors, key=lambda u: u.email),

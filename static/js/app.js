@@ -59,6 +59,15 @@
     initRichText(document);
   });
 
+  // A "Select all" box checks every box of its class in its form ([data-select-all]).
+  document.addEventListener("change", function (event) {
+    const box = event.target.closest ? event.target.closest("input[data-select-all]") : null;
+    if (!box || !box.form) return;
+    box.form.querySelectorAll("input." + box.dataset.selectAll).forEach(function (input) {
+      input.checked = box.checked;
+    });
+  });
+
   if (!window.htmx) return;
 
   // A form with errors comes back as 400 or 422, re-rendered with its messages: swap it in

@@ -163,3 +163,62 @@ def test_bob_bulk_sends_ten_cards_and_each_gains_its_link_without_a_reload(
     with sandbox_client(sync_sandbox) as client:
         for link in links:
             assert client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"])["Name"]
+
+
+@pytest.fixture
+def hooked_cluster(settings, live_server, transactional_db):
+    """A cluster that registers Rally's webhook at this test's live server."""
+    settings.SITE_URL = live_server.url
+    cluster = TaskCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_a_state_changed_in_rally_shows_on_the_board_and_in_the_drawer(
+    page, sync_sandbox, hooked_cluster, screenshot
+):
+    from aharally.integrations.templates_service import effective_config
+    from aharally.sync import outbox
+    from tests.sync.cluster import wait_until
+
+    seed_demo()
+    platform = Workspace.objects.get(prefix="PLAT")
+    alice = platform.memberships.get(role=Role.OWNER).user
+    integration = connect(platform, sync_sandbox, owner=alice)
+    feature = Feature.objects.filter(workspace=platform, release__is_parking_lot=False).first()
+    outbox.request_send(record=feature, integration=integration, user=alice)
+    link = wait_until(
+        lambda: Link.objects.filter(record_type=RecordType.FEATURE, record_id=feature.pk).first(),
+        timeout=30,
+        what="the feature's link",
+    )
+    status_map = effective_config(integration).mapping_for("feature").status_map
+    before = Feature.objects.get(pk=feature.pk).status
+    wanted = next(
+        s
+        for s in ("Measuring", "Done", "Developing", "Discovering")
+        if status_map.status_for(s) not in (None, before)
+    )
+    status = status_map.status_for(wanted)
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
+    card = page.locator(f"[data-reference='{feature.reference}']")
+    expect(card.locator(".status-pill")).not_to_have_text(status.name)
+
+    with sandbox_client(sync_sandbox) as client:
+        state = next(s for s in client.states("PortfolioItem/Feature") if s.name == wanted)
+        client.update(f"/portfolioitem/feature/{link.rally_oid}", {"State": state.ref})
+    # The webhook's delivery (or the minute's catch-up) runs in the cluster; then a person
+    # reloads the board, as they would.
+    wait_until(
+        lambda: Feature.objects.get(pk=feature.pk).status_id == status.pk,
+        timeout=90,
+        what=f"the feature's status {status.name} from Rally's {wanted}",
+    )
+    page.reload()
+
+    expect(card.locator(".status-pill")).to_have_text(status.name)
+    drawer = _open_drawer(page, feature.reference)
+    expect(drawer.locator("select[name=status]")).to_have_value(str(status.pk))
+    screenshot("sync-state-from-rally")

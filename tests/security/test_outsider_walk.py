@@ -14,7 +14,7 @@ from django.core.exceptions import FieldError
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from aharally.records.services import create_epic, create_initiative, create_release
-from aharally.sync.models import SendJob
+from aharally.sync.models import Comparison, RallySearch, SendJob
 from aharally.workspaces.members import invitation_token, invite_member
 from aharally.workspaces.models import Membership, Role, WorkflowStatus
 from tests.factories import make_feature, make_requirement
@@ -46,6 +46,7 @@ VICTIM_IDS = {
     "status_id",
     "record_id",
     "job_id",
+    "rally_search_id",
 }
 GENERIC_POST = {
     "name": "Walked in",
@@ -97,6 +98,11 @@ class Victim:
         self.job = SendJob.objects.create(
             workspace=self.workspace, integration=self.integration, label="Victim's send"
         )
+        # Import from Rally's search and Compare with Rally's report (owners only).
+        self.search = RallySearch.objects.create(
+            integration=self.integration, text="Victim", state="done"
+        )
+        Comparison.objects.create(integration=self.integration, state="done")
 
     def reference_for(self, url_name: str) -> str:
         for kind in ("initiative", "epic", "release"):
@@ -183,6 +189,7 @@ def test_the_walk_covers_every_url_pattern_and_fills_every_kwarg(cast):
     assert {"records:board", "integrations:wizard_mapping_fields", "workspaces:change_role"} <= set(
         names
     )
+    assert {"sync:search_results", "sync:import_chosen", "sync:compare_resolve"} <= set(names)
 
 
 def test_anonymous_is_sent_to_sign_in_and_changes_nothing(client, cast):

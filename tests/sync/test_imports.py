@@ -9,7 +9,7 @@ import pytest
 from aharally.integrations.models import IncomingMode, Integration
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_initiative
-from aharally.sync import outbox, queue
+from aharally.sync import import_decisions, outbox, queue
 from aharally.sync.drain import drain_outbox
 from aharally.sync.models import ImportCandidate, Link, OutboxItem
 from aharally.sync.pull import pull_updates
@@ -131,12 +131,15 @@ def test_with_approve_imports_they_wait_and_a_reviewer_imports_or_ignores(
     pull_updates(integration.pk)
     assert not Requirement.objects.filter(feature=feature).exists()
     waiting = {
-        c.name: c for c in queue.pending_imports(user=cast.reviewer, filters=queue.QueueFilters())
+        c.name: c
+        for c in import_decisions.pending_imports(user=cast.reviewer, filters=queue.QueueFilters())
     }
     assert set(waiting) == {"Wanted", "Unwanted"}
 
-    queue.decide_imports(user=cast.reviewer, candidate_ids=[waiting["Wanted"].pk], action="import")
-    queue.decide_imports(
+    import_decisions.decide_imports(
+        user=cast.reviewer, candidate_ids=[waiting["Wanted"].pk], action="import"
+    )
+    import_decisions.decide_imports(
         user=cast.reviewer, candidate_ids=[waiting["Unwanted"].pk], action="ignore"
     )
     pull_updates(integration.pk)
@@ -145,7 +148,7 @@ def test_with_approve_imports_they_wait_and_a_reviewer_imports_or_ignores(
         "Wanted"
     ]
     assert ImportCandidate.objects.get(name="Unwanted").state == "ignored"
-    assert not queue.pending_imports(user=cast.reviewer, filters=queue.QueueFilters())
+    assert not import_decisions.pending_imports(user=cast.reviewer, filters=queue.QueueFilters())
 
 
 def test_a_story_under_a_feature_aharally_lacks_brings_the_feature(

@@ -7,7 +7,7 @@ import pytest
 from aharally.integrations.templates_service import effective_config
 from aharally.records.models import RecordChange
 from aharally.records.services import update_record
-from aharally.sync import outbox, queue
+from aharally.sync import conflicts, outbox, queue
 from aharally.sync.drain import drain_outbox
 from aharally.sync.jobs import start_job
 from aharally.sync.models import Activity, Link, OutboxItem
@@ -104,25 +104,25 @@ def _make_conflict(cast, rally_sandbox, integration):
     assert counts["conflicts"] == 1
     noted = Activity.objects.get(action="conflict", record_id=feature.pk)
     assert "changed in aharally and in Rally" in noted.detail
-    [entry] = queue.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
+    [entry] = conflicts.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
     assert (entry.ours, entry.theirs) == ("Our name", "Rally's name")
     return link, entry
 
 
 def test_a_reviewer_keeps_aharallys_value_and_rally_gets_it(cast, rally_sandbox, integration):
     link, entry = _make_conflict(cast, rally_sandbox, integration)
-    queue.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="ours")
+    conflicts.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="ours")
     drain_outbox(integration.pk)
     pull_updates(integration.pk)
     with sandbox_client(rally_sandbox) as client:
         held = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"])
     assert held["Name"] == "Our name"
-    assert not queue.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
+    assert not conflicts.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
 
 
 def test_a_reviewer_keeps_rallys_value_and_aharally_takes_it(cast, rally_sandbox, integration):
     link, entry = _make_conflict(cast, rally_sandbox, integration)
-    queue.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="theirs")
+    conflicts.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="theirs")
     pull_updates(integration.pk)
     drain_outbox(integration.pk)
     from aharally.records.models import Feature
@@ -163,7 +163,7 @@ def test_the_catch_up_costs_one_query_per_mapped_type_at_small_sizes(
     rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
     pull_updates(integration.pk)
     requests = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
-    # One query for each mapped type (the sandbox refuses the Release's: no LastUpdateDate),
+    # One query for each mapped type (releases too, now that they have LastUpdateDate),
     # plus, for a page of stories whose features aharally lacks (other tests' stories in the
     # same sandbox), one query for those features: never one per object.
     mapped = integration.record_mappings.count()

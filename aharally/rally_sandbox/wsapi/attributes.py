@@ -204,6 +204,8 @@ RELEASE = [
     a("Version", "STRING", "version_label"),
     a("PlannedVelocity", "QUANTITY", "planned_velocity"),
     ref("Project", "Project", "project", required=True),
+    # Rally's Release has it, and a catch-up asks `(LastUpdateDate > cursor)` of releases too.
+    ro("LastUpdateDate", "DATE", "last_update_date"),
     coll("WorkProducts", "Artifact", members=lambda owner: owner.artifacts.all(),
          member_owner="release"),
 ]  # fmt: skip

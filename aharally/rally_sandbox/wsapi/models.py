@@ -72,6 +72,8 @@ class Release(RallyObject):
     class Meta:
         db_table = "sandbox_release"
         ordering = ["start_date", "object_id"]
+        # The catch-up's `(LastUpdateDate > cursor)` ordered by LastUpdateDate.
+        indexes = [models.Index(fields=["workspace", "last_update_date"])]
 
     def __str__(self) -> str:
         return self.name
