@@ -237,12 +237,15 @@ class Heartbeat:
         self._held: dict[str, LeasedSlots] = {}
         self._thread: threading.Thread | None = None
         self._period = 10.0
+        self._wake = threading.Event()
 
     def add(self, cap: LeasedSlots, token: str) -> None:
         with self._lock:
             self._held[token] = cap
             # A slot taken just after a beat is renewed at the second: within 2/3 of a lease.
-            self._period = min(self._period, cap.lease / 3)
+            if cap.lease / 3 < self._period:
+                self._period = cap.lease / 3
+                self._wake.set()  # a beat under way with the longer period is cut short
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="slot-leases", daemon=True)
                 self._thread.start()
@@ -261,6 +264,7 @@ class Heartbeat:
         self._held = {}
         self._thread = None
         self._period = 10.0
+        self._wake = threading.Event()
 
     def _run(self) -> None:
         while True:
@@ -268,7 +272,9 @@ class Heartbeat:
                 by_cap: dict[int, tuple[LeasedSlots, list[str]]] = {}
                 for token, cap in self._held.items():
                     by_cap.setdefault(id(cap), (cap, []))[1].append(token)
-            time.sleep(self._period)
+            if self._wake.wait(self._period):
+                self._wake.clear()
+                continue
             if not by_cap:
                 continue
             for cap, tokens in by_cap.values():
