@@ -13,8 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 RUN useradd --create-home --uid 10001 aharally
 COPY requirements.txt ./
-# redis: for REDIS_URL (the shared cache and broker); not needed without it.
-RUN pip install -r requirements.txt redis==8.1.0
+RUN pip install -r requirements.txt
 COPY --from=assets /build/node_modules ./node_modules
 COPY . .
 RUN python manage.py collectstatic --no-input \

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "aharally.statusmap",
     "aharally.sync",
     "aharally.ops",
+    "aharally.concurrency",
 ]
 
 MIDDLEWARE = [
@@ -255,7 +256,6 @@ RICH_TEXT_MAX_LENGTH = env_int("RICH_TEXT_MAX_LENGTH", 100_000)
 
 Q_CLUSTER = {
     "name": "aharally",
-    "orm": "default",
     "workers": env_int("Q_WORKERS", 2),
     "timeout": 120,
     "retry": 180,
@@ -263,12 +263,23 @@ Q_CLUSTER = {
     "catch_up": False,
     "sync": env_bool("Q_SYNC", default=False),
 }
+# The task queue: the database by default (nothing more to run), Redis when REDIS_URL is set.
+# Either way any number of clusters share it, and schedules live in the database, where
+# django-q2's scheduler takes each due one under a row lock: once per period, not per cluster.
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
 
 # The sync (aharally/sync). Times in seconds unless named otherwise.
 # A rich-text edit waits this long for the typing to stop before it is sent (0: at once).
 SYNC_RICH_TEXT_QUIET_SECONDS = env_int("SYNC_RICH_TEXT_QUIET_SECONDS", 0 if TESTING else 300)
-# Requests in flight per integration (Rally allows 12 per user).
+# Requests in flight per Rally user, counted across every process and machine (Rally allows
+# 12 per user; more is capped at 12).
 SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 12)
+# A request holds one of those slots under a lease its process renews; a killed process's
+# slots come back after this long.
+SYNC_SLOT_LEASE_SECONDS = env_int("SYNC_SLOT_LEASE_SECONDS", 30)
 # A row claimed longer ago than this is taken back (its worker died); a drain's lease lives
 # this long unless renewed.
 SYNC_CLAIM_TIMEOUT_SECONDS = env_int("SYNC_CLAIM_TIMEOUT_SECONDS", 150)

@@ -15,6 +15,7 @@ the owner and never holds a secret.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ from aharally.rally.errors import (
     RallyTransientError,
 )
 from aharally.rally.pinning import mount_pinned
-from aharally.rally.transport import ClientCertificate, RetryPolicy
+from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER, ClientCertificate, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ def client_for(
     kwargs = {}
     if interactive:
         kwargs = {"timeout": INTERACTIVE_TIMEOUT, "retry": INTERACTIVE_RETRY}
+    limit = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
     return RallyClient(
         source.rally_url,
         credential=credential,
@@ -197,8 +199,19 @@ def client_for(
         client_certificate=client_certificate_for(integration),
         ca_bundle=settings.RALLY_CA_BUNDLE or None,
         resolve=connection_guard(),
+        shared_cap=shared_cap_for(source.rally_url, credential, limit=limit),
         **kwargs,
     )
+
+
+def shared_cap_for(rally_url: str, credential: Credential, *, limit: int):
+    """Every process's requests as this Rally user share `limit` slots (Rally counts 12 a
+    user): sends, catch-ups, webhooks and look-ups alike, and integrations built on one
+    template, which share its credential."""
+    from aharally.concurrency.slots import shared_cap
+
+    digest = hashlib.sha256(f"{rally_url.rstrip('/')} {credential.identity}".encode()).hexdigest()
+    return shared_cap(f"rally:{digest[:40]}", limit=limit, lease=settings.SYNC_SLOT_LEASE_SECONDS)
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from aharally.rally.transport import (
     RALLY_CONCURRENCY_PER_USER,
     ClientCertificate,
     RetryPolicy,
+    SharedCap,
     TemporaryClientCertificate,
     Transport,
 )
@@ -118,6 +119,7 @@ class RallyClient(MetadataMixin, WebhooksMixin):
         retry: RetryPolicy | None = None,
         max_concurrent: int = RALLY_CONCURRENCY_PER_USER,
         concurrency_key: str | None = None,
+        shared_cap: SharedCap | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         resolve: Resolver | None = None,
@@ -131,6 +133,7 @@ class RallyClient(MetadataMixin, WebhooksMixin):
             retry=retry,
             max_concurrent=max_concurrent,
             concurrency_key=concurrency_key,
+            shared_cap=shared_cap,
             sleep=sleep,
             rng=rng,
             resolve=resolve,

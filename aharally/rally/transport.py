@@ -19,9 +19,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import urllib3
@@ -82,6 +82,12 @@ class RetryPolicy:
 
 
 NO_RETRIES = RetryPolicy(max_attempts=1)
+
+
+class SharedCap(Protocol):
+    """A cap held across processes (aharally.concurrency): `hold()` waits for a slot."""
+
+    def hold(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class ConcurrencyLimiter:
@@ -161,6 +167,7 @@ class Transport:
         retry: RetryPolicy | None = None,
         max_concurrent: int = RALLY_CONCURRENCY_PER_USER,
         concurrency_key: str | None = None,
+        shared_cap: SharedCap | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
@@ -187,6 +194,9 @@ class Transport:
         self.semaphore = ConcurrencyLimiter.for_key(
             concurrency_key or credential.identity, max_concurrent
         )
+        # The per-process semaphore caps this process; other processes (more workers, more
+        # machines) use the same credential, so each request also holds a shared slot.
+        self.shared_cap = shared_cap
         self.session = session or requests.Session()
         pool = {"pool_connections": 4, "pool_maxsize": max(max_concurrent, 10)}
         # With `resolve`, every connection goes to the address it returns (checked there).
@@ -218,7 +228,7 @@ class Transport:
 
     def _refresh_tokens(self, refresh_token: str):
         assert isinstance(self.credential, OAuthToken)
-        with self.semaphore:
+        with self._in_flight():
             return refresh_tokens(
                 self.session,
                 token_url=self.base_url + TOKEN_PATH,
@@ -303,7 +313,7 @@ class Transport:
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
-            with self.semaphore, _observed(method) as outcome:
+            with self._in_flight(), _observed(method) as outcome:
                 response = self.session.request(
                     method,
                     url,
@@ -330,6 +340,16 @@ class Transport:
             raise self._lost(method, f"Connection to Rally lost: {_reason(exc)}") from exc
         except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise self._lost(method, f"Rally did not answer in time: {_reason(exc)}") from exc
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Hold a place among the credential's requests in flight for one request."""
+        with self.semaphore:
+            if self.shared_cap is None:
+                yield
+            else:
+                with self.shared_cap.hold():
+                    yield
 
     @staticmethod
     def _lost(method: str, message: str) -> RallyError:

@@ -1,17 +1,20 @@
 """Draining one integration's outbox in the task cluster, a dozen requests at a time.
 
-One drainer per integration at a time (a `DrainLease` that expires unless renewed, so a killed
-worker's lease is taken over); inside it, a thread pool as wide as Rally's per-user limit
-sends rows concurrently. A drain returns when nothing is due (waiting a little for rows due
-soon), when its time budget is spent (it enqueues its successor), or when the credential is
-refused (the rest of the outbox waits for re-authorization).
+One drainer per integration at a time, whichever cluster it runs in (a `DrainLease` that
+expires unless renewed, so a killed worker's lease is taken over; a drain that finds its lease
+taken over stops claiming); inside it, a thread pool as wide as Rally's per-user limit sends
+rows concurrently, each request holding one of the credential's slots shared by every process
+(aharally.concurrency), so a catch-up or a webhook registration elsewhere never makes it 13.
+A drain returns when nothing is due (waiting a little for rows due soon), when its time budget
+is spent or its cluster is stopping (it enqueues its successor, which another cluster takes),
+or when the credential is refused (the rest of the outbox waits for re-authorization). Rows it
+claimed and had not started are given back at once; rows it is sending are finished.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
@@ -27,34 +30,14 @@ from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
 from aharally.sync import outbox
+from aharally.sync.leases import Lease
 from aharally.sync.lookups import Lookups
 from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxState
 from aharally.sync.push import mark_success, push_row
 from aharally.sync.run import DrainRun
+from aharally.taskcluster import stopping
 
 logger = logging.getLogger(__name__)
-
-
-def acquire_lease(integration_id: int, holder: str) -> bool:
-    now = timezone.now()
-    DrainLease.objects.get_or_create(integration_id=integration_id)
-    expires = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
-    free = DrainLease.objects.filter(integration_id=integration_id).filter(
-        models_q_free(now, holder)
-    )
-    return bool(free.update(holder=holder, expires_at=expires))
-
-
-def models_q_free(now, holder: str):
-    from django.db.models import Q
-
-    return Q(holder="") | Q(expires_at__lt=now) | Q(holder=holder)
-
-
-def release_lease(integration_id: int, holder: str) -> None:
-    DrainLease.objects.filter(integration_id=integration_id, holder=holder).update(
-        holder="", expires_at=None
-    )
 
 
 def next_due(integration_id: int):
@@ -88,8 +71,13 @@ def drain_outbox(integration_id: int) -> dict:
         return {"sent": 0, "reason": "not enabled"}
     if integration.source.needs_reauthorization:
         return {"sent": 0, "reason": "needs re-authorization"}
-    holder = uuid.uuid4().hex
-    if not acquire_lease(integration_id, holder):
+    if stopping.stop_requested():
+        # Taken from the queue as the cluster stops: leave it to a cluster that goes on.
+        if has_ready(integration_id):
+            _hand_over(integration_id)
+        return {"sent": 0, "reason": "the cluster is stopping"}
+    lease = Lease(DrainLease, integration_id)
+    if not lease.take():
         return {"sent": 0, "reason": "another drain holds the lease"}
     started = time.monotonic()
     budget = settings.SYNC_DRAIN_BUDGET_SECONDS
@@ -110,42 +98,60 @@ def drain_outbox(integration_id: int) -> dict:
         )
         width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
-            _pipeline(run, pool, width=width, holder=holder, started=started, budget=budget)
+            _pipeline(run, pool, width=width, lease=lease, started=started, budget=budget)
         client.close()
         mark_success(run)
     finally:
-        release_lease(integration_id, holder)
+        lease.give_back()
         close_old_connections()
     paused = run.paused if run else False
+    # Out of time, or stopping with rows given back: the successor may run in any cluster.
     if not paused and (has_ready(integration_id) or time.monotonic() - started >= budget):
-        from aharally.sync.tasks import enqueue_drain
-
-        enqueue_drain(integration_id)
+        _hand_over(integration_id)
     return {"sent": run.sent if run else 0, "paused": paused}
 
 
-def _pipeline(run: DrainRun, pool, *, width: int, holder: str, started: float, budget: float):
+def _hand_over(integration_id: int) -> None:
+    from aharally.sync.tasks import enqueue_drain
+
+    enqueue_drain(integration_id)
+
+
+def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, budget: float):
     """Keep `width` rows in flight: claim more as sends finish, not batch by batch (a slow
     request would hold up a whole batch)."""
     integration_id = run.integration.pk
-    pending: set = set()
+    pending: dict = {}  # future → its row
     renewed = time.monotonic()
     while not run.paused and time.monotonic() - started < budget:
-        if time.monotonic() - renewed > settings.SYNC_LEASE_SECONDS / 3:
-            acquire_lease(integration_id, holder)
+        if stopping.stop_requested():
+            break
+        if not lease.keep():
+            logger.warning("Drain of integration %s lost its lease; stopping", integration_id)
+            break
+        if time.monotonic() - renewed > settings.SYNC_CLAIM_TIMEOUT_SECONDS / 3:
+            # Rows still being sent are not stuck: `tick` must not take them back.
+            outbox.still_claimed(list(pending.values()))
             renewed = time.monotonic()
         if len(pending) <= width:
             rows = outbox.claim_ready(integration_id=integration_id, limit=2 * width - len(pending))
             if rows:
                 if not _warm_up(run, rows):
                     break
-                pending |= {pool.submit(_push_in_thread, row, run) for row in rows}
+                pending.update({pool.submit(_push_in_thread, row, run): row for row in rows})
         if pending:
-            _done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            done, _ = wait(list(pending), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                pending.pop(future)
             continue
         if not _wait_for_due(integration_id, started, budget):
             break
-    wait(pending)
+    # Stopping early: what has not started goes back to the queue now, not after the
+    # claim timeout; what is being sent is finished (its outcome must be written).
+    unstarted = [row for future, row in pending.items() if future.cancel()]
+    if unstarted:
+        outbox.give_back(unstarted)
+    wait(list(pending))
 
 
 def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
@@ -182,8 +188,9 @@ def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:
     wait = 0.0 if due is None else (due - timezone.now()).total_seconds()
     if wait > settings.SYNC_DRAIN_WAIT_SECONDS or time.monotonic() - started + wait > budget:
         return False
-    time.sleep(max(0.05, min(wait, settings.SYNC_DRAIN_WAIT_SECONDS)))
-    return True
+    # Never past a third of the lease: the loop renews it before the lease could run out.
+    longest = min(settings.SYNC_DRAIN_WAIT_SECONDS, settings.SYNC_LEASE_SECONDS / 3)
+    return not stopping.sleep(max(0.05, min(wait, longest)))
 
 
 def _hold_all(integration_id: int, message: str) -> None:

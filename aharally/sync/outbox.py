@@ -273,20 +273,50 @@ def ready_q(now) -> Q:
 
 
 def claim_ready(*, integration_id: int, limit: int) -> list[OutboxItem]:
-    """Claim up to `limit` due rows with one conditional UPDATE; returns what this call got."""
+    """Claim up to `limit` due rows; returns what this call got.
+
+    Safe with any number of drainers on any number of machines: on PostgreSQL the rows are
+    locked as they are chosen (`SKIP LOCKED`, so a second claimer takes others rather than
+    waiting), and the UPDATE re-checks that each is still queued and due; SQLite serialises
+    the transaction (IMMEDIATE). A row is in one claim or none: never sent twice.
+    """
     now = timezone.now()
-    ids = list(
-        OutboxItem.objects.filter(ready_q(now), integration_id=integration_id)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    if not ids:
-        return []
     token = uuid.uuid4().hex
-    OutboxItem.objects.filter(pk__in=ids, state=OutboxState.QUEUED).update(
-        state=OutboxState.IN_FLIGHT, claim_token=token, claimed_at=now
-    )
+    with transaction.atomic():
+        ids = list(
+            OutboxItem.objects.select_for_update(skip_locked=True)
+            .filter(ready_q(now), integration_id=integration_id)
+            .order_by("created_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        OutboxItem.objects.filter(ready_q(now), pk__in=ids).update(
+            state=OutboxState.IN_FLIGHT, claim_token=token, claimed_at=now
+        )
     return list(OutboxItem.objects.filter(claim_token=token, state=OutboxState.IN_FLIGHT))
+
+
+def still_claimed(rows: list[OutboxItem]) -> None:
+    """The drain holding these rows is alive: move their claim time on (one UPDATE)."""
+    tokens = {row.claim_token for row in rows if row.claim_token}
+    if tokens:
+        OutboxItem.objects.filter(state=OutboxState.IN_FLIGHT, claim_token__in=tokens).update(
+            claimed_at=timezone.now()
+        )
+
+
+def give_back(rows: list[OutboxItem]) -> int:
+    """Claimed rows that were never started go back to the queue as they were (no attempt
+    counted, no error), for the next drain, in whichever cluster."""
+    given = 0
+    for token in {row.claim_token for row in rows}:
+        given += OutboxItem.objects.filter(
+            pk__in=[row.pk for row in rows if row.claim_token == token],
+            state=OutboxState.IN_FLIGHT,
+            claim_token=token,
+        ).update(state=OutboxState.QUEUED, claim_token="", claimed_at=None)
+    return given
 
 
 def claim_one(row_id: int, *, from_states: Iterable[str]) -> OutboxItem | None:

@@ -14,13 +14,11 @@ overwritten silently: it is recorded on the record and in the log.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -33,8 +31,10 @@ from aharally.rally.query import where
 from aharally.records.richtext import sanitize_html
 from aharally.records.services import update_record
 from aharally.sync import imports, mapping
+from aharally.sync.leases import Lease
 from aharally.sync.models import Activity, ActivityAction, Link, LinkState, PullCursor
 from aharally.sync.records import load_records
+from aharally.taskcluster import stopping
 from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
@@ -43,18 +43,6 @@ logger = logging.getLogger(__name__)
 SOURCE = "Rally"
 # Objects changed just before the cursor are read again: Rally's clock and ours may differ.
 CURSOR_OVERLAP = timedelta(seconds=2)
-
-
-def _lease(integration_id: int) -> str | None:
-    holder = uuid.uuid4().hex
-    now = timezone.now()
-    PullCursor.objects.get_or_create(integration_id=integration_id)
-    taken = (
-        PullCursor.objects.filter(integration_id=integration_id)
-        .filter(Q(holder="") | Q(expires_at__lt=now))
-        .update(holder=holder, expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
-    )
-    return holder if taken else None
 
 
 def pull_updates(integration_id: int) -> dict:
@@ -70,8 +58,8 @@ def pull_updates(integration_id: int) -> dict:
         return {"applied": 0, "reason": "needs re-authorization"}
     if not Link.objects.filter(integration=integration).exists():
         return {"applied": 0, "reason": "nothing linked"}
-    holder = _lease(integration_id)
-    if holder is None:
+    lease = Lease(PullCursor, integration_id)
+    if not lease.take():
         return {"applied": 0, "reason": "another catch-up is running"}
     counts = {"read": 0, "applied": 0, "conflicts": 0}
     try:
@@ -80,7 +68,7 @@ def pull_updates(integration_id: int) -> dict:
         try:
             for record_mapping in config.record_mappings:
                 try:
-                    _pull_type(integration, config, record_mapping, client, counts)
+                    _pull_type(integration, config, record_mapping, client, counts, lease)
                 except RallyQueryError as error:
                     # A type Rally can't ask by LastUpdateDate (a Release, in some
                     # subscriptions): the others still come back.
@@ -103,13 +91,13 @@ def pull_updates(integration_id: int) -> dict:
         record_failure(integration, f"Could not read changes from Rally: {message}")
         counts["reason"] = message
     finally:
-        PullCursor.objects.filter(integration_id=integration_id, holder=holder).update(
-            holder="", expires_at=None
-        )
+        lease.give_back()
     return counts
 
 
-def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, client, counts):
+def _pull_type(
+    integration, config, record_mapping: EffectiveRecordMapping, client, counts, lease: Lease
+):
     pairs = mapping.fields_to_receive(record_mapping.field_mappings)
     if not pairs:
         return
@@ -135,6 +123,11 @@ def _pull_type(integration, config, record_mapping: EffectiveRecordMapping, clie
         page_size=settings.SYNC_PULL_PAGE_SIZE,
     )
     for page in results.pages():
+        # Between pages (the cursor has moved): a stopping cluster, or a lease taken over
+        # after a stall, ends the pass; the next one starts from the cursor.
+        if stopping.stop_requested() or not lease.keep():
+            counts["stopped"] = True
+            return
         counts["pages"] = counts.get("pages", 0) + 1
         seen = counts.setdefault("seen", {})
         seen[rally_type] = seen.get(rally_type, 0) + len(page.results)

@@ -38,10 +38,16 @@ def database_url() -> str:
 
 
 class TaskCluster:
-    def __init__(self, *, env: dict[str, str] | None = None, workers: int = 2) -> None:
+    def __init__(
+        self, *, env: dict[str, str] | None = None, workers: int = 2, name: str = ""
+    ) -> None:
         self.extra_env = {**CLUSTER_ENV, **(env or {}), "Q_WORKERS": str(workers)}
         self.process: subprocess.Popen | None = None
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"qcluster-{os.getpid()}.log"
+        # One log per cluster when a test runs several (what each one did is read from it).
+        suffix = f"-{name}" if name else ""
+        self.log_path = (
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"qcluster-{os.getpid()}{suffix}.log"
+        )
 
     def env(self) -> dict[str, str]:
         from django.conf import settings
@@ -66,6 +72,7 @@ class TaskCluster:
 
         ensure_schedules()  # flushed by the previous test's teardown
         log = self.log_path.open("ab")
+        self.log_offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
             cwd=ROOT,
@@ -95,23 +102,33 @@ class TaskCluster:
         self.process.wait(timeout=10)
         self.process = None
 
-    def stop(self) -> None:
-        """Ask the cluster to stop (SIGTERM to its main process); kill what is left after."""
+    def stop(self, *, within: float = 20) -> bool:
+        """Ask the cluster to stop (SIGTERM to its main process); kill what is left after.
+
+        True when it stopped by itself within `within` seconds, as a graceful stop must.
+        """
         if self.process is None:
-            return
+            return True
         tree = process_tree(self.process.pid)
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=within)
         except subprocess.TimeoutExpired:
             self.kill()
-            return
+            return False
+        left = [pid for pid in tree if _alive(pid)]
         for pid in tree:  # a worker the stop left behind would go on using the database
             _signal(pid, signal.SIGKILL)
         self.process = None
+        return not left
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        """What this cluster wrote since it was last started."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as handle:
+            handle.seek(getattr(self, "log_offset", 0))
+            return handle.read().decode(errors="replace")
 
 
 def process_tree(pid: int) -> set[int]:
@@ -128,6 +145,14 @@ def process_tree(pid: int) -> set[int]:
             except OSError:
                 continue
     return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
 def _signal(pid: int, sig: int) -> None:

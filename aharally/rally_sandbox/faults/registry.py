@@ -225,11 +225,11 @@ class ConcurrencyStats:
     _max: dict[str, int] = field(default_factory=dict)
     _requests: int = 0
 
-    def enter(self, label: str) -> None:
+    def enter(self, label: str, *, counted: bool = True) -> None:
         with self._lock:
             now = self._current.get(label, 0) + 1
             self._current[label] = now
-            self._requests += 1
+            self._requests += counted
             if now > self._max.get(label, 0):
                 self._max[label] = now
 

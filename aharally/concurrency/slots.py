@@ -1,0 +1,311 @@
+"""A cap on work in flight shared by every process on every machine: leased slots.
+
+    cap = shared_cap("rally:<credential>", limit=12, lease=30)
+    with cap.hold():  # waits for one of the 12 slots
+        requests.get(...)
+
+A slot is leased, not locked: its holder's process renews the lease in a background thread
+every `lease / 3` seconds while it holds it, and a slot whose lease ran out is free again.
+So a killed process's slots come back within `lease` seconds, while a request that takes
+minutes keeps its slot. One statement takes a free slot and one gives it back: two queries
+(or two Redis round trips) a request, plus one renewal a period for all a process holds.
+
+In the database (`DatabaseSlots`, PostgreSQL or SQLite): `limit` rows per key, taken with a
+conditional UPDATE of one free row (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so holders don't
+queue behind each other; SQLite serialises writers, which makes the one statement atomic).
+Leases are timed by the database's clock. In Redis (`RedisSlots`, when REDIS_URL is set): a
+sorted set of holders scored by their lease's end, taken and renewed by Lua scripts timed by
+Redis's clock.
+
+Slots are never taken inside a transaction of the caller's: the UPDATE would stay invisible
+(and its row locked) until that transaction ends. Rally requests are never made inside one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Protocol
+
+from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+class SharedCap(Protocol):
+    """What the Rally transport needs: a context manager that holds one slot."""
+
+    def hold(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class LeasedSlots:
+    """Waiting for a slot, giving it back, and renewing it: the part both stores share."""
+
+    # Polling while every slot is taken: from 5 ms, doubling, up to 100 ms (with jitter).
+    FIRST_WAIT = 0.005
+    LONGEST_WAIT = 0.1
+
+    def __init__(self, key: str, *, limit: int, lease: float) -> None:
+        if limit < 1:
+            raise ValueError("A shared cap needs at least one slot")
+        if lease <= 0:
+            raise ValueError("A slot's lease must be positive")
+        self.key = key
+        self.limit = limit
+        self.lease = float(lease)
+
+    # What each store implements: one query or round trip each.
+    def try_acquire(self, token: str) -> bool:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Make what the store needs to hand out slots (idempotent); called when none is free."""
+
+    def release(self, token: str) -> None:
+        raise NotImplementedError
+
+    def renew(self, tokens: list[str]) -> None:
+        raise NotImplementedError
+
+    def acquire(self) -> str:
+        """Wait for a free slot; returns the token that holds it."""
+        token = _new_token()
+        wait = self.FIRST_WAIT
+        prepared = False
+        while not self.try_acquire(token):
+            if not prepared:
+                # None free: maybe none made yet. Checked here rather than remembered, so a
+                # store emptied under us (a test database flushed) is made again.
+                self.prepare()
+                prepared = True
+                continue
+            time.sleep(wait * (0.5 + random.random()))
+            wait = min(wait * 2, self.LONGEST_WAIT)
+        HEARTBEAT.add(self, token)
+        return token
+
+    def give_back(self, token: str) -> None:
+        HEARTBEAT.remove(token)
+        self.release(token)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        token = self.acquire()
+        try:
+            yield
+        finally:
+            self.give_back(token)
+
+
+def _db_now() -> str:
+    """SQL for the database's clock, in seconds since the epoch."""
+    if connection.vendor == "postgresql":
+        return "EXTRACT(EPOCH FROM clock_timestamp())"
+    if connection.vendor == "sqlite":
+        return "((julianday('now') - 2440587.5) * 86400.0)"
+    raise NotImplementedError(f"No shared slots on {connection.vendor}")
+
+
+class DatabaseSlots(LeasedSlots):
+    """`limit` rows of `concurrency_slot` for the key; made the first time none is free."""
+
+    def _table(self) -> str:
+        from aharally.concurrency.models import Slot
+
+        return connection.ops.quote_name(Slot._meta.db_table)
+
+    def prepare(self) -> None:
+        from aharally.concurrency.models import Slot
+
+        Slot.objects.bulk_create(
+            [Slot(key=self.key, number=n) for n in range(self.limit)], ignore_conflicts=True
+        )
+
+    def try_acquire(self, token: str) -> bool:
+        now = _db_now()
+        # Rows past `limit` (a lowered SYNC_CONCURRENCY) are never handed out.
+        lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        sql = (
+            f"UPDATE {self._table()} SET holder = %s, expires = {now} + %s "  # noqa: S608
+            f"WHERE id = (SELECT id FROM {self._table()} WHERE key = %s AND number < %s "
+            f"AND (holder = '' OR expires < {now}) ORDER BY number LIMIT 1{lock})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [token, self.lease, self.key, self.limit])
+            return cursor.rowcount == 1
+
+    def release(self, token: str) -> None:
+        from aharally.concurrency.models import Slot
+
+        Slot.objects.filter(holder=token).update(holder="", expires=0)
+
+    def renew(self, tokens: list[str]) -> None:
+        marks = ", ".join(["%s"] * len(tokens))
+        sql = (
+            f"UPDATE {self._table()} SET expires = {_db_now()} + %s "  # noqa: S608
+            f"WHERE holder IN ({marks})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.lease, *tokens])
+
+
+# Redis: the key's sorted set holds token → the end of its lease (Redis's clock).
+_REDIS_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 2))
+  return 1
+end
+return 0
+"""
+_REDIS_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i])
+end
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 2))
+return 1
+"""
+
+
+class RedisSlots(LeasedSlots):
+    """A semaphore with expiring leases in Redis (one sorted set per key)."""
+
+    def __init__(self, key: str, *, limit: int, lease: float, client=None) -> None:
+        super().__init__(key, limit=limit, lease=lease)
+        self.client = client or redis_client()
+        self.name = f"aharally:slots:{key}"
+        self._acquire = self.client.register_script(_REDIS_ACQUIRE)
+        self._renew = self.client.register_script(_REDIS_RENEW)
+
+    def try_acquire(self, token: str) -> bool:
+        return bool(self._acquire(keys=[self.name], args=[self.limit, self.lease, token]))
+
+    def release(self, token: str) -> None:
+        self.client.zrem(self.name, token)
+
+    def renew(self, tokens: list[str]) -> None:
+        self._renew(keys=[self.name], args=[self.lease, *tokens])
+
+
+_redis = None
+
+
+def redis_client():
+    """One client (a thread-safe connection pool) per process, from REDIS_URL."""
+    global _redis
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis
+
+
+_caps: dict[tuple, LeasedSlots] = {}
+_caps_lock = threading.Lock()
+
+
+def shared_cap(key: str, *, limit: int, lease: float) -> LeasedSlots:
+    """The cap named `key` (at most 64 characters): in Redis when REDIS_URL is set, else in
+    the database."""
+    store = RedisSlots if settings.REDIS_URL else DatabaseSlots
+    with _caps_lock:
+        cap = _caps.get((store, key, limit, lease))
+        if cap is None:
+            cap = store(key, limit=limit, lease=lease)
+            _caps[(store, key, limit, lease)] = cap
+        return cap
+
+
+class Heartbeat:
+    """Renews the leases of every slot this process holds, from one background thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, LeasedSlots] = {}
+        self._thread: threading.Thread | None = None
+        self._period = 10.0
+        self._wake = threading.Event()
+
+    def add(self, cap: LeasedSlots, token: str) -> None:
+        with self._lock:
+            self._held[token] = cap
+            # A slot taken just after a beat is renewed at the second: within 2/3 of a lease.
+            if cap.lease / 3 < self._period:
+                self._period = cap.lease / 3
+                self._wake.set()  # a beat under way with the longer period is cut short
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="slot-leases", daemon=True)
+                self._thread.start()
+
+    def remove(self, token: str) -> None:
+        with self._lock:
+            self._held.pop(token, None)
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def reset_after_fork(self) -> None:
+        # A forked child holds nothing: its parent's slots are its parent's to give back.
+        self._lock = threading.Lock()
+        self._held = {}
+        self._thread = None
+        self._period = 10.0
+        self._wake = threading.Event()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                by_cap: dict[int, tuple[LeasedSlots, list[str]]] = {}
+                for token, cap in self._held.items():
+                    by_cap.setdefault(id(cap), (cap, []))[1].append(token)
+            if self._wake.wait(self._period):
+                self._wake.clear()
+                continue
+            if not by_cap:
+                continue
+            for cap, tokens in by_cap.values():
+                with self._lock:
+                    tokens = [t for t in tokens if t in self._held]
+                if not tokens:
+                    continue
+                try:
+                    cap.renew(tokens)
+                except Exception:
+                    logger.exception("Could not renew %d slot leases of %s", len(tokens), cap.key)
+            # This thread's own connection: not left open between beats.
+            connection.close()
+
+
+HEARTBEAT = Heartbeat()
+_PROCESS = uuid.uuid4().hex[:16]
+_counter = itertools.count()
+
+
+def _new_token() -> str:
+    return f"{_PROCESS}:{os.getpid()}:{next(_counter)}"
+
+
+def _after_fork_in_child() -> None:
+    global _PROCESS, _redis, _caps_lock
+    _PROCESS = uuid.uuid4().hex[:16]
+    _redis = None
+    HEARTBEAT.reset_after_fork()
+    _caps_lock = threading.Lock()
+    _caps.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,141 @@
+"""Shared slots: handed out up to the limit, given back, renewed while held, and taken back
+from a holder that died. In the database here; in Redis under scripts/with-redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from aharally.concurrency.models import Slot
+from aharally.concurrency.slots import HEARTBEAT, DatabaseSlots, RedisSlots
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _key() -> str:
+    return "test:" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(params=["database", pytest.param("redis", marks=pytest.mark.redis)])
+def store(request):
+    """Each store behind the same tests; the Redis one needs REDIS_URL (scripts/with-redis)."""
+    if request.param == "redis":
+        from django.conf import settings
+
+        assert settings.REDIS_URL, "the Redis tests run under scripts/with-redis"
+        return RedisSlots
+    return DatabaseSlots
+
+
+def test_a_cap_hands_out_its_slots_and_no_more_until_one_is_given_back(store):
+    cap = store(_key(), limit=3, lease=30)
+    cap.prepare()
+    tokens = [f"t{n}" for n in range(4)]
+
+    assert [cap.try_acquire(t) for t in tokens] == [True, True, True, False]
+    cap.release("t1")
+    assert cap.try_acquire("t3")
+    assert not cap.try_acquire("t4")
+
+
+def test_a_dead_holders_slot_comes_back_when_its_lease_runs_out(store):
+    cap = store(_key(), limit=1, lease=0.5)
+    cap.prepare()
+    assert cap.try_acquire("dead")  # never renewed, never given back: its process died
+    assert not cap.try_acquire("alive")
+
+    time.sleep(0.8)
+
+    assert cap.try_acquire("alive")
+
+
+def test_a_slot_held_longer_than_its_lease_is_renewed_and_not_taken(store):
+    # A lease long enough that a loaded machine's scheduling delays can't outlast it.
+    cap = store(_key(), limit=1, lease=1.5)
+    holding = threading.Event()
+    done = threading.Event()
+
+    def hold():
+        with cap.hold():
+            holding.set()
+            done.wait(5)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    stolen = []
+    for n in range(12):  # 3.6 s: more than twice the lease
+        stolen.append(cap.try_acquire(f"other{n}"))
+        time.sleep(0.3)
+    done.set()
+    holder.join()
+
+    assert not any(stolen)
+    assert HEARTBEAT.held() == 0
+    assert cap.try_acquire("after")
+
+
+def test_hold_waits_for_a_slot_and_never_lets_more_than_the_limit_in(store):
+    cap = store(_key(), limit=3, lease=30)
+    lock = threading.Lock()
+    now, peak = [0], [0]
+
+    def work():
+        for _ in range(5):
+            with cap.hold():
+                with lock:
+                    now[0] += 1
+                    peak[0] = max(peak[0], now[0])
+                time.sleep(0.01)
+                with lock:
+                    now[0] -= 1
+        connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert peak[0] == 3
+
+
+def test_taking_and_giving_back_a_slot_cost_one_query_each():
+    cap = DatabaseSlots(_key(), limit=12, lease=30)
+    cap.give_back(cap.acquire())  # the first use makes the key's 12 rows
+
+    with CaptureQueriesContext(connection) as taking:
+        token = cap.acquire()
+    with CaptureQueriesContext(connection) as giving:
+        cap.give_back(token)
+
+    assert (len(taking), len(giving)) == (1, 1)
+    assert Slot.objects.filter(key=cap.key).count() == 12
+
+
+def test_slots_are_made_again_when_their_rows_are_gone():
+    cap = DatabaseSlots(_key(), limit=2, lease=30)
+    cap.give_back(cap.acquire())
+    Slot.objects.filter(key=cap.key).delete()
+
+    cap.give_back(cap.acquire())
+
+    assert Slot.objects.filter(key=cap.key, holder="").count() == 2
+
+
+def test_lowering_the_limit_leaves_the_extra_rows_unused():
+    key = _key()
+    higher = DatabaseSlots(key, limit=4, lease=30)
+    higher.give_back(higher.acquire())
+    lower = DatabaseSlots(key, limit=2, lease=30)
+    lower.prepare()
+
+    assert [lower.try_acquire(f"t{n}") for n in range(3)] == [True, True, False]
+    assert Slot.objects.filter(key=key).count() == 4
+    assert HEARTBEAT.held() == 0

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tests.sync.conftest import _forget_webhooks_after  # noqa: F401 (the same clean-up)
+
+
+@pytest.fixture(scope="session")
+def rally_sandbox(sync_sandbox):
+    """The sync's own sandbox (tests/conftest.py): these tests create hundreds of features."""
+    return sync_sandbox
+
+
+@pytest.fixture
+def on_postgresql():
+    """Several clusters on one database need PostgreSQL: run in `make pytest-postgres`."""
+    assert connection.vendor == "postgresql", (
+        "this test needs PostgreSQL: run it under scripts/with-postgres (make pytest-postgres)"
+    )
+
+
+@pytest.fixture
+def faults(rally_sandbox):
+    def add(*specs):
+        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
+        assert response.status_code == 201, response.text
+
+    yield add
+    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
+
+
+@pytest.fixture
+def clusters():
+    """Start clusters with `clusters(n, **options)`; every one is stopped (or killed) after."""
+    from tests.sync.cluster import TaskCluster
+
+    started: list[TaskCluster] = []
+
+    def start(count: int, **options) -> list[TaskCluster]:
+        batch = [TaskCluster(name=f"c{len(started) + n}", **options) for n in range(count)]
+        for cluster in batch:
+            cluster.start()
+        started.extend(batch)
+        return batch
+
+    yield start
+    for cluster in started:
+        cluster.stop()

@@ -1,0 +1,88 @@
+"""Four task clusters (real `qcluster` processes) on one PostgreSQL database share a bulk send:
+each feature reaches Rally exactly once, none is lost, and the credential never has more than
+12 requests in flight at Rally, though catch-ups and webhook registrations for the same
+credential run in the other clusters' workers meanwhile. Once with the database as broker,
+once with Redis (scripts/with-redis)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.conf import settings
+from django_q.tasks import async_task
+
+from aharally.rally_sandbox.faults.registry import credential_label
+from aharally.sync.jobs import start_job
+from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.tasks import PULL, REGISTER_WEBHOOK
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature
+from tests.sync.support import connect, rally_objects, token
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
+
+FEATURES = 300
+CLUSTERS = 4
+# A short budget hands the drain from task to task, so the clusters take turns at it.
+CLUSTER_OPTIONS = {"env": {"SYNC_DRAIN_BUDGET_SECONDS": "3"}}
+
+
+def _linked(features) -> int:
+    return Link.objects.filter(
+        record_type=RecordType.FEATURE, record_id__in=[f.pk for f in features]
+    ).count()
+
+
+def _bulk_send_across_clusters(cast, rally_sandbox, faults, clusters) -> None:
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    features = [make_feature(cast.workspace, name=f"{word} feature {n}") for n in range(FEATURES)]
+    # Each request takes a little while at Rally, so that requests overlap as they do there.
+    faults({"kind": "latency", "ms": 30})
+    running = clusters(CLUSTERS, **CLUSTER_OPTIONS)
+    rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
+
+    start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
+    # Meanwhile, in whichever workers are free: catch-ups and webhook registrations, the
+    # same credential's other requests (what once made it 13 in flight).
+    extra = 0
+    while _linked(features) < FEATURES:
+        async_task(PULL, integration.pk)
+        async_task(REGISTER_WEBHOOK, integration.pk)
+        extra += 1
+        time.sleep(0.5)
+        assert extra < 400, f"only {_linked(features)} of {FEATURES} linked after 200 s"
+
+    held = rally_objects(rally_sandbox, "PortfolioItem/Feature", word)
+    assert sorted(item["Name"] for item in held) == sorted(f.name for f in features)
+    links = Link.objects.filter(
+        record_type=RecordType.FEATURE, record_id__in=[f.pk for f in features]
+    )
+    assert sorted(link.rally_oid for link in links) == sorted(item.object_id for item in held)
+    assert set(OutboxItem.objects.values_list("state", flat=True)) == {OutboxState.SENT}
+
+    stats = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()
+    peak = stats["max_concurrent"][credential_label(zsessionid=rally_sandbox.api_key)]
+    assert 0 < peak <= 12, stats
+    # The work was shared: drains ran in more than one cluster, catch-ups alongside.
+    drained_in = [c for c in running if "aharally.sync.tasks.drain_outbox" in c.log()]
+    assert len(drained_in) >= 2, [c.log()[-2000:] for c in running]
+    pulled_in = [c for c in running if "aharally.sync.tasks.pull_updates" in c.log()]
+    assert pulled_in
+
+
+def test_four_clusters_on_the_database_broker_send_each_feature_once_within_12_in_flight(
+    on_postgresql, cast, rally_sandbox, faults, clusters
+):
+    assert settings.Q_CLUSTER.get("orm") == "default" and "redis" not in settings.Q_CLUSTER
+    _bulk_send_across_clusters(cast, rally_sandbox, faults, clusters)
+
+
+@pytest.mark.redis
+def test_four_clusters_on_the_redis_broker_send_each_feature_once_within_12_in_flight(
+    on_postgresql, cast, rally_sandbox, faults, clusters
+):
+    assert settings.REDIS_URL, "run under scripts/with-redis"
+    assert settings.Q_CLUSTER.get("redis") == settings.REDIS_URL and "orm" not in settings.Q_CLUSTER
+    _bulk_send_across_clusters(cast, rally_sandbox, faults, clusters)

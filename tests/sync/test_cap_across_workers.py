@@ -1,0 +1,59 @@
+"""The cap of 12 requests in flight holds across a cluster's worker processes, as `make run`
+starts it (one cluster, two workers, SQLite or PostgreSQL): a catch-up and a webhook
+registration in one worker while the other drains a bulk send. Each worker process has its
+own client semaphore; only the shared slots keep the credential at 12 (it was once 13)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django_q.tasks import async_task
+
+from aharally.rally_sandbox.faults.registry import credential_label
+from aharally.sync.jobs import start_job
+from aharally.sync.models import Link
+from aharally.sync.tasks import PULL, REGISTER_WEBHOOK
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature
+from tests.sync.support import connect, rally_objects, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FEATURES = 120
+
+
+@pytest.fixture
+def faults(rally_sandbox):
+    def add(*specs):
+        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
+        assert response.status_code == 201, response.text
+
+    yield add
+    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
+
+
+def test_a_catch_up_beside_a_drain_in_another_worker_never_makes_it_13(
+    cast, rally_sandbox, faults, task_cluster
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    features = [make_feature(cast.workspace, name=f"{word} feature {n}") for n in range(FEATURES)]
+    faults({"kind": "latency", "ms": 30})
+    rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
+
+    start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
+    ids = [f.pk for f in features]
+    rounds = 0
+    while Link.objects.filter(record_type=RecordType.FEATURE, record_id__in=ids).count() < FEATURES:
+        async_task(PULL, integration.pk)
+        async_task(REGISTER_WEBHOOK, integration.pk)
+        rounds += 1
+        time.sleep(0.5)
+        assert rounds < 360, "the send did not finish in 180 s"
+
+    stats = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()
+    peak = stats["max_concurrent"][credential_label(zsessionid=rally_sandbox.api_key)]
+    assert 0 < peak <= 12, stats
+    assert "aharally.sync.tasks.pull_updates" in task_cluster.log()
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == FEATURES
