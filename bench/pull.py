@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/pull.py [--stories 10000]
 
-Builds a throwaway SQLite database and a fresh sandbox, creates N stories under one feature
-in the sandbox (through /batch, 50 a request), links each to a requirement in aharally whose
-baseline differs from Rally's name (so the catch-up applies every one), then prints:
+Builds a throwaway SQLite database and a fresh sandbox, sends a feature per 200 stories,
+creates N stories under them in the sandbox (through /batch, 50 a request), links each to a
+requirement in aharally whose baseline differs from Rally's name (so the catch-up applies every
+one), then prints:
 - the catch-up's wall time, records per second and its Rally requests (pages of 2,000);
 - the time to page the same query with bare `requests`, and the ratio.
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from send import configure  # noqa: E402
 
 BATCH = 50  # creates per /batch request: well inside the sandbox's worker timeout
+STORIES_A_FEATURE = 200
 
 
 def main() -> None:
@@ -54,19 +56,28 @@ def main() -> None:
             )
             workspace = create_workspace(name="Bench", prefix="BENCH", owner=owner)
             integration = connect(workspace, sandbox, owner=owner)
-            feature = create_feature(
-                workspace=workspace, name="Bench feature", release=parking_lot(workspace)
-            )
-            outbox.request_send(record=feature, integration=integration, user=owner)
+            # Stories spread over features, STORIES_A_FEATURE each, as real backlogs are: the
+            # sandbox recomputes a feature's roll-ups from all its stories on every write.
+            features = [
+                create_feature(
+                    workspace=workspace, name=f"Bench feature {n}", release=parking_lot(workspace)
+                )
+                for n in range(-(-args.stories // STORIES_A_FEATURE))
+            ]
+            for feature in features:
+                outbox.request_send(record=feature, integration=integration, user=owner)
             drain_outbox(integration.pk)
-            feature_link = Link.objects.get(record_type="feature", record_id=feature.pk)
+            feature_oids = dict(
+                Link.objects.filter(record_type="feature").values_list("record_id", "rally_oid")
+            )
             _, project = scope_of(sandbox)
 
             session = requests.Session()
             session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=12))
             session.headers["ZSESSIONID"] = sandbox.api_key
 
-            story_parent = {"_ref": f"/portfolioitem/feature/{feature_link.rally_oid}"}
+            def feature_of(n: int):
+                return features[n // STORIES_A_FEATURE]
 
             def create(first: int) -> list[int]:
                 # Rally's /batch takes many creates in one request; seeding is not measured.
@@ -84,7 +95,10 @@ def main() -> None:
                                         "hierarchicalrequirement": {
                                             "Name": f"Story {n}",
                                             "Project": {"_ref": f"/project/{project}"},
-                                            "PortfolioItem": story_parent,
+                                            "PortfolioItem": {
+                                                "_ref": "/portfolioitem/feature/"
+                                                f"{feature_oids[feature_of(n).pk]}"
+                                            },
                                         }
                                     },
                                 }
@@ -107,10 +121,10 @@ def main() -> None:
             requirements = Requirement.objects.bulk_create(
                 Requirement(
                     workspace=workspace,
-                    feature=feature,
+                    feature=feature_of(n),
                     name=f"Old name {n}",
                     number=n + 1,
-                    reference=f"BENCH-1-{n + 1}",
+                    reference=f"{feature_of(n).reference}-{n + 1}",
                     rank=float(n),
                 )
                 for n in range(len(oids))
