@@ -131,3 +131,37 @@ def test_a_release_without_the_dates_rally_requires_is_refused_naming_the_field(
         release_date=date(2027, 2, 1),
     )
     assert dated.pk
+
+
+def test_a_record_moved_into_the_project_of_an_integration_on_the_same_template_moves_its_link(
+    cast, company, rally_sandbox
+):
+    from aharally.integrations.models import Integration
+    from aharally.sync.pull import pull_updates
+    from tests.sync.support import scope_of
+
+    template = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    use_as_template(integration=template, by=cast.owner)
+    Integration.objects.filter(pk=template.pk).update(exclude_child_updates=True)
+    team_a = connect(
+        company, rally_sandbox, owner=cast.owner, template=template,
+        project="Platform – Team A",  # noqa: RUF001
+    )  # fmt: skip
+    feature = make_feature(cast.workspace, name=f"Wanderer {token()}")
+    outbox.request_send(record=feature, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    _, team_a_project = scope_of(rally_sandbox, project="Platform – Team A")  # noqa: RUF001
+    with sandbox_client(rally_sandbox) as client:
+        client.update(
+            f"/portfolioitem/feature/{link.rally_oid}", {"Project": f"/project/{team_a_project}"}
+        )
+
+    pull_updates(template.pk)
+
+    link.refresh_from_db()
+    # Exclude child updates is on, yet the link is kept: Team A is integrated on the template.
+    assert (link.integration_id, link.state) == (team_a.pk, "ok")
+    assert IntegrationLogEntry.objects.filter(
+        integration=template, message__contains=f"it now syncs through “{team_a.name}”"
+    ).exists()
