@@ -28,10 +28,14 @@ class HistoryEntry:
 
     @property
     def ago(self) -> str:
-        """ "just now", or "5 minutes ago" (timesince alone says "0 minutes")."""
-        if timezone.now() - self.at < timedelta(minutes=1):
-            return "just now"
-        return f"{timesince(self.at)} ago"
+        return ago(self.at)
+
+
+def ago(at: datetime) -> str:
+    """ "just now", or "5 minutes ago" (timesince alone says "0 minutes")."""
+    if timezone.now() - at < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(at)} ago"
 
 
 def _label(model, field: str) -> str:

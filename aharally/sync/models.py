@@ -450,6 +450,12 @@ class Comparison(models.Model):
     def __str__(self) -> str:
         return f"comparison {self.pk} of {self.integration_id}"
 
+    @property
+    def finished_ago(self) -> str:
+        from aharally.records.history import ago
+
+        return ago(self.finished_at) if self.finished_at else ""
+
 
 class DifferenceKind(models.TextChoices):
     FIELD = "field", "Differs"

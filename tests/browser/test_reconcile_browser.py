@@ -134,7 +134,7 @@ def test_alice_compares_keeps_aharallys_name_and_both_systems_agree(
     expect(line).to_be_visible(timeout=WAIT_MS)
     expect(line.locator("td.ours")).to_have_text(feature.name)
     expect(line.locator("td.theirs")).to_have_text(rally_before)
-    expect(page.locator("#report .report-age")).to_contain_text("Compared")
+    expect(page.locator("#report .report-age")).to_contain_text("Compared just now")
     screenshot("compare-report")
 
     line.get_by_role("button", name="Use aharally's").click()
