@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from aharally.sync.tasks import CATCH_UP_SCHEDULE_NAME, TICK_SCHEDULE_NAME
+from tests.sync.cluster import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 
@@ -25,10 +26,19 @@ def _runs() -> dict[str, int]:
     return {name: Task.objects.filter(group=name).count() for name in NAMES}
 
 
-def _a_period_passes() -> None:
-    """The schedules' next run comes due now, as when their period is over; every cluster's
-    scheduler then looks at least once (and a little slack for the results to be saved)."""
+def _a_period_passes(runs_before: int) -> None:
+    """The schedules' next run comes due now, as when their period is over. Wait for each to
+    have run (a loaded machine may take more than one scheduler cycle to start and record the
+    task), then one more full cycle of every cluster's scheduler, time for a duplicate to show.
+    Their next occurrence is moved an hour away first: the period is a minute, and the wait
+    may outlast it."""
     Schedule.objects.filter(name__in=NAMES).update(next_run=timezone.now() - timedelta(seconds=1))
+    wait_until(
+        lambda: min(_runs().values()) > runs_before,
+        timeout=4 * SCHEDULER_CYCLE_S,
+        what="each schedule's run",
+    )
+    Schedule.objects.filter(name__in=NAMES).update(next_run=timezone.now() + timedelta(hours=1))
     time.sleep(SCHEDULER_CYCLE_S + 6)
 
 
@@ -36,9 +46,9 @@ def test_each_schedule_runs_once_a_period_with_three_clusters(on_postgresql, clu
     clusters(3)
     assert Schedule.objects.filter(name__in=NAMES, repeats=-1).count() == 2
 
-    _a_period_passes()
+    _a_period_passes(0)
     assert _runs() == {TICK_SCHEDULE_NAME: 1, CATCH_UP_SCHEDULE_NAME: 1}
 
-    _a_period_passes()
+    _a_period_passes(1)
     assert _runs() == {TICK_SCHEDULE_NAME: 2, CATCH_UP_SCHEDULE_NAME: 2}
     assert Task.objects.filter(group__in=NAMES, success=False).count() == 0
