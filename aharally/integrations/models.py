@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from aharally.integrations.secrets import EncryptedTextField
+from aharally.rally.sites import rally_site
 from aharally.workspaces.models import RecordType, Workspace
 
 DEFAULT_RALLY_URL = "https://rally1.rallydev.com"
@@ -156,6 +157,11 @@ class Integration(models.Model):
         """Whether a stored secret of the source cannot be decrypted (the keys changed)."""
         source = self.source
         return any(getattr(getattr(source, name), "unreadable", False) for name in SECRET_FIELDS)
+
+    @property
+    def rally_site(self) -> str:
+        """Which Rally this integration talks to (its template's URL, normalised)."""
+        return rally_site(self.source.rally_url)
 
     @property
     def source(self) -> Integration:

@@ -77,7 +77,7 @@ def _send_new_requirement(requirement, *, user) -> None:
             continue
         if not source.record_mappings.filter(record_type=RecordType.REQUIREMENT).exists():
             continue
-        row = outbox._write_row(
+        row = outbox.write_row(
             integration=link.integration,
             record_type=RecordType.REQUIREMENT,
             record_id=requirement.pk,
@@ -97,7 +97,7 @@ def _retry_failed_sends(record, *, user) -> None:
         kind=OutboxKind.CREATE,
     ).select_related("integration__template")
     for row in failed:
-        again = outbox._write_row(
+        again = outbox.write_row(
             integration=row.integration,
             record_type=row.record_type,
             record_id=row.record_id,

@@ -200,7 +200,7 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
             raise ResolveError(f"{mapping_label(line.field)} is not sent to Rally.")
         # Rally's value becomes the agreed one, so the push sees ours as the change.
         Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
-        outbox._write_row(
+        outbox.write_row(
             integration=integration,
             record_type=line.record_type,
             record_id=record.pk,

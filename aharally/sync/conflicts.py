@@ -112,7 +112,7 @@ def resolve_conflict(*, user, conflict_id: int, keep: str) -> str:
             update_record(record, changes={conflict.field: value}, user=user, source=SOURCE)
         message = f"Kept Rally's {conflict.field} for {record.reference}."
     else:
-        outbox._write_row(
+        outbox.write_row(
             integration=link.integration,
             record_type=link.record_type,
             record_id=link.record_id,

@@ -25,15 +25,20 @@ from aharally.rally.objects import RallyObject
 from aharally.records.models import Release
 from aharally.records.richtext import sanitize_html
 from aharally.records.services import create_feature, create_requirement
-from aharally.sync import mapping
+from aharally.sync import links, mapping
 from aharally.sync.models import (
+    OPEN_STATES,
     Activity,
     ActivityAction,
     ImportCandidate,
     ImportState,
     Link,
     LinkState,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
 )
+from aharally.sync.tasks import enqueue_drain
 from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
@@ -48,26 +53,28 @@ PARENT_FETCH = {
 
 def placement(integration: Integration, config, record_type: str, obj) -> dict | None:
     """Where a new Rally object would go in aharally, or None when it is not ours to import."""
-    links = config.relationship_links
-    if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in links:
+    relations = config.relationship_links
+    if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
         parent = obj.ref_of("PortfolioItem")
         if parent is None or parent.object_id is None:
             return None
         link = _linked(integration, RecordType.FEATURE, parent.object_id)
         if link is not None:
             return {"feature_id": link.record_id}
+        if links.holder_of(links.site_of(integration), parent.object_id) is not None:
+            return None  # its feature syncs through another integration: the story is theirs
         return {"feature_oid": parent.object_id}  # the feature comes too, if it qualifies
     if record_type == RecordType.FEATURE:
         release = obj.ref_of("Release")
         release_link = (
             _linked(integration, RecordType.RELEASE, release.object_id)
-            if release is not None and (RecordType.RELEASE, record_type) in links
+            if release is not None and (RecordType.RELEASE, record_type) in relations
             else None
         )
         parent = obj.ref_of("Parent")
         initiative_link = (
             linked_anywhere(integration, RecordType.INITIATIVE, parent.object_id)
-            if parent is not None and (RecordType.INITIATIVE, record_type) in links
+            if parent is not None and (RecordType.INITIATIVE, record_type) in relations
             else None
         )
         if release_link is None and initiative_link is None:
@@ -109,12 +116,7 @@ def unknown_features(integration, config, objects, *, client) -> dict[int, Rally
         parent = obj.ref_of("PortfolioItem")
         if parent is not None and parent.object_id is not None:
             wanted.add(parent.object_id)
-    known = set(
-        Link.objects.filter(
-            integration=integration, record_type=RecordType.FEATURE, rally_oid__in=wanted
-        ).values_list("rally_oid", flat=True)
-    )
-    missing = sorted(wanted - known)
+    missing = sorted(wanted - links.linked_oids(integration, wanted))
     found: dict[int, RallyObject] = {}
     for start in range(0, len(missing), 100):
         chunk = missing[start : start + 100]
@@ -132,6 +134,9 @@ def consider(
 ) -> str:
     """A Rally object the catch-up found with no link: import it, queue it, or leave it."""
     record_type = record_mapping.record_type
+    refused = not_importable(integration, record_type, obj.object_id, obj.name)
+    if refused:
+        return refused
     where = placement(integration, config, record_type, obj)
     if where is None:
         return "not ours"
@@ -151,6 +156,39 @@ def consider(
     if integration.source.incoming_mode == IncomingMode.APPROVE:
         return _candidate(integration, record_mapping, obj)
     return import_object(integration, config, record_mapping, obj.fields, where=where)
+
+
+def not_importable(integration, record_type: str, rally_oid, name) -> str | None:
+    """Why a Rally object must not become a new record, or None (every import path asks).
+
+    - Linked already, by any integration on this Rally: one Rally object, one record.
+    - Made, or maybe made, by aharally: a create of this type whose answer is not in yet
+      (in flight, or lost and waiting to look before sending again) by the same name. That
+      row adopts it (its look-before-send finds it); importing it would make the record
+      twice. The row is made due now, so the adoption takes seconds.
+    """
+    if rally_oid is None:
+        return "not ours"
+    if rally_oid in links.linked_oids(integration, [rally_oid]):
+        return "already linked"
+    creating = OutboxItem.objects.filter(
+        integration_id__in=links.integrations_on_site(links.site_of(integration)),
+        record_type=record_type,
+        kind=OutboxKind.CREATE,
+        look_before_send=True,
+        state__in=[OutboxState.IN_FLIGHT, *OPEN_STATES],
+        sent_values__name=name,
+    )
+    waiting = [row.pk for row in creating if row.state != OutboxState.IN_FLIGHT]
+    if waiting or creating:
+        if waiting:
+            OutboxItem.objects.filter(pk__in=waiting, state=OutboxState.QUEUED).update(
+                not_before=None
+            )
+            for integration_id in {row.integration_id for row in creating}:
+                transaction.on_commit(lambda pk=integration_id: enqueue_drain(pk))
+        return "being created by aharally"
+    return None
 
 
 def fetch_for(record_mapping) -> list[str]:
@@ -193,8 +231,9 @@ def import_object(
 ) -> str:
     """Create the aharally record and its link from Rally's fields."""
     obj = RallyObject.from_json(fields)
-    if obj.object_id is None or _linked(integration, record_mapping.record_type, obj.object_id):
-        return "already linked"
+    refused = not_importable(integration, record_mapping.record_type, obj.object_id, obj.name)
+    if refused:
+        return refused
     if where is None:
         where = placement(integration, config, record_mapping.record_type, obj)
         if where is None or "feature_oid" in where:
@@ -238,16 +277,22 @@ def import_object(
             source=SOURCE,
             **values,
         )
-    link = Link.objects.create(
-        integration=integration,
-        record_type=record_mapping.record_type,
-        record_id=record.pk,
-        rally_type=record_mapping.rally_type,
-        rally_oid=obj.object_id,
-        formatted_id=obj.formatted_id or "",
-        url=mapping.detail_url(config.rally_url, record_mapping.rally_type, obj.object_id),
-        baseline=baseline,
-    )
+    try:
+        link = links.create_link(
+            integration=integration,
+            record_type=record_mapping.record_type,
+            record_id=record.pk,
+            rally_type=record_mapping.rally_type,
+            rally_oid=obj.object_id,
+            formatted_id=obj.formatted_id or "",
+            url=mapping.detail_url(config.rally_url, record_mapping.rally_type, obj.object_id),
+            baseline=baseline,
+        )
+    except links.AlreadyLinked:
+        # Another catch-up (a second integration on this Rally) linked it first: the record
+        # made above goes with this transaction.
+        transaction.set_rollback(True)
+        return "already linked"
     Activity.objects.create(
         integration=integration,
         record_type=link.record_type,

@@ -9,6 +9,7 @@ from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
 from aharally.sync import mapping, outbox
+from aharally.sync.links import site_of
 from aharally.sync.models import (
     OPEN_STATES,
     Activity,
@@ -67,6 +68,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         with transaction.atomic():
             Link.objects.create(
                 integration=integration,
+                rally_site=site_of(integration),
                 record_type=row.record_type,
                 record_id=record.pk,
                 rally_type=rally_type,

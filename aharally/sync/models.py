@@ -31,6 +31,9 @@ class Link(models.Model):
     rally_oid = models.BigIntegerField("Rally ObjectID")
     formatted_id = models.CharField(max_length=40, blank=True)
     url = models.URLField(max_length=500)
+    # Which Rally the object lives in (sync.links.rally_site): the one-object-one-record rule
+    # holds per Rally, across integrations.
+    rally_site = models.CharField(max_length=200)
     # Per mapped field, the value both sides last agreed on (normalised; see sync.mapping).
     baseline = models.JSONField(default=dict, blank=True)
     # Per field, a value a reviewer rejected: not offered again while the record still has it.
@@ -54,6 +57,18 @@ class Link(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["integration", "rally_oid"], name="one_link_per_rally_object"
+            ),
+            # Across integrations (a template group, or any two on one Rally): one Rally
+            # object ↔ one record. Broken links don't count: the object may be linked anew.
+            models.UniqueConstraint(
+                fields=["rally_site", "rally_oid"],
+                condition=Q(state="ok"),
+                name="one_record_per_rally_object",
+            ),
+            models.UniqueConstraint(
+                fields=["rally_site", "record_type", "record_id"],
+                condition=Q(state="ok"),
+                name="one_rally_object_per_record",
             ),
         ]
         indexes = [models.Index(fields=["record_type", "record_id"])]

@@ -93,7 +93,7 @@ def open_row(integration_id: int, record_type: str, record_id: int) -> OutboxIte
 
 
 @transaction.atomic  # select_for_update needs a transaction (PostgreSQL insists)
-def _write_row(
+def write_row(
     *,
     integration: Integration,
     record_type: str,
@@ -193,7 +193,7 @@ def request_send(
     ).first()
     if link is not None and link.state == LinkState.OK:
         fields = list(mapping.field_mappings.values_list("field", flat=True))
-        row = _write_row(
+        row = write_row(
             integration=integration,
             record_type=record_type,
             record_id=record.pk,
@@ -206,7 +206,7 @@ def request_send(
     else:
         if link is not None:  # broken: send it again as a new Rally record
             link.delete()
-        row = _write_row(
+        row = write_row(
             integration=integration,
             record_type=record_type,
             record_id=record.pk,
@@ -230,7 +230,7 @@ def queue_change(
     if RICH_TEXT_FIELDS & set(fields):
         seconds = settings.SYNC_RICH_TEXT_QUIET_SECONDS
         quiet = timezone.now() + timedelta(seconds=seconds) if seconds else None
-    row = _write_row(
+    row = write_row(
         integration=integration,
         record_type=record_type,
         record_id=record_id,

@@ -30,7 +30,7 @@ from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
 from aharally.rally.query import where
 from aharally.records.richtext import sanitize_html
 from aharally.records.services import update_record
-from aharally.sync import imports, mapping
+from aharally.sync import imports, links, mapping
 from aharally.sync.leases import Lease
 from aharally.sync.models import Activity, ActivityAction, Link, LinkState, PullCursor
 from aharally.sync.records import load_records
@@ -83,6 +83,14 @@ def pull_updates(integration_id: int) -> dict:
         PullCursor.objects.filter(integration_id=integration_id).update(
             last_pulled_at=timezone.now()
         )
+        if counts.get("imported"):
+            # Imports make records in the workspace: the integration's log says so.
+            log_event(
+                integration,
+                LogLevel.INFO,
+                f"Imported {counts['imported']} new Rally record"
+                f"{'s' if counts['imported'] != 1 else ''} under linked parents.",
+            )
     except RallyAuthError as error:
         explain(integration, error, doing="read changes from Rally")
         counts["reason"] = "needs re-authorization"
@@ -132,18 +140,14 @@ def _pull_type(
         seen = counts.setdefault("seen", {})
         seen[rally_type] = seen.get(rally_type, 0) + len(page.results)
         objects = {obj.object_id: obj for obj in page.results if obj.object_id is not None}
-        links = list(
+        own_links = list(
             Link.objects.filter(
                 integration=integration, rally_oid__in=list(objects), state=LinkState.OK
             )
         )
-        records = load_records(record_mapping.record_type, [link.record_id for link in links])
-        # Linked already, broken links included: not new.
-        known = set(
-            Link.objects.filter(integration=integration, rally_oid__in=list(objects)).values_list(
-                "rally_oid", flat=True
-            )
-        )
+        records = load_records(record_mapping.record_type, [link.record_id for link in own_links])
+        # Linked already, by any integration on this Rally (or a broken link of ours): not new.
+        known = links.linked_oids(integration, objects)
         new = [obj for oid, obj in objects.items() if oid not in known]
         parents = (
             imports.unknown_features(integration, config, new, client=client)
@@ -153,7 +157,7 @@ def _pull_type(
         for obj in new:
             outcome = imports.consider(integration, config, record_mapping, obj, parents=parents)
             counts["imported"] = counts.get("imported", 0) + (outcome == "imported")
-        for link in links:
+        for link in own_links:
             record = records.get(link.record_id)
             if record is None:
                 continue

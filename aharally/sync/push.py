@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from aharally.integrations.connection import explain
@@ -27,7 +27,7 @@ from aharally.rally.errors import (
     RallyTransientError,
 )
 from aharally.rally.objects import RallyRef
-from aharally.sync import mapping, outbox
+from aharally.sync import links, mapping, outbox
 from aharally.sync.linking import push_link
 from aharally.sync.models import (
     OPEN_STATES,
@@ -73,8 +73,8 @@ def _push_row(row: OutboxItem, run: DrainRun) -> None:
             push_link(row, run, integration=integration)
         else:
             push_update(row, run, integration=integration)
-    except Deferred:
-        outbox.defer(row, seconds=PARENT_WAIT_SECONDS)
+    except Deferred as deferred:
+        outbox.defer(row, seconds=deferred.seconds or PARENT_WAIT_SECONDS)
     except ParentFailed as problem:
         outbox.fail(row, kind=problem.kind, message=problem.message)
     except RallyError as error:
@@ -151,10 +151,13 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     if record is None:
         outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
         return
-    existing = _link_of(integration.pk, row.record_type, record.pk)
+    existing = links.link_of_record(links.site_of(integration), row.record_type, record.pk)
     if existing is not None:
+        # Linked already (maybe through another integration on this Rally): one Rally object
+        # per record, so nothing is created.
         outbox.finish(row, sent_values={})
-        _after_create(row, run, record=record, link=existing, integration=integration)
+        if existing.integration_id == integration.pk:
+            _after_create(row, run, record=record, link=existing, integration=integration)
         return
     config = run.config_for(integration)
     record_mapping = config.mapping_for(row.record_type)
@@ -207,7 +210,7 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
     config = run.config_for(integration)
     try:
         with transaction.atomic():
-            link = Link.objects.create(
+            link = links.create_link(
                 integration=integration,
                 record_type=row.record_type,
                 record_id=record.pk,
@@ -229,21 +232,52 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
             Integration.objects.filter(
                 pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
             ).update(first_sent_at=now)
-    except IntegrityError:
-        # Only the outbox creates, and one row per record is open: a link appearing here
-        # means the record was linked by hand meanwhile. Say so rather than hide it.
-        outbox.fail(
-            row,
-            kind=ErrorKind.CONFIG,
-            message=(
-                f"{record.reference} was linked meanwhile; Rally's {created.formatted_id} "
-                "was created too and is not linked."
-            ),
-        )
-        return None
+    except links.AlreadyLinked as taken:
+        return _linked_meanwhile(row, run, record, record_mapping, created, taken)
     with run.lock:
         run.sent += 1
     return link
+
+
+def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.AlreadyLinked):
+    """The create happened, but the record or the object got linked by another path
+    meanwhile: never leave an orphan behind in Rally."""
+    held = taken.by_record
+    if held is not None and held.rally_oid == created.object_id:
+        outbox.finish(row, sent_values={})  # the same object, linked by the other path
+        return None
+    if held is not None:
+        # The record is linked to another Rally object now: the one this send made is extra.
+        try:
+            run.client.delete(f"/{record_mapping.rally_type.lower()}/{created.object_id}")
+        except RallyError as error:
+            message = (
+                f"{record.reference} was linked to {held.formatted_id} meanwhile; the "
+                f"{created.formatted_id} this send made could not be deleted in Rally "
+                f"({error.message}): delete it there."
+            )
+            outbox.fail(row, kind=ErrorKind.CONFIG, message=message)
+            return None
+        outbox.finish(row, sent_values={})
+        outbox.note(
+            row,
+            ActivityAction.SKIPPED,
+            f"{record.reference} was linked to {held.formatted_id} meanwhile: the "
+            f"{created.formatted_id} this send made was deleted in Rally.",
+        )
+        return None
+    other = load_record(taken.by_object.record_type, taken.by_object.record_id)
+    outbox.fail(
+        row,
+        kind=ErrorKind.CONFIG,
+        message=(
+            f"Rally's {created.formatted_id}, made for {record.reference}, is linked to "
+            f"{getattr(other, 'reference', 'another record')} through "
+            f"“{taken.by_object.integration.name}”: unlink one of them."
+        ),
+    )
+    logger.error("Outbox row %s: its Rally object is linked to another record", row.pk)
+    return None
 
 
 def _after_create(row, run, *, record, link, integration) -> None:
@@ -259,7 +293,7 @@ def _after_create(row, run, *, record, link, integration) -> None:
         if _link_of(integration.pk, RecordType.REQUIREMENT, requirement.pk) is not None:
             continue
         with transaction.atomic():
-            child = outbox._write_row(
+            child = outbox.write_row(
                 integration=integration,
                 record_type=RecordType.REQUIREMENT,
                 record_id=requirement.pk,
@@ -350,9 +384,25 @@ def resolve_parents(record, row, run: DrainRun, *, integration: Integration) -> 
 
 
 def _create_parent(parent, parent_type: str, row, run: DrainRun, *, integration) -> Link:
-    """Send a parent's create now, inside this row's send (it was approved with it)."""
+    """Send a parent's create now, inside this row's send (it was approved with it).
+
+    The parent's row keeps its own outcome: a lost answer or a failure is written on it at
+    once (retried with its backoff, looked for first), never left in flight; the child waits
+    for it.
+    """
+    waiting = OutboxItem.objects.filter(
+        integration=integration,
+        record_type=parent_type,
+        record_id=parent.pk,
+        kind=OutboxKind.CREATE,
+        state__in=[OutboxState.QUEUED, OutboxState.IN_FLIGHT],
+    ).first()
+    if waiting is not None and waiting.state == OutboxState.IN_FLIGHT:
+        raise Deferred  # another worker is creating it right now
+    if waiting is not None and waiting.not_before and waiting.not_before > timezone.now():
+        raise Deferred((waiting.not_before - timezone.now()).total_seconds())
     with transaction.atomic():
-        parent_row = outbox._write_row(
+        parent_row = outbox.write_row(
             integration=integration,
             record_type=parent_type,
             record_id=parent.pk,
@@ -364,7 +414,7 @@ def _create_parent(parent, parent_type: str, row, run: DrainRun, *, integration)
     if claimed is None:
         raise Deferred  # another worker is creating it right now
     claimed.decided_by = row.decided_by
-    push_create(claimed, run, integration=integration)
+    _push_row(claimed, run)  # writes the parent's own outcome, whatever Rally answers
     link = _link_of(integration.pk, parent_type, parent.pk)
     if link is not None:
         return link
@@ -375,6 +425,8 @@ def _create_parent(parent, parent_type: str, row, run: DrainRun, *, integration)
             f"{claimed.error_message}",
             kind=claimed.error_kind or ErrorKind.CONFIG,
         )
+    if claimed.not_before and claimed.not_before > timezone.now():
+        raise Deferred((claimed.not_before - timezone.now()).total_seconds())
     raise Deferred  # the parent's send will be tried again shortly
 
 

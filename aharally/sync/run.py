@@ -49,4 +49,9 @@ class DrainRun:
 
 
 class Deferred(Exception):
-    """The row can't go yet (its parent is being created elsewhere): try again shortly."""
+    """The row can't go yet (its parent is being created elsewhere): try again shortly, or
+    after `seconds` when what it waits for has a time of its own (a parent's backoff)."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        super().__init__("deferred")
+        self.seconds = seconds

@@ -1,0 +1,92 @@
+"""One Rally object ↔ one aharally record: the one way a link is made, and who holds what.
+
+The rule (docs/sync.md "Invariants") holds across every integration that talks to the same
+Rally, template group or not: an OK link's Rally object is linked to no other record, and a
+record is linked to no other Rally object there. Two unique constraints on `Link` (on
+`rally_site` with the Rally ObjectID, and with the record) enforce it whatever races; every path
+that links — a create's answer, an adoption, an import, Link to existing — goes through
+`create_link`, which turns the constraint's refusal into `AlreadyLinked`.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from aharally.integrations.models import Integration
+from aharally.rally.sites import rally_site
+from aharally.sync.models import Link, LinkState
+
+
+def site_of(integration: Integration) -> str:
+    return integration.rally_site
+
+
+class AlreadyLinked(Exception):
+    """The Rally object, or the record, is linked already (maybe by another integration)."""
+
+    def __init__(self, *, by_object: Link | None, by_record: Link | None) -> None:
+        super().__init__("already linked")
+        self.by_object = by_object
+        self.by_record = by_record
+
+
+def create_link(*, integration: Integration, record_type: str, record_id: int, **fields) -> Link:
+    """Make the link, or raise AlreadyLinked naming what holds the object or the record."""
+    site = site_of(integration)
+    try:
+        with transaction.atomic():
+            return Link.objects.create(
+                integration=integration,
+                record_type=record_type,
+                record_id=record_id,
+                rally_site=site,
+                **fields,
+            )
+    except IntegrityError:
+        by_object = holder_of(site, fields["rally_oid"])
+        by_record = link_of_record(site, record_type, record_id)
+        if by_object is None and by_record is None:
+            raise  # neither: a constraint of another kind, not ours to explain
+        raise AlreadyLinked(by_object=by_object, by_record=by_record) from None
+
+
+def holder_of(site: str, rally_oid: int) -> Link | None:
+    """The OK link of a Rally object in this Rally, whichever integration made it."""
+    return (
+        Link.objects.filter(rally_site=site, rally_oid=rally_oid, state=LinkState.OK)
+        .select_related("integration")
+        .first()
+    )
+
+
+def link_of_record(site: str, record_type: str, record_id: int) -> Link | None:
+    """The record's OK link into this Rally, whichever integration made it."""
+    return (
+        Link.objects.filter(
+            rally_site=site, record_type=record_type, record_id=record_id, state=LinkState.OK
+        )
+        .select_related("integration")
+        .first()
+    )
+
+
+def linked_oids(integration: Integration, oids) -> set[int]:
+    """Of these Rally objects, those no catch-up of this integration may import: linked by
+    any integration in this Rally, or linked (even broken) by this one."""
+    oids = list(oids)
+    anywhere = Link.objects.filter(
+        rally_site=site_of(integration), rally_oid__in=oids, state=LinkState.OK
+    ).values_list("rally_oid", flat=True)
+    own = Link.objects.filter(integration=integration, rally_oid__in=oids).values_list(
+        "rally_oid", flat=True
+    )
+    return set(anywhere) | set(own)
+
+
+def integrations_on_site(site: str) -> list[int]:
+    """Every integration that talks to this Rally (templates' derived ones included)."""
+    return [
+        integration.pk
+        for integration in Integration.objects.select_related("template")
+        if rally_site(integration.source.rally_url) == site
+    ]

@@ -1,0 +1,199 @@
+"""One Rally object ↔ one aharally record, where the sync's mechanisms meet (issue 15).
+
+Two workspaces on one template and one Rally project, automatic import on (the settings the
+product recommends): what one integration sends never comes back as a copy in the other, and
+an answer lost after Rally committed is adopted, never imported and never created again.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aharally.integrations.templates_service import use_as_template
+from aharally.records.models import Feature, Requirement
+from aharally.records.services import create_initiative, create_requirement
+from aharally.sync import outbox
+from aharally.sync.drain import drain_outbox
+from aharally.sync.models import (
+    Activity,
+    ActivityAction,
+    ErrorKind,
+    Link,
+    OutboxItem,
+    OutboxState,
+)
+from aharally.sync.pull import pull_updates
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature, make_workspace
+from tests.sync.support import connect, rally_objects, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def company(cast):
+    return make_workspace("Company", "CO", owner=cast.owner)
+
+
+@pytest.fixture
+def group(cast, company, rally_sandbox):
+    """Platform's integration as the template, Company's built on it: one Rally project."""
+    platform = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    use_as_template(integration=platform, by=cast.owner)
+    platform.refresh_from_db()
+    company_integration = connect(company, rally_sandbox, owner=cast.owner, template=platform)
+    return platform, company_integration
+
+
+@pytest.fixture
+def faults(rally_sandbox):
+    def add(*specs):
+        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
+        assert response.status_code == 201, response.text
+
+    yield add
+    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
+
+
+def _drop_answer_of(path_part: str) -> dict:
+    return {
+        "kind": "drop_after_commit",
+        "match": {"method": "POST", "path_contains": path_part},
+        "count": 1,
+    }
+
+
+@pytest.fixture
+def slow_retries(settings):
+    """A retry waits long enough for the catch-ups to run first, as under load in life."""
+    settings.SYNC_BASE_BACKOFF_SECONDS = 60
+
+
+def _due_now() -> None:
+    """Backoff is the clock's business; the test wants the retry now."""
+    OutboxItem.objects.filter(state=OutboxState.QUEUED).update(not_before=None)
+
+
+def _catch_up(*integrations) -> None:
+    for integration in integrations:
+        pull_updates(integration.pk)
+
+
+def test_features_sent_by_one_workspace_never_come_back_as_copies_in_the_other(
+    cast, company, group, rally_sandbox
+):
+    platform, company_integration = group
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Grow {word}")
+    features = [
+        make_feature(cast.workspace, name=f"Sent {word} {n}", initiative=initiative)
+        for n in range(3)
+    ]
+    for feature in features:
+        outbox.request_send(record=feature, integration=platform, user=cast.contributor)
+    drain_outbox(platform.pk)
+
+    _catch_up(company_integration, platform, company_integration)
+
+    assert not Feature.objects.filter(workspace=company).exists(), "Company got copies"
+    assert Feature.objects.filter(workspace=cast.workspace, name__contains=word).count() == 3
+    assert Link.objects.filter(integration=company_integration).count() == 1  # the initiative
+    held = rally_objects(rally_sandbox, "PortfolioItem/Feature", word)
+    assert len(held) == 3
+    linked = Link.objects.filter(rally_oid__in=[item.object_id for item in held])
+    assert linked.count() == 3, "a Rally feature is linked to more than one record"
+
+
+def test_a_lost_create_answer_is_adopted_not_imported_by_either_workspace(
+    cast, company, group, rally_sandbox, faults, slow_retries
+):
+    platform, company_integration = group
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Parent {word}")
+    first = make_feature(cast.workspace, name=f"Linked {word}", initiative=initiative)
+    outbox.request_send(record=first, integration=platform, user=cast.contributor)
+    drain_outbox(platform.pk)  # the initiative is linked in Company now
+    lost = make_feature(cast.workspace, name=f"Lost {word}", initiative=initiative)
+    faults(_drop_answer_of("portfolioitem/feature"))
+
+    outbox.request_send(record=lost, integration=platform, user=cast.contributor)
+    drain_outbox(platform.pk)
+    row = OutboxItem.objects.get(record_type=RecordType.FEATURE, record_id=lost.pk)
+    assert row.error_kind == ErrorKind.OUTCOME_UNKNOWN
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Lost {word}")) == 1
+
+    # The catch-ups see the new Rally feature under a linked initiative before the retry.
+    _catch_up(platform, company_integration)
+    _due_now()
+    drain_outbox(platform.pk)
+    _catch_up(platform, company_integration)
+
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Lost {word}")) == 1
+    assert Feature.objects.filter(name=f"Lost {word}").count() == 1
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=lost.pk)
+    assert link.integration == platform
+    assert Activity.objects.filter(
+        record_type=RecordType.FEATURE, record_id=lost.pk, action=ActivityAction.ADOPTED
+    ).exists()
+
+
+def test_a_parent_whose_answer_was_lost_is_retried_at_once_and_its_children_follow(
+    cast, company, group, rally_sandbox, faults, slow_retries
+):
+    platform, company_integration = group
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Lost parent {word}")
+    children = [
+        make_feature(cast.workspace, name=f"Child {word} {n}", initiative=initiative)
+        for n in range(3)
+    ]
+    faults(_drop_answer_of("portfolioitem/initiative"))
+    for feature in children:
+        outbox.request_send(record=feature, integration=platform, user=cast.contributor)
+
+    drain_outbox(platform.pk)
+
+    parent_row = OutboxItem.objects.get(
+        record_type=RecordType.INITIATIVE, record_id=initiative.pk, kind="create"
+    )
+    assert parent_row.state != OutboxState.IN_FLIGHT, "the parent's row waits for a reclaim"
+    assert parent_row.error_kind == ErrorKind.OUTCOME_UNKNOWN
+    assert parent_row.look_before_send
+
+    for _ in range(3):
+        _due_now()
+        drain_outbox(platform.pk)
+    initiative_link = Link.objects.get(record_type=RecordType.INITIATIVE, record_id=initiative.pk)
+    assert initiative_link.integration == company_integration
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Initiative", word)) == 1
+    assert Link.objects.filter(
+        record_type=RecordType.FEATURE, record_id__in=[f.pk for f in children]
+    ).count() == len(children)
+    assert not OutboxItem.objects.filter(state=OutboxState.IN_FLIGHT).exists()
+
+
+def test_a_story_whose_create_answer_was_lost_is_adopted_not_imported_under_its_feature(
+    cast, group, rally_sandbox, faults, slow_retries
+):
+    platform, _company_integration = group
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Holder {word}")
+    outbox.request_send(record=feature, integration=platform, user=cast.contributor)
+    drain_outbox(platform.pk)
+    faults(_drop_answer_of("hierarchicalrequirement"))
+
+    requirement = create_requirement(feature=feature, name=f"Story {word}")
+    drain_outbox(platform.pk)
+    assert len(rally_objects(rally_sandbox, "HierarchicalRequirement", word)) == 1
+
+    pull_updates(platform.pk)  # sees the story under the linked feature, unlinked
+    _due_now()
+    drain_outbox(platform.pk)
+    pull_updates(platform.pk)
+
+    assert Requirement.objects.filter(feature=feature).count() == 1, "the story was imported"
+    assert len(rally_objects(rally_sandbox, "HierarchicalRequirement", word)) == 1
+    link = Link.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+    assert link.state == "ok"
+    row = OutboxItem.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+    assert row.state == OutboxState.SENT
