@@ -129,12 +129,19 @@ class ProjectForm(WizardForm):
     project = forms.TypedChoiceField(coerce=int, label="Rally project", widget=forms.RadioSelect)
     exclude_child_updates = forms.BooleanField(required=False, label="Exclude child updates")
 
-    def __init__(self, *args, projects=(), **kwargs):
+    def __init__(self, *args, projects=(), overlaps=None, **kwargs):
         super().__init__(*args, **kwargs)
         # (depth, project) pairs from the tree, depth-first.
         self.names = {p.object_id: p.name for _, p in projects}
+        overlaps = overlaps or {}
         self.fields["project"].choices = [
-            (p.object_id, "\u2003" * depth + p.name) for depth, p in projects
+            (
+                p.object_id,
+                "\u2003" * depth
+                + p.name
+                + (f" — {'; '.join(overlaps[p.object_id])}" if p.object_id in overlaps else ""),
+            )
+            for depth, p in projects
         ]
 
 

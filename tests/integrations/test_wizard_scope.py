@@ -134,3 +134,33 @@ def test_changing_the_workspace_drops_the_project_and_mappings_of_the_old_one(
     assert integration.rally_workspace_name == "Operations"
     assert integration.rally_project_oid is None
     assert not integration.record_mappings.exists()
+
+
+def test_projects_integrated_already_in_the_workspace_are_marked_and_the_rule_explained(
+    owner_client, cast, with_workspace, rally_sandbox
+):
+    first = authorized(cast.workspace, cast.owner, rally_sandbox)
+    first.name = "Platform Rally"
+    first.save()
+    services.choose_workspace(
+        integration=first, oid=engineering_oid(rally_sandbox), name="Engineering"
+    )
+    services.choose_project(
+        integration=first,
+        oid=project_oid(rally_sandbox, "Platform"),
+        name="Platform",
+        exclude_child_updates=False,
+    )
+
+    page = owner_client.get(step_url(with_workspace, "project")).content.decode()
+
+    assert "Some of these projects are integrated already" in page
+    assert ">Platform — integrated by “Platform Rally” (Platform)<" in page
+    assert "Platform \u2013 Team A — inside the project of “Platform Rally”" in page
+    assert "never imports it as a copy" in page
+    assert "Mobile —" not in page
+
+
+def test_no_overlap_no_notice(owner_client, with_workspace):
+    page = owner_client.get(step_url(with_workspace, "project")).content.decode()
+    assert "Some of these projects are integrated already" not in page

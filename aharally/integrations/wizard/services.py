@@ -228,6 +228,46 @@ def choose_workspace(*, integration: Integration, oid: int, name: str) -> None:
     integration.save()
 
 
+def project_overlaps(integration: Integration, tree) -> dict[int, list[str]]:
+    """For each project of the tree (depth, project pairs, depth-first), what other
+    integrations of this workspace or template group already integrate it, a parent of it or
+    a child of it, on the same Rally: the owner is told before choosing."""
+    source = integration.source
+    others = [
+        other
+        for other in Integration.objects.filter(rally_project_oid__isnull=False)
+        .exclude(pk=integration.pk)
+        .select_related("template", "workspace")
+        if other.rally_site == integration.rally_site
+        and (other.workspace_id == integration.workspace_id or other.source.pk == source.pk)
+    ]
+    if not others:
+        return {}
+    parent_of: dict[int, int | None] = {}
+    path: list[int] = []
+    for depth, project in tree:
+        del path[depth:]
+        parent_of[project.object_id] = path[-1] if path else None
+        path.append(project.object_id)
+
+    def ancestors(oid):
+        while (oid := parent_of.get(oid)) is not None:
+            yield oid
+
+    notes: dict[int, list[str]] = {}
+    for _, project in tree:
+        oid = project.object_id
+        for other in others:
+            where = f"“{other.name}” ({other.workspace.name})"
+            if other.rally_project_oid == oid:
+                notes.setdefault(oid, []).append(f"integrated by {where}")
+            elif other.rally_project_oid in set(ancestors(oid)):
+                notes.setdefault(oid, []).append(f"inside the project of {where}")
+            elif oid in set(ancestors(other.rally_project_oid)):
+                notes.setdefault(oid, []).append(f"holds the project of {where}")
+    return notes
+
+
 @transaction.atomic
 def choose_project(
     *, integration: Integration, oid: int, name: str, exclude_child_updates: bool

@@ -78,7 +78,8 @@ def project(request: HttpRequest, integration_id: int) -> HttpResponse:
         "project": integration.rally_project_oid,
         "exclude_child_updates": integration.exclude_child_updates,
     }
-    form = ProjectForm(request.POST or None, projects=tree, initial=initial)
+    overlaps = services.project_overlaps(integration, tree) if tree else {}
+    form = ProjectForm(request.POST or None, projects=tree, initial=initial, overlaps=overlaps)
     if request.method == "POST" and not problem and form.is_valid():
         oid = form.cleaned_data["project"]
         services.choose_project(
@@ -94,6 +95,6 @@ def project(request: HttpRequest, integration_id: int) -> HttpResponse:
         integration,
         WizardStep.PROJECT,
         "integrations/wizard/project.html",
-        {"form": form, "problem": problem},
+        {"form": form, "problem": problem, "overlaps": overlaps},
         status=400 if (problem or form.errors) and request.method == "POST" else 200,
     )
