@@ -10,6 +10,9 @@ catch-up opens it. The rest is sent.
 
 The caveat: a Rally edit landing between the read and the write (a few milliseconds here, plus
 the write's own trip to Rally) is still overwritten; Rally offers nothing to close that window.
+It is not silent, though: Rally's version counter moves by one a write, so a written object
+more than one version past the read took another write meanwhile, and the record's history
+and the integration log say which of the fields sent may have replaced a Rally edit.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ from typing import Any
 
 from django.utils import timezone
 
+from aharally.integrations.log import log_event
+from aharally.integrations.models import LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.client import RallyClient
-from aharally.sync import mapping, pull
-from aharally.sync.models import Link
+from aharally.rally.objects import RallyObject
+from aharally.sync import mapping, outbox, pull
+from aharally.sync.models import ActivityAction, Link
+from aharally.sync.payload import mapping_label
 
 
 @dataclass
@@ -33,6 +40,9 @@ class Held:
     agreed: dict[str, Any] = field(default_factory=dict)
     # (field, ours, theirs, last agreed): changed on both sides, for a reviewer.
     conflicts: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
+    # Rally's VersionId when read, and the fields read (none when nothing was read).
+    version: str | None = None
+    read: set[str] = field(default_factory=set)
 
     @property
     def fields(self) -> set[str]:
@@ -71,7 +81,7 @@ def hold_back(
     if any(name == "assignee" for name, _ in pairs):
         fetch.append(mapping.OWNER_FETCH)  # an Owner is matched by email, as in the catch-up
     current = client.read(f"/{link.rally_type.lower()}/{link.rally_oid}", fetch=fetch)
-    held = Held()
+    held = Held(version=current.version, read={name for name, _ in pairs})
     for name, rally_field in pairs:
         if rally_field not in current:
             continue
@@ -95,3 +105,29 @@ def settle(held: Held, *, link: Link, record, sent: dict[str, Any]) -> None:
         link.baseline = baseline
     for name, ours, theirs, agreed in held.conflicts:
         pull.open_conflict(link, record, name, ours=ours, theirs=theirs, agreed=agreed)
+
+
+def warn_if_raced(held: Held, written: RallyObject, *, link: Link, row, sent: set[str]) -> bool:
+    """Say so when Rally's object took another write between the read and ours: a Rally edit
+    of a field just sent may have been replaced (the window this module can't close)."""
+    try:
+        raced = int(written.version) > int(held.version) + 1
+    except (TypeError, ValueError):
+        return False  # nothing read, or a version Rally didn't give: nothing to tell
+    exposed = sorted(sent & held.read)
+    if not raced or not exposed:
+        return False
+    names = ", ".join(mapping_label(name) for name in exposed)
+    message = (
+        f"{link.formatted_id} changed in Rally between aharally's read and its write "
+        f"(version {held.version} to {written.version}): if someone edited {names} in Rally "
+        "just then, aharally's value replaced theirs."
+    )
+    outbox.note(row, ActivityAction.UPDATED, message)
+    log_event(
+        link.integration,
+        LogLevel.WARNING,
+        message,
+        f"Check {link.formatted_id}'s revision history in Rally and edit the record if needed.",
+    )
+    return True

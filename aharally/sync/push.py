@@ -456,8 +456,8 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     if not guarded:
         _count_attempt(row)
     try:
-        run.client.update(
-            f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID"]
+        written = run.client.update(
+            f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID", "VersionId"]
         )
     except RallyError:
         with transaction.atomic():  # what the read found holds, whatever became of the write
@@ -470,6 +470,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         outbox.finish(row, sent_values=sent)
         names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
         outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
+        guarded_update.warn_if_raced(held, written, link=link, row=row, sent=set(sent))
     with run.lock:
         run.sent += 1
 

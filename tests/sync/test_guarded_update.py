@@ -190,3 +190,41 @@ def test_a_rename_in_rally_while_the_update_is_on_its_way_is_not_overwritten(
     feature.refresh_from_db()
     assert feature.name == bobs
     _assert_one_open_name_conflict(link, ours=bobs, theirs=developers, agreed=agreed)
+
+
+def test_a_rename_in_rally_during_the_write_itself_is_overwritten_but_said(
+    cast, rally_sandbox, integration, faults, task_cluster
+):
+    """The window no read can close: Rally has no conditional write, so a rename landing
+    while the write is on its way (here 4 s at Rally's door, after the read) is replaced by
+    ours. Rally's version counter shows it, and the history and the log say so."""
+    from aharally.integrations.log import IntegrationLogEntry
+
+    feature, link = _linked_feature(cast, integration, drain=_cluster_drains)
+    faults(
+        {
+            "kind": "latency",
+            "ms": 4000,
+            "count": 1,
+            "match": {"method": "POST", "path_contains": f"feature/{link.rally_oid}"},
+        }
+    )
+    bobs, developers = f"Bob's {token()}", f"Developer's {token()}"
+    update_record(feature, changes={"name": bobs}, user=cast.contributor)
+
+    def write_on_its_way() -> bool:  # the fault is used up once the write reached Rally
+        return not rally_sandbox.admin("GET", "/sandbox-admin/faults").json()["faults"]
+
+    wait_until(write_on_its_way, timeout=60, what="the update's write at Rally")
+    _rename_in_rally(rally_sandbox, link, developers)
+    wait_until(
+        lambda: _update_row(feature).state == OutboxState.SENT, timeout=60, what="the update"
+    )
+
+    assert _in_rally(rally_sandbox, link)["Name"] == bobs  # the window, as documented
+    said = Activity.objects.filter(record_id=feature.pk, detail__contains="between aharally's")
+    assert said.count() == 1
+    assert "Name" in said.get().detail
+    assert IntegrationLogEntry.objects.filter(
+        integration=integration, message__contains="aharally's value replaced theirs"
+    ).exists()
