@@ -1,12 +1,12 @@
 """An update that never overwrites a value Rally changed since the baseline (DESIGN rule 8).
 
-Rally's WSAPI has no conditional write: `VersionId` is read-only (an update carrying it is not
-refused, the value is ignored, in Rally as in the sandbox) and no If-Match/ETag precondition is
-documented. So an update reads first: one GET of the object, fetching only the fields about to
-be sent whose Rally edits the catch-up would keep (two-way), normalised as the catch-up
-normalises them. A field Rally changed since the baseline is held back: equal to what we send,
-the two sides agree and the baseline moves; otherwise it is a conflict, opened exactly as the
-catch-up opens it. The rest is sent.
+Rally's WSAPI has no conditional write: `VersionId` is a read-only attribute, nothing makes a
+write depend on it (the sandbox ignores it in an update's body), and no If-Match/ETag
+precondition is documented (rally/WSAPI.md, "Update"). So an update reads first: one GET of the
+object, fetching only the fields about to be sent whose Rally edits the catch-up would keep
+(two-way), normalised as the catch-up normalises them. A field Rally changed since the baseline
+is held back: equal to what we send, the two sides agree and the baseline moves; otherwise it
+is a conflict, opened exactly as the catch-up opens it. The rest is sent.
 
 The caveat: a Rally edit landing between the read and the write (a few milliseconds here, plus
 the write's own trip to Rally) is still overwritten; Rally offers nothing to close that window.
