@@ -42,7 +42,7 @@ from aharally.sync.models import (
     LinkState,
     OutboxItem,
 )
-from aharally.sync.pull import PEOPLE_AND_TAGS, _same
+from aharally.sync.pull import PEOPLE_AND_TAGS, same_value
 from aharally.sync.records import load_records
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def _field_differences(comparison, record_mapping, links, seen, pairs) -> list[D
                 continue
             if field_name in PEOPLE_AND_TAGS and field_name not in link.baseline and not theirs:
                 continue  # as the pull: never agreed (Rally has no such user), not a difference
-            if _same(field_name, ours.get(field_name), theirs, record, status_map):
+            if same_value(field_name, ours.get(field_name), theirs, record, status_map):
                 continue
             found.append(
                 _line(

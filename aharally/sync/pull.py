@@ -264,17 +264,13 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
     for field_name, rally_field in pairs:
         if rally_field not in obj:
             continue
-        incoming = mapping.incoming_value(field_name, obj[rally_field], sanitize=sanitize_html)
-        if incoming is mapping.UNKNOWN or baseline.get(field_name) == incoming:
+        incoming = rally_value(field_name, obj[rally_field])
+        if not changed_in_rally(field_name, incoming, baseline):
             continue  # unreadable, unchanged, or our own write coming back
-        if field_name in PEOPLE_AND_TAGS and field_name not in baseline and not incoming:
-            # Never agreed (an assignee Rally has no user for is sent without an owner):
-            # Rally's empty field is not a wish to clear ours.
-            continue
-        if _same(field_name, current.get(field_name), incoming, record, status_map):
+        if same_value(field_name, current.get(field_name), incoming, record, status_map):
             baseline[field_name] = incoming  # both sides already agree
             continue
-        if field_name in baseline and not _same(
+        if field_name in baseline and not same_value(
             field_name, current.get(field_name), baseline[field_name], record, status_map
         ):
             # Changed here too since the baseline.
@@ -307,11 +303,26 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
             Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
             link.baseline = baseline
         for field_name, ours, theirs, agreed in conflicts:
-            _conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
+            open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
     return len(changes), len(conflicts)
 
 
-def _same(field_name, ours, theirs, record, status_map) -> bool:
+def rally_value(field_name: str, value: Any) -> Any:
+    """A Rally field's value normalised as baselines keep it (rich text sanitised as every
+    description is), or UNKNOWN."""
+    return mapping.incoming_value(field_name, value, sanitize=sanitize_html)
+
+
+def changed_in_rally(field_name: str, incoming: Any, baseline: dict) -> bool:
+    """Whether Rally's normalised value differs from what both sides last agreed on."""
+    if incoming is mapping.UNKNOWN or baseline.get(field_name) == incoming:
+        return False
+    # Never agreed (an assignee Rally has no user for is sent without an owner): Rally's
+    # empty field is not a wish to clear ours.
+    return not (field_name in PEOPLE_AND_TAGS and field_name not in baseline and not incoming)
+
+
+def same_value(field_name, ours, theirs, record, status_map) -> bool:
     """Whether two normalised values mean the same (a status is the same when both Rally
     states map to the record's status: Measuring and Developing are both In development)."""
     if ours == theirs:
@@ -364,8 +375,11 @@ def _member_by_email(workspace, email: str):
     return user if user is not None else mapping.UNKNOWN
 
 
-def _conflict(link, record, field_name: str, *, ours, theirs, agreed) -> None:
-    """Keep the conflict for a reviewer (one open per field); say so once, not every pass."""
+def open_conflict(link, record, field_name: str, *, ours, theirs, agreed) -> None:
+    """Keep the conflict for a reviewer (one open per field); say so once, not every pass.
+
+    The catch-up and the guarded update (`sync.guarded_update`) both open them here.
+    """
     from aharally.records.models import RecordChange
     from aharally.sync.models import Conflict, ConflictState
 

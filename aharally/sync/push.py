@@ -27,7 +27,7 @@ from aharally.rally.errors import (
     RallyTransientError,
 )
 from aharally.rally.objects import RallyRef
-from aharally.sync import links, mapping, outbox
+from aharally.sync import guarded_update, links, mapping, outbox
 from aharally.sync.linking import push_link
 from aharally.sync.models import (
     OPEN_STATES,
@@ -479,28 +479,57 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         if link.rejected.get(name, _NO_VALUE) != values[name]
         and not _same_status(name, link.baseline, record, record_mapping)
     }
+    held = guarded_update.Held()
+    guarded = guarded_update.fields_to_guard(record_mapping, changed)
+    if guarded:
+        # Rally has no conditional write, so a field Rally may have changed costs one read
+        # first (an update is two requests): what Rally changed since the baseline is kept
+        # out of the write. Read last, right before the write, to keep the window short.
+        _count_attempt(row)
+        held = guarded_update.hold_back(
+            run.client,
+            link=link,
+            record=record,
+            record_mapping=record_mapping,
+            values=values,
+            pairs=guarded,
+        )
+        changed -= held.fields
     payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}
     parent_paths = {attr: ref.path for attr, ref in parents.items()}
     for attribute, path in parent_paths.items():
         if link.baseline.get(f"_{attribute}") != path:
             payload[attribute] = RallyRef(ref=path)
     if not payload:
-        outbox.finish(row, sent_values={})
+        with transaction.atomic():
+            guarded_update.settle(held, link=link, record=record, sent={})
+            outbox.finish(row, sent_values={})
         return
-    row.attempts += 1
-    OutboxItem.objects.filter(pk=row.pk).update(attempts=row.attempts)
-    run.client.update(f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID"])
+    if not guarded:
+        _count_attempt(row)
+    try:
+        written = run.client.update(
+            f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID", "VersionId"]
+        )
+    except RallyError:
+        with transaction.atomic():  # what the read found holds, whatever became of the write
+            guarded_update.settle(held, link=link, record=record, sent={})
+        raise
     sent = {name: values[name] for name in changed}
     with transaction.atomic():
-        baseline = dict(link.baseline)
-        baseline.update(sent)
-        baseline.update({f"_{attr}": path for attr, path in parent_paths.items()})
-        Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
+        parent_baseline = {f"_{attr}": path for attr, path in parent_paths.items()}
+        guarded_update.settle(held, link=link, record=record, sent={**sent, **parent_baseline})
         outbox.finish(row, sent_values=sent)
         names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
         outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
+        guarded_update.warn_if_raced(held, written, link=link, row=row, sent=set(sent))
     with run.lock:
         run.sent += 1
+
+
+def _count_attempt(row: OutboxItem) -> None:
+    row.attempts += 1
+    OutboxItem.objects.filter(pk=row.pk).update(attempts=row.attempts)
 
 
 _NO_VALUE = object()

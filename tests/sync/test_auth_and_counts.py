@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from aharally.integrations.log import IntegrationLogEntry
-from aharally.integrations.models import AuthMethod, Integration
+from aharally.integrations.models import AuthMethod, Direction, FieldMapping, Integration
 from aharally.integrations.wizard import services
 from aharally.sync import outbox
 from aharally.sync.drain import drain_outbox
@@ -84,7 +84,7 @@ def test_each_created_object_costs_exactly_one_request(cast, rally_sandbox):
     assert small <= 2 + 4
 
 
-def test_an_update_is_one_request_with_only_the_changed_fields(cast, rally_sandbox):
+def test_an_update_is_a_read_and_a_write_with_only_the_changed_fields(cast, rally_sandbox):
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     feature = make_feature(cast.workspace, name=f"Before {token()}")
     outbox.request_send(record=feature, integration=integration, user=cast.contributor)
@@ -93,9 +93,26 @@ def test_an_update_is_one_request_with_only_the_changed_fields(cast, rally_sandb
 
     update_record(feature, changes={"name": f"After {token()}"}, user=cast.contributor)
     spent = requests_made(rally_sandbox, lambda: drain_outbox(integration.pk))
-    # The feature type's attributes (two requests), then the update itself.
-    assert spent == 3
+    # The feature type's attributes (two requests), then the update: Rally has no conditional
+    # write, so the name (two-way) is read first and sent only if Rally kept the agreed one.
+    assert spent == 4
     assert OutboxItem.objects.filter(state=OutboxState.SENT).count() == 2
+
+
+def test_an_update_of_fields_mapped_to_rally_only_is_one_request(cast, rally_sandbox):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    FieldMapping.objects.filter(record_mapping__integration=integration, field="name").update(
+        direction=Direction.TO_RALLY
+    )
+    feature = make_feature(cast.workspace, name=f"Before {token()}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    from aharally.records.services import update_record
+
+    update_record(feature, changes={"name": f"After {token()}"}, user=cast.contributor)
+    spent = requests_made(rally_sandbox, lambda: drain_outbox(integration.pk))
+    # Rally's edits of such a field are never kept, so there is nothing to read first.
+    assert spent == 3
 
 
 def _queries(client, url) -> int:
