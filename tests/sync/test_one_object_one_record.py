@@ -197,3 +197,61 @@ def test_a_story_whose_create_answer_was_lost_is_adopted_not_imported_under_its_
     assert link.state == "ok"
     row = OutboxItem.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
     assert row.state == OutboxState.SENT
+
+
+def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
+    cast, rally_sandbox, faults
+):
+    import threading
+
+    from aharally.sync.links import create_link
+    from tests.sync.cluster import wait_until
+    from tests.sync.support import sandbox_client, scope_of
+
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Raced {word}")
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        existing = client.create(
+            "PortfolioItem/Feature",
+            {"Name": f"Existing {word}", "Project": f"/project/{project}"},
+            fetch=["ObjectID", "FormattedID"],
+        )
+    faults(
+        {
+            "kind": "latency",
+            "ms": 3000,
+            "match": {"method": "POST", "path_contains": "portfolioitem/feature/create"},
+        }
+    )
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain = threading.Thread(target=drain_outbox, args=(integration.pk,))
+    drain.start()
+    try:
+        wait_until(
+            lambda: OutboxItem.objects.filter(
+                record_id=feature.pk, state=OutboxState.IN_FLIGHT, look_before_send=True
+            ).exists(),
+            timeout=30,
+            what="the create on its way",
+        )
+        # Another path links the record while the create is on its way.
+        create_link(
+            integration=integration,
+            record_type=RecordType.FEATURE,
+            record_id=feature.pk,
+            rally_type="PortfolioItem/Feature",
+            rally_oid=existing.object_id,
+            formatted_id=existing.formatted_id,
+            url="http://rally.invalid/",
+        )
+    finally:
+        drain.join(timeout=60)
+
+    assert Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk).rally_oid == (
+        existing.object_id
+    )
+    assert rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Raced {word}") == []
+    note = Activity.objects.get(record_id=feature.pk, action=ActivityAction.SKIPPED)
+    assert "was deleted in Rally" in note.detail
