@@ -20,7 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aharally.integrations.models import IncomingMode, Integration
+from aharally.integrations.models import IncomingMode, Integration, IntegrationState
 from aharally.rally.objects import RallyObject
 from aharally.records.models import Release
 from aharally.records.richtext import sanitize_html
@@ -140,6 +140,10 @@ def consider(
     where = placement(integration, config, record_type, obj)
     if where is None:
         return "not ours"
+    if where.get("initiative_id") and not where.get("release_id"):
+        owner = _first_in_group_on(integration, obj)
+        if owner is not None and owner != integration.pk:
+            return "not ours"  # another integration of the group on this project imports it
     if "feature_oid" in where:
         # A story under a feature aharally lacks: the feature first, if it qualifies.
         feature_mapping = config.mapping_for(RecordType.FEATURE)
@@ -156,6 +160,24 @@ def consider(
     if integration.source.incoming_mode == IncomingMode.APPROVE:
         return _candidate(integration, record_mapping, obj)
     return import_object(integration, config, record_mapping, obj.fields, where=where)
+
+
+def _first_in_group_on(integration, obj) -> int | None:
+    """Which integration of the template group imports a feature placed by its initiative
+    alone, when several integrate its project: the oldest, so it is always the same one
+    (the initiative's link is shared by the group; its release would decide otherwise)."""
+    project = obj.ref_of("Project")
+    if project is None or project.object_id is None:
+        return None
+    source_id = integration.source.pk
+    candidates = [
+        other.pk
+        for other in Integration.objects.filter(
+            state=IntegrationState.ENABLED, rally_project_oid=project.object_id
+        ).select_related("template")
+        if other.source.pk == source_id
+    ]
+    return min(candidates) if candidates else None
 
 
 def not_importable(integration, record_type: str, rally_oid, name) -> str | None:

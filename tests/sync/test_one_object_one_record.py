@@ -255,3 +255,33 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
     assert rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Raced {word}") == []
     note = Activity.objects.get(record_id=feature.pk, action=ActivityAction.SKIPPED)
     assert "was deleted in Rally" in note.detail
+
+
+def test_a_feature_made_in_rally_under_a_shared_initiative_is_imported_once_and_always_by_one(
+    cast, company, group, rally_sandbox
+):
+    from tests.sync.support import sandbox_client, scope_of
+
+    platform, company_integration = group
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Shared {word}")
+    feature = make_feature(cast.workspace, name=f"Sent {word}", initiative=initiative)
+    outbox.request_send(record=feature, integration=platform, user=cast.contributor)
+    drain_outbox(platform.pk)
+    initiative_link = Link.objects.get(record_type=RecordType.INITIATIVE, record_id=initiative.pk)
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        client.create(
+            "PortfolioItem/Feature",
+            {
+                "Name": f"Made in Rally {word}",
+                "Project": f"/project/{project}",
+                "Parent": f"/portfolioitem/initiative/{initiative_link.rally_oid}",
+            },
+        )
+
+    _catch_up(company_integration, platform, company_integration)  # Company asks first
+
+    imported = Feature.objects.get(name=f"Made in Rally {word}")  # once
+    assert imported.workspace == cast.workspace  # by the group's oldest integration
+    assert imported.initiative == initiative  # the shared parent, not a copy of it
