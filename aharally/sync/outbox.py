@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
 from aharally.ops.instruments import count_failure
+from aharally.sync.links import link_of_record
 from aharally.sync.models import (
     OPEN_STATES,
     Activity,
@@ -187,6 +188,13 @@ def request_send(
         raise SyncError(
             f"{RecordType(record_type).label}s are not mapped to a Rally type in “"
             f"{integration.name}”: an owner can map them in the integration's mappings."
+        )
+    elsewhere = link_of_record(integration.rally_site, record_type, record.pk)
+    if elsewhere is not None and elsewhere.integration_id != integration.pk:
+        raise SyncError(
+            f"{record.reference} is linked to {elsewhere.formatted_id} through "
+            f"“{elsewhere.integration.name}”, in the same Rally: a record has one Rally record. "
+            "Send it through that integration, or unlink it there first."
         )
     link = Link.objects.filter(
         integration=integration, record_type=record_type, record_id=record.pk

@@ -158,6 +158,13 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         outbox.finish(row, sent_values={})
         if existing.integration_id == integration.pk:
             _after_create(row, run, record=record, link=existing, integration=integration)
+        else:
+            outbox.note(
+                row,
+                ActivityAction.SKIPPED,
+                f"Not sent: linked to {existing.formatted_id} through "
+                f"“{existing.integration.name}” already.",
+            )
         return
     config = run.config_for(integration)
     record_mapping = config.mapping_for(row.record_type)

@@ -285,3 +285,23 @@ def test_a_feature_made_in_rally_under_a_shared_initiative_is_imported_once_and_
     imported = Feature.objects.get(name=f"Made in Rally {word}")  # once
     assert imported.workspace == cast.workspace  # by the group's oldest integration
     assert imported.initiative == initiative  # the shared parent, not a copy of it
+
+
+def test_a_record_linked_through_one_integration_is_not_sent_again_through_another(
+    cast, rally_sandbox
+):
+    first = connect(cast.workspace, rally_sandbox, owner=cast.owner, name="Platform Rally")
+    second = connect(
+        cast.workspace, rally_sandbox, owner=cast.owner, name="Mobile Rally", project="Mobile"
+    )
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Once {word}")
+    outbox.request_send(record=feature, integration=first, user=cast.contributor)
+    drain_outbox(first.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+
+    with pytest.raises(outbox.SyncError) as refused:
+        outbox.request_send(record=feature, integration=second, user=cast.contributor)
+
+    assert f"linked to {link.formatted_id} through “Platform Rally”" in refused.value.message
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == 1
