@@ -184,6 +184,8 @@ def not_importable(integration, record_type: str, rally_oid, name) -> str | None
     """Why a Rally object must not become a new record, or None (every import path asks).
 
     - Linked already, by any integration on this Rally: one Rally object, one record.
+    - Ignored: a reviewer chose not to import it, or a person unlinked its record from it
+      (both records stay; the Rally one does not come back as a copy).
     - Made, or maybe made, by aharally: a create of this type whose answer is not in yet
       (in flight, or lost and waiting to look before sending again) by the same name. That
       row adopts it (its look-before-send finds it); importing it would make the record
@@ -193,6 +195,10 @@ def not_importable(integration, record_type: str, rally_oid, name) -> str | None
         return "not ours"
     if rally_oid in links.linked_oids(integration, [rally_oid]):
         return "already linked"
+    if ImportCandidate.objects.filter(
+        integration=integration, rally_oid=rally_oid, state=ImportState.IGNORED
+    ).exists():
+        return "ignored"  # a reviewer ignored it, or its record was unlinked from it
     creating = OutboxItem.objects.filter(
         integration_id__in=links.integrations_on_site(links.site_of(integration)),
         record_type=record_type,

@@ -99,3 +99,151 @@ def test_faults_a_killed_cluster_and_catch_ups_make_nothing_twice(
         timeout=60,
         what="no row left in flight",
     )
+
+
+def _as_a_developer_would(action):
+    """Rally answers the developer's own edits 503 too, under the fault: they try again.
+    (A rename whose answer was dropped did happen: a rename is the same when done twice.)"""
+    from aharally.rally.errors import RallyOutcomeUnknown, RallyTransientError
+
+    for _ in range(10):
+        try:
+            return action()
+        except RallyOutcomeUnknown:
+            return None
+        except RallyTransientError:
+            continue
+    raise AssertionError("Rally refused a developer's edit ten times")
+
+
+def _children(pid: int) -> set[int]:
+    from pathlib import Path
+
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.update(int(child) for child in children.read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def _kill_worker_processes(cluster) -> int:
+    """SIGKILL the processes under the cluster's sentinel (workers, pusher, monitor), as the
+    kernel's OOM killer would: the main process and its sentinel live on."""
+    import os
+    import signal
+
+    killed = 0
+    for sentinel in _children(cluster.process.pid):
+        for pid in _children(sentinel):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
+
+
+def test_a_bulk_send_under_faults_with_workers_killed_and_edits_on_both_sides_converges(
+    cast, rally_sandbox, faults, task_cluster
+):
+    """Acceptance 4 of issue 15."""
+    from aharally.records.models import Requirement
+    from aharally.records.services import update_record
+    from tests.sync.support import sandbox_client, scope_of
+
+    company = make_workspace("Company", "CO", owner=cast.owner)
+    platform = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    use_as_template(integration=platform, by=cast.owner)
+    platform.refresh_from_db()
+    company_integration = connect(company, rally_sandbox, owner=cast.owner, template=platform)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Shared {word}")
+    features = [
+        make_feature(cast.workspace, name=f"{word} feature {n}", initiative=initiative)
+        for n in range(30)
+    ]
+    faults(
+        {"kind": "latency", "ms": 200},
+        {"kind": "error_rate", "fraction": 0.15, "status": 503},
+        {
+            "kind": "drop_after_commit",
+            "match": {"method": "POST", "path_contains": "portfolioitem/feature/create"},
+            "count": 4,
+        },
+        {
+            "kind": "drop_after_commit",
+            "match": {"method": "POST", "path_contains": "portfolioitem/initiative/create"},
+            "count": 1,
+        },
+        {
+            "kind": "drop_after_commit",
+            "match": {"method": "POST", "path_contains": "portfolioitem/feature/7"},
+            "count": 2,
+        },
+    )
+    start_job(records=features, integration=platform, user=cast.contributor, label="bulk")
+    wait_until(lambda: _linked(features) >= 10, timeout=180, what="the send under way")
+    assert _kill_worker_processes(task_cluster) >= 2
+    assert _linked(features) < 30, "the kill came too late to prove anything"
+
+    # Both sides edit linked features, and Rally gains stories under them, meanwhile.
+    linked = [
+        f
+        for f in features
+        if Link.objects.filter(record_type=RecordType.FEATURE, record_id=f.pk).exists()
+    ]
+    ours, theirs, parents = linked[0:3], linked[3:6], linked[6:9]
+    for feature in ours:
+        update_record(feature, changes={"name": f"{feature.name} here"}, user=cast.owner)
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        for feature in theirs:
+            link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+            _as_a_developer_would(
+                lambda link=link, feature=feature: client.update(
+                    f"/portfolioitem/feature/{link.rally_oid}",
+                    {"Name": f"{feature.name} in Rally"},
+                )
+            )
+        for feature in parents:
+            link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+            _as_a_developer_would(
+                lambda link=link, feature=feature: client.create(
+                    "HierarchicalRequirement",
+                    {
+                        "Name": f"Story of {feature.name}",
+                        "Project": f"/project/{project}",
+                        "PortfolioItem": f"/portfolioitem/feature/{link.rally_oid}",
+                    },
+                )
+            )
+
+    # The cluster heals itself; then the faults end.
+    wait_until(lambda: _linked(features) == 30, timeout=300, what="every feature linked")
+    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
+
+    def quiet_and_caught_up():
+        for integration in (platform, company_integration):
+            pull_updates(integration.pk)
+        return not OutboxItem.objects.exclude(
+            state__in=[OutboxState.SENT, OutboxState.REJECTED]
+        ).exists()
+
+    wait_until(quiet_and_caught_up, timeout=240, interval=2, what="the sync at rest")
+
+    held = rally_objects(rally_sandbox, "PortfolioItem/Feature", word, fetch=["Name"])
+    assert len(held) == 30, "Rally holds a feature twice"
+    links = Link.objects.filter(record_type=RecordType.FEATURE, state="ok")
+    assert sorted(link.rally_oid for link in links) == sorted(item.object_id for item in held)
+    by_oid = {item.object_id: item["Name"] for item in held}
+    for feature in features:
+        feature.refresh_from_db()
+        link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+        assert by_oid[link.rally_oid] == feature.name, f"{feature.reference} differs from Rally"
+    assert all(f.name.endswith(" here") for f in ours)
+    assert all(f.name.endswith(" in Rally") for f in theirs)
+    assert Feature.objects.filter(workspace=cast.workspace).count() == 30
+    assert not Feature.objects.filter(workspace=company).exists(), "Company got copies"
+    for feature in parents:
+        assert Requirement.objects.filter(feature=feature).count() == 1
+    stories = rally_objects(rally_sandbox, "HierarchicalRequirement", word)
+    assert len(stories) == 3
