@@ -402,9 +402,8 @@ def sync_now_action(integration: Integration) -> tuple[str, str] | None:
 @require_capability(Capability.CONFIGURE)
 def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     """Read what changed in Rally and send what waits, now rather than at the next minute."""
-    from django_q.tasks import async_task
-
-    from aharally.sync.tasks import PULL, enqueue_drain
+    from aharally.sync.catchup import request_catch_up
+    from aharally.sync.tasks import enqueue_drain
 
     integration = Integration.objects.filter(pk=integration_id, workspace=request.workspace).first()
     if integration is None:
@@ -412,7 +411,7 @@ def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     if integration.state != "enabled":
         messages.error(request, f"“{integration.name}” is not enabled: enable it first.")
     else:
-        transaction.on_commit(lambda: async_task(PULL, integration.pk))
+        transaction.on_commit(lambda: request_catch_up(integration.pk))
         transaction.on_commit(lambda: enqueue_drain(integration.pk))
         messages.success(
             request,
