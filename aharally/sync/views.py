@@ -79,13 +79,21 @@ def _from_board(request: HttpRequest) -> bool:
     return "/features/board/" in current
 
 
-def _answer(request, record, *, message: str = "", level: str = "success", status: int = 200):
+def _answer(
+    request,
+    record,
+    *,
+    message: str = "",
+    level: str = "success",
+    status: int = 200,
+    keep_open: bool = False,
+):
     """The record's menu (HTMX), or a redirect to its page with the message (plain POST)."""
     if not request.htmx:
         if message:
             (messages.error if level == "error" else messages.success)(request, message)
         return redirect(_record_url(request, record))
-    html = render_menu(request, record, message=message, level=level)
+    html = render_menu(request, record, message=message, level=level, keep_open=keep_open)
     if record.record_type == RecordType.FEATURE and _from_board(request):
         links = list(Link.objects.filter(record_type=RecordType.FEATURE, record_id=record.pk))
         html += card_links_oob(links) if links else ""
@@ -98,7 +106,8 @@ def record_menu(request: HttpRequest, record_type: str, record_id: int) -> HttpR
     record = _record(request, record_type, record_id)
     if not request.htmx:
         return redirect(_record_url(request, record))
-    return _answer(request, record)
+    # The menu's own reloads ask it to stay open: what was sent ends where it was asked for.
+    return _answer(request, record, keep_open=request.GET.get("open") == "1")
 
 
 @require_POST
