@@ -20,6 +20,7 @@ import logging
 from django.core.cache import cache
 from django.utils import timezone
 
+from aharally.integrations.models import Integration
 from aharally.sync.leases import Lease
 from aharally.sync.models import IncomingEvent, PullCursor
 
@@ -58,6 +59,8 @@ def run_catch_up(integration_id: int) -> dict:
     from aharally.sync.pull import pull_updates
     from aharally.sync.webhooks import apply_deletions
 
+    if not Integration.objects.filter(pk=integration_id).exists():
+        return {"applied": 0, "reason": "no such integration"}  # deleted since it was asked
     lease = Lease(PullCursor, integration_id)
     if not lease.take():
         return _after_the_running_one(integration_id)

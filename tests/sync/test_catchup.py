@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django_q.models import OrmQ, Task
 
-from aharally.sync import outbox
-from aharally.sync.catchup import BUSY, request_catch_up
-from aharally.sync.models import IncomingEvent, Link, WebhookRegistration, WebhookState
+from aharally.sync import catchup, outbox
+from aharally.sync.catchup import BUSY, request_catch_up, run_catch_up
+from aharally.sync.drain import drain_outbox
+from aharally.sync.models import (
+    IncomingEvent,
+    Link,
+    PullCursor,
+    WebhookRegistration,
+    WebhookState,
+)
 from aharally.sync.tasks import PROCESS_EVENT, PULL
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
@@ -108,4 +117,53 @@ def test_a_second_request_while_one_is_pending_queues_nothing(cast, rally_sandbo
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     assert request_catch_up(integration.pk) is True
     assert request_catch_up(integration.pk) is False
+    assert catch_ups_in_the_queue() == 1
+
+
+def test_a_run_asked_for_while_another_runs_does_not_wait_and_runs_once_after_it(
+    cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    feature = make_feature(cast.workspace, name=f"Linked {token()}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    assert Link.objects.filter(integration=integration).exists()  # so a run reads Rally
+    # A slow Rally keeps the first run reading while the second is asked for.
+    assert rally_sandbox.admin("DELETE", "/sandbox-admin/faults").status_code == 200
+    rally_sandbox.admin("POST", "/sandbox-admin/faults", json={"kind": "latency", "ms": 500})
+    outcomes = []
+
+    def first_run():
+        try:
+            outcomes.append(run_catch_up(integration.pk))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_run)
+    try:
+        first.start()
+        wait_until(
+            lambda: PullCursor.objects.filter(integration=integration).exclude(holder="").exists(),
+            timeout=30,
+            what="the first run under way",
+        )
+        second = run_catch_up(integration.pk)
+        assert second["reason"] == BUSY
+        assert catch_ups_in_the_queue() == 0  # it left a request with the running one
+        first.join(timeout=60)
+    finally:
+        rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
+    assert "reason" not in outcomes[0]  # the first one read Rally
+    assert catch_ups_in_the_queue() == 1  # and, ending, queued the run asked for meanwhile
+
+
+def test_a_request_whose_task_was_lost_does_not_wedge_the_catch_up(
+    cast, rally_sandbox, monkeypatch
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    monkeypatch.setattr(catchup, "PENDING_FOR", 1)
+    assert request_catch_up(integration.pk) is True
+    OrmQ.objects.all().delete()  # the task went with a restart
+    assert request_catch_up(integration.pk) is False  # pending, for now
+    wait_until(lambda: request_catch_up(integration.pk), timeout=10, what="the request to expire")
     assert catch_ups_in_the_queue() == 1
