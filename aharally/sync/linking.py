@@ -1,8 +1,18 @@
-"""Link to an existing Rally record: found by FormattedID, checked, then linked (no create)."""
+"""Link to an existing Rally record: asked for in the menu, found by FormattedID in Rally (in the
+cluster), checked, then linked (no create).
+
+A record may link only what Import from Rally could bring: a Rally object of the mapped type in
+the integration's project or its children (`search.project_scope`). And one Rally object is
+linked to one aharally record: integrations on the same Rally (a template group) may share a
+link, as a feature's parent is shared, but a second record never links the same object.
+"""
 
 from __future__ import annotations
 
+import re
+
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aharally.integrations.models import Integration
@@ -16,13 +26,97 @@ from aharally.sync.models import (
     ActivityAction,
     ErrorKind,
     Link,
+    LinkState,
     OutboxItem,
+    OutboxKind,
     OutboxState,
 )
 from aharally.sync.payload import build_payload
 from aharally.sync.records import load_record
 from aharally.sync.run import DrainRun
+from aharally.sync.search import project_scope
 from aharally.workspaces.models import RecordType
+
+# Rally's FormattedIDs: a prefix of letters and a number (F12, US345, DE7, I3).
+FORMATTED_ID = re.compile(r"^[A-Za-z]{1,8}\d{1,12}$")
+
+
+def request_link(*, record, integration: Integration, formatted_id: str, user) -> OutboxItem:
+    """Queue a link to the Rally record `formatted_id` (checked in Rally by the cluster).
+
+    Raises outbox.SyncError saying why not: a malformed FormattedID, one this integration links
+    already, a record already linked or on its way to Rally.
+    """
+    from aharally.sync.tasks import enqueue_drain
+
+    formatted_id = (formatted_id or "").strip().upper()
+    if not FORMATTED_ID.match(formatted_id):
+        raise outbox.SyncError("Enter a Rally FormattedID such as F12 or US345.")
+    taken = (
+        Link.objects.filter(integration=integration, formatted_id=formatted_id)
+        .select_related("integration")
+        .first()
+    )
+    if taken is not None:
+        raise outbox.SyncError(_already_linked(formatted_id, taken))
+    outbox.check_can_send(integration)
+    record_type = record.record_type
+    with transaction.atomic():
+        if Link.objects.filter(
+            integration=integration, record_type=record_type, record_id=record.pk
+        ).exists():
+            raise outbox.SyncError(f"{record.reference} is already linked: unlink it first.")
+        if (
+            outbox.open_row(integration.pk, record_type, record.pk)
+            or OutboxItem.objects.filter(
+                integration=integration,
+                record_type=record_type,
+                record_id=record.pk,
+                state=OutboxState.IN_FLIGHT,
+            ).exists()
+        ):
+            raise outbox.SyncError(
+                f"{record.reference} is being sent to Rally already; wait for it to finish."
+            )
+        row = OutboxItem.objects.create(
+            integration=integration,
+            record_type=record_type,
+            record_id=record.pk,
+            kind=OutboxKind.LINK,
+            fields=[formatted_id],
+            state=OutboxState.QUEUED,
+            created_by=user,
+        )
+        transaction.on_commit(lambda: enqueue_drain(integration.pk))
+    return row
+
+
+def linked_elsewhere(
+    *, integration: Integration, rally_oid: int, record_type: str, record_id: int
+) -> Link | None:
+    """The link of another record to this Rally object, if any: through this integration (in
+    any state), or an OK one through any integration on the same Rally."""
+    rally_url = integration.source.rally_url.rstrip("/")
+    urls = [rally_url, rally_url + "/"]
+    same_rally = Q(integration__template__isnull=True, integration__rally_url__in=urls) | Q(
+        integration__template__rally_url__in=urls
+    )
+    return (
+        Link.objects.filter(rally_oid=rally_oid)
+        .filter(Q(integration=integration) | (Q(state=LinkState.OK) & same_rally))
+        .exclude(record_type=record_type, record_id=record_id)
+        .select_related("integration")
+        .order_by("pk")
+        .first()
+    )
+
+
+def _already_linked(formatted_id: str, link: Link) -> str:
+    other = load_record(link.record_type, link.record_id)
+    return (
+        f"{formatted_id} is already linked to {getattr(other, 'reference', 'another record')} "
+        f"through “{link.integration.name}”."
+    )
 
 
 def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
@@ -40,32 +134,31 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         query=where("FormattedID", "=", formatted_id),
         fetch=["ObjectID", "FormattedID", "Name"],
         limit=1,
+        **project_scope(config),
     ).first()
     if found is not None and (found.formatted_id or "").upper() != formatted_id.upper():
         found = None  # Rally matched the number alone (US12 asked, F12 found): not that record
     if found is None:
-        other = _artifact_type(run, formatted_id)
-        if other:
-            message = (
-                f"{formatted_id} is a {other} in Rally, but "
-                f"{RecordType(row.record_type).label}s map to {record_mapping.rally_type_name}."
-            )
-        else:
-            message = f"Rally has no {record_mapping.rally_type_name} {formatted_id}."
+        message = _why_not_found(run, config, record_mapping, row.record_type, formatted_id)
         outbox.fail(row, kind=ErrorKind.NOT_FOUND, message=message)
-        return
-    taken = Link.objects.filter(integration=integration, rally_oid=found.object_id).first()
-    if taken is not None:
-        other = load_record(taken.record_type, taken.record_id)
-        outbox.fail(
-            row,
-            kind=ErrorKind.VALIDATION,
-            message=f"{formatted_id} is already linked to {getattr(other, 'reference', 'one')}.",
-        )
         return
     values, _ = build_payload(record, record_mapping, run, config=config, creating=False)
     try:
         with transaction.atomic():
+            # Checked in the transaction that links, so a link made meanwhile is seen.
+            taken = linked_elsewhere(
+                integration=integration,
+                rally_oid=found.object_id,
+                record_type=row.record_type,
+                record_id=record.pk,
+            )
+            if taken is not None:
+                outbox.fail(
+                    row,
+                    kind=ErrorKind.VALIDATION,
+                    message=_already_linked(found.formatted_id or formatted_id, taken),
+                )
+                return
             Link.objects.create(
                 integration=integration,
                 rally_site=site_of(integration),
@@ -90,25 +183,40 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         )
 
 
-def _artifact_type(run: DrainRun, formatted_id: str) -> str:
-    """What kind of Rally record has this FormattedID, if any (for a clear refusal).
+def _why_not_found(run: DrainRun, config, record_mapping, record_type: str, formatted_id) -> str:
+    """Why the integration's project has no such record: it is in another project, it is
+    another type of record, or Rally has none (one or two requests, on this path only).
 
-    A FormattedID query may match the number alone (US12 finds F12 too): the answer is
-    searched for the whole FormattedID.
+    A FormattedID query may match the number alone (US12 finds F12 too): answers are searched
+    for the whole FormattedID.
     """
+    workspace = f"/workspace/{config.rally_workspace_oid}" if config.rally_workspace_oid else None
     try:
-        found = run.client.query(
-            "Artifact",
-            query=where("FormattedID", "=", formatted_id),
-            fetch=["FormattedID"],
-            limit=50,
-        )
-        for other in found:
-            if (other.formatted_id or "").upper() == formatted_id.upper():
-                return other.type
+        for type_path in (record_mapping.rally_type, "Artifact"):
+            for other in run.client.query(
+                type_path,
+                query=where("FormattedID", "=", formatted_id),
+                fetch=["FormattedID", "Project"],
+                workspace=workspace,
+                limit=50,
+            ):
+                if (other.formatted_id or "").upper() != formatted_id.upper():
+                    continue
+                if other.type.lower() != record_mapping.rally_type.lower():
+                    return (
+                        f"{formatted_id} is a {other.type} in Rally, but "
+                        f"{RecordType(record_type).label}s map to "
+                        f"{record_mapping.rally_type_name}."
+                    )
+                project = other.ref_of("Project")
+                return (
+                    f"{formatted_id} is in Rally project "
+                    f"{(project.name if project else None) or 'another project'}, outside this "
+                    f"integration's project {config.rally_project_name} and its children."
+                )
     except RallyError:
         pass
-    return ""
+    return f"Rally has no {record_mapping.rally_type_name} {formatted_id}."
 
 
 @transaction.atomic

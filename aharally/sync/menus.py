@@ -132,7 +132,9 @@ def release_progress(release) -> dict | None:
     }
 
 
-def render_menu(request, record, *, message: str = "", level: str = "success") -> str:
+def render_menu(
+    request, record, *, message: str = "", level: str = "success", keep_open: bool = False
+) -> str:
     state = menu_state(record)
     return render_to_string(
         "sync/partials/record_menu.html",
@@ -142,6 +144,7 @@ def render_menu(request, record, *, message: str = "", level: str = "success") -
             "can_send": request.membership.can(Capability.EDIT_RECORDS),
             "message": message,
             "level": level,
+            "keep_open": keep_open,
             "LinkState": LinkState,
             "OutboxState": OutboxState,
             "prefix": request.workspace.prefix,

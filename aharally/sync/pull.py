@@ -45,8 +45,12 @@ SOURCE = "Rally"
 CURSOR_OVERLAP = timedelta(seconds=2)
 
 
-def pull_updates(integration_id: int) -> dict:
-    """Read what changed in Rally for one integration and apply it; returns counts."""
+def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
+    """Read what changed in Rally for one integration and apply it; returns counts.
+
+    `lease`: the integration's catch-up lease, when the caller took it already (and gives it
+    back itself: `sync.catchup`).
+    """
     integration = (
         Integration.objects.select_related("template", "workspace")
         .filter(pk=integration_id)
@@ -58,7 +62,7 @@ def pull_updates(integration_id: int) -> dict:
         return {"applied": 0, "reason": "needs re-authorization"}
     if not Link.objects.filter(integration=integration).exists():
         return {"applied": 0, "reason": "nothing linked"}
-    lease = Lease(PullCursor, integration_id)
+    held, lease = lease is not None, lease or Lease(PullCursor, integration_id)
     if not lease.take():
         return {"applied": 0, "reason": "another catch-up is running"}
     counts = {"read": 0, "applied": 0, "conflicts": 0}
@@ -99,7 +103,8 @@ def pull_updates(integration_id: int) -> dict:
         record_failure(integration, f"Could not read changes from Rally: {message}")
         counts["reason"] = message
     finally:
-        lease.give_back()
+        if not held:
+            lease.give_back()
     return counts
 
 

@@ -117,10 +117,16 @@ def run_search(search_id: int) -> dict:
     return {"found": len(found), "total": total}
 
 
+def project_scope(config) -> dict:
+    """Where Import from Rally looks, and what Link to existing may link: the integration's
+    project and its children (the whole workspace when it has no project). Query arguments."""
+    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
+    return {"project": project, "project_scope_down": True}
+
+
 def _search(client, config, integration, search: RallySearch):
     text = search.text
     by_id = bool(FORMATTED_ID.match(text))
-    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     mappings = [m for m in (config.mapping_for(t) for t in IMPORTABLE) if m is not None]
     found, total, more = [], 0, False
     for record_mapping in mappings:
@@ -132,9 +138,8 @@ def _search(client, config, integration, search: RallySearch):
             query=query,
             fetch=[*imports.fetch_for(record_mapping), "Project"],
             order="FormattedID",
-            project=project,
-            project_scope_down=True,
             page_size=PAGE_SIZE,
+            **project_scope(config),
         )
         page = results.page_at((search.page - 1) * PAGE_SIZE + 1)
         matched = [
@@ -148,7 +153,7 @@ def _search(client, config, integration, search: RallySearch):
         more = more or (not by_id and page.total > search.page * PAGE_SIZE)
     message = ""
     if by_id and not found:
-        message = _not_found(client, config, text, project)
+        message = _not_found(client, config, text)
     elif not found:
         names = " or ".join(f"{m.rally_type_name}s" for m in mappings)
         message = f"No {names} in {config.rally_project_name or 'the project'} match “{text}”."
@@ -175,15 +180,14 @@ def _search(client, config, integration, search: RallySearch):
     return entries, total, more, message
 
 
-def _not_found(client, config, text: str, project) -> str:
+def _not_found(client, config, text: str) -> str:
     """Why a FormattedID found nothing: another type of Rally record, or none at all."""
     other = client.query(
         "Artifact",
         query=where("FormattedID", "=", text.upper()),
         fetch=["FormattedID"],
-        project=project,
-        project_scope_down=True,
         limit=50,
+        **project_scope(config),
     )
     for obj in other:
         if (obj.formatted_id or "").upper() == text.upper():

@@ -32,12 +32,18 @@ def _an_id(value) -> bool:
 
 
 def process_event(event_id: int) -> dict:
-    from aharally.sync.webhooks import process_event as process
+    """A delivery's task as queued before deliveries coalesced (one a delivery): a backlog
+    left from then asks for one catch-up, rather than running one each."""
+    from aharally.sync.catchup import request_catch_up
+    from aharally.sync.models import IncomingEvent
 
     if not _an_id(event_id):
         logger.error("process_event needs an event id, not %r", event_id)
         return {"reason": "bad argument"}
-    return process(event_id)
+    event = IncomingEvent.objects.filter(pk=event_id, processed_at__isnull=True).first()
+    if event is None:
+        return {"reason": "nothing to do"}
+    return {"queued": request_catch_up(event.integration_id)}
 
 
 def search_rally(search_id: int) -> dict:
@@ -112,20 +118,21 @@ def drain_outbox(integration_id: int) -> dict:
 
 
 def pull_updates(integration_id: int) -> dict:
-    from aharally.sync.pull import pull_updates as pull
+    """The catch-up (`sync.catchup`): what changed in Rally, and the deliveries it covers."""
+    from aharally.sync.catchup import run_catch_up
 
     if not isinstance(integration_id, int) or isinstance(integration_id, bool):
         logger.error("pull_updates needs an integration id, not %r", integration_id)
         return {"applied": 0, "reason": "bad argument"}
     with bound(integration_id=integration_id):
-        return pull(integration_id)
+        return run_catch_up(integration_id)
 
 
 def catch_up() -> list[int]:
-    """Every period: a catch-up for each enabled integration that has linked records."""
-    from django_q.tasks import async_task
-
+    """Every period: a catch-up for each enabled integration that has linked records (none is
+    queued for one whose catch-up already waits in the queue)."""
     from aharally.integrations.models import IntegrationState
+    from aharally.sync.catchup import request_catch_up
     from aharally.sync.models import Link
 
     ids = sorted(
@@ -136,9 +143,7 @@ def catch_up() -> list[int]:
         )
     )
     for integration_id in ids:
-        async_task(
-            PULL, integration_id, task_name=f"pull-{integration_id}-{timezone.now():%H%M%S%f}"
-        )
+        request_catch_up(integration_id)
     return ids
 
 

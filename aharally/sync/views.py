@@ -6,8 +6,6 @@ Every form works as an HTMX fragment swap and as a plain POST with a redirect.
 
 from __future__ import annotations
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,12 +21,11 @@ from aharally.records.board import parse_id
 from aharally.sync import conflicts, import_decisions, outbox, queue
 from aharally.sync.board import card_links_oob
 from aharally.sync.jobs import job_progress, linked_in_job, start_job
-from aharally.sync.linking import unlink_record
+from aharally.sync.linking import request_link, unlink_record
 from aharally.sync.menus import MENU_TYPES, render_menu
 from aharally.sync.models import (
     Link,
     OutboxItem,
-    OutboxKind,
     OutboxState,
     SendJob,
 )
@@ -36,8 +33,6 @@ from aharally.sync.records import model_for
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability, RecordType
 
-# Rally's FormattedIDs: a prefix of letters and a number (F12, US345, DE7, I3).
-FORMATTED_ID = re.compile(r"^[A-Za-z]{1,8}\d{1,12}$")
 RECORD_PAGES = {
     RecordType.FEATURE: "records:feature",
     RecordType.RELEASE: "records:release",
@@ -84,13 +79,21 @@ def _from_board(request: HttpRequest) -> bool:
     return "/features/board/" in current
 
 
-def _answer(request, record, *, message: str = "", level: str = "success", status: int = 200):
+def _answer(
+    request,
+    record,
+    *,
+    message: str = "",
+    level: str = "success",
+    status: int = 200,
+    keep_open: bool = False,
+):
     """The record's menu (HTMX), or a redirect to its page with the message (plain POST)."""
     if not request.htmx:
         if message:
             (messages.error if level == "error" else messages.success)(request, message)
         return redirect(_record_url(request, record))
-    html = render_menu(request, record, message=message, level=level)
+    html = render_menu(request, record, message=message, level=level, keep_open=keep_open)
     if record.record_type == RecordType.FEATURE and _from_board(request):
         links = list(Link.objects.filter(record_type=RecordType.FEATURE, record_id=record.pk))
         html += card_links_oob(links) if links else ""
@@ -103,7 +106,8 @@ def record_menu(request: HttpRequest, record_type: str, record_id: int) -> HttpR
     record = _record(request, record_type, record_id)
     if not request.htmx:
         return redirect(_record_url(request, record))
-    return _answer(request, record)
+    # The menu's own reloads ask it to stay open: what was sent ends where it was asked for.
+    return _answer(request, record, keep_open=request.GET.get("open") == "1")
 
 
 @require_POST
@@ -157,59 +161,16 @@ def link_existing(request: HttpRequest, record_type: str, record_id: int) -> Htt
     """Link to an existing Rally record: checked in Rally by the cluster, shown on return."""
     record = _record(request, record_type, record_id)
     integration = _integration(request)
-    formatted_id = request.POST.get("formatted_id", "").strip().upper()
-    if not FORMATTED_ID.match(formatted_id):
-        return _answer(
-            request,
-            record,
-            message="Enter a Rally FormattedID such as F12 or US345.",
-            level="error",
-            status=422,
-        )
-    taken = Link.objects.filter(integration=integration, formatted_id=formatted_id).first()
-    if taken is not None:
-        other = model_for(taken.record_type).objects.filter(pk=taken.record_id).first()
-        return _answer(
-            request,
-            record,
-            message=f"{formatted_id} is already linked to {getattr(other, 'reference', 'one')}.",
-            level="error",
-            status=422,
-        )
     try:
-        outbox.check_can_send(integration)
-        with transaction.atomic():
-            if Link.objects.filter(
-                integration=integration, record_type=record_type, record_id=record.pk
-            ).exists():
-                raise outbox.SyncError(f"{record.reference} is already linked: unlink it first.")
-            if (
-                outbox.open_row(integration.pk, record_type, record.pk)
-                or OutboxItem.objects.filter(
-                    integration=integration,
-                    record_type=record_type,
-                    record_id=record.pk,
-                    state=OutboxState.IN_FLIGHT,
-                ).exists()
-            ):
-                raise outbox.SyncError(
-                    f"{record.reference} is being sent to Rally already; wait for it to finish."
-                )
-            OutboxItem.objects.create(
-                integration=integration,
-                record_type=record_type,
-                record_id=record.pk,
-                kind=OutboxKind.LINK,
-                fields=[formatted_id],
-                state=OutboxState.QUEUED,
-                created_by=request.user,
-            )
-            from aharally.sync.tasks import enqueue_drain
-
-            transaction.on_commit(lambda: enqueue_drain(integration.pk))
+        row = request_link(
+            record=record,
+            integration=integration,
+            formatted_id=request.POST.get("formatted_id", ""),
+            user=request.user,
+        )
     except outbox.SyncError as error:
         return _answer(request, record, message=error.message, level="error", status=422)
-    return _answer(request, record, message=f"Looking for {formatted_id} in Rally…")
+    return _answer(request, record, message=f"Looking for {row.fields[0]} in Rally…")
 
 
 @require_POST
@@ -402,9 +363,8 @@ def sync_now_action(integration: Integration) -> tuple[str, str] | None:
 @require_capability(Capability.CONFIGURE)
 def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     """Read what changed in Rally and send what waits, now rather than at the next minute."""
-    from django_q.tasks import async_task
-
-    from aharally.sync.tasks import PULL, enqueue_drain
+    from aharally.sync.catchup import request_catch_up
+    from aharally.sync.tasks import enqueue_drain
 
     integration = Integration.objects.filter(pk=integration_id, workspace=request.workspace).first()
     if integration is None:
@@ -412,7 +372,7 @@ def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     if integration.state != "enabled":
         messages.error(request, f"“{integration.name}” is not enabled: enable it first.")
     else:
-        transaction.on_commit(lambda: async_task(PULL, integration.pk))
+        transaction.on_commit(lambda: request_catch_up(integration.pk))
         transaction.on_commit(lambda: enqueue_drain(integration.pk))
         messages.success(
             request,

@@ -1,9 +1,11 @@
 """Rally's webhooks: registered when an integration is enabled, removed when it is disabled or
 deleted, and received at a URL that carries a per-integration secret (Rally signs nothing).
 
-A delivery is checked, kept once per Rally message id and answered at once; the cluster then
-runs the catch-up for the integration (`sync.pull`), so a webhook and the catch-up apply the
-same rules and a lost webhook loses nothing. A "Deleted" delivery marks the link broken.
+A delivery is checked, kept once per Rally message id and answered at once; it then asks for
+the integration's catch-up (`sync.catchup`: deliveries coalesce, at most one waits in the queue),
+so a webhook and the catch-up apply the same rules and a lost webhook loses nothing. A delivery
+is a doorbell, never evidence: a "Deleted" one breaks a link only when Rally, asked, no longer
+has the object (anyone who learns the URL can post one).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aharally.rally.errors import (
     RallyNotFound,
     RallyPermissionDenied,
 )
+from aharally.rally.query import where
 from aharally.sync.models import (
     Activity,
     ActivityAction,
@@ -49,6 +52,8 @@ MAX_DELIVERY_BYTES = 1_000_000
 ACTIONS = {"Created", "Updated", "Deleted"}
 # Deliveries accepted per integration and minute; more answer 429 (Rally delivers again).
 RATE_LIMIT_PER_MINUTE = 600
+# ObjectIDs asked for in one query when deliveries say objects were deleted.
+DELETION_CHUNK = 100
 # A registration in progress older than this was abandoned (its worker died).
 REGISTERING_TIMEOUT = timedelta(minutes=2)
 
@@ -220,11 +225,10 @@ def receive_delivery(*, integration_id: int, secret: str, body: bytes) -> Incomi
             )
     except IntegrityError:
         return None  # delivered before: already handled
-    from django_q.tasks import async_task
+    from aharally.sync.catchup import request_catch_up
 
-    from aharally.sync.tasks import PROCESS_EVENT
-
-    transaction.on_commit(lambda: async_task(PROCESS_EVENT, event.pk))
+    # After the commit, so the run it queues (or the one already pending) sees the event.
+    transaction.on_commit(lambda: request_catch_up(integration_id))
     return event
 
 
@@ -281,32 +285,63 @@ def _object_id(state: Any) -> int | None:
 # -- processing, in the cluster ------------------------------------------------------------------
 
 
-def process_event(event_id: int) -> dict:
-    """Apply a delivery: a deletion breaks the link; anything else runs the catch-up."""
-    from aharally.sync.pull import pull_updates
+def apply_deletions(integration_id: int, object_ids: set[int]) -> bool:
+    """Break the links of the objects deliveries said were deleted that Rally no longer has.
 
-    event = IncomingEvent.objects.select_related("integration").filter(pk=event_id).first()
-    if event is None or event.processed_at is not None:
-        return {"reason": "nothing to do"}
-    outcome: dict = {}
-    if event.action == "Deleted" and event.object_oid:
-        for link in Link.objects.filter(
-            integration_id=event.integration_id, rally_oid=event.object_oid, state=LinkState.OK
-        ):
+    One query a linked Rally type (the whole workspace: an object moved to another project is
+    not deleted); an object Rally still holds keeps its link, and the catch-up applies whatever
+    changed. False when Rally could not be asked (the deliveries wait for the next run).
+    """
+    links = list(
+        Link.objects.filter(
+            integration_id=integration_id, rally_oid__in=object_ids, state=LinkState.OK
+        ).select_related("integration__template")
+    )
+    if not links:
+        return True
+    integration = links[0].integration
+    config = effective_config(integration)
+    workspace = f"/workspace/{config.rally_workspace_oid}" if config.rally_workspace_oid else None
+    by_type: dict[str, list[int]] = {}
+    for link in links:
+        by_type.setdefault(link.rally_type, []).append(link.rally_oid)
+    held: set[int] = set()
+    try:
+        client = client_for(integration, interactive=False)
+        try:
+            for rally_type, oids in by_type.items():
+                for start in range(0, len(oids), DELETION_CHUNK):
+                    found = client.query(
+                        rally_type,
+                        query=where("ObjectID", "in", oids[start : start + DELETION_CHUNK]),
+                        fetch=["ObjectID"],
+                        workspace=workspace,
+                    )
+                    held |= {obj.object_id for obj in found}
+        finally:
+            client.close()
+    except RallyAuthError as error:
+        explain(integration, error, doing="check a deletion in Rally")
+        return False
+    except (RallyError, RallyProblem) as error:
+        logger.warning(
+            "Could not check deletions in Rally for integration %s: %s",
+            integration_id,
+            getattr(error, "message", error),
+        )
+        return False
+    for link in links:
+        if link.rally_oid not in held:
             _broken(link, "Deleted in Rally.")
-        outcome = {"broken": event.object_oid}
-    else:
-        for _ in range(20):  # a catch-up under way may have read before this change
-            outcome = pull_updates(event.integration_id)
-            if outcome.get("reason") != "another catch-up is running":
-                break
-            time.sleep(0.5)
-    IncomingEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now())
-    return outcome
+    return True
 
 
 def _broken(link: Link, reason: str) -> None:
-    Link.objects.filter(pk=link.pk).update(state=LinkState.BROKEN, state_reason=reason)
+    broken = Link.objects.filter(pk=link.pk, state=LinkState.OK).update(
+        state=LinkState.BROKEN, state_reason=reason
+    )
+    if not broken:  # another run saw the same deletion first, and said so
+        return
     Activity.objects.create(
         integration_id=link.integration_id,
         record_type=link.record_type,

@@ -21,7 +21,7 @@ from aharally.workspaces.models import Membership, RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
 from tests.factories import make_user
 from tests.sync.cluster import TaskCluster
-from tests.sync.support import connect, sandbox_client
+from tests.sync.support import connect, sandbox_client, scope_of
 
 BOARD = "/w/PLAT/features/board/"
 LINK_TIMEOUT_MS = 30_000
@@ -163,6 +163,39 @@ def test_bob_bulk_sends_ten_cards_and_each_gains_its_link_without_a_reload(
     with sandbox_client(sync_sandbox) as client:
         for link in links:
             assert client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"])["Name"]
+
+
+def test_bob_links_a_feature_to_one_of_another_rally_project_and_the_menu_says_why_not(
+    page, sync_sandbox, cluster, screenshot
+):
+    seed_demo()
+    platform = Workspace.objects.get(prefix="PLAT")
+    connect(platform, sync_sandbox, owner=platform.memberships.get(role=Role.OWNER).user)
+    _, mobile = scope_of(sync_sandbox, project="Mobile")
+    with sandbox_client(sync_sandbox) as client:
+        elsewhere = client.create(
+            "PortfolioItem/Feature",
+            {"Name": "Mobile checkout", "Project": f"/project/{mobile}"},
+            fetch=["ObjectID", "FormattedID"],
+        )
+    feature = Feature.objects.filter(workspace=platform).first()
+
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
+    drawer = _open_drawer(page, feature.reference)
+    drawer.locator(".integrations-menu summary").click()
+    form = drawer.locator("form.link-existing")
+    form.locator("input[name=formatted_id]").fill(elsewhere.formatted_id)
+    form.get_by_role("button", name="Link").click()
+
+    # The cluster refuses it; the menu, reloading itself meanwhile, stays open to say why.
+    refusal = drawer.locator(".integrations-menu .sync-failed")
+    expect(refusal).to_be_visible(timeout=LINK_TIMEOUT_MS)
+    expect(refusal).to_contain_text(
+        f"{elsewhere.formatted_id} is in Rally project Mobile, outside this integration's "
+        "project Platform and its children."
+    )
+    screenshot("sync-link-refused")
+    assert not Link.objects.filter(record_type=RecordType.FEATURE, record_id=feature.pk).exists()
 
 
 @pytest.fixture

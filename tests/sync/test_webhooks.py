@@ -12,10 +12,17 @@ from django.utils import timezone
 
 from aharally.integrations.lifecycle import disable_integration
 from aharally.integrations.log import IntegrationLogEntry
+from aharally.records.models import Feature
 from aharally.sync import outbox
 from aharally.sync.drain import drain_outbox
-from aharally.sync.models import IncomingEvent, Link, WebhookRegistration, WebhookState
-from aharally.sync.webhooks import process_event, register_webhook, target_url, unregister_webhook
+from aharally.sync.models import (
+    IncomingEvent,
+    Link,
+    LinkState,
+    WebhookRegistration,
+    WebhookState,
+)
+from aharally.sync.webhooks import register_webhook, target_url, unregister_webhook
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement
 from tests.sync.cluster import wait_until
@@ -132,18 +139,66 @@ def test_a_forged_delivery_gets_404_and_a_replay_is_received_once(client, integr
     assert IncomingEvent.objects.count() == 1
 
 
-def test_a_deleted_record_breaks_its_link_and_keeps_the_record(cast, integration, rally_sandbox):
-    feature = make_feature(cast.workspace, name=f"Gone {token()}")
+def _linked_feature(cast, integration, name):
+    feature = make_feature(cast.workspace, name=f"{name} {token()}")
     outbox.request_send(record=feature, integration=integration, user=cast.contributor)
     drain_outbox(integration.pk)
-    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
-    event = IncomingEvent.objects.create(
-        integration=integration, message_id="m-1", action="Deleted", object_oid=link.rally_oid
+    return feature, Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+
+
+def _deleted(link):
+    """A Deleted delivery for the link's Rally object, as Rally would post it."""
+    body = _delivery(action="Deleted", object_id=link.rally_oid)
+    body["message"]["object_type"] = "PortfolioItem/Feature"
+    return body
+
+
+def _secret_once_registered(integration) -> str:
+    registered_by_the_cluster(integration)
+    return WebhookRegistration.objects.get(pk=integration.pk).secret.reveal()
+
+
+def _processed_by_the_cluster():
+    wait_until(
+        lambda: (
+            IncomingEvent.objects.exists()
+            and not IncomingEvent.objects.filter(processed_at__isnull=True).exists()
+        ),
+        timeout=60,
+        what="the delivery processed by the cluster",
     )
-    process_event(event.pk)
+
+
+def test_a_deleted_delivery_for_an_object_rally_still_holds_leaves_the_link_ok(
+    client, cast, integration, rally_sandbox, task_cluster
+):
+    """A delivery is a doorbell: one with the right secret but a false claim breaks nothing
+    (Send again would otherwise make a second Rally feature)."""
+    feature, link = _linked_feature(cast, integration, "Still there")
+    secret = _secret_once_registered(integration)
+    assert _post(client, integration, secret, _deleted(link)).json() == {"received": True}
+
+    _processed_by_the_cluster()
+
     link.refresh_from_db()
-    feature.refresh_from_db()
-    assert link.state == "broken" and "Deleted in Rally" in link.state_reason
+    assert (link.state, link.state_reason) == (LinkState.OK, "")
+    assert outbox.request_send(record=feature, integration=integration).kind == "update"
+
+
+def test_a_record_deleted_in_rally_breaks_its_link_and_keeps_the_record(
+    client, cast, integration, rally_sandbox, task_cluster
+):
+    feature, link = _linked_feature(cast, integration, "Gone")
+    secret = _secret_once_registered(integration)
+    with sandbox_client(rally_sandbox) as rally:
+        rally.delete(f"/portfolioitem/feature/{link.rally_oid}")
+    _post(client, integration, secret, _deleted(link))
+
+    _processed_by_the_cluster()
+
+    link.refresh_from_db()
+    assert link.state == LinkState.BROKEN and "Deleted in Rally" in link.state_reason
+    assert Feature.objects.filter(pk=feature.pk).exists()
 
 
 def test_a_change_in_rally_arrives_by_webhook_within_seconds(
