@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,12 +19,14 @@ from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
 from aharally.sync import mapping, outbox
-from aharally.sync.links import site_of
+from aharally.sync.links import AlreadyLinked, create_link
 from aharally.sync.models import (
     OPEN_STATES,
     Activity,
     ActivityAction,
     ErrorKind,
+    ImportCandidate,
+    ImportState,
     Link,
     LinkState,
     OutboxItem,
@@ -96,14 +98,11 @@ def linked_elsewhere(
 ) -> Link | None:
     """The link of another record to this Rally object, if any: through this integration (in
     any state), or an OK one through any integration on the same Rally."""
-    rally_url = integration.source.rally_url.rstrip("/")
-    urls = [rally_url, rally_url + "/"]
-    same_rally = Q(integration__template__isnull=True, integration__rally_url__in=urls) | Q(
-        integration__template__rally_url__in=urls
-    )
     return (
         Link.objects.filter(rally_oid=rally_oid)
-        .filter(Q(integration=integration) | (Q(state=LinkState.OK) & same_rally))
+        .filter(
+            Q(integration=integration) | Q(state=LinkState.OK, rally_site=integration.rally_site)
+        )
         .exclude(record_type=record_type, record_id=record_id)
         .select_related("integration")
         .order_by("pk")
@@ -159,9 +158,8 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
                     message=_already_linked(found.formatted_id or formatted_id, taken),
                 )
                 return
-            Link.objects.create(
+            create_link(
                 integration=integration,
-                rally_site=site_of(integration),
                 record_type=row.record_type,
                 record_id=record.pk,
                 rally_type=rally_type,
@@ -177,10 +175,15 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
             Integration.objects.filter(
                 pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
             ).update(first_sent_at=timezone.now())
-    except IntegrityError:
-        outbox.fail(
-            row, kind=ErrorKind.VALIDATION, message=f"{record.reference} is already linked."
+    except AlreadyLinked as taken:
+        # Linked by another path between the check and the link (one transaction each way).
+        held = taken.by_object if taken.by_record is None else taken.by_record
+        message = (
+            _already_linked(found.formatted_id or formatted_id, taken.by_object)
+            if taken.by_record is None
+            else f"{record.reference} is already linked to {held.formatted_id}."
         )
+        outbox.fail(row, kind=ErrorKind.VALIDATION, message=message)
 
 
 def _why_not_found(run: DrainRun, config, record_mapping, record_type: str, formatted_id) -> str:
@@ -237,6 +240,21 @@ def unlink_record(*, integration: Integration, record_type: str, record_id: int,
         state__in=OPEN_STATES,
     ).update(state=OutboxState.REJECTED, error_message="Unlinked before it was sent.")
     link.delete()
+    # The Rally record stays too: it must not come back as a copy the next time it changes.
+    record = load_record(record_type, record_id)
+    ImportCandidate.objects.update_or_create(
+        integration=integration,
+        rally_oid=link.rally_oid,
+        defaults={
+            "record_type": record_type,
+            "rally_type": link.rally_type,
+            "formatted_id": link.formatted_id,
+            "name": (getattr(record, "name", "") or link.formatted_id or "(unlinked)")[:255],
+            "state": ImportState.IGNORED,
+            "decided_by": user,
+            "decided_at": timezone.now(),
+        },
+    )
     Activity.objects.create(
         integration=integration,
         record_type=record_type,

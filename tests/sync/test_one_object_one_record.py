@@ -305,3 +305,29 @@ def test_a_record_linked_through_one_integration_is_not_sent_again_through_anoth
 
     assert f"linked to {link.formatted_id} through “Platform Rally”" in refused.value.message
     assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == 1
+
+
+def test_an_unlinked_rally_record_does_not_come_back_as_a_copy_when_it_changes(cast, rally_sandbox):
+    from aharally.sync.linking import unlink_record
+    from tests.sync.support import sandbox_client, scope_of
+
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Parent {word}")
+    requirement = create_requirement(feature=feature, name=f"Story {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    story = Link.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+
+    unlink_record(
+        integration=integration,
+        record_type=RecordType.REQUIREMENT,
+        record_id=requirement.pk,
+        user=cast.owner,
+    )
+    _, _project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        client.update(f"/hierarchicalrequirement/{story.rally_oid}", {"Name": f"Edited {word}"})
+    pull_updates(integration.pk)
+
+    assert Requirement.objects.filter(feature=feature).count() == 1  # both kept, no copy
