@@ -38,3 +38,9 @@ def sleep(seconds: float) -> bool:
         time.sleep(seconds)
         return False
     return _flag.wait(seconds)
+
+
+def clear() -> None:
+    """Lower the flag again: the cluster stopped to be restarted, and the next one runs on."""
+    if _flag is not None:
+        _flag.clear()
