@@ -3,6 +3,9 @@ tasks run again within a minute, by a real `manage.py qcluster` on the test data
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -47,12 +50,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _kill(pids) -> None:
-    import os
-    import signal
-
+def _signal(pids, sig: int) -> None:
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
+
+
+def _cluster_check(client) -> tuple[int, dict]:
+    response = client.get("/readyz?check=cluster")
+    return response.status_code, json.loads(response.content)["checks"]["cluster"]
 
 
 @pytest.fixture
@@ -70,7 +75,7 @@ def test_tasks_run_again_after_both_workers_are_killed(cluster, tmp_path):
     workers = children[:WORKERS]
     assert first in workers  # the order of the fork: the workers come first
 
-    _kill(workers)
+    _signal(workers, signal.SIGKILL)
     _run_task(tmp_path, "after", within=RECOVER_WITHIN_S)
 
     assert not set(workers) & process_tree(cluster.process.pid)
@@ -82,5 +87,47 @@ def test_tasks_run_again_after_the_pusher_and_monitor_are_killed(cluster, tmp_pa
     monitor_and_pusher = children[WORKERS:]
     assert len(monitor_and_pusher) == 2
 
-    _kill(monitor_and_pusher)
+    _signal(monitor_and_pusher, signal.SIGKILL)
     _run_task(tmp_path, "after", within=RECOVER_WITHIN_S)
+
+
+def test_readyz_says_not_ready_while_tasks_wait_and_none_is_taken_and_ready_after(
+    client, settings, tmp_path
+):
+    # The cluster restarts itself after 20 s of no progress; /readyz here sees it after 3.
+    settings.CLUSTER_STALL_SECONDS = 3
+    cluster = TaskCluster(
+        workers=WORKERS,
+        env={
+            "CLUSTER_HEARTBEAT_SECONDS": "1",
+            "CLUSTER_STALL_SECONDS": "20",
+            "CLUSTER_RESTART_GRACE_SECONDS": "2",
+        },
+    ).start()
+    try:
+        _run_task(tmp_path, "before", within=60)
+        wait_until(lambda: _cluster_check(client)[0] == 200, timeout=30, what="ready")
+        # Frozen, not dead: the sentinel sees them all alive and its heartbeat goes on.
+        frozen = _sentinel_children(cluster)
+        _signal(frozen, signal.SIGSTOP)
+        task_id = async_task("tests.qcluster_tasks.mark", str(tmp_path / "after"))
+
+        _status, check = wait_until(
+            lambda: (answer := _cluster_check(client))[0] == 503 and answer,
+            timeout=30,
+            what="/readyz to see the stuck cluster",
+        )
+        assert "no task cluster has taken one" in check["reason"]
+        assert check["clusters"] == 1
+        assert check["waiting"] == 1
+
+        wait_until(
+            lambda: Task.objects.filter(id=task_id, success=True).exists(),
+            timeout=RECOVER_WITHIN_S,
+            what="the restarted cluster to run the task",
+        )
+        assert not set(frozen) & process_tree(cluster.process.pid)  # killed, not thawed
+        wait_until(lambda: _cluster_check(client)[0] == 200, timeout=30, what="ready again")
+        assert "Restarting the task cluster" in cluster.log()
+    finally:
+        cluster.stop()
