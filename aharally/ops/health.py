@@ -73,6 +73,23 @@ def check_cluster() -> Check:
     return Check(True, detail={"clusters": count})
 
 
+def cluster_notice() -> str:
+    """What an owner should know of the task cluster, in plain words; "" while it is well."""
+    check = check_cluster()
+    if check.ok:
+        return ""
+    if not check.detail.get("clusters"):
+        return (
+            "The task cluster is not running: nothing is sent to Rally or read from it until "
+            "it is started again."
+        )
+    return (
+        f"The task cluster has taken no task for more than {settings.CLUSTER_STALL_SECONDS} "
+        "seconds while work waits: nothing is sent to Rally or read from it meanwhile. It "
+        "restarts itself; if this notice stays, ask your administrator to read its log."
+    )
+
+
 def check_integrations() -> Check:
     from aharally.integrations.models import Integration, IntegrationState
     from aharally.integrations.report import DisplayState, with_display_state
