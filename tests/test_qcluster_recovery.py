@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (pytest fixtures imported from tests.sync.conftest)
 """A task cluster heals itself: any of its processes killed (SIGKILL, as the OOM killer does),
 tasks run again within a minute, by a real `manage.py qcluster` on the test database."""
 
@@ -12,7 +13,15 @@ import pytest
 from django_q.models import OrmQ, Task
 from django_q.tasks import async_task
 
+from aharally.sync.jobs import start_job
+from aharally.sync.models import Link
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature
 from tests.sync.cluster import TaskCluster, process_tree, wait_until
+
+# The sync's sandbox, webhooks removed after each test that used it.
+from tests.sync.conftest import _forget_webhooks_after, rally_sandbox  # noqa: F401
+from tests.sync.support import connect, rally_objects, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,3 +140,31 @@ def test_readyz_says_not_ready_while_tasks_wait_and_none_is_taken_and_ready_afte
         assert "Restarting the task cluster" in cluster.log()
     finally:
         cluster.stop()
+
+
+def test_a_bulk_send_whose_workers_are_killed_mid_send_links_every_feature_once(
+    cast, rally_sandbox, cluster
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    features = [make_feature(cast.workspace, name=f"{word} feature {n}") for n in range(40)]
+    # Slow Rally (a drain sends several at once) so that the kill lands in the middle of it.
+    rally_sandbox.admin("POST", "/sandbox-admin/faults", json=[{"kind": "latency", "ms": 1000}])
+    try:
+
+        def linked() -> int:
+            return Link.objects.filter(
+                record_type=RecordType.FEATURE, record_id__in=[f.pk for f in features]
+            ).count()
+
+        start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
+        wait_until(lambda: linked() >= 2, timeout=90, what="the send under way")
+        _signal(_sentinel_children(cluster)[:WORKERS], signal.SIGKILL)
+        assert linked() < len(features), "the kill came too late to prove anything"
+
+        wait_until(lambda: linked() == len(features), timeout=120, what="every feature linked")
+    finally:
+        rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
+    held = rally_objects(rally_sandbox, "PortfolioItem/Feature", word)
+    assert sorted(item["Name"] for item in held) == sorted(f.name for f in features)
+    assert "Restarting the task cluster" in cluster.log()
