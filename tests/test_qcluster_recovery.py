@@ -59,6 +59,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _signal(pids, sig: int) -> None:
     for pid in pids:
         os.kill(pid, sig)
@@ -98,6 +106,40 @@ def test_tasks_run_again_after_the_pusher_and_monitor_are_killed(cluster, tmp_pa
 
     _signal(monitor_and_pusher, signal.SIGKILL)
     _run_task(tmp_path, "after", within=RECOVER_WITHIN_S)
+
+
+def test_tasks_run_again_after_the_sentinel_is_killed_and_its_orphans_are_gone(cluster, tmp_path):
+    _run_task(tmp_path, "before", within=60)
+    (sentinel,) = _children(cluster.process.pid)
+    orphans = _sentinel_children(cluster)
+
+    _signal([sentinel], signal.SIGKILL)
+    # Its orphans go on taking tasks until the main process kills them: wait for that.
+    wait_until(
+        lambda: not [pid for pid in orphans if _alive(pid)], timeout=30, what="orphans killed"
+    )
+    _run_task(tmp_path, "after", within=RECOVER_WITHIN_S)
+    assert "sentinel process died" in cluster.log()
+
+
+def test_workers_busy_with_long_tasks_while_more_wait_are_not_taken_for_stuck(tmp_path):
+    cluster = TaskCluster(workers=WORKERS, env={"CLUSTER_STALL_SECONDS": "5"}).start()
+    try:
+        _run_task(tmp_path, "before", within=60)
+        # Both workers busy for three stall periods while a third task waits its turn.
+        for n in range(WORKERS):
+            (tmp_path / f"long{n}").mkdir()
+            async_task("tests.qcluster_tasks.hold", str(tmp_path / f"long{n}"), 15.0)
+        waiting = async_task("tests.qcluster_tasks.mark", str(tmp_path / "waiting"))
+        wait_until(
+            lambda: Task.objects.filter(id=waiting, success=True).exists(),
+            timeout=90,
+            what="the waiting task done",
+        )
+        assert Task.objects.filter(func="tests.qcluster_tasks.hold", success=True).count() == 2
+        assert "Restarting the task cluster" not in cluster.log()
+    finally:
+        cluster.stop()
 
 
 def test_readyz_says_not_ready_while_tasks_wait_and_none_is_taken_and_ready_after(

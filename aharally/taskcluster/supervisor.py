@@ -14,7 +14,6 @@ import os
 import threading
 import uuid
 from multiprocessing import Event
-from multiprocessing.connection import wait
 
 from django import db
 from django.conf import settings
@@ -117,12 +116,9 @@ class Supervisor:
         self.heartbeat = None
 
     def request_stop(self) -> None:
-        """Stop for good (SIGTERM/SIGINT): tell running tasks, then the sentinel."""
+        """Stop for good (SIGTERM/SIGINT): tell running tasks; the loop stops the sentinel."""
         stopping.request_stop()
         self.stop_requested.set()
-        cluster = self.cluster
-        if cluster is not None and cluster.stop_event is not None:
-            cluster.stop_event.set()
 
     def run(self) -> None:
         from aharally.ops.heartbeat import Heartbeat
@@ -140,6 +136,7 @@ class Supervisor:
     def _run_one(self) -> str | None:
         """Start a cluster and watch it; the reason it was restarted, or None once stopped."""
         record = progress.install()
+        stopping.install()
         # The sentinel is forked from here: it must not share this thread's database connection.
         db.connections.close_all()
         cluster = self.cluster = SupervisedCluster(self)
@@ -148,10 +145,10 @@ class Supervisor:
         self.watchdog.begin(record)
         known = processes.tree(cluster.sentinel.pid)
         reason = None
-        while not self.stop_requested.is_set():
-            if wait([cluster.sentinel.sentinel], timeout=CHECK_SECONDS):
-                if not self.stop_requested.is_set():
-                    reason = "django-q2's sentinel process died"
+        while not self.stop_requested.wait(CHECK_SECONDS):
+            # Not its `sentinel` pipe: the processes it forked hold that open after it died.
+            if not cluster.sentinel.is_alive():
+                reason = "django-q2's sentinel process died"
                 break
             # Remembered while the sentinel lives: orphans of a killed sentinel are killed too.
             known = processes.tree(cluster.sentinel.pid)
@@ -164,15 +161,16 @@ class Supervisor:
         logger.error("Restarting the task cluster %s: %s.", cluster.name, reason)
         stopping.request_stop()
         self._stop(cluster, known, grace=settings.CLUSTER_RESTART_GRACE_SECONDS)
-        stopping.clear()
         return reason
 
     def _stop(self, cluster: SupervisedCluster, known: dict, *, grace: float) -> None:
         """Stop the cluster, letting running tasks end for `grace` seconds; kill what is left."""
         if cluster.sentinel.is_alive():
             known = {**known, **processes.tree(cluster.sentinel.pid)}
-        cluster.stop_event.set()
-        cluster.sentinel.join(grace)
+            # Only to a live sentinel: one killed while it held the event's lock (its guard
+            # waits on the event every half second) would leave this call waiting for good.
+            cluster.stop_event.set()
+            cluster.sentinel.join(grace)
         if cluster.sentinel.is_alive():
             logger.warning(
                 "Q Cluster %s did not stop within %s seconds: its processes are killed.",

@@ -40,11 +40,11 @@ class Command(DjangoQCommand):
         settings.SECRET_KEY  # noqa: B018 (django-q2 signs tasks with it: fail early)
         # Runs in each child right after the fork (django-q2 uses the "fork" start method).
         multiprocessing.util.register_after_fork(_lead_own_process_group, _lead_own_process_group)
-        stopping.install()
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         supervisor = Supervisor()
         if options.get("run_once", False):
+            stopping.install()
             cluster = SupervisedCluster(supervisor)
             cluster.start()
             cluster.stop_event.set()
