@@ -126,15 +126,20 @@ def test_workers_busy_with_long_tasks_while_more_wait_are_not_taken_for_stuck(tm
     cluster = TaskCluster(workers=WORKERS, env={"CLUSTER_STALL_SECONDS": "5"}).start()
     try:
         _run_task(tmp_path, "before", within=60)
-        # Both workers busy for three stall periods while a third task waits its turn.
+        # Both workers busy for three stall periods while more tasks wait than the cluster's
+        # own queue takes in (django-q2's queue_limit: workers squared), so some stay in the
+        # broker, untaken, all along.
         for n in range(WORKERS):
             (tmp_path / f"long{n}").mkdir()
             async_task("tests.qcluster_tasks.hold", str(tmp_path / f"long{n}"), 15.0)
-        waiting = async_task("tests.qcluster_tasks.mark", str(tmp_path / "waiting"))
+        waiting = [
+            async_task("tests.qcluster_tasks.mark", str(tmp_path / f"waiting{n}"))
+            for n in range(WORKERS**2 + 2)
+        ]
         wait_until(
-            lambda: Task.objects.filter(id=waiting, success=True).exists(),
+            lambda: Task.objects.filter(id__in=waiting, success=True).count() == len(waiting),
             timeout=90,
-            what="the waiting task done",
+            what="the waiting tasks done",
         )
         assert Task.objects.filter(func="tests.qcluster_tasks.hold", success=True).count() == 2
         assert "Restarting the task cluster" not in cluster.log()
