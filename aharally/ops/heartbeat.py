@@ -73,9 +73,9 @@ def stalled_clusters(live):
 class Heartbeat:
     """Beat for a `qcluster` command in a thread of its main process until stop().
 
-    Not a daemon: the interpreter waits for it at exit, so the row is removed after a stop.
-    It reads the watchdog's progress without waiting on the main thread, so a main thread
-    that hangs reads as a cluster making no progress.
+    stop() removes the row (a killed command's row goes stale instead). It reads the
+    watchdog's progress without waiting on the main thread, so a main thread that hangs reads
+    as a cluster making no progress.
     """
 
     def __init__(self, watchdog) -> None:
