@@ -316,6 +316,16 @@ METRICS_PORT = env_int("METRICS_PORT", 9808)
 # the stale limit (a killed cluster shows within it; a stopped one at once).
 CLUSTER_HEARTBEAT_SECONDS = env_int("CLUSTER_HEARTBEAT_SECONDS", 10)
 CLUSTER_HEARTBEAT_STALE_SECONDS = env_int("CLUSTER_HEARTBEAT_STALE_SECONDS", 60)
+# A task cluster that takes no task this long while tasks wait and a worker is free restarts
+# itself (as it does at once when one of its processes dies), and /readyz reports it stuck.
+CLUSTER_STALL_SECONDS = env_int("CLUSTER_STALL_SECONDS", 20)
+# On such a restart, running tasks get this long to finish or give back their work.
+CLUSTER_RESTART_GRACE_SECONDS = env_int("CLUSTER_RESTART_GRACE_SECONDS", 10)
+if CLUSTER_STALL_SECONDS < 5 or CLUSTER_RESTART_GRACE_SECONDS < 0:
+    # Under a few seconds a cluster would restart while its pusher is still polling the queue.
+    raise ImproperlyConfigured(
+        "CLUSTER_STALL_SECONDS must be at least 5, CLUSTER_RESTART_GRACE_SECONDS at least 0."
+    )
 # "plain" (the default, for people) or "json" (one JSON object a line, for log collectors).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
 if LOG_FORMAT not in ("plain", "json"):

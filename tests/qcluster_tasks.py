@@ -12,3 +12,11 @@ def hold(directory: str, seconds: float = 2.0) -> str:
     time.sleep(seconds)
     Path(directory, "finished").touch()
     return "done"
+
+
+def mark(path: str) -> int:
+    """Write the worker's process id to `path`: proof that a task ran, and where."""
+    import os
+
+    Path(path).write_text(str(os.getpid()))
+    return os.getpid()

@@ -52,3 +52,9 @@ def test_the_development_key_is_refused_without_debug():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set to a private value" in result.stderr
+
+
+def test_a_stall_limit_that_would_restart_a_healthy_task_cluster_is_refused():
+    result = _start("import django; django.setup()", CLUSTER_STALL_SECONDS="1")
+    assert result.returncode != 0
+    assert "CLUSTER_STALL_SECONDS must be at least 5" in result.stderr

@@ -43,6 +43,7 @@ from aharally.integrations.templates_service import (
     stop_using_as_template,
     use_as_template,
 )
+from aharally.ops.health import cluster_notice
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 
@@ -104,6 +105,7 @@ def index(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "new_url": _reverse_or_none("integrations:wizard_new", prefix=request.workspace.prefix),
+            "cluster_notice": cluster_notice(),
             "tab": "integrations",
         },
     )
@@ -132,6 +134,7 @@ def settings_page(request: HttpRequest, integration_id: int) -> HttpResponse:
                 integration_id=integration.pk,
             ),
             "recent_log": list(integration.log.all()[:5]),
+            "cluster_notice": cluster_notice(),
             "tab": "integrations",
         },
     )
@@ -339,6 +342,7 @@ def manage(request: HttpRequest) -> HttpResponse:
             "form": form,
             "rows": rows,
             "filtered": any(vars(filters).values()),
+            "cluster_notice": cluster_notice(),
             "tab": "integrations",
         },
     )

@@ -50,17 +50,44 @@ def check_database() -> Check:
 
 
 def check_cluster() -> Check:
-    from aharally.ops.heartbeat import live_clusters
+    from aharally.ops.heartbeat import live_clusters, stalled_clusters
 
-    live = live_clusters().count()
-    if not live:
+    live = live_clusters()
+    count = live.count()
+    if not count:
         return Check(
             False,
             f"no task cluster has reported in the last {settings.CLUSTER_HEARTBEAT_STALE_SECONDS}"
             " seconds: nothing sends to Rally or reads from it (start `manage.py qcluster`)",
             {"clusters": 0},
         )
-    return Check(True, detail={"clusters": live})
+    stalled = list(stalled_clusters(live).values_list("waiting", flat=True))
+    if len(stalled) == count:
+        return Check(
+            False,
+            f"tasks are waiting and no task cluster has taken one for more than "
+            f"{settings.CLUSTER_STALL_SECONDS} seconds: nothing sends to Rally or reads from it"
+            " (a stuck cluster restarts itself; if this lasts, read its log)",
+            {"clusters": count, "stalled": len(stalled), "waiting": max(stalled)},
+        )
+    return Check(True, detail={"clusters": count})
+
+
+def cluster_notice() -> str:
+    """What an owner should know of the task cluster, in plain words; "" while it is well."""
+    check = check_cluster()
+    if check.ok:
+        return ""
+    if not check.detail.get("clusters"):
+        return (
+            "The task cluster is not running: nothing is sent to Rally or read from it until "
+            "it is started again."
+        )
+    return (
+        f"The task cluster has taken no task for more than {settings.CLUSTER_STALL_SECONDS} "
+        "seconds while work waits: nothing is sent to Rally or read from it meanwhile. It "
+        "restarts itself; if this notice stays, ask your administrator to read its log."
+    )
 
 
 def check_integrations() -> Check:

@@ -1,4 +1,4 @@
-"""The task cluster's heartbeat: a row per running cluster, renewed while its sentinel lives.
+"""The task cluster's heartbeat: a row per `qcluster` command, renewed while it runs.
 
 django-q2 keeps its own cluster status (`Stat`) in the cache with a 3-second expiry stamped by
 the writer's clock, in a key list every cluster rewrites; across machines that is only as good
@@ -14,10 +14,10 @@ import socket
 import threading
 import uuid
 from datetime import timedelta
-from multiprocessing.connection import wait
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.models import F
 from django.db.models.functions import Now
 
 logger = logging.getLogger(__name__)
@@ -27,10 +27,14 @@ def cluster_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def beat(name: str) -> None:
+def beat(name: str, *, progress_age: float = 0.0, waiting: int = 0) -> None:
+    """Renew `name`'s row; it last made progress `progress_age` seconds ago (watchdog)."""
     from aharally.ops.models import ClusterHeartbeat
 
-    updated = ClusterHeartbeat.objects.filter(cluster=name).update(beat_at=Now())
+    progress_at = Now() - timedelta(seconds=progress_age)
+    updated = ClusterHeartbeat.objects.filter(cluster=name).update(
+        beat_at=Now(), progress_at=progress_at, waiting=waiting
+    )
     if not updated:
         ClusterHeartbeat.objects.create(
             cluster=name,
@@ -38,6 +42,8 @@ def beat(name: str) -> None:
             pid=os.getpid(),
             started_at=Now(),
             beat_at=Now(),
+            progress_at=progress_at,
+            waiting=waiting,
         )
 
 
@@ -57,34 +63,61 @@ def live_clusters():
     return ClusterHeartbeat.objects.filter(beat_at__gte=Now() - stale)
 
 
-def _run(process_sentinel: int, name: str, interval: float) -> None:
-    try:
-        # Until the sentinel process ends (its fd becomes readable); waiting on the fd reaps
-        # nothing, so the cluster's own join still sees the exit.
-        while True:
-            try:
-                beat(name)
-            except Exception:  # the database may be away for a while: beat again later
-                logger.warning("Could not write the task cluster's heartbeat", exc_info=True)
-                close_old_connections()
-            if wait([process_sentinel], timeout=interval):
-                break
-        forget(name)
-    except Exception:
-        logger.warning("Could not remove the task cluster's heartbeat", exc_info=True)
-    finally:
-        connection.close()
+def stalled_clusters(live):
+    """Of `live` heartbeats, those whose cluster had made no progress for longer than
+    CLUSTER_STALL_SECONDS when they last beat (tasks waiting, a worker free, none taken)."""
+    stall = timedelta(seconds=settings.CLUSTER_STALL_SECONDS)
+    return live.filter(progress_at__lt=F("beat_at") - stall)
 
 
-def start_beating(process) -> threading.Thread:
-    """Beat for `process` (django-q2's sentinel) in a thread of this process until it ends.
+class Heartbeat:
+    """Beat for a `qcluster` command in a thread of its main process until stop().
 
-    Not a daemon: the interpreter waits for it at exit, so the row is removed after a stop.
+    stop() removes the row (a killed command's row goes stale instead). It reads the
+    watchdog's progress without waiting on the main thread, so a main thread that hangs reads
+    as a cluster making no progress.
     """
-    thread = threading.Thread(
-        target=_run,
-        args=(process.sentinel, cluster_name(), settings.CLUSTER_HEARTBEAT_SECONDS),
-        name="cluster-heartbeat",
-    )
-    thread.start()
-    return thread
+
+    def __init__(self, watchdog) -> None:
+        self.watchdog = watchdog
+        self.name = cluster_name()
+        self.interval = settings.CLUSTER_HEARTBEAT_SECONDS
+        self._done = threading.Event()
+        # Held while beating: the main process forks the cluster under it (see pause()).
+        self._busy = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="cluster-heartbeat")
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def pause(self) -> threading.Lock:
+        """`with heartbeat.pause():` fork there. A child forked while this thread holds a lock
+        (an import's, the database driver's) would wait on that copy for good."""
+        return self._busy
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._busy:
+                    try:
+                        beat(
+                            self.name,
+                            progress_age=self.watchdog.progress_age(),
+                            waiting=self.watchdog.waiting,
+                        )
+                    except Exception:  # the database may be away a while: beat again later
+                        logger.warning("Could not write the cluster's heartbeat", exc_info=True)
+                        close_old_connections()
+                if self._done.wait(self.interval):
+                    break
+            with self._busy:
+                forget(self.name)
+        except Exception:
+            logger.warning("Could not remove the task cluster's heartbeat", exc_info=True)
+        finally:
+            connection.close()

@@ -30,7 +30,7 @@ class DatabaseCollector:
 
     def collect(self) -> Iterable[Metric]:
         from aharally.integrations.models import IntegrationState
-        from aharally.ops.heartbeat import live_clusters
+        from aharally.ops.heartbeat import live_clusters, stalled_clusters
         from aharally.sync.models import (
             Activity,
             ActivityAction,
@@ -134,6 +134,14 @@ class DatabaseCollector:
         )
         clusters.add_metric([], live_clusters().count())
         yield clusters
+
+        stuck = GaugeMetricFamily(
+            "aharally_task_clusters_stuck",
+            "Task clusters with a recent heartbeat that have taken no task for longer than "
+            "CLUSTER_STALL_SECONDS while tasks waited.",
+        )
+        stuck.add_metric([], stalled_clusters(live_clusters()).count())
+        yield stuck
 
 
 class MachineFilesCollector:

@@ -1,4 +1,4 @@
-"""Which task clusters are alive: each `manage.py qcluster` beats here while its sentinel runs.
+"""Which task clusters are alive: each `manage.py qcluster` beats here while it runs.
 
 Timestamps come from the database's clock (`Now()`), written and compared there, so clusters
 on machines whose clocks disagree still read the same (docs/operations.md, "Readiness").
@@ -17,6 +17,10 @@ class ClusterHeartbeat(models.Model):
     pid = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     beat_at = models.DateTimeField(db_index=True)
+    # The last moment it took a task, or none waited, or all its workers were busy (its
+    # watchdog's view); beat_at minus this is how long it has been stuck.
+    progress_at = models.DateTimeField(null=True)
+    waiting = models.PositiveIntegerField(default=0)  # tasks in the queue it saw untaken
 
     class Meta:
         ordering = ["-beat_at"]

@@ -133,3 +133,22 @@ def test_every_response_carries_a_request_id_and_keeps_a_sane_incoming_one(clien
     replaced = client.get("/healthz", headers={"X-Request-ID": "bad id\n<script>"})
     assert replaced["X-Request-ID"] != "bad id\n<script>"
     assert len(replaced["X-Request-ID"]) == 32
+
+
+def test_readyz_reports_a_cluster_that_takes_no_task_while_tasks_wait(client, settings):
+    settings.CLUSTER_STALL_SECONDS = 20
+    beat("stuck", progress_age=30, waiting=3)
+    status, body = _ready(client, "?check=cluster")
+    assert status == 503
+    check = body["checks"]["cluster"]
+    assert check["ok"] is False
+    assert "no task cluster has taken one for more than 20 seconds" in check["reason"]
+    assert (check["clusters"], check["stalled"], check["waiting"]) == (1, 1, 3)
+
+
+def test_readyz_is_ready_while_one_cluster_of_two_makes_progress(client, settings):
+    settings.CLUSTER_STALL_SECONDS = 20
+    beat("stuck", progress_age=30, waiting=3)
+    beat("working", progress_age=10, waiting=3)
+    status, body = _ready(client, "?check=cluster")
+    assert (status, body["checks"]["cluster"]) == (200, {"ok": True, "clusters": 2})

@@ -113,6 +113,15 @@ def test_webhook_and_catch_up_lag_are_ages_from_the_database(client, cast, token
     assert value(samples, "aharally_task_clusters") == 1
 
 
+def test_a_cluster_that_takes_no_task_while_tasks_wait_counts_as_stuck(client, token, settings):
+    settings.CLUSTER_STALL_SECONDS = 20
+    beat("stuck", progress_age=45, waiting=4)
+    beat("well", progress_age=5, waiting=4)
+    samples = scrape(client)
+    assert value(samples, "aharally_task_clusters") == 2
+    assert value(samples, "aharally_task_clusters_stuck") == 1
+
+
 def test_this_process_instruments_show_without_a_metrics_dir(client, token, settings):
     settings.METRICS_DIR = ""
     before = value(scrape(client), "aharally_sync_attempt_failures_total", error_kind="throttled")
