@@ -8,11 +8,15 @@ once.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from aharally.integrations.models import OutgoingMode
 from aharally.integrations.templates_service import use_as_template
+from aharally.rally.query import all_of, where
 from aharally.records.demo import DEMO_PASSWORD, seed_demo
 from aharally.records.models import Feature, Initiative
 from aharally.records.services import update_record
@@ -21,7 +25,7 @@ from aharally.sync.pull import pull_updates
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
 from tests.sync.cluster import TaskCluster, wait_until
-from tests.sync.support import connect, rally_objects, sandbox_client
+from tests.sync.support import connect, sandbox_client
 
 PLATFORM_BOARD = "/w/PLAT/features/board/"
 COMPANY_BOARD = "/w/CO/features/board/"
@@ -48,6 +52,7 @@ def _parent_oid(client, link) -> int | None:
 def test_a_bulk_send_on_a_shared_template_links_once_and_copies_nothing(
     page, sync_sandbox, hooked_cluster, screenshot
 ):
+    started = timezone.now() - timedelta(seconds=5)  # the sandbox's clock is this machine's
     seed_demo()
     platform = Workspace.objects.get(prefix="PLAT")
     company = Workspace.objects.get(prefix="CO")
@@ -95,15 +100,24 @@ def test_a_bulk_send_on_a_shared_template_links_once_and_copies_nothing(
     )
     assert initiatives.exists(), "the demo's features have initiatives"
     with sandbox_client(sync_sandbox) as client:
+        engineering = next(w for w in client.workspaces() if w.name == "Engineering")
         for initiative in initiatives:
             initiative_link = Link.objects.get(
                 record_type=RecordType.INITIATIVE, record_id=initiative.pk
             )
-            named = [
-                item
-                for item in rally_objects(sync_sandbox, "PortfolioItem/Initiative", initiative.name)
-                if item["Name"] == initiative.name
-            ]
+            # The session's sandbox holds other tests' demo initiatives of the same names:
+            # count those made since this test started.
+            named = list(
+                client.query(
+                    "PortfolioItem/Initiative",
+                    query=all_of(
+                        where("Name", "=", initiative.name),
+                        where("CreationDate", ">=", started.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
+                    ),
+                    fetch=["ObjectID"],
+                    workspace=engineering.ref,
+                )
+            )
             assert len(named) == 1, f"{initiative.name} is in Rally {len(named)} times"
             for link in feature_links.filter(
                 record_id__in=features.filter(initiative=initiative).values("pk")
