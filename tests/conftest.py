@@ -47,3 +47,19 @@ def sync_sandbox():
 
     with RallySandbox() as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def faults(rally_sandbox):
+    """Inject the sandbox's faults (docs/rally-sandbox.md), all or none; cleared after the test.
+
+    `faults({"kind": "status", "status": 503}, …)`. It talks to whichever sandbox the test's
+    `rally_sandbox` is (the sync's tests have their own).
+    """
+
+    def add(*specs):
+        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
+        assert response.status_code == 201, response.text
+
+    yield add
+    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")

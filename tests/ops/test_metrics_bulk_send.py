@@ -18,16 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 COUNT = 12
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def test_metrics_show_the_counters_moving_during_a_bulk_send(
     client, cast, rally_sandbox, settings, tmp_path, faults
 ):

@@ -21,16 +21,6 @@ def on_postgresql():
 
 
 @pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
-@pytest.fixture
 def clusters():
     """Start clusters with `clusters(n, **options)`; every one is stopped (or killed) after."""
     from tests.sync.cluster import TaskCluster

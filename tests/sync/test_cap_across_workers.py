@@ -23,16 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FEATURES = 120
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def test_a_catch_up_beside_a_drain_in_another_worker_never_makes_it_13(
     cast, rally_sandbox, faults, task_cluster
 ):

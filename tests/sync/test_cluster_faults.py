@@ -24,16 +24,6 @@ def integration(cast, rally_sandbox):
     return connect(cast.workspace, rally_sandbox, owner=cast.owner)
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def _features(cast, word: str, count: int):
     return [make_feature(cast.workspace, name=f"{word} feature {n}") for n in range(count)]
 

@@ -25,16 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FEATURES = 40
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def _linked(features) -> int:
     return Link.objects.filter(
         record_type=RecordType.FEATURE, record_id__in=[f.pk for f in features], state="ok"

@@ -34,16 +34,6 @@ def integration(cast, rally_sandbox, settings):
     return connect(cast.workspace, rally_sandbox, owner=cast.owner)
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def _linked_feature(cast, integration, *, drain=drain_outbox) -> tuple[Feature, Link]:
     feature = make_feature(cast.workspace, name=f"PLAT-52 {token()}")
     outbox.request_send(record=feature, integration=integration, user=cast.contributor)

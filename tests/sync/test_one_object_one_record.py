@@ -45,16 +45,6 @@ def group(cast, company, rally_sandbox):
     return platform, company_integration
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
-        assert response.status_code == 201, response.text
-
-    yield add
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def _drop_answer_of(path_part: str) -> dict:
     return {
         "kind": "drop_after_commit",
