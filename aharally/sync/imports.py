@@ -313,7 +313,6 @@ def import_object(
             rally_type=record_mapping.rally_type,
             rally_oid=obj.object_id,
             formatted_id=obj.formatted_id or "",
-            url=mapping.detail_url(config.rally_url, record_mapping.rally_type, obj.object_id),
             baseline=baseline,
         )
     except links.AlreadyLinked:

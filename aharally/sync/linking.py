@@ -18,7 +18,7 @@ from django.utils import timezone
 from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
-from aharally.sync import mapping, outbox
+from aharally.sync import outbox
 from aharally.sync.links import AlreadyLinked, create_link
 from aharally.sync.models import (
     OPEN_STATES,
@@ -165,7 +165,6 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
                 rally_type=rally_type,
                 rally_oid=found.object_id,
                 formatted_id=found.formatted_id or formatted_id,
-                url=mapping.detail_url(config.rally_url, rally_type, found.object_id),
                 # Agreed as they stand: later edits in aharally are what is sent.
                 baseline=values,
                 linked_by=row.created_by,

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from aharally.integrations.models import Integration
 from aharally.rally.sites import rally_site
+from aharally.sync.mapping import detail_url
 from aharally.sync.models import Link, LinkState
 
 
@@ -30,8 +31,17 @@ class AlreadyLinked(Exception):
         self.by_record = by_record
 
 
-def create_link(*, integration: Integration, record_type: str, record_id: int, **fields) -> Link:
-    """Make the link, or raise AlreadyLinked naming what holds the object or the record."""
+def create_link(
+    *,
+    integration: Integration,
+    record_type: str,
+    record_id: int,
+    rally_type: str,
+    rally_oid: int,
+    **fields,
+) -> Link:
+    """Make the link (Rally's detail URL derived), or raise AlreadyLinked naming what holds
+    the object or the record."""
     site = site_of(integration)
     try:
         with transaction.atomic():
@@ -40,10 +50,13 @@ def create_link(*, integration: Integration, record_type: str, record_id: int, *
                 record_type=record_type,
                 record_id=record_id,
                 rally_site=site,
+                rally_type=rally_type,
+                rally_oid=rally_oid,
+                url=detail_url(integration.source.rally_url, rally_type, rally_oid),
                 **fields,
             )
     except IntegrityError:
-        by_object = holder_of(site, fields["rally_oid"])
+        by_object = holder_of(site, rally_oid)
         by_record = link_of_record(site, record_type, record_id)
         if by_object is None and by_record is None:
             raise  # neither: a constraint of another kind, not ours to explain

@@ -214,7 +214,6 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
 
 def _store_link(row, run, record, record_mapping, created, values, integration, *, adopted=False):
     """Record the link and finish the row in one transaction."""
-    config = run.config_for(integration)
     try:
         with transaction.atomic():
             link = links.create_link(
@@ -224,9 +223,6 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
                 rally_type=record_mapping.rally_type,
                 rally_oid=created.object_id,
                 formatted_id=created.formatted_id or "",
-                url=mapping.detail_url(
-                    config.rally_url, record_mapping.rally_type, created.object_id
-                ),
                 baseline=values,
                 linked_by=row.created_by,
             )

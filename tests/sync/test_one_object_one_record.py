@@ -234,7 +234,6 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
             rally_type="PortfolioItem/Feature",
             rally_oid=existing.object_id,
             formatted_id=existing.formatted_id,
-            url="http://rally.invalid/",
         )
     finally:
         drain.join(timeout=60)
