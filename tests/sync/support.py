@@ -73,8 +73,12 @@ def connect(
 
 
 def token() -> str:
-    """A word no other test's records contain, to count this test's objects in Rally."""
-    return uuid.uuid4().hex[:10]
+    """A word no other test's records contain, to count this test's objects in Rally.
+
+    It ends with a letter so that it never looks like a FormattedID (`E5510069`), which Import
+    from Rally searches by ID rather than by name.
+    """
+    return uuid.uuid4().hex[:10] + "x"
 
 
 def rally_objects(sandbox, type_path: str, name_contains: str, *, fetch=None) -> list:
