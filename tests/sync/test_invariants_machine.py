@@ -292,7 +292,12 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(which=st.integers(0, 1))
     def drain(self, which):
-        self._under_faults(drain_outbox, self._integration(which).pk)
+        """Time passes (retries are due) and the cluster drains the outbox."""
+        integration = self._integration(which)
+        OutboxItem.objects.filter(integration=integration, state=OutboxState.QUEUED).update(
+            not_before=timezone.now()
+        )
+        self._under_faults(drain_outbox, integration.pk)
 
     @rule(which=st.integers(0, 1))
     def catch_up(self, which):
@@ -354,7 +359,11 @@ class SyncMachine(RuleBasedStateMachine):
                 "record_id": feature.pk,
             },
         )
-        answer = browser.post(url, {"integration": self.plat.pk, "formatted_id": made.formatted_id})
+        answer = browser.post(
+            url,
+            {"integration": self.plat.pk, "formatted_id": made.formatted_id},
+            HTTP_HX_REQUEST="true",
+        )
         assert answer.status_code == 200, answer.content.decode()[:500]
         self.sent.add((RecordType.FEATURE, feature.pk))
         self._under_faults(drain_outbox, self.plat.pk)
@@ -804,7 +813,6 @@ def machine_settings(settings):
     settings.SYNC_RICH_TEXT_QUIET_SECONDS = 0
     settings.SYNC_DRAIN_WAIT_SECONDS = 0
     settings.SYNC_DRAIN_BUDGET_SECONDS = 60
-    settings.SYNC_BASE_BACKOFF_SECONDS = 0
     return settings
 
 
