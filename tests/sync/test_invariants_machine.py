@@ -22,6 +22,7 @@ import traceback
 import uuid
 from collections import Counter
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
@@ -106,6 +107,10 @@ FAULTS = {
     ],
 }
 _numbers = itertools.count(1)
+
+
+class WorkerKilled(BaseException):
+    """The worker process died here (not an error the sync could catch)."""
 
 
 def _path(rally_type: str, oid: int) -> str:
@@ -401,6 +406,39 @@ class SyncMachine(RuleBasedStateMachine):
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         OutboxItem.objects.filter(pk__in=[r.pk for r in rows]).update(claimed_at=stale)
         self.abandoned |= {r.claim_token for r in rows}
+
+    @precondition(lambda self: self.features)
+    @rule(pick=st.integers(0, 20))
+    def send_and_worker_killed_after_rally_committed(self, pick):
+        """A send whose worker dies after each create committed in Rally, before the link
+        is written (SIGKILL mid-request): the rows stay in flight until reclaimed."""
+        integration = self.plat
+        sendable = self._sendable()
+        if not sendable:
+            return
+        feature = sendable[pick % len(sendable)]
+        try:
+            outbox.request_send(record=feature, integration=integration, user=self.owner)
+        except outbox.SyncError:
+            return
+        self._mark_sent(feature)
+        before = set(
+            OutboxItem.objects.filter(
+                integration=integration, state=OutboxState.IN_FLIGHT
+            ).values_list("pk", flat=True)
+        )
+
+        def killed(*args, **kwargs):
+            raise WorkerKilled
+
+        with mock.patch("aharally.sync.push._store_link", killed):
+            self._under_faults(drain_outbox, integration.pk)
+        stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
+        dead = OutboxItem.objects.filter(
+            integration=integration, state=OutboxState.IN_FLIGHT, kind=OutboxKind.CREATE
+        ).exclude(pk__in=before)
+        self.abandoned |= set(dead.values_list("claim_token", flat=True))
+        dead.update(claimed_at=stale)
 
     @rule(kind=st.sampled_from(sorted(FAULTS)))
     def faults_on(self, kind):
