@@ -75,8 +75,8 @@ from tests.sync.support import connect, rally_objects, sandbox_client, scope_of,
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLES = int(os.environ.get("SYNC_MACHINE_EXAMPLES", "8"))
-STEPS = int(os.environ.get("SYNC_MACHINE_STEPS", "18"))
+EXAMPLES = int(os.environ.get("SYNC_MACHINE_EXAMPLES", "10"))
+STEPS = int(os.environ.get("SYNC_MACHINE_STEPS", "20"))
 MINUTES = float(os.environ.get("SYNC_MACHINE_MINUTES", "0"))
 REPORT = os.environ.get("SYNC_MACHINE_REPORT", "")
 
