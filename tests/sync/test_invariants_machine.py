@@ -429,9 +429,10 @@ class SyncMachine(RuleBasedStateMachine):
         except outbox.SyncError:
             return
         self._mark_sent(feature)
+        # A parent (Company's initiative) is created in the same send, through its own row.
         before = set(
             OutboxItem.objects.filter(
-                integration=integration, state=OutboxState.IN_FLIGHT
+                integration__in=self.integrations, state=OutboxState.IN_FLIGHT
             ).values_list("pk", flat=True)
         )
 
@@ -442,7 +443,7 @@ class SyncMachine(RuleBasedStateMachine):
             self._under_faults(drain_outbox, integration.pk)
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         dead = OutboxItem.objects.filter(
-            integration=integration, state=OutboxState.IN_FLIGHT, kind=OutboxKind.CREATE
+            integration__in=self.integrations, state=OutboxState.IN_FLIGHT, kind=OutboxKind.CREATE
         ).exclude(pk__in=before)
         self.abandoned |= set(dead.values_list("claim_token", flat=True))
         dead.update(claimed_at=stale)
