@@ -44,6 +44,7 @@ from aharally.integrations.templates_service import use_as_template
 from aharally.records.models import Feature, Initiative, Requirement
 from aharally.records.services import create_initiative, update_record
 from aharally.sync import outbox, queue
+from aharally.sync.catchup import run_catch_up
 from aharally.sync.compare import run_comparison, start_comparison
 from aharally.sync.compare_report import ACTIONS, ResolveError, resolve
 from aharally.sync.drain import drain_outbox
@@ -68,7 +69,7 @@ from aharally.sync.search import (
     search_rows,
     start_search,
 )
-from aharally.sync.webhooks import process_event, receive_delivery
+from aharally.sync.webhooks import receive_delivery
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement, make_workspace
 from tests.sync.support import connect, rally_objects, sandbox_client, scope_of, token
@@ -519,7 +520,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.deleted.add(link.rally_oid)
         # Rally rings the doorbell, as it does for a deletion.
         event = self._deliver(link.integration, "Deleted", link.rally_oid)
-        self._under_faults(process_event, event.pk)
+        self._under_faults(run_catch_up, event.integration_id)  # what the cluster runs
 
     @precondition(lambda self: self._ok_links(RecordType.FEATURE))
     @rule(pick=st.integers(0, 20))
@@ -540,7 +541,7 @@ class SyncMachine(RuleBasedStateMachine):
         links = self._ok_links()
         link = links[pick % len(links)]
         event = self._deliver(link.integration, "Updated", link.rally_oid, times=2 if twice else 1)
-        self._under_faults(process_event, event.pk)
+        self._under_faults(run_catch_up, event.integration_id)  # what the cluster runs
 
     @precondition(lambda self: self._ok_links(RecordType.FEATURE, RecordType.REQUIREMENT))
     @rule(pick=st.integers(0, 20))
@@ -549,7 +550,7 @@ class SyncMachine(RuleBasedStateMachine):
         links = self._ok_links(RecordType.FEATURE, RecordType.REQUIREMENT)
         link = links[pick % len(links)]
         event = self._deliver(link.integration, "Deleted", link.rally_oid)
-        self._under_faults(process_event, event.pk)
+        self._under_faults(run_catch_up, event.integration_id)  # what the cluster runs
 
     @precondition(lambda self: self._ok_links())
     @rule(which=st.integers(0, 1), pick=st.integers(0, 20))
