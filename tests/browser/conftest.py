@@ -104,3 +104,16 @@ def sign_in(page, email: str, password: str, *, next_url: str) -> None:
         "button[type=submit]"
     ).click()
     page.wait_for_url(f"**{next_url}")
+
+
+@pytest.fixture
+def hooked_cluster(settings, live_server, transactional_db):
+    """A task cluster that registers Rally's webhooks at this test's live server."""
+    from tests.sync.cluster import TaskCluster
+
+    settings.SITE_URL = live_server.url
+    cluster = TaskCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -198,17 +198,6 @@ def test_bob_links_a_feature_to_one_of_another_rally_project_and_the_menu_says_w
     assert not Link.objects.filter(record_type=RecordType.FEATURE, record_id=feature.pk).exists()
 
 
-@pytest.fixture
-def hooked_cluster(settings, live_server, transactional_db):
-    """A cluster that registers Rally's webhook at this test's live server."""
-    settings.SITE_URL = live_server.url
-    cluster = TaskCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 def test_a_state_changed_in_rally_shows_on_the_board_and_in_the_drawer(
     page, sync_sandbox, hooked_cluster, screenshot
 ):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -24,23 +23,12 @@ from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState
 from aharally.sync.pull import pull_updates
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
-from tests.sync.cluster import TaskCluster, wait_until
+from tests.sync.cluster import wait_until
 from tests.sync.support import connect, sandbox_client
 
 PLATFORM_BOARD = "/w/PLAT/features/board/"
 COMPANY_BOARD = "/w/CO/features/board/"
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def hooked_cluster(settings, live_server, transactional_db):
-    """A cluster that registers Rally's webhooks at this test's live server."""
-    settings.SITE_URL = live_server.url
-    cluster = TaskCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _parent_oid(client, link) -> int | None:

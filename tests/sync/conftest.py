@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from tests.factories import make_workspace
 from tests.sync.cluster import TaskCluster
-from tests.sync.support import sandbox_client
+from tests.sync.support import connect, sandbox_client
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +39,20 @@ def _forget_webhooks_after(request):
     with sandbox_client(sandbox) as client:
         for webhook in list(client.webhooks()):
             client.delete_webhook(str(webhook["ObjectUUID"]))
+
+
+@pytest.fixture
+def template_group(cast, rally_sandbox):
+    """What the product recommends: Platform's integration is the template, Company's is built
+    on it, both on Rally project Platform, automatic import on."""
+    from aharally.integrations.templates_service import use_as_template
+
+    company = make_workspace("Company", "CO", owner=cast.owner)
+    platform = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    use_as_template(integration=platform, by=cast.owner)
+    platform.refresh_from_db()
+    return SimpleNamespace(
+        company=company,
+        platform=platform,
+        company_integration=connect(company, rally_sandbox, owner=cast.owner, template=platform),
+    )

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from aharally.integrations.templates_service import use_as_template
 from aharally.records.models import Feature
 from aharally.records.services import create_initiative
 from aharally.sync.jobs import start_job
 from aharally.sync.models import Link, OutboxItem, OutboxState
 from aharally.sync.pull import pull_updates
 from aharally.workspaces.models import RecordType
-from tests.factories import make_feature, make_workspace
+from tests.factories import make_feature
 from tests.sync.cluster import wait_until
-from tests.sync.support import connect, rally_objects, token
+from tests.sync.support import rally_objects, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,13 +31,10 @@ def _linked(features) -> int:
 
 
 def test_faults_a_killed_cluster_and_catch_ups_make_nothing_twice(
-    cast, rally_sandbox, faults, task_cluster
+    cast, rally_sandbox, faults, task_cluster, template_group
 ):
-    company = make_workspace("Company", "CO", owner=cast.owner)
-    platform = connect(cast.workspace, rally_sandbox, owner=cast.owner)
-    use_as_template(integration=platform, by=cast.owner)
-    platform.refresh_from_db()
-    company_integration = connect(company, rally_sandbox, owner=cast.owner, template=platform)
+    company = template_group.company
+    platform, company_integration = template_group.platform, template_group.company_integration
     word = token()
     initiative = create_initiative(workspace=company, name=f"Shared {word}")
     features = [
@@ -133,18 +129,15 @@ def _kill_worker_processes(cluster) -> int:
 
 
 def test_a_bulk_send_under_faults_with_workers_killed_and_edits_on_both_sides_converges(
-    cast, rally_sandbox, faults, task_cluster
+    cast, rally_sandbox, faults, task_cluster, template_group
 ):
     """Acceptance 4 of issue 15."""
     from aharally.records.models import Requirement
     from aharally.records.services import update_record
     from tests.sync.support import sandbox_client, scope_of
 
-    company = make_workspace("Company", "CO", owner=cast.owner)
-    platform = connect(cast.workspace, rally_sandbox, owner=cast.owner)
-    use_as_template(integration=platform, by=cast.owner)
-    platform.refresh_from_db()
-    company_integration = connect(company, rally_sandbox, owner=cast.owner, template=platform)
+    company = template_group.company
+    platform, company_integration = template_group.platform, template_group.company_integration
     word = token()
     initiative = create_initiative(workspace=company, name=f"Shared {word}")
     features = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from aharally.integrations.templates_service import use_as_template
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_initiative, create_requirement
 from aharally.sync import outbox
@@ -24,25 +23,21 @@ from aharally.sync.models import (
 )
 from aharally.sync.pull import pull_updates
 from aharally.workspaces.models import RecordType
-from tests.factories import make_feature, make_workspace
+from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def company(cast):
-    return make_workspace("Company", "CO", owner=cast.owner)
+def company(template_group):
+    return template_group.company
 
 
 @pytest.fixture
-def group(cast, company, rally_sandbox):
-    """Platform's integration as the template, Company's built on it: one Rally project."""
-    platform = connect(cast.workspace, rally_sandbox, owner=cast.owner)
-    use_as_template(integration=platform, by=cast.owner)
-    platform.refresh_from_db()
-    company_integration = connect(company, rally_sandbox, owner=cast.owner, template=platform)
-    return platform, company_integration
+def group(template_group):
+    """Platform's integration (the template) and Company's, on one Rally project."""
+    return template_group.platform, template_group.company_integration
 
 
 def _drop_answer_of(path_part: str) -> dict:
