@@ -195,12 +195,15 @@ def not_importable(integration, record_type: str, rally_oid, name) -> str | None
         return "not ours"
     if rally_oid in links.linked_oids(integration, [rally_oid]):
         return "already linked"
+    on_this_rally = links.integrations_on_site(links.site_of(integration))
     if ImportCandidate.objects.filter(
-        integration=integration, rally_oid=rally_oid, state=ImportState.IGNORED
+        integration_id__in=on_this_rally, rally_oid=rally_oid, state=ImportState.IGNORED
     ).exists():
-        return "ignored"  # a reviewer ignored it, or its record was unlinked from it
+        # By any integration on this Rally: a record unlinked in Platform is still Platform's
+        # record of that object, and Company importing it would make a copy.
+        return "ignored (a reviewer ignored it, or its record was unlinked: link that again)"
     creating = OutboxItem.objects.filter(
-        integration_id__in=links.integrations_on_site(links.site_of(integration)),
+        integration_id__in=on_this_rally,
         record_type=record_type,
         kind=OutboxKind.CREATE,
         look_before_send=True,

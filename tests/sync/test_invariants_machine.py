@@ -431,10 +431,11 @@ class SyncMachine(RuleBasedStateMachine):
             return
         self._mark_sent(feature)
         # A parent (Company's initiative) is created in the same send, through its own row.
+        # By claim: the killed drain may reclaim a row an earlier kill left, and claim it anew.
         before = set(
             OutboxItem.objects.filter(
                 integration__in=self.integrations, state=OutboxState.IN_FLIGHT
-            ).values_list("pk", flat=True)
+            ).values_list("claim_token", flat=True)
         )
 
         def killed(*args, **kwargs):
@@ -445,7 +446,7 @@ class SyncMachine(RuleBasedStateMachine):
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         dead = OutboxItem.objects.filter(
             integration__in=self.integrations, state=OutboxState.IN_FLIGHT, kind=OutboxKind.CREATE
-        ).exclude(pk__in=before)
+        ).exclude(claim_token__in=before)
         self.abandoned |= set(dead.values_list("claim_token", flat=True))
         dead.update(claimed_at=stale)
 

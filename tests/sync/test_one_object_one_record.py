@@ -315,3 +315,31 @@ def test_an_unlinked_rally_record_does_not_come_back_as_a_copy_when_it_changes(c
     pull_updates(integration.pk)
 
     assert Requirement.objects.filter(feature=feature).count() == 1  # both kept, no copy
+
+
+def test_a_record_unlinked_in_one_workspace_is_not_imported_as_a_copy_by_the_other(
+    cast, company, group, rally_sandbox
+):
+    """Found by the state machine's soak: Platform unlinks, Company imports the object."""
+    from aharally.sync import search
+    from aharally.sync.linking import unlink_record
+
+    platform, company_integration = group
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Shared {word}")
+    feature = make_feature(cast.workspace, name=f"Unlinked {word}", initiative=initiative)
+    outbox.request_send(record=feature, integration=platform, user=cast.contributor)
+    drain_outbox(platform.pk)
+    unlink_record(
+        integration=platform, record_type=RecordType.FEATURE, record_id=feature.pk, user=cast.owner
+    )
+
+    found = search.start_search(integration=company_integration, user=cast.owner, text=word)
+    search.run_search(found.pk)
+    found.refresh_from_db()
+    oids = [entry["oid"] for entry in found.results if entry["record_type"] == "feature"]
+    made, problems = search.import_chosen(search=found, user=cast.owner, oids=oids)
+    _catch_up(company_integration, platform)
+
+    assert made == [] and "unlinked" in problems[0]
+    assert not Feature.objects.filter(workspace=company).exists(), "Company got a copy"
