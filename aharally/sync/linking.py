@@ -18,6 +18,7 @@ from django.utils import timezone
 from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
+from aharally.records.models import Requirement
 from aharally.sync import outbox
 from aharally.sync.links import AlreadyLinked, create_link
 from aharally.sync.models import (
@@ -238,6 +239,16 @@ def unlink_record(*, integration: Integration, record_type: str, record_id: int,
         record_id=record_id,
         state__in=OPEN_STATES,
     ).update(state=OutboxState.REJECTED, error_message="Unlinked before it was sent.")
+    if record_type == RecordType.FEATURE:
+        # Its requirements' creates would make the feature again in Rally, as their parent
+        # (the soak found the name twice): they wait for the feature to be sent again.
+        OutboxItem.objects.filter(
+            integration=integration,
+            record_type=RecordType.REQUIREMENT,
+            record_id__in=Requirement.objects.filter(feature_id=record_id).values("pk"),
+            kind=OutboxKind.CREATE,
+            state__in=OPEN_STATES,
+        ).update(state=OutboxState.REJECTED, error_message="Its feature was unlinked first.")
     link.delete()
     # The Rally record stays too: it must not come back as a copy the next time it changes.
     record = load_record(record_type, record_id)

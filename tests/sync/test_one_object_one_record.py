@@ -343,3 +343,30 @@ def test_a_record_unlinked_in_one_workspace_is_not_imported_as_a_copy_by_the_oth
 
     assert made == [] and "unlinked" in problems[0]
     assert not Feature.objects.filter(workspace=company).exists(), "Company got a copy"
+
+
+def test_unlinking_a_feature_keeps_its_waiting_stories_from_making_it_again_in_rally(
+    cast, rally_sandbox
+):
+    """Found by the state machine's soak: a requirement's create, queued when its feature was
+    unlinked, created the feature again as its parent."""
+    from aharally.sync.linking import unlink_record
+
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Unlinked parent {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    requirement = create_requirement(feature=feature, name=f"Waiting {word}", user=cast.owner)
+
+    unlink_record(
+        integration=integration,
+        record_type=RecordType.FEATURE,
+        record_id=feature.pk,
+        user=cast.owner,
+    )
+    drain_outbox(integration.pk)
+
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == 1
+    row = OutboxItem.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+    assert row.state == OutboxState.REJECTED
