@@ -11,8 +11,8 @@ from django.utils import timezone
 from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.objects import RallyRef
 from aharally.rally.query import all_of, where
-from aharally.sync import mapping
-from aharally.sync.models import Link, OutboxItem
+from aharally.sync import links, mapping
+from aharally.sync.models import OutboxItem
 from aharally.sync.run import DrainRun
 
 # Attributes Rally fills itself on a create, so they never count as a missing required field.
@@ -165,22 +165,21 @@ def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integrat
     fetch = ["ObjectID", "FormattedID", "Name", "Description", "CreationDate", *parents]
     config = run.config_for(integration)
     project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
-    candidates = run.client.query(
-        record_mapping.rally_type,
-        query=all_of(
-            where("Name", "=", name),
-            where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
-        ),
-        fetch=fetch,
-        project=project,
-        project_scope_down=True,
-        order="ObjectID",
+    candidates = list(
+        run.client.query(
+            record_mapping.rally_type,
+            query=all_of(
+                where("Name", "=", name),
+                where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
+            ),
+            fetch=fetch,
+            project=project,
+            project_scope_down=True,
+            order="ObjectID",
+        )
     )
-    linked = set(
-        Link.objects.filter(
-            integration=integration, rally_type=record_mapping.rally_type
-        ).values_list("rally_oid", flat=True)
-    )
+    # Linked by any integration on this Rally: another record's object, never this one's.
+    linked = links.linked_oids(integration, [candidate.object_id for candidate in candidates])
     description = sent.get("description")
     for candidate in candidates:
         if candidate.object_id in linked:

@@ -186,8 +186,10 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     if row.look_before_send:
         found = find_lost_create(row, run, record_mapping=record_mapping, integration=integration)
         if found is not None:
+            # Rally holds what the lost attempt sent; a change made since goes out after.
+            sent = {k: v for k, v in row.sent_values.items() if not k.startswith("_")} or values
             link = _store_link(
-                row, run, record, record_mapping, found, values, integration, adopted=True
+                row, run, record, record_mapping, found, sent, integration, adopted=values
             )
             if link is not None:
                 _after_create(row, run, record=record, link=link, integration=integration)
@@ -212,8 +214,13 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         _after_create(row, run, record=record, link=link, integration=integration)
 
 
-def _store_link(row, run, record, record_mapping, created, values, integration, *, adopted=False):
-    """Record the link and finish the row in one transaction."""
+def _store_link(row, run, record, record_mapping, created, values, integration, *, adopted=None):
+    """Record the link and finish the row in one transaction.
+
+    `values` are what Rally's object holds (the baseline). An adopted object was made by an
+    earlier attempt: `adopted` are the record's values now, and those changed since that
+    attempt are queued as an update in the same transaction, never taken as sent.
+    """
     try:
         with transaction.atomic():
             link = links.create_link(
@@ -224,10 +231,13 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
                 rally_oid=created.object_id,
                 formatted_id=created.formatted_id or "",
                 baseline=values,
+                rally_version=links.version_of(created),
                 linked_by=row.created_by,
             )
             outbox.finish(row, sent_values=values)
-            action = ActivityAction.ADOPTED if adopted else ActivityAction.CREATED
+            if adopted is not None:
+                _queue_changed_since(row, integration, record, sent=values, now=adopted)
+            action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
             outbox.note(
                 row, action, f"{link.formatted_id} in Rally", row.decided_by or row.created_by
             )
@@ -240,6 +250,20 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
     with run.lock:
         run.sent += 1
     return link
+
+
+def _queue_changed_since(row, integration, record, *, sent: dict, now: dict) -> None:
+    changed = mapping.changed_fields(now, sent)
+    if changed:
+        outbox.write_row(
+            integration=integration,
+            record_type=row.record_type,
+            record_id=record.pk,
+            kind=OutboxKind.UPDATE,
+            fields=changed,
+            user=row.created_by,
+            state=OutboxState.QUEUED,
+        )
 
 
 def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.AlreadyLinked):
@@ -388,7 +412,9 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     sent = {name: values[name] for name in changed}
     with transaction.atomic():
         parent_baseline = {f"_{attr}": path for attr, path in parent_paths.items()}
-        guarded_update.settle(held, link=link, record=record, sent={**sent, **parent_baseline})
+        guarded_update.settle(
+            held, link=link, record=record, sent={**sent, **parent_baseline}, written=written
+        )
         outbox.finish(row, sent_values=sent)
         names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
         outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)

@@ -370,3 +370,31 @@ def test_unlinking_a_feature_keeps_its_waiting_stories_from_making_it_again_in_r
     assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == 1
     row = OutboxItem.objects.get(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
     assert row.state == OutboxState.REJECTED
+
+
+def test_a_rename_made_while_a_lost_create_waits_reaches_rally_once_the_object_is_adopted(
+    cast, rally_sandbox, faults, slow_retries
+):
+    from aharally.records.services import update_record
+
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Before {word}")
+    faults(_drop_answer_of("portfolioitem/feature"))
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    assert OutboxItem.objects.get(record_id=feature.pk).error_kind == ErrorKind.OUTCOME_UNKNOWN
+
+    # Renamed before the retry: the change waits in the create's row.
+    update_record(feature, changes={"name": f"After {word}"}, user=cast.owner)
+    _due_now()
+    drain_outbox(integration.pk)
+    _due_now()
+    drain_outbox(integration.pk)
+
+    held = rally_objects(rally_sandbox, "PortfolioItem/Feature", word, fetch=["Name"])
+    assert [item["Name"] for item in held] == [f"After {word}"], "the rename was lost"
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert link.baseline["name"] == f"After {word}"
+    assert Activity.objects.filter(record_id=feature.pk, action=ActivityAction.ADOPTED).exists()
+    assert not OutboxItem.objects.exclude(state=OutboxState.SENT).filter(record_id=feature.pk)
