@@ -27,7 +27,7 @@ from aharally.integrations.models import LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.client import RallyClient
 from aharally.rally.objects import RallyObject
-from aharally.sync import mapping, outbox, pull
+from aharally.sync import links, mapping, outbox, pull
 from aharally.sync.models import ActivityAction, Link
 from aharally.sync.payload import mapping_label
 
@@ -96,13 +96,23 @@ def hold_back(
     return held
 
 
-def settle(held: Held, *, link: Link, record, sent: dict[str, Any]) -> None:
+def settle(held: Held, *, link: Link, record, sent: dict[str, Any], written=None) -> None:
     """Open the held conflicts and move the link's baseline to the agreed and `sent` values
-    (in the caller's transaction, beside the row's outcome)."""
-    baseline = {**link.baseline, **held.agreed, **sent}
-    if baseline != link.baseline:
-        Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
-        link.baseline = baseline
+    (in the caller's transaction, beside the row's outcome).
+
+    Merged into the link as it is now, under its lock: a catch-up may have moved other fields
+    of the baseline since this send read the link. `written` is Rally's answer to the write.
+    """
+    fresh = Link.objects.select_for_update().get(pk=link.pk)
+    baseline = {**fresh.baseline, **held.agreed, **sent}
+    version = links.newest_version(fresh, *([written] if written is not None else []))
+    if held.version is not None and (version is None or int(held.version) > version):
+        version = int(held.version)
+    if baseline != fresh.baseline or version != fresh.rally_version:
+        Link.objects.filter(pk=link.pk).update(
+            baseline=baseline, rally_version=version, updated_at=timezone.now()
+        )
+    link.baseline, link.rally_version = baseline, version
     for name, ours, theirs, agreed in held.conflicts:
         pull.open_conflict(link, record, name, ours=ours, theirs=theirs, agreed=agreed)
 

@@ -103,3 +103,24 @@ def integrations_on_site(site: str) -> list[int]:
         for integration in Integration.objects.select_related("template")
         if rally_site(integration.source.rally_url) == site
     ]
+
+
+def version_of(obj) -> int | None:
+    """Rally's version counter of an object as read (`_objectVersion`), if it gave one."""
+    try:
+        return int(obj.version)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def is_stale(link: Link, obj) -> bool:
+    """Whether this read of the linked object is older than what the link's baseline
+    reflects (a send wrote it, or a newer read was applied, since it was read)."""
+    version = version_of(obj)
+    return version is not None and link.rally_version is not None and version < link.rally_version
+
+
+def newest_version(link: Link, *objects) -> int | None:
+    """The newest version of the link's object known: the link's or one just read or written."""
+    known = [v for v in (link.rally_version, *map(version_of, objects)) if v is not None]
+    return max(known) if known else None

@@ -36,6 +36,9 @@ class Link(models.Model):
     rally_site = models.CharField(max_length=200)
     # Per mapped field, the value both sides last agreed on (normalised; see sync.mapping).
     baseline = models.JSONField(default=dict, blank=True)
+    # Rally's version of the object (`_objectVersion`) the baseline reflects, from our newest
+    # write or read of it: a read of an older version is stale and changes nothing.
+    rally_version = models.PositiveBigIntegerField(null=True, blank=True)
     # Per field, a value a reviewer rejected: not offered again while the record still has it.
     rejected = models.JSONField(default=dict, blank=True)
     # Rally's progress of a portfolio item, as the catch-up last read it:

@@ -14,6 +14,7 @@ overwritten silently: it is recorded on the record and in the log.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -259,57 +260,94 @@ def _since(stored: str | None, integration: Integration):
 
 
 def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, int]:
-    """Apply one Rally object to its record: (fields applied, conflicts)."""
+    """Apply one Rally object to its record: (fields applied, conflicts).
+
+    `link` and `record` were loaded with the page, and a send may have written the object
+    since the page was read: so what is to be done is decided again under the link's lock,
+    with the link and record as they are now, and a read older than the version the baseline
+    reflects changes nothing (its news is in a later read).
+    """
+    if _plan(link.baseline, record, obj, pairs, record_mapping).is_empty:
+        return 0, 0  # the common case, our own writes coming back: no lock, no write
+    with transaction.atomic():
+        fresh = Link.objects.select_for_update().get(pk=link.pk)
+        if links.is_stale(fresh, obj):
+            return 0, 0
+        record.refresh_from_db()
+        plan = _plan(fresh.baseline, record, obj, pairs, record_mapping)
+        if plan.changes:
+            update_record(record, changes=plan.changes, user=None, source=SOURCE)
+            Activity.objects.create(
+                integration_id=link.integration_id,
+                record_type=link.record_type,
+                record_id=link.record_id,
+                action=ActivityAction.RECEIVED,
+                detail="Took " + ", ".join(sorted(plan.changes)) + f" from {link.formatted_id}",
+            )
+        version = links.newest_version(fresh, obj)
+        if plan.baseline != fresh.baseline or version != fresh.rally_version:
+            Link.objects.filter(pk=link.pk).update(
+                baseline=plan.baseline, rally_version=version, updated_at=timezone.now()
+            )
+        link.baseline, link.rally_version = plan.baseline, version
+        for field_name, ours, theirs, agreed in plan.conflicts:
+            open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
+    for email in plan.unknown_owners:
+        log_event(
+            link.integration,
+            LogLevel.WARNING,
+            f"{link.formatted_id}'s Owner in Rally is {email}, who is not a member "
+            f"of {record.workspace.name}: {record.reference}'s assignee is unchanged.",
+            "Invite them to the workspace with the same email address.",
+        )
+    return len(plan.changes), len(plan.conflicts)
+
+
+@dataclass
+class _Plan:
+    changes: dict[str, Any]
+    baseline: dict[str, Any]
+    conflicts: list[tuple[str, Any, Any, Any]]
+    unknown_owners: list[str]
+    moved: bool  # the baseline moves (both sides agree on a new value)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.changes or self.conflicts or self.moved or self.unknown_owners)
+
+
+def _plan(agreed: dict, record, obj, pairs, record_mapping) -> _Plan:
+    """What applying `obj` to `record` does, given the baseline `agreed`."""
     status_map = record_mapping.status_map
     state_for = status_map.state_for if status_map else (lambda status: None)
-    baseline = dict(link.baseline)
+    baseline = dict(agreed)
     current = mapping.record_values(record, fields=[f for f, _ in pairs], state_for=state_for)
-    changes: dict[str, Any] = {}
-    conflicts: list[str] = []
+    plan = _Plan(changes={}, baseline=baseline, conflicts=[], unknown_owners=[], moved=False)
     for field_name, rally_field in pairs:
         if rally_field not in obj:
             continue
         incoming = rally_value(field_name, obj[rally_field])
         if not changed_in_rally(field_name, incoming, baseline):
             continue  # unreadable, unchanged, or our own write coming back
-        if same_value(field_name, current.get(field_name), incoming, record, status_map):
+        ours = current.get(field_name)
+        if same_value(field_name, ours, incoming, record, status_map):
             baseline[field_name] = incoming  # both sides already agree
+            plan.moved = True
             continue
         if field_name in baseline and not same_value(
-            field_name, current.get(field_name), baseline[field_name], record, status_map
+            field_name, ours, baseline[field_name], record, status_map
         ):
             # Changed here too since the baseline.
-            conflicts.append((field_name, current.get(field_name), incoming, baseline[field_name]))
+            plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
             continue
         value = _record_value(field_name, incoming, status_map, workspace=record.workspace)
         if value is mapping.UNKNOWN:
             if field_name == "assignee":
-                log_event(
-                    link.integration,
-                    LogLevel.WARNING,
-                    f"{link.formatted_id}'s Owner in Rally is {incoming}, who is not a member "
-                    f"of {record.workspace.name}: {record.reference}'s assignee is unchanged.",
-                    "Invite them to the workspace with the same email address.",
-                )
+                plan.unknown_owners.append(incoming)
             continue
-        changes[field_name] = value
+        plan.changes[field_name] = value
         baseline[field_name] = incoming
-    with transaction.atomic():
-        if changes:
-            update_record(record, changes=changes, user=None, source=SOURCE)
-            Activity.objects.create(
-                integration_id=link.integration_id,
-                record_type=link.record_type,
-                record_id=link.record_id,
-                action=ActivityAction.RECEIVED,
-                detail="Took " + ", ".join(sorted(changes)) + f" from {link.formatted_id}",
-            )
-        if baseline != link.baseline:
-            Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
-            link.baseline = baseline
-        for field_name, ours, theirs, agreed in conflicts:
-            open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
-    return len(changes), len(conflicts)
+    return plan
 
 
 def rally_value(field_name: str, value: Any) -> Any:

@@ -221,17 +221,16 @@ def test_a_bulk_send_under_faults_with_workers_killed_and_edits_on_both_sides_co
     for feature in features:
         feature.refresh_from_db()
         link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
-        # Convergence (docs/sync.md invariant 6): equal on both sides, or an open conflict
-        # says why not. (Once in seven runs a rename here stayed out of Rally; see issue 15.)
-        explained = Conflict.objects.filter(
-            link=link, field="name", state=ConflictState.OPEN
-        ).exists()
+        # Converged: each edit, on either side, holds on both (no conflict: no field was
+        # edited on both sides).
         rows = OutboxItem.objects.filter(record_type="feature", record_id=feature.pk)
-        assert by_oid[link.rally_oid] == feature.name or explained, (
-            f"{feature.reference} differs from Rally ({by_oid[link.rally_oid]!r}), unexplained; "
+        assert by_oid[link.rally_oid] == feature.name, (
+            f"{feature.reference} is {feature.name!r} here, {by_oid[link.rally_oid]!r} in Rally; "
             f"its rows: {list(rows.values_list('kind', 'state', 'error_kind', 'sent_values'))}"
         )
-    assert all(f.name.endswith(" in Rally") for f in theirs)
+    assert not Conflict.objects.filter(state=ConflictState.OPEN).exists()
+    assert all(f.name.endswith(" here") for f in ours), "a rename here was lost"
+    assert all(f.name.endswith(" in Rally") for f in theirs), "a rename in Rally was lost"
     assert Feature.objects.filter(workspace=cast.workspace).count() == 30
     assert not Feature.objects.filter(workspace=company).exists(), "Company got copies"
     for feature in parents:

@@ -244,9 +244,10 @@ def test_a_catch_up_pages_at_its_page_size_with_bounded_queries_per_record(
         -small["seen"]["PortfolioItem/Feature"] // 10
     )
     assert large_requests - small_requests == large["pages"] - small["pages"]
-    # Each applied record costs a bounded number of queries (its update, history, baseline
-    # and activity), the same at 5 as at 25.
-    assert (large_queries - small_queries) / (large_applied - small_applied) <= 12
+    # Each applied record costs a bounded number of queries (the link locked and the record
+    # read again, so a send meanwhile is seen; its update, history, baseline and activity),
+    # the same at 5 as at 25.
+    assert (large_queries - small_queries) / (large_applied - small_applied) <= 15
 
 
 @pytest.mark.parametrize("exclude", [True, False])
