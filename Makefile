@@ -47,7 +47,7 @@ lint: install var
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	AHARALLY_TESTING=true $(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m aharally.rally_sandbox manage makemigrations --check --dry-run
+	$(PY) -m rally_sandbox manage makemigrations --check --dry-run
 
 # Tests marked postgres_only run several task clusters on one database, which SQLite can't
 # serve; those marked redis need Redis. Each pass names what it leaves to another (-m), so

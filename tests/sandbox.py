@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from aharally.rally_sandbox.seed import (
+from rally_sandbox.seed import (
     ADMIN_API_KEY,
     DEMO_API_KEY,
     DEMO_USERS,
@@ -113,9 +113,9 @@ class RallySandbox:
         return env
 
     def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run `python -m aharally.rally_sandbox <args>` against this sandbox's database."""
+        """Run `python -m rally_sandbox <args>` against this sandbox's database."""
         return subprocess.run(
-            [sys.executable, "-m", "aharally.rally_sandbox", *args],
+            [sys.executable, "-m", "rally_sandbox", *args],
             cwd=ROOT,
             env=self.env(),
             check=check,
@@ -134,7 +134,7 @@ class RallySandbox:
             [
                 sys.executable,
                 "-m",
-                "aharally.rally_sandbox",
+                "rally_sandbox",
                 "serve",
                 "--host",
                 self.host,

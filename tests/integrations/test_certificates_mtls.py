@@ -17,7 +17,7 @@ from tests.sandbox import RallySandbox
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory):
-    from aharally.rally_sandbox.tls import ensure_certificates
+    from rally_sandbox.tls import ensure_certificates
 
     certs = ensure_certificates(tmp_path_factory.mktemp("tls"))
     sandbox = RallySandbox(

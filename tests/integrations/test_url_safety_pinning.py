@@ -132,7 +132,7 @@ def test_the_sandbox_on_loopback_still_works_when_private_addresses_are_allowed(
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    from aharally.rally_sandbox.tls import ensure_certificates
+    from rally_sandbox.tls import ensure_certificates
 
     certs = ensure_certificates(tmp_path_factory.mktemp("tls"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -209,8 +209,8 @@ def strict_rally():
             "manage",
             "shell",
             "-c",
-            "from aharally.rally_sandbox.accounts.models import Workspace\n"
-            "from aharally.rally_sandbox.wsapi.models import RequiredField\n"
+            "from rally_sandbox.accounts.models import Workspace\n"
+            "from rally_sandbox.wsapi.models import RequiredField\n"
             "RequiredField.objects.create(workspace=Workspace.objects.get(name='Engineering'),"
             " type_path='PortfolioItem/Feature', element_name='Notes')\n",
             check=False,

@@ -200,8 +200,8 @@ def add_user_without_workspaces(sandbox, *, key: str) -> None:
     """A Rally user in a subscription that has no workspace, with an API key."""
     code = textwrap.dedent(
         f"""
-        from aharally.rally_sandbox.accounts.models import Subscription, User
-        from aharally.rally_sandbox.accounts.services import create_api_key
+        from rally_sandbox.accounts.models import Subscription, User
+        from rally_sandbox.accounts.services import create_api_key
         sub, _ = Subscription.objects.get_or_create(
             subscription_id=4040, defaults={{"name": "Empty"}}
         )

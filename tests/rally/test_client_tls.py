@@ -16,7 +16,7 @@ pytestmark = pytest.mark.sandbox_only
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory):
-    from aharally.rally_sandbox.tls import ensure_certificates
+    from rally_sandbox.tls import ensure_certificates
 
     certs = ensure_certificates(tmp_path_factory.mktemp("tls"))
     sandbox = RallySandbox(

@@ -66,9 +66,7 @@ def admin_key_setting(**env: str) -> str:
         for k, v in os.environ.items()
         if k not in {"DEBUG", "RALLY_SANDBOX_DEBUG", "RALLY_SANDBOX_ADMIN_KEY"}
     }
-    script = (
-        "from aharally.rally_sandbox import settings as s; print(repr(s.RALLY_SANDBOX_ADMIN_KEY))"
-    )
+    script = "from rally_sandbox import settings as s; print(repr(s.RALLY_SANDBOX_ADMIN_KEY))"
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60, check=True,

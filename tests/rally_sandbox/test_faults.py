@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from aharally.rally_sandbox.faults.registry import credential_label
+from rally_sandbox.faults.registry import credential_label
 from tests.sandbox import RallySandbox
 
 pytestmark = pytest.mark.sandbox_only

@@ -12,7 +12,7 @@ import requests
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from aharally.rally_sandbox.tls import ensure_certificates
+from rally_sandbox.tls import ensure_certificates
 from tests.sandbox import ROOT, RallySandbox
 
 pytestmark = pytest.mark.sandbox_only
@@ -70,7 +70,7 @@ def test_a_missing_leaf_is_made_again_under_the_same_ca(tmp_path):
 
 def test_the_certs_command_prints_where_the_files_are(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "aharally.rally_sandbox", "certs", "--tls-dir", str(tmp_path)],
+        [sys.executable, "-m", "rally_sandbox", "certs", "--tls-dir", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -84,7 +84,7 @@ def test_the_certs_command_prints_where_the_files_are(tmp_path):
 
 def test_a_client_certificate_without_tls_is_refused_at_startup(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "aharally.rally_sandbox", "serve", "--require-client-cert"],
+        [sys.executable, "-m", "rally_sandbox", "serve", "--require-client-cert"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from aharally.rally_sandbox.pigeon.matcher import (
+from rally_sandbox.pigeon.matcher import (
     RuleError,
     normalise_expressions,
     rule_matches,
     type_matches,
 )
-from aharally.rally_sandbox.pigeon.payload import attribute_id, build_message, encode
+from rally_sandbox.pigeon.payload import attribute_id, build_message, encode
 
 pytestmark = pytest.mark.sandbox_only
 

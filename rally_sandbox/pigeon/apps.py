@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PigeonConfig(AppConfig):
+    name = "rally_sandbox.pigeon"
+    label = "sandbox_pigeon"

@@ -1,0 +1,50 @@
+"""Admin endpoint for tests and demos: switch required-field rules on and off."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from rally_sandbox.faults.adminkey import (
+    BadRequest,
+    admin_key_required,
+    bad_request,
+    json_body,
+)
+
+from .required_fields import (
+    NoSuchRule,
+    RuleError,
+    add_rule,
+    find_workspace,
+    list_rules,
+    remove_rule,
+)
+
+
+@admin_key_required
+@require_http_methods(["GET", "POST", "DELETE"])
+def required_fields(request: HttpRequest) -> HttpResponse:
+    """GET lists the rules (`?workspace=` narrows); POST adds one (201); DELETE removes it (204)."""
+    try:
+        if request.method == "GET":
+            name = request.GET.get("workspace")
+            workspace = find_workspace(name) if name else None
+            return JsonResponse(
+                {"required_fields": [rule.as_dict() for rule in list_rules(workspace=workspace)]}
+            )
+        data = json_body(request)
+        if not isinstance(data, dict) or not {"type", "field"} <= set(data):
+            raise BadRequest('Send {"workspace": …, "type": …, "field": …}.')
+        workspace = find_workspace(data.get("workspace"))
+        if request.method == "POST":
+            rule, created = add_rule(
+                workspace=workspace, type_name=data["type"], field_name=data["field"]
+            )
+            return JsonResponse(rule.as_dict(), status=201 if created else 200)
+        remove_rule(workspace=workspace, type_name=data["type"], field_name=data["field"])
+    except RuleError as exc:
+        return JsonResponse({"error": str(exc)}, status=404 if isinstance(exc, NoSuchRule) else 400)
+    except BadRequest as exc:
+        return bad_request(str(exc))
+    return HttpResponse(status=204)
