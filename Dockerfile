@@ -3,7 +3,6 @@
 #   docker run aharally worker     the django-q2 task cluster (the sync)
 #   docker run aharally migrate    once per release, before the new web and workers start
 #   docker run aharally metrics    a worker machine's process metrics (docs/operations.md)
-# The Rally sandbox (rally_sandbox/, a development tool) is left out by .dockerignore.
 FROM node:20-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./

@@ -140,8 +140,3 @@ def test_the_migrate_command_really_migrates_and_makes_the_cache_table(tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     tables = {row[0] for row in sqlite3.connect(database).execute("SELECT name FROM sqlite_master")}
     assert {"ops_clusterheartbeat", "aharally_cache", "sync_outboxitem"} <= tables
-
-
-def test_the_image_leaves_the_rally_sandbox_out():
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
-    assert "rally_sandbox" in [line.strip() for line in lines if not line.startswith("#")]
