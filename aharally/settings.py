@@ -90,7 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "aharally.workspaces.context_processors.workspace_nav",
-                "aharally.sync.context_processors.integration_updates",
+                "aharally.sync.web.context_processors.integration_updates",
             ],
         },
     },

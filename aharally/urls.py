@@ -26,7 +26,7 @@ urlpatterns = [
     path("", include("aharally.workspaces.urls")),
     path("", include("aharally.records.urls")),
     path("", include("aharally.integrations.urls")),
-    path("", include("aharally.sync.urls")),
+    path("", include("aharally.sync.web.urls")),
 ]
 
 # Error pages inside the site's layout, with the reason when it is one for people.

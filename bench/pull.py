@@ -41,10 +41,10 @@ def main() -> None:
 
         from aharally.records.models import Requirement
         from aharally.records.services import create_feature
-        from aharally.sync import outbox
-        from aharally.sync.drain import drain_outbox
+        from aharally.sync.incoming.pull import pull_updates
         from aharally.sync.models import Link
-        from aharally.sync.pull import pull_updates
+        from aharally.sync.outgoing import outbox
+        from aharally.sync.outgoing.drain import drain_outbox
         from aharally.workspaces.services import create_workspace
         from tests.factories import parking_lot
         from tests.sandbox import RallySandbox

@@ -81,8 +81,8 @@ def wait_for(condition, timeout: float = 900) -> None:
 def measure(sandbox, integrations, per_integration: int, clusters: int, word: str) -> dict:
     """Start `clusters` clusters, bulk-send `per_integration` new features on each
     integration at once, and time it until every one is linked."""
-    from aharally.sync.jobs import start_job
     from aharally.sync.models import Link
+    from aharally.sync.web.jobs import start_job
     from tests.sync.cluster import TaskCluster
 
     batches = [

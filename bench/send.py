@@ -154,8 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aharally-bench-") as tmp:
         configure(Path(tmp) / "bench.sqlite3")
-        from aharally.sync.jobs import start_job
         from aharally.sync.models import Link
+        from aharally.sync.web.jobs import start_job
         from tests.sandbox import RallySandbox
         from tests.sync.cluster import TaskCluster
         from tests.sync.support import connect, scope_of

@@ -13,8 +13,8 @@ import pytest
 from django_q.models import OrmQ, Task
 from django_q.tasks import async_task
 
-from aharally.sync.jobs import start_job
 from aharally.sync.models import Link
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.cluster import TaskCluster, process_tree, wait_until

@@ -18,7 +18,9 @@ class SyncConfig(AppConfig):
             register_record_listener,
             register_record_menu,
         )
-        from aharally.sync import board, changes, counts, menus, tasks, views, views_reconcile
+        from aharally.sync import tasks
+        from aharally.sync.outgoing import changes
+        from aharally.sync.web import board, counts, menus, views, views_reconcile
 
         register_record_listener(changes.on_record_saved)
         register_card_decorator(board.card_links)

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from aharally.integrations.models import Integration
 from aharally.integrations.secrets import EncryptedTextField
+from aharally.records.history import ago
 from aharally.workspaces.models import RecordType, Workspace
 
 
@@ -470,7 +471,6 @@ class Comparison(models.Model):
 
     @property
     def finished_ago(self) -> str:
-        from aharally.records.history import ago
 
         return ago(self.finished_at) if self.finished_at else ""
 

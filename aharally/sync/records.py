@@ -7,6 +7,10 @@ from collections.abc import Iterable
 from aharally.records.models import Epic, Feature, Initiative, Release, Requirement
 from aharally.workspaces.models import RecordType
 
+# The source named on history rows the sync writes (changes it took from Rally): the
+# records listener (`outgoing/changes.py`) never sends those back.
+SOURCE = "Rally"
+
 MODELS = {
     RecordType.FEATURE: Feature,
     RecordType.REQUIREMENT: Requirement,

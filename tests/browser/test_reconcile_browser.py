@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 
 from aharally.records.demo import DEMO_PASSWORD, seed_demo
 from aharally.records.models import Feature, Requirement
-from aharally.sync import outbox
 from aharally.sync.models import Link
+from aharally.sync.outgoing import outbox
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
 from tests.sync.cluster import TaskCluster, wait_until

@@ -19,8 +19,8 @@ from aharally.rally.query import all_of, where
 from aharally.records.demo import DEMO_PASSWORD, seed_demo
 from aharally.records.models import Feature, Initiative
 from aharally.records.services import update_record
+from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState
-from aharally.sync.pull import pull_updates
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
 from tests.sync.cluster import wait_until

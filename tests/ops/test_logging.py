@@ -17,10 +17,10 @@ import pytest
 from django.conf import settings
 
 from aharally.integrations.models import Integration
-from aharally.sync.drain import drain_outbox
-from aharally.sync.jobs import start_job
+from aharally.sync.incoming.webhooks import register_webhook
 from aharally.sync.models import WebhookRegistration
-from aharally.sync.webhooks import register_webhook
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.web.jobs import start_job
 from tests.factories import make_feature
 from tests.sync.support import connect, token
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aharally.sync.jobs import start_job
 from aharally.sync.models import Link
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.ops.metrics_support import TOKEN, scrape, value

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from aharally.integrations.models import Integration
-from aharally.sync.jobs import start_job
+from aharally.sync.web.jobs import start_job
 from tests.factories import make_feature
 from tests.sync.cluster import TaskCluster, wait_until
 from tests.sync.support import connect, token

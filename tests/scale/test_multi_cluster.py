@@ -12,9 +12,9 @@ import pytest
 from django.conf import settings
 from django_q.tasks import async_task
 
-from aharally.sync.jobs import start_job
+from aharally.sync.enqueue import PULL, REGISTER_WEBHOOK
 from aharally.sync.models import Link, OutboxItem, OutboxState
-from aharally.sync.tasks import PULL, REGISTER_WEBHOOK
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from rally_sandbox.faults.registry import credential_label
 from tests.factories import make_feature

@@ -10,10 +10,10 @@ from django.urls import reverse
 from aharally.integrations.log import IntegrationLogEntry
 from aharally.integrations.models import AuthMethod, Direction, FieldMapping, Integration
 from aharally.integrations.wizard import services
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
-from aharally.sync.jobs import start_job
 from aharally.sync.models import ErrorKind, Link, OutboxItem, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token

@@ -10,9 +10,9 @@ from django.db import connection
 from django.urls import reverse
 from django_q.models import OrmQ, Task
 
-from aharally.sync import catchup, outbox
-from aharally.sync.catchup import BUSY, request_catch_up, run_catch_up
-from aharally.sync.drain import drain_outbox
+from aharally.sync.enqueue import PROCESS_EVENT, PULL
+from aharally.sync.incoming import catchup
+from aharally.sync.incoming.catchup import BUSY, request_catch_up, run_catch_up
 from aharally.sync.models import (
     IncomingEvent,
     Link,
@@ -20,7 +20,8 @@ from aharally.sync.models import (
     WebhookRegistration,
     WebhookState,
 )
-from aharally.sync.tasks import PROCESS_EVENT, PULL
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.cluster import wait_until

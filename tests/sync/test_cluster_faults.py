@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from aharally.sync.jobs import start_job
 from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.cluster import wait_until

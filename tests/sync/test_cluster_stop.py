@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from aharally.sync.jobs import start_job
 from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.cluster import TaskCluster, wait_until

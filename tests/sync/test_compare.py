@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from aharally.records.models import Feature, RecordChange, Requirement
-from aharally.sync import compare_report, outbox
-from aharally.sync.compare import run_comparison, start_comparison
-from aharally.sync.drain import drain_outbox
 from aharally.sync.models import Comparison, DifferenceKind, JobState, Link, OutboxItem
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.reconcile import compare_report
+from aharally.sync.reconcile.compare import run_comparison, start_comparison
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement
 from tests.sync.support import connect, sandbox_client, scope_of, token

@@ -11,9 +11,9 @@ import pytest
 
 from aharally.records.models import Feature
 from aharally.records.services import create_initiative
-from aharally.sync.jobs import start_job
+from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import Conflict, ConflictState, Link, OutboxItem, OutboxState
-from aharally.sync.pull import pull_updates
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.cluster import wait_until

@@ -7,8 +7,6 @@ import pytest
 
 from aharally.records.models import Feature
 from aharally.records.services import update_record
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
 from aharally.sync.models import (
     Activity,
     Conflict,
@@ -20,6 +18,8 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.cluster import wait_until

@@ -9,10 +9,11 @@ import pytest
 from aharally.integrations.models import IncomingMode, Integration
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_initiative
-from aharally.sync import import_decisions, outbox, queue
-from aharally.sync.drain import drain_outbox
+from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import ImportCandidate, Link, OutboxItem
-from aharally.sync.pull import pull_updates
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.review import import_decisions, queue
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_release, parking_lot
 from tests.sync.support import connect, sandbox_client, scope_of, token

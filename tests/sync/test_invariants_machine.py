@@ -43,13 +43,9 @@ from aharally.integrations.models import Integration, OutgoingMode
 from aharally.integrations.templates_service import use_as_template
 from aharally.records.models import Feature, Initiative, Requirement
 from aharally.records.services import create_initiative, update_record
-from aharally.sync import outbox, queue
-from aharally.sync.catchup import run_catch_up
-from aharally.sync.compare import run_comparison, start_comparison
-from aharally.sync.compare_report import ACTIONS, ResolveError, resolve
-from aharally.sync.drain import drain_outbox
-from aharally.sync.jobs import start_job
-from aharally.sync.linking import unlink_record
+from aharally.sync.incoming.catchup import run_catch_up
+from aharally.sync.incoming.pull import pull_updates
+from aharally.sync.incoming.webhooks import receive_delivery
 from aharally.sync.models import (
     Conflict,
     ConflictState,
@@ -61,15 +57,20 @@ from aharally.sync.models import (
     OutboxState,
     WebhookRegistration,
 )
-from aharally.sync.pull import pull_updates
-from aharally.sync.search import (
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.outgoing.linking import unlink_record
+from aharally.sync.reconcile.compare import run_comparison, start_comparison
+from aharally.sync.reconcile.compare_report import ACTIONS, ResolveError, resolve
+from aharally.sync.reconcile.search import (
     SearchError,
     import_chosen,
     run_search,
     search_rows,
     start_search,
 )
-from aharally.sync.webhooks import receive_delivery
+from aharally.sync.review import queue
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement, make_workspace
 from tests.sync.support import connect, rally_objects, sandbox_client, scope_of, token
@@ -441,7 +442,7 @@ class SyncMachine(RuleBasedStateMachine):
         def killed(*args, **kwargs):
             raise WorkerKilled
 
-        with mock.patch("aharally.sync.push._store_link", killed):
+        with mock.patch("aharally.sync.outgoing.push._store_link", killed):
             self._under_faults(drain_outbox, integration.pk)
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         dead = OutboxItem.objects.filter(

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from aharally.integrations.templates_service import use_as_template
-from aharally.sync.drain import drain_outbox
 from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_workspace
 from tests.sync.support import connect, sandbox_client, scope_of, token

@@ -11,8 +11,7 @@ import pytest
 
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_initiative, create_requirement
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
+from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import (
     Activity,
     ActivityAction,
@@ -21,7 +20,8 @@ from aharally.sync.models import (
     OutboxItem,
     OutboxState,
 )
-from aharally.sync.pull import pull_updates
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token
@@ -292,7 +292,7 @@ def test_a_record_linked_through_one_integration_is_not_sent_again_through_anoth
 
 
 def test_an_unlinked_rally_record_does_not_come_back_as_a_copy_when_it_changes(cast, rally_sandbox):
-    from aharally.sync.linking import unlink_record
+    from aharally.sync.outgoing.linking import unlink_record
     from tests.sync.support import sandbox_client, scope_of
 
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
@@ -321,8 +321,8 @@ def test_a_record_unlinked_in_one_workspace_is_not_imported_as_a_copy_by_the_oth
     cast, company, group, rally_sandbox
 ):
     """Found by the state machine's soak: Platform unlinks, Company imports the object."""
-    from aharally.sync import search
-    from aharally.sync.linking import unlink_record
+    from aharally.sync.outgoing.linking import unlink_record
+    from aharally.sync.reconcile import search
 
     platform, company_integration = group
     word = token()
@@ -350,7 +350,7 @@ def test_unlinking_a_feature_keeps_its_waiting_stories_from_making_it_again_in_r
 ):
     """Found by the state machine's soak: a requirement's create, queued when its feature was
     unlinked, created the feature again as its parent."""
-    from aharally.sync.linking import unlink_record
+    from aharally.sync.outgoing.linking import unlink_record
 
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     word = token()

@@ -9,9 +9,9 @@ import pytest
 from aharally.integrations.log import IntegrationLogEntry
 from aharally.integrations.templates_service import use_as_template
 from aharally.records.services import create_initiative
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
 from aharally.sync.models import Activity, Link
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_release, make_workspace, parking_lot
 from tests.sync.support import connect, rally_objects, sandbox_client, token
@@ -137,7 +137,7 @@ def test_a_record_moved_into_the_project_of_an_integration_on_the_same_template_
     cast, company, rally_sandbox
 ):
     from aharally.integrations.models import Integration
-    from aharally.sync.pull import pull_updates
+    from aharally.sync.incoming.pull import pull_updates
     from tests.sync.support import scope_of
 
     template = connect(cast.workspace, rally_sandbox, owner=cast.owner)

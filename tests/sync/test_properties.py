@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aharally.sync import mapping
-from aharally.sync.webhooks import DeliveryRefused, parse_delivery
+from aharally.sync.incoming.webhooks import DeliveryRefused, parse_delivery
 
 numbers = st.one_of(
     st.integers(min_value=-(10**9), max_value=10**9),

@@ -9,10 +9,10 @@ import pytest
 from aharally.integrations.models import IntegrationLogEntry
 from aharally.integrations.templates_service import effective_config
 from aharally.records.models import RecordChange
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
+from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import Link, OutboxItem
-from aharally.sync.pull import pull_updates
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import Membership, RecordType, Role
 from tests.factories import make_feature, make_release, make_requirement, make_user
 from tests.sync.support import connect, sandbox_client, token

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from aharally.records.services import update_record
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
 from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType, WorkflowStatus
 from tests.factories import make_feature, make_release, make_requirement
 from tests.sync.support import connect, rally_objects, sandbox_client, token

@@ -10,10 +10,11 @@ from django.db import connection
 from django.utils import timezone
 
 from aharally.records.services import update_record
-from aharally.sync import outbox, queue
-from aharally.sync.drain import drain_outbox
-from aharally.sync.jobs import start_job
 from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.review import queue
+from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_release
 from tests.sync.support import connect, rally_objects, sandbox_client, token

@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 
 from aharally.records.services import update_record
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
 from aharally.sync.models import ErrorKind, Link, OutboxItem, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token
 

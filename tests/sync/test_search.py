@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aharally.records.models import Feature, Requirement
-from aharally.sync import search
 from aharally.sync.models import JobState, Link, RallySearch
-from aharally.sync.search import run_search, start_search
+from aharally.sync.reconcile import search
+from aharally.sync.reconcile.search import run_search, start_search
 from aharally.workspaces.models import RecordType
 from tests.factories import parking_lot
 from tests.sync.support import connect, sandbox_client, scope_of, token
@@ -82,8 +82,8 @@ def test_a_feature_found_by_formatted_id_lands_in_its_linked_release(
 ):
     from datetime import date
 
-    from aharally.sync import outbox
-    from aharally.sync.drain import drain_outbox
+    from aharally.sync.outgoing import outbox
+    from aharally.sync.outgoing.drain import drain_outbox
     from tests.factories import make_release
 
     release = make_release(

@@ -13,10 +13,11 @@ import pytest
 
 from aharally.integrations.templates_service import effective_config
 from aharally.records.services import update_record
-from aharally.sync import mapping, outbox
-from aharally.sync.drain import drain_outbox
+from aharally.sync import mapping
+from aharally.sync.incoming.pull import apply_rally_object, pull_updates
 from aharally.sync.models import Link, OutboxItem, OutboxState
-from aharally.sync.pull import apply_rally_object, pull_updates
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, sandbox_client, token
@@ -85,7 +86,7 @@ def test_a_send_settling_after_a_catch_up_keeps_what_the_catch_up_agreed(cast, r
     pull_updates(integration.pk)  # takes the description: the baseline moves
     assert Link.objects.get(pk=link.pk).baseline["description"] == "From Rally"
 
-    from aharally.sync.guarded_update import Held, settle
+    from aharally.sync.outgoing.guarded_update import Held, settle
 
     settle(Held(), link=stale, record=feature, sent={"name": f"Sent {word}"})
 

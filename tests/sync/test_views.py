@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from aharally.integrations.models import Integration, IntegrationState
-from aharally.sync import outbox
 from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState, SendJob
+from aharally.sync.outgoing import outbox
 from tests.factories import make_feature
 from tests.sync.support import connect
 

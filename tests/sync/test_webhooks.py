@@ -13,8 +13,7 @@ from django.utils import timezone
 from aharally.integrations.lifecycle import disable_integration
 from aharally.integrations.log import IntegrationLogEntry
 from aharally.records.models import Feature
-from aharally.sync import outbox
-from aharally.sync.drain import drain_outbox
+from aharally.sync.incoming.webhooks import register_webhook, target_url, unregister_webhook
 from aharally.sync.models import (
     IncomingEvent,
     Link,
@@ -22,7 +21,8 @@ from aharally.sync.models import (
     WebhookRegistration,
     WebhookState,
 )
-from aharally.sync.webhooks import register_webhook, target_url, unregister_webhook
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement
 from tests.sync.cluster import wait_until

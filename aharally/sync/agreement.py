@@ -1,0 +1,133 @@
+"""What both sides agree on: Rally's values normalised as baselines keep them, whether Rally
+changed one since the baseline, whether two values mean the same, Rally's value as a record
+takes it, and a disagreement kept for a reviewer.
+
+The catch-up (`incoming/pull.py`), the guarded update (`outgoing/guarded_update.py`), imports,
+Compare with Rally and the reviewers' decisions all judge values here, so they never differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aharally.integrations.log import log_event
+from aharally.integrations.models import LogLevel
+from aharally.records.models import RecordChange, Tag
+from aharally.records.richtext import sanitize_html
+from aharally.sync import mapping
+from aharally.sync.models import Activity, ActivityAction, Conflict, ConflictState
+from aharally.sync.records import SOURCE
+
+
+def rally_value(field_name: str, value: Any) -> Any:
+    """A Rally field's value normalised as baselines keep it (rich text sanitised as every
+    description is), or UNKNOWN."""
+    return mapping.incoming_value(field_name, value, sanitize=sanitize_html)
+
+
+def changed_in_rally(field_name: str, incoming: Any, baseline: dict) -> bool:
+    """Whether Rally's normalised value differs from what both sides last agreed on."""
+    if incoming is mapping.UNKNOWN or baseline.get(field_name) == incoming:
+        return False
+    # Never agreed (an assignee Rally has no user for is sent without an owner): Rally's
+    # empty field is not a wish to clear ours.
+    return not (field_name in PEOPLE_AND_TAGS and field_name not in baseline and not incoming)
+
+
+def same_value(field_name, ours, theirs, record, status_map) -> bool:
+    """Whether two normalised values mean the same (a status is the same when both Rally
+    states map to the record's status: Measuring and Developing are both In development)."""
+    if ours == theirs:
+        return True
+    if field_name == "assignee" and ours and theirs:
+        return str(ours).lower() == str(theirs).lower()  # Rally may spell an email otherwise
+    if field_name == "status" and status_map is not None and theirs:
+        status = status_map.status_for(theirs)
+        return status is not None and record.status_id == status.pk
+    return False
+
+
+# Fields whose Rally value is a reference (Owner, Tags), matched here by email and by name.
+PEOPLE_AND_TAGS = {"assignee", "tags"}
+
+
+def to_record_value(field_name: str, incoming, status_map, *, workspace=None):
+    """Rally's normalised value as the record takes it, or UNKNOWN when it can't."""
+    if field_name == "assignee":
+        return _member_by_email(workspace, incoming) if incoming else None
+    if field_name == "tags":
+        tags = []
+        for name in incoming or []:
+            tag, _ = Tag.objects.get_or_create(workspace=workspace, name=name[:60])
+            tags.append(tag)
+        return tags
+    if field_name == "status":
+        status = status_map.status_for(incoming) if status_map and incoming else None
+        return status if status is not None else mapping.UNKNOWN
+    if field_name in mapping.DATE_FIELDS:
+        from datetime import date
+
+        return date.fromisoformat(incoming) if incoming else None
+    if field_name == "estimate":
+        return incoming
+    return incoming if incoming is not None else ""
+
+
+def _member_by_email(workspace, email: str):
+    """The workspace member with this email (case aside), or UNKNOWN."""
+    from django.contrib.auth import get_user_model
+
+    user = (
+        get_user_model()
+        .objects.filter(email__iexact=email, memberships__workspace=workspace)
+        .first()
+    )
+    return user if user is not None else mapping.UNKNOWN
+
+
+def open_conflict(link, record, field_name: str, *, ours, theirs, agreed) -> None:
+    """Keep the conflict for a reviewer (one open per field); say so once, not every pass.
+
+    The catch-up and the guarded update (`sync.guarded_update`) both open them here.
+    """
+
+    last_edit = (
+        RecordChange.objects.filter(
+            content_type__model=type(record)._meta.model_name,
+            object_id=record.pk,
+            field=field_name,
+        )
+        .exclude(source=SOURCE)
+        .order_by("-changed_at", "-id")
+        .first()
+    )
+    _row, created = Conflict.objects.update_or_create(
+        link=link,
+        field=field_name,
+        state=ConflictState.OPEN,
+        defaults={
+            "ours": ours,
+            "theirs": theirs,
+            "baseline": agreed,
+            "ours_by": last_edit.changed_by if last_edit else None,
+        },
+    )
+    if not created:
+        return
+    message = (
+        f"{record.reference}'s {field_name} changed in aharally and in Rally "
+        f"({link.formatted_id}) since they last agreed; neither was overwritten."
+    )
+    Activity.objects.create(
+        integration_id=link.integration_id,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        action=ActivityAction.CONFLICT,
+        detail=message,
+    )
+    log_event(
+        link.integration,
+        LogLevel.WARNING,
+        message,
+        "A reviewer picks the value to keep in Integration updates.",
+    )

@@ -1,0 +1,201 @@
+"""Draining one integration's outbox in the task cluster, a dozen requests at a time.
+
+One drainer per integration at a time, whichever cluster it runs in (a `DrainLease` that
+expires unless renewed, so a killed worker's lease is taken over; a drain that finds its lease
+taken over stops claiming); inside it, a thread pool as wide as Rally's per-user limit sends
+rows concurrently, each request holding one of the credential's slots shared by every process
+(aharally.concurrency), so a catch-up or a webhook registration elsewhere never makes it 13.
+A drain returns when nothing is due (waiting a little for rows due soon), when its time budget
+is spent or its cluster is stopping (it enqueues its successor, which another cluster takes),
+or when the credential is refused (the rest of the outbox waits for re-authorization). Rows it
+claimed and had not started are given back at once; rows it is sending are finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Min
+from django.utils import timezone
+
+from aharally.integrations.connection import RallyProblem, client_for, explain
+from aharally.integrations.log import record_failure
+from aharally.integrations.models import Integration, IntegrationState
+from aharally.integrations.templates_service import effective_config
+from aharally.rally.errors import RallyAuthError, RallyError
+from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
+from aharally.sync import enqueue
+from aharally.sync.leases import Lease
+from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.lookups import Lookups
+from aharally.sync.outgoing.push import mark_success, push_row
+from aharally.sync.outgoing.run import DrainRun
+from aharally.taskcluster import stopping
+
+logger = logging.getLogger(__name__)
+
+
+def next_due(integration_id: int):
+    return OutboxItem.objects.filter(
+        integration_id=integration_id, state=OutboxState.QUEUED
+    ).aggregate(due=Min("not_before"))["due"]
+
+
+def has_ready(integration_id: int) -> bool:
+    return OutboxItem.objects.filter(
+        outbox.ready_q(timezone.now()), integration_id=integration_id
+    ).exists()
+
+
+def _push_in_thread(row: OutboxItem, run: DrainRun) -> None:
+    try:
+        push_row(row, run)
+    finally:
+        # Each pool thread has its own connection; close it so none is left open.
+        connection.close()
+
+
+def drain_outbox(integration_id: int) -> dict:
+    """Send every due row of the integration; returns what happened (for logs and tests)."""
+    integration = (
+        Integration.objects.select_related("template", "workspace")
+        .filter(pk=integration_id)
+        .first()
+    )
+    if integration is None or integration.state != IntegrationState.ENABLED:
+        return {"sent": 0, "reason": "not enabled"}
+    if integration.source.needs_reauthorization:
+        return {"sent": 0, "reason": "needs re-authorization"}
+    if stopping.stop_requested():
+        # Taken from the queue as the cluster stops: leave it to a cluster that goes on.
+        if has_ready(integration_id):
+            _hand_over(integration_id)
+        return {"sent": 0, "reason": "the cluster is stopping"}
+    lease = Lease(DrainLease, integration_id)
+    if not lease.take():
+        return {"sent": 0, "reason": "another drain holds the lease"}
+    started = time.monotonic()
+    budget = settings.SYNC_DRAIN_BUDGET_SECONDS
+    run = None
+    try:
+        outbox.reclaim_stuck(integration_id=integration_id)
+        try:
+            client = client_for(integration, interactive=False)
+        except RallyProblem as problem:
+            record_failure(integration, problem.message)
+            _hold_all(integration_id, problem.message)
+            return {"sent": 0, "reason": problem.message}
+        run = DrainRun(
+            integration=integration,
+            config=effective_config(integration),
+            client=client,
+            lookups=Lookups(client),
+        )
+        width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
+            _pipeline(run, pool, width=width, lease=lease, started=started, budget=budget)
+        client.close()
+        mark_success(run)
+    finally:
+        lease.give_back()
+        close_old_connections()
+    paused = run.paused if run else False
+    # Out of time, or stopping with rows given back: the successor may run in any cluster.
+    if not paused and (has_ready(integration_id) or time.monotonic() - started >= budget):
+        _hand_over(integration_id)
+    return {"sent": run.sent if run else 0, "paused": paused}
+
+
+def _hand_over(integration_id: int) -> None:
+    enqueue.enqueue_drain(integration_id)
+
+
+def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, budget: float):
+    """Keep `width` rows in flight: claim more as sends finish, not batch by batch (a slow
+    request would hold up a whole batch)."""
+    integration_id = run.integration.pk
+    pending: dict = {}  # future → its row
+    renewed = time.monotonic()
+    while not run.paused and time.monotonic() - started < budget:
+        if stopping.stop_requested():
+            break
+        if not lease.keep():
+            logger.warning("Drain of integration %s lost its lease; stopping", integration_id)
+            break
+        if time.monotonic() - renewed > settings.SYNC_CLAIM_TIMEOUT_SECONDS / 3:
+            # Rows still being sent are not stuck: `tick` must not take them back.
+            outbox.still_claimed(list(pending.values()))
+            renewed = time.monotonic()
+        if len(pending) <= width:
+            rows = outbox.claim_ready(integration_id=integration_id, limit=2 * width - len(pending))
+            if rows:
+                if not _warm_up(run, rows):
+                    break
+                pending.update({pool.submit(_push_in_thread, row, run): row for row in rows})
+        if pending:
+            done, _ = wait(list(pending), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                pending.pop(future)
+            continue
+        if not _wait_for_due(integration_id, started, budget):
+            break
+    # Stopping early: what has not started goes back to the queue now, not after the
+    # claim timeout; what is being sent is finished (its outcome must be written).
+    unstarted = [row for future, row in pending.items() if future.cancel()]
+    if unstarted:
+        outbox.give_back(unstarted)
+    wait(list(pending))
+
+
+def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
+    """Read what the rows' types need before sending them in parallel, in this thread.
+
+    A refused credential is then one failing request, not a dozen: the rows go back to
+    wait for re-authorization and the drain stops.
+    """
+    types = {row.record_type for row in rows if row.integration_id == run.integration.pk}
+    try:
+        for record_type in sorted(types):
+            record_mapping = run.config.mapping_for(record_type)
+            if record_mapping is not None:
+                run.lookups.attributes(record_mapping.rally_type)
+    except RallyAuthError as error:
+        run.paused = True
+        explain(run.integration, error, doing="send records to Rally")
+        for row in rows:
+            outbox.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+        return False
+    except RallyError:
+        pass  # each row meets it again and is failed or retried on its own
+    return True
+
+
+def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:
+    """Sleep until the next queued row is due, if that is soon; False when nothing is."""
+    due = next_due(integration_id)
+    queued = OutboxItem.objects.filter(
+        integration_id=integration_id, state=OutboxState.QUEUED
+    ).exists()
+    if not queued:
+        return False
+    wait = 0.0 if due is None else (due - timezone.now()).total_seconds()
+    if wait > settings.SYNC_DRAIN_WAIT_SECONDS or time.monotonic() - started + wait > budget:
+        return False
+    # Never past a third of the lease: the loop renews it before the lease could run out.
+    longest = min(settings.SYNC_DRAIN_WAIT_SECONDS, settings.SYNC_LEASE_SECONDS / 3)
+    return not stopping.sleep(max(0.05, min(wait, longest)))
+
+
+def _hold_all(integration_id: int, message: str) -> None:
+    """The integration can't reach Rally at all: its due rows say why and wait."""
+    OutboxItem.objects.filter(outbox.ready_q(timezone.now()), integration_id=integration_id).update(
+        error_kind=ErrorKind.CONFIG,
+        error_message=message[:4000],
+        not_before=timezone.now() + timedelta(seconds=settings.SYNC_MAX_BACKOFF_SECONDS),
+    )

@@ -1,0 +1,144 @@
+"""An update that never overwrites a value Rally changed since the baseline (DESIGN rule 8).
+
+Rally's WSAPI has no conditional write: `VersionId` is a read-only attribute, nothing makes a
+write depend on it (the sandbox ignores it in an update's body), and no If-Match/ETag
+precondition is documented (rally/WSAPI.md, "Update"). So an update reads first: one GET of the
+object, fetching only the fields about to be sent whose Rally edits the catch-up would keep
+(two-way), normalised as the catch-up normalises them. A field Rally changed since the baseline
+is held back: equal to what we send, the two sides agree and the baseline moves; otherwise it
+is a conflict, opened exactly as the catch-up opens it. The rest is sent.
+
+The caveat: a Rally edit landing between the read and the write (a few milliseconds here, plus
+the write's own trip to Rally) is still overwritten; Rally offers nothing to close that window.
+It is not silent, though: Rally's version counter moves by one a write, so a written object
+more than one version past the read took another write meanwhile, and the record's history
+and the integration log say which of the fields sent may have replaced a Rally edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from aharally.integrations.log import log_event
+from aharally.integrations.models import LogLevel
+from aharally.integrations.templates_service import EffectiveRecordMapping
+from aharally.rally.client import RallyClient
+from aharally.rally.objects import RallyObject
+from aharally.sync import agreement, links, mapping
+from aharally.sync.models import ActivityAction, Link
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.payload import mapping_label
+
+
+@dataclass
+class Held:
+    """The fields Rally's current values keep out of an update, and why."""
+
+    # Rally already holds our value: nothing to send, the baseline moves to it.
+    agreed: dict[str, Any] = field(default_factory=dict)
+    # (field, ours, theirs, last agreed): changed on both sides, for a reviewer.
+    conflicts: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
+    # Rally's VersionId when read, and the fields read (none when nothing was read).
+    version: str | None = None
+    read: set[str] = field(default_factory=set)
+
+    @property
+    def fields(self) -> set[str]:
+        return set(self.agreed) | {name for name, *_ in self.conflicts}
+
+
+def fields_to_guard(
+    record_mapping: EffectiveRecordMapping, changed: set[str]
+) -> list[tuple[str, str]]:
+    """The (field, Rally field) pairs about to be sent whose Rally edits come back to us.
+
+    A field mapped *to Rally* only is aharally's alone: the catch-up never keeps Rally's edits
+    of it, so there is nothing to protect and nothing to read.
+    """
+    return [
+        (name, rally_field)
+        for name, rally_field in mapping.fields_to_receive(record_mapping.field_mappings)
+        if name in changed
+    ]
+
+
+def hold_back(
+    client: RallyClient,
+    *,
+    link: Link,
+    record,
+    record_mapping: EffectiveRecordMapping,
+    values: dict[str, Any],
+    pairs: list[tuple[str, str]],
+) -> Held:
+    """Read Rally's current values of `pairs` (one request) and sort out what must not go.
+
+    Raises RallyNotFound when Rally no longer has the object, as the write would.
+    """
+    fetch = ["ObjectID", *[rally_field for _, rally_field in pairs]]
+    if any(name == "assignee" for name, _ in pairs):
+        fetch.append(mapping.OWNER_FETCH)  # an Owner is matched by email, as in the catch-up
+    current = client.read(f"/{link.rally_type.lower()}/{link.rally_oid}", fetch=fetch)
+    held = Held(version=current.version, read={name for name, _ in pairs})
+    for name, rally_field in pairs:
+        if rally_field not in current:
+            continue
+        theirs = agreement.rally_value(name, current[rally_field])
+        if not agreement.changed_in_rally(name, theirs, link.baseline):
+            continue  # Rally still holds the agreed value: ours replaces it
+        ours = values[name]
+        if agreement.same_value(name, ours, theirs, record, record_mapping.status_map):
+            held.agreed[name] = theirs
+        else:
+            held.conflicts.append((name, ours, theirs, link.baseline.get(name)))
+    return held
+
+
+def settle(held: Held, *, link: Link, record, sent: dict[str, Any], written=None) -> None:
+    """Open the held conflicts and move the link's baseline to the agreed and `sent` values
+    (in the caller's transaction, beside the row's outcome).
+
+    Merged into the link as it is now, under its lock: a catch-up may have moved other fields
+    of the baseline since this send read the link. `written` is Rally's answer to the write.
+    """
+    fresh = Link.objects.select_for_update().get(pk=link.pk)
+    baseline = {**fresh.baseline, **held.agreed, **sent}
+    version = links.newest_version(fresh, *([written] if written is not None else []))
+    if held.version is not None and (version is None or int(held.version) > version):
+        version = int(held.version)
+    if baseline != fresh.baseline or version != fresh.rally_version:
+        Link.objects.filter(pk=link.pk).update(
+            baseline=baseline, rally_version=version, updated_at=timezone.now()
+        )
+    link.baseline, link.rally_version = baseline, version
+    for name, ours, theirs, agreed in held.conflicts:
+        agreement.open_conflict(link, record, name, ours=ours, theirs=theirs, agreed=agreed)
+
+
+def warn_if_raced(held: Held, written: RallyObject, *, link: Link, row, sent: set[str]) -> bool:
+    """Say so when Rally's object took another write between the read and ours: a Rally edit
+    of a field just sent may have been replaced (the window this module can't close)."""
+    try:
+        raced = int(written.version) > int(held.version) + 1
+    except (TypeError, ValueError):
+        return False  # nothing read, or a version Rally didn't give: nothing to tell
+    exposed = sorted(sent & held.read)
+    if not raced or not exposed:
+        return False
+    names = ", ".join(mapping_label(name) for name in exposed)
+    message = (
+        f"{link.formatted_id} changed in Rally between aharally's read and its write "
+        f"(version {held.version} to {written.version}): if someone edited {names} in Rally "
+        "just then, aharally's value replaced theirs."
+    )
+    outbox.note(row, ActivityAction.UPDATED, message)
+    log_event(
+        link.integration,
+        LogLevel.WARNING,
+        message,
+        f"Check {link.formatted_id}'s revision history in Rally and edit the record if needed.",
+    )
+    return True

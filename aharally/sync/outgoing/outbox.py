@@ -1,0 +1,461 @@
+"""Turning sends and edits into outbox rows; claiming, deferring, finishing and failing them.
+
+Every row is written in the transaction of the edit or click that caused it and the drain is
+enqueued only once that transaction commits (DESIGN rule 2). At most one *open* row exists per
+record and integration (awaiting approval, queued or failed): later changes merge into it, so
+several changes that wait together go out as one update.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
+from aharally.ops.instruments import count_failure
+from aharally.sync.enqueue import drain_on_commit
+from aharally.sync.links import link_of_record
+from aharally.sync.models import (
+    OPEN_STATES,
+    Activity,
+    ActivityAction,
+    ErrorKind,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+    SendJob,
+)
+from aharally.sync.records import record_type_of
+from aharally.workspaces.models import RecordType
+
+logger = logging.getLogger(__name__)
+
+# Rich text waits this long after the last keystroke-sized edit before it is sent.
+RICH_TEXT_FIELDS = {"description"}
+# Transient failures are retried automatically this many times, then wait for "Retry now".
+MAX_AUTOMATIC_ATTEMPTS = 12
+
+
+class SyncError(Exception):
+    """A send that can't be made, explained for the person who asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def approval_needed(integration: Integration) -> bool:
+    return integration.source.outgoing_mode == OutgoingMode.APPROVE
+
+
+def check_can_send(integration: Integration) -> None:
+    """Refuse a send the integration can't make now, with what to do about it."""
+    if integration.is_template and integration.state != IntegrationState.ENABLED:
+        raise SyncError(f"The integration “{integration.name}” is not enabled.")
+    if integration.state != IntegrationState.ENABLED:
+        raise SyncError(
+            f"The integration “{integration.name}” is not enabled: an owner can enable it in "
+            "Settings → Integrations."
+        )
+    source = integration.source
+    if source.needs_reauthorization:
+        raise SyncError(
+            f"The integration “{integration.name}” needs re-authorization with Rally: an owner "
+            "can authorize it again in its settings. Nothing was sent."
+        )
+    if not (source.access_token or source.api_key):
+        raise SyncError(f"The integration “{integration.name}” is not authorized with Rally yet.")
+
+
+def _initial_state(integration: Integration) -> str:
+    return OutboxState.AWAITING_APPROVAL if approval_needed(integration) else OutboxState.QUEUED
+
+
+def open_row(integration_id: int, record_type: str, record_id: int) -> OutboxItem | None:
+    return (
+        OutboxItem.objects.select_for_update()
+        .filter(
+            integration_id=integration_id,
+            record_type=record_type,
+            record_id=record_id,
+            state__in=OPEN_STATES,
+        )
+        .first()
+    )
+
+
+@transaction.atomic  # select_for_update needs a transaction (PostgreSQL insists)
+def write_row(
+    *,
+    integration: Integration,
+    record_type: str,
+    record_id: int,
+    kind: str,
+    fields: Iterable[str] = (),
+    user=None,
+    job: SendJob | None = None,
+    cascade: bool = False,
+    state: str | None = None,
+    not_before=None,
+) -> OutboxItem:
+    """Create the record's open row, or merge into the one there is (a failed one is retried)."""
+    fields = list(fields)
+    state = state or _initial_state(integration)
+    for _ in range(3):
+        if kind == OutboxKind.CREATE:
+            # A create already on its way is the record's create: never a second one.
+            sending = OutboxItem.objects.filter(
+                integration_id=integration.pk,
+                record_type=record_type,
+                record_id=record_id,
+                kind=OutboxKind.CREATE,
+                state=OutboxState.IN_FLIGHT,
+            ).first()
+            if sending is not None:
+                return sending
+        row = open_row(integration.pk, record_type, record_id)
+        if row is None:
+            try:
+                with transaction.atomic():
+                    return OutboxItem.objects.create(
+                        integration=integration,
+                        record_type=record_type,
+                        record_id=record_id,
+                        kind=kind,
+                        fields=fields,
+                        state=state,
+                        job=job,
+                        cascade=cascade,
+                        created_by=user,
+                        not_before=not_before,
+                    )
+            except IntegrityError:
+                continue  # another transaction wrote the open row first: merge into it
+        if row.kind == OutboxKind.UPDATE and kind == OutboxKind.CREATE:
+            row.kind = OutboxKind.CREATE
+        row.fields = sorted(set(row.fields) | set(fields))
+        row.cascade = row.cascade or cascade
+        if job is not None:
+            row.job = job
+        if row.state == OutboxState.FAILED:
+            # A failed change is tried again once the record changes (or is sent again).
+            row.state = state
+            row.error_kind, row.error_message = "", ""
+            row.attempts = 0
+        if state == OutboxState.QUEUED and row.state == OutboxState.AWAITING_APPROVAL:
+            row.state = state
+        if not_before is not None and (row.not_before is None or not_before > row.not_before):
+            row.not_before = not_before
+        elif not_before is None and kind == OutboxKind.CREATE:
+            row.not_before = None
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:
+            continue  # a create of the record got under way meanwhile: look again
+        return row
+    raise SyncError("The record changed while it was being queued; try again.")
+
+
+@transaction.atomic
+def request_send(
+    *,
+    record,
+    integration: Integration,
+    user=None,
+    job: SendJob | None = None,
+    cascade: bool = True,
+    enqueue: bool = True,
+) -> OutboxItem:
+    """Queue the record for sending: a create when it has no link, else a full update."""
+
+    check_can_send(integration)
+    record_type = record_type_of(record)
+    if record_type == RecordType.RELEASE and getattr(record, "is_parking_lot", False):
+        raise SyncError(f"{record.name} is a parking lot: parking lots are never sent to Rally.")
+    mapping = integration.source.record_mappings.filter(record_type=record_type).first()
+    if mapping is None:
+        raise SyncError(
+            f"{RecordType(record_type).label}s are not mapped to a Rally type in “"
+            f"{integration.name}”: an owner can map them in the integration's mappings."
+        )
+    elsewhere = link_of_record(integration.rally_site, record_type, record.pk)
+    if elsewhere is not None and elsewhere.integration_id != integration.pk:
+        raise SyncError(
+            f"{record.reference} is linked to {elsewhere.formatted_id} through "
+            f"“{elsewhere.integration.name}”, in the same Rally: a record has one Rally record. "
+            "Send it through that integration, or unlink it there first."
+        )
+    link = Link.objects.filter(
+        integration=integration, record_type=record_type, record_id=record.pk
+    ).first()
+    if link is not None and link.state == LinkState.OK:
+        fields = list(mapping.field_mappings.values_list("field", flat=True))
+        row = write_row(
+            integration=integration,
+            record_type=record_type,
+            record_id=record.pk,
+            kind=OutboxKind.UPDATE,
+            fields=fields,
+            user=user,
+            job=job,
+            cascade=cascade,
+        )
+    else:
+        if link is not None:  # broken: send it again as a new Rally record
+            link.delete()
+        row = write_row(
+            integration=integration,
+            record_type=record_type,
+            record_id=record.pk,
+            kind=OutboxKind.CREATE,
+            user=user,
+            job=job,
+            cascade=cascade,
+        )
+    if row.state == OutboxState.AWAITING_APPROVAL:
+        note(row, ActivityAction.QUEUED, "Waiting for a reviewer in Integration updates.", user)
+    if enqueue and row.state == OutboxState.QUEUED:
+        drain_on_commit(integration.pk)
+    return row
+
+
+def queue_change(
+    *, integration: Integration, record_type: str, record_id: int, fields: list[str], user
+) -> OutboxItem:
+    """An edit of a linked record's mapped fields becomes (or joins) an update row."""
+    quiet = None
+    if RICH_TEXT_FIELDS & set(fields):
+        seconds = settings.SYNC_RICH_TEXT_QUIET_SECONDS
+        quiet = timezone.now() + timedelta(seconds=seconds) if seconds else None
+    row = write_row(
+        integration=integration,
+        record_type=record_type,
+        record_id=record_id,
+        kind=OutboxKind.UPDATE,
+        fields=fields,
+        user=user,
+        not_before=quiet,
+    )
+    return row
+
+
+def note(row: OutboxItem, action: str, detail: str = "", user=None) -> Activity:
+    return Activity.objects.create(
+        integration_id=row.integration_id,
+        record_type=row.record_type,
+        record_id=row.record_id,
+        action=action,
+        detail=detail[:2000],
+        user=user,
+    )
+
+
+# -- claiming, in the cluster ------------------------------------------------------------------
+
+
+def reclaim_stuck(*, integration_id: int | None = None) -> int:
+    """Rows left in flight by a worker that died go back to the queue (a create looks first).
+
+    The record may have changed meanwhile: its change waits in a newer open row, and a record
+    has one open row. The stuck row then joins that one (fields, create and all) and goes.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.SYNC_CLAIM_TIMEOUT_SECONDS)
+    rows = OutboxItem.objects.filter(state=OutboxState.IN_FLIGHT, claimed_at__lt=cutoff)
+    if integration_id is not None:
+        rows = rows.filter(integration_id=integration_id)
+    count = 0
+    for stuck in rows:
+        count += _reclaim(stuck)
+    if count:
+        logger.warning("Reclaimed %s outbox rows left in flight", count)
+    return count
+
+
+@transaction.atomic
+def _reclaim(stuck: OutboxItem) -> int:
+    still = OutboxItem.objects.filter(
+        pk=stuck.pk, state=OutboxState.IN_FLIGHT, claim_token=stuck.claim_token
+    )
+    later = open_row(stuck.integration_id, stuck.record_type, stuck.record_id)
+    if later is None:
+        return still.update(state=OutboxState.QUEUED, claim_token="", claimed_at=None)
+    if not still.exists():
+        return 0  # its worker finished it after all
+    still.delete()  # first: a create not yet done is one row (one_unsent_create_per_record)
+    later.fields = sorted(set(later.fields) | set(stuck.fields))
+    later.cascade = later.cascade or stuck.cascade
+    later.job = later.job or stuck.job
+    if stuck.kind == OutboxKind.CREATE:
+        later.kind = OutboxKind.CREATE
+        later.look_before_send = stuck.look_before_send
+        later.sent_values = stuck.sent_values
+        later.first_attempt_at = stuck.first_attempt_at
+        later.attempts = stuck.attempts
+    later.save()
+    note(later, ActivityAction.QUEUED, "A send left unfinished by a stopped worker joins this one.")
+    return 1
+
+
+def ready_q(now) -> Q:
+    return Q(state=OutboxState.QUEUED) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+
+
+def claim_ready(*, integration_id: int, limit: int) -> list[OutboxItem]:
+    """Claim up to `limit` due rows; returns what this call got.
+
+    Safe with any number of drainers on any number of machines: on PostgreSQL the rows are
+    locked as they are chosen (`SKIP LOCKED`, so a second claimer takes others rather than
+    waiting), and the UPDATE re-checks that each is still queued and due; SQLite serialises
+    the transaction (IMMEDIATE). A row is in one claim or none: never sent twice.
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        ids = list(
+            OutboxItem.objects.select_for_update(skip_locked=True)
+            .filter(ready_q(now), integration_id=integration_id)
+            .order_by("created_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        OutboxItem.objects.filter(ready_q(now), pk__in=ids).update(
+            state=OutboxState.IN_FLIGHT, claim_token=token, claimed_at=now
+        )
+    return list(OutboxItem.objects.filter(claim_token=token, state=OutboxState.IN_FLIGHT))
+
+
+def still_claimed(rows: list[OutboxItem]) -> None:
+    """The drain holding these rows is alive: move their claim time on (one UPDATE)."""
+    tokens = {row.claim_token for row in rows if row.claim_token}
+    if tokens:
+        OutboxItem.objects.filter(state=OutboxState.IN_FLIGHT, claim_token__in=tokens).update(
+            claimed_at=timezone.now()
+        )
+
+
+def give_back(rows: list[OutboxItem]) -> int:
+    """Claimed rows that were never started go back to the queue as they were (no attempt
+    counted, no error), for the next drain, in whichever cluster."""
+    given = 0
+    for token in {row.claim_token for row in rows}:
+        given += OutboxItem.objects.filter(
+            pk__in=[row.pk for row in rows if row.claim_token == token],
+            state=OutboxState.IN_FLIGHT,
+            claim_token=token,
+        ).update(state=OutboxState.QUEUED, claim_token="", claimed_at=None)
+    return given
+
+
+def claim_one(row_id: int, *, from_states: Iterable[str]) -> OutboxItem | None:
+    """Claim one row (e.g. a parent a feature needs first) if it is in one of `from_states`."""
+    token = uuid.uuid4().hex
+    updated = OutboxItem.objects.filter(pk=row_id, state__in=list(from_states)).update(
+        state=OutboxState.IN_FLIGHT, claim_token=token, claimed_at=timezone.now()
+    )
+    return OutboxItem.objects.get(pk=row_id) if updated else None
+
+
+def _release(row: OutboxItem, **changes) -> None:
+    """Write the row's outcome, but only while this worker still holds it."""
+    changes.setdefault("claim_token", "")
+    changes.setdefault("claimed_at", None)
+    OutboxItem.objects.filter(pk=row.pk, claim_token=row.claim_token).update(
+        updated_at=timezone.now(), **changes
+    )
+    for name, value in changes.items():
+        setattr(row, name, value)
+
+
+def defer(row: OutboxItem, *, seconds: float) -> None:
+    """Put a row back without counting an attempt (it waits for something else to finish)."""
+    _release(row, state=OutboxState.QUEUED, not_before=timezone.now() + timedelta(seconds=seconds))
+
+
+def finish(row: OutboxItem, *, sent_values: dict) -> None:
+    _release(
+        row,
+        state=OutboxState.SENT,
+        sent_values=sent_values,
+        error_kind="",
+        error_message="",
+        finished_at=timezone.now(),
+        look_before_send=False,
+    )
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    cap = min(settings.SYNC_MAX_BACKOFF_SECONDS, settings.SYNC_BASE_BACKOFF_SECONDS * 2**attempts)
+    delay = cap / 2 + random.uniform(0, cap / 2)
+    return max(delay, retry_after or 0)
+
+
+def retry_later(
+    row: OutboxItem,
+    *,
+    kind: str,
+    message: str,
+    retry_after: float | None = None,
+    look_before_send: bool | None = None,
+) -> None:
+    """A failure expected to pass: back to the queue with backoff, or failed after too many."""
+    count_failure(integration_id=row.integration_id, kind=kind)
+    changes = {"error_kind": kind, "error_message": message[:4000]}
+    if look_before_send is not None:
+        changes["look_before_send"] = look_before_send
+    if row.attempts >= MAX_AUTOMATIC_ATTEMPTS:
+        _release(row, state=OutboxState.FAILED, not_before=None, **changes)
+        note(row, ActivityAction.FAILED, f"Gave up after {row.attempts} attempts: {message}")
+        return
+    delay = backoff_seconds(row.attempts, retry_after)
+    _release(
+        row,
+        state=OutboxState.QUEUED,
+        not_before=timezone.now() + timedelta(seconds=delay),
+        **changes,
+    )
+
+
+def pause_for_auth(row: OutboxItem, *, message: str) -> None:
+    """The credential was refused: the row waits, uncounted, until the owner re-authorizes."""
+    count_failure(integration_id=row.integration_id, kind=ErrorKind.AUTH)
+    _release(
+        row,
+        state=OutboxState.QUEUED,
+        attempts=max(row.attempts - 1, 0),
+        error_kind=ErrorKind.AUTH,
+        error_message=message[:4000],
+        not_before=None,
+    )
+
+
+def fail(row: OutboxItem, *, kind: str, message: str, look_before_send: bool = False) -> None:
+    """A failure that needs a person: kept with its reason until the record changes or Retry."""
+    count_failure(integration_id=row.integration_id, kind=kind)
+    _release(
+        row,
+        state=OutboxState.FAILED,
+        error_kind=kind,
+        error_message=message[:4000],
+        not_before=None,
+        look_before_send=look_before_send,
+    )
+    note(row, ActivityAction.FAILED, message)
+
+
+def retry_now(*, rows) -> int:
+    """Failed or waiting rows go out at once (Retry now)."""
+    return rows.filter(state__in=[OutboxState.FAILED, OutboxState.QUEUED]).update(
+        state=OutboxState.QUEUED, not_before=None, attempts=0
+    )

@@ -1,0 +1,197 @@
+"""What a create or update sends (field mappings, states, people, tags, parents), what Rally
+requires of it, and how a create whose answer was lost is recognised in Rally."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from aharally.integrations.defaults import FIELD_LABELS
+from aharally.integrations.templates_service import EffectiveRecordMapping
+from aharally.rally.objects import RallyRef
+from aharally.rally.query import all_of, where
+from aharally.sync import links, mapping
+from aharally.sync.models import OutboxItem
+from aharally.sync.outgoing.run import DrainRun
+
+# Attributes Rally fills itself on a create, so they never count as a missing required field.
+AUTOMATIC = {"Workspace", "Project", "ObjectID", "FormattedID", "CreationDate", "Subscription"}
+# How far before a lost create's first attempt its object may have been stamped (clock skew).
+LOST_CREATE_SKEW = timedelta(minutes=2)
+
+
+# -- the payload --------------------------------------------------------------------------------
+
+
+def build_payload(
+    record,
+    record_mapping: EffectiveRecordMapping,
+    run: DrainRun,
+    *,
+    config,
+    creating: bool,
+    parents: dict[str, RallyRef] | None = None,
+    only: set[str] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(normalised values, Rally fields) for the record's mapped fields."""
+    pairs = mapping.fields_to_send(record_mapping.field_mappings, creating=creating)
+    if only is not None:
+        pairs = [(f, r) for f, r in pairs if f in only]
+    status_map = record_mapping.status_map
+    values = mapping.record_values(
+        record,
+        fields=[f for f, _ in pairs],
+        state_for=(status_map.state_for if status_map else lambda status: None),
+    )
+    attributes = run.lookups.attributes(record_mapping.rally_type)
+    payload: dict[str, Any] = {}
+    for field_name, rally_field in pairs:
+        attribute = attributes.get(rally_field)
+        if attribute is None or attribute.read_only:
+            run.warn_once(
+                f"attr:{record_mapping.rally_type}:{rally_field}",
+                f"Rally's {record_mapping.rally_type_name} has no writable field "
+                f"{rally_field}: {mapping_label(field_name)} is not sent.",
+                "Map the field to another Rally field in the integration's field mappings.",
+            )
+            values.pop(field_name, None)
+            continue
+        value = values[field_name]
+        converted = _to_rally(field_name, value, attribute, record_mapping, run)
+        if converted is _SKIP:
+            values.pop(field_name, None)
+            continue
+        payload[rally_field] = converted
+    if creating and config.rally_project_oid:
+        payload["Project"] = RallyRef(ref=f"/project/{config.rally_project_oid}")
+    for attribute, ref in (parents or {}).items():
+        payload[attribute] = ref
+    return values, payload
+
+
+_SKIP = object()
+
+
+def mapping_label(field_name: str) -> str:
+
+    return FIELD_LABELS.get(field_name, field_name)
+
+
+def _to_rally(field_name, value, attribute, record_mapping, run: DrainRun):
+    if field_name == "status":
+        if value is None:
+            return _SKIP
+        if attribute.attribute_type == "OBJECT":  # a portfolio item's State object
+            ref = run.lookups.state_ref(record_mapping.rally_type, value)
+            if ref is None:
+                run.warn_once(
+                    f"state:{record_mapping.rally_type}:{value}",
+                    f"Rally's {record_mapping.rally_type_name} has no state “{value}”; the "
+                    "status is not sent.",
+                    "Refresh the status mapping from Rally in the integration's settings.",
+                )
+                return _SKIP
+            return ref
+        return value
+    if field_name == "assignee":
+        if not value:
+            return None
+        ref = run.lookups.user_ref(value)
+        if ref is None:
+            run.warn_once(
+                f"user:{value}",
+                f"Rally has no user with the email {value}; records assigned to them go "
+                "without an owner.",
+                "Invite them to Rally with the same email address, or assign someone else.",
+            )
+            return _SKIP
+        return ref
+    if field_name == "tags":
+        return run.lookups.tag_refs(value or [])
+    if attribute.attribute_type == "OBJECT":
+        run.warn_once(
+            f"object:{record_mapping.rally_type}:{attribute.element_name}",
+            f"Rally's {record_mapping.rally_type_name}.{attribute.element_name} takes a Rally "
+            f"object, not a value: {mapping_label(field_name)} is not sent.",
+            "Map the field to a Rally field that takes a number or text.",
+        )
+        return _SKIP
+    return mapping.rally_scalar(field_name, value)
+
+
+def missing_required(record, record_mapping, run: DrainRun, payload: dict) -> str:
+    """A message naming the first required Rally field the record leaves empty, or ""."""
+    attributes = run.lookups.attributes(record_mapping.rally_type)
+    mapped = {m.rally_field: m.field for m in record_mapping.field_mappings}
+    for attribute in attributes.values():
+        if not attribute.required or attribute.read_only or attribute.element_name in AUTOMATIC:
+            continue
+        if payload.get(attribute.element_name) not in (None, "", []):
+            continue
+        rally_name = f"{record_mapping.rally_type_name}.{attribute.name or attribute.element_name}"
+        field_name = mapped.get(attribute.element_name)
+        if field_name:
+            label = mapping_label(field_name)
+            return (
+                f"Rally requires {rally_name}, and {record.reference}'s {label} is empty: fill it "
+                f"in. To make sure new records have it, set the Required flag on {label} in "
+                "Settings → Custom layouts."
+            )
+        return (
+            f"Rally requires {rally_name}, and no field of aharally maps to it: map one in the "
+            "integration's field mappings, and set its Required flag in Settings → Custom layouts."
+        )
+    return ""
+
+
+# -- lost answers -------------------------------------------------------------------------------
+
+
+def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integration):
+    """The object a create whose answer was lost made, if Rally has it.
+
+    The marker needs no custom field: the same Name, in the integration's project, created
+    since just before the first attempt, with the same parents and description as were sent,
+    and not linked to anything yet.
+    """
+    sent = row.sent_values or {}
+    name = sent.get("name")
+    since = (row.first_attempt_at or timezone.now()) - LOST_CREATE_SKEW
+    if not name:
+        return None
+    parents = sent.get("_parents", {})
+    fetch = ["ObjectID", "FormattedID", "Name", "Description", "CreationDate", *parents]
+    config = run.config_for(integration)
+    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
+    candidates = list(
+        run.client.query(
+            record_mapping.rally_type,
+            query=all_of(
+                where("Name", "=", name),
+                where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
+            ),
+            fetch=fetch,
+            project=project,
+            project_scope_down=True,
+            order="ObjectID",
+        )
+    )
+    # Linked by any integration on this Rally: another record's object, never this one's.
+    linked = links.linked_oids(integration, [candidate.object_id for candidate in candidates])
+    description = sent.get("description")
+    for candidate in candidates:
+        if candidate.object_id in linked:
+            continue
+        if description is not None and mapping.normalise_html(
+            candidate.get("Description")
+        ) != mapping.normalise_html(description):
+            continue
+        if any(
+            (candidate.ref_of(attr).path if candidate.ref_of(attr) else None) != path
+            for attr, path in parents.items()
+        ):
+            continue
+        return candidate
+    return None

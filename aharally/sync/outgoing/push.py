@@ -1,0 +1,450 @@
+"""Sending one claimed outbox row to Rally: a create (parents first), an update, or a link.
+
+A create costs exactly one request: the `fetch` of the create asks for what the link needs
+(ObjectID, FormattedID), and the baseline is what was sent. A create whose answer was lost is
+looked for in Rally before it is sent again (`find_lost_create`), so it is never made twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from aharally.integrations.connection import explain
+from aharally.integrations.log import record_failure, record_success
+from aharally.integrations.models import Integration
+from aharally.ops import logcontext
+from aharally.rally.errors import (
+    RallyAuthError,
+    RallyConcurrencyConflict,
+    RallyConfigError,
+    RallyError,
+    RallyNotFound,
+    RallyOutcomeUnknown,
+    RallyThrottled,
+    RallyTransientError,
+)
+from aharally.rally.objects import RallyRef
+from aharally.sync import links, mapping
+from aharally.sync.models import (
+    ActivityAction,
+    ErrorKind,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+)
+from aharally.sync.outgoing import guarded_update, outbox
+from aharally.sync.outgoing.linking import push_link
+from aharally.sync.outgoing.parents import ParentFailed, link_of, resolve_parents
+from aharally.sync.outgoing.payload import (
+    build_payload,
+    find_lost_create,
+    mapping_label,
+    missing_required,
+)
+from aharally.sync.outgoing.run import Deferred, DrainRun
+from aharally.sync.records import load_record
+from aharally.workspaces.models import RecordType
+
+logger = logging.getLogger(__name__)
+
+# A row waiting for its parent's create to finish looks again after this many seconds.
+PARENT_WAIT_SECONDS = 1.0
+
+
+# -- the entry point --------------------------------------------------------------------------
+
+
+def push_row(row: OutboxItem, run: DrainRun) -> None:
+    """Send one claimed row and write its outcome; never raises for Rally's failures."""
+    # Runs in one of the drain's threads, which inherit no context: the lines name the row.
+    with logcontext.bound(
+        request_id=run.request_id,
+        integration_id=row.integration_id,
+        record=f"{row.record_type}:{row.record_id}",
+    ):
+        _push_row(row, run)
+
+
+def _push_row(row: OutboxItem, run: DrainRun) -> None:
+    integration = row.integration if row.integration_id != run.integration.pk else run.integration
+    try:
+        if row.kind == OutboxKind.CREATE:
+            push_create(row, run, integration=integration)
+        elif row.kind == OutboxKind.LINK:
+            push_link(row, run, integration=integration)
+        else:
+            push_update(row, run, integration=integration)
+    except Deferred as deferred:
+        outbox.defer(row, seconds=deferred.seconds or PARENT_WAIT_SECONDS)
+    except ParentFailed as problem:
+        outbox.fail(row, kind=problem.kind, message=problem.message)
+    except RallyError as error:
+        _failed(row, run, error, integration=integration)
+    except Exception:
+        logger.exception("Sending outbox row %s failed unexpectedly", row.pk)
+        outbox.retry_later(
+            row,
+            kind=ErrorKind.TRANSIENT,
+            message="An unexpected error stopped the send; it will be tried again.",
+            look_before_send=row.kind == OutboxKind.CREATE and row.first_attempt_at is not None,
+        )
+
+
+def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -> None:
+    reference = _reference(row)
+    if isinstance(error, RallyAuthError):
+        with run.lock:
+            first = not run.paused
+            run.paused = True
+        if first:  # one failing request marks the integration; the rest just wait
+            explain(integration, error, doing=f"send {reference}")
+        outbox.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+        return
+    if isinstance(error, RallyOutcomeUnknown):
+        outbox.retry_later(
+            row,
+            kind=ErrorKind.OUTCOME_UNKNOWN,
+            message="Rally's answer was lost; Rally is checked before it is sent again.",
+            look_before_send=row.kind == OutboxKind.CREATE,
+        )
+        return
+    if isinstance(error, RallyThrottled | RallyTransientError | RallyConcurrencyConflict):
+        kind = ErrorKind.THROTTLED if isinstance(error, RallyThrottled) else ErrorKind.TRANSIENT
+        outbox.retry_later(
+            row,
+            kind=kind,
+            message=error.message,
+            retry_after=getattr(error, "retry_after", None),
+            # The client raises these for a write only when it surely was not applied.
+            look_before_send=False if row.attempts <= 1 else None,
+        )
+        return
+    if isinstance(error, RallyNotFound) and row.kind == OutboxKind.UPDATE:
+        Link.objects.filter(
+            integration_id=row.integration_id, record_type=row.record_type, record_id=row.record_id
+        ).update(state=LinkState.BROKEN, state_reason="Rally no longer has this record.")
+        outbox.fail(
+            row, kind=ErrorKind.NOT_FOUND, message=f"Rally no longer has {reference}'s record."
+        )
+        return
+    kind = ErrorKind.CONFIG if isinstance(error, RallyConfigError) else ErrorKind.VALIDATION
+    message = f"Rally refused {reference}: " + "; ".join(error.messages)
+    outbox.fail(row, kind=kind, message=message)
+
+    record_failure(
+        integration,
+        message,
+        "Correct the record (it is sent again once it changes) or the field mappings.",
+    )
+
+
+def _reference(row: OutboxItem) -> str:
+    record = load_record(row.record_type, row.record_id)
+    return record.reference if record is not None else f"{row.record_type} {row.record_id}"
+
+
+# -- creates ------------------------------------------------------------------------------------
+
+
+def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
+    record = load_record(row.record_type, row.record_id)
+    if record is None:
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
+        return
+    existing = links.link_of_record(links.site_of(integration), row.record_type, record.pk)
+    if existing is not None:
+        # Linked already (maybe through another integration on this Rally): one Rally object
+        # per record, so nothing is created.
+        outbox.finish(row, sent_values={})
+        if existing.integration_id == integration.pk:
+            _after_create(row, run, record=record, link=existing, integration=integration)
+        else:
+            outbox.note(
+                row,
+                ActivityAction.SKIPPED,
+                f"Not sent: linked to {existing.formatted_id} through "
+                f"“{existing.integration.name}” already.",
+            )
+        return
+    config = run.config_for(integration)
+    record_mapping = config.mapping_for(row.record_type)
+    if record_mapping is None:
+        outbox.fail(
+            row,
+            kind=ErrorKind.CONFIG,
+            message=f"{RecordType(row.record_type).label}s are no longer mapped to Rally.",
+        )
+        return
+    parents = resolve_parents(record, row, run, integration=integration, send_row=_push_row)
+    values, payload = build_payload(
+        record, record_mapping, run, config=config, creating=True, parents=parents
+    )
+    missing = missing_required(record, record_mapping, run, payload)
+    if missing:
+        outbox.fail(row, kind=ErrorKind.REQUIRED, message=missing)
+        return
+    if row.look_before_send:
+        found = find_lost_create(row, run, record_mapping=record_mapping, integration=integration)
+        if found is not None:
+            # Rally holds what the lost attempt sent; a change made since goes out after.
+            sent = {k: v for k, v in row.sent_values.items() if not k.startswith("_")} or values
+            link = _store_link(
+                row, run, record, record_mapping, found, sent, integration, adopted=values
+            )
+            if link is not None:
+                _after_create(row, run, record=record, link=link, integration=integration)
+            return
+    # Written before the request: if the answer (or this worker) is lost, the next attempt
+    # looks in Rally first.
+    now = timezone.now()
+    row.first_attempt_at = row.first_attempt_at or now
+    row.attempts += 1
+    row.sent_values = {**values, "_parents": {k: v.path for k, v in parents.items()}}
+    OutboxItem.objects.filter(pk=row.pk, claim_token=row.claim_token).update(
+        first_attempt_at=row.first_attempt_at,
+        attempts=row.attempts,
+        look_before_send=True,
+        sent_values=row.sent_values,
+    )
+    created = run.client.create(
+        record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+    )
+    link = _store_link(row, run, record, record_mapping, created, values, integration)
+    if link is not None:
+        _after_create(row, run, record=record, link=link, integration=integration)
+
+
+def _store_link(row, run, record, record_mapping, created, values, integration, *, adopted=None):
+    """Record the link and finish the row in one transaction.
+
+    `values` are what Rally's object holds (the baseline). An adopted object was made by an
+    earlier attempt: `adopted` are the record's values now, and those changed since that
+    attempt are queued as an update in the same transaction, never taken as sent.
+    """
+    try:
+        with transaction.atomic():
+            link = links.create_link(
+                integration=integration,
+                record_type=row.record_type,
+                record_id=record.pk,
+                rally_type=record_mapping.rally_type,
+                rally_oid=created.object_id,
+                formatted_id=created.formatted_id or "",
+                baseline=values,
+                rally_version=links.version_of(created),
+                linked_by=row.created_by,
+            )
+            outbox.finish(row, sent_values=values)
+            if adopted is not None:
+                _queue_changed_since(row, integration, record, sent=values, now=adopted)
+            action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
+            outbox.note(
+                row, action, f"{link.formatted_id} in Rally", row.decided_by or row.created_by
+            )
+            now = timezone.now()
+            Integration.objects.filter(
+                pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
+            ).update(first_sent_at=now)
+    except links.AlreadyLinked as taken:
+        return _linked_meanwhile(row, run, record, record_mapping, created, taken)
+    with run.lock:
+        run.sent += 1
+    return link
+
+
+def _queue_changed_since(row, integration, record, *, sent: dict, now: dict) -> None:
+    changed = mapping.changed_fields(now, sent)
+    if changed:
+        outbox.write_row(
+            integration=integration,
+            record_type=row.record_type,
+            record_id=record.pk,
+            kind=OutboxKind.UPDATE,
+            fields=changed,
+            user=row.created_by,
+            state=OutboxState.QUEUED,
+        )
+
+
+def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.AlreadyLinked):
+    """The create happened, but the record or the object got linked by another path
+    meanwhile: never leave an orphan behind in Rally."""
+    held = taken.by_record
+    if held is not None and held.rally_oid == created.object_id:
+        outbox.finish(row, sent_values={})  # the same object, linked by the other path
+        return None
+    if held is not None:
+        # The record is linked to another Rally object now: the one this send made is extra.
+        try:
+            run.client.delete(f"/{record_mapping.rally_type.lower()}/{created.object_id}")
+        except RallyError as error:
+            message = (
+                f"{record.reference} was linked to {held.formatted_id} meanwhile; the "
+                f"{created.formatted_id} this send made could not be deleted in Rally "
+                f"({error.message}): delete it there."
+            )
+            outbox.fail(row, kind=ErrorKind.CONFIG, message=message)
+            return None
+        outbox.finish(row, sent_values={})
+        outbox.note(
+            row,
+            ActivityAction.SKIPPED,
+            f"{record.reference} was linked to {held.formatted_id} meanwhile: the "
+            f"{created.formatted_id} this send made was deleted in Rally.",
+        )
+        return None
+    other = load_record(taken.by_object.record_type, taken.by_object.record_id)
+    outbox.fail(
+        row,
+        kind=ErrorKind.CONFIG,
+        message=(
+            f"Rally's {created.formatted_id}, made for {record.reference}, is linked to "
+            f"{getattr(other, 'reference', 'another record')} through "
+            f"“{taken.by_object.integration.name}”: unlink one of them."
+        ),
+    )
+    logger.error("Outbox row %s: its Rally object is linked to another record", row.pk)
+    return None
+
+
+def _after_create(row, run, *, record, link, integration) -> None:
+    """A created feature's requirements follow it (when the row says so)."""
+    if not row.cascade or row.record_type != RecordType.FEATURE:
+        return
+    config = run.config_for(integration)
+    if (RecordType.FEATURE, RecordType.REQUIREMENT) not in config.relationship_links:
+        return
+    if config.mapping_for(RecordType.REQUIREMENT) is None:
+        return
+    for requirement in record.requirements.all().order_by("rank", "number"):
+        if link_of(integration.pk, RecordType.REQUIREMENT, requirement.pk) is not None:
+            continue
+        with transaction.atomic():
+            child = outbox.write_row(
+                integration=integration,
+                record_type=RecordType.REQUIREMENT,
+                record_id=requirement.pk,
+                kind=OutboxKind.CREATE,
+                user=row.created_by,
+                job=row.job,
+                state=OutboxState.QUEUED,
+            )
+            if not child.from_parent:
+                OutboxItem.objects.filter(pk=child.pk).update(from_parent=True)
+
+
+# -- updates and links --------------------------------------------------------------------------
+
+
+def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
+    link = link_of(integration.pk, row.record_type, row.record_id)
+    if link is None:
+        pending_create = OutboxItem.objects.filter(
+            integration=integration,
+            record_type=row.record_type,
+            record_id=row.record_id,
+            kind=OutboxKind.CREATE,
+            state__in=[OutboxState.IN_FLIGHT, OutboxState.QUEUED],
+        ).exists()
+        if pending_create:
+            raise Deferred
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record is not linked to Rally.")
+        return
+    record = load_record(row.record_type, row.record_id)
+    if record is None:
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
+        return
+    config = run.config_for(integration)
+    record_mapping = config.mapping_for(row.record_type)
+    if record_mapping is None:
+        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record type is no longer mapped.")
+        return
+    wanted = set(row.fields)
+    parents = {}
+    if wanted & {relation for relation, _ in mapping.PARENT_FIELDS[row.record_type]}:
+        parents = resolve_parents(record, row, run, integration=integration, send_row=_push_row)
+    values, payload = build_payload(
+        record, record_mapping, run, config=config, creating=False, parents=None, only=wanted
+    )
+    rally_fields = dict(mapping.fields_to_send(record_mapping.field_mappings, creating=False))
+    changed = {
+        name
+        for name in mapping.changed_fields(values, link.baseline)
+        if link.rejected.get(name, _NO_VALUE) != values[name]
+        and not _same_status(name, link.baseline, record, record_mapping)
+    }
+    held = guarded_update.Held()
+    guarded = guarded_update.fields_to_guard(record_mapping, changed)
+    if guarded:
+        # Rally has no conditional write, so a field Rally may have changed costs one read
+        # first (an update is two requests): what Rally changed since the baseline is kept
+        # out of the write. Read last, right before the write, to keep the window short.
+        _count_attempt(row)
+        held = guarded_update.hold_back(
+            run.client,
+            link=link,
+            record=record,
+            record_mapping=record_mapping,
+            values=values,
+            pairs=guarded,
+        )
+        changed -= held.fields
+    payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}
+    parent_paths = {attr: ref.path for attr, ref in parents.items()}
+    for attribute, path in parent_paths.items():
+        if link.baseline.get(f"_{attribute}") != path:
+            payload[attribute] = RallyRef(ref=path)
+    if not payload:
+        with transaction.atomic():
+            guarded_update.settle(held, link=link, record=record, sent={})
+            outbox.finish(row, sent_values={})
+        return
+    if not guarded:
+        _count_attempt(row)
+    try:
+        written = run.client.update(
+            f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID", "VersionId"]
+        )
+    except RallyError:
+        with transaction.atomic():  # what the read found holds, whatever became of the write
+            guarded_update.settle(held, link=link, record=record, sent={})
+        raise
+    sent = {name: values[name] for name in changed}
+    with transaction.atomic():
+        parent_baseline = {f"_{attr}": path for attr, path in parent_paths.items()}
+        guarded_update.settle(
+            held, link=link, record=record, sent={**sent, **parent_baseline}, written=written
+        )
+        outbox.finish(row, sent_values=sent)
+        names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
+        outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
+        guarded_update.warn_if_raced(held, written, link=link, row=row, sent=set(sent))
+    with run.lock:
+        run.sent += 1
+
+
+def _count_attempt(row: OutboxItem) -> None:
+    row.attempts += 1
+    OutboxItem.objects.filter(pk=row.pk).update(attempts=row.attempts)
+
+
+_NO_VALUE = object()
+
+
+def _same_status(name, baseline, record, record_mapping) -> bool:
+    """Rally's state still means the record's status (Measuring and Developing both map to
+    In development): nothing to send, or the two would ping-pong."""
+    if name != "status" or record_mapping.status_map is None or not baseline.get("status"):
+        return False
+    status = record_mapping.status_map.status_for(baseline["status"])
+    return status is not None and status.pk == record.status_id
+
+
+def mark_success(run: DrainRun) -> None:
+    if run.sent:
+        record_success(run.integration)

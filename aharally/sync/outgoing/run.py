@@ -1,0 +1,56 @@
+"""One drain run's state, shared by the threads that send its rows."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from aharally.integrations.log import log_event
+from aharally.integrations.models import Integration, LogLevel
+from aharally.integrations.templates_service import EffectiveConfig, effective_config
+from aharally.ops import logcontext
+from aharally.rally.client import RallyClient
+from aharally.sync.outgoing.lookups import Lookups
+
+
+@dataclass
+class DrainRun:
+    """One drain of one integration's outbox: its client, configuration and look-ups."""
+
+    integration: Integration
+    config: EffectiveConfig
+    client: RallyClient
+    lookups: Lookups
+    paused: bool = False  # the credential was refused: stop, the rest waits
+    sent: int = 0
+    warned: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Configurations of other integrations on the same template (a feature's initiative).
+    others: dict[int, EffectiveConfig] = field(default_factory=dict)
+    # The task's id, read where the run starts: the sending threads log under it too.
+    request_id: str | None = field(default_factory=logcontext.request_id.get)
+
+    def warn_once(self, key: str, message: str, hint: str = "") -> None:
+        with self.lock:
+            if key in self.warned:
+                return
+            self.warned.add(key)
+        log_event(self.integration, LogLevel.WARNING, message, hint)
+
+    def config_for(self, integration: Integration) -> EffectiveConfig:
+
+        if integration.pk == self.integration.pk:
+            return self.config
+        with self.lock:
+            if integration.pk not in self.others:
+                self.others[integration.pk] = effective_config(integration)
+            return self.others[integration.pk]
+
+
+class Deferred(Exception):
+    """The row can't go yet (its parent is being created elsewhere): try again shortly, or
+    after `seconds` when what it waits for has a time of its own (a parent's backoff)."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        super().__init__("deferred")
+        self.seconds = seconds

@@ -1,0 +1,280 @@
+"""Compare with Rally: every linked record read from Rally and held against ours, field by field.
+
+The task reads, per mapped type, the integration's project (children included) in one query at
+Rally's largest page size, fetching the mapped fields only: one request a type for a project of
+up to 2,000 objects of it, where asking by ObjectID costs one request per hundred links. The same
+answer shows the Rally records under linked parents that aharally lacks. Linked objects missing
+from it are then asked for by ObjectID (a hundred a query, the whole workspace): found, they
+moved out of the project and are compared all the same; not found, the link is broken.
+
+Values are normalised as the pull normalises them (`mapping.incoming_value` for Rally's,
+`mapping.record_values` for ours) and a status is the same when Rally's state maps to the
+record's status. A field with an open conflict, or with a change waiting in the outbox, is left
+out: Integration updates decides those already.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from aharally.integrations.connection import RallyProblem, client_for, explain
+from aharally.integrations.models import Direction, Integration
+from aharally.integrations.templates_service import effective_config
+from aharally.rally.errors import RallyAuthError, RallyError
+from aharally.rally.query import where
+from aharally.records.richtext import sanitize_html
+from aharally.sync import enqueue, mapping
+from aharally.sync.agreement import PEOPLE_AND_TAGS, same_value
+from aharally.sync.incoming import imports
+from aharally.sync.models import (
+    OPEN_STATES,
+    Comparison,
+    Conflict,
+    ConflictState,
+    Difference,
+    DifferenceKind,
+    ImportCandidate,
+    ImportState,
+    JobState,
+    Link,
+    LinkState,
+    OutboxItem,
+)
+from aharally.sync.outgoing import outbox
+from aharally.sync.records import load_records
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 100
+
+
+def start_comparison(*, integration: Integration, user) -> Comparison:
+    """Queue a comparison in the cluster (the page polls for its report)."""
+
+    outbox.check_can_send(integration)
+    comparison = Comparison.objects.create(integration=integration, created_by=user)
+    enqueue.enqueue_on_commit(enqueue.COMPARE, comparison.pk)
+    return comparison
+
+
+def compared_fields(record_mapping) -> list[tuple[str, str, str]]:
+    """(field, Rally field, direction) of the fields a comparison reads: any direction but
+    *set once* (which is never kept in step), of the fields Rally's values can be read for."""
+    return [
+        (m.field, m.rally_field, m.direction)
+        for m in record_mapping.field_mappings
+        if m.field in mapping.INCOMING_FIELDS and m.direction != Direction.ONCE
+    ]
+
+
+# -- in the cluster ------------------------------------------------------------------------------
+
+
+def run_comparison(comparison_id: int) -> dict:
+    comparison = (
+        Comparison.objects.select_related("integration__template", "integration__workspace")
+        .filter(pk=comparison_id, state=JobState.RUNNING)
+        .first()
+    )
+    if comparison is None:
+        return {"reason": "no such comparison"}
+    integration = comparison.integration
+    counts = {"requests": 0, "read": 0}
+    state, message = JobState.DONE, ""
+    differences: list[Difference] = []
+    try:
+        config = effective_config(integration)
+        client = client_for(integration, interactive=False)
+        try:
+            for record_mapping in config.record_mappings:
+                differences += _compare_type(
+                    comparison, integration, config, record_mapping, client, counts
+                )
+        finally:
+            client.close()
+    except RallyAuthError as error:
+        state = JobState.FAILED
+        message = explain(integration, error, doing="compare with Rally").message
+    except (RallyProblem, RallyError) as error:
+        state = JobState.FAILED
+        message = f"Rally could not be read: {getattr(error, 'message', str(error))}"
+    with transaction.atomic():
+        if state == JobState.DONE:
+            Difference.objects.bulk_create(differences)
+        Comparison.objects.filter(pk=comparison.pk).update(
+            state=state,
+            message=message,
+            requests=counts["requests"],
+            objects_read=counts["read"],
+            finished_at=timezone.now(),
+        )
+    return {**counts, "differences": len(differences)}
+
+
+def _compare_type(comparison, integration, config, record_mapping, client, counts):
+    record_type = record_mapping.record_type
+    links = {
+        link.rally_oid: link
+        for link in Link.objects.filter(integration=integration, record_type=record_type)
+    }
+    # Records under linked parents are looked for among features and stories only (what the
+    # import path can make), and only when something is linked at all.
+    importable = (
+        record_type in ("feature", "requirement")
+        and Link.objects.filter(integration=integration).exists()
+    )
+    if not links and not importable:
+        return []
+    pairs = compared_fields(record_mapping)
+    fetch = ["ObjectID", "FormattedID", "Name", "Project", *[r for _, r, _ in pairs]]
+    if any(f == "assignee" for f, _, _ in pairs):
+        fetch.append(mapping.OWNER_FETCH)
+    fetch += imports.PARENT_FETCH.get(record_type, [])
+    fetch = list(dict.fromkeys(fetch))
+    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
+    seen: dict[int, object] = {}
+    for page in client.query(
+        record_mapping.rally_type,
+        fetch=fetch,
+        order="ObjectID",
+        project=project,
+        project_scope_down=True,
+    ).pages():
+        counts["requests"] += 1
+        for obj in page.results:
+            if obj.object_id is not None:
+                seen[obj.object_id] = obj
+    counts["read"] += len(seen)
+    missing = sorted(oid for oid, link in links.items() if oid not in seen)
+    for start in range(0, len(missing), CHUNK):
+        counts["requests"] += 1
+        for obj in client.query(
+            record_mapping.rally_type,
+            query=where("ObjectID", "in", missing[start : start + CHUNK]),
+            fetch=fetch,
+            workspace=f"/workspace/{config.rally_workspace_oid}"
+            if config.rally_workspace_oid
+            else None,
+        ):
+            seen[obj.object_id] = obj
+            counts["read"] += 1
+    found: list[Difference] = []
+    found += _field_differences(comparison, record_mapping, links, seen, pairs)
+    for oid, link in links.items():
+        if oid not in seen:
+            found.append(_line(comparison, DifferenceKind.BROKEN, link=link, name=""))
+    if importable:
+        found += _unimported(comparison, integration, config, record_mapping, links, seen)
+    return found
+
+
+def _line(comparison, kind, *, link=None, obj=None, record_mapping=None, **fields) -> Difference:
+    return Difference(
+        comparison=comparison,
+        kind=kind,
+        link=link,
+        record_type=link.record_type if link else record_mapping.record_type,
+        record_id=link.record_id if link else None,
+        rally_type=link.rally_type if link else record_mapping.rally_type,
+        rally_oid=link.rally_oid if link else obj.object_id,
+        formatted_id=link.formatted_id if link else (obj.formatted_id or ""),
+        **fields,
+    )
+
+
+def _field_differences(comparison, record_mapping, links, seen, pairs) -> list[Difference]:
+    live = [link for oid, link in links.items() if oid in seen and link.state == LinkState.OK]
+    if not live:
+        return []
+    records = load_records(record_mapping.record_type, [link.record_id for link in live])
+    busy = _busy_fields(record_mapping.record_type, live)
+    status_map = record_mapping.status_map
+    state_for = status_map.state_for if status_map else (lambda status: None)
+    found = []
+    for link in live:
+        record = records.get(link.record_id)
+        if record is None:
+            continue
+        obj = seen[link.rally_oid]
+        ours = mapping.record_values(record, fields=[f for f, _, _ in pairs], state_for=state_for)
+        for field_name, rally_field, _direction in pairs:
+            if rally_field not in obj or field_name in busy.get(link.record_id, ()):
+                continue
+            theirs = mapping.incoming_value(field_name, obj[rally_field], sanitize=sanitize_html)
+            if theirs is mapping.UNKNOWN:
+                continue
+            if field_name in PEOPLE_AND_TAGS and field_name not in link.baseline and not theirs:
+                continue  # as the pull: never agreed (Rally has no such user), not a difference
+            if same_value(field_name, ours.get(field_name), theirs, record, status_map):
+                continue
+            found.append(
+                _line(
+                    comparison,
+                    DifferenceKind.FIELD,
+                    link=link,
+                    field=field_name,
+                    ours=ours.get(field_name),
+                    theirs=theirs,
+                    baseline=link.baseline.get(field_name),
+                    name=(record.name or "")[:255],
+                )
+            )
+    return found
+
+
+def _busy_fields(record_type: str, links) -> dict[int, set[str]]:
+    """Fields already waiting to be decided: an open conflict, or an outgoing change."""
+
+    busy: dict[int, set[str]] = defaultdict(set)
+    for record_id, fields in OutboxItem.objects.filter(
+        integration_id=links[0].integration_id,
+        record_type=record_type,
+        record_id__in=[link.record_id for link in links],
+        state__in=OPEN_STATES,
+    ).values_list("record_id", "fields"):
+        busy[record_id] |= set(fields or [])
+    for record_id, field_name in Conflict.objects.filter(
+        link__in=links, state=ConflictState.OPEN
+    ).values_list("link__record_id", "field"):
+        busy[record_id].add(field_name)
+    return busy
+
+
+def _unimported(comparison, integration, config, record_mapping, links, seen) -> list[Difference]:
+    """Rally records under linked parents that aharally lacks (ignored ones left out)."""
+    parents = set(
+        Link.objects.filter(state=LinkState.OK)
+        .filter(Q(integration=integration) | Q(record_type="initiative"))
+        .values_list("rally_oid", flat=True)
+    )
+    ignored = set(
+        ImportCandidate.objects.filter(
+            integration=integration, state=ImportState.IGNORED
+        ).values_list("rally_oid", flat=True)
+    )
+    found = []
+    for oid, obj in seen.items():
+        if oid in links or oid in ignored:
+            continue
+        refs = [obj.ref_of(name) for name in ("PortfolioItem", "Release", "Parent")]
+        if not any(ref is not None and ref.object_id in parents for ref in refs):
+            continue  # cheap test first: placement() asks the database per object
+        placed = imports.placement(integration, config, record_mapping.record_type, obj)
+        if placed is None or "feature_oid" in placed:
+            continue
+        found.append(
+            _line(
+                comparison,
+                DifferenceKind.UNIMPORTED,
+                obj=obj,
+                record_mapping=record_mapping,
+                name=(obj.name or "")[:255],
+                snapshot=dict(obj.fields),
+            )
+        )
+    return found

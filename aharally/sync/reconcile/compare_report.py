@@ -1,0 +1,248 @@
+"""A comparison's report, line by line, and resolving its lines either way.
+
+- a field that differs: *Use aharally's* queues an update through the outbox (Rally's value
+  becomes the baseline first, so the push sees ours as the change); *Use Rally's* writes it here
+  the way the pull does (history made by the integration, nothing sent back). Each is offered
+  only where the field's direction allows it, and refused when the record changed since the
+  report (a value the owner did not see is never overwritten by their choice);
+- a broken link: *Send again* (a new Rally record) or *Unlink* (both records stay);
+- a Rally record aharally lacks: *Import*, through the import path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from aharally.integrations.templates_service import effective_config
+from aharally.records.services import update_record
+from aharally.sync import enqueue, mapping
+from aharally.sync.agreement import to_record_value
+from aharally.sync.incoming import imports
+from aharally.sync.models import (
+    Activity,
+    ActivityAction,
+    Comparison,
+    Difference,
+    DifferenceKind,
+    Link,
+    LinkState,
+    OutboxKind,
+    OutboxState,
+)
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.linking import unlink_record
+from aharally.sync.records import SOURCE, load_records
+from aharally.sync.review.conflicts import mapping_label
+
+ACTIONS = {
+    "ours": DifferenceKind.FIELD,
+    "theirs": DifferenceKind.FIELD,
+    "send": DifferenceKind.BROKEN,
+    "unlink": DifferenceKind.BROKEN,
+    "import": DifferenceKind.UNIMPORTED,
+}
+
+
+class ResolveError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class ReportLine:
+    difference: Difference
+    record: object | None
+    label: str
+    ours: str
+    theirs: str
+    baseline: str
+    can_use_ours: bool
+    can_use_theirs: bool
+
+
+def latest(integration) -> Comparison | None:
+    return Comparison.objects.filter(integration=integration).first()
+
+
+def report(comparison: Comparison) -> list[ReportLine]:
+    """The open lines of a report with their records; queries don't grow with the lines."""
+    differences = list(comparison.differences.filter(resolution="").select_related("link"))
+    by_type: dict[str, set[int]] = {}
+    for difference in differences:
+        if difference.record_id:
+            by_type.setdefault(difference.record_type, set()).add(difference.record_id)
+    records = {}
+    for record_type, ids in by_type.items():
+        for pk, record in load_records(record_type, ids).items():
+            records[(record_type, pk)] = record
+    directions = _directions(comparison.integration)
+    lines = []
+    for difference in differences:
+        field_name = difference.field
+        direction = directions.get((difference.record_type, field_name))
+        lines.append(
+            ReportLine(
+                difference=difference,
+                record=records.get((difference.record_type, difference.record_id)),
+                label=mapping_label(field_name) if field_name else "",
+                ours=mapping.display(field_name, difference.ours),
+                theirs=mapping.display(field_name, difference.theirs),
+                baseline=mapping.display(field_name, difference.baseline),
+                can_use_ours=direction in mapping.SENT_ON_UPDATE,
+                can_use_theirs=direction in mapping.SENT_TO_AHARALLY,
+            )
+        )
+    return lines
+
+
+def _directions(integration) -> dict[tuple[str, str], str]:
+    config = effective_config(integration)
+    return {
+        (record_mapping.record_type, m.field): m.direction
+        for record_mapping in config.record_mappings
+        for m in record_mapping.field_mappings
+    }
+
+
+@transaction.atomic
+def resolve(*, integration, user, difference_ids, action: str) -> tuple[int, list[str]]:
+    """Resolve the chosen lines with one action; (how many, why the others were not)."""
+
+    if action not in ACTIONS:
+        raise ResolveError("Choose what to do with the selected lines.")
+    comparison = latest(integration)
+    lines = list(
+        Difference.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(difference_ids), comparison=comparison, resolution="")
+        .select_related("link")
+    )
+    if not lines:
+        raise ResolveError("Those lines were resolved already, or belong to an older report.")
+    config = effective_config(integration)
+    directions = _directions(integration)
+    done, problems, drain = 0, [], False
+    for line in lines:
+        if line.kind != ACTIONS[action]:
+            problems.append(f"{line.formatted_id}: {_not_for(action)}")
+            continue
+        try:
+            drain |= _resolve_one(line, action, integration, config, directions, user)
+        except ResolveError as error:
+            problems.append(f"{line.formatted_id}: {error.message}")
+            continue
+        Difference.objects.filter(pk=line.pk).update(
+            resolution=action, resolved_by=user, resolved_at=timezone.now()
+        )
+        done += 1
+    if drain:
+        enqueue.drain_on_commit(integration.pk)
+    return done, problems
+
+
+def _not_for(action: str) -> str:
+    return {
+        DifferenceKind.FIELD: "only a field that differs can take one side's value.",
+        DifferenceKind.BROKEN: "only a broken link can be sent again or unlinked.",
+        DifferenceKind.UNIMPORTED: "only a record aharally lacks can be imported.",
+    }[ACTIONS[action]]
+
+
+def _resolve_one(line, action, integration, config, directions, user) -> bool:
+    """One line; True when something now waits in the outbox."""
+    if action == "import":
+        record_mapping = config.mapping_for(line.record_type)
+        if record_mapping is None:
+            raise ResolveError("its type is no longer mapped.")
+        outcome = imports.import_object(
+            integration, config, record_mapping, line.snapshot, where=None, user=user
+        )
+        if outcome != "imported":
+            raise ResolveError(f"{outcome}.")
+        return False
+    record = load_records(line.record_type, [line.record_id]).get(line.record_id)
+    if record is None:
+        raise ResolveError("the aharally record no longer exists.")
+    if action == "unlink":
+        unlink_record(
+            integration=integration, record_type=line.record_type, record_id=record.pk, user=user
+        )
+        return False
+    if action == "send":
+        Link.objects.filter(pk=line.link_id, state=LinkState.OK).update(
+            state=LinkState.BROKEN, state_reason="Not found in Rally (Compare with Rally)."
+        )
+        try:
+            row = outbox.request_send(record=record, integration=integration, user=user)
+        except outbox.SyncError as error:
+            raise ResolveError(error.message) from None
+        return row.state == OutboxState.QUEUED
+    link = line.link
+    if link is None or link.state != LinkState.OK:
+        raise ResolveError("the link is gone or broken since the report.")
+    record_mapping = config.mapping_for(line.record_type)
+    status_map = record_mapping.status_map if record_mapping else None
+    direction = directions.get((line.record_type, line.field))
+    now = mapping.record_values(
+        record,
+        fields=[line.field],
+        state_for=status_map.state_for if status_map else (lambda status: None),
+    ).get(line.field)
+    if now != line.ours:
+        raise ResolveError(
+            f"{record.reference}'s {mapping_label(line.field).lower()} changed since the "
+            "report: compare again."
+        )
+    baseline = {**link.baseline, line.field: line.theirs}
+    if action == "ours":
+        if direction not in mapping.SENT_ON_UPDATE:
+            raise ResolveError(f"{mapping_label(line.field)} is not sent to Rally.")
+        # Rally's value becomes the agreed one, so the push sees ours as the change.
+        Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
+        outbox.write_row(
+            integration=integration,
+            record_type=line.record_type,
+            record_id=record.pk,
+            kind=OutboxKind.UPDATE,
+            fields=[line.field],
+            user=user,
+            state=OutboxState.QUEUED,  # the owner chose it: no second approval
+        )
+        _note(
+            line,
+            user,
+            ActivityAction.APPROVED,
+            f"Kept aharally's {line.field} (Compare with Rally): sending it.",
+        )
+        return True
+    if direction not in mapping.SENT_TO_AHARALLY:
+        raise ResolveError(f"{mapping_label(line.field)} does not come from Rally.")
+    value = to_record_value(line.field, line.theirs, status_map, workspace=record.workspace)
+    if value is mapping.UNKNOWN:
+        raise ResolveError(f"Rally's value “{mapping.display(line.field, line.theirs)}” has no "
+                           "match in aharally (a status or a person it lacks).")  # fmt: skip
+
+    # As the pull applies it: made by the integration, so nothing is sent back.
+    update_record(record, changes={line.field: value}, user=None, source=SOURCE)
+    Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
+    _note(
+        line,
+        user,
+        ActivityAction.RECEIVED,
+        f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).",
+    )
+    return False
+
+
+def _note(line: Difference, user, action: str, detail: str) -> None:
+    Activity.objects.create(
+        integration_id=line.link.integration_id,
+        record_type=line.record_type,
+        record_id=line.record_id,
+        action=action,
+        detail=detail,
+        user=user,
+    )

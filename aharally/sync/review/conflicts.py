@@ -1,0 +1,151 @@
+"""Fields changed on both sides since they last agreed: listed for a reviewer, who keeps
+aharally's value (sent to Rally) or Rally's (written here as made by the integration)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from aharally.integrations.templates_service import effective_config
+from aharally.records.services import update_record
+from aharally.sync import enqueue, mapping
+from aharally.sync.agreement import to_record_value
+from aharally.sync.models import (
+    Activity,
+    ActivityAction,
+    Conflict,
+    ConflictState,
+    Link,
+    OutboxKind,
+    OutboxState,
+)
+from aharally.sync.outgoing import outbox
+from aharally.sync.records import SOURCE, load_records
+from aharally.sync.review.queue import (
+    PAGE_SIZE,
+    DecisionError,
+    QueueFilters,
+    mapping_label,
+    reviewable_workspace_ids,
+)
+from aharally.workspaces.audit import record_audit
+from aharally.workspaces.models import AuditAction
+
+
+@dataclass
+class ConflictEntry:
+    conflict: Any
+    record: Any
+    label: str
+    ours: str
+    theirs: str
+
+
+def open_conflicts(*, user, filters: QueueFilters) -> list[ConflictEntry]:
+    """Fields changed on both sides, for the reviewer to pick (queries don't grow with N)."""
+
+    conflicts = Conflict.objects.filter(
+        state=ConflictState.OPEN,
+        link__integration__workspace_id__in=reviewable_workspace_ids(user),
+    ).select_related("link__integration__workspace", "ours_by")
+    if filters.integration:
+        conflicts = conflicts.filter(link__integration_id=filters.integration)
+    if filters.record_type:
+        conflicts = conflicts.filter(link__record_type=filters.record_type)
+    conflicts = list(conflicts[:PAGE_SIZE])
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for conflict in conflicts:
+        by_type[conflict.link.record_type].append(conflict.link.record_id)
+    records = {}
+    for record_type, ids in by_type.items():
+        for pk, record in load_records(record_type, ids).items():
+            records[(record_type, pk)] = record
+    entries = []
+    for conflict in conflicts:
+        record = records.get((conflict.link.record_type, conflict.link.record_id))
+        if record is None:
+            continue
+        entries.append(
+            ConflictEntry(
+                conflict=conflict,
+                record=record,
+                label=mapping_label(conflict.field),
+                ours=mapping.display(conflict.field, conflict.ours),
+                theirs=mapping.display(conflict.field, conflict.theirs),
+            )
+        )
+    return entries
+
+
+@transaction.atomic
+def resolve_conflict(*, user, conflict_id: int, keep: str) -> str:
+    """Keep aharally's value (sent to Rally) or Rally's (written here); returns a message."""
+    conflict = (
+        Conflict.objects.select_for_update(of=("self",))
+        .select_related("link__integration__template", "link__integration__workspace")
+        .filter(pk=conflict_id)
+        .first()
+    )
+    if conflict is None:
+        raise DecisionError("That conflict no longer exists; reload the page.")
+    link = conflict.link
+    if link.integration.workspace_id not in set(reviewable_workspace_ids(user)):
+        raise PermissionDenied("You may not review changes of that workspace.")
+    if conflict.state != ConflictState.OPEN:
+        raise DecisionError("That conflict was resolved already.")
+    if keep not in ("ours", "theirs"):
+        raise DecisionError("Choose which value to keep.")
+    record = load_records(link.record_type, [link.record_id]).get(link.record_id)
+    if record is None:
+        raise DecisionError("The record no longer exists.")
+    baseline = dict(link.baseline)
+    # Rally's value is now the agreed one either way: kept here, or overwritten by ours.
+    baseline[conflict.field] = conflict.theirs
+    Link.objects.filter(pk=link.pk).update(baseline=baseline)
+    if keep == "theirs":
+        record_mapping = effective_config(link.integration).mapping_for(link.record_type)
+        status_map = record_mapping.status_map if record_mapping else None
+        value = to_record_value(
+            conflict.field, conflict.theirs, status_map, workspace=record.workspace
+        )
+        if value is not mapping.UNKNOWN:
+            update_record(record, changes={conflict.field: value}, user=user, source=SOURCE)
+        message = f"Kept Rally's {conflict.field} for {record.reference}."
+    else:
+        outbox.write_row(
+            integration=link.integration,
+            record_type=link.record_type,
+            record_id=link.record_id,
+            kind=OutboxKind.UPDATE,
+            fields=[conflict.field],
+            user=user,
+            state=OutboxState.QUEUED,
+        )
+        integration_id = link.integration_id
+        enqueue.drain_on_commit(integration_id)
+        message = f"Kept aharally's {conflict.field} for {record.reference}: sending it to Rally."
+    Conflict.objects.filter(pk=conflict.pk).update(
+        state=ConflictState.RESOLVED, resolution=keep, resolved_by=user, resolved_at=timezone.now()
+    )
+
+    Activity.objects.create(
+        integration_id=link.integration_id,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        action=ActivityAction.APPROVED,
+        detail=message,
+        user=user,
+    )
+    record_audit(
+        workspace=link.integration.workspace,
+        actor=user,
+        action=AuditAction.APPROVAL,
+        target=link.integration.name,
+        detail=message,
+    )
+    return message

@@ -1,0 +1,108 @@
+"""The sync on the features board: each card's Rally link, and the Send to Rally bulk action."""
+
+from __future__ import annotations
+
+from html import escape
+
+from django import forms
+from django.template.loader import render_to_string
+
+from aharally.integrations.models import Integration
+from aharally.records.bulk import BulkAction, BulkActionError, BulkActionForm, features_phrase
+from aharally.sync.models import Link, LinkState
+from aharally.sync.outgoing.outbox import SyncError, check_can_send
+from aharally.sync.web.jobs import job_progress, start_job
+from aharally.sync.web.menus import sendable_integrations
+from aharally.workspaces.models import Capability, RecordType
+
+
+def link_html(link: Link) -> str:
+    """A record's FormattedID as a link to its Rally detail page."""
+    title = (
+        "Broken link: " + link.state_reason if link.state == LinkState.BROKEN else "Open in Rally"
+    )
+    broken = " broken" if link.state == LinkState.BROKEN else ""
+    html = (
+        f'<a class="rally-link{broken}" href="{escape(link.url)}" target="_blank" '
+        f'rel="noopener" title="{escape(title)}">{escape(link.formatted_id)}</a>'
+    )
+    return html + progress_html(link)
+
+
+def progress_html(link: Link) -> str:
+    """Rally's percent done by story count, as a small bar (no inline style: the CSP)."""
+    percent = link.percent_done
+    if percent is None or not link.progress.get("stories"):
+        return ""
+    accepted, stories = link.progress.get("accepted", 0), link.progress.get("stories", 0)
+    title = f"{percent}% done in Rally: {accepted} of {stories} stories accepted"
+    return (
+        f'<progress class="rally-progress" max="100" value="{percent}" title="{escape(title)}" '
+        f'aria-label="{escape(title)}">{percent}%</progress>'
+    )
+
+
+def card_links(*, workspace, feature_ids) -> dict[int, str]:
+    """Every linked card's Rally link, in one query for the whole board."""
+    found: dict[int, str] = {}
+    links = Link.objects.filter(
+        integration__workspace=workspace, record_type=RecordType.FEATURE
+    ).order_by("integration_id")
+    wanted = set(feature_ids)
+    for link in links:
+        if link.record_id in wanted:
+            found[link.record_id] = found.get(link.record_id, "") + link_html(link)
+    return found
+
+
+def card_links_oob(links: list[Link]) -> str:
+    """Card link spans swapped in out-of-band, so cards gain their link without a reload."""
+    by_record: dict[int, str] = {}
+    for link in links:
+        by_record[link.record_id] = by_record.get(link.record_id, "") + link_html(link)
+    return "".join(
+        f'<span class="card-links" id="card-links-{pk}" hx-swap-oob="true">{html}</span>'
+        for pk, html in by_record.items()
+    )
+
+
+class SendToRallyForm(BulkActionForm):
+    integration = forms.ModelChoiceField(
+        queryset=Integration.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose an enabled integration of this workspace."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ids = [i.pk for i in sendable_integrations(self.workspace, RecordType.FEATURE)]
+        self.fields["integration"].queryset = Integration.objects.filter(pk__in=ids)
+        self.fields["integration"].label_from_instance = lambda integration: integration.name
+        if not ids:
+            self.fields["integration"].help_text = "No enabled Rally integration maps features."
+
+
+def send_to_rally(*, features, workspace, user, integration: Integration) -> str:
+    try:
+        check_can_send(integration)
+    except SyncError as error:
+        raise BulkActionError(error.message) from None
+    job = start_job(
+        records=features,
+        integration=integration,
+        user=user,
+        label=f"Send {features_phrase(len(features))} to {integration.name}",
+    )
+    return render_to_string(
+        "sync/partials/job_progress.html",
+        {"progress": job_progress(job), "prefix": workspace.prefix},
+    )
+
+
+SEND_TO_RALLY = BulkAction(
+    name="send_to_rally",
+    label="Send to Rally",
+    form_class=SendToRallyForm,
+    handler=send_to_rally,
+    capability=Capability.EDIT_RECORDS,
+)

@@ -1,0 +1,159 @@
+"""The Integrations ▾ menu of a record: its links, what waits, its integration history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.template.loader import render_to_string
+
+from aharally.integrations.models import Integration, IntegrationState, RecordMapping
+from aharally.sync.models import OPEN_STATES, Activity, Link, LinkState, OutboxItem, OutboxState
+from aharally.workspaces.models import Capability, RecordType
+
+# Record types with an Integrations menu, and how many history lines it shows.
+MENU_TYPES = {RecordType.FEATURE, RecordType.RELEASE, RecordType.INITIATIVE, RecordType.EPIC}
+HISTORY_LIMIT = 10
+
+
+@dataclass
+class IntegrationEntry:
+    integration: Integration
+    link: Link | None = None
+    row: OutboxItem | None = None  # the open or in-flight row, if any
+
+    @property
+    def busy(self) -> bool:
+        """Whether the menu should keep polling (something is on its way)."""
+        return self.row is not None and self.row.state in (
+            OutboxState.QUEUED,
+            OutboxState.IN_FLIGHT,
+        )
+
+
+@dataclass
+class MenuState:
+    record: object
+    record_type: str
+    entries: list[IntegrationEntry] = field(default_factory=list)
+    history: list[Activity] = field(default_factory=list)
+    # A release's features together: how many are in Rally and how far they are.
+    release_progress: dict | None = None
+
+    @property
+    def busy(self) -> bool:
+        return any(entry.busy for entry in self.entries)
+
+    @property
+    def poll_seconds(self) -> int | None:
+        """How soon the menu looks again: soon while sending, less often while it waits for a
+        reviewer (the link appears without a reload once someone approves)."""
+        if self.busy:
+            return 1
+        if any(
+            e.row is not None and e.row.state == OutboxState.AWAITING_APPROVAL for e in self.entries
+        ):
+            return 5
+        return None
+
+    @property
+    def links(self) -> list[Link]:
+        return [e.link for e in self.entries if e.link is not None]
+
+
+def sendable_integrations(workspace, record_type: str) -> list[Integration]:
+    """The workspace's enabled integrations that map this record type (two queries)."""
+    integrations = list(
+        Integration.objects.filter(workspace=workspace, state=IntegrationState.ENABLED)
+        .select_related("template")
+        .order_by("name")
+    )
+
+    mapped = set(
+        RecordMapping.objects.filter(
+            integration_id__in={i.source.pk for i in integrations}, record_type=record_type
+        ).values_list("integration_id", flat=True)
+    )
+    return [i for i in integrations if i.source.pk in mapped]
+
+
+def menu_state(record) -> MenuState:
+    record_type = record.record_type
+    integrations = sendable_integrations(record.workspace, record_type)
+    links = {
+        link.integration_id: link
+        for link in Link.objects.filter(record_type=record_type, record_id=record.pk)
+    }
+    rows: dict[int, OutboxItem] = {}
+    for row in OutboxItem.objects.filter(
+        record_type=record_type,
+        record_id=record.pk,
+        state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT],
+    ).order_by("created_at"):
+        rows.setdefault(row.integration_id, row)
+    # A link through an integration no longer enabled is still shown.
+    known = {i.pk for i in integrations}
+    extra = [link.integration for link in links.values() if link.integration_id not in known]
+    entries = [
+        IntegrationEntry(integration=i, link=links.get(i.pk), row=rows.get(i.pk))
+        for i in [*integrations, *extra]
+    ]
+    history = list(
+        Activity.objects.filter(record_type=record_type, record_id=record.pk)
+        .select_related("user", "integration")
+        .order_by("-at", "-id")[:HISTORY_LIMIT]
+    )
+    return MenuState(
+        record=record,
+        record_type=record_type,
+        entries=entries,
+        history=history,
+        release_progress=release_progress(record) if record_type == RecordType.RELEASE else None,
+    )
+
+
+def release_progress(release) -> dict | None:
+    """Its features' Rally progress together: stories accepted of all their stories (2 queries)."""
+    feature_ids = list(release.features.values_list("pk", flat=True))
+    if not feature_ids:
+        return None
+    links = Link.objects.filter(
+        record_type=RecordType.FEATURE, record_id__in=feature_ids, state=LinkState.OK
+    )
+    linked = {link.record_id: link for link in links}
+    stories = sum(int(link.progress.get("stories") or 0) for link in linked.values())
+    accepted = sum(int(link.progress.get("accepted") or 0) for link in linked.values())
+    return {
+        "features": len(feature_ids),
+        "linked": len(linked),
+        "stories": stories,
+        "accepted": accepted,
+        "percent": round(100 * accepted / stories) if stories else None,
+    }
+
+
+def render_menu(
+    request, record, *, message: str = "", level: str = "success", keep_open: bool = False
+) -> str:
+    state = menu_state(record)
+    return render_to_string(
+        "sync/partials/record_menu.html",
+        {
+            "state": state,
+            "record": record,
+            "can_send": request.membership.can(Capability.EDIT_RECORDS),
+            "message": message,
+            "level": level,
+            "keep_open": keep_open,
+            "LinkState": LinkState,
+            "OutboxState": OutboxState,
+            "prefix": request.workspace.prefix,
+        },
+        request=request,
+    )
+
+
+def record_menu(*, request, record) -> str:
+    """The hook records calls for a drawer or record page."""
+    if record.record_type not in MENU_TYPES:
+        return ""
+    return render_menu(request, record)
