@@ -40,11 +40,19 @@ def create_link(
     rally_oid: int,
     **fields,
 ) -> Link:
-    """Make the link (Rally's detail URL derived), or raise AlreadyLinked naming what holds
-    the object or the record."""
+    """Make the link (Rally's detail URL derived, a broken one of the record replaced), or
+    raise AlreadyLinked naming what holds the object or the record."""
     site = site_of(integration)
     try:
         with transaction.atomic():
+            # A broken link of the record (its object deleted in Rally, or moved out of the
+            # project) gives way to the new one: a record has one link per integration.
+            Link.objects.filter(
+                integration=integration,
+                record_type=record_type,
+                record_id=record_id,
+                state=LinkState.BROKEN,
+            ).delete()
             return Link.objects.create(
                 integration=integration,
                 record_type=record_type,
