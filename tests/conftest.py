@@ -51,15 +51,21 @@ def sync_sandbox():
 
 @pytest.fixture
 def faults(rally_sandbox):
-    """Inject the sandbox's faults (docs/rally-sandbox.md), all or none; cleared after the test.
+    """Inject the sandbox's faults (docs/rally-sandbox.md); the list is cleared before and after
+    the test. Returns the faults added, as the sandbox lists them.
 
-    `faults({"kind": "status", "status": 503}, …)`. It talks to whichever sandbox the test's
-    `rally_sandbox` is (the sync's tests have their own).
+    `faults({"kind": "status", "status": 503}, …)` adds several at once, all or none;
+    `faults(kind="latency", ms=3000)` adds one and returns it alone. It talks to whichever
+    sandbox the test's `rally_sandbox` is (the sync's tests have their own).
     """
 
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
+    def add(*specs: dict, **fault):
+        assert not (specs and fault), "faults(spec, …) or faults(**spec), not both"
+        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs) or fault)
         assert response.status_code == 201, response.text
+        added = response.json()["added"]
+        return added[0] if fault else added
 
+    assert rally_sandbox.admin("DELETE", "/sandbox-admin/faults").status_code == 200
     yield add
     rally_sandbox.admin("DELETE", "/sandbox-admin/faults")

@@ -18,20 +18,6 @@ pytestmark = pytest.mark.sandbox_only
 TIMEOUT = 30
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    """The shared sandbox's fault list, cleared before and after the test."""
-
-    def inject(**fault) -> dict:
-        answer = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=fault)
-        assert answer.status_code == 201, answer.text
-        return answer.json()["added"][0]
-
-    assert rally_sandbox.admin("DELETE", "/sandbox-admin/faults").status_code == 200
-    yield inject
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def wait_until_idle(sandbox, seconds: float = 15) -> None:
     """Until no WSAPI request is in flight (one a client gave up on may still be running)."""
     deadline = time.monotonic() + seconds
