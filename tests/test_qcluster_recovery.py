@@ -17,11 +17,12 @@ from aharally.sync.jobs import start_job
 from aharally.sync.models import Link
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
-from tests.sync.cluster import TaskCluster, process_tree, wait_until
+from tests.sync.cluster import TaskCluster, process_tree
 
 # The sync's sandbox, webhooks removed after each test that used it.
 from tests.sync.conftest import _forget_webhooks_after, rally_sandbox  # noqa: F401
 from tests.sync.support import connect, rally_objects, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from aharally.sync.tasks import CATCH_UP_SCHEDULE_NAME, TICK_SCHEDULE_NAME
-from tests.sync.cluster import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 

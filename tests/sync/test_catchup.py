@@ -23,8 +23,8 @@ from aharally.sync.models import (
 from aharally.sync.tasks import PROCESS_EVENT, PULL
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
-from tests.sync.cluster import wait_until
 from tests.sync.support import connect, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

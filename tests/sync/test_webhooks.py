@@ -25,8 +25,8 @@ from aharally.sync.models import (
 from aharally.sync.webhooks import register_webhook, target_url, unregister_webhook
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement
-from tests.sync.cluster import wait_until
 from tests.sync.support import connect, sandbox_client, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
