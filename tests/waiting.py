@@ -34,15 +34,25 @@ def wait_until[T](
     raise AssertionError(f"Timed out after {timeout}s waiting for {described or condition}")
 
 
-def wait_for_server(url: str, process, *, timeout: float, interval: float = 0.2, **get):
+def wait_for_server(
+    url: str,
+    process,
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = requests.ConnectionError,
+    request_timeout: float = 5,
+    **get,
+) -> requests.Response:
     """The first answer (any status) of the server `process` started at `url`: a GET until it
-    answers; fail at once if the process exits first."""
+    answers without raising `retry_on`; fail at once if the process exits first."""
 
-    def answer():
+    def answer() -> list[requests.Response] | None:
         assert process.poll() is None, f"the server exited ({process.returncode}) before {url}"
         try:
-            return [requests.get(url, **{"timeout": 5, **get})]  # a list: a 4xx is falsy
-        except requests.ConnectionError:
+            # In a list: a 4xx or 5xx response is falsy.
+            return [requests.get(url, timeout=request_timeout, **get)]
+        except retry_on:
             return None
 
     (response,) = wait_until(answer, timeout=timeout, interval=interval, what=f"an answer at {url}")

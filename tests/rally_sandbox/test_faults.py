@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ import requests
 
 from aharally.rally_sandbox.faults.registry import credential_label
 from tests.sandbox import RallySandbox
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -20,12 +20,12 @@ TIMEOUT = 30
 
 def wait_until_idle(sandbox, seconds: float = 15) -> None:
     """Until no WSAPI request is in flight (one a client gave up on may still be running)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not sandbox.admin("GET", "/sandbox-admin/stats").json()["in_flight"]:
-            return
-        time.sleep(0.1)
-    raise AssertionError("WSAPI requests still in flight")
+    wait_until(
+        lambda: not sandbox.admin("GET", "/sandbox-admin/stats").json()["in_flight"],
+        timeout=seconds,
+        interval=0.1,
+        what="no WSAPI request in flight (some still were)",
+    )
 
 
 def get(sandbox, path: str, **kwargs) -> requests.Response:
