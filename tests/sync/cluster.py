@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Short timings so that a killed worker's rows and lease come back within seconds.
@@ -88,7 +90,7 @@ class TaskCluster:
 
         The cluster's processes lead process groups of their own (aharally.taskcluster), so
         the tree is found through /proc: frozen first (a sentinel can't respawn a worker),
-        then killed.
+        then killed. Returns once every one of them is gone, so a restart never meets them.
         """
         if self.process is None:
             return
@@ -100,6 +102,12 @@ class TaskCluster:
             _signal(pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
+        wait_until(
+            lambda: not any(_alive(pid) for pid in tree),
+            timeout=10,
+            interval=0.05,
+            what=lambda: f"the killed cluster's processes gone ({[p for p in tree if _alive(p)]})",
+        )
 
     def stop(self, *, within: float = 20) -> bool:
         """Ask the cluster to stop (SIGTERM to its main process); kill what is left after.
