@@ -6,6 +6,7 @@ import pytest
 
 from aharally.workspaces.models import Role
 from tests.factories import add_member, make_user, make_workspace
+from tests.integrations.wizard_support import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SITE
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,13 @@ def cast(db):
     return SimpleNamespace(workspace=workspace, other_workspace=other, **people)
 
 
+@pytest.fixture
+def owner_client(client, cast):
+    """Django's test client signed in as the workspace's owner."""
+    client.force_login(cast.owner)
+    return client
+
+
 @pytest.fixture(scope="session")
 def rally_sandbox():
     """The Rally sandbox running as a real HTTP server (fresh database) for the whole session."""
@@ -49,17 +57,88 @@ def sync_sandbox():
         yield sandbox
 
 
+@pytest.fixture(autouse=True)
+def _forget_webhooks_after(request):
+    """Webhooks outlive the test database that registered them: remove them after each test
+    that used the sync's sandbox as its `rally_sandbox` (tests/sync, tests/scale, tests/ops…).
+
+    Otherwise every later change in the shared sandbox is delivered to the dead live
+    servers of earlier tests too, which is slow and fills the captured log.
+    """
+    yield
+    if not {"rally_sandbox", "sync_sandbox"} <= set(request.fixturenames):
+        return
+    from tests.sync.support import sandbox_client
+
+    sandbox = request.getfixturevalue("rally_sandbox")
+    with sandbox_client(sandbox) as client:
+        for webhook in list(client.webhooks()):
+            client.delete_webhook(str(webhook["ObjectUUID"]))
+
+
+@pytest.fixture
+def task_cluster(transactional_db):
+    """A running django-q2 cluster on this test's database; stopped (or killed) after."""
+    from tests.sync.cluster import TaskCluster
+
+    cluster = TaskCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def _wizard_oauth_clients() -> dict[int, object]:
+    """The sandboxes the wizard's OAuth client is registered at (by id; each kept alive)."""
+    return {}
+
+
+@pytest.fixture
+def wizard_oauth_client(rally_sandbox, _wizard_oauth_clients):
+    """The wizard's OAuth client, registered once at whichever sandbox `rally_sandbox` is."""
+    from tests.integrations.wizard_support import register_oauth_client
+
+    if id(rally_sandbox) not in _wizard_oauth_clients:
+        register_oauth_client(
+            rally_sandbox,
+            client_id=TEST_CLIENT_ID,
+            redirect_uris=[TEST_SITE + "/integrations/rally/oauth/callback"],
+        )
+        _wizard_oauth_clients[id(rally_sandbox)] = rally_sandbox
+    return TEST_CLIENT_ID
+
+
+@pytest.fixture
+def wizard_settings(settings, rally_sandbox, wizard_oauth_client):
+    """Settings for the integration wizard against the sandbox: its OAuth client, plain HTTP
+    and loopback addresses allowed."""
+    settings.SITE_URL = TEST_SITE
+    settings.RALLY_OAUTH_CLIENT_ID = wizard_oauth_client
+    settings.RALLY_OAUTH_CLIENT_SECRET = TEST_CLIENT_SECRET
+    settings.RALLY_OAUTH_URL = rally_sandbox.base_url
+    settings.RALLY_ALLOW_HTTP = True
+    settings.RALLY_ALLOW_PRIVATE_ADDRESSES = True
+    return settings
+
+
 @pytest.fixture
 def faults(rally_sandbox):
-    """Inject the sandbox's faults (docs/rally-sandbox.md), all or none; cleared after the test.
+    """Inject the sandbox's faults (docs/rally-sandbox.md); the list is cleared before and after
+    the test. Returns the faults added, as the sandbox lists them.
 
-    `faults({"kind": "status", "status": 503}, …)`. It talks to whichever sandbox the test's
-    `rally_sandbox` is (the sync's tests have their own).
+    `faults({"kind": "status", "status": 503}, …)` adds several at once, all or none;
+    `faults(kind="latency", ms=3000)` adds one and returns it alone. It talks to whichever
+    sandbox the test's `rally_sandbox` is (the sync's tests have their own).
     """
 
-    def add(*specs):
-        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs))
+    def add(*specs: dict, **fault):
+        assert not (specs and fault), "faults(spec, …) or faults(**spec), not both"
+        response = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=list(specs) or fault)
         assert response.status_code == 201, response.text
+        added = response.json()["added"]
+        return added[0] if fault else added
 
+    assert rally_sandbox.admin("DELETE", "/sandbox-admin/faults").status_code == 200
     yield add
     rally_sandbox.admin("DELETE", "/sandbox-admin/faults")

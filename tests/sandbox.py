@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from rally_sandbox.seed import (
     DEMO_USERS,
     DEVELOPER_API_KEY,
 )
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60
@@ -152,20 +152,25 @@ class RallySandbox:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
+        def answering() -> bool:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"The sandbox exited early:\n{self.log()}")
             try:
                 # Any HTTP answer (a 401 included) means the server is up.
                 requests.get(f"{self.wsapi_url}/subscription", timeout=2, verify=self.verify)
-                return
             except requests.exceptions.SSLError:
-                return
+                return True
             except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"The sandbox did not answer within {START_TIMEOUT_SECONDS}s")
+                return False
+            return True
+
+        try:
+            wait_until(answering, timeout=START_TIMEOUT_SECONDS, interval=0.1, what="the sandbox")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(
+                f"The sandbox did not answer within {START_TIMEOUT_SECONDS}s"
+            ) from None
 
     def log(self) -> str:
         if self.log_path and self.log_path.exists():

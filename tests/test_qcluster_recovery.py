@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests.sync.conftest)
 """A task cluster heals itself: any of its processes killed (SIGKILL, as the OOM killer does),
 tasks run again within a minute, by a real `manage.py qcluster` on the test database."""
 
@@ -17,13 +16,18 @@ from aharally.sync.models import Link
 from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
-from tests.sync.cluster import TaskCluster, process_tree, wait_until
-
-# The sync's sandbox, webhooks removed after each test that used it.
-from tests.sync.conftest import _forget_webhooks_after, rally_sandbox  # noqa: F401
+from tests.sync.cluster import TaskCluster, process_tree
 from tests.sync.support import connect, rally_objects, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session")
+def rally_sandbox(sync_sandbox):
+    """The sync's sandbox (tests/conftest.py); webhooks are removed after each test."""
+    return sync_sandbox
+
 
 WORKERS = 2
 # Within a minute of the death, plus a fresh cluster's start on a loaded machine.

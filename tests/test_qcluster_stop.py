@@ -11,10 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # A bound, not a measurement: honcho kills what is still running after 5 s.
@@ -36,10 +37,7 @@ def cluster_env(tmp_path):
 
 
 def wait_for(path: Path, *, within_s: float) -> None:
-    deadline = time.monotonic() + within_s
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.1)
+    wait_until(path.exists, timeout=within_s, interval=0.1, what=f"{path.name} to appear")
 
 
 def test_a_sigterm_to_the_workers_group_stops_it_after_its_running_task(cluster_env, tmp_path):

@@ -19,8 +19,9 @@ from aharally.sync.models import Link
 from aharally.sync.outgoing import outbox
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
-from tests.sync.cluster import TaskCluster, wait_until
+from tests.sync.cluster import TaskCluster
 from tests.sync.support import connect, sandbox_client, scope_of, token
+from tests.waiting import wait_until
 
 WAIT_MS = 30_000
 

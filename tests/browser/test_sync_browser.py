@@ -203,7 +203,7 @@ def test_a_state_changed_in_rally_shows_on_the_board_and_in_the_drawer(
 ):
     from aharally.integrations.templates_service import effective_config
     from aharally.sync.outgoing import outbox
-    from tests.sync.cluster import wait_until
+    from tests.waiting import wait_until
 
     seed_demo()
     platform = Workspace.objects.get(prefix="PLAT")

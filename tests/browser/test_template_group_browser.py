@@ -23,8 +23,8 @@ from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
-from tests.sync.cluster import wait_until
 from tests.sync.support import connect, sandbox_client
+from tests.waiting import wait_until
 
 PLATFORM_BOARD = "/w/PLAT/features/board/"
 COMPANY_BOARD = "/w/CO/features/board/"

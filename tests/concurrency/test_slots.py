@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from aharally.concurrency.models import Slot
 from aharally.concurrency.slots import HEARTBEAT, DatabaseSlots, RedisSlots
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,9 +50,7 @@ def test_a_dead_holders_slot_comes_back_when_its_lease_runs_out(store):
     assert cap.try_acquire("dead")  # never renewed, never given back: its process died
     assert not cap.try_acquire("alive")
 
-    time.sleep(0.8)
-
-    assert cap.try_acquire("alive")
+    wait_until(lambda: cap.try_acquire("alive"), timeout=5, interval=0.05, what="the dead's slot")
 
 
 def test_a_slot_held_longer_than_its_lease_is_renewed_and_not_taken(store):
@@ -70,7 +69,9 @@ def test_a_slot_held_longer_than_its_lease_is_renewed_and_not_taken(store):
     holder.start()
     holding.wait(5)
     stolen = []
-    for n in range(12):  # 3.6 s: more than twice the lease
+    # Time must pass here, not a condition come true: trying all along, for 3.6 s (more than
+    # twice the lease), proves the held slot is never taken.
+    for n in range(12):
         stolen.append(cap.try_acquire(f"other{n}"))
         time.sleep(0.3)
     done.set()
@@ -92,7 +93,7 @@ def test_hold_waits_for_a_slot_and_never_lets_more_than_the_limit_in(store):
                 with lock:
                     now[0] += 1
                     peak[0] = max(peak[0], now[0])
-                time.sleep(0.01)
+                time.sleep(0.01)  # the work done while holding the slot
                 with lock:
                     now[0] -= 1
         connection.close()

@@ -23,12 +23,6 @@ def integration(cast):
     return configured_integration(cast.workspace)
 
 
-@pytest.fixture
-def owner_client(client, cast):
-    client.force_login(cast.owner)
-    return client
-
-
 def test_a_pasted_key_and_certificate_are_saved_and_only_the_certificate_is_described(
     owner_client, integration
 ):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """connection.py: the one Rally client builder, against the sandbox."""
 
 from __future__ import annotations
@@ -17,15 +16,12 @@ from aharally.integrations.connection import (
 from aharally.integrations.models import AuthMethod, Integration
 from aharally.integrations.wizard import services
 from tests.factories import make_workspace
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
+from tests.integrations.wizard_support import (
     authorized,
     draft,
-    owner_client,
     rally_consent,
     sandbox_admin_key,
     step_url,
-    wizard_oauth_client,
-    wizard_settings,
 )
 
 pytestmark = pytest.mark.django_db

@@ -24,12 +24,6 @@ def integration(cast):
     return configured_integration(cast.workspace, name="Platform Rally")
 
 
-@pytest.fixture
-def owner_client(client, cast):
-    client.force_login(cast.owner)
-    return client
-
-
 def test_the_integrations_page_lists_the_workspace_integrations_with_their_state(
     owner_client, cast, integration
 ):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Step 3, Authorize: OAuth 2.0 against the Rally sandbox, and the API-key alternative."""
 
 from __future__ import annotations
@@ -10,14 +9,7 @@ from django.db import connection
 
 from aharally.integrations.models import AuthMethod, Integration, WizardStep
 from aharally.integrations.wizard import services
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    draft,
-    owner_client,
-    rally_consent,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import draft, rally_consent, step_url
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """The installation's OAuth client secret goes only to the Rally it is registered at."""
 
 from __future__ import annotations
@@ -12,14 +11,7 @@ from django.db import connection
 
 from aharally.integrations.connection import credential_for
 from aharally.integrations.models import AuthMethod, Integration
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    TEST_CLIENT_SECRET,
-    draft,
-    owner_client,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import TEST_CLIENT_SECRET, draft, step_url
 
 pytestmark = pytest.mark.django_db
 

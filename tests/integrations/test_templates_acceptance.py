@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Acceptance 2, end to end against the sandbox: an integration configured with the wizard is
 used as a template; a second workspace picks it in step 1, chooses its project and is enabled;
 a change to the template's status mapping shows on both integrations' settings pages."""
@@ -14,13 +13,7 @@ from aharally.integrations.models import Integration, IntegrationState, Outgoing
 from aharally.statusmap.models import StatusMap
 from aharally.workspaces.models import WorkflowStatus
 from tests.factories import make_workspace
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    project_oid,
-    scoped,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import project_oid, scoped, step_url
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Only owners reach the wizard; no page or log line ever shows a token or an API key."""
 
 from __future__ import annotations
@@ -10,14 +9,7 @@ import pytest
 from django.urls import reverse
 
 from aharally.integrations.models import Integration, WizardStep
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    draft,
-    rally_consent,
-    scoped,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import draft, rally_consent, scoped, step_url
 
 pytestmark = pytest.mark.django_db
 

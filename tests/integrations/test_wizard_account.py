@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Steps 1-2: Name (+ template) and Configure account."""
 
 from __future__ import annotations
@@ -8,13 +7,7 @@ import pytest
 from aharally.integrations.models import Integration, IntegrationState, WizardStep
 from aharally.integrations.wizard import services
 from tests.factories import make_user, make_workspace
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    draft,
-    owner_client,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import draft, step_url
 from tests.sandbox import free_port
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Step 8: modes, Test connection and Enable; plus the walk through every step."""
 
 from __future__ import annotations
@@ -11,15 +10,7 @@ from aharally.integrations.models import (
     OutgoingMode,
     WizardStep,
 )
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    authorized,
-    owner_client,
-    reach,
-    scoped,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import reach, scoped, step_url
 
 pytestmark = pytest.mark.django_db
 

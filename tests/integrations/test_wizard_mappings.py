@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Step 6: record mappings, field mappings and relationship links, against the sandbox."""
 
 from __future__ import annotations
@@ -7,13 +6,7 @@ import pytest
 
 from aharally.integrations.models import Direction, FieldMapping, RecordMapping, WizardStep
 from aharally.integrations.wizard import services
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    owner_client,
-    scoped,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import scoped, step_url
 
 pytestmark = pytest.mark.django_db
 

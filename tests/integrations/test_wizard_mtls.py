@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """The wizard against a Rally that demands client certificates (mTLS)."""
 
 from __future__ import annotations
@@ -9,16 +8,13 @@ import pytest
 
 from aharally.integrations.certificates import set_client_certificate
 from aharally.integrations.models import AuthMethod
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
+from tests.integrations.wizard_support import (
     TEST_CLIENT_ID,
     TEST_SITE,
     draft,
-    owner_client,
     rally_consent,
     register_oauth_client,
     step_url,
-    wizard_oauth_client,
-    wizard_settings,
 )
 from tests.sandbox import RallySandbox
 

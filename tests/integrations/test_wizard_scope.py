@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Steps 4-5: Choose a workspace and a project, read from the Rally sandbox."""
 
 from __future__ import annotations
@@ -9,15 +8,12 @@ import pytest
 
 from aharally.integrations.models import Integration, WizardStep
 from aharally.integrations.wizard import services
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
+from tests.integrations.wizard_support import (
     add_user_without_workspaces,
     authorized,
     engineering_oid,
-    owner_client,
     project_oid,
     step_url,
-    wizard_oauth_client,
-    wizard_settings,
 )
 
 pytestmark = pytest.mark.django_db

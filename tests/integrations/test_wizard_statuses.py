@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """Step 7: status mapping, read from the sandbox, regrouped by drag and drop or keyboard."""
 
 from __future__ import annotations
@@ -8,14 +7,7 @@ import pytest
 from aharally.integrations.models import WizardStep
 from aharally.statusmap.models import StatusMap
 from aharally.workspaces.models import WorkflowStatus
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    owner_client,
-    reach,
-    scoped,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import reach, scoped, step_url
 
 pytestmark = pytest.mark.django_db
 

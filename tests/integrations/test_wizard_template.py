@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """An integration built on a template: it only chooses its project; the rest follows live."""
 
 from __future__ import annotations
@@ -11,15 +10,7 @@ from aharally.statusmap import services as statusmap
 from aharally.statusmap.models import StatusMap
 from aharally.workspaces.models import WorkflowStatus
 from tests.factories import make_workspace
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    owner_client,
-    project_oid,
-    reach,
-    scoped,
-    step_url,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import project_oid, reach, scoped, step_url
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """Shared by the wizard's tests: an OAuth client at the sandbox, Rally's consent, shortcuts.
 
-Import the fixtures into a test module (`from tests.integrations.wizard_support import ...`).
+Its fixtures (`wizard_oauth_client`, `wizard_settings`, `owner_client`) are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ import re
 import textwrap
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 from django.urls import reverse
 
-from aharally.integrations.models import AuthMethod, Integration, WizardStep
+from aharally.integrations.models import AuthMethod, Integration
 from aharally.integrations.wizard import services
 
 TEST_CLIENT_ID = "aharally-wizard-tests"
@@ -45,33 +44,6 @@ def register_oauth_client(
         **request_kwargs,
     )
     assert response.status_code == 201, response.text
-
-
-@pytest.fixture(scope="session")
-def wizard_oauth_client(rally_sandbox):
-    register_oauth_client(
-        rally_sandbox,
-        client_id=TEST_CLIENT_ID,
-        redirect_uris=[TEST_SITE + "/integrations/rally/oauth/callback"],
-    )
-    return TEST_CLIENT_ID
-
-
-@pytest.fixture
-def wizard_settings(settings, rally_sandbox, wizard_oauth_client):
-    settings.SITE_URL = TEST_SITE
-    settings.RALLY_OAUTH_CLIENT_ID = wizard_oauth_client
-    settings.RALLY_OAUTH_CLIENT_SECRET = TEST_CLIENT_SECRET
-    settings.RALLY_OAUTH_URL = rally_sandbox.base_url
-    settings.RALLY_ALLOW_HTTP = True
-    settings.RALLY_ALLOW_PRIVATE_ADDRESSES = True
-    return settings
-
-
-@pytest.fixture
-def owner_client(client, cast):
-    client.force_login(cast.owner)
-    return client
 
 
 def _csrf(html: str) -> str:
@@ -217,14 +189,6 @@ def add_user_without_workspaces(sandbox, *, key: str) -> None:
     )
     result = sandbox.command("manage", "shell", "-c", code, check=False)
     assert result.returncode == 0, result.stderr
-
-
-__all__ = [
-    "WizardStep",
-    "owner_client",
-    "wizard_oauth_client",
-    "wizard_settings",
-]
 
 
 class RallyRequestCounter:

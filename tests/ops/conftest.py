@@ -1,4 +1,10 @@
 from __future__ import annotations
 
-# The sync's fixtures: its own sandbox, a real task cluster, webhooks removed after each test.
-from tests.sync.conftest import _forget_webhooks_after, rally_sandbox, task_cluster  # noqa: F401
+import pytest
+
+
+@pytest.fixture(scope="session")
+def rally_sandbox(sync_sandbox):
+    """The sync's own sandbox (tests/conftest.py), as in tests/sync: these tests run the sync
+    with a real task cluster (`task_cluster`); their webhooks are removed after each test."""
+    return sync_sandbox

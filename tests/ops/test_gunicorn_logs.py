@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from tests.sandbox import free_port
+from tests.waiting import wait_for_server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "TheWebhookSecretInThePath0123456789"
@@ -44,19 +44,14 @@ def test_gunicorn_logs_json_lines_and_masks_the_webhook_secret(tmp_path):
             stderr=out,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.3)
+        wait_for_server(f"http://127.0.0.1:{port}/healthz", process, timeout=60, interval=0.3)
         requests.post(f"http://127.0.0.1:{port}/integrations/rally/webhook/1/{SECRET}/", timeout=10)
-        deadline = time.monotonic() + 20
-        while "/integrations/rally/webhook/1/" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_until(
+            lambda: "/integrations/rally/webhook/1/" in log.read_text(),
+            timeout=20,
+            interval=0.2,
+            what=lambda: f"the webhook's access log line; the log:\n{log.read_text()}",
+        )
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
@@ -26,6 +25,7 @@ from aharally.workspaces.models import RecordType
 from tests.integrations.builders import configured_integration
 from tests.ops.metrics_support import TOKEN, scrape, value
 from tests.sandbox import free_port
+from tests.waiting import wait_for_server
 
 pytestmark = pytest.mark.django_db
 
@@ -161,14 +161,7 @@ def test_serve_metrics_serves_this_machines_process_files_to_the_token_only(tmp_
     )
     try:
         url = f"http://127.0.0.1:{port}/metrics"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                anonymous = requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.2)
+        anonymous = wait_for_server(url, server, timeout=30)
         assert anonymous.status_code == 401
         wrong = requests.get(url, headers={"Authorization": "Bearer x"}, timeout=5)
         assert wrong.status_code == 403

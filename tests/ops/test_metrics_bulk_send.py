@@ -10,8 +10,9 @@ from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.ops.metrics_support import TOKEN, scrape, value
-from tests.sync.cluster import TaskCluster, wait_until
+from tests.sync.cluster import TaskCluster
 from tests.sync.support import connect, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

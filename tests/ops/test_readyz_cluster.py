@@ -11,8 +11,9 @@ import pytest
 from aharally.integrations.models import Integration
 from aharally.sync.web.jobs import start_job
 from tests.factories import make_feature
-from tests.sync.cluster import TaskCluster, wait_until
+from tests.sync.cluster import TaskCluster
 from tests.sync.support import connect, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ import pytest
 import requests
 
 from aharally.rally import ApiKey, RallyClient, RetryPolicy, where
+from tests.waiting import wait_until
 
 ADMIN_HEADER = "X-Sandbox-Admin-Key"
 
@@ -39,10 +39,12 @@ class SandboxAdmin:
 
     def reset_stats(self) -> None:
         """Start counting afresh once nothing from earlier tests is still in flight."""
-        deadline = time.monotonic() + 15
-        while self.stats()["in_flight"]:
-            assert time.monotonic() < deadline, "WSAPI requests still in flight"
-            time.sleep(0.05)
+        wait_until(
+            lambda: not self.stats()["in_flight"],
+            timeout=15,
+            interval=0.05,
+            what="no WSAPI request in flight (some still were)",
+        )
         self._call("POST", "/sandbox-admin/stats/reset")
 
     def expire_access_tokens(self, **match) -> int:

@@ -17,7 +17,7 @@ DEV_KEY = "sandbox-admin-dev-key"
 OFF = "The sandbox admin API is off: set RALLY_SANDBOX_ADMIN_KEY to a key of your own."
 
 
-def faults(sandbox: RallySandbox, key: str | None) -> requests.Response:
+def list_faults(sandbox: RallySandbox, key: str | None) -> requests.Response:
     headers = {"X-Sandbox-Admin-Key": key} if key else {}
     return requests.get(f"{sandbox.base_url}/sandbox-admin/faults", headers=headers, timeout=30)
 
@@ -39,7 +39,7 @@ def development_sandbox():
 
 @pytest.mark.parametrize("key", [None, DEV_KEY, "any-guess"])
 def test_outside_development_without_a_key_the_admin_api_is_off(production_sandbox, key):
-    answer = faults(production_sandbox, key)
+    answer = list_faults(production_sandbox, key)
     assert answer.status_code == 403
     assert answer.json()["error"].startswith(OFF)
     # The rest of the sandbox works as ever.
@@ -48,15 +48,15 @@ def test_outside_development_without_a_key_the_admin_api_is_off(production_sandb
 
 
 def test_in_development_the_documented_key_opens_the_admin_api(development_sandbox):
-    assert faults(development_sandbox, DEV_KEY).status_code == 200
-    refused = faults(development_sandbox, "a-wrong-key")
+    assert list_faults(development_sandbox, DEV_KEY).status_code == 200
+    refused = list_faults(development_sandbox, "a-wrong-key")
     assert refused.status_code == 403
     assert refused.json()["error"] == "Send the sandbox admin key in X-Sandbox-Admin-Key."
 
 
 def test_a_key_of_its_own_works_in_any_mode(rally_sandbox):
-    assert faults(rally_sandbox, rally_sandbox.sandbox_admin_key).status_code == 200
-    assert faults(rally_sandbox, DEV_KEY).status_code == 403
+    assert list_faults(rally_sandbox, rally_sandbox.sandbox_admin_key).status_code == 200
+    assert list_faults(rally_sandbox, DEV_KEY).status_code == 403
 
 
 def admin_key_setting(**env: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 
 import pytest
@@ -12,34 +11,21 @@ import requests
 
 from rally_sandbox.faults.registry import credential_label
 from tests.sandbox import RallySandbox
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sandbox_only
 
 TIMEOUT = 30
 
 
-@pytest.fixture
-def faults(rally_sandbox):
-    """The shared sandbox's fault list, cleared before and after the test."""
-
-    def inject(**fault) -> dict:
-        answer = rally_sandbox.admin("POST", "/sandbox-admin/faults", json=fault)
-        assert answer.status_code == 201, answer.text
-        return answer.json()["added"][0]
-
-    assert rally_sandbox.admin("DELETE", "/sandbox-admin/faults").status_code == 200
-    yield inject
-    rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
-
-
 def wait_until_idle(sandbox, seconds: float = 15) -> None:
     """Until no WSAPI request is in flight (one a client gave up on may still be running)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not sandbox.admin("GET", "/sandbox-admin/stats").json()["in_flight"]:
-            return
-        time.sleep(0.1)
-    raise AssertionError("WSAPI requests still in flight")
+    wait_until(
+        lambda: not sandbox.admin("GET", "/sandbox-admin/stats").json()["in_flight"],
+        timeout=seconds,
+        interval=0.1,
+        what="no WSAPI request in flight (some still were)",
+    )
 
 
 def get(sandbox, path: str, **kwargs) -> requests.Response:

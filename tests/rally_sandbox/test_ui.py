@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -157,15 +158,14 @@ class _Receiver:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
-        self.arrived = threading.Condition()
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                with receiver.arrived:
+                with receiver.lock:
                     receiver.bodies.append(json.loads(self.rfile.read(length) or b"null"))
-                    receiver.arrived.notify_all()
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -178,15 +178,16 @@ class _Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def wait_for(self, predicate, seconds: float = 20) -> dict:
-        deadline = time.monotonic() + seconds
-        with self.arrived:
-            while True:
-                for body in self.bodies:
-                    if predicate(body):
-                        return body
-                left = deadline - time.monotonic()
-                assert left > 0, f"no matching delivery among {len(self.bodies)}"
-                self.arrived.wait(timeout=left)
+        def matching() -> dict | None:
+            with self.lock:
+                return next((body for body in self.bodies if predicate(body)), None)
+
+        return wait_until(
+            matching,
+            timeout=seconds,
+            interval=0.05,
+            what=lambda: f"a matching delivery (none among {len(self.bodies)})",
+        )
 
 
 def test_ui_edits_reach_webhooks_with_old_and_new_values(browser, rally_sandbox):

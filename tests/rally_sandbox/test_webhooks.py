@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ import pytest
 import requests
 
 from tests.sandbox import RallySandbox
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -36,7 +36,7 @@ class Receiver:
         self.received: list[tuple[str, dict]] = []
         self.answers: dict[str, list[int]] = {}  # path → statuses to answer, in turn
         self.hold: dict[str, threading.Event] = {}  # path → answer only once this is set
-        self.changed = threading.Condition()
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,11 +46,10 @@ class Receiver:
                 gate = receiver.hold.get(self.path)
                 if gate is not None:
                     gate.wait(timeout=WAIT_SECONDS)
-                with receiver.changed:
+                with receiver.lock:
                     receiver.received.append((self.path, body))
                     statuses = receiver.answers.get(self.path) or [200]
                     status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-                    receiver.changed.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -66,20 +65,18 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def bodies(self, path: str) -> list[dict]:
-        with self.changed:
+        with self.lock:
             return [body for p, body in self.received if p == path]
 
     def wait_for(self, path: str, count: int) -> list[dict]:
         """The first `count` deliveries to `path`, waiting a bounded time for them."""
-        deadline = time.monotonic() + WAIT_SECONDS
-        with self.changed:
-            while len([p for p, _ in self.received if p == path]) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    got = len(self.bodies(path))
-                    raise AssertionError(f"{got} deliveries to {path}, expected {count}")
-                self.changed.wait(timeout=left)
-            return [body for p, body in self.received if p == path]
+        wait_until(
+            lambda: len(self.bodies(path)) >= count,
+            timeout=WAIT_SECONDS,
+            interval=0.05,
+            what=lambda: f"{count} deliveries to {path} ({len(self.bodies(path))} came)",
+        )
+        return self.bodies(path)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +164,12 @@ def project(sandbox, api, name: str) -> dict:
 
 def deliveries(sandbox) -> list[dict]:
     return sandbox.admin("GET", "/sandbox-admin/webhook-deliveries").json()["deliveries"]
+
+
+def _delivery(sandbox, webhook: dict, *, status: str | None = None) -> dict | None:
+    """The webhook's one delivery; with `status`, only once it has that status."""
+    (delivery,) = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
+    return delivery if status is None or delivery["status"] == status else None
 
 
 def by_name(section: dict) -> dict[str, dict]:
@@ -371,13 +374,12 @@ def test_a_failing_receiver_gets_retries_until_it_answers(sandbox, api, hook, re
 
     bodies = receiver.wait_for(path, 3)
     assert len({body["message"]["message_id"] for body in bodies}) == 1
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        (delivery,) = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
-        if delivery["status"] == "delivered":
-            break
-        time.sleep(0.1)
-    assert delivery["status"] == "delivered"
+    delivery = wait_until(
+        lambda: _delivery(sandbox, webhook, status="delivered"),
+        timeout=WAIT_SECONDS,
+        interval=0.1,
+        what=lambda: f"the delivery delivered: {_delivery(sandbox, webhook)}",
+    )
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
     rule = api.get(webhook["_ref"], timeout=TIMEOUT).json()
     assert (rule["FireCount"], rule["ErrorCount"], rule["LastStatus"]) == (3, 2, 200)
@@ -393,13 +395,12 @@ def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry(
     create(sandbox, api, "HierarchicalRequirement", {"Name": "Never delivered"})
 
     receiver.wait_for(path, len(RETRY_DELAYS) + 1)
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        (delivery,) = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
-        if delivery["status"] == "failed":
-            break
-        time.sleep(0.1)
-    assert delivery["status"] == "failed"
+    delivery = wait_until(
+        lambda: _delivery(sandbox, webhook, status="failed"),
+        timeout=WAIT_SECONDS,
+        interval=0.1,
+        what=lambda: f"the delivery failed: {_delivery(sandbox, webhook)}",
+    )
     assert len(delivery["attempts"]) == len(RETRY_DELAYS) + 1
     assert len(receiver.bodies(path)) == len(RETRY_DELAYS) + 1
 
@@ -411,12 +412,11 @@ def test_an_unreachable_receiver_is_recorded_as_a_failed_attempt(sandbox, api, h
 
     create(sandbox, api, "HierarchicalRequirement", {"Name": "Nobody listens"})
 
-    deadline = time.monotonic() + WAIT_SECONDS
-    attempts: list[dict] = []
-    while time.monotonic() < deadline and not attempts:
+    def attempted() -> list[dict]:
         mine = [d for d in deliveries(sandbox) if d["webhook"] == webhook["ObjectUUID"]]
-        attempts = mine[0]["attempts"] if mine else []
-        time.sleep(0.1)
+        return mine[0]["attempts"] if mine else []
+
+    attempts = wait_until(attempted, timeout=WAIT_SECONDS, interval=0.1, what="an attempt")
     assert attempts[0]["status_code"] is None
     assert "ConnectionError" in attempts[0]["error"]
 

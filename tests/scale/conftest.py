@@ -3,12 +3,11 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.sync.conftest import _forget_webhooks_after  # noqa: F401 (the same clean-up)
-
 
 @pytest.fixture(scope="session")
 def rally_sandbox(sync_sandbox):
-    """The sync's own sandbox (tests/conftest.py): these tests create hundreds of features."""
+    """The sync's own sandbox (tests/conftest.py): these tests create hundreds of features.
+    Their webhooks are removed after each test, as the sync's are."""
     return sync_sandbox
 
 

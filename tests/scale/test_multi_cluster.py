@@ -6,8 +6,6 @@ once with Redis (scripts/with-redis)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.conf import settings
 from django_q.tasks import async_task
@@ -19,6 +17,7 @@ from aharally.workspaces.models import RecordType
 from rally_sandbox.faults.registry import credential_label
 from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 
@@ -44,15 +43,22 @@ def _bulk_send_across_clusters(cast, rally_sandbox, faults, clusters) -> None:
     rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
 
     start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
+
     # Meanwhile, in whichever workers are free: catch-ups and webhook registrations, the
     # same credential's other requests (what once made it 13 in flight).
-    extra = 0
-    while _linked(features) < FEATURES:
+    def linked_meanwhile_asking_for_more() -> bool:
+        if _linked(features) >= FEATURES:
+            return True
         async_task(PULL, integration.pk)
         async_task(REGISTER_WEBHOOK, integration.pk)
-        extra += 1
-        time.sleep(0.5)
-        assert extra < 400, f"only {_linked(features)} of {FEATURES} linked after 200 s"
+        return False
+
+    wait_until(
+        linked_meanwhile_asking_for_more,
+        timeout=200,
+        interval=0.5,
+        what=lambda: f"every link (only {_linked(features)} of {FEATURES} linked)",
+    )
 
     held = rally_objects(rally_sandbox, "PortfolioItem/Feature", word)
     assert sorted(item["Name"] for item in held) == sorted(f.name for f in features)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from aharally.sync.tasks import CATCH_UP_SCHEDULE_NAME, TICK_SCHEDULE_NAME
-from tests.sync.cluster import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 
@@ -39,6 +39,8 @@ def _a_period_passes(runs_before: int) -> None:
         what="each schedule's run",
     )
     Schedule.objects.filter(name__in=NAMES).update(next_run=timezone.now() + timedelta(hours=1))
+    # Time must pass here, not a condition come true: a duplicate run is what must NOT happen,
+    # and nothing a cluster records says when its scheduler last looked at the schedules.
     time.sleep(SCHEDULER_CYCLE_S + 6)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ import requests
 from django.contrib.auth import get_user_model
 
 from tests.sandbox import free_port
+from tests.waiting import wait_for_server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "TheAuthorizationCode0123456789"
@@ -27,25 +28,32 @@ def _serve(command: list[str], tmp_path: Path, port: int) -> subprocess.Popen:
     }
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"http://127.0.0.1:{port}" + CALLBACK, timeout=10, allow_redirects=False)
-            return process
-        except requests.RequestException:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise
-            time.sleep(0.3)
+    try:
+        wait_for_server(
+            f"http://127.0.0.1:{port}" + CALLBACK,
+            process,
+            timeout=60,
+            interval=0.3,
+            retry_on=requests.RequestException,
+            request_timeout=10,
+            allow_redirects=False,
+        )
+    except BaseException:
+        process.kill()
+        raise
+    return process
 
 
 def _stop(process: subprocess.Popen, log: Path) -> None:
     # The server writes its request line after answering: wait for it before stopping.
-    deadline = time.monotonic() + 20
-    while "/integrations/rally/oauth/callback" not in log.read_text():
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    # Stopping it anyway after 20 s: the test's own assertions then say what is missing.
+    with contextlib.suppress(AssertionError):
+        wait_until(
+            lambda: "/integrations/rally/oauth/callback" in log.read_text(),
+            timeout=20,
+            interval=0.2,
+            what="the callback's request line",
+        )
     process.terminate()
     process.wait(timeout=20)
 

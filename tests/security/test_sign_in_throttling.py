@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.sandbox import free_port
+from tests.waiting import wait_for_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL, PASSWORD = "owner@example.com", "the-right-passphrase-42"
@@ -93,16 +93,17 @@ def gunicorn(tmp_path_factory):
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(base + "/accounts/login/", timeout=10)
-            break
-        except requests.RequestException:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise
-            time.sleep(0.2)
+    try:
+        wait_for_server(
+            base + "/accounts/login/",
+            process,
+            timeout=60,
+            retry_on=requests.RequestException,
+            request_timeout=10,
+        )
+    except BaseException:
+        process.kill()
+        raise
     yield base, log
     process.terminate()
     process.wait(timeout=20)

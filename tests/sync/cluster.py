@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.db import connection
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -89,7 +90,7 @@ class TaskCluster:
 
         The cluster's processes lead process groups of their own (aharally.taskcluster), so
         the tree is found through /proc: frozen first (a sentinel can't respawn a worker),
-        then killed.
+        then killed. Returns once every one of them is gone, so a restart never meets them.
         """
         if self.process is None:
             return
@@ -101,6 +102,12 @@ class TaskCluster:
             _signal(pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
+        wait_until(
+            lambda: not any(_alive(pid) for pid in tree),
+            timeout=10,
+            interval=0.05,
+            what=lambda: f"the killed cluster's processes gone ({[p for p in tree if _alive(p)]})",
+        )
 
     def stop(self, *, within: float = 20) -> bool:
         """Ask the cluster to stop (SIGTERM to its main process); kill what is left after.
@@ -158,14 +165,3 @@ def _alive(pid: int) -> bool:
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-def wait_until(condition, *, timeout: float = 120, interval: float = 0.25, what: str = ""):
-    """Poll `condition()` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"Timed out after {timeout}s waiting for {what or condition}")

@@ -5,40 +5,13 @@ from types import SimpleNamespace
 import pytest
 
 from tests.factories import make_workspace
-from tests.sync.cluster import TaskCluster
-from tests.sync.support import connect, sandbox_client
+from tests.sync.support import connect
 
 
 @pytest.fixture(scope="session")
 def rally_sandbox(sync_sandbox):
     """The sync's tests talk to their own sandbox (see tests/conftest.py)."""
     return sync_sandbox
-
-
-@pytest.fixture
-def task_cluster(transactional_db):
-    """A running django-q2 cluster on this test's database; stopped (or killed) after."""
-    cluster = TaskCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(autouse=True)
-def _forget_webhooks_after(request):
-    """Webhooks outlive the test database that registered them: remove them after each test.
-
-    Otherwise every later change in the shared sandbox is delivered to the dead live
-    servers of earlier tests too, which is slow and fills the captured log.
-    """
-    yield
-    if "rally_sandbox" not in request.fixturenames:
-        return
-    sandbox = request.getfixturevalue("rally_sandbox")
-    with sandbox_client(sandbox) as client:
-        for webhook in list(client.webhooks()):
-            client.delete_webhook(str(webhook["ObjectUUID"]))
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ own client semaphore; only the shared slots keep the credential at 12 (it was on
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django_q.tasks import async_task
 
@@ -17,6 +15,7 @@ from aharally.workspaces.models import RecordType
 from rally_sandbox.faults.registry import credential_label
 from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,13 +33,16 @@ def test_a_catch_up_beside_a_drain_in_another_worker_never_makes_it_13(
 
     start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
     ids = [f.pk for f in features]
-    rounds = 0
-    while Link.objects.filter(record_type=RecordType.FEATURE, record_id__in=ids).count() < FEATURES:
+
+    def sent_meanwhile_asking_for_more() -> bool:
+        linked = Link.objects.filter(record_type=RecordType.FEATURE, record_id__in=ids).count()
+        if linked >= FEATURES:
+            return True
         async_task(PULL, integration.pk)
         async_task(REGISTER_WEBHOOK, integration.pk)
-        rounds += 1
-        time.sleep(0.5)
-        assert rounds < 360, "the send did not finish in 180 s"
+        return False
+
+    wait_until(sent_meanwhile_asking_for_more, timeout=180, interval=0.5, what="the send's end")
 
     stats = rally_sandbox.admin("GET", "/sandbox-admin/stats").json()
     peak = stats["max_concurrent"][credential_label(zsessionid=rally_sandbox.api_key)]

@@ -11,8 +11,9 @@ from aharally.sync.models import Link, OutboxItem, OutboxState
 from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
-from tests.sync.cluster import TaskCluster, wait_until
+from tests.sync.cluster import TaskCluster
 from tests.sync.support import connect, rally_objects, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,8 @@ from aharally.sync.models import Conflict, ConflictState, Link, OutboxItem, Outb
 from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
-from tests.sync.cluster import wait_until
 from tests.sync.support import rally_objects, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

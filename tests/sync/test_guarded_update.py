@@ -22,8 +22,8 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
-from tests.sync.cluster import wait_until
 from tests.sync.support import connect, sandbox_client, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -190,8 +190,8 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
     import threading
 
     from aharally.sync.links import create_link
-    from tests.sync.cluster import wait_until
     from tests.sync.support import sandbox_client, scope_of
+    from tests.waiting import wait_until
 
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     word = token()

@@ -88,7 +88,7 @@ def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
 def _make_conflict(cast, rally_sandbox, integration):
     feature = make_feature(cast.workspace, name=f"Both {token()}")
     link = _sent(cast, integration, feature)
-    Link.objects.filter(pk=link.pk).update()  # the baseline holds the name sent
+    assert link.baseline["name"] == feature.name  # the send set the baseline to the name sent
     with sandbox_client(rally_sandbox) as client:
         client.update(f"/portfolioitem/feature/{link.rally_oid}", {"Name": "Rally's name"})
     # Edited here too, while the change waits (approval, or Rally down): both sides moved.

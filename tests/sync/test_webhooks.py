@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -25,8 +24,8 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement
-from tests.sync.cluster import wait_until
 from tests.sync.support import connect, sandbox_client, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,6 +44,17 @@ def registered_by_the_cluster(integration) -> None:
 def ours(sandbox, url):
     with sandbox_client(sandbox) as client:
         return [w for w in client.webhooks() if w.get("TargetUrl") == url]
+
+
+def _pending_deliveries(sandbox, webhook) -> list[dict]:
+    """The webhook's deliveries the sandbox has not delivered (or given up on) yet."""
+    answer = sandbox.admin("GET", "/sandbox-admin/webhook-deliveries")
+    assert answer.status_code == 200, answer.text
+    return [
+        delivery
+        for delivery in answer.json()["deliveries"]
+        if delivery["webhook"] == str(webhook["ObjectUUID"]) and delivery["status"] == "pending"
+    ]
 
 
 @pytest.fixture
@@ -257,9 +267,15 @@ def test_with_webhooks_off_the_catch_up_brings_the_change_and_with_both_on_it_ap
     wait_until(
         lambda: IncomingEvent.objects.filter(processed_at__isnull=False).exists(), timeout=30
     )
-    # Webhooks off (removed in Rally): the schedule's catch-up brings the next change.
+    # Webhooks off (removed in Rally): the schedule's catch-up brings the next change. First
+    # every delivery already on its way lands (one still pending could land after the cutoff).
+    (webhook,) = ours(rally_sandbox, _url(integration))
+    wait_until(
+        lambda: not _pending_deliveries(rally_sandbox, webhook),
+        timeout=30,
+        what=lambda: f"the deliveries on their way: {_pending_deliveries(rally_sandbox, webhook)}",
+    )
     unregister_webhook(integration)
-    time.sleep(2)  # a delivery already on its way lands first
     cutoff = timezone.now()
     renamed("Renamed by the catch-up")
     assert not IncomingEvent.objects.filter(received_at__gt=cutoff).exists()  # no delivery

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from wizard_support)
 """The audit log: who changed the configuration, authorized, edited a template; owners see it."""
 
 from __future__ import annotations
@@ -11,12 +10,7 @@ from aharally.integrations.templates_service import use_as_template
 from aharally.workspaces.audit import record_audit
 from aharally.workspaces.models import AuditAction, AuditEntry
 from tests.integrations.builders import configured_integration
-from tests.integrations.wizard_support import (  # noqa: F401 (fixtures)
-    authorized,
-    owner_client,
-    wizard_oauth_client,
-    wizard_settings,
-)
+from tests.integrations.wizard_support import authorized
 
 pytestmark = pytest.mark.django_db
 AUDIT = "/w/PLAT/settings/audit/"
