@@ -15,7 +15,6 @@ from aharally.integrations.connection import (
     installation_client_applies,
     probe_rally_url,
 )
-from aharally.integrations.forms_wizard import AccountForm, ApiKeyForm, NameForm, OAuthClientForm
 from aharally.integrations.models import AuthMethod, Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
@@ -25,6 +24,7 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
+from aharally.integrations.wizard.forms import AccountForm, ApiKeyForm, NameForm, OAuthClientForm
 from aharally.rally.auth import ApiKey, OAuthToken
 from aharally.workspaces.models import Capability, Membership
 
