@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from aharally.integrations import oauth
 from aharally.integrations.connection import (
     RallyProblem,
+    check_secrets,
     has_credentials,
     installation_client_applies,
     probe_rally_url,
@@ -141,6 +142,7 @@ def _authorize_page(
     status: int = 200,
 ) -> HttpResponse:
     notice = request.session.pop(NOTICE_KEY, None)
+    check_secrets(integration)  # unreadable secrets: stored as needing re-authorization, logged
     source = integration.source
     return render_step(
         request,
