@@ -7,7 +7,8 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from aharally.workspaces import views as workspace_views
+from aharally import home
+from aharally.workspaces import urls as workspace_urls
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -19,11 +20,23 @@ def favicon(request: HttpRequest) -> HttpResponse:
 admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
-    path("", workspace_views.home, name="home"),
+    path("", home.home, name="home"),
     path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    path("", include("aharally.workspaces.urls")),
+    # Workspace creation is in the workspaces namespace, its view above records (home.py).
+    path(
+        "",
+        include(
+            (
+                [
+                    path("workspaces/new/", home.create, name="create"),
+                    *workspace_urls.urlpatterns,
+                ],
+                workspace_urls.app_name,
+            )
+        ),
+    ),
     path("", include("aharally.records.urls")),
     path("", include("aharally.integrations.urls")),
     path("", include("aharally.sync.web.urls")),

@@ -44,9 +44,8 @@ def build_board(size: int):
     from django.contrib.auth import get_user_model
 
     from aharally.records.models import Feature, Release, Tag
-    from aharally.records.services import create_release
+    from aharally.records.services import create_release, create_workspace
     from aharally.workspaces.models import Membership, RecordType, Role, WorkflowStatus
-    from aharally.workspaces.services import create_workspace
 
     User = get_user_model()
     owner = User.objects.create_user(

@@ -40,12 +40,11 @@ def main() -> None:
         from django.utils import timezone
 
         from aharally.records.models import Requirement
-        from aharally.records.services import create_feature
+        from aharally.records.services import create_feature, create_workspace
         from aharally.sync.incoming.pull import pull_updates
         from aharally.sync.models import Link
         from aharally.sync.outgoing import outbox
         from aharally.sync.outgoing.drain import drain_outbox
-        from aharally.workspaces.services import create_workspace
         from tests.factories import parking_lot
         from tests.sandbox import RallySandbox
         from tests.sync.support import connect, scope_of

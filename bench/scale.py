@@ -43,8 +43,8 @@ def configure() -> None:
 def build_integrations(sandbox, count: int):
     from django.contrib.auth import get_user_model
 
+    from aharally.records.services import create_workspace
     from aharally.workspaces.models import Membership, Role
-    from aharally.workspaces.services import create_workspace
     from tests.sync.support import connect
 
     keys = [sandbox.api_key, sandbox.developer_key, sandbox.admin_key][:count]

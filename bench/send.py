@@ -48,9 +48,8 @@ def configure(database: Path) -> None:
 def build(features: int, requirements: int):
     from django.contrib.auth import get_user_model
 
-    from aharally.records.services import create_feature, create_requirement
+    from aharally.records.services import create_feature, create_requirement, create_workspace
     from aharally.workspaces.models import Membership, Role
-    from aharally.workspaces.services import create_workspace
     from tests.factories import parking_lot
 
     User = get_user_model()

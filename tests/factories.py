@@ -7,9 +7,13 @@ import itertools
 from django.contrib.auth import get_user_model
 
 from aharally.records.models import Release
-from aharally.records.services import create_feature, create_release, create_requirement
+from aharally.records.services import (
+    create_feature,
+    create_release,
+    create_requirement,
+    create_workspace,
+)
 from aharally.workspaces.models import Membership, Role, Workspace
-from aharally.workspaces.services import create_workspace
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"

@@ -179,6 +179,7 @@ def client_for(
     workspace: bool = True,
 ) -> RallyClient:
     """A client for the integration's Rally (checked against SSRF again: DNS may change)."""
+    check_secrets(integration)
     source = integration.source
     credential = credential or credential_for(integration)
     try:
@@ -259,6 +260,30 @@ def explain(
     if isinstance(error, RallyNotFound):
         return RallyProblem(f"Could not {doing}: {error.message}.", kind="not_found")
     return RallyProblem(f"Could not {doing}: Rally said “{error.message}”.", kind=error.kind)
+
+
+UNREADABLE_SECRETS = (
+    "A stored secret of this integration can no longer be decrypted: the installation's "
+    "encryption keys (AHARALLY_ENCRYPTION_KEYS or SECRET_KEY) changed."
+)
+
+
+def check_secrets(integration: Integration) -> bool:
+    """Whether a stored secret of the integration or its source can no longer be decrypted.
+
+    When one can't, the flag `needs_reauthorization` is stored and the log says why, once.
+    Called where secrets are used or shown (client_for, the integration's pages), never while
+    loading: reading an integration writes nothing.
+    """
+    found = False
+    for candidate in dict.fromkeys([integration.source, integration]):
+        if not candidate.own_secrets_unreadable:
+            continue
+        found = True
+        stored = Integration.objects.filter(pk=candidate.pk, needs_reauthorization=False)
+        if stored.update(needs_reauthorization=True):
+            mark_needs_reauthorization(candidate, reason=UNREADABLE_SECRETS)
+    return found
 
 
 def mark_needs_reauthorization(integration: Integration, *, reason: str) -> None:

@@ -135,22 +135,10 @@ class Integration(models.Model):
         """Whether the Rally URL can no longer change: records were sent or linked."""
         return self.source.first_sent_at is not None or self.first_sent_at is not None
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        if not instance.needs_reauthorization and any(
-            getattr(instance.__dict__.get(name), "unreadable", False) for name in SECRET_FIELDS
-        ):
-            # The keys changed under a stored secret: the owner must authorize again. Said
-            # once (the flag is stored), so pages keep working and the log says why.
-            from aharally.integrations.connection import mark_needs_reauthorization
-
-            mark_needs_reauthorization(
-                instance,
-                reason="A stored secret of this integration can no longer be decrypted: the "
-                "installation's encryption keys (AHARALLY_ENCRYPTION_KEYS or SECRET_KEY) changed.",
-            )
-        return instance
+    @property
+    def own_secrets_unreadable(self) -> bool:
+        """Whether a secret stored on this row (not its template's) cannot be decrypted."""
+        return any(getattr(self.__dict__.get(name), "unreadable", False) for name in SECRET_FIELDS)
 
     @property
     def secrets_unreadable(self) -> bool:

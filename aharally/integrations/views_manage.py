@@ -21,6 +21,7 @@ from aharally.integrations.certificates import (
     remove_client_certificate,
     set_client_certificate,
 )
+from aharally.integrations.connection import check_secrets
 from aharally.integrations.forms_manage import (
     ClientCertificateForm,
     LogFilterForm,
@@ -97,6 +98,8 @@ def index(request: HttpRequest) -> HttpResponse:
             Integration.objects.filter(workspace=request.workspace).select_related("template")
         ).order_by("name", "pk")
     )
+    for integration in integrations:
+        check_secrets(integration)
     counts = sync_counts([i.pk for i in integrations])
     rows = [(i, DisplayState(i.display_state).label, counts[i.pk]) for i in integrations]
     return render(
@@ -114,6 +117,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_capability(CONFIGURE)
 def settings_page(request: HttpRequest, integration_id: int) -> HttpResponse:
     integration = _integration(request, integration_id)
+    check_secrets(integration)  # before the state is read: unreadable secrets need re-auth
     state = display_state_of(integration)
     return render(
         request,
@@ -304,6 +308,7 @@ def check(request: HttpRequest, integration_id: int) -> HttpResponse:
 @require_capability(CONFIGURE)
 def log(request: HttpRequest, integration_id: int) -> HttpResponse:
     integration = _integration(request, integration_id)
+    check_secrets(integration)  # the log then says why it needs re-authorization
     form = LogFilterForm(request.GET or None)
     level = form.cleaned_data.get("level", "") if form.is_valid() else ""
     entries = integration.log.all()
@@ -335,6 +340,8 @@ def manage(request: HttpRequest) -> HttpResponse:
             template=form.cleaned_data.get("template", ""),
         )
     rows = report_rows(user=request.user, filters=filters)
+    for row in rows:
+        check_secrets(row.integration)
     return render(
         request,
         "integrations/manage.html",

@@ -16,9 +16,9 @@ from aharally.records.services import (
     create_initiative,
     create_release,
     create_requirement,
+    create_workspace,
 )
 from aharally.workspaces.models import Membership, RecordType, Role, WorkflowStatus, Workspace
-from aharally.workspaces.services import create_workspace
 
 DEMO_PASSWORD = "aharally-demo"
 

@@ -19,7 +19,7 @@ from aharally.records.models import (
 from aharally.records.references import take_number, take_requirement_number
 from aharally.records.richtext import sanitize_html
 from aharally.workspaces.models import RecordType, Workspace
-from aharally.workspaces.services import first_status
+from aharally.workspaces.services import first_status, start_workspace
 
 
 def _prepare(record, *, user) -> None:
@@ -28,6 +28,14 @@ def _prepare(record, *, user) -> None:
         record.status = first_status(workspace=record.workspace, record_type=record.record_type)
     if user is not None and record.created_by_id is None:
         record.created_by = user
+
+
+@transaction.atomic
+def create_workspace(*, name: str, prefix: str, owner=None) -> Workspace:
+    """Create a workspace with default workflows, a parking lot and its owner."""
+    workspace = start_workspace(name=name, prefix=prefix, owner=owner)
+    create_release(workspace=workspace, name="Parking lot", is_parking_lot=True, user=owner)
+    return workspace
 
 
 @transaction.atomic

@@ -1,17 +1,19 @@
-"""A stored status mapping of one record mapping; matching.py holds the logic."""
+"""A stored status mapping of one record mapping; matching.py holds the logic.
+
+The record mapping is named by its label, not imported: integrations builds on statusmap.
+"""
 
 from __future__ import annotations
 
 from django.db import models
 
-from aharally.integrations.models import RecordMapping
 from aharally.statusmap.matching import Plan
 from aharally.workspaces.models import WorkflowStatus
 
 
 class StatusMap(models.Model):
     record_mapping = models.OneToOneField(
-        RecordMapping, on_delete=models.CASCADE, related_name="status_map"
+        "integrations.RecordMapping", on_delete=models.CASCADE, related_name="status_map"
     )
     # ScheduleState (stories), State (portfolio items, as State objects), …
     rally_field = models.CharField(max_length=60, default="State")

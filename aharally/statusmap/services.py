@@ -1,14 +1,13 @@
-"""Status mappings stored for record mappings: read Rally's states, auto-match, regroup.
+"""Changes to a stored status map, and the board the page shows; matching.py holds the logic.
 
-The pure logic is in matching.py; this module keeps the stored StatusMap in step with it.
+A status map belongs to a record mapping of an integration: the integration side creates and
+refreshes it from Rally (integrations/wizard/status_maps.py); this module works on the map.
 """
 
 from __future__ import annotations
 
 from django.db import transaction
 
-from aharally.integrations.models import RecordMapping
-from aharally.rally.client import RallyClient
 from aharally.statusmap import matching
 from aharally.statusmap.models import IncomingState, OutgoingState, StatusMap
 from aharally.workspaces.models import WorkflowStatus
@@ -18,73 +17,23 @@ class StatusMapError(Exception):
     """A change to a status mapping that cannot be made; the message says why."""
 
 
-def read_rally_states(
-    client: RallyClient, *, rally_type: str, workspace: str | None
-) -> tuple[str, list[str]]:
-    """The field holding a Rally type's state and its values, in Rally's order.
-
-    Portfolio items use State objects; stories ScheduleState; other types (Release) the
-    allowed values of their State attribute.
-    """
-    if rally_type.lower().startswith("portfolioitem/"):
-        states = client.states(rally_type, workspace=workspace)
-        return "State", [s.name for s in states if s.enabled]
-    field = "ScheduleState" if rally_type == "HierarchicalRequirement" else "State"
-    return field, list(client.allowed_values(rally_type, field, workspace=workspace))
+def workflow(*, workspace_id: int, record_type: str) -> list[WorkflowStatus]:
+    """The statuses a record type goes through in a workspace, in order."""
+    return list(WorkflowStatus.objects.filter(workspace=workspace_id, record_type=record_type))
 
 
-def workflow_of(record_mapping: RecordMapping) -> list[WorkflowStatus]:
-    return list(
-        WorkflowStatus.objects.filter(
-            workspace=record_mapping.integration.workspace_id,
-            record_type=record_mapping.record_type,
-        )
-    )
+def matching_statuses(statuses: list[WorkflowStatus]) -> list[matching.Status]:
+    """A workflow as the pure matching logic sees it (keys are the status ids, as strings)."""
+    return [matching.Status(key=str(s.pk), name=s.name, category=s.category) for s in statuses]
 
 
-def _statuses(workflow: list[WorkflowStatus]) -> list[matching.Status]:
-    return [matching.Status(key=str(s.pk), name=s.name, category=s.category) for s in workflow]
+def _workflow_of_map(status_map: StatusMap) -> list[WorkflowStatus]:
+    mapping = status_map.record_mapping
+    return workflow(workspace_id=mapping.integration.workspace_id, record_type=mapping.record_type)
 
 
-@transaction.atomic
-def sync_status_map(
-    *, record_mapping: RecordMapping, rally_field: str, rally_states: list[str]
-) -> StatusMap:
-    """Create the status map (auto-matched) or bring it up to Rally's current states.
-
-    Choices already made are kept; states Rally added are matched, states it dropped go.
-    """
-    workflow = workflow_of(record_mapping)
-    statuses = _statuses(workflow)
-    status_map, created = StatusMap.objects.select_for_update().get_or_create(
-        record_mapping=record_mapping,
-        defaults={"rally_field": rally_field, "rally_states": rally_states},
-    )
-    if not created and status_map.rally_states == rally_states:
-        return status_map
-    fresh = matching.auto_match(statuses, rally_states)
-    current = matching.Plan() if created else status_map.plan()
-    keys = {s.key for s in statuses}
-    incoming = {
-        state: (
-            current.incoming[state]
-            if current.incoming.get(state) in keys
-            else fresh.incoming[state]
-        )
-        for state in rally_states
-    }
-    outgoing = {
-        key: (current.outgoing[key] if current.outgoing.get(key) in rally_states else sent)
-        for key, sent in fresh.outgoing.items()
-    }
-    status_map.rally_field = rally_field
-    status_map.rally_states = rally_states
-    status_map.save()
-    _store(status_map, matching.Plan(incoming=incoming, outgoing=outgoing))
-    return status_map
-
-
-def _store(status_map: StatusMap, plan: matching.Plan) -> None:
+def store_plan(status_map: StatusMap, plan: matching.Plan) -> None:
+    """Replace the stored choices of a status map with a plan."""
     status_map.incoming.all().delete()
     status_map.outgoing.all().delete()
     IncomingState.objects.bulk_create(
@@ -116,7 +65,7 @@ def assign_state(*, status_map: StatusMap, rally_state: str, status_id: int | st
         raise StatusMapError(f"Rally has no state “{rally_state}” here.")
     status = _status(status_map, status_id)
     plan = matching.assign(status_map.plan(), rally_state=rally_state, status_key=str(status.pk))
-    _store(status_map, plan)
+    store_plan(status_map, plan)
 
 
 @transaction.atomic
@@ -130,19 +79,11 @@ def set_sent_state(*, status_map: StatusMap, status_id: int | str, rally_state: 
     )
 
 
-def status_map_problems(record_mapping: RecordMapping) -> list[str]:
-    status_map = StatusMap.objects.filter(record_mapping=record_mapping).first()
-    if status_map is None:
-        return ["map its statuses to Rally's states."]
-    workflow = workflow_of(record_mapping)
-    return matching.problems(status_map.plan(), _statuses(workflow), status_map.rally_states)
-
-
 def board(status_map: StatusMap) -> list[dict]:
     """Each status with the Rally states it takes and the state it sends, for the page."""
     plan = status_map.plan()
     rows = []
-    for status in workflow_of(status_map.record_mapping):
+    for status in _workflow_of_map(status_map):
         key = str(status.pk)
         rows.append(
             {

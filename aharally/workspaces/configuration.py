@@ -218,8 +218,7 @@ def delete_status(
 
     The move is written to each record's history, as an edit would be.
     """
-    from aharally.records.models import RecordChange
-
+    RecordChange = apps.get_model("records", "RecordChange")  # by label, as record_model()
     siblings = WorkflowStatus.objects.filter(
         workspace_id=status.workspace_id, record_type=status.record_type
     )

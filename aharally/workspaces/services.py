@@ -9,10 +9,11 @@ from aharally.workspaces.models import Membership, Role, WorkflowStatus, Workspa
 
 
 @transaction.atomic
-def create_workspace(*, name: str, prefix: str, owner=None) -> Workspace:
-    """Create a workspace with default workflows, a parking lot and its owner."""
-    from aharally.records.services import create_release
+def start_workspace(*, name: str, prefix: str, owner=None) -> Workspace:
+    """Create a workspace with default workflows and its owner, and no records yet.
 
+    Call records.services.create_workspace instead: it adds the parking lot every workspace has.
+    """
     workspace = Workspace(name=name, prefix=prefix)
     workspace.full_clean()
     workspace.save()
@@ -30,7 +31,6 @@ def create_workspace(*, name: str, prefix: str, owner=None) -> Workspace:
     )
     if owner is not None:
         Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
-    create_release(workspace=workspace, name="Parking lot", is_parking_lot=True, user=owner)
     return workspace
 
 

@@ -8,8 +8,9 @@ app_name = "workspaces"
 
 _S = "w/<str:prefix>/settings/"
 
+# workspaces/new/ (name "create") is added to this namespace in aharally/urls.py: creating a
+# workspace also creates its parking lot, a record, so its view lives above records.
 urlpatterns = [
-    path("workspaces/new/", views.create, name="create"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     path(_S, views_settings.general, name="settings_general"),
     path(_S + "members/", views_settings.members_page, name="settings_members"),

@@ -88,6 +88,30 @@ def test_a_changed_secret_key_leaves_every_integration_page_working_and_asks_to_
     assert Integration.objects.get(pk=integration.pk).access_token.reveal() == TOKEN
 
 
+def test_reading_an_integration_with_an_unreadable_secret_writes_nothing(
+    client, cast, settings, django_assert_num_queries
+):
+    _use(settings, keys=[Fernet.generate_key().decode()])
+    integration = configured_integration(cast.workspace)
+    _use(settings, keys=[Fernet.generate_key().decode()])
+    log_rows = IntegrationLogEntry.objects.count()
+
+    with django_assert_num_queries(1):  # the SELECT alone: no UPDATE, no log row
+        loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.secrets_unreadable
+    assert IntegrationLogEntry.objects.count() == log_rows
+    assert not Integration.objects.filter(pk=integration.pk, needs_reauthorization=True).exists()
+
+    client.force_login(cast.owner)
+    kwargs = {"prefix": "PLAT", "integration_id": integration.pk}
+    page = client.get(reverse("integrations:settings", kwargs=kwargs)).content.decode()
+    assert "Authorize it again" in page
+    assert Integration.objects.get(pk=integration.pk).needs_reauthorization
+    assert IntegrationLogEntry.objects.count() == log_rows + 1
+    client.get(reverse("integrations:settings", kwargs=kwargs))
+    assert IntegrationLogEntry.objects.count() == log_rows + 1  # said once
+
+
 def test_rotation_re_encrypts_every_secret_under_the_newest_key(cast, settings, capsys):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     _use(settings, keys=[old])

@@ -6,6 +6,7 @@ import pytest
 
 from aharally.integrations.models import RecordMapping
 from aharally.integrations.wizard import services as wizard
+from aharally.integrations.wizard import status_maps
 from aharally.statusmap import services
 from aharally.workspaces.models import WorkflowStatus
 
@@ -37,17 +38,17 @@ def outgoing(status_map) -> dict[str, str]:
 
 
 def test_a_new_status_map_is_auto_matched_and_complete(mapping):
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=FEATURE_STATES
     )
     assert set(incoming(status_map)) == set(FEATURE_STATES)
     assert len(outgoing(status_map)) == 6  # every status of the feature workflow sends one
-    assert services.status_map_problems(mapping) == []
+    assert status_maps.status_map_problems(mapping) == []
 
 
 def test_names_that_match_are_mapped_to_each_other(mapping, cast):
     states = ["Under Consideration", "In-Development", "Shipped"]
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=states
     )
     assert incoming(status_map) == {
@@ -59,7 +60,7 @@ def test_names_that_match_are_mapped_to_each_other(mapping, cast):
 
 
 def test_one_status_takes_many_states(mapping, cast):
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=FEATURE_STATES
     )
     in_development = named(cast.workspace, "In development")
@@ -67,11 +68,11 @@ def test_one_status_takes_many_states(mapping, cast):
         services.assign_state(status_map=status_map, rally_state=state, status_id=in_development.pk)
     mapped = incoming(status_map)
     assert mapped["Measuring"] == mapped["Developing"] == "In development"
-    assert services.status_map_problems(mapping) == []
+    assert status_maps.status_map_problems(mapping) == []
 
 
 def test_choices_survive_when_rally_adds_and_removes_states(mapping, cast):
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=FEATURE_STATES
     )
     shipped = named(cast.workspace, "Shipped")
@@ -79,7 +80,7 @@ def test_choices_survive_when_rally_adds_and_removes_states(mapping, cast):
     services.set_sent_state(status_map=status_map, status_id=shipped.pk, rally_state="Measuring")
     # Rally renamed Done to Released and added Validating.
     changed = ["Discovering", "Developing", "Measuring", "Validating", "Released"]
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=changed
     )
     mapped = incoming(status_map)
@@ -87,22 +88,22 @@ def test_choices_survive_when_rally_adds_and_removes_states(mapping, cast):
     assert mapped["Measuring"] == "Shipped"
     assert outgoing(status_map)["Shipped"] == "Measuring"
     assert "Done" not in outgoing(status_map).values()
-    assert services.status_map_problems(mapping) == []
+    assert status_maps.status_map_problems(mapping) == []
 
 
 def test_the_same_states_again_change_nothing(mapping, cast, django_assert_num_queries):
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=FEATURE_STATES
     )
     with django_assert_num_queries(4):  # workflow, savepoint, locked read, release
-        services.sync_status_map(
+        status_maps.sync_status_map(
             record_mapping=mapping, rally_field="State", rally_states=FEATURE_STATES
         )
     assert status_map.incoming.count() == 4
 
 
 def test_a_status_of_another_record_type_or_workspace_is_refused(mapping, cast):
-    status_map = services.sync_status_map(
+    status_map = status_maps.sync_status_map(
         record_mapping=mapping, rally_field="State", rally_states=FEATURE_STATES
     )
     on_track = WorkflowStatus.objects.get(
@@ -119,4 +120,4 @@ def test_a_status_of_another_record_type_or_workspace_is_refused(mapping, cast):
 
 
 def test_a_missing_status_map_is_a_problem(mapping):
-    assert services.status_map_problems(mapping) == ["map its statuses to Rally's states."]
+    assert status_maps.status_map_problems(mapping) == ["map its statuses to Rally's states."]

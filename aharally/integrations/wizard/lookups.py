@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from aharally.integrations.connection import rally_session
 from aharally.integrations.defaults import RELEASE, STORY
 from aharally.integrations.models import Integration, RecordMapping
+from aharally.integrations.wizard import status_maps
 from aharally.rally.auth import Credential
 from aharally.rally.metadata import AttributeDefinition, Project, Workspace
 from aharally.rally.query import any_of, where
-from aharally.statusmap import services as statusmap
 
 USER_FETCH = ["UserName", "DisplayName", "EmailAddress"]
 # Filled by the sync itself on every create, whatever the field mappings say.
@@ -99,9 +99,9 @@ def refresh_status_maps(integration: Integration) -> None:
     """Bring every status map of the integration up to Rally's current states."""
     with rally_session(integration, doing="read Rally's states") as client:
         for mapping in integration.source.record_mappings.all():
-            field, states = statusmap.read_rally_states(
+            field, states = status_maps.read_rally_states(
                 client, rally_type=mapping.rally_type, workspace=_workspace_ref(integration)
             )
-            statusmap.sync_status_map(
+            status_maps.sync_status_map(
                 record_mapping=mapping, rally_field=field, rally_states=states
             )

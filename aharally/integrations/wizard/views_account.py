@@ -11,11 +11,11 @@ from django.views.decorators.http import require_POST
 from aharally.integrations import oauth
 from aharally.integrations.connection import (
     RallyProblem,
+    check_secrets,
     has_credentials,
     installation_client_applies,
     probe_rally_url,
 )
-from aharally.integrations.forms_wizard import AccountForm, ApiKeyForm, NameForm, OAuthClientForm
 from aharally.integrations.models import AuthMethod, Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
@@ -25,6 +25,7 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
+from aharally.integrations.wizard.forms import AccountForm, ApiKeyForm, NameForm, OAuthClientForm
 from aharally.rally.auth import ApiKey, OAuthToken
 from aharally.workspaces.models import Capability, Membership
 
@@ -141,6 +142,7 @@ def _authorize_page(
     status: int = 200,
 ) -> HttpResponse:
     notice = request.session.pop(NOTICE_KEY, None)
+    check_secrets(integration)  # unreadable secrets: stored as needing re-authorization, logged
     source = integration.source
     return render_step(
         request,

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.integrations import lifecycle
-from aharally.integrations.forms_wizard import EnableForm
 from aharally.integrations.models import Integration, IntegrationState, WizardStep
 from aharally.integrations.wizard import services
 from aharally.integrations.wizard.common import (
@@ -20,6 +19,7 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
+from aharally.integrations.wizard.forms import EnableForm
 
 TEMPLATE = "integrations/wizard/enable.html"
 

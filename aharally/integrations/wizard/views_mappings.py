@@ -13,11 +13,6 @@ from django.views.decorators.http import require_POST
 
 from aharally.integrations.connection import RallyProblem
 from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
-from aharally.integrations.forms_wizard import (
-    AddMappingForm,
-    FieldDirectionsForm,
-    RelationshipLinksForm,
-)
 from aharally.integrations.models import Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
@@ -27,6 +22,11 @@ from aharally.integrations.wizard.common import (
     owner_required,
     redirect_to_step,
     render_step,
+)
+from aharally.integrations.wizard.forms import (
+    AddMappingForm,
+    FieldDirectionsForm,
+    RelationshipLinksForm,
 )
 from aharally.workspaces.models import RecordType
 

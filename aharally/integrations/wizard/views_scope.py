@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from aharally.integrations.connection import RallyProblem
-from aharally.integrations.forms_wizard import ProjectForm, WorkspaceForm
 from aharally.integrations.models import WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
@@ -19,6 +18,7 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
+from aharally.integrations.wizard.forms import ProjectForm, WorkspaceForm
 
 
 @owner_required

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from aharally.integrations.connection import RallyProblem, client_for, explain
+from aharally.integrations.connection import RallyProblem, check_secrets, client_for, explain
 from aharally.integrations.log import log_event, record_failure
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping, effective_config
@@ -70,7 +70,7 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
     )
     if integration is None or integration.state != IntegrationState.ENABLED:
         return {"applied": 0, "reason": "not enabled"}
-    if integration.source.needs_reauthorization:
+    if check_secrets(integration) or integration.source.needs_reauthorization:
         return {"applied": 0, "reason": "needs re-authorization"}
     if not Link.objects.filter(integration=integration).exists():
         return {"applied": 0, "reason": "nothing linked"}

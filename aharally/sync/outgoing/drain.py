@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Min
 from django.utils import timezone
 
-from aharally.integrations.connection import RallyProblem, client_for, explain
+from aharally.integrations.connection import RallyProblem, check_secrets, client_for, explain
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.integrations.templates_service import effective_config
@@ -70,7 +70,7 @@ def drain_outbox(integration_id: int) -> dict:
     )
     if integration is None or integration.state != IntegrationState.ENABLED:
         return {"sent": 0, "reason": "not enabled"}
-    if integration.source.needs_reauthorization:
+    if check_secrets(integration) or integration.source.needs_reauthorization:
         return {"sent": 0, "reason": "needs re-authorization"}
     if stopping.stop_requested():
         # Taken from the queue as the cluster stops: leave it to a cluster that goes on.

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from aharally.integrations.connection import check_secrets
 from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
 from aharally.ops.instruments import count_failure
 from aharally.sync.enqueue import drain_on_commit
@@ -68,7 +69,7 @@ def check_can_send(integration: Integration) -> None:
             "Settings → Integrations."
         )
     source = integration.source
-    if source.needs_reauthorization:
+    if check_secrets(integration) or source.needs_reauthorization:
         raise SyncError(
             f"The integration “{integration.name}” needs re-authorization with Rally: an owner "
             "can authorize it again in its settings. Nothing was sent."

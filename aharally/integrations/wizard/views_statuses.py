@@ -24,7 +24,8 @@ from aharally.integrations.wizard.common import (
     redirect_to_step,
     render_step,
 )
-from aharally.statusmap import services
+from aharally.integrations.wizard.status_maps import status_map_problems
+from aharally.statusmap import services as statusmap
 from aharally.statusmap.models import StatusMap
 
 TEMPLATE = "integrations/wizard/statuses.html"
@@ -34,8 +35,8 @@ def _section(mapping: RecordMapping, status_map: StatusMap | None) -> dict:
     return {
         "mapping": mapping,
         "status_map": status_map,
-        "rows": services.board(status_map) if status_map else [],
-        "problems": services.status_map_problems(mapping),
+        "rows": statusmap.board(status_map) if status_map else [],
+        "problems": status_map_problems(mapping),
     }
 
 
@@ -59,7 +60,7 @@ def statuses(request: HttpRequest, integration_id: int) -> HttpResponse:
         incomplete = [
             f"{m.get_record_type_display()}: {p}"
             for m in source.record_mappings.all()
-            for p in services.status_map_problems(m)
+            for p in status_map_problems(m)
         ]
         if not incomplete:
             wizard.reach(integration, WizardStep.ENABLE)
@@ -118,12 +119,12 @@ def assign(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpRe
     """A Rally state dropped on (or selected for) a status."""
     integration, status_map = _status_map(request, integration_id, mapping_id)
     try:
-        services.assign_state(
+        statusmap.assign_state(
             status_map=status_map,
             rally_state=request.POST.get("rally_state", ""),
             status_id=request.POST.get("status", ""),
         )
-    except services.StatusMapError as error:
+    except statusmap.StatusMapError as error:
         return _answer(request, integration, status_map, str(error))
     audit_change(
         request,
@@ -139,12 +140,12 @@ def sends(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpRes
     """Which Rally state a status sends."""
     integration, status_map = _status_map(request, integration_id, mapping_id)
     try:
-        services.set_sent_state(
+        statusmap.set_sent_state(
             status_map=status_map,
             status_id=request.POST.get("status", ""),
             rally_state=request.POST.get("rally_state", ""),
         )
-    except services.StatusMapError as error:
+    except statusmap.StatusMapError as error:
         return _answer(request, integration, status_map, str(error))
     audit_change(request, integration, "Status mapping: the state a status sends changed.")
     return _answer(request, integration, status_map)

@@ -9,8 +9,8 @@ from aharally.integrations.wizard import (
     views_enable,
     views_mappings,
     views_scope,
+    views_statuses,
 )
-from aharally.statusmap import views as statusmap_views
 
 _I = "w/<str:prefix>/settings/integrations/"
 _W = _I + "<int:integration_id>/wizard/"
@@ -34,9 +34,9 @@ urlpatterns = [
     path(_M + "remove/", views_mappings.mapping_remove, name="wizard_mapping_remove"),
     path(_M + "fields/", views_mappings.mapping_fields, name="wizard_mapping_fields"),
     path(_W + "links/", views_mappings.relationship_links, name="wizard_links"),
-    path(_W + "statuses/", statusmap_views.statuses, name="wizard_statuses"),
-    path(_M + "statuses/assign/", statusmap_views.assign, name="wizard_status_assign"),
-    path(_M + "statuses/sends/", statusmap_views.sends, name="wizard_status_sends"),
+    path(_W + "statuses/", views_statuses.statuses, name="wizard_statuses"),
+    path(_M + "statuses/assign/", views_statuses.assign, name="wizard_status_assign"),
+    path(_M + "statuses/sends/", views_statuses.sends, name="wizard_status_sends"),
     path(_W + "enable/", views_enable.enable, name="wizard_enable"),
     path(_W + "test-connection/", views_enable.test_connection, name="wizard_test_connection"),
 ]
