@@ -46,6 +46,7 @@ run: prepare
 lint: install var
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 	AHARALLY_TESTING=true $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m rally_sandbox manage makemigrations --check --dry-run
 

@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "aharally.ops.logcontext.RequestIdMiddleware",
+    "aharally.observability.logcontext.RequestIdMiddleware",
     # /healthz, /readyz, /metrics: before the host check and the https redirect (probes call
     # a container by its address over http).
     "aharally.ops.views.ProbeMiddleware",
@@ -337,14 +337,14 @@ LOGGING = {
     "filters": {
         "redact_query": {"()": "aharally.logfilters.RedactQueryStrings"},
         "redact_credentials": {"()": "aharally.logfilters.RedactCredentials"},
-        "context": {"()": "aharally.ops.logcontext.ContextFilter"},
+        "context": {"()": "aharally.observability.logcontext.ContextFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             # timestamp: ISO 8601 in UTC; integration_id, record and request_id come as
-            # extra fields when the context knows them (aharally.ops.logcontext).
+            # extra fields when the context knows them (aharally.observability.logcontext).
             "fmt": "%(levelname)s %(name)s %(message)s",
             "rename_fields": {"levelname": "level", "name": "logger"},
             "timestamp": True,

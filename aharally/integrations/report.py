@@ -73,6 +73,21 @@ def register_sync_counter(counter: SyncCounter | None) -> None:
     _sync_counter = counter
 
 
+_cluster_notice: Callable[[], str] | None = None
+
+
+def register_cluster_notice(notice: Callable[[], str] | None) -> None:
+    """Ops calls this (in its AppConfig.ready) with a function saying, in plain words, what
+    an owner should know of the task cluster ("" while it is well): the pages show it
+    without integrations importing ops, which sits above it."""
+    global _cluster_notice
+    _cluster_notice = notice
+
+
+def cluster_notice() -> str:
+    return _cluster_notice() if _cluster_notice else ""
+
+
 def sync_counts(integration_ids: Sequence[int]) -> dict[int, SyncCounts]:
     counted = dict(_sync_counter(integration_ids)) if _sync_counter and integration_ids else {}
     return {pk: counted.get(pk, SyncCounts()) for pk in integration_ids}

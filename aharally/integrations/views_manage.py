@@ -31,6 +31,7 @@ from aharally.integrations.models import Integration, IntegrationState, WizardSt
 from aharally.integrations.report import (
     DisplayState,
     ReportFilters,
+    cluster_notice,
     display_state_of,
     report_choices,
     report_rows,
@@ -44,7 +45,6 @@ from aharally.integrations.templates_service import (
     stop_using_as_template,
     use_as_template,
 )
-from aharally.ops.health import cluster_notice
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 

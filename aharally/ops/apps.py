@@ -15,7 +15,9 @@ class OpsConfig(AppConfig):
 
         from django.conf import settings
 
-        from aharally.ops import instruments, logcontext
+        from aharally.integrations.report import register_cluster_notice
+        from aharally.observability import instruments, logcontext
+        from aharally.ops import health
 
         if settings.LOG_FORMAT == "json":
             # Python's warnings print to stderr as they are: through logging, they are JSON too.
@@ -24,3 +26,5 @@ class OpsConfig(AppConfig):
         # The Rally client knows nothing of Django; it tells observers of each request.
         instruments.install()
         logcontext.connect_signals()
+        # The integrations' pages say when the task cluster is down or stuck.
+        register_cluster_notice(health.cluster_notice)

@@ -1,5 +1,5 @@
 """What /metrics shows: the sync's state read from the database at scrape time, plus the
-process-side instruments (aharally.ops.instruments) of every process on this machine.
+process-side instruments (aharally.observability.instruments) of every process on this machine.
 
 The database is the one place every web and qcluster process shares, so outbox depth, sends,
 webhook lag and catch-up lag are counted there whoever serves the scrape. Sends are counted

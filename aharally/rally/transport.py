@@ -58,7 +58,7 @@ _HEADERS = {
     "X-RallyIntegrationLibrary": "aharally.rally (python-requests)",
 }
 # Called with (method, HTTP status or "error", seconds) after each request to Rally; the
-# metrics register here (aharally.ops.instruments) so this package needs no Django.
+# metrics register here (aharally.observability.instruments) so this package needs no Django.
 request_observers: list[Callable[[str, str, float], None]] = []
 
 

@@ -223,3 +223,10 @@ def incoming_value(field: str, value: Any, *, sanitize=None) -> Any:
     if isinstance(value, Mapping):
         return UNKNOWN
     return str(value).strip()
+
+
+def project_scope(config) -> dict:
+    """Where Import from Rally looks, and what Link to existing may link: the integration's
+    project and its children (the whole workspace when it has no project). Query arguments."""
+    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
+    return {"project": project, "project_scope_down": True}

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from aharally.integrations.models import Integration, IntegrationState
-from aharally.ops.logcontext import bound
+from aharally.observability.logcontext import bound
 from aharally.sync import enqueue
 from aharally.sync.enqueue import CATCH_UP, REGISTER_WEBHOOK, TICK, UNREGISTER_WEBHOOK
 from aharally.sync.incoming import catchup, webhooks

@@ -2,7 +2,7 @@
 
 The main process watches (aharally.taskcluster.watchdog); when a process of the cluster died
 or tasks wait and none is taken, it stops the cluster (running tasks are told to give back
-what they have not sent, aharally.taskcluster.stopping), kills whatever did not stop within
+what they have not sent, aharally.concurrency.stopping), kills whatever did not stop within
 CLUSTER_RESTART_GRACE_SECONDS, and starts another in the same command. Restarting inside the
 command, not exiting for a supervisor: honcho (`make run`) stops every process when one exits.
 """
@@ -21,7 +21,8 @@ from django_q.cluster import Cluster, Sentinel, get_mp_context
 from django_q.conf import Conf
 from django_q.pusher import pusher
 
-from aharally.taskcluster import processes, progress, stopping
+from aharally.concurrency import stopping
+from aharally.taskcluster import processes, progress
 from aharally.taskcluster.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)

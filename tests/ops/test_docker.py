@@ -47,6 +47,7 @@ def test_the_entrypoint_is_executable_and_is_the_images_entrypoint():
         (("metrics",), "python manage.py serve_metrics"),
         (("healthcheck", "worker"), "python manage.py check_heartbeat"),
         (("manage", "check", "--deploy"), "python manage.py check --deploy"),
+        (("sandbox", "--port", "8001"), "python -m rally_sandbox run --port 8001"),
     ],
 )
 def test_the_entrypoint_runs_each_command(args, expected):

@@ -31,7 +31,7 @@ import logging
 import django
 django.setup()
 from django.test import Client
-from aharally.ops.logcontext import bound
+from aharally.observability.logcontext import bound
 with bound(integration_id=7, record="feature:12"):
     logging.getLogger("aharally.sync").warning("Sent %s", "PLAT-12")
 Client().get("/no-such-page/", headers={"X-Request-ID": "req-abc.123"}, HTTP_HOST="localhost")

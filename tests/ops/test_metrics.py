@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from aharally.ops import instruments
+from aharally.observability import instruments
 from aharally.ops.heartbeat import beat
 from aharally.sync.models import (
     Activity,
@@ -149,7 +149,7 @@ def test_serve_metrics_serves_this_machines_process_files_to_the_token_only(tmp_
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from aharally.ops import instruments; "
+            "import django; django.setup(); from aharally.observability import instruments; "
             "instruments.observe_rally_request('POST', '201', 0.3)",
         ],
         env={**env, "DJANGO_SETTINGS_MODULE": "aharally.settings"},

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from aharally.concurrency import stopping
 from aharally.integrations.connection import RallyProblem, check_secrets, client_for, explain
 from aharally.integrations.log import log_event, record_failure
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
@@ -48,7 +49,6 @@ from aharally.sync.models import (
     PullCursor,
 )
 from aharally.sync.records import SOURCE, load_records
-from aharally.taskcluster import stopping
 from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
@@ -135,16 +135,14 @@ def _pull_type(
     if rally_type.lower().startswith("portfolioitem/"):
         fetch += list(PROGRESS_FIELDS)
     fetch += imports.PARENT_FETCH.get(record_mapping.record_type, [])
-    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     results = client.query(
         rally_type,
         query=where("LastUpdateDate", ">", since.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"),
         fetch=list(dict.fromkeys(fetch)),
         order="LastUpdateDate",
-        project=project,
         # Children always: with Exclude child updates, a record moved into a child project
         # must be seen to lose its link.
-        project_scope_down=True,
+        **mapping.project_scope(config),
         page_size=settings.SYNC_PULL_PAGE_SIZE,
     )
     for page in results.pages():

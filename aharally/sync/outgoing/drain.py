@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Min
 from django.utils import timezone
 
+from aharally.concurrency import stopping
 from aharally.integrations.connection import RallyProblem, check_secrets, client_for, explain
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import Integration, IntegrationState
@@ -36,7 +37,6 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.lookups import Lookups
 from aharally.sync.outgoing.push import mark_success, push_row
 from aharally.sync.outgoing.run import DrainRun
-from aharally.taskcluster import stopping
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 cluster), checked, then linked (no create).
 
 A record may link only what Import from Rally could bring: a Rally object of the mapped type in
-the integration's project or its children (`search.project_scope`). And one Rally object is
+the integration's project or its children (`mapping.project_scope`). And one Rally object is
 linked to one aharally record: integrations on the same Rally (a template group) may share a
 link, as a feature's parent is shared, but a second record never links the same object.
 """
@@ -19,7 +19,7 @@ from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
 from aharally.records.models import Requirement
-from aharally.sync import enqueue
+from aharally.sync import enqueue, mapping
 from aharally.sync.links import AlreadyLinked, create_link
 from aharally.sync.models import (
     OPEN_STATES,
@@ -37,7 +37,6 @@ from aharally.sync.models import (
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.payload import build_payload
 from aharally.sync.outgoing.run import DrainRun
-from aharally.sync.reconcile.search import project_scope
 from aharally.sync.records import load_record
 from aharally.workspaces.models import RecordType
 
@@ -134,7 +133,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         query=where("FormattedID", "=", formatted_id),
         fetch=["ObjectID", "FormattedID", "Name"],
         limit=1,
-        **project_scope(config),
+        **mapping.project_scope(config),
     ).first()
     if found is not None and (found.formatted_id or "").upper() != formatted_id.upper():
         found = None  # Rally matched the number alone (US12 asked, F12 found): not that record

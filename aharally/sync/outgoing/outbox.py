@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from aharally.integrations.connection import check_secrets
 from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
-from aharally.ops.instruments import count_failure
+from aharally.observability.instruments import count_failure
 from aharally.sync.enqueue import drain_on_commit
 from aharally.sync.links import link_of_record
 from aharally.sync.models import (

@@ -164,7 +164,6 @@ def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integrat
     parents = sent.get("_parents", {})
     fetch = ["ObjectID", "FormattedID", "Name", "Description", "CreationDate", *parents]
     config = run.config_for(integration)
-    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     candidates = list(
         run.client.query(
             record_mapping.rally_type,
@@ -173,8 +172,7 @@ def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integrat
                 where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
             ),
             fetch=fetch,
-            project=project,
-            project_scope_down=True,
+            **mapping.project_scope(config),
             order="ObjectID",
         )
     )

@@ -15,7 +15,7 @@ from django.utils import timezone
 from aharally.integrations.connection import explain
 from aharally.integrations.log import record_failure, record_success
 from aharally.integrations.models import Integration
-from aharally.ops import logcontext
+from aharally.observability import logcontext
 from aharally.rally.errors import (
     RallyAuthError,
     RallyConcurrencyConflict,

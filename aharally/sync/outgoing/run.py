@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aharally.integrations.log import log_event
 from aharally.integrations.models import Integration, LogLevel
 from aharally.integrations.templates_service import EffectiveConfig, effective_config
-from aharally.ops import logcontext
+from aharally.observability import logcontext
 from aharally.rally.client import RallyClient
 from aharally.sync.outgoing.lookups import Lookups
 

@@ -136,14 +136,12 @@ def _compare_type(comparison, integration, config, record_mapping, client, count
         fetch.append(mapping.OWNER_FETCH)
     fetch += imports.PARENT_FETCH.get(record_type, [])
     fetch = list(dict.fromkeys(fetch))
-    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     seen: dict[int, object] = {}
     for page in client.query(
         record_mapping.rally_type,
         fetch=fetch,
         order="ObjectID",
-        project=project,
-        project_scope_down=True,
+        **mapping.project_scope(config),
     ).pages():
         counts["requests"] += 1
         for obj in page.results:

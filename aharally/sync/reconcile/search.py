@@ -24,7 +24,7 @@ from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.objects import RallyObject
 from aharally.rally.query import where
-from aharally.sync import enqueue
+from aharally.sync import enqueue, mapping
 from aharally.sync.incoming import imports
 from aharally.sync.models import JobState, Link, LinkState, RallySearch
 from aharally.sync.outgoing import outbox
@@ -116,13 +116,6 @@ def run_search(search_id: int) -> dict:
     return {"found": len(found), "total": total}
 
 
-def project_scope(config) -> dict:
-    """Where Import from Rally looks, and what Link to existing may link: the integration's
-    project and its children (the whole workspace when it has no project). Query arguments."""
-    project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
-    return {"project": project, "project_scope_down": True}
-
-
 def _search(client, config, integration, search: RallySearch):
     text = search.text
     by_id = bool(FORMATTED_ID.match(text))
@@ -138,7 +131,7 @@ def _search(client, config, integration, search: RallySearch):
             fetch=[*imports.fetch_for(record_mapping), "Project"],
             order="FormattedID",
             page_size=PAGE_SIZE,
-            **project_scope(config),
+            **mapping.project_scope(config),
         )
         page = results.page_at((search.page - 1) * PAGE_SIZE + 1)
         matched = [
@@ -186,7 +179,7 @@ def _not_found(client, config, text: str) -> str:
         query=where("FormattedID", "=", text.upper()),
         fetch=["FormattedID"],
         limit=50,
-        **project_scope(config),
+        **mapping.project_scope(config),
     )
     for obj in other:
         if (obj.formatted_id or "").upper() == text.upper():

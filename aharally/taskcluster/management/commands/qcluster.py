@@ -6,7 +6,7 @@ SIGTERM with the default action: they die on the spot, a running task with them,
 main process then blocks for good stopping a sentinel that is gone (honcho kills it after
 5 s). Here every process the cluster forks leads a process group of its own, so the signal
 reaches the main process alone; it raises the stop flag that running tasks watch
-(aharally.taskcluster.stopping) and stops the sentinel, which lets each worker finish its
+(aharally.concurrency.stopping) and stops the sentinel, which lets each worker finish its
 task first (up to Q_CLUSTER["timeout"]); a drain that sees the flag gives back what it
 has not sent and returns within a second or so.
 
@@ -23,7 +23,7 @@ import os
 from django.conf import settings
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
-from aharally.taskcluster import stopping
+from aharally.concurrency import stopping
 from aharally.taskcluster.supervisor import SupervisedCluster, Supervisor
 
 
