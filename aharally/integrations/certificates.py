@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.db import transaction
 from django.utils import timezone
 
-from aharally.integrations.log import log_event
+from aharally.integrations.log import audit_integration, log_event
 from aharally.integrations.models import Integration, LogLevel
 
 MAX_PEM_LENGTH = 64 * 1024
@@ -272,21 +272,10 @@ def set_client_certificate(
             f"{validated.info.issuer}, expires {validated.info.not_valid_after:%Y-%m-%d}.",
             "Every call to Rally now presents this certificate. Replace it before it expires.",
         )
-        _audit(integration, by, f"Client certificate set: {validated.info.subject}")
+        audit_integration(
+            integration, by=by, what=f"Client certificate set: {validated.info.subject}"
+        )
     return validated.info
-
-
-def _audit(integration: Integration, by, what: str) -> None:
-    from aharally.workspaces.audit import record_audit
-    from aharally.workspaces.models import AuditAction
-
-    record_audit(
-        workspace=integration.workspace,
-        actor=by,
-        action=AuditAction.TEMPLATE if integration.is_template else AuditAction.CONFIGURATION,
-        target=f"Integration “{integration.name}”",
-        detail=what,
-    )
 
 
 def remove_client_certificate(*, integration: Integration, by=None) -> None:
@@ -315,7 +304,7 @@ def remove_client_certificate(*, integration: Integration, by=None) -> None:
             "Calls to Rally no longer present a client certificate; a server that demands "
             "one will refuse them.",
         )
-        _audit(integration, by, "Client certificate removed")
+        audit_integration(integration, by=by, what="Client certificate removed")
 
 
 def certificate_info(integration: Integration) -> CertificateInfo | None:

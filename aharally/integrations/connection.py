@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 
 from aharally.integrations.log import record_failure
-from aharally.integrations.models import AuthMethod, Integration
+from aharally.integrations.models import AuthMethod, Integration, IntegrationState
 from aharally.integrations.secrets import Secret
 from aharally.integrations.url_safety import (
     UnsafeRallyURL,
@@ -266,6 +266,21 @@ UNREADABLE_SECRETS = (
     "A stored secret of this integration can no longer be decrypted: the installation's "
     "encryption keys (AHARALLY_ENCRYPTION_KEYS or SECRET_KEY) changed."
 )
+
+
+def ready_to_sync(integration_id: int) -> tuple[Integration | None, str]:
+    """The integration a sync task works for, with its template and workspace, or why it
+    can't work now ("not enabled", "needs re-authorization"); the reason is "" when it can."""
+    integration = (
+        Integration.objects.select_related("template", "workspace")
+        .filter(pk=integration_id)
+        .first()
+    )
+    if integration is None or integration.state != IntegrationState.ENABLED:
+        return None, "not enabled"
+    if check_secrets(integration) or integration.source.needs_reauthorization:
+        return None, "needs re-authorization"
+    return integration, ""
 
 
 def check_secrets(integration: Integration) -> bool:

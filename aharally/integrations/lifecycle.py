@@ -8,10 +8,9 @@ from django.utils import timezone
 
 from aharally.integrations import hooks
 from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
-from aharally.integrations.log import log_event, record_failure, record_success
+from aharally.integrations.log import audit_integration, log_event, record_failure, record_success
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
 from aharally.integrations.templates_service import effective_config
-from aharally.workspaces.audit import record_audit
 from aharally.workspaces.models import AuditAction
 
 
@@ -40,18 +39,8 @@ def disable_integration(*, integration: Integration, by=None) -> Integration:
             "Nothing is sent to or received from Rally until it is enabled again; changes "
             "made meanwhile are picked up then.",
         )
-        _audit(integration, by, "Disabled")
+        audit_integration(integration, by=by, what="Disabled", action=AuditAction.CONFIGURATION)
     return integration
-
-
-def _audit(integration: Integration, by, what: str) -> None:
-    record_audit(
-        workspace=integration.workspace,
-        actor=by,
-        action=AuditAction.CONFIGURATION,
-        target=f"Integration “{integration.name}”",
-        detail=what,
-    )
 
 
 def enable_integration(*, integration: Integration, by=None) -> Integration:
@@ -68,7 +57,9 @@ def enable_integration(*, integration: Integration, by=None) -> Integration:
         integration.state, integration.enabled_at = IntegrationState.ENABLED, now
         transaction.on_commit(lambda: hooks.lifecycle("enabled", integration))
         log_event(integration, LogLevel.INFO, f"Integration enabled{_who(by)}.")
-        _audit(integration, by, "Enabled again")
+        audit_integration(
+            integration, by=by, what="Enabled again", action=AuditAction.CONFIGURATION
+        )
     return integration
 
 
@@ -83,7 +74,7 @@ def delete_integration(*, integration: Integration, by=None) -> None:
         )
     try:
         with transaction.atomic():
-            _audit(integration, by, "Deleted")
+            audit_integration(integration, by=by, what="Deleted", action=AuditAction.CONFIGURATION)
             integration.delete()
     except ProtectedError:
         raise LifecycleError(

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from aharally.integrations.models import SECRET_FIELDS, Integration, IntegrationLogEntry, LogLevel
 from aharally.integrations.secrets import Secret, SecretUnreadable
+from aharally.workspaces.audit import record_audit
+from aharally.workspaces.models import AuditAction
 
 logger = logging.getLogger("aharally.integrations")
 
@@ -170,4 +172,17 @@ def failing_q() -> Q:
     """Integrations whose last error is newer than their last success."""
     return Q(last_error_at__isnull=False) & (
         Q(last_success_at__isnull=True) | Q(last_error_at__gt=F("last_success_at"))
+    )
+
+
+def audit_integration(integration: Integration, *, by, what: str, action: str = "") -> None:
+    """An owner's change to an integration, in the workspace's audit log (Settings → Audit
+    log). A change to a template is filed as a template edit unless `action` says otherwise."""
+    record_audit(
+        workspace=integration.workspace,
+        actor=by,
+        action=action
+        or (AuditAction.TEMPLATE if integration.is_template else AuditAction.CONFIGURATION),
+        target=f"Integration “{integration.name}”",
+        detail=what,
     )

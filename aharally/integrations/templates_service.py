@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 
-from aharally.integrations.log import log_event
+from aharally.integrations.log import audit_integration, log_event
 from aharally.integrations.models import (
     FieldMapping,
     Integration,
@@ -28,7 +28,7 @@ from aharally.integrations.models import (
 )
 from aharally.statusmap.matching import Plan, Status, normalise, problems
 from aharally.statusmap.models import IncomingState, OutgoingState
-from aharally.workspaces.models import Capability, Membership, Role, WorkflowStatus
+from aharally.workspaces.models import AuditAction, Capability, Membership, Role, WorkflowStatus
 
 
 class TemplateError(Exception):
@@ -300,21 +300,13 @@ def use_as_template(*, integration: Integration, by=None) -> Integration:
             "Other workspaces can now pick it in the first step of the Rally wizard; changes "
             "to its mappings, status mapping, modes and certificate apply to all of them.",
         )
-        _audit_template(integration, by, "Marked as an integration template")
+        audit_integration(
+            integration,
+            by=by,
+            what="Marked as an integration template",
+            action=AuditAction.TEMPLATE,
+        )
     return integration
-
-
-def _audit_template(integration: Integration, by, what: str) -> None:
-    from aharally.workspaces.audit import record_audit
-    from aharally.workspaces.models import AuditAction
-
-    record_audit(
-        workspace=integration.workspace,
-        actor=by,
-        action=AuditAction.TEMPLATE,
-        target=f"Integration “{integration.name}”",
-        detail=what,
-    )
 
 
 def stop_using_as_template(*, integration: Integration, by=None) -> Integration:
@@ -335,7 +327,12 @@ def stop_using_as_template(*, integration: Integration, by=None) -> Integration:
         integration.is_template = False
         who = f" by {by.email}" if by is not None and getattr(by, "email", "") else ""
         log_event(integration, LogLevel.INFO, f"No longer an integration template{who}.")
-        _audit_template(integration, by, "No longer an integration template")
+        audit_integration(
+            integration,
+            by=by,
+            what="No longer an integration template",
+            action=AuditAction.TEMPLATE,
+        )
     return integration
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from aharally.concurrency import stopping
-from aharally.integrations.connection import RallyProblem, check_secrets, client_for, explain
+from aharally.integrations.connection import RallyProblem, client_for, explain, ready_to_sync
 from aharally.integrations.log import log_event, record_failure
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping, effective_config
@@ -63,15 +63,9 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
     `lease`: the integration's catch-up lease, when the caller took it already (and gives it
     back itself: `sync.catchup`).
     """
-    integration = (
-        Integration.objects.select_related("template", "workspace")
-        .filter(pk=integration_id)
-        .first()
-    )
-    if integration is None or integration.state != IntegrationState.ENABLED:
-        return {"applied": 0, "reason": "not enabled"}
-    if check_secrets(integration) or integration.source.needs_reauthorization:
-        return {"applied": 0, "reason": "needs re-authorization"}
+    integration, why_not = ready_to_sync(integration_id)
+    if integration is None:
+        return {"applied": 0, "reason": why_not}
     if not Link.objects.filter(integration=integration).exists():
         return {"applied": 0, "reason": "nothing linked"}
     held, lease = lease is not None, lease or Lease(PullCursor, integration_id)

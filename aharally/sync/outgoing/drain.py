@@ -24,9 +24,8 @@ from django.db.models import Min
 from django.utils import timezone
 
 from aharally.concurrency import stopping
-from aharally.integrations.connection import RallyProblem, check_secrets, client_for, explain
+from aharally.integrations.connection import RallyProblem, client_for, explain, ready_to_sync
 from aharally.integrations.log import record_failure
-from aharally.integrations.models import Integration, IntegrationState
 from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
@@ -63,15 +62,9 @@ def _push_in_thread(row: OutboxItem, run: DrainRun) -> None:
 
 def drain_outbox(integration_id: int) -> dict:
     """Send every due row of the integration; returns what happened (for logs and tests)."""
-    integration = (
-        Integration.objects.select_related("template", "workspace")
-        .filter(pk=integration_id)
-        .first()
-    )
-    if integration is None or integration.state != IntegrationState.ENABLED:
-        return {"sent": 0, "reason": "not enabled"}
-    if check_secrets(integration) or integration.source.needs_reauthorization:
-        return {"sent": 0, "reason": "needs re-authorization"}
+    integration, why_not = ready_to_sync(integration_id)
+    if integration is None:
+        return {"sent": 0, "reason": why_not}
     if stopping.stop_requested():
         # Taken from the queue as the cluster stops: leave it to a cluster that goes on.
         if has_ready(integration_id):

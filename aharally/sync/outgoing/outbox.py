@@ -200,30 +200,18 @@ def request_send(
     link = Link.objects.filter(
         integration=integration, record_type=record_type, record_id=record.pk
     ).first()
-    if link is not None and link.state == LinkState.OK:
-        fields = list(mapping.field_mappings.values_list("field", flat=True))
-        row = write_row(
-            integration=integration,
-            record_type=record_type,
-            record_id=record.pk,
-            kind=OutboxKind.UPDATE,
-            fields=fields,
-            user=user,
-            job=job,
-            cascade=cascade,
-        )
-    else:
-        if link is not None:  # broken: send it again as a new Rally record
-            link.delete()
-        row = write_row(
-            integration=integration,
-            record_type=record_type,
-            record_id=record.pk,
-            kind=OutboxKind.CREATE,
-            user=user,
-            job=job,
-            cascade=cascade,
-        )
+    linked = link is not None and link.state == LinkState.OK
+    # Not linked, or its link broken: a new Rally record (whose link replaces the broken one).
+    row = write_row(
+        integration=integration,
+        record_type=record_type,
+        record_id=record.pk,
+        kind=OutboxKind.UPDATE if linked else OutboxKind.CREATE,
+        fields=list(mapping.field_mappings.values_list("field", flat=True)) if linked else (),
+        user=user,
+        job=job,
+        cascade=cascade,
+    )
     if row.state == OutboxState.AWAITING_APPROVAL:
         note(row, ActivityAction.QUEUED, "Waiting for a reviewer in Integration updates.", user)
     if enqueue and row.state == OutboxState.QUEUED:
