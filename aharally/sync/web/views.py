@@ -23,7 +23,6 @@ from aharally.sync.incoming.catchup import request_catch_up
 from aharally.sync.incoming.webhooks import MAX_DELIVERY_BYTES, DeliveryRefused, receive_delivery
 from aharally.sync.models import (
     Link,
-    OutboxItem,
     OutboxState,
     SendJob,
 )
@@ -32,7 +31,7 @@ from aharally.sync.outgoing.linking import request_link, unlink_record
 from aharally.sync.records import model_for
 from aharally.sync.review import conflicts, import_decisions, queue
 from aharally.sync.web.board import card_links_oob
-from aharally.sync.web.jobs import job_progress, linked_in_job, start_job
+from aharally.sync.web.jobs import job_progress, linked_in_job, start_release_job
 from aharally.sync.web.menus import MENU_TYPES, render_menu
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability, RecordType
@@ -134,19 +133,7 @@ def send(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse
 
 
 def _send_release(request, release, integration) -> HttpResponse:
-    """Send release to Rally: the release and every feature in it, as one job."""
-    if release.is_parking_lot:
-        raise outbox.SyncError(
-            f"{release.name} is a parking lot: parking lots are never sent to Rally; its "
-            "features can be sent from the board."
-        )
-    features = list(release.features.select_related("workspace").order_by("rank", "id"))
-    job = start_job(
-        records=[release, *features],
-        integration=integration,
-        user=request.user,
-        label=f"Send {release.name} and its {len(features)} features to {integration.name}",
-    )
+    job = start_release_job(release=release, integration=integration, user=request.user)
     if not request.htmx:
         messages.success(request, job.label + ": under way.")
         return redirect(_record_url(request, release))
@@ -201,13 +188,9 @@ def retry_record(request: HttpRequest, record_type: str, record_id: int) -> Http
     record = _record(request, record_type, record_id)
     integration = _integration(request)
 
-    with transaction.atomic():
-        count = outbox.retry_now(
-            rows=OutboxItem.objects.filter(
-                integration=integration, record_type=record_type, record_id=record.pk
-            )
-        )
-        enqueue.drain_on_commit(integration.pk)
+    count = outbox.retry_record(
+        integration=integration, record_type=record_type, record_id=record.pk
+    )
     message = "Trying again now." if count else "Nothing waits to be retried."
     return _answer(request, record, message=message)
 
