@@ -1,7 +1,7 @@
 """A record's parents go first: found linked (here or in another workspace on the same
 template), or created inside the child's send.
 
-`resolve_parents` takes the function that sends one row (`push._push_row`) rather than
+`resolve_parents` takes the function that sends one row (`push.send_row`) rather than
 importing it: push uses this module, and a parent's create is sent the way every row is.
 """
 
