@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from aharally.integrations.models import Integration
+from aharally.integrations.models import Integration, IntegrationState
 from aharally.rally.objects import RallyRef
 from aharally.sync import mapping
 from aharally.sync.models import (
@@ -50,7 +50,7 @@ def parent_integration(parent, integration: Integration) -> Integration | None:
         return integration
     source_id = integration.source.pk
     candidates = Integration.objects.filter(
-        workspace_id=parent.workspace_id, state="enabled"
+        workspace_id=parent.workspace_id, state=IntegrationState.ENABLED
     ).select_related("template")
     for candidate in candidates:
         if candidate.source.pk == source_id:

@@ -159,7 +159,7 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
         outcome = imports.import_object(
             integration, config, record_mapping, line.snapshot, where=None, user=user
         )
-        if outcome != "imported":
+        if outcome != imports.IMPORTED:
             raise ResolveError(f"{outcome}.")
         return False
     record = load_records(line.record_type, [line.record_id]).get(line.record_id)

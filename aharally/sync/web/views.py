@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from aharally.integrations.models import Integration
+from aharally.integrations.models import Integration, IntegrationState
 from aharally.records.board import parse_id
 from aharally.sync import enqueue
 from aharally.sync.incoming.catchup import request_catch_up
@@ -336,7 +336,7 @@ def decide(request: HttpRequest) -> HttpResponse:
 
 def sync_now_action(integration: Integration) -> tuple[str, str] | None:
     """The integration's More options entry (integrations.hooks)."""
-    if integration.state != "enabled":
+    if integration.state != IntegrationState.ENABLED:
         return None
     url = reverse(
         "sync:sync_now",
@@ -353,7 +353,7 @@ def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     integration = Integration.objects.filter(pk=integration_id, workspace=request.workspace).first()
     if integration is None:
         raise Http404("No such integration in this workspace.")
-    if integration.state != "enabled":
+    if integration.state != IntegrationState.ENABLED:
         messages.error(request, f"“{integration.name}” is not enabled: enable it first.")
     else:
         transaction.on_commit(lambda: request_catch_up(integration.pk))
