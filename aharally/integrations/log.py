@@ -141,14 +141,6 @@ def log_info(integration: Integration, message: str, hint: str = "") -> Integrat
     return log_event(integration, LogLevel.INFO, message, hint)
 
 
-def log_warning(integration: Integration, message: str, hint: str = "") -> IntegrationLogEntry:
-    return log_event(integration, LogLevel.WARNING, message, hint)
-
-
-def log_error(integration: Integration, message: str, hint: str = "") -> IntegrationLogEntry:
-    return log_event(integration, LogLevel.ERROR, message, hint)
-
-
 def record_failure(integration: Integration, message: str, hint: str = "") -> IntegrationLogEntry:
     """Log an error and remember it as the integration's last error (the report shows it)."""
     entry = log_event(integration, LogLevel.ERROR, message, hint)

@@ -36,6 +36,7 @@ class DatabaseCollector:
             ActivityAction,
             IncomingEvent,
             OutboxItem,
+            OutboxState,
             PullCursor,
         )
 
@@ -54,7 +55,9 @@ class DatabaseCollector:
             "Rows waiting to go out whose last attempt failed, by integration and error kind.",
             labels=["integration", "error_kind"],
         )
-        waiting = OutboxItem.objects.filter(state__in=("queued", "failed")).exclude(error_kind="")
+        waiting = OutboxItem.objects.filter(
+            state__in=(OutboxState.QUEUED, OutboxState.FAILED)
+        ).exclude(error_kind="")
         for row in waiting.values("integration_id", "error_kind").annotate(n=Count("id")):
             errors.add_metric([str(row["integration_id"]), row["error_kind"]], row["n"])
         yield errors

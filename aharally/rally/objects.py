@@ -9,7 +9,6 @@ from typing import Any
 
 from aharally.rally.errors import RallyError
 
-WSAPI_PREFIX = "/slm/webservice/"
 # `<type path>/<ObjectID or UUID>` at the end of a ref, after the version segment.
 _REF_TAIL = re.compile(
     r"/slm/webservice/v2\.(?:\d+|x)/(?P<path>(?P<type>[A-Za-z]+(?:/[A-Za-z]+)?)/(?P<id>-?\d+|"

@@ -81,9 +81,6 @@ class RetryPolicy:
         return jittered
 
 
-NO_RETRIES = RetryPolicy(max_attempts=1)
-
-
 class SharedCap(Protocol):
     """A cap held across processes (aharally.concurrency): `hold()` waits for a slot."""
 

@@ -23,8 +23,6 @@ SENT_ON_UPDATE = {Direction.TO_RALLY, Direction.BOTH}
 # Fields Rally keeps as a date-time; aharally's are dates.
 DATE_FIELDS = {"start_date", "due_date", "release_date"}
 RICH_TEXT_FIELDS = {"description"}
-# Fields whose Rally attribute takes an object reference rather than a value.
-REFERENCE_RALLY_FIELDS = {"Owner", "Tags"}
 
 # The relationship fields of each record type: (aharally attribute, parent record type).
 PARENT_FIELDS: dict[str, list[tuple[str, str]]] = {

@@ -66,12 +66,12 @@ class Link(models.Model):
             # object ↔ one record. Broken links don't count: the object may be linked anew.
             models.UniqueConstraint(
                 fields=["rally_site", "rally_oid"],
-                condition=Q(state="ok"),
+                condition=Q(state=LinkState.OK.value),
                 name="one_record_per_rally_object",
             ),
             models.UniqueConstraint(
                 fields=["rally_site", "record_type", "record_id"],
-                condition=Q(state="ok"),
+                condition=Q(state=LinkState.OK.value),
                 name="one_rally_object_per_record",
             ),
         ]
@@ -190,7 +190,8 @@ class OutboxItem(models.Model):
             models.UniqueConstraint(
                 fields=["integration", "record_type", "record_id"],
                 condition=Q(
-                    kind="create", state__in=[*[s.value for s in OPEN_STATES], "in_flight"]
+                    kind=OutboxKind.CREATE.value,
+                    state__in=[*[s.value for s in OPEN_STATES], OutboxState.IN_FLIGHT.value],
                 ),
                 name="one_unsent_create_per_record",
             ),
@@ -311,7 +312,7 @@ class Conflict(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["link", "field"],
-                condition=Q(state="open"),
+                condition=Q(state=ConflictState.OPEN.value),
                 name="one_open_conflict_per_field",
             )
         ]

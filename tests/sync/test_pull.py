@@ -129,6 +129,8 @@ def test_a_reviewer_keeps_rallys_value_and_aharally_takes_it(cast, rally_sandbox
     from aharally.records.models import Feature
 
     assert Feature.objects.get(pk=link.record_id).name == "Rally's name"
+    change = RecordChange.objects.filter(object_id=link.record_id, field="name").latest("id")
+    assert change.source == "Rally" and change.changed_by == cast.reviewer
     assert not OutboxItem.objects.filter(state="queued").exists()
     with sandbox_client(rally_sandbox) as client:
         held = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"])

@@ -49,6 +49,28 @@ def test_only_contributors_and_owners_may_send(client, cast, integration, featur
     assert sent == (expected[who] == 200)
 
 
+def test_the_menu_asked_from_the_board_gives_the_card_its_link(client, cast, integration, feature):
+    Link.objects.create(
+        integration=integration,
+        record_type="feature",
+        record_id=feature.pk,
+        rally_type="x",
+        rally_oid=1,
+        formatted_id="F1",
+        url="https://rally.example.com/#/detail/x/1",
+    )
+    response = as_(client, cast, "owner").get(
+        url("record_menu", feature),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/w/PLAT/features/board/",
+    )
+    page = response.content.decode()
+    assert f'<span class="card-links" id="card-links-{feature.pk}" hx-swap-oob="true">' in page
+    assert 'href="https://rally.example.com/#/detail/x/1"' in page and ">F1</a>" in page
+    elsewhere = client.get(url("record_menu", feature), HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-swap-oob" not in elsewhere
+
+
 @pytest.mark.parametrize("who", ROLES)
 @pytest.mark.parametrize("action", ["link", "unlink", "retry"])
 def test_only_contributors_and_owners_may_link_unlink_and_retry(
@@ -209,6 +231,18 @@ def test_the_queue_lists_waiting_changes_to_reviewers_only(client, cast, waiting
     assert "Waiting feature" in page and "New in Rally" in page
     client.force_login(cast.outsider)
     assert "Waiting feature" not in client.get(reverse("sync:integration_updates")).content.decode()
+
+
+def test_filtering_the_queue_answers_the_queue_alone(client, cast, waiting):
+    response = as_(client, cast, "reviewer").get(
+        reverse("sync:integration_updates"),
+        {"record_type": "feature"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="queue",
+    )
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="queue">') and "Waiting feature" in page
+    assert "<html" not in page
 
 
 def test_rejecting_keeps_the_record_and_records_who(client, cast, waiting):

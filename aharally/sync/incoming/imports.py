@@ -256,11 +256,15 @@ def _candidate(integration, record_mapping, obj: RallyObject) -> str:
     return "waiting for approval"
 
 
+# What import_object answers when it imported; anything else says why it did not.
+IMPORTED = "imported"
+
+
 @transaction.atomic
 def import_object(
     integration, config, record_mapping, fields: dict[str, Any], *, where, user=None
 ) -> str:
-    """Create the aharally record and its link from Rally's fields."""
+    """Create the aharally record and its link from Rally's fields; IMPORTED, or why not."""
     obj = RallyObject.from_json(fields)
     refused = not_importable(integration, record_mapping.record_type, obj.object_id, obj.name)
     if refused:
@@ -331,4 +335,4 @@ def import_object(
     ImportCandidate.objects.filter(integration=integration, rally_oid=obj.object_id).update(
         state=ImportState.IMPORTED, decided_at=timezone.now()
     )
-    return "imported"
+    return IMPORTED

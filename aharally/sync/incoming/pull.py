@@ -165,7 +165,7 @@ def _pull_type(
         )
         for obj in new:
             outcome = imports.consider(integration, config, record_mapping, obj, parents=parents)
-            counts["imported"] = counts.get("imported", 0) + (outcome == "imported")
+            counts["imported"] = counts.get("imported", 0) + (outcome == imports.IMPORTED)
         for link in own_links:
             record = records.get(link.record_id)
             if record is None:

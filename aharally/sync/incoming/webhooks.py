@@ -50,6 +50,8 @@ ACTIONS = {"Created", "Updated", "Deleted"}
 RATE_LIMIT_PER_MINUTE = 600
 # A registration in progress older than this was abandoned (its worker died).
 REGISTERING_TIMEOUT = timedelta(minutes=2)
+# The claim of a registration under way: a state no page shows, so not a WebhookState choice.
+REGISTERING = "registering"
 
 
 class DeliveryRefused(Exception):
@@ -92,8 +94,8 @@ def register_webhook(integration_id: int) -> str:
     stale = timezone.now() - REGISTERING_TIMEOUT
     claimed = (
         WebhookRegistration.objects.filter(pk=integration.pk)
-        .exclude(state="registering", updated_at__gt=stale)
-        .update(state="registering", updated_at=timezone.now())
+        .exclude(state=REGISTERING, updated_at__gt=stale)
+        .update(state=REGISTERING, updated_at=timezone.now())
     )
     if not claimed:
         return "already registering"

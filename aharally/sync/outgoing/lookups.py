@@ -58,23 +58,6 @@ class Lookups:
                 self._users[key] = found.ref if found is not None else None
             return self._users[key]
 
-    def prefetch_users(self, emails: Iterable[str]) -> None:
-        """Look many people up in one query (a bulk send's assignees)."""
-        with self._lock:
-            wanted = sorted(
-                {e.strip() for e in emails if e and e.strip().lower() not in self._users}
-            )
-            for start in range(0, len(wanted), 50):
-                chunk = wanted[start : start + 50]
-                found = self.client.query(
-                    "User",
-                    query=any_of(*(where("EmailAddress", "=", e) for e in chunk)),
-                    fetch=["ObjectID", "EmailAddress"],
-                )
-                by_email = {str(u.get("EmailAddress") or "").lower(): u.ref for u in found}
-                for email in chunk:
-                    self._users[email.lower()] = by_email.get(email.lower())
-
     def tag_refs(self, names: Iterable[str]) -> list[RallyRef]:
         """Tags by name, creating those Rally lacks (tags belong to the Rally workspace)."""
         names = [n for n in dict.fromkeys(names) if n]

@@ -448,3 +448,15 @@ def retry_now(*, rows) -> int:
     return rows.filter(state__in=[OutboxState.FAILED, OutboxState.QUEUED]).update(
         state=OutboxState.QUEUED, not_before=None, attempts=0
     )
+
+
+@transaction.atomic
+def retry_record(*, integration: Integration, record_type: str, record_id: int) -> int:
+    """A record's failed or waiting rows go out at once, a drain enqueued (Retry now)."""
+    count = retry_now(
+        rows=OutboxItem.objects.filter(
+            integration=integration, record_type=record_type, record_id=record_id
+        )
+    )
+    drain_on_commit(integration.pk)
+    return count

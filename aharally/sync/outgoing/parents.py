@@ -1,7 +1,7 @@
 """A record's parents go first: found linked (here or in another workspace on the same
 template), or created inside the child's send.
 
-`resolve_parents` takes the function that sends one row (`push._push_row`) rather than
+`resolve_parents` takes the function that sends one row (`push.send_row`) rather than
 importing it: push uses this module, and a parent's create is sent the way every row is.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from aharally.integrations.models import Integration
+from aharally.integrations.models import Integration, IntegrationState
 from aharally.rally.objects import RallyRef
 from aharally.sync import mapping
 from aharally.sync.models import (
@@ -50,7 +50,7 @@ def parent_integration(parent, integration: Integration) -> Integration | None:
         return integration
     source_id = integration.source.pk
     candidates = Integration.objects.filter(
-        workspace_id=parent.workspace_id, state="enabled"
+        workspace_id=parent.workspace_id, state=IntegrationState.ENABLED
     ).select_related("template")
     for candidate in candidates:
         if candidate.source.pk == source_id:

@@ -67,10 +67,12 @@ def push_row(row: OutboxItem, run: DrainRun) -> None:
         integration_id=row.integration_id,
         record=f"{row.record_type}:{row.record_id}",
     ):
-        _push_row(row, run)
+        send_row(row, run)
 
 
-def _push_row(row: OutboxItem, run: DrainRun) -> None:
+def send_row(row: OutboxItem, run: DrainRun) -> None:
+    """One claimed row sent and its outcome written, in the caller's log context (a parent
+    created inside a child's send goes through it too: parents.py)."""
     integration = row.integration if row.integration_id != run.integration.pk else run.integration
     try:
         if row.kind == OutboxKind.CREATE:
@@ -180,7 +182,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             message=f"{RecordType(row.record_type).label}s are no longer mapped to Rally.",
         )
         return
-    parents = resolve_parents(record, row, run, integration=integration, send_row=_push_row)
+    parents = resolve_parents(record, row, run, integration=integration, send_row=send_row)
     values, payload = build_payload(
         record, record_mapping, run, config=config, creating=True, parents=parents
     )
@@ -367,7 +369,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     wanted = set(row.fields)
     parents = {}
     if wanted & {relation for relation, _ in mapping.PARENT_FIELDS[row.record_type]}:
-        parents = resolve_parents(record, row, run, integration=integration, send_row=_push_row)
+        parents = resolve_parents(record, row, run, integration=integration, send_row=send_row)
     values, payload = build_payload(
         record, record_mapping, run, config=config, creating=False, parents=None, only=wanted
     )

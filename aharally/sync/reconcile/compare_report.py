@@ -2,9 +2,10 @@
 
 - a field that differs: *Use aharally's* queues an update through the outbox (Rally's value
   becomes the baseline first, so the push sees ours as the change); *Use Rally's* writes it here
-  the way the pull does (history made by the integration, nothing sent back). Each is offered
-  only where the field's direction allows it, and refused when the record changed since the
-  report (a value the owner did not see is never overwritten by their choice);
+  (history by the owner who chose it, source Rally, nothing sent back); both in
+  `review/keep.py`, as a conflict's decision is. Each is offered only where the field's
+  direction allows it, and refused when the record changed since the report (a value the
+  owner did not see is never overwritten by their choice);
 - a broken link: *Send again* (a new Rally record) or *Unlink* (both records stay);
 - a Rally record aharally lacks: *Import*, through the import path.
 """
@@ -17,9 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aharally.integrations.templates_service import effective_config
-from aharally.records.services import update_record
 from aharally.sync import enqueue, mapping
-from aharally.sync.agreement import to_record_value
 from aharally.sync.incoming import imports
 from aharally.sync.models import (
     Activity,
@@ -29,13 +28,13 @@ from aharally.sync.models import (
     DifferenceKind,
     Link,
     LinkState,
-    OutboxKind,
     OutboxState,
 )
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.linking import unlink_record
-from aharally.sync.records import SOURCE, load_records
+from aharally.sync.records import load_records
 from aharally.sync.review.conflicts import mapping_label
+from aharally.sync.review.keep import NoMatch, keep_value
 
 ACTIONS = {
     "ours": DifferenceKind.FIELD,
@@ -160,7 +159,7 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
         outcome = imports.import_object(
             integration, config, record_mapping, line.snapshot, where=None, user=user
         )
-        if outcome != "imported":
+        if outcome != imports.IMPORTED:
             raise ResolveError(f"{outcome}.")
         return False
     record = load_records(line.record_type, [line.record_id]).get(line.record_id)
@@ -196,45 +195,31 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
             f"{record.reference}'s {mapping_label(line.field).lower()} changed since the "
             "report: compare again."
         )
-    baseline = {**link.baseline, line.field: line.theirs}
-    if action == "ours":
-        if direction not in mapping.SENT_ON_UPDATE:
-            raise ResolveError(f"{mapping_label(line.field)} is not sent to Rally.")
-        # Rally's value becomes the agreed one, so the push sees ours as the change.
-        Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
-        outbox.write_row(
-            integration=integration,
-            record_type=line.record_type,
-            record_id=record.pk,
-            kind=OutboxKind.UPDATE,
-            fields=[line.field],
-            user=user,
-            state=OutboxState.QUEUED,  # the owner chose it: no second approval
+    if action == "ours" and direction not in mapping.SENT_ON_UPDATE:
+        raise ResolveError(f"{mapping_label(line.field)} is not sent to Rally.")
+    if action == "theirs" and direction not in mapping.SENT_TO_AHARALLY:
+        raise ResolveError(f"{mapping_label(line.field)} does not come from Rally.")
+    try:
+        queued = keep_value(
+            link=link, record=record, field=line.field, theirs=line.theirs, keep=action, user=user
         )
+    except NoMatch as error:
+        raise ResolveError(error.message) from None
+    if queued:
         _note(
             line,
             user,
             ActivityAction.APPROVED,
             f"Kept aharally's {line.field} (Compare with Rally): sending it.",
         )
-        return True
-    if direction not in mapping.SENT_TO_AHARALLY:
-        raise ResolveError(f"{mapping_label(line.field)} does not come from Rally.")
-    value = to_record_value(line.field, line.theirs, status_map, workspace=record.workspace)
-    if value is mapping.UNKNOWN:
-        raise ResolveError(f"Rally's value “{mapping.display(line.field, line.theirs)}” has no "
-                           "match in aharally (a status or a person it lacks).")  # fmt: skip
-
-    # As the pull applies it: made by the integration, so nothing is sent back.
-    update_record(record, changes={line.field: value}, user=None, source=SOURCE)
-    Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
-    _note(
-        line,
-        user,
-        ActivityAction.RECEIVED,
-        f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).",
-    )
-    return False
+    else:
+        _note(
+            line,
+            user,
+            ActivityAction.RECEIVED,
+            f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).",
+        )
+    return queued
 
 
 def _note(line: Difference, user, action: str, detail: str) -> None:

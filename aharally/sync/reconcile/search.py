@@ -352,7 +352,7 @@ def _import_feature(integration, config, fields: dict, *, user, made: list[str])
 
 
 def _made(outcome: str, integration, oid: int, made: list[str]) -> str:
-    if outcome != "imported":
+    if outcome != imports.IMPORTED:
         return f"{outcome}."
     link = Link.objects.get(integration=integration, rally_oid=oid)
     record = load_records(link.record_type, [link.record_id]).get(link.record_id)

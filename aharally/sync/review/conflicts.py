@@ -1,5 +1,6 @@
 """Fields changed on both sides since they last agreed: listed for a reviewer, who keeps
-aharally's value (sent to Rally) or Rally's (written here as made by the integration)."""
+aharally's value (sent to Rally) or Rally's (written here as chosen by them, source Rally:
+`review/keep.py`)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from aharally.integrations.templates_service import effective_config
-from aharally.records.services import update_record
 from aharally.sync import enqueue, mapping
-from aharally.sync.agreement import to_record_value
 from aharally.sync.models import (
     Activity,
     ActivityAction,
     Conflict,
     ConflictState,
-    Link,
-    OutboxKind,
-    OutboxState,
 )
-from aharally.sync.outgoing import outbox
-from aharally.sync.records import SOURCE, load_records
+from aharally.sync.records import load_records
+from aharally.sync.review.keep import KEEP_OURS, KEEP_THEIRS, NoMatch, keep_value
 from aharally.sync.review.queue import (
     PAGE_SIZE,
     DecisionError,
@@ -98,37 +93,27 @@ def resolve_conflict(*, user, conflict_id: int, keep: str) -> str:
         raise PermissionDenied("You may not review changes of that workspace.")
     if conflict.state != ConflictState.OPEN:
         raise DecisionError("That conflict was resolved already.")
-    if keep not in ("ours", "theirs"):
+    if keep not in (KEEP_OURS, KEEP_THEIRS):
         raise DecisionError("Choose which value to keep.")
     record = load_records(link.record_type, [link.record_id]).get(link.record_id)
     if record is None:
         raise DecisionError("The record no longer exists.")
-    baseline = dict(link.baseline)
-    # Rally's value is now the agreed one either way: kept here, or overwritten by ours.
-    baseline[conflict.field] = conflict.theirs
-    Link.objects.filter(pk=link.pk).update(baseline=baseline)
-    if keep == "theirs":
-        record_mapping = effective_config(link.integration).mapping_for(link.record_type)
-        status_map = record_mapping.status_map if record_mapping else None
-        value = to_record_value(
-            conflict.field, conflict.theirs, status_map, workspace=record.workspace
-        )
-        if value is not mapping.UNKNOWN:
-            update_record(record, changes={conflict.field: value}, user=user, source=SOURCE)
-        message = f"Kept Rally's {conflict.field} for {record.reference}."
-    else:
-        outbox.write_row(
-            integration=link.integration,
-            record_type=link.record_type,
-            record_id=link.record_id,
-            kind=OutboxKind.UPDATE,
-            fields=[conflict.field],
+    try:
+        queued = keep_value(
+            link=link,
+            record=record,
+            field=conflict.field,
+            theirs=conflict.theirs,
+            keep=keep,
             user=user,
-            state=OutboxState.QUEUED,
         )
-        integration_id = link.integration_id
-        enqueue.drain_on_commit(integration_id)
+    except NoMatch as error:
+        raise DecisionError(error.message) from None
+    if queued:
+        enqueue.drain_on_commit(link.integration_id)
         message = f"Kept aharally's {conflict.field} for {record.reference}: sending it to Rally."
+    else:
+        message = f"Kept Rally's {conflict.field} for {record.reference}."
     Conflict.objects.filter(pk=conflict.pk).update(
         state=ConflictState.RESOLVED, resolution=keep, resolved_by=user, resolved_at=timezone.now()
     )

@@ -52,7 +52,7 @@ def decide_imports(*, user, candidate_ids, action: str) -> int:
             outcome = imports.import_object(
                 candidate.integration, config, record_mapping, candidate.snapshot, where=None
             )
-            if outcome != "imported":
+            if outcome != imports.IMPORTED:
                 raise DecisionError(f"{candidate.formatted_id} could not be imported: {outcome}.")
         else:
             ImportCandidate.objects.filter(pk=candidate.pk).update(state=ImportState.IGNORED)

@@ -1,4 +1,8 @@
-"""The sync on the features board: each card's Rally link, and the Send to Rally bulk action."""
+"""The sync on the features board: each card's Rally link, and the Send to Rally bulk action.
+
+A card's links are part of the card, so they are built in Python as the cards are
+(`records/views/cards.py`: a board holds thousands); everything else is a template.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from html import escape
 
 from django import forms
 from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from aharally.integrations.models import Integration
 from aharally.records.bulk import BulkAction, BulkActionError, BulkActionForm, features_phrase
@@ -55,15 +60,12 @@ def card_links(*, workspace, feature_ids) -> dict[int, str]:
     return found
 
 
-def card_links_oob(links: list[Link]) -> str:
-    """Card link spans swapped in out-of-band, so cards gain their link without a reload."""
+def card_links_by_record(links: list[Link]) -> list[tuple[int, SafeString]]:
+    """Each card's Rally links, for `sync/partials/card_links_oob.html`."""
     by_record: dict[int, str] = {}
     for link in links:
         by_record[link.record_id] = by_record.get(link.record_id, "") + link_html(link)
-    return "".join(
-        f'<span class="card-links" id="card-links-{pk}" hx-swap-oob="true">{html}</span>'
-        for pk, html in by_record.items()
-    )
+    return [(pk, mark_safe(html)) for pk, html in by_record.items()]  # noqa: S308 (escaped)
 
 
 class SendToRallyForm(BulkActionForm):

@@ -55,6 +55,25 @@ def start_job(*, records, integration: Integration, user, label: str) -> SendJob
     return job
 
 
+def start_release_job(*, release, integration: Integration, user) -> SendJob:
+    """Send release to Rally: the release and every feature in it, as one job.
+
+    Raises outbox.SyncError for a parking lot, which is never sent (its features may be).
+    """
+    if release.is_parking_lot:
+        raise outbox.SyncError(
+            f"{release.name} is a parking lot: parking lots are never sent to Rally; its "
+            "features can be sent from the board."
+        )
+    features = list(release.features.select_related("workspace").order_by("rank", "id"))
+    return start_job(
+        records=[release, *features],
+        integration=integration,
+        user=user,
+        label=f"Send {release.name} and its {len(features)} features to {integration.name}",
+    )
+
+
 def job_progress(job: SendJob) -> JobProgress:
     """Three queries whatever the job's size."""
     counts = dict(

@@ -131,29 +131,27 @@ def release_progress(release) -> dict | None:
     }
 
 
-def render_menu(
+def menu_context(
     request, record, *, message: str = "", level: str = "success", keep_open: bool = False
-) -> str:
-    state = menu_state(record)
-    return render_to_string(
-        "sync/partials/record_menu.html",
-        {
-            "state": state,
-            "record": record,
-            "can_send": request.membership.can(Capability.EDIT_RECORDS),
-            "message": message,
-            "level": level,
-            "keep_open": keep_open,
-            "LinkState": LinkState,
-            "OutboxState": OutboxState,
-            "prefix": request.workspace.prefix,
-        },
-        request=request,
-    )
+) -> dict:
+    """The context of `sync/partials/record_menu.html`."""
+    return {
+        "state": menu_state(record),
+        "record": record,
+        "can_send": request.membership.can(Capability.EDIT_RECORDS),
+        "message": message,
+        "level": level,
+        "keep_open": keep_open,
+        "LinkState": LinkState,
+        "OutboxState": OutboxState,
+        "prefix": request.workspace.prefix,
+    }
 
 
 def record_menu(*, request, record) -> str:
     """The hook records calls for a drawer or record page."""
     if record.record_type not in MENU_TYPES:
         return ""
-    return render_menu(request, record)
+    return render_to_string(
+        "sync/partials/record_menu.html", menu_context(request, record), request=request
+    )

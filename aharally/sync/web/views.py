@@ -16,14 +16,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from aharally.integrations.models import Integration
+from aharally.integrations.models import Integration, IntegrationState
 from aharally.records.board import parse_id
 from aharally.sync import enqueue
 from aharally.sync.incoming.catchup import request_catch_up
 from aharally.sync.incoming.webhooks import MAX_DELIVERY_BYTES, DeliveryRefused, receive_delivery
 from aharally.sync.models import (
     Link,
-    OutboxItem,
     OutboxState,
     SendJob,
 )
@@ -31,9 +30,9 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.linking import request_link, unlink_record
 from aharally.sync.records import model_for
 from aharally.sync.review import conflicts, import_decisions, queue
-from aharally.sync.web.board import card_links_oob
-from aharally.sync.web.jobs import job_progress, linked_in_job, start_job
-from aharally.sync.web.menus import MENU_TYPES, render_menu
+from aharally.sync.web.board import card_links_by_record
+from aharally.sync.web.jobs import job_progress, linked_in_job, start_release_job
+from aharally.sync.web.menus import MENU_TYPES, menu_context
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability, RecordType
 
@@ -91,17 +90,20 @@ def _answer(
     level: str = "success",
     status: int = 200,
     keep_open: bool = False,
+    extra: dict | None = None,
 ):
-    """The record's menu (HTMX), or a redirect to its page with the message (plain POST)."""
+    """The record's menu (HTMX), or a redirect to its page with the message (plain POST);
+    `extra` adds to the answer's context (a job's progress)."""
     if not request.htmx:
         if message:
             (messages.error if level == "error" else messages.success)(request, message)
         return redirect(_record_url(request, record))
-    html = render_menu(request, record, message=message, level=level, keep_open=keep_open)
+    context = menu_context(request, record, message=message, level=level, keep_open=keep_open)
     if record.record_type == RecordType.FEATURE and _from_board(request):
         links = list(Link.objects.filter(record_type=RecordType.FEATURE, record_id=record.pk))
-        html += card_links_oob(links) if links else ""
-    return HttpResponse(html, status=status)
+        context["card_links"] = card_links_by_record(links)
+    context.update(extra or {})
+    return render(request, "sync/partials/record_menu_answer.html", context, status=status)
 
 
 @require_GET
@@ -134,29 +136,11 @@ def send(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse
 
 
 def _send_release(request, release, integration) -> HttpResponse:
-    """Send release to Rally: the release and every feature in it, as one job."""
-    if release.is_parking_lot:
-        raise outbox.SyncError(
-            f"{release.name} is a parking lot: parking lots are never sent to Rally; its "
-            "features can be sent from the board."
-        )
-    features = list(release.features.select_related("workspace").order_by("rank", "id"))
-    job = start_job(
-        records=[release, *features],
-        integration=integration,
-        user=request.user,
-        label=f"Send {release.name} and its {len(features)} features to {integration.name}",
-    )
+    job = start_release_job(release=release, integration=integration, user=request.user)
     if not request.htmx:
         messages.success(request, job.label + ": under way.")
         return redirect(_record_url(request, release))
-    html = render_menu(request, release)
-    html += render(
-        request,
-        "sync/partials/job_progress.html",
-        {"progress": job_progress(job), "prefix": request.workspace.prefix},
-    ).content.decode()
-    return HttpResponse(html)
+    return _answer(request, release, extra={"progress": job_progress(job)})
 
 
 @require_POST
@@ -201,13 +185,9 @@ def retry_record(request: HttpRequest, record_type: str, record_id: int) -> Http
     record = _record(request, record_type, record_id)
     integration = _integration(request)
 
-    with transaction.atomic():
-        count = outbox.retry_now(
-            rows=OutboxItem.objects.filter(
-                integration=integration, record_type=record_type, record_id=record.pk
-            )
-        )
-        enqueue.drain_on_commit(integration.pk)
+    count = outbox.retry_record(
+        integration=integration, record_type=record_type, record_id=record.pk
+    )
     message = "Trying again now." if count else "Nothing waits to be retried."
     return _answer(request, record, message=message)
 
@@ -219,11 +199,10 @@ def job(request: HttpRequest, job_id: int) -> HttpResponse:
     if send_job is None:
         raise Http404("No such send.")
     context = {"progress": job_progress(send_job), "prefix": request.workspace.prefix}
-    response = render(request, "sync/partials/job_progress.html", context)
     if request.htmx and _from_board(request):
         links = linked_in_job(send_job, record_type=RecordType.FEATURE)
-        response.content += card_links_oob(links).encode()
-    return response
+        context["card_links"] = card_links_by_record(links)
+    return render(request, "sync/partials/job_progress.html", context)
 
 
 # -- Integration updates ---------------------------------------------------------------------
@@ -241,8 +220,10 @@ def _filters(params) -> queue.QueueFilters:
 @login_required
 @require_GET
 def integration_updates(request: HttpRequest) -> HttpResponse:
-    filters = _filters(request.GET)
-    return render(request, "sync/integration_updates.html", _queue_context(request, filters))
+    context = _queue_context(request, _filters(request.GET))
+    if request.htmx and request.htmx.target == "queue":  # the filters: the queue alone
+        return render(request, "sync/integration_updates.html#queue", context)
+    return render(request, "sync/integration_updates.html", context)
 
 
 def _queue_answer(request, message: str, *, level: str, status: int) -> HttpResponse:
@@ -353,7 +334,7 @@ def decide(request: HttpRequest) -> HttpResponse:
 
 def sync_now_action(integration: Integration) -> tuple[str, str] | None:
     """The integration's More options entry (integrations.hooks)."""
-    if integration.state != "enabled":
+    if integration.state != IntegrationState.ENABLED:
         return None
     url = reverse(
         "sync:sync_now",
@@ -370,7 +351,7 @@ def sync_now(request: HttpRequest, integration_id: int) -> HttpResponse:
     integration = Integration.objects.filter(pk=integration_id, workspace=request.workspace).first()
     if integration is None:
         raise Http404("No such integration in this workspace.")
-    if integration.state != "enabled":
+    if integration.state != IntegrationState.ENABLED:
         messages.error(request, f"“{integration.name}” is not enabled: enable it first.")
     else:
         transaction.on_commit(lambda: request_catch_up(integration.pk))

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from aharally.integrations.models import Integration
+from aharally.integrations.models import Integration, IntegrationState
 from aharally.records.board import parse_id
 from aharally.sync.models import JobState, RallySearch
 from aharally.sync.outgoing import outbox
@@ -48,14 +48,14 @@ def _url(name: str, integration: Integration, **kwargs) -> str:
 
 def import_action(integration: Integration) -> tuple[str, str, str] | None:
     """The integration's More options entry (integrations.hooks): a page, so a GET."""
-    if integration.state != "enabled":
+    if integration.state != IntegrationState.ENABLED:
         return None
     return ("Import from Rally", _url("sync:import_from_rally", integration), "get")
 
 
 def compare_action(integration: Integration) -> tuple[str, str] | None:
     """More options → Compare with Rally: starts a comparison and opens its page."""
-    if integration.state != "enabled":
+    if integration.state != IntegrationState.ENABLED:
         return None
     return ("Compare with Rally", _url("sync:compare_start", integration))
 

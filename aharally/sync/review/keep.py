@@ -1,0 +1,62 @@
+"""A reviewer's (or an owner's) choice between two values that disagree: keep aharally's, or
+use Rally's. One rule for both places that offer it, conflicts and Compare with Rally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from aharally.integrations.templates_service import effective_config
+from aharally.records.services import update_record
+from aharally.sync import mapping
+from aharally.sync.agreement import to_record_value
+from aharally.sync.models import Link, OutboxKind, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.records import SOURCE
+
+KEEP_OURS = "ours"
+KEEP_THEIRS = "theirs"
+
+
+class NoMatch(Exception):
+    """Rally's value has no match here (a status or a person aharally lacks)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) -> bool:
+    """Rally's value becomes the agreed one; aharally's is then queued to go (no second
+    approval), or Rally's written here, by the person who chose it with source Rally, so
+    nothing is sent back. True when a row now waits in the outbox.
+
+    Raises NoMatch, having written nothing, when Rally's value can't be taken here.
+    """
+    if keep == KEEP_THEIRS:
+        record_mapping = effective_config(link.integration).mapping_for(link.record_type)
+        status_map = record_mapping.status_map if record_mapping else None
+        value = to_record_value(field, theirs, status_map, workspace=record.workspace)
+        if value is mapping.UNKNOWN:
+            raise NoMatch(
+                f"Rally's value “{mapping.display(field, theirs)}” has no match in aharally "
+                "(a status or a person it lacks)."
+            )
+        update_record(record, changes={field: value}, user=user, source=SOURCE)
+    # Rally's value is now the agreed one either way: kept here, or overwritten by ours (the
+    # push then sees ours as the change).
+    baseline = {**link.baseline, field: theirs}
+    Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
+    if keep == KEEP_THEIRS:
+        return False
+    outbox.write_row(
+        integration=link.integration,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        kind=OutboxKind.UPDATE,
+        fields=[field],
+        user=user,
+        state=OutboxState.QUEUED,
+    )
+    return True
