@@ -240,3 +240,19 @@ class RallySandbox:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+@contextmanager
+def mtls_sandbox(directory) -> Iterator[tuple[RallySandbox, object]]:
+    """A sandbox that speaks TLS only and asks every client for a certificate, with the
+    certificates it made in `directory` (a CA, the server's, a client's): (sandbox, certs)."""
+    from rally_sandbox.tls import ensure_certificates
+
+    certs = ensure_certificates(directory)
+    sandbox = RallySandbox(
+        serve_args=["--tls", "--require-client-cert", "--tls-dir", str(certs.directory)],
+        scheme="https",
+        verify=str(certs.ca_cert),
+    )
+    with sandbox:
+        yield sandbox, certs

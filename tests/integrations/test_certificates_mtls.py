@@ -12,20 +12,12 @@ from aharally.integrations.models import AuthMethod, Integration, IntegrationSta
 from aharally.integrations.templates_service import attach_template, use_as_template
 from tests.factories import make_workspace
 from tests.integrations.builders import configured_integration
-from tests.sandbox import RallySandbox
+from tests.sandbox import mtls_sandbox
 
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory):
-    from rally_sandbox.tls import ensure_certificates
-
-    certs = ensure_certificates(tmp_path_factory.mktemp("tls"))
-    sandbox = RallySandbox(
-        serve_args=["--tls", "--require-client-cert", "--tls-dir", str(certs.directory)],
-        scheme="https",
-        verify=str(certs.ca_cert),
-    )
-    with sandbox:
+    with mtls_sandbox(tmp_path_factory.mktemp("tls")) as (sandbox, certs):
         yield sandbox, certs
 
 

@@ -16,22 +16,14 @@ from tests.integrations.wizard_support import (
     register_oauth_client,
     step_url,
 )
-from tests.sandbox import RallySandbox
+from tests.sandbox import mtls_sandbox
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory):
-    from rally_sandbox.tls import ensure_certificates
-
-    certs = ensure_certificates(tmp_path_factory.mktemp("tls"))
-    sandbox = RallySandbox(
-        serve_args=["--tls", "--require-client-cert", "--tls-dir", str(certs.directory)],
-        scheme="https",
-        verify=str(certs.ca_cert),
-    )
-    with sandbox:
+    with mtls_sandbox(tmp_path_factory.mktemp("tls")) as (sandbox, certs):
         register_oauth_client(
             sandbox,
             client_id=TEST_CLIENT_ID,

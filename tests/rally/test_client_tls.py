@@ -9,22 +9,14 @@ import pytest
 
 from aharally.rally import ApiKey, ClientCertificate, RallyClient, RallyConfigError
 from tests.rally.conftest import RequestLog
-from tests.sandbox import RallySandbox
+from tests.sandbox import mtls_sandbox
 
 pytestmark = pytest.mark.sandbox_only
 
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory):
-    from rally_sandbox.tls import ensure_certificates
-
-    certs = ensure_certificates(tmp_path_factory.mktemp("tls"))
-    sandbox = RallySandbox(
-        serve_args=["--tls", "--require-client-cert", "--tls-dir", str(certs.directory)],
-        scheme="https",
-        verify=str(certs.ca_cert),
-    )
-    with sandbox:
+    with mtls_sandbox(tmp_path_factory.mktemp("tls")) as (sandbox, certs):
         yield sandbox, certs
 
 
