@@ -59,14 +59,8 @@ def is_csp_violation(text: str) -> bool:
     return "CSP violation" in text or "Content Security Policy" in text
 
 
-@pytest.fixture
-def page(browser, live_server, transactional_db):
-    """A page whose test fails when the Content Security Policy blocked anything on it
-    (tests that provoke a violation on purpose empty `page.csp_violations`)."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_init_script(REPORT_CSP_VIOLATIONS)
-    page = context.new_page()
+def watch_csp_violations(page) -> None:
+    """Collect what the page's Content Security Policy blocked in `page.csp_violations`."""
     page.csp_violations = []
     page.on(
         "console",
@@ -76,6 +70,17 @@ def page(browser, live_server, transactional_db):
             else None
         ),
     )
+
+
+@pytest.fixture
+def page(browser, live_server, transactional_db):
+    """A page whose test fails when the Content Security Policy blocked anything on it
+    (tests that provoke a violation on purpose empty `page.csp_violations`)."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    page = context.new_page()
+    watch_csp_violations(page)
     try:
         yield page
         assert page.csp_violations == [], "\n".join(page.csp_violations)

@@ -14,7 +14,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser.conftest import REPORT_CSP_VIOLATIONS, SCREENSHOTS, TIMEOUT_MS, is_csp_violation
+from tests.browser.conftest import (
+    REPORT_CSP_VIOLATIONS,
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    watch_csp_violations,
+)
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -32,15 +37,7 @@ def sandbox_page(browser, rally_sandbox):
     # The consent's redirect goes to a client that is not there: answer it in the browser.
     context.route(f"{REDIRECT_URI}*", lambda route: route.fulfill(status=200, body="callback"))
     page = context.new_page()
-    page.csp_violations = []
-    page.on(
-        "console",
-        lambda message: (
-            page.csp_violations.append(f"{page.url}: {message.text}")
-            if is_csp_violation(message.text)
-            else None
-        ),
-    )
+    watch_csp_violations(page)
     try:
         yield page
     finally:
