@@ -317,7 +317,8 @@ def log(request: HttpRequest, integration_id: int) -> HttpResponse:
     page = Paginator(entries, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
-        "integrations/log.html",
+        # A filter or page change asks for the entries only (the named partial).
+        "integrations/log.html#log" if request.htmx else "integrations/log.html",
         {
             "integration": integration,
             "form": form,
@@ -344,7 +345,7 @@ def manage(request: HttpRequest) -> HttpResponse:
         check_secrets(row.integration)
     return render(
         request,
-        "integrations/manage.html",
+        "integrations/manage.html#report" if request.htmx else "integrations/manage.html",
         {
             "form": form,
             "rows": rows,

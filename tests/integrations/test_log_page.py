@@ -68,3 +68,5 @@ def test_the_level_filter_works_as_an_htmx_swap_of_the_same_page(client, cast, i
     client.force_login(cast.owner)
     html = client.get(url, {"level": "error"}, HTTP_HX_REQUEST="true").content.decode()
     assert 'id="log"' in html and "Rally refused PLAT-3." in html
+    # The entries only (the page's named partial), not the page for HTMX to pick from.
+    assert html.lstrip().startswith('<div id="log">') and "<h1>" not in html

@@ -105,6 +105,13 @@ def test_the_report_page_filters_from_the_query_string(client, cast, setup):
     assert "Not mine" not in html  # not a choice for someone who does not own it
 
 
+def test_a_filter_asked_for_by_htmx_gets_the_report_alone(client, cast, setup):
+    client.force_login(cast.owner)
+    html = client.get(MANAGE, {"state": "draft"}, HTTP_HX_REQUEST="true").content.decode()
+    assert html.lstrip().startswith('<div id="report">') and "<h1>" not in html
+    assert "Draft one" in html and "Company Rally" not in html
+
+
 def test_the_report_costs_the_same_queries_for_3_or_23_integrations(client, cast, setup):
     client.force_login(cast.owner)
     client.get(MANAGE)
