@@ -10,6 +10,7 @@ read is older.
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from aharally.integrations.templates_service import effective_config
 from aharally.records.services import update_record
@@ -88,7 +89,8 @@ def test_a_send_settling_after_a_catch_up_keeps_what_the_catch_up_agreed(cast, r
 
     from aharally.sync.outgoing.guarded_update import Held, settle
 
-    settle(Held(), link=stale, record=feature, sent={"name": f"Sent {word}"})
+    with transaction.atomic():  # as the send settles: beside its row's outcome
+        settle(Held(), link=stale, record=feature, sent={"name": f"Sent {word}"})
 
     assert Link.objects.get(pk=link.pk).baseline["description"] == "From Rally"
     assert Link.objects.get(pk=link.pk).baseline["name"] == f"Sent {word}"
