@@ -1,0 +1,64 @@
+"""The sync's tables, one module per part of the story.
+
+- `links`: `Link` (one record ↔ one Rally object) and `Conflict` (a field changed on both sides);
+- `outbox`: `OutboxItem` (every outgoing change), `SendJob` (a bulk send), `DrainLease`;
+- `history`: `Activity`, a record's integration history;
+- `incoming`: the catch-up's `PullCursor`, webhooks and their deliveries, `ImportCandidate`;
+- `reconcile`: `RallySearch` and `Comparison` with its `Difference` lines.
+
+Everything is importable from here, as Django and the rest of the sync expect.
+"""
+
+from aharally.sync.models.history import Activity, ActivityAction
+from aharally.sync.models.incoming import (
+    ImportCandidate,
+    ImportState,
+    IncomingEvent,
+    PullCursor,
+    WebhookRegistration,
+    WebhookState,
+)
+from aharally.sync.models.links import Conflict, ConflictState, Link, LinkState
+from aharally.sync.models.outbox import (
+    OPEN_STATES,
+    DrainLease,
+    ErrorKind,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+    SendJob,
+)
+from aharally.sync.models.reconcile import (
+    Comparison,
+    Difference,
+    DifferenceKind,
+    JobState,
+    RallySearch,
+)
+
+__all__ = [
+    "OPEN_STATES",
+    "Activity",
+    "ActivityAction",
+    "Comparison",
+    "Conflict",
+    "ConflictState",
+    "Difference",
+    "DifferenceKind",
+    "DrainLease",
+    "ErrorKind",
+    "ImportCandidate",
+    "ImportState",
+    "IncomingEvent",
+    "JobState",
+    "Link",
+    "LinkState",
+    "OutboxItem",
+    "OutboxKind",
+    "OutboxState",
+    "PullCursor",
+    "RallySearch",
+    "SendJob",
+    "WebhookRegistration",
+    "WebhookState",
+]
