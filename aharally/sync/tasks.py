@@ -19,7 +19,7 @@ from aharally.sync import enqueue
 from aharally.sync.enqueue import CATCH_UP, REGISTER_WEBHOOK, TICK, UNREGISTER_WEBHOOK
 from aharally.sync.incoming import catchup, webhooks
 from aharally.sync.models import IncomingEvent, Link, OutboxItem, OutboxState
-from aharally.sync.outgoing import drain, outbox
+from aharally.sync.outgoing import attempts, drain, outbox
 from aharally.sync.reconcile import compare, search
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def tick() -> dict:
     """Every minute: reclaim rows left in flight, and drain integrations with due rows."""
     reclaimed = outbox.reclaim_stuck()
     due = (
-        OutboxItem.objects.filter(outbox.ready_q(timezone.now()))
+        OutboxItem.objects.filter(attempts.ready_q(timezone.now()))
         .filter(integration__state=IntegrationState.ENABLED)
         .values_list("integration_id", flat=True)
         .distinct()

@@ -57,7 +57,7 @@ from aharally.sync.models import (
     OutboxState,
     WebhookRegistration,
 )
-from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.sync.outgoing.linking import unlink_record
 from aharally.sync.reconcile.compare import run_comparison, start_comparison
@@ -411,7 +411,7 @@ class SyncMachine(RuleBasedStateMachine):
     def worker_killed_mid_drain(self, which, limit):
         """A drain claimed rows and its worker died: they stay in flight, claimed long ago."""
         integration = self._integration(which)
-        rows = outbox.claim_ready(integration_id=integration.pk, limit=limit)
+        rows = attempts.claim_ready(integration_id=integration.pk, limit=limit)
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         OutboxItem.objects.filter(pk__in=[r.pk for r in rows]).update(claimed_at=stale)
         self.abandoned |= {r.claim_token for r in rows}

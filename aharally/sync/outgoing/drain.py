@@ -32,7 +32,7 @@ from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
 from aharally.sync import enqueue
 from aharally.sync.leases import Lease
 from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxState
-from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.lookups import Lookups
 from aharally.sync.outgoing.push import mark_success, push_row
 from aharally.sync.outgoing.run import DrainRun
@@ -48,7 +48,7 @@ def next_due(integration_id: int):
 
 def has_ready(integration_id: int) -> bool:
     return OutboxItem.objects.filter(
-        outbox.ready_q(timezone.now()), integration_id=integration_id
+        attempts.ready_q(timezone.now()), integration_id=integration_id
     ).exists()
 
 
@@ -123,10 +123,12 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
             break
         if time.monotonic() - renewed > settings.SYNC_CLAIM_TIMEOUT_SECONDS / 3:
             # Rows still being sent are not stuck: `tick` must not take them back.
-            outbox.still_claimed(list(pending.values()))
+            attempts.still_claimed(list(pending.values()))
             renewed = time.monotonic()
         if len(pending) <= width:
-            rows = outbox.claim_ready(integration_id=integration_id, limit=2 * width - len(pending))
+            rows = attempts.claim_ready(
+                integration_id=integration_id, limit=2 * width - len(pending)
+            )
             if rows:
                 if not _warm_up(run, rows):
                     break
@@ -142,7 +144,7 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
     # claim timeout; what is being sent is finished (its outcome must be written).
     unstarted = [row for future, row in pending.items() if future.cancel()]
     if unstarted:
-        outbox.give_back(unstarted)
+        attempts.give_back(unstarted)
     wait(list(pending))
 
 
@@ -162,7 +164,7 @@ def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
         run.paused = True
         explain(run.integration, error, doing="send records to Rally")
         for row in rows:
-            outbox.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+            attempts.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
         return False
     except RallyError:
         pass  # each row meets it again and is failed or retried on its own
@@ -187,7 +189,9 @@ def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:
 
 def _hold_all(integration_id: int, message: str) -> None:
     """The integration can't reach Rally at all: its due rows say why and wait."""
-    OutboxItem.objects.filter(outbox.ready_q(timezone.now()), integration_id=integration_id).update(
+    OutboxItem.objects.filter(
+        attempts.ready_q(timezone.now()), integration_id=integration_id
+    ).update(
         error_kind=ErrorKind.CONFIG,
         error_message=message[:4000],
         not_before=timezone.now() + timedelta(seconds=settings.SYNC_MAX_BACKOFF_SECONDS),

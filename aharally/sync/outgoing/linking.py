@@ -34,7 +34,7 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
-from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.payload import build_payload
 from aharally.sync.outgoing.run import DrainRun
 from aharally.sync.records import load_record
@@ -125,7 +125,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
     config = run.config_for(integration)
     record_mapping = config.mapping_for(row.record_type)
     if record is None or record_mapping is None:
-        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record or its mapping is gone.")
+        attempts.fail(row, kind=ErrorKind.CONFIG, message="The record or its mapping is gone.")
         return
     rally_type = record_mapping.rally_type
     found = run.client.query(
@@ -139,7 +139,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         found = None  # Rally matched the number alone (US12 asked, F12 found): not that record
     if found is None:
         message = _why_not_found(run, config, record_mapping, row.record_type, formatted_id)
-        outbox.fail(row, kind=ErrorKind.NOT_FOUND, message=message)
+        attempts.fail(row, kind=ErrorKind.NOT_FOUND, message=message)
         return
     values, _ = build_payload(record, record_mapping, run, config=config, creating=False)
     try:
@@ -152,7 +152,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
                 record_id=record.pk,
             )
             if taken is not None:
-                outbox.fail(
+                attempts.fail(
                     row,
                     kind=ErrorKind.VALIDATION,
                     message=_already_linked(found.formatted_id or formatted_id, taken),
@@ -169,7 +169,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
                 baseline=values,
                 linked_by=row.created_by,
             )
-            outbox.finish(row, sent_values={})
+            attempts.finish(row, sent_values={})
             outbox.note(row, ActivityAction.LINKED, f"Linked to {formatted_id}", row.created_by)
             Integration.objects.filter(
                 pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
@@ -182,7 +182,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
             if taken.by_record is None
             else f"{record.reference} is already linked to {held.formatted_id}."
         )
-        outbox.fail(row, kind=ErrorKind.VALIDATION, message=message)
+        attempts.fail(row, kind=ErrorKind.VALIDATION, message=message)
 
 
 def _why_not_found(run: DrainRun, config, record_mapping, record_type: str, formatted_id) -> str:

@@ -25,7 +25,7 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
-from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.run import Deferred, DrainRun
 from aharally.workspaces.models import RecordType
 
@@ -131,7 +131,7 @@ def _create_parent(
             user=row.created_by,
             state=OutboxState.QUEUED,
         )
-    claimed = outbox.claim_one(parent_row.pk, from_states=OPEN_STATES)
+    claimed = attempts.claim_one(parent_row.pk, from_states=OPEN_STATES)
     if claimed is None:
         raise Deferred  # another worker is creating it right now
     claimed.decided_by = row.decided_by

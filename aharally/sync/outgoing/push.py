@@ -37,7 +37,7 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
-from aharally.sync.outgoing import guarded_update, outbox
+from aharally.sync.outgoing import attempts, guarded_update, outbox
 from aharally.sync.outgoing.linking import push_link
 from aharally.sync.outgoing.parents import ParentFailed, link_of, resolve_parents
 from aharally.sync.outgoing.payload import (
@@ -82,14 +82,14 @@ def send_row(row: OutboxItem, run: DrainRun) -> None:
         else:
             push_update(row, run, integration=integration)
     except Deferred as deferred:
-        outbox.defer(row, seconds=deferred.seconds or PARENT_WAIT_SECONDS)
+        attempts.defer(row, seconds=deferred.seconds or PARENT_WAIT_SECONDS)
     except ParentFailed as problem:
-        outbox.fail(row, kind=problem.kind, message=problem.message)
+        attempts.fail(row, kind=problem.kind, message=problem.message)
     except RallyError as error:
         _failed(row, run, error, integration=integration)
     except Exception:
         logger.exception("Sending outbox row %s failed unexpectedly", row.pk)
-        outbox.retry_later(
+        attempts.retry_later(
             row,
             kind=ErrorKind.TRANSIENT,
             message="An unexpected error stopped the send; it will be tried again.",
@@ -105,10 +105,10 @@ def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -
             run.paused = True
         if first:  # one failing request marks the integration; the rest just wait
             explain(integration, error, doing=f"send {reference}")
-        outbox.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+        attempts.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
         return
     if isinstance(error, RallyOutcomeUnknown):
-        outbox.retry_later(
+        attempts.retry_later(
             row,
             kind=ErrorKind.OUTCOME_UNKNOWN,
             message="Rally's answer was lost; Rally is checked before it is sent again.",
@@ -117,7 +117,7 @@ def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -
         return
     if isinstance(error, RallyThrottled | RallyTransientError | RallyConcurrencyConflict):
         kind = ErrorKind.THROTTLED if isinstance(error, RallyThrottled) else ErrorKind.TRANSIENT
-        outbox.retry_later(
+        attempts.retry_later(
             row,
             kind=kind,
             message=error.message,
@@ -130,13 +130,13 @@ def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -
         Link.objects.filter(
             integration_id=row.integration_id, record_type=row.record_type, record_id=row.record_id
         ).update(state=LinkState.BROKEN, state_reason="Rally no longer has this record.")
-        outbox.fail(
+        attempts.fail(
             row, kind=ErrorKind.NOT_FOUND, message=f"Rally no longer has {reference}'s record."
         )
         return
     kind = ErrorKind.CONFIG if isinstance(error, RallyConfigError) else ErrorKind.VALIDATION
     message = f"Rally refused {reference}: " + "; ".join(error.messages)
-    outbox.fail(row, kind=kind, message=message)
+    attempts.fail(row, kind=kind, message=message)
 
     record_failure(
         integration,
@@ -156,13 +156,13 @@ def _reference(row: OutboxItem) -> str:
 def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
     record = load_record(row.record_type, row.record_id)
     if record is None:
-        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
+        attempts.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
         return
     existing = links.link_of_record(links.site_of(integration), row.record_type, record.pk)
     if existing is not None:
         # Linked already (maybe through another integration on this Rally): one Rally object
         # per record, so nothing is created.
-        outbox.finish(row, sent_values={})
+        attempts.finish(row, sent_values={})
         if existing.integration_id == integration.pk:
             _after_create(row, run, record=record, link=existing, integration=integration)
         else:
@@ -176,7 +176,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     config = run.config_for(integration)
     record_mapping = config.mapping_for(row.record_type)
     if record_mapping is None:
-        outbox.fail(
+        attempts.fail(
             row,
             kind=ErrorKind.CONFIG,
             message=f"{RecordType(row.record_type).label}s are no longer mapped to Rally.",
@@ -188,7 +188,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     )
     missing = missing_required(record, record_mapping, run, payload)
     if missing:
-        outbox.fail(row, kind=ErrorKind.REQUIRED, message=missing)
+        attempts.fail(row, kind=ErrorKind.REQUIRED, message=missing)
         return
     if row.look_before_send:
         found = find_lost_create(row, run, record_mapping=record_mapping, integration=integration)
@@ -241,7 +241,7 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
                 rally_version=links.version_of(created),
                 linked_by=row.created_by,
             )
-            outbox.finish(row, sent_values=values)
+            attempts.finish(row, sent_values=values)
             if adopted is not None:
                 _queue_changed_since(row, integration, record, sent=values, now=adopted)
             action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
@@ -278,7 +278,7 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
     meanwhile: never leave an orphan behind in Rally."""
     held = taken.by_record
     if held is not None and held.rally_oid == created.object_id:
-        outbox.finish(row, sent_values={})  # the same object, linked by the other path
+        attempts.finish(row, sent_values={})  # the same object, linked by the other path
         return None
     if held is not None:
         # The record is linked to another Rally object now: the one this send made is extra.
@@ -290,9 +290,9 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
                 f"{created.formatted_id} this send made could not be deleted in Rally "
                 f"({error.message}): delete it there."
             )
-            outbox.fail(row, kind=ErrorKind.CONFIG, message=message)
+            attempts.fail(row, kind=ErrorKind.CONFIG, message=message)
             return None
-        outbox.finish(row, sent_values={})
+        attempts.finish(row, sent_values={})
         outbox.note(
             row,
             ActivityAction.SKIPPED,
@@ -301,7 +301,7 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
         )
         return None
     other = load_record(taken.by_object.record_type, taken.by_object.record_id)
-    outbox.fail(
+    attempts.fail(
         row,
         kind=ErrorKind.CONFIG,
         message=(
@@ -355,16 +355,16 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         ).exists()
         if pending_create:
             raise Deferred
-        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record is not linked to Rally.")
+        attempts.fail(row, kind=ErrorKind.CONFIG, message="The record is not linked to Rally.")
         return
     record = load_record(row.record_type, row.record_id)
     if record is None:
-        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
+        attempts.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
         return
     config = run.config_for(integration)
     record_mapping = config.mapping_for(row.record_type)
     if record_mapping is None:
-        outbox.fail(row, kind=ErrorKind.CONFIG, message="The record type is no longer mapped.")
+        attempts.fail(row, kind=ErrorKind.CONFIG, message="The record type is no longer mapped.")
         return
     wanted = set(row.fields)
     parents = {}
@@ -404,7 +404,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     if not payload:
         with transaction.atomic():
             guarded_update.settle(held, link=link, record=record, sent={})
-            outbox.finish(row, sent_values={})
+            attempts.finish(row, sent_values={})
         return
     if not guarded:
         _count_attempt(row)
@@ -422,7 +422,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         guarded_update.settle(
             held, link=link, record=record, sent={**sent, **parent_baseline}, written=written
         )
-        outbox.finish(row, sent_values=sent)
+        attempts.finish(row, sent_values=sent)
         names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
         outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
         guarded_update.warn_if_raced(held, written, link=link, row=row, sent=set(sent))
