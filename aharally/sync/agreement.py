@@ -14,8 +14,8 @@ from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
 from aharally.records.models import RecordChange, Tag
 from aharally.records.richtext import sanitize_html
-from aharally.sync import mapping
-from aharally.sync.models import Activity, ActivityAction, Conflict, ConflictState
+from aharally.sync import history, mapping
+from aharally.sync.models import ActivityAction, Conflict, ConflictState
 from aharally.sync.records import SOURCE
 
 
@@ -118,12 +118,10 @@ def open_conflict(link, record, field_name: str, *, ours, theirs, agreed) -> Non
         f"{record.reference}'s {field_name} changed in aharally and in Rally "
         f"({link.formatted_id}) since they last agreed; neither was overwritten."
     )
-    Activity.objects.create(
-        integration_id=link.integration_id,
-        record_type=link.record_type,
-        record_id=link.record_id,
-        action=ActivityAction.CONFLICT,
-        detail=message,
+    history.note(
+        link,
+        ActivityAction.CONFLICT,
+        message,
     )
     log_event(
         link.integration,

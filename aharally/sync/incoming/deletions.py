@@ -14,8 +14,8 @@ from aharally.rally.errors import (
     RallyError,
 )
 from aharally.rally.query import where
+from aharally.sync import history
 from aharally.sync.models import (
-    Activity,
     ActivityAction,
     Link,
     LinkState,
@@ -84,12 +84,10 @@ def _broken(link: Link, reason: str) -> None:
     )
     if not broken:  # another run saw the same deletion first, and said so
         return
-    Activity.objects.create(
-        integration_id=link.integration_id,
-        record_type=link.record_type,
-        record_id=link.record_id,
-        action=ActivityAction.UNLINKED,
-        detail=f"{link.formatted_id} was deleted in Rally: the link is broken. Send the "
+    history.note(
+        link,
+        ActivityAction.UNLINKED,
+        f"{link.formatted_id} was deleted in Rally: the link is broken. Send the "
         "record again, or unlink it.",
     )
     log_event(

@@ -26,11 +26,10 @@ from aharally.rally.query import where as rally_where
 from aharally.records.models import Feature, Release
 from aharally.records.richtext import sanitize_html
 from aharally.records.services import create_feature, create_requirement
-from aharally.sync import enqueue, links, mapping
+from aharally.sync import enqueue, history, links, mapping
 from aharally.sync.agreement import to_record_value
 from aharally.sync.models import (
     OPEN_STATES,
-    Activity,
     ActivityAction,
     ImportCandidate,
     ImportState,
@@ -324,13 +323,11 @@ def import_object(
         # made above goes with this transaction.
         transaction.set_rollback(True)
         return "already linked"
-    Activity.objects.create(
-        integration=integration,
-        record_type=link.record_type,
-        record_id=record.pk,
-        action=ActivityAction.IMPORTED,
-        detail=f"Imported from {link.formatted_id}",
-        user=user,  # who chose to import it (the record itself is made by Rally)
+    history.note(
+        link,
+        ActivityAction.IMPORTED,
+        f"Imported from {link.formatted_id}",
+        user,  # who chose to import it (the record itself is made by Rally)
     )
     ImportCandidate.objects.filter(integration=integration, rally_oid=obj.object_id).update(
         state=ImportState.IMPORTED, decided_at=timezone.now()

@@ -31,7 +31,7 @@ from aharally.integrations.templates_service import EffectiveRecordMapping, effe
 from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
 from aharally.rally.query import where
 from aharally.records.services import update_record
-from aharally.sync import links, mapping
+from aharally.sync import history, links, mapping
 from aharally.sync.agreement import (
     changed_in_rally,
     open_conflict,
@@ -42,7 +42,6 @@ from aharally.sync.agreement import (
 from aharally.sync.incoming import imports
 from aharally.sync.leases import Lease
 from aharally.sync.models import (
-    Activity,
     ActivityAction,
     Link,
     LinkState,
@@ -241,12 +240,10 @@ def moved_away(integration, config, link: Link, obj) -> bool:
         "(Exclude child updates)."
     )
     Link.objects.filter(pk=link.pk).update(state=LinkState.BROKEN, state_reason=reason)
-    Activity.objects.create(
-        integration_id=link.integration_id,
-        record_type=link.record_type,
-        record_id=link.record_id,
-        action=ActivityAction.UNLINKED,
-        detail=f"{link.formatted_id}: {reason} The link is broken; both records are kept.",
+    history.note(
+        link,
+        ActivityAction.UNLINKED,
+        f"{link.formatted_id}: {reason} The link is broken; both records are kept.",
     )
     log_event(integration, LogLevel.WARNING, f"{link.formatted_id}: {reason}")
     return True
@@ -280,12 +277,10 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
         plan = _plan(fresh.baseline, record, obj, pairs, record_mapping)
         if plan.changes:
             update_record(record, changes=plan.changes, user=None, source=SOURCE)
-            Activity.objects.create(
-                integration_id=link.integration_id,
-                record_type=link.record_type,
-                record_id=link.record_id,
-                action=ActivityAction.RECEIVED,
-                detail="Took " + ", ".join(sorted(plan.changes)) + f" from {link.formatted_id}",
+            history.note(
+                link,
+                ActivityAction.RECEIVED,
+                "Took " + ", ".join(sorted(plan.changes)) + f" from {link.formatted_id}",
             )
         version = links.newest_version(fresh, obj)
         if plan.baseline != fresh.baseline or version != fresh.rally_version:

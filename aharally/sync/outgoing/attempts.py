@@ -19,8 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aharally.observability.instruments import count_failure
+from aharally.sync import history
 from aharally.sync.models import ActivityAction, ErrorKind, OutboxItem, OutboxState
-from aharally.sync.outgoing.outbox import note
 
 # Transient failures are retried automatically this many times, then wait for "Retry now".
 MAX_AUTOMATIC_ATTEMPTS = 12
@@ -135,7 +135,9 @@ def retry_later(
         changes["look_before_send"] = look_before_send
     if row.attempts >= MAX_AUTOMATIC_ATTEMPTS:
         _release(row, state=OutboxState.FAILED, not_before=None, **changes)
-        note(row, ActivityAction.FAILED, f"Gave up after {row.attempts} attempts: {message}")
+        history.note(
+            row, ActivityAction.FAILED, f"Gave up after {row.attempts} attempts: {message}"
+        )
         return
     delay = backoff_seconds(row.attempts, retry_after)
     _release(
@@ -170,4 +172,4 @@ def fail(row: OutboxItem, *, kind: str, message: str, look_before_send: bool = F
         not_before=None,
         look_before_send=look_before_send,
     )
-    note(row, ActivityAction.FAILED, message)
+    history.note(row, ActivityAction.FAILED, message)

@@ -27,9 +27,8 @@ from aharally.integrations.models import LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.client import RallyClient
 from aharally.rally.objects import RallyObject
-from aharally.sync import agreement, links, mapping
+from aharally.sync import agreement, history, links, mapping
 from aharally.sync.models import ActivityAction, Link
-from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.payload import mapping_label
 
 
@@ -134,7 +133,7 @@ def warn_if_raced(held: Held, written: RallyObject, *, link: Link, row, sent: se
         f"(version {held.version} to {written.version}): if someone edited {names} in Rally "
         "just then, aharally's value replaced theirs."
     )
-    outbox.note(row, ActivityAction.UPDATED, message)
+    history.note(row, ActivityAction.UPDATED, message)
     log_event(
         link.integration,
         LogLevel.WARNING,

@@ -19,11 +19,10 @@ from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
 from aharally.rally.query import where
 from aharally.records.models import Requirement
-from aharally.sync import enqueue, mapping
+from aharally.sync import enqueue, history, mapping
 from aharally.sync.links import AlreadyLinked, create_link
 from aharally.sync.models import (
     OPEN_STATES,
-    Activity,
     ActivityAction,
     ErrorKind,
     ImportCandidate,
@@ -170,7 +169,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
                 linked_by=row.created_by,
             )
             attempts.finish(row, sent_values={})
-            outbox.note(row, ActivityAction.LINKED, f"Linked to {formatted_id}", row.created_by)
+            history.note(row, ActivityAction.LINKED, f"Linked to {formatted_id}", row.created_by)
             Integration.objects.filter(
                 pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
             ).update(first_sent_at=timezone.now())
@@ -264,12 +263,10 @@ def unlink_record(*, integration: Integration, record_type: str, record_id: int,
             "decided_at": timezone.now(),
         },
     )
-    Activity.objects.create(
-        integration=integration,
-        record_type=record_type,
-        record_id=record_id,
-        action=ActivityAction.UNLINKED,
-        detail=f"Unlinked from {link.formatted_id}; both records are kept.",
-        user=user,
+    history.note(
+        link,
+        ActivityAction.UNLINKED,
+        f"Unlinked from {link.formatted_id}; both records are kept.",
+        user,
     )
     return link

@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from aharally.integrations.connection import check_secrets
 from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
+from aharally.sync import history
 from aharally.sync.enqueue import drain_on_commit
 from aharally.sync.links import link_of_record
 from aharally.sync.models import (
     OPEN_STATES,
-    Activity,
     ActivityAction,
     Link,
     LinkState,
@@ -206,7 +206,9 @@ def request_send(
         cascade=cascade,
     )
     if row.state == OutboxState.AWAITING_APPROVAL:
-        note(row, ActivityAction.QUEUED, "Waiting for a reviewer in Integration updates.", user)
+        history.note(
+            row, ActivityAction.QUEUED, "Waiting for a reviewer in Integration updates.", user
+        )
     if enqueue and row.state == OutboxState.QUEUED:
         drain_on_commit(integration.pk)
     return row
@@ -230,17 +232,6 @@ def queue_change(
         not_before=quiet,
     )
     return row
-
-
-def note(row: OutboxItem, action: str, detail: str = "", user=None) -> Activity:
-    return Activity.objects.create(
-        integration_id=row.integration_id,
-        record_type=row.record_type,
-        record_id=row.record_id,
-        action=action,
-        detail=detail[:2000],
-        user=user,
-    )
 
 
 # -- claiming, in the cluster ------------------------------------------------------------------
@@ -285,7 +276,9 @@ def _reclaim(stuck: OutboxItem) -> int:
         later.first_attempt_at = stuck.first_attempt_at
         later.attempts = stuck.attempts
     later.save()
-    note(later, ActivityAction.QUEUED, "A send left unfinished by a stopped worker joins this one.")
+    history.note(
+        later, ActivityAction.QUEUED, "A send left unfinished by a stopped worker joins this one."
+    )
     return 1
 
 

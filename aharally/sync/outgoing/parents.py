@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.rally.objects import RallyRef
-from aharally.sync import mapping
+from aharally.sync import history, mapping
 from aharally.sync.models import (
     OPEN_STATES,
     ActivityAction,
@@ -85,7 +85,7 @@ def resolve_parents(
                 f"{parent.workspace.name} has no enabled integration on the template "
                 f"“{integration.source.name}”."
             )
-            outbox.note(row, ActivityAction.SKIPPED, message)
+            history.note(row, ActivityAction.SKIPPED, message)
             run.warn_once(
                 f"parent:{parent.workspace_id}",
                 message,

@@ -27,7 +27,7 @@ from aharally.rally.errors import (
     RallyTransientError,
 )
 from aharally.rally.objects import RallyRef
-from aharally.sync import links, mapping
+from aharally.sync import history, links, mapping
 from aharally.sync.models import (
     ActivityAction,
     ErrorKind,
@@ -166,7 +166,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         if existing.integration_id == integration.pk:
             _after_create(row, run, record=record, link=existing, integration=integration)
         else:
-            outbox.note(
+            history.note(
                 row,
                 ActivityAction.SKIPPED,
                 f"Not sent: linked to {existing.formatted_id} through "
@@ -245,7 +245,7 @@ def _store_link(row, run, record, record_mapping, created, values, integration, 
             if adopted is not None:
                 _queue_changed_since(row, integration, record, sent=values, now=adopted)
             action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
-            outbox.note(
+            history.note(
                 row, action, f"{link.formatted_id} in Rally", row.decided_by or row.created_by
             )
             now = timezone.now()
@@ -293,7 +293,7 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
             attempts.fail(row, kind=ErrorKind.CONFIG, message=message)
             return None
         attempts.finish(row, sent_values={})
-        outbox.note(
+        history.note(
             row,
             ActivityAction.SKIPPED,
             f"{record.reference} was linked to {held.formatted_id} meanwhile: the "
@@ -424,7 +424,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         )
         attempts.finish(row, sent_values=sent)
         names = ", ".join(mapping_label(n) for n in sorted(changed)) or "its parents"
-        outbox.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
+        history.note(row, ActivityAction.UPDATED, f"Sent {names}", row.decided_by or row.created_by)
         guarded_update.warn_if_raced(held, written, link=link, row=row, sent=set(sent))
     with run.lock:
         run.sent += 1

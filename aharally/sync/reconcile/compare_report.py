@@ -18,10 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from aharally.integrations.templates_service import effective_config
-from aharally.sync import enqueue, mapping
+from aharally.sync import enqueue, history, mapping
 from aharally.sync.incoming import imports
 from aharally.sync.models import (
-    Activity,
     ActivityAction,
     Comparison,
     Difference,
@@ -206,28 +205,17 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
     except NoMatch as error:
         raise ResolveError(error.message) from None
     if queued:
-        _note(
-            line,
-            user,
+        history.note(
+            link,
             ActivityAction.APPROVED,
             f"Kept aharally's {line.field} (Compare with Rally): sending it.",
+            user,
         )
     else:
-        _note(
-            line,
-            user,
+        history.note(
+            link,
             ActivityAction.RECEIVED,
             f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).",
+            user,
         )
     return queued
-
-
-def _note(line: Difference, user, action: str, detail: str) -> None:
-    Activity.objects.create(
-        integration_id=line.link.integration_id,
-        record_type=line.record_type,
-        record_id=line.record_id,
-        action=action,
-        detail=detail,
-        user=user,
-    )

@@ -12,9 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from aharally.sync import enqueue, mapping
+from aharally.sync import enqueue, history, mapping
 from aharally.sync.models import (
-    Activity,
     ActivityAction,
     Conflict,
     ConflictState,
@@ -118,13 +117,11 @@ def resolve_conflict(*, user, conflict_id: int, keep: str) -> str:
         state=ConflictState.RESOLVED, resolution=keep, resolved_by=user, resolved_at=timezone.now()
     )
 
-    Activity.objects.create(
-        integration_id=link.integration_id,
-        record_type=link.record_type,
-        record_id=link.record_id,
-        action=ActivityAction.APPROVED,
-        detail=message,
-        user=user,
+    history.note(
+        link,
+        ActivityAction.APPROVED,
+        message,
+        user,
     )
     record_audit(
         workspace=link.integration.workspace,

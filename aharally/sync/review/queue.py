@@ -21,7 +21,7 @@ from django.utils.functional import cached_property
 from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import effective_config
-from aharally.sync import enqueue, mapping
+from aharally.sync import enqueue, history, mapping
 from aharally.sync.models import (
     ActivityAction,
     Conflict,
@@ -263,7 +263,7 @@ def approve(*, user, row_ids) -> int:
         OutboxItem.objects.filter(pk=row.pk).update(
             state=OutboxState.QUEUED, decided_by=user, decided_at=now, not_before=None
         )
-        outbox.note(row, ActivityAction.APPROVED, "", user)
+        history.note(row, ActivityAction.APPROVED, "", user)
     _audit(rows, user=user, action=AuditAction.APPROVAL, verb="Approved")
     for integration_id in {row.integration_id for row in rows}:
         enqueue.drain_on_commit(integration_id)
@@ -309,7 +309,7 @@ def reject(*, user, row_ids) -> int:
             finished_at=now,
         )
         what = "creating it in Rally" if row.kind == OutboxKind.CREATE else ", ".join(row.fields)
-        outbox.note(row, ActivityAction.REJECTED, f"Rejected {what}", user)
+        history.note(row, ActivityAction.REJECTED, f"Rejected {what}", user)
     _audit(rows, user=user, action=AuditAction.REJECTION, verb="Rejected")
     return len(rows)
 

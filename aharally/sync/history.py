@@ -1,0 +1,28 @@
+"""A record's integration history: the one way a line is written.
+
+Sends, receipts, links, conflicts and decisions each add an `Activity` line about one record
+of one integration; the subject is whatever names that record — an outbox row or a link.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aharally.sync.models import Activity
+
+
+class AboutARecord(Protocol):
+    integration_id: int
+    record_type: str
+    record_id: int
+
+
+def note(subject: AboutARecord, action: str, detail: str = "", user=None) -> Activity:
+    return Activity.objects.create(
+        integration_id=subject.integration_id,
+        record_type=subject.record_type,
+        record_id=subject.record_id,
+        action=action,
+        detail=detail[:2000],
+        user=user,
+    )
