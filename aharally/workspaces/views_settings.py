@@ -1,16 +1,22 @@
 """Settings → Workspace, for owners: general, members and invitations, workflows, layouts.
 
-Every form is a plain POST that redirects; the templates add hx-post/hx-select so that
-HTMX swaps just the section that changed, with the same views answering.
+Every form is a plain POST that redirects (or re-renders the page with its errors). Sent by
+HTMX, the same views answer with the section's named partial instead (members.html#members
+or #invitations, workflows.html#workflow, layouts.html#layout), 400 when the input is bad,
+with the flash messages swapped out of band into #messages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.workspaces import configuration, members
 from aharally.workspaces.access import require_capability
@@ -34,12 +40,30 @@ from aharally.workspaces.models import (
 )
 
 CONFIGURE = Capability.CONFIGURE
+MEMBERS = "workspaces/settings/members.html"
+WORKFLOWS = "workspaces/settings/workflows.html"
+LAYOUTS = "workspaces/settings/layouts.html"
 
 
 def _record_type(value: str) -> str:
     if value not in RecordType.values:
         raise Http404("No such record type.")
     return value
+
+
+def _partial(request, template_name: str, context: dict, *, status: int = 200) -> HttpResponse:
+    """A named partial ("page.html#name") for HTMX, the flash messages swapped out of band."""
+    # Shown now, so consumed: they must not come back on the next page.
+    flashes = list(messages.get_messages(request))
+    html = render_to_string(template_name, context, request) + render_to_string(
+        "partials/messages.html", {"messages": flashes, "oob": True}, request
+    )
+    return HttpResponse(html, status=status)
+
+
+def _saved(request, section: Callable[[], HttpResponse], url: str) -> HttpResponse:
+    """After a change: HTMX gets the section back in place; a plain POST is redirected."""
+    return section() if request.htmx else redirect(url)
 
 
 @require_capability(CONFIGURE)
@@ -70,7 +94,8 @@ def general(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _members_page(request, *, invite_form=None, role_errors=None, status=200) -> HttpResponse:
+def _members(request, *, invite_form=None, role_errors=None) -> dict:
+    """The members tab's context; `role_errors` maps a membership id to its error."""
     workspace = request.workspace
     memberships = (
         Membership.objects.filter(workspace=workspace)
@@ -82,24 +107,32 @@ def _members_page(request, *, invite_form=None, role_errors=None, status=200) ->
         .select_related("invited_by")
         .order_by("email")
     )
-    return render(
-        request,
-        "workspaces/settings/members.html",
-        {
-            "memberships": memberships,
-            "invitations": invitations,
-            "invite_form": invite_form or InvitationForm(),
-            "role_errors": role_errors or {},
-            "roles": Role.choices,
-            "tab": "members",
-        },
-        status=status,
-    )
+    return {
+        "memberships": memberships,
+        "invitations": invitations,
+        "invite_form": invite_form or InvitationForm(),
+        "role_errors": role_errors or {},
+        "roles": Role.choices,
+        "tab": "members",
+    }
+
+
+def _members_page(request, *, section="members", status=200, **context) -> HttpResponse:
+    """The members tab, or for HTMX its `section` partial (members or invitations)."""
+    if request.htmx:
+        return _partial(
+            request, f"{MEMBERS}#{section}", _members(request, **context), status=status
+        )
+    return render(request, MEMBERS, _members(request, **context), status=status)
+
+
+def _members_url(request) -> str:
+    return reverse("workspaces:settings_members", kwargs={"prefix": request.workspace.prefix})
 
 
 @require_capability(CONFIGURE)
 def members_page(request: HttpRequest) -> HttpResponse:
-    return _members_page(request)
+    return render(request, MEMBERS, _members(request))
 
 
 @require_POST
@@ -115,9 +148,10 @@ def change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
         return _members_page(request, role_errors={membership.pk: str(error)}, status=400)
     messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
     if membership.user_id == request.user.pk and membership.role != Role.OWNER:
-        # An owner who stepped down can no longer see the settings.
-        return redirect("records:board", prefix=request.workspace.prefix)
-    return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
+        # An owner who stepped down can no longer see the settings: off to the board.
+        board = reverse("records:board", kwargs={"prefix": request.workspace.prefix})
+        return HttpResponseClientRedirect(board) if request.htmx else redirect(board)
+    return _saved(request, lambda: _members_page(request), _members_url(request))
 
 
 @require_POST
@@ -130,8 +164,9 @@ def remove_member(request: HttpRequest, membership_id: int) -> HttpResponse:
         return _members_page(request, role_errors={membership.pk: str(error)}, status=400)
     messages.success(request, f"Removed {membership.user.email} from the workspace.")
     if membership.user_id == request.user.pk:
-        return redirect("home")
-    return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
+        home = reverse("home")
+        return HttpResponseClientRedirect(home) if request.htmx else redirect(home)
+    return _saved(request, lambda: _members_page(request), _members_url(request))
 
 
 @require_POST
@@ -150,8 +185,12 @@ def invite(request: HttpRequest) -> HttpResponse:
             form.add_error("email", str(error))
         else:
             messages.success(request, f"Sent an invitation to {invitation.email}.")
-            return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
-    return _members_page(request, invite_form=form, status=400)
+            return _saved(
+                request,
+                lambda: _members_page(request, section="invitations"),
+                _members_url(request),
+            )
+    return _members_page(request, section="invitations", invite_form=form, status=400)
 
 
 @require_POST
@@ -162,16 +201,18 @@ def cancel_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     )
     members.cancel_invitation(invitation=invitation)
     messages.success(request, f"Cancelled the invitation to {invitation.email}.")
-    return redirect("workspaces:settings_members", prefix=request.workspace.prefix)
-
-
-def _workflows_page(request, *, bound: dict | None = None, status=200) -> HttpResponse:
-    """All workflows; `bound` maps a form prefix to a submitted form to show with its errors."""
-    bound = bound or {}
-    statuses = WorkflowStatus.objects.filter(workspace=request.workspace).order_by(
-        "record_type", "position", "id"
+    return _saved(
+        request, lambda: _members_page(request, section="invitations"), _members_url(request)
     )
-    by_type: dict[str, list] = {t: [] for t in RecordType.values}
+
+
+def _workflows(request, record_types: list[str], bound: dict | None = None) -> list[dict]:
+    """The workflows of `record_types`; `bound` maps a form prefix to a submitted form."""
+    bound = bound or {}
+    statuses = WorkflowStatus.objects.filter(
+        workspace=request.workspace, record_type__in=record_types
+    ).order_by("record_type", "position", "id")
+    by_type: dict[str, list] = {t: [] for t in record_types}
     for item in statuses:
         key = f"status-{item.pk}"
         form = bound.get(key) or StatusForm(
@@ -179,22 +220,25 @@ def _workflows_page(request, *, bound: dict | None = None, status=200) -> HttpRe
             prefix=key,
         )
         by_type[item.record_type].append((item, form))
-    workflows = [
+    return [
         {
             "type": record_type,
-            "label": label,
+            "label": RecordType(record_type).label,
             "rows": by_type[record_type],
             "add_form": bound.get(f"add-{record_type}")
             or StatusForm(prefix=f"add-{record_type}", initial={"color": "#9aa5b1"}),
         }
-        for record_type, label in RecordType.choices
+        for record_type in record_types
     ]
-    return render(
-        request,
-        "workspaces/settings/workflows.html",
-        {"workflows": workflows, "tab": "workflows"},
-        status=status,
-    )
+
+
+def _workflows_page(request, record_type: str, *, bound=None, status=200) -> HttpResponse:
+    """The workflows tab, or for HTMX the workflow of `record_type` alone."""
+    if request.htmx:
+        (workflow,) = _workflows(request, [record_type], bound)
+        return _partial(request, f"{WORKFLOWS}#workflow", {"workflow": workflow}, status=status)
+    context = {"workflows": _workflows(request, RecordType.values, bound), "tab": "workflows"}
+    return render(request, WORKFLOWS, context, status=status)
 
 
 def _workflows_url(request, record_type: str) -> str:
@@ -204,7 +248,8 @@ def _workflows_url(request, record_type: str) -> str:
 
 @require_capability(CONFIGURE)
 def workflows(request: HttpRequest) -> HttpResponse:
-    return _workflows_page(request)
+    context = {"workflows": _workflows(request, RecordType.values), "tab": "workflows"}
+    return render(request, WORKFLOWS, context)
 
 
 @require_POST
@@ -222,8 +267,12 @@ def add_status(request: HttpRequest, record_type: str) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             messages.success(request, f"Added the status {added.name}.")
-            return redirect(_workflows_url(request, record_type))
-    return _workflows_page(request, bound={key: form}, status=400)
+            return _saved(
+                request,
+                lambda: _workflows_page(request, record_type),
+                _workflows_url(request, record_type),
+            )
+    return _workflows_page(request, record_type, bound={key: form}, status=400)
 
 
 def _get_status(request, status_id: int) -> WorkflowStatus:
@@ -243,8 +292,12 @@ def edit_status(request: HttpRequest, status_id: int) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             messages.success(request, f"Saved the status {status.name}.")
-            return redirect(_workflows_url(request, status.record_type))
-    return _workflows_page(request, bound={key: form}, status=400)
+            return _saved(
+                request,
+                lambda: _workflows_page(request, status.record_type),
+                _workflows_url(request, status.record_type),
+            )
+    return _workflows_page(request, status.record_type, bound={key: form}, status=400)
 
 
 @require_POST
@@ -254,9 +307,15 @@ def move_status(request: HttpRequest, status_id: int) -> HttpResponse:
     direction = request.POST.get("direction")
     if direction not in ("up", "down"):
         messages.error(request, "Move a status up or down.")
+        if request.htmx:
+            return _workflows_page(request, status.record_type, status=400)
     else:
         configuration.move_status(status=status, offset=-1 if direction == "up" else 1)
-    return redirect(_workflows_url(request, status.record_type))
+    return _saved(
+        request,
+        lambda: _workflows_page(request, status.record_type),
+        _workflows_url(request, status.record_type),
+    )
 
 
 @require_capability(CONFIGURE)
@@ -288,30 +347,34 @@ def delete_status(request: HttpRequest, status_id: int) -> HttpResponse:
     )
 
 
-@require_capability(CONFIGURE)
-def layouts(request: HttpRequest) -> HttpResponse:
+def _layouts(request, record_types: list[str]) -> list[dict]:
+    """The layout sections of `record_types`, each with its saved required fields."""
     required = set(
-        RequiredField.objects.filter(workspace=request.workspace).values_list(
-            "record_type", "field_name"
-        )
+        RequiredField.objects.filter(
+            workspace=request.workspace, record_type__in=record_types
+        ).values_list("record_type", "field_name")
     )
-    sections = [
-        {
-            "type": record_type,
-            "label": label,
-            "form": LayoutForm(
+    return [
+        _layout(
+            record_type,
+            LayoutForm(
                 prefix=record_type,
                 choices=configuration.LAYOUT_FIELDS[record_type],
-                initial={
-                    "required": [n for t, n in required if t == record_type],
-                },
+                initial={"required": [n for t, n in required if t == record_type]},
             ),
-        }
-        for record_type, label in RecordType.choices
+        )
+        for record_type in record_types
     ]
-    return render(
-        request, "workspaces/settings/layouts.html", {"sections": sections, "tab": "layouts"}
-    )
+
+
+def _layout(record_type: str, form: LayoutForm) -> dict:
+    return {"type": record_type, "label": RecordType(record_type).label, "form": form}
+
+
+@require_capability(CONFIGURE)
+def layouts(request: HttpRequest) -> HttpResponse:
+    context = {"sections": _layouts(request, RecordType.values), "tab": "layouts"}
+    return render(request, LAYOUTS, context)
 
 
 @require_POST
@@ -328,17 +391,19 @@ def save_layout(request: HttpRequest, record_type: str) -> HttpResponse:
             field_names=form.cleaned_data["required"],
         )
         messages.success(request, f"Saved the {RecordType(record_type).label.lower()} layout.")
-        return redirect(
+        return _saved(
+            request,
+            lambda: _partial(
+                request, f"{LAYOUTS}#layout", {"section": _layouts(request, [record_type])[0]}
+            ),
             reverse("workspaces:settings_layouts", kwargs={"prefix": request.workspace.prefix})
-            + f"#layout-{record_type}"
+            + f"#layout-{record_type}",
         )
-    sections = [{"type": record_type, "label": RecordType(record_type).label, "form": form}]
-    return render(
-        request,
-        "workspaces/settings/layouts.html",
-        {"sections": sections, "tab": "layouts"},
-        status=400,
-    )
+    section = _layout(record_type, form)
+    if request.htmx:
+        return _partial(request, f"{LAYOUTS}#layout", {"section": section}, status=400)
+    # The page with the faulty section alone, its errors shown.
+    return render(request, LAYOUTS, {"sections": [section], "tab": "layouts"}, status=400)
 
 
 @require_capability(CONFIGURE)

@@ -232,3 +232,30 @@ def test_with_mandatory_verification_only_a_verified_address_or_the_link_accepts
     assert accept_invitations(user=user) == []
     [membership] = accept_invitations(user=user, via=invitation)
     assert membership.workspace == cast.workspace
+
+
+def test_an_htmx_invitation_gets_the_invitations_section_and_its_message(client, cast):
+    client.force_login(cast.owner)
+    response = client.post(
+        "/w/PLAT/settings/invitations/",
+        {"email": "new@example.com", "role": Role.VIEWER},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert '<section id="invitations"' in html and 'id="members"' not in html
+    assert "Sent an invitation to new@example.com." in html
+
+
+def test_an_htmx_invalid_email_gets_400_with_the_error_in_the_invitations(client, cast):
+    client.force_login(cast.owner)
+    response = client.post(
+        "/w/PLAT/settings/invitations/",
+        {"email": "not-an-email", "role": Role.VIEWER},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "<html" not in html
+    assert "Enter a valid email address." in html[: html.index('id="messages"')]

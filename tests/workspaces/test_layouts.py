@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from aharally.records.models import Feature, Initiative
 from aharally.workspaces.models import RequiredField
 from tests.factories import parking_lot
@@ -70,3 +72,33 @@ def test_edit_forms_enforce_the_layout_too(client, cast):
     )
     assert "custom layout" in response.content.decode()
     assert Initiative.objects.get(pk=initiative.pk).name == "Grow"
+
+
+def test_an_htmx_save_gets_the_layout_section_and_its_message(client, cast):
+    client.force_login(cast.owner)
+    response = client.post(
+        "/w/PLAT/settings/layouts/feature/",
+        {"feature-required": ["assignee"]},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert html.count('<section id="layout-') == 1 and 'id="layout-feature"' in html
+    assert re.search(r'<input[^>]*value="assignee"[^>]*checked>', html)  # saved, shown
+    assert '<div id="messages" hx-swap-oob="true">' in html
+    assert "Saved the feature layout." in html
+    assert "Saved the feature layout." not in client.get("/w/PLAT/settings/").content.decode()
+
+
+def test_an_htmx_save_of_a_field_that_cannot_be_required_gets_400_with_the_error(client, cast):
+    client.force_login(cast.owner)
+    response = client.post(
+        "/w/PLAT/settings/layouts/feature/", {"feature-required": ["rank"]}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "<html" not in html
+    section = html[html.index('id="layout-feature"') : html.index('id="messages"')]
+    assert "can&#x27;t be required" in section
+    assert _required(cast.workspace, "feature") == set()

@@ -75,3 +75,48 @@ def test_a_member_of_another_workspace_cannot_be_changed_through_this_one(client
     response = client.post(f"/w/PLAT/settings/members/{foreign.pk}/role/", {"role": "viewer"})
     assert response.status_code == 404
     assert Membership.objects.get(pk=foreign.pk).role == Role.OWNER
+
+
+def test_an_htmx_role_change_gets_the_members_list_and_its_message(client, cast):
+    client.force_login(cast.owner)
+    membership = _membership(cast, cast.viewer)
+    response = client.post(
+        f"/w/PLAT/settings/members/{membership.pk}/role/",
+        {"role": Role.CONTRIBUTOR},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert '<section id="members"' in html and 'id="invitations"' not in html
+    assert '<div id="messages" hx-swap-oob="true">' in html
+    assert "viewer@example.com is now Contributor." in html
+    assert "is now Contributor" not in client.get("/w/PLAT/settings/").content.decode()
+
+
+def test_an_htmx_unknown_role_gets_400_with_the_error_in_the_members_list(client, cast):
+    client.force_login(cast.owner)
+    membership = _membership(cast, cast.viewer)
+    response = client.post(
+        f"/w/PLAT/settings/members/{membership.pk}/role/", {"role": "admin"}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "<html" not in html
+    row = html[html.index(f'id="member-{membership.pk}"') :].split("</tr>")[0]
+    assert "Choose a role." in row
+    assert _membership(cast, cast.viewer).role == Role.VIEWER
+
+
+def test_an_owner_stepping_down_through_htmx_is_sent_to_the_board(client, cast):
+    change_role(membership=_membership(cast, cast.contributor), role=Role.OWNER)
+    client.force_login(cast.owner)
+    membership = _membership(cast, cast.owner)
+    response = client.post(
+        f"/w/PLAT/settings/members/{membership.pk}/role/",
+        {"role": "viewer"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/w/PLAT/features/board/"
+    assert _membership(cast, cast.owner).role == Role.VIEWER

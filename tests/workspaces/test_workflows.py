@@ -196,14 +196,78 @@ def test_a_status_of_another_workspace_is_not_found(client, cast):
     assert WorkflowStatus.objects.get(pk=foreign.pk).name == foreign.name
 
 
-def test_htmx_submissions_get_the_page_to_swap_the_workflow_from(client, cast):
+def _htmx_post(client, url, data):
+    return client.post(url, data, HTTP_HX_REQUEST="true")
+
+
+def test_an_htmx_move_gets_the_workflow_alone_back(client, cast):
     client.force_login(cast.owner)
     shipped = _statuses(cast.workspace)[4]
-    response = client.post(
-        f"/w/PLAT/settings/statuses/{shipped.pk}/move/",
-        {"direction": "up"},
-        HTTP_HX_REQUEST="true",
-        follow=True,
+    response = _htmx_post(
+        client, f"/w/PLAT/settings/statuses/{shipped.pk}/move/", {"direction": "up"}
     )
+    html = response.content.decode()
     assert response.status_code == 200
-    assert 'id="workflow-feature"' in response.content.decode()
+    assert "<html" not in html
+    assert html.count('id="workflow-') == 1
+    assert 'id="workflow-feature"' in html
+    assert html.index("Shipped") < html.index("Ready to ship")
+
+
+def test_an_htmx_move_without_a_direction_is_refused_in_the_answer(client, cast):
+    client.force_login(cast.owner)
+    shipped = _statuses(cast.workspace)[4]
+    response = _htmx_post(client, f"/w/PLAT/settings/statuses/{shipped.pk}/move/", {})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert '<div id="messages" hx-swap-oob="true">' in html
+    assert "Move a status up or down." in html
+    # Shown in the answer, so not again on the next page.
+    assert "Move a status up or down." not in client.get("/w/PLAT/settings/").content.decode()
+
+
+def test_an_htmx_add_gets_the_workflow_and_its_message(client, cast):
+    client.force_login(cast.owner)
+    response = _htmx_post(
+        client,
+        "/w/PLAT/settings/workflows/feature/add/",
+        _add_data(name="Beta", category="in_progress", color="#123abc"),
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert 'id="workflow-feature"' in html and 'id="workflow-release"' not in html
+    assert 'aria-label="Move Beta up"' in html
+    assert '<div id="messages" hx-swap-oob="true">' in html
+    assert "Added the status Beta." in html
+    assert "Added the status Beta." not in client.get("/w/PLAT/settings/").content.decode()
+
+
+def test_an_htmx_add_without_a_name_gets_400_with_the_error_in_the_workflow(client, cast):
+    client.force_login(cast.owner)
+    response = _htmx_post(
+        client,
+        "/w/PLAT/settings/workflows/feature/add/",
+        _add_data(name="", category="in_progress", color="#123abc"),
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "<html" not in html
+    section = html[html.index('id="workflow-feature"') : html.index('id="messages"')]
+    assert "This field is required." in section
+    assert _names(cast.workspace)[-1] == "Will not implement"
+
+
+def test_an_htmx_edit_with_a_bad_colour_gets_400_with_the_error_by_the_status(client, cast):
+    client.force_login(cast.owner)
+    shipped = _statuses(cast.workspace)[4]
+    response = _htmx_post(
+        client,
+        f"/w/PLAT/settings/statuses/{shipped.pk}/",
+        _edit_data(shipped, color="blue"),
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "<html" not in html
+    row = html[html.index(f'id="status-{shipped.pk}"') :]
+    assert 'class="field-error" role="alert"' in row.split("</tr>")[0]
