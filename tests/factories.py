@@ -13,6 +13,7 @@ from aharally.records.services import (
     create_requirement,
     create_workspace,
 )
+from aharally.sync.models import Link
 from aharally.workspaces.models import Membership, Role, Workspace
 
 _seq = itertools.count(1)
@@ -57,3 +58,19 @@ def make_requirement(feature, name: str | None = None, **fields):
 
 
 ROLES = [Role.OWNER, Role.CONTRIBUTOR, Role.REVIEWER, Role.VIEWER]
+
+
+def make_link(
+    integration, record, *, rally_oid: int, rally_type: str = "PortfolioItem/Feature", **fields
+):
+    """A link made directly (as if sent before), for tests that need one but no Rally object."""
+    fields.setdefault("formatted_id", f"F{rally_oid}")
+    fields.setdefault("url", f"https://rally.example.com/#/detail/x/{rally_oid}")
+    return Link.objects.create(
+        integration=integration,
+        record_type=record.record_type,
+        record_id=record.pk,
+        rally_type=rally_type,
+        rally_oid=rally_oid,
+        **fields,
+    )

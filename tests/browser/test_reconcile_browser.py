@@ -10,7 +10,6 @@ real cluster and the sandbox.
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 from aharally.records.demo import DEMO_PASSWORD, seed_demo
@@ -19,20 +18,10 @@ from aharally.sync.models import Link
 from aharally.sync.outgoing import outbox
 from aharally.workspaces.models import RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
-from tests.sync.cluster import TaskCluster
 from tests.sync.support import connect, sandbox_client, scope_of, token
 from tests.waiting import wait_until
 
 WAIT_MS = 30_000
-
-
-@pytest.fixture
-def cluster(transactional_db):
-    cluster = TaskCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _platform(sync_sandbox):
@@ -47,7 +36,7 @@ def _settings(integration) -> str:
 
 
 def test_alice_searches_rally_and_imports_a_story_with_its_feature(
-    page, sync_sandbox, cluster, screenshot
+    page, sync_sandbox, task_cluster, screenshot
 ):
     _platform_ws, alice, integration = _platform(sync_sandbox)
     word = token()
@@ -103,7 +92,7 @@ def test_alice_searches_rally_and_imports_a_story_with_its_feature(
 
 
 def test_alice_compares_keeps_aharallys_name_and_both_systems_agree(
-    page, sync_sandbox, cluster, screenshot
+    page, sync_sandbox, task_cluster, screenshot
 ):
     platform, alice, integration = _platform(sync_sandbox)
     feature = Feature.objects.filter(workspace=platform, release__is_parking_lot=False).first()

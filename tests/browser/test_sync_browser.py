@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 from aharally.integrations.models import OutgoingMode
@@ -20,20 +19,10 @@ from aharally.sync.models import Link
 from aharally.workspaces.models import Membership, RecordType, Role, Workspace
 from tests.browser.conftest import sign_in
 from tests.factories import make_user
-from tests.sync.cluster import TaskCluster
 from tests.sync.support import connect, sandbox_client, scope_of
 
 BOARD = "/w/PLAT/features/board/"
 LINK_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def cluster(transactional_db):
-    cluster = TaskCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _integrations(sync_sandbox, outgoing_mode):
@@ -56,7 +45,7 @@ def _open_drawer(page, reference):
 
 
 def test_bob_sends_a_feature_carol_approves_and_the_link_appears(
-    page, browser, live_server, sync_sandbox, cluster, screenshot
+    page, browser, live_server, sync_sandbox, task_cluster, screenshot
 ):
     platform, _template = _integrations(sync_sandbox, OutgoingMode.APPROVE)
     # Owners in Rally are matched by email: give the feature someone Rally knows.
@@ -135,7 +124,7 @@ def screenshot_page(page, screenshot, name):
 
 
 def test_bob_bulk_sends_ten_cards_and_each_gains_its_link_without_a_reload(
-    page, sync_sandbox, cluster, screenshot
+    page, sync_sandbox, task_cluster, screenshot
 ):
     platform, _template = _integrations(sync_sandbox, OutgoingMode.AUTOMATIC)
     sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
@@ -166,7 +155,7 @@ def test_bob_bulk_sends_ten_cards_and_each_gains_its_link_without_a_reload(
 
 
 def test_bob_links_a_feature_to_one_of_another_rally_project_and_the_menu_says_why_not(
-    page, sync_sandbox, cluster, screenshot
+    page, sync_sandbox, task_cluster, screenshot
 ):
     seed_demo()
     platform = Workspace.objects.get(prefix="PLAT")

@@ -15,7 +15,7 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
-from tests.factories import make_feature
+from tests.factories import make_feature, make_link
 from tests.sync.support import connect, rally_objects, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,11 +134,9 @@ def test_the_queue_board_and_report_keep_a_constant_query_count(client, cast, ra
             feature = make_feature(cast.workspace, name=f"Grow {n}")
             outbox.request_send(record=feature, integration=integration, user=cast.contributor)
             linked = make_feature(cast.workspace, name=f"Linked {n}")
-            Link.objects.create(
-                integration=integration,
-                record_type="feature",
-                record_id=linked.pk,
-                rally_type="PortfolioItem/Feature",
+            make_link(
+                integration,
+                linked,
                 rally_oid=10_000 + linked.pk,
                 formatted_id=f"F{linked.pk}",
                 url=f"https://rally.example.com/#/x/{linked.pk}",

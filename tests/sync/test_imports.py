@@ -15,7 +15,7 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.sync.review import import_decisions, queue
 from aharally.workspaces.models import RecordType
-from tests.factories import make_feature, make_release, parking_lot
+from tests.factories import make_feature, make_link, make_release, parking_lot
 from tests.sync.support import connect, sandbox_client, scope_of, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,12 +92,11 @@ def test_a_feature_whose_release_is_not_linked_lands_in_the_parking_lot(
     cast, rally_sandbox, integration
 ):
     initiative = create_initiative(workspace=cast.workspace, name=f"Goal {token()}")
-    Link.objects.create(
-        integration=integration,
-        record_type=RecordType.INITIATIVE,
-        record_id=initiative.pk,
-        rally_type="PortfolioItem/Initiative",
+    make_link(
+        integration,
+        initiative,
         rally_oid=_create(rally_sandbox, "PortfolioItem/Initiative", Name="Goal").object_id,
+        rally_type="PortfolioItem/Initiative",
         formatted_id="I1",
         url="http://x/#/detail/portfolioitem/initiative/1",
     )

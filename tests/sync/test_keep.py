@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aharally.records.models import RecordChange
-from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState
+from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
 from aharally.sync.review.keep import NoMatch, keep_value
-from tests.factories import make_feature
+from tests.factories import make_feature, make_link
 from tests.sync.support import connect
 
 pytestmark = pytest.mark.django_db
@@ -17,11 +17,9 @@ pytestmark = pytest.mark.django_db
 def linked(cast, rally_sandbox):
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     feature = make_feature(cast.workspace, name="Ours")
-    link = Link.objects.create(
-        integration=integration,
-        record_type="feature",
-        record_id=feature.pk,
-        rally_type="PortfolioItem/Feature",
+    link = make_link(
+        integration,
+        feature,
         rally_oid=1,
         formatted_id="F1",
         url="https://rally.example.com/#/detail/x/1",

@@ -8,7 +8,7 @@ from django.urls import reverse
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState, SendJob
 from aharally.sync.outgoing import outbox
-from tests.factories import make_feature
+from tests.factories import make_feature, make_link
 from tests.sync.support import connect
 
 pytestmark = pytest.mark.django_db
@@ -50,12 +50,11 @@ def test_only_contributors_and_owners_may_send(client, cast, integration, featur
 
 
 def test_the_menu_asked_from_the_board_gives_the_card_its_link(client, cast, integration, feature):
-    Link.objects.create(
-        integration=integration,
-        record_type="feature",
-        record_id=feature.pk,
-        rally_type="x",
+    make_link(
+        integration,
+        feature,
         rally_oid=1,
+        rally_type="x",
         formatted_id="F1",
         url="https://rally.example.com/#/detail/x/1",
     )
@@ -76,12 +75,11 @@ def test_the_menu_asked_from_the_board_gives_the_card_its_link(client, cast, int
 def test_only_contributors_and_owners_may_link_unlink_and_retry(
     client, cast, integration, feature, who, action
 ):
-    Link.objects.create(
-        integration=integration,
-        record_type="feature",
-        record_id=feature.pk,
-        rally_type="x",
+    make_link(
+        integration,
+        feature,
         rally_oid=1,
+        rally_type="x",
         formatted_id="F1",
         url="https://rally.example.com/#/detail/x/1",
     )
@@ -153,12 +151,11 @@ def test_a_malformed_formatted_id_is_refused_with_a_message(
 
 def test_a_formatted_id_linked_already_is_refused(client, cast, integration, feature):
     other = make_feature(cast.workspace, name="Other")
-    Link.objects.create(
-        integration=integration,
-        record_type="feature",
-        record_id=other.pk,
-        rally_type="x",
+    make_link(
+        integration,
+        other,
         rally_oid=5,
+        rally_type="x",
         formatted_id="F5",
         url="https://rally.example.com/#/detail/x/5",
     )
