@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.integrations.models import Integration, WizardStep
 from aharally.integrations.wizard.services import INHERITED_STEPS, STEPS, step_index
@@ -35,6 +36,17 @@ def step_url(integration: Integration, step: str) -> str:
 
 def redirect_to_step(integration: Integration, step: str) -> HttpResponse:
     return redirect(step_url(integration, step))
+
+
+def leave_wizard(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect out of the wizard; under HTMX the browser is told to load `url` whole.
+
+    A boosted request would follow a plain redirect by XHR and swap the page into #wizard
+    (or fail on another site's page, such as Rally's sign-in).
+    """
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 def ahead_of_progress(integration: Integration, step: str) -> HttpResponse | None:
