@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.integrations.models import Integration, WizardStep
@@ -13,6 +14,10 @@ from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 
 owner_required = require_capability(Capability.CONFIGURE)
+
+# What a step template extends: the whole settings page, or (HTMX) the #wizard frame alone.
+FULL_PAGE = "workspaces/settings/base.html"
+FRAME_ONLY = "integrations/wizard/bare.html"
 
 STEP_URL_NAMES = {step: f"integrations:wizard_{step}" for step in STEPS}
 
@@ -119,8 +124,18 @@ def render_step(
             }
             for i, s in enumerate(STEPS)
         ]
-    context.update(step=step, step_label=WizardStep(step).label, tab="integrations")
-    return render(request, template, context, status=status)
+    # Boosted links and forms swap #wizard; a history restore (cache miss) needs the page.
+    frame_only = bool(request.htmx) and not request.htmx.history_restore_request
+    context.update(
+        step=step,
+        step_label=WizardStep(step).label,
+        tab="integrations",
+        wizard_page=FRAME_ONLY if frame_only else FULL_PAGE,
+    )
+    response = render(request, template, context, status=status)
+    # One URL, two answers: caches must not hand the frame to a full navigation.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def audit_change(request, integration: Integration, what: str) -> None:
