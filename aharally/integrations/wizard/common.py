@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.integrations.models import Integration, WizardStep
 from aharally.integrations.wizard.services import INHERITED_STEPS, STEPS, step_index
@@ -12,6 +14,10 @@ from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 
 owner_required = require_capability(Capability.CONFIGURE)
+
+# What a step template extends: the whole settings page, or (HTMX) the #wizard frame alone.
+FULL_PAGE = "workspaces/settings/base.html"
+FRAME_ONLY = "integrations/wizard/bare.html"
 
 STEP_URL_NAMES = {step: f"integrations:wizard_{step}" for step in STEPS}
 
@@ -35,6 +41,17 @@ def step_url(integration: Integration, step: str) -> str:
 
 def redirect_to_step(integration: Integration, step: str) -> HttpResponse:
     return redirect(step_url(integration, step))
+
+
+def leave_wizard(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect out of the wizard; under HTMX the browser is told to load `url` whole.
+
+    A boosted request would follow a plain redirect by XHR and swap the page into #wizard
+    (or fail on another site's page, such as Rally's sign-in).
+    """
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 def ahead_of_progress(integration: Integration, step: str) -> HttpResponse | None:
@@ -107,8 +124,18 @@ def render_step(
             }
             for i, s in enumerate(STEPS)
         ]
-    context.update(step=step, step_label=WizardStep(step).label, tab="integrations")
-    return render(request, template, context, status=status)
+    # Boosted links and forms swap #wizard; a history restore (cache miss) needs the page.
+    frame_only = bool(request.htmx) and not request.htmx.history_restore_request
+    context.update(
+        step=step,
+        step_label=WizardStep(step).label,
+        tab="integrations",
+        wizard_page=FRAME_ONLY if frame_only else FULL_PAGE,
+    )
+    response = render(request, template, context, status=status)
+    # One URL, two answers: caches must not hand the frame to a full navigation.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def audit_change(request, integration: Integration, what: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from aharally.integrations import oauth
@@ -21,6 +21,7 @@ from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
+    leave_wizard,
     owner_required,
     redirect_to_step,
     render_step,
@@ -190,7 +191,8 @@ def oauth_start(request: HttpRequest, integration_id: int) -> HttpResponse:
     if (early := ahead_of_progress(integration, WizardStep.AUTHORIZE)) is not None:
         return early
     try:
-        return redirect(oauth.start(request, integration))
+        # Rally's pages are another site: never an XHR (its form is not boosted anyway).
+        return leave_wizard(request, oauth.start(request, integration))
     except oauth.AuthorizationFailed as failure:
         messages.error(request, failure.message)
         return redirect_to_step(integration, WizardStep.AUTHORIZE)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from aharally.integrations import lifecycle
 from aharally.integrations.models import Integration, IntegrationState, WizardStep
@@ -15,6 +14,7 @@ from aharally.integrations.wizard import services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     get_integration,
+    leave_wizard,
     owner_required,
     redirect_to_step,
     render_step,
@@ -33,9 +33,7 @@ def _after_enabling(request: HttpRequest, integration: Integration) -> HttpRespo
         url = reverse("integrations:manage", kwargs={"prefix": integration.workspace.prefix})
     except NoReverseMatch:
         return redirect_to_step(integration, WizardStep.ENABLE)
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return leave_wizard(request, url)
 
 
 @owner_required
