@@ -69,3 +69,22 @@ def test_the_favicon_is_found(client):
     assert response.status_code == 301
     assert response["Location"] == "/static/favicon.svg"
     assert finders.find("favicon.svg")
+
+
+def test_a_session_ended_under_htmx_is_sent_to_sign_in_as_a_whole_page(client, cast):
+    """Not the sign-in page swapped into the settings section or the wizard's frame."""
+    plain = client.get("/w/PLAT/settings/")
+    assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login/")
+
+    htmx = client.get("/w/PLAT/settings/", HTTP_HX_REQUEST="true")
+    assert htmx.status_code == 200
+    assert htmx["HX-Redirect"] == plain["Location"]
+    assert htmx.content == b""
+
+
+def test_an_htmx_redirect_within_the_site_is_left_alone(client, cast):
+    client.force_login(cast.owner)
+    response = client.post(
+        "/w/PLAT/settings/", {"name": "Platform", "prefix": "PLAT"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 302 and "HX-Redirect" not in response

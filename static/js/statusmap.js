@@ -20,7 +20,6 @@
           htmx.ajax("POST", url, {
             source: board,
             target: "#" + board.id,
-            select: "#" + board.id,
             swap: "outerHTML",
             values: { rally_state: event.item.dataset.state, status: event.to.dataset.status },
             headers: { "X-CSRFToken": board.dataset.csrf },
