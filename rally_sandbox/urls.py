@@ -23,6 +23,7 @@ urlpatterns = [
         wsapi_admin.required_fields,
         name="admin_required_fields",
     ),
+    path("sandbox-admin/users", wsapi_admin.users, name="admin_users"),
 ]
 
 # Other sandbox apps contribute their own URLs when they exist.

@@ -204,6 +204,13 @@ class RallySandbox:
         kwargs.setdefault("verify", self.verify)
         return requests.request(method, self.base_url + path, headers=headers, **kwargs)
 
+    def add_users(self, people: list[dict]) -> int:
+        """Add users to the subscription (`{"email": …, "first_name": …}` each); how many."""
+        response = self.admin("POST", "/sandbox-admin/users", json={"users": people}, timeout=120)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"Could not add users: {response.text}")
+        return response.json()["created"]
+
     def require_field(self, type_path: str, field: str, workspace: str = "Engineering") -> None:
         """Make `field` required on create of `type_path` (an administrator's rule)."""
         response = self.admin(

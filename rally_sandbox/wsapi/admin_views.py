@@ -1,10 +1,11 @@
-"""Admin endpoint for tests and demos: switch required-field rules on and off."""
+"""Admin endpoints for tests and demos: switch required-field rules on and off; add users."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
+from rally_sandbox.accounts.people import PeopleError, add_users
 from rally_sandbox.faults.adminkey import (
     BadRequest,
     admin_key_required,
@@ -48,3 +49,18 @@ def required_fields(request: HttpRequest) -> HttpResponse:
     except BadRequest as exc:
         return bad_request(str(exc))
     return HttpResponse(status=204)
+
+
+@admin_key_required
+@require_http_methods(["POST"])
+def users(request: HttpRequest) -> HttpResponse:
+    """POST {"users": [{"email": …, "first_name": …, "last_name": …}, …]} adds those not
+    there yet to the subscription; answers {"created": n}."""
+    try:
+        data = json_body(request)
+        if not isinstance(data, dict) or not isinstance(data.get("users"), list):
+            raise BadRequest('Send {"users": [{"email": …}, …]}.')
+        created = add_users(data["users"])
+    except (BadRequest, PeopleError) as exc:
+        return bad_request(str(exc))
+    return JsonResponse({"created": created}, status=201 if created else 200)
