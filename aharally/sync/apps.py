@@ -20,7 +20,7 @@ class SyncConfig(AppConfig):
         )
         from aharally.sync import tasks
         from aharally.sync.outgoing import changes
-        from aharally.sync.web import board, counts, menus, views, views_reconcile
+        from aharally.sync.web import board, counts, menus, views, views_people, views_reconcile
 
         register_record_listener(changes.on_record_saved)
         register_card_decorator(board.card_links)
@@ -31,6 +31,7 @@ class SyncConfig(AppConfig):
         register_settings_action(views.sync_now_action)
         register_settings_action(views_reconcile.import_action)
         register_settings_action(views_reconcile.compare_action)
+        register_settings_action(views_people.people_action)
         register_lifecycle_listener("enabled", tasks.on_enabled)
         register_lifecycle_listener("disabled", tasks.on_disabled)
         register_lifecycle_listener("deleting", tasks.on_deleting)

@@ -20,6 +20,7 @@ REGISTER_WEBHOOK = "aharally.sync.tasks.register_webhook"
 UNREGISTER_WEBHOOK = "aharally.sync.tasks.unregister_webhook"
 SEARCH = "aharally.sync.tasks.search_rally"
 COMPARE = "aharally.sync.tasks.compare_with_rally"
+READ_PEOPLE = "aharally.sync.tasks.read_rally_people"
 
 
 def enqueue_drain(integration_id: int) -> None:

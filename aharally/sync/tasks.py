@@ -13,9 +13,11 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule
 
+from aharally.integrations.connection import RallyProblem, explain
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.observability.logcontext import bound
-from aharally.sync import enqueue
+from aharally.rally.errors import RallyError
+from aharally.sync import enqueue, people
 from aharally.sync.enqueue import CATCH_UP, REGISTER_WEBHOOK, TICK, UNREGISTER_WEBHOOK
 from aharally.sync.incoming import catchup, webhooks
 from aharally.sync.models import IncomingEvent, Link, OutboxItem, OutboxState
@@ -98,6 +100,26 @@ def drain_outbox(integration_id: int) -> dict:
         return drain.drain_outbox(integration_id)
 
 
+def read_rally_people(integration_id: int) -> dict:
+    """Read the subscription's Rally users for People (a template group's map is its
+    template's); a failure is kept for the page to show, and the next refresh tries again."""
+    if not _an_id(integration_id):
+        logger.error("read_rally_people needs an integration id, not %r", integration_id)
+        return {"reason": "bad argument"}
+    integration = Integration.objects.select_related("template").filter(pk=integration_id).first()
+    if integration is None:
+        return {"reason": "no such integration"}
+    with bound(integration_id=integration_id):
+        try:
+            return {"read": people.read_people(integration)}
+        except RallyError as error:
+            message = explain(integration, error, doing="read Rally's users").message
+        except RallyProblem as error:
+            message = error.message
+        people.reading_failed(integration, message)
+        return {"reason": message}
+
+
 def pull_updates(integration_id: int) -> dict:
     """The catch-up (`sync.incoming.catchup`): what changed in Rally, and the deliveries it
     covers."""
@@ -120,7 +142,17 @@ def catch_up() -> list[int]:
     )
     for integration_id in ids:
         catchup.request_catch_up(integration_id)
+    _refresh_people()
     return ids
+
+
+def _refresh_people() -> None:
+    """Once a day, each enabled integration's map of people is read again (a template
+    group's once: it is its template's)."""
+    enabled = Integration.objects.filter(state=IntegrationState.ENABLED).select_related("template")
+    for source in {integration.source for integration in enabled}:
+        if people.needs_refresh(source) and people.start_reading(source):
+            enqueue.enqueue(enqueue.READ_PEOPLE, source.pk)
 
 
 def tick() -> dict:

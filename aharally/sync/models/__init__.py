@@ -4,6 +4,8 @@
 - `outbox`: `OutboxItem` (every outgoing change), `SendJob` (a bulk send), `DrainLease`;
 - `history`: `Activity`, a record's integration history;
 - `incoming`: the catch-up's `PullCursor`, webhooks and their deliveries, `ImportCandidate`;
+- `people`: `RallyPerson` (a Rally user, who they are here), `PeopleDirectory`,
+  `UnmatchedNotice`;
 - `reconcile`: `RallySearch` and `Comparison` with its `Difference` lines.
 
 Everything is importable from here, as Django and the rest of the sync expect.
@@ -27,6 +29,12 @@ from aharally.sync.models.outbox import (
     OutboxKind,
     OutboxState,
     SendJob,
+)
+from aharally.sync.models.people import (
+    PeopleDirectory,
+    PersonDecision,
+    RallyPerson,
+    UnmatchedNotice,
 )
 from aharally.sync.models.reconcile import (
     Comparison,
@@ -56,9 +64,13 @@ __all__ = [
     "OutboxItem",
     "OutboxKind",
     "OutboxState",
+    "PeopleDirectory",
+    "PersonDecision",
     "PullCursor",
+    "RallyPerson",
     "RallySearch",
     "SendJob",
+    "UnmatchedNotice",
     "WebhookRegistration",
     "WebhookState",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from aharally.sync.web import views, views_reconcile
+from aharally.sync.web import views, views_people, views_reconcile
 
 app_name = "sync"
 _record = "w/<str:prefix>/sync/<str:record_type>/<int:record_id>/"
@@ -34,6 +34,10 @@ urlpatterns = [
         views_reconcile.import_chosen,
         name="import_chosen",
     ),
+    path(_integration + "people/", views_people.people_page, name="people"),
+    path(_integration + "people/refresh/", views_people.refresh, name="people_refresh"),
+    path(_integration + "people/decide/", views_people.decide, name="people_decide"),
+    path(_integration + "people/send-owners/", views_people.send_owners, name="people_send_owners"),
     path(_integration + "compare/", views_reconcile.compare_page, name="compare"),
     path(_integration + "compare/start/", views_reconcile.compare_start, name="compare_start"),
     path(

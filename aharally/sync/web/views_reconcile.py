@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from aharally.integrations.models import Integration, IntegrationState
@@ -17,6 +16,7 @@ from aharally.records.board import parse_id
 from aharally.sync.models import JobState, RallySearch
 from aharally.sync.outgoing import outbox
 from aharally.sync.reconcile import compare, compare_report, search
+from aharally.sync.web.integration_pages import integration_of, integration_url
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability
 
@@ -24,40 +24,18 @@ IMPORT_PAGE = "sync/import_from_rally.html"
 COMPARE_PAGE = "sync/compare.html"
 
 
-def _integration(request: HttpRequest, integration_id: int) -> Integration:
-    integration = (
-        Integration.objects.select_related("template", "workspace")
-        .filter(pk=integration_id, workspace=request.workspace)
-        .first()
-    )
-    if integration is None:
-        raise Http404("No such integration in this workspace.")
-    return integration
-
-
-def _url(name: str, integration: Integration, **kwargs) -> str:
-    return reverse(
-        name,
-        kwargs={
-            "prefix": integration.workspace.prefix,
-            "integration_id": integration.pk,
-            **kwargs,
-        },
-    )
-
-
 def import_action(integration: Integration) -> tuple[str, str, str] | None:
     """The integration's More options entry (integrations.hooks): a page, so a GET."""
     if integration.state != IntegrationState.ENABLED:
         return None
-    return ("Import from Rally", _url("sync:import_from_rally", integration), "get")
+    return ("Import from Rally", integration_url("sync:import_from_rally", integration), "get")
 
 
 def compare_action(integration: Integration) -> tuple[str, str] | None:
     """More options → Compare with Rally: starts a comparison and opens its page."""
     if integration.state != IntegrationState.ENABLED:
         return None
-    return ("Compare with Rally", _url("sync:compare_start", integration))
+    return ("Compare with Rally", integration_url("sync:compare_start", integration))
 
 
 # -- Import from Rally -----------------------------------------------------------------------
@@ -82,7 +60,7 @@ def _search_of(integration, search_id) -> RallySearch | None:
 @require_GET
 @require_capability(Capability.CONFIGURE)
 def import_from_rally(request: HttpRequest, integration_id: int) -> HttpResponse:
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     found = _search_of(integration, parse_id(request.GET.get("search")))
     return render(request, IMPORT_PAGE, _search_context(request, integration, found))
 
@@ -90,7 +68,7 @@ def import_from_rally(request: HttpRequest, integration_id: int) -> HttpResponse
 @require_POST
 @require_capability(Capability.CONFIGURE)
 def search_rally(request: HttpRequest, integration_id: int) -> HttpResponse:
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     text = request.POST.get("q", "")
     try:
         found = search.start_search(
@@ -102,11 +80,13 @@ def search_rally(request: HttpRequest, integration_id: int) -> HttpResponse:
     except search.SearchError as error:
         if not request.htmx:
             messages.error(request, error.message)
-            return redirect(_url("sync:import_from_rally", integration))
+            return redirect(integration_url("sync:import_from_rally", integration))
         context = _search_context(request, integration, None, error=error.message, text=text)
         return render(request, IMPORT_PAGE + "#results", context, status=422)
     if not request.htmx:
-        return redirect(_url("sync:import_from_rally", integration) + f"?search={found.pk}")
+        return redirect(
+            integration_url("sync:import_from_rally", integration) + f"?search={found.pk}"
+        )
     return render(request, IMPORT_PAGE + "#results", _search_context(request, integration, found))
 
 
@@ -114,19 +94,21 @@ def search_rally(request: HttpRequest, integration_id: int) -> HttpResponse:
 @require_capability(Capability.CONFIGURE)
 def search_results(request: HttpRequest, integration_id: int, rally_search_id: int):
     """The polled fragment: running, or the page of records found."""
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     found = _search_of(integration, rally_search_id)
     if found is None:
         raise Http404("No such search.")
     if not request.htmx:
-        return redirect(_url("sync:import_from_rally", integration) + f"?search={found.pk}")
+        return redirect(
+            integration_url("sync:import_from_rally", integration) + f"?search={found.pk}"
+        )
     return render(request, IMPORT_PAGE + "#results", _search_context(request, integration, found))
 
 
 @require_POST
 @require_capability(Capability.CONFIGURE)
 def import_chosen(request: HttpRequest, integration_id: int, rally_search_id: int):
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     found = _search_of(integration, rally_search_id)
     if found is None:
         raise Http404("No such search.")
@@ -143,7 +125,9 @@ def import_chosen(request: HttpRequest, integration_id: int, rally_search_id: in
             level, status = "error", 422
     if not request.htmx:
         (messages.error if level == "error" else messages.success)(request, message)
-        return redirect(_url("sync:import_from_rally", integration) + f"?search={found.pk}")
+        return redirect(
+            integration_url("sync:import_from_rally", integration) + f"?search={found.pk}"
+        )
     context = _search_context(request, integration, found, message=message, level=level)
     return render(request, IMPORT_PAGE + "#results", context, status=status)
 
@@ -166,7 +150,7 @@ def _compare_context(integration, **extra) -> dict:
 @require_GET
 @require_capability(Capability.CONFIGURE)
 def compare_page(request: HttpRequest, integration_id: int) -> HttpResponse:
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     template = COMPARE_PAGE + "#report" if request.htmx else COMPARE_PAGE
     return render(request, template, _compare_context(integration))
 
@@ -175,7 +159,7 @@ def compare_page(request: HttpRequest, integration_id: int) -> HttpResponse:
 @require_capability(Capability.CONFIGURE)
 def compare_start(request: HttpRequest, integration_id: int) -> HttpResponse:
     """Compare (again): the report is made in the cluster; the page polls for it."""
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     status, extra = 200, {}
     try:
         compare.start_comparison(integration=integration, user=request.user)
@@ -184,7 +168,7 @@ def compare_start(request: HttpRequest, integration_id: int) -> HttpResponse:
             messages.error(request, error.message)
         status, extra = 422, {"message": error.message, "level": "error"}
     if not request.htmx:
-        return redirect(_url("sync:compare", integration))
+        return redirect(integration_url("sync:compare", integration))
     context = _compare_context(integration, **extra)
     return render(request, COMPARE_PAGE + "#report", context, status=status)
 
@@ -192,7 +176,7 @@ def compare_start(request: HttpRequest, integration_id: int) -> HttpResponse:
 @require_POST
 @require_capability(Capability.CONFIGURE)
 def compare_resolve(request: HttpRequest, integration_id: int) -> HttpResponse:
-    integration = _integration(request, integration_id)
+    integration = integration_of(request, integration_id)
     action, _, one = request.POST.get("action", "").partition(":")
     ids = [parse_id(one)] if one else [parse_id(v) for v in request.POST.getlist("ids")]
     ids = [pk for pk in ids if pk]
@@ -213,6 +197,6 @@ def compare_resolve(request: HttpRequest, integration_id: int) -> HttpResponse:
             level, status, message = "error", 422, error.message
     if not request.htmx:
         (messages.error if level == "error" else messages.success)(request, message)
-        return redirect(_url("sync:compare", integration))
+        return redirect(integration_url("sync:compare", integration))
     context = _compare_context(integration, message=message, level=level)
     return render(request, COMPARE_PAGE + "#report", context, status=status)

@@ -1,0 +1,179 @@
+"""People: Rally's users read in pages, matched by e-mail or by hand, and the owner's page."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from aharally.integrations.models import IntegrationLogEntry
+from aharally.sync import people
+from aharally.sync.models import PersonDecision, RallyPerson
+from tests.factories import add_member, make_user
+from tests.sandbox import RallySandbox
+from tests.sync.support import connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def integration(cast, rally_sandbox):
+    return connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+
+def _requests(sandbox) -> int:
+    return sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
+
+
+def test_rally_users_are_read_and_matched_by_email(cast, rally_sandbox, integration):
+    pat = make_user("PM@example.com")  # Rally spells it pm@example.com
+    add_member(cast.workspace, pat, "contributor")
+    assert not people.people_map(integration).read
+
+    read = people.read_people(integration)
+
+    emails = set(
+        RallyPerson.objects.filter(integration=integration).values_list("email", flat=True)
+    )
+    assert read == len(emails) and {"pm@example.com", "developer@example.com"} <= emails
+    found = people.people_map(integration)
+    assert found.read
+    assert found.rally_user("pm@example.com").ref.endswith(
+        f"/user/{RallyPerson.objects.get(email='pm@example.com').rally_oid}"
+    )
+    assert found.rally_user(cast.owner.email) is None  # owner@example.com has no Rally user
+    assert [u.email for u in people.unmatched_members(integration, found)] == sorted(
+        [cast.owner.email, cast.contributor.email, cast.reviewer.email, cast.viewer.email]
+    )
+
+
+def test_a_hand_made_pair_wins_over_email_and_nobody_names_no_one(cast, rally_sandbox, integration):
+    people.read_people(integration)
+    pat = make_user("pm@example.com")
+    add_member(cast.workspace, pat, "contributor")
+    pm = RallyPerson.objects.get(integration=integration, email="pm@example.com")
+    dana = RallyPerson.objects.get(integration=integration, email="developer@example.com")
+
+    people.decide(integration, rally_oid=dana.rally_oid, choice=str(pat.pk), user=cast.owner)
+    found = people.people_map(integration)
+    # Pat's own address no longer pairs them with Rally's pm@: the hand-made pair wins.
+    assert found.rally_user("pm@example.com").ref.endswith(f"/user/{dana.rally_oid}")
+    assert found.by_oid[pm.rally_oid].how == ""
+    owner_dana = {"ObjectID": dana.rally_oid, "EmailAddress": "developer@example.com"}
+    assert found.in_aharally(owner_dana, "developer@example.com") == "pm@example.com"
+    assert found.member_id("pm@example.com", cast.workspace.pk) == pat.pk
+
+    people.decide(integration, rally_oid=dana.rally_oid, choice="nobody", user=cast.owner)
+    found = people.people_map(integration)
+    assert found.in_aharally(owner_dana, "developer@example.com") == "developer@example.com"
+    assert found.member_id("developer@example.com", cast.workspace.pk) is None
+    # …and Pat is matched by e-mail again.
+    assert found.rally_user("pm@example.com").ref.endswith(f"/user/{pm.rally_oid}")
+
+
+@pytest.mark.parametrize(
+    "rally_oid, choice, message",
+    [
+        ("not-a-number", "nobody", "Choose a Rally user"),
+        ("1", "nobody", "not one of this subscription's users"),
+        (None, "outsider", "Only members of this integration's workspaces"),
+        (None, "tampered", "Choose a member"),
+    ],
+)
+def test_bad_pairs_are_refused_with_a_reason_and_change_nothing(
+    cast, rally_sandbox, integration, rally_oid, choice, message
+):
+    people.read_people(integration)
+    dana = RallyPerson.objects.get(integration=integration, email="developer@example.com")
+    choice = {"outsider": str(cast.outsider.pk), "tampered": "1 OR 1=1"}.get(choice, choice)
+    with pytest.raises(people.PeopleError, match=message):
+        people.decide(
+            integration, rally_oid=rally_oid or dana.rally_oid, choice=choice, user=cast.owner
+        )
+    dana.refresh_from_db()
+    assert dana.decision == "" and dana.member_id is None
+
+
+def test_a_member_without_a_rally_user_is_logged_once_a_day(cast, rally_sandbox, integration):
+    for _ in range(3):
+        people.say_unmatched_once(integration, "dave@example.com")
+    people.say_unmatched_once(integration, "erin@example.com")
+    lines = IntegrationLogEntry.objects.filter(integration=integration, message__contains="has no")
+    assert sorted(line.message.split()[0] for line in lines) == [
+        "dave@example.com",
+        "erin@example.com",
+    ]
+
+
+def test_five_thousand_users_cost_three_requests_and_the_page_a_constant_count(
+    cast, client, integration
+):
+    with RallySandbox() as crowded:
+        crowded.add_users(
+            [
+                {"email": f"person{n}@example.com", "first_name": "Person", "last_name": str(n)}
+                for n in range(5000)
+            ]
+        )
+        crowded_integration = connect(cast.workspace, crowded, owner=cast.owner, name="Crowded")
+        crowded.admin("POST", "/sandbox-admin/stats/reset")
+        read = people.read_people(crowded_integration)
+        assert read == 5003  # and the three demo users
+        assert _requests(crowded) == 3  # ⌈5,003 / 2,000⌉
+
+    client.force_login(cast.owner)
+    url = f"/w/PLAT/sync/integrations/{crowded_integration.pk}/people/"
+
+    def page(**params):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, params)
+        assert response.status_code == 200
+        return response.content.decode(), len(queries)
+
+    page()  # the session and the user, loaded once
+    first, few = page()
+    assert "Page 1 of 101" in first and "5003 users" in first
+    later, many = page(page=60)
+    assert "Page 60 of 101" in later
+    found, searched = page(q="person4321")
+    assert "person4321@example.com" in found and "Page 1 of" not in found
+    assert few == many == searched, (few, many, searched)
+
+
+def test_people_is_for_members_to_see_and_owners_to_change(
+    cast, client, rally_sandbox, integration
+):
+    people.read_people(integration)
+    dana = RallyPerson.objects.get(integration=integration, email="developer@example.com")
+    url = f"/w/PLAT/sync/integrations/{integration.pk}/people/"
+    client.force_login(cast.reviewer)
+    page = client.get(url)
+    assert page.status_code == 200 and "Dana Developer" in page.content.decode()
+    assert 'name="member"' not in page.content.decode()  # nothing to change
+    refused = client.post(url + "decide/", {"rally_oid": dana.rally_oid, "member": "nobody"})
+    assert refused.status_code == 403
+    client.force_login(cast.outsider)
+    assert client.get(url).status_code == 404
+
+    client.force_login(cast.owner)
+    answer = client.post(
+        url + "decide/",
+        {"rally_oid": dana.rally_oid, "member": str(cast.contributor.pk)},
+        HTTP_HX_REQUEST="true",
+    )
+    body = answer.content.decode()
+    assert answer.status_code == 200 and "<html" not in body
+    assert f'id="person-{dana.rally_oid}"' in body and "Paired by hand" in body
+    assert "Dana Developer is contributor@example.com here." in body
+    dana.refresh_from_db()
+    assert dana.decision == PersonDecision.PAIRED and dana.member_id == cast.contributor.pk
+
+    bad = client.post(
+        url + "decide/",
+        {"rally_oid": dana.rally_oid, "member": str(cast.outsider.pk)},
+        HTTP_HX_REQUEST="true",
+    )
+    assert bad.status_code == 400
+    assert "Only members of this integration's workspaces" in bad.content.decode()
+    dana.refresh_from_db()
+    assert dana.member_id == cast.contributor.pk
