@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from aharally.records.hooks import seed_demo_extras
 from aharally.records.models import Epic, Feature, Initiative, Release, Requirement, Tag
 from aharally.records.services import (
     create_epic,
@@ -135,12 +136,14 @@ def seed_demo() -> list[str]:
             create_initiative(workspace=company, name=name, user=users["alice"])
     if platform_new:
         _seed_platform(platform, company, users, rng)
+    extras = seed_demo_extras(users)
     return [
         f"Company: {Initiative.objects.filter(workspace=company).count()} initiatives",
         f"Platform: {Release.objects.filter(workspace=platform).count()} releases "
         f"(incl. parking lot), {Epic.objects.filter(workspace=platform).count()} epics, "
         f"{Feature.objects.filter(workspace=platform).count()} features, "
         f"{Requirement.objects.filter(workspace=platform).count()} requirements",
+        *extras,
     ]
 
 

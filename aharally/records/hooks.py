@@ -24,6 +24,8 @@ RecordMenu = Callable[..., str]
 _listeners: list[RecordListener] = []
 _card_decorators: list[CardDecorator] = []
 _record_menus: list[RecordMenu] = []
+# What other apps add to the seeded demo: called with the demo users by user name.
+_demo_seeders: list = []
 
 
 def _add(registry: list, item) -> None:
@@ -41,6 +43,15 @@ def register_card_decorator(decorator: CardDecorator) -> None:
 
 def register_record_menu(menu: RecordMenu) -> None:
     _add(_record_menus, menu)
+
+
+def register_demo_seeder(seeder) -> None:
+    _add(_demo_seeders, seeder)
+
+
+def seed_demo_extras(users: dict) -> list[str]:
+    """Let other apps seed their part of the demo; each returns lines for the summary."""
+    return [line for seeder in _demo_seeders for line in seeder(users)]
 
 
 def record_saved(

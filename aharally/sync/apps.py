@@ -15,16 +15,18 @@ class SyncConfig(AppConfig):
         from aharally.records.bulk import register_bulk_action
         from aharally.records.hooks import (
             register_card_decorator,
+            register_demo_seeder,
             register_record_listener,
             register_record_menu,
         )
-        from aharally.sync import tasks
+        from aharally.sync import people, tasks
         from aharally.sync.outgoing import changes
         from aharally.sync.web import board, counts, menus, views, views_people, views_reconcile
 
         register_record_listener(changes.on_record_saved)
         register_card_decorator(board.card_links)
         register_record_menu(menus.record_menu)
+        register_demo_seeder(people.seed_demo_pairs)
         register_bulk_action(board.SEND_TO_RALLY)
         register_sync_counter(counts.sync_counts)
         register_authorized_listener(tasks.resume_after_authorization)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -32,7 +33,14 @@ from aharally.integrations.log import log_event
 from aharally.integrations.models import Integration, LogLevel
 from aharally.rally.objects import RallyRef
 from aharally.rally.query import where
-from aharally.sync.models import PeopleDirectory, PersonDecision, RallyPerson, UnmatchedNotice
+from aharally.rally.sites import rally_site
+from aharally.sync.models import (
+    PeopleDirectory,
+    PersonDecision,
+    PreparedPair,
+    RallyPerson,
+    UnmatchedNotice,
+)
 from aharally.workspaces.models import Membership
 
 PAGE_SIZE = 2000  # Rally's largest page: 5,000 users are read in three requests
@@ -245,6 +253,47 @@ def _store(source: Integration, seen: dict[int, dict], now) -> None:
     RallyPerson.objects.filter(integration=source).exclude(rally_oid__in=list(seen)).update(
         gone=True
     )
+    _apply_prepared(source)
+
+
+def _apply_prepared(source: Integration) -> None:
+    """Prepared pairs (the demo's) become pairs by hand for Rally users no one decided on."""
+    prepared = PreparedPair.objects.filter(rally_site=source.rally_site)
+    members = set(
+        Membership.objects.filter(workspace_id__in=group_workspaces(source)).values_list(
+            "user_id", flat=True
+        )
+    )
+    for pair in prepared:
+        if pair.member_id in members:
+            RallyPerson.objects.filter(
+                integration=source, email__iexact=pair.rally_email, decision=""
+            ).update(decision=PersonDecision.PAIRED, member_id=pair.member_id)
+
+
+def prepare_pair(*, rally_url: str, rally_email: str, member) -> None:
+    PreparedPair.objects.update_or_create(
+        rally_site=rally_site(rally_url),
+        rally_email=rally_email.lower(),
+        defaults={"member": member},
+    )
+
+
+# The sandbox's demo people and aharally's: the first send shows Owners going across.
+DEMO_PAIRS = {"alice": "pm@example.com", "bob": "developer@example.com"}
+
+
+def seed_demo_pairs(users: dict) -> list[str]:
+    """The seeded demo's pairs, for the sandbox `make run` starts (records.hooks)."""
+    for username, rally_email in DEMO_PAIRS.items():
+        if username in users:
+            prepare_pair(
+                rally_url=settings.RALLY_OAUTH_URL, rally_email=rally_email, member=users[username]
+            )
+    return [
+        "People: "
+        + ", ".join(f"{name} is {email} in the sandbox" for name, email in DEMO_PAIRS.items())
+    ]
 
 
 def reading_failed(integration: Integration, message: str) -> None:

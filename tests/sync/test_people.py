@@ -177,3 +177,32 @@ def test_people_is_for_members_to_see_and_owners_to_change(
     assert "Only members of this integration's workspaces" in bad.content.decode()
     dana.refresh_from_db()
     assert dana.member_id == cast.contributor.pk
+
+
+def test_the_demo_pairs_alice_and_bob_with_the_sandbox_people_once_users_are_read(
+    cast, rally_sandbox, settings
+):
+    from aharally.records.hooks import seed_demo_extras
+
+    settings.RALLY_OAUTH_URL = rally_sandbox.base_url
+    alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
+    add_member(cast.workspace, alice, "owner")
+    add_member(cast.workspace, bob, "contributor")
+    assert any(
+        "alice is pm@example.com" in line for line in seed_demo_extras({"alice": alice, "bob": bob})
+    )
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+    people.read_people(integration)
+
+    found = people.people_map(integration)
+    pm = RallyPerson.objects.get(integration=integration, email="pm@example.com")
+    assert pm.decision == PersonDecision.PAIRED and pm.member_id == alice.pk
+    assert found.rally_user("alice@example.com").ref.endswith(f"/user/{pm.rally_oid}")
+    assert (
+        found.member_id(
+            found.in_aharally({"ObjectID": pm.rally_oid}, "pm@example.com"), cast.workspace.pk
+        )
+        == alice.pk
+    )
+    assert found.rally_user("bob@example.com") is not None

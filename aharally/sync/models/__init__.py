@@ -5,7 +5,7 @@
 - `history`: `Activity`, a record's integration history;
 - `incoming`: the catch-up's `PullCursor`, webhooks and their deliveries, `ImportCandidate`;
 - `people`: `RallyPerson` (a Rally user, who they are here), `PeopleDirectory`,
-  `UnmatchedNotice`;
+  `UnmatchedNotice`, `PreparedPair`;
 - `reconcile`: `RallySearch` and `Comparison` with its `Difference` lines.
 
 Everything is importable from here, as Django and the rest of the sync expect.
@@ -33,6 +33,7 @@ from aharally.sync.models.outbox import (
 from aharally.sync.models.people import (
     PeopleDirectory,
     PersonDecision,
+    PreparedPair,
     RallyPerson,
     UnmatchedNotice,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "OutboxState",
     "PeopleDirectory",
     "PersonDecision",
+    "PreparedPair",
     "PullCursor",
     "RallyPerson",
     "RallySearch",

@@ -90,3 +90,22 @@ class UnmatchedNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} on {self.day}"
+
+
+class PreparedPair(models.Model):
+    """A pair made before the Rally's users are read (the seeded demo's): applied, as if made
+    by hand, to every map of that Rally whose users include the address."""
+
+    rally_site = models.CharField(max_length=200)
+    rally_email = models.CharField(max_length=254)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rally_site", "rally_email"], name="one_prepared_pair_per_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rally_email} at {self.rally_site}"
