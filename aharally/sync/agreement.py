@@ -16,13 +16,18 @@ from aharally.records.models import RecordChange, Tag
 from aharally.records.richtext import sanitize_html
 from aharally.sync import history, mapping
 from aharally.sync.models import ActivityAction, Conflict, ConflictState
+from aharally.sync.people import PeopleMap
 from aharally.sync.records import SOURCE
 
 
-def rally_value(field_name: str, value: Any) -> Any:
+def rally_value(field_name: str, value: Any, people: PeopleMap | None = None) -> Any:
     """A Rally field's value normalised as baselines keep it (rich text sanitised as every
-    description is), or UNKNOWN."""
-    return mapping.incoming_value(field_name, value, sanitize=sanitize_html)
+    description is), or UNKNOWN. An Owner is said in aharally's terms through People: the
+    paired member's e-mail address (`sync.people`)."""
+    normalised = mapping.incoming_value(field_name, value, sanitize=sanitize_html)
+    if field_name == "assignee" and people is not None and isinstance(normalised, str):
+        return people.in_aharally(value, normalised)
+    return normalised
 
 
 def changed_in_rally(field_name: str, incoming: Any, baseline: dict) -> bool:
@@ -51,10 +56,16 @@ def same_value(field_name, ours, theirs, record, status_map) -> bool:
 PEOPLE_AND_TAGS = {"assignee", "tags"}
 
 
-def to_record_value(field_name: str, incoming, status_map, *, workspace=None):
-    """Rally's normalised value as the record takes it, or UNKNOWN when it can't."""
+def to_record_value(field_name: str, incoming, status_map, *, workspace=None, people=None):
+    """Rally's normalised value as the record takes it, or UNKNOWN when it can't (an Owner
+    who is no member here: the assignee is left as it is)."""
     if field_name == "assignee":
-        return _member_by_email(workspace, incoming) if incoming else None
+        if not incoming:
+            return None
+        if people is not None:
+            member_id = people.member_id(incoming, workspace.pk)
+            return _user(member_id) if member_id else mapping.UNKNOWN
+        return _member_by_email(workspace, incoming)
     if field_name == "tags":
         tags = []
         for name in incoming or []:
@@ -71,6 +82,12 @@ def to_record_value(field_name: str, incoming, status_map, *, workspace=None):
     if field_name == "estimate":
         return incoming
     return incoming if incoming is not None else ""
+
+
+def _user(user_id: int):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first() or mapping.UNKNOWN
 
 
 def _member_by_email(workspace, email: str):

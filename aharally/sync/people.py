@@ -81,6 +81,8 @@ class PeopleMap:
     rally_of_member: dict[int, tuple[int, str]] = field(default_factory=dict)
     # Group members by lower-cased e-mail: (user id, ids of the workspaces they belong to).
     members: dict[str, tuple[int, frozenset[int]]] = field(default_factory=dict)
+    # The lower-cased addresses of the Rally users read.
+    known: set[str] = field(default_factory=set)
 
     def _person(self, owner: Mapping) -> Person | None:
         oid = owner.get("ObjectID")
@@ -106,9 +108,10 @@ class PeopleMap:
         entry = self.members.get(email.strip().lower())
         if entry is None or workspace_id not in entry[1]:
             return None
-        if self.read and entry[0] not in self.rally_of_member:
-            return None  # a member with no Rally user: Rally can't have named them
-        return entry[0]
+        if self.read and entry[0] not in self.rally_of_member and email.lower() in self.known:
+            # Rally's user with this address is nobody here, or is paired with someone else
+            return None
+        return entry[0]  # (a Rally user newer than the last read is matched by e-mail)
 
     def rally_user(self, member_email: str) -> RallyRef | None:
         """The Rally user a member's records go to as Owner, or None (no pair)."""
@@ -160,6 +163,7 @@ def people_map(integration: Integration) -> PeopleMap:
             member_id = entry[0] if entry and entry[0] not in hand else None
             how = "email" if member_id else ""
         people.by_oid[oid] = Person(oid, email, name, member_id, email_of.get(member_id), how)
+        people.known.add(email.strip().lower())
         if member_id and (how == "paired" or member_id not in people.rally_of_member):
             people.rally_of_member[member_id] = (oid, name)
     return people

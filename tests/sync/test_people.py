@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -174,7 +176,9 @@ def test_people_is_for_members_to_see_and_owners_to_change(
         HTTP_HX_REQUEST="true",
     )
     assert bad.status_code == 400
-    assert "Only members of this integration's workspaces" in bad.content.decode()
+    body = html.unescape(bad.content.decode())
+    assert "Only members of this integration's workspaces" in body
+    assert f'id="person-{dana.rally_oid}"' in body  # the row, unchanged, stays in place
     dana.refresh_from_db()
     assert dana.member_id == cast.contributor.pk
 

@@ -24,10 +24,9 @@ from aharally.integrations.models import IncomingMode, Integration, IntegrationS
 from aharally.rally.objects import RallyObject
 from aharally.rally.query import where as rally_where
 from aharally.records.models import Feature, Release
-from aharally.records.richtext import sanitize_html
 from aharally.records.services import create_feature, create_requirement
 from aharally.sync import enqueue, history, links, mapping
-from aharally.sync.agreement import to_record_value
+from aharally.sync.agreement import rally_value, to_record_value
 from aharally.sync.models import (
     OPEN_STATES,
     ActivityAction,
@@ -39,6 +38,7 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
+from aharally.sync.people import people_map
 from aharally.sync.records import SOURCE
 from aharally.workspaces.models import RecordType
 
@@ -261,9 +261,11 @@ IMPORTED = "imported"
 
 @transaction.atomic
 def import_object(
-    integration, config, record_mapping, fields: dict[str, Any], *, where, user=None
+    integration, config, record_mapping, fields: dict[str, Any], *, where, user=None, people=None
 ) -> str:
-    """Create the aharally record and its link from Rally's fields; IMPORTED, or why not."""
+    """Create the aharally record and its link from Rally's fields; IMPORTED, or why not.
+
+    `people` is the group's map (`sync.people`), when the caller has it already."""
     obj = RallyObject.from_json(fields)
     refused = not_importable(integration, record_mapping.record_type, obj.object_id, obj.name)
     if refused:
@@ -274,16 +276,19 @@ def import_object(
             return "its parent is not in aharally"
     pairs = mapping.fields_to_receive(record_mapping.field_mappings)
     status_map = record_mapping.status_map
+    if people is None and any(name == "assignee" for name, _ in pairs):
+        people = people_map(integration)
     values: dict[str, Any] = {}
     baseline: dict[str, Any] = {}
     for field_name, rally_field in pairs:
         if rally_field not in fields:
             continue
-        incoming = mapping.incoming_value(field_name, fields[rally_field], sanitize=sanitize_html)
+        incoming = rally_value(field_name, fields[rally_field], people)
         if incoming is mapping.UNKNOWN:
             continue
-
-        value = to_record_value(field_name, incoming, status_map, workspace=integration.workspace)
+        value = to_record_value(
+            field_name, incoming, status_map, workspace=integration.workspace, people=people
+        )
         if value is mapping.UNKNOWN:
             continue
         values[field_name] = value

@@ -72,6 +72,7 @@ def hold_back(
     record_mapping: EffectiveRecordMapping,
     values: dict[str, Any],
     pairs: list[tuple[str, str]],
+    people=None,
 ) -> Held:
     """Read Rally's current values of `pairs` (one request) and sort out what must not go.
 
@@ -85,7 +86,7 @@ def hold_back(
     for name, rally_field in pairs:
         if rally_field not in current:
             continue
-        theirs = agreement.rally_value(name, current[rally_field])
+        theirs = agreement.rally_value(name, current[rally_field], people)
         if not agreement.changed_in_rally(name, theirs, link.baseline):
             continue  # Rally still holds the agreed value: ours replaces it
         ours = values[name]

@@ -27,9 +27,8 @@ from aharally.integrations.models import Direction, Integration
 from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.query import where
-from aharally.records.richtext import sanitize_html
 from aharally.sync import enqueue, mapping
-from aharally.sync.agreement import PEOPLE_AND_TAGS, same_value
+from aharally.sync.agreement import PEOPLE_AND_TAGS, rally_value, same_value
 from aharally.sync.incoming import imports
 from aharally.sync.models import (
     OPEN_STATES,
@@ -46,6 +45,7 @@ from aharally.sync.models import (
     OutboxItem,
 )
 from aharally.sync.outgoing import outbox
+from aharally.sync.people import people_map
 from aharally.sync.records import load_records
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,8 @@ def _compare_type(comparison, integration, config, record_mapping, client, count
             seen[obj.object_id] = obj
             counts["read"] += 1
     found: list[Difference] = []
-    found += _field_differences(comparison, record_mapping, links, seen, pairs)
+    people = people_map(integration)
+    found += _field_differences(comparison, record_mapping, links, seen, pairs, people)
     for oid, link in links.items():
         if oid not in seen:
             found.append(_line(comparison, DifferenceKind.BROKEN, link=link, name=""))
@@ -185,7 +186,7 @@ def _line(comparison, kind, *, link=None, obj=None, record_mapping=None, **field
     )
 
 
-def _field_differences(comparison, record_mapping, links, seen, pairs) -> list[Difference]:
+def _field_differences(comparison, record_mapping, links, seen, pairs, people) -> list[Difference]:
     live = [link for oid, link in links.items() if oid in seen and link.state == LinkState.OK]
     if not live:
         return []
@@ -203,7 +204,7 @@ def _field_differences(comparison, record_mapping, links, seen, pairs) -> list[D
         for field_name, rally_field, _direction in pairs:
             if rally_field not in obj or field_name in busy.get(link.record_id, ()):
                 continue
-            theirs = mapping.incoming_value(field_name, obj[rally_field], sanitize=sanitize_html)
+            theirs = rally_value(field_name, obj[rally_field], people)
             if theirs is mapping.UNKNOWN:
                 continue
             if field_name in PEOPLE_AND_TAGS and field_name not in link.baseline and not theirs:

@@ -13,6 +13,7 @@ from aharally.sync import mapping
 from aharally.sync.agreement import to_record_value
 from aharally.sync.models import Link, OutboxKind, OutboxState
 from aharally.sync.outgoing import outbox
+from aharally.sync.people import people_map
 from aharally.sync.records import SOURCE
 
 KEEP_OURS = "ours"
@@ -37,7 +38,13 @@ def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) 
     if keep == KEEP_THEIRS:
         record_mapping = effective_config(link.integration).mapping_for(link.record_type)
         status_map = record_mapping.status_map if record_mapping else None
-        value = to_record_value(field, theirs, status_map, workspace=record.workspace)
+        value = to_record_value(
+            field,
+            theirs,
+            status_map,
+            workspace=record.workspace,
+            people=people_map(link.integration),
+        )
         if value is mapping.UNKNOWN:
             raise NoMatch(
                 f"Rally's value “{mapping.display(field, theirs)}” has no match in aharally "

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from aharally.integrations.models import Integration
 from aharally.records.board import parse_id
@@ -142,7 +143,14 @@ def decide(request: HttpRequest, integration_id: int) -> HttpResponse:
             messages.error(request, error.message)
             return redirect(integration_url("sync:people", integration))
         context = _context(request, integration, message=error.message, level="error")
-        return render(request, PAGE + "#notice", context, status=400)
+        unchanged = RallyPerson.objects.filter(
+            integration=integration.source, rally_oid=parse_id(request.POST.get("rally_oid"))
+        ).first()
+        if unchanged is None:  # no row to answer with: the notice takes the message
+            response = render(request, PAGE + "#notice", context, status=400)
+            return reswap(retarget(response, "#people-notice"), "innerHTML")
+        context["line"] = _line(unchanged, before)
+        return render(request, PAGE + "#decided", context, status=400)
     after = people.people_map(integration)
     changed = _rally_user_changed(before, after)
     affected = len(owners.linked_records_of(integration, changed))
