@@ -197,6 +197,11 @@ def test_anonymous_is_sent_to_sign_in_and_changes_nothing(client, cast):
     before = snapshot()
     for name, url in _urls(victim, prefix="PLAT"):
         for method, response in _answers(client, url):
+            if method == "HX-POST" and "HX-Redirect" in response:
+                # HTMX is sent to sign in as a whole page (aharally.errors.SignInAsAPage)
+                assert response["HX-Redirect"].startswith("/accounts/"), (method, name, url)
+                assert response.content == b"", (method, name, url)
+                continue
             assert response.status_code in ANONYMOUS_OK, (method, name, url, response.status_code)
             if response.status_code == 302:
                 assert response["Location"].startswith("/accounts/"), (method, name, url)
