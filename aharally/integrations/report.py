@@ -60,6 +60,9 @@ def display_state_of(integration: Integration) -> str:
 class SyncCounts:
     linked: int = 0
     pending: int = 0
+    # Members with no Rally user (People); None until Rally's users were read.
+    unmatched: int | None = None
+    people_url: str = ""  # where they are listed
 
 
 SyncCounter = Callable[[Sequence[int]], Mapping[int, SyncCounts]]

@@ -113,6 +113,12 @@ class PeopleMap:
             return None
         return entry[0]  # (a Rally user newer than the last read is matched by e-mail)
 
+    def unmatched(self) -> list[int]:
+        """Members with no Rally user (none before the users are read: not known yet)."""
+        if not self.read:
+            return []
+        return sorted(uid for uid, _ws in self.members.values() if uid not in self.rally_of_member)
+
     def rally_user(self, member_email: str) -> RallyRef | None:
         """The Rally user a member's records go to as Owner, or None (no pair)."""
         entry = self.members.get(member_email.strip().lower())
@@ -125,32 +131,41 @@ class PeopleMap:
 
 def group_workspaces(source: Integration) -> list[int]:
     """The workspaces of a template group (the source's and those built on it)."""
-    ids = {source.workspace_id}
-    ids.update(Integration.objects.filter(template=source).values_list("workspace_id", flat=True))
-    return sorted(ids)
+    return _groups([source])[source.pk]
 
 
-def _members(source: Integration) -> dict[str, tuple[int, frozenset[int]]]:
-    found: dict[str, tuple[int, set[int]]] = {}
-    rows = Membership.objects.filter(workspace_id__in=group_workspaces(source)).values_list(
-        "user_id", "user__email", "workspace_id"
+def _groups(sources) -> dict[int, list[int]]:
+    groups = {source.pk: {source.workspace_id} for source in sources}
+    derived = Integration.objects.filter(template_id__in=list(groups)).values_list(
+        "template_id", "workspace_id"
     )
-    for user_id, email, workspace_id in rows:
+    for template_id, workspace_id in derived:
+        groups[template_id].add(workspace_id)
+    return {pk: sorted(ids) for pk, ids in groups.items()}
+
+
+def _members(workspace_ids) -> dict[int, list[tuple[int, str]]]:
+    """Members by workspace: {workspace id: [(user id, lower-cased e-mail)]}."""
+    by_workspace: dict[int, list[tuple[int, str]]] = {}
+    rows = Membership.objects.filter(workspace_id__in=set(workspace_ids)).values_list(
+        "workspace_id", "user_id", "user__email"
+    )
+    for workspace_id, user_id, email in rows:
         if email:
-            found.setdefault(email.strip().lower(), (user_id, set()))[1].add(workspace_id)
+            by_workspace.setdefault(workspace_id, []).append((user_id, email.strip().lower()))
+    return by_workspace
+
+
+def _group_members(group: list[int], by_workspace) -> dict[str, tuple[int, frozenset[int]]]:
+    found: dict[str, tuple[int, set[int]]] = {}
+    for workspace_id in group:
+        for user_id, email in by_workspace.get(workspace_id, []):
+            found.setdefault(email, (user_id, set()))[1].add(workspace_id)
     return {email: (uid, frozenset(ws)) for email, (uid, ws) in found.items()}
 
 
-def people_map(integration: Integration) -> PeopleMap:
-    """The map of the integration's template group (two queries, whatever its size)."""
-    source = integration.source
-    members = _members(source)
+def _build(rows, members) -> PeopleMap:
     email_of = {uid: email for email, (uid, _ws) in members.items()}
-    rows = list(
-        RallyPerson.objects.filter(integration=source, gone=False).values_list(
-            "rally_oid", "email", "display_name", "decision", "member_id"
-        )
-    )
     people = PeopleMap(read=bool(rows), members=members)
     hand = {member for _o, _e, _n, decision, member in rows if decision == PersonDecision.PAIRED}
     for oid, email, name, decision, member in rows:
@@ -167,6 +182,26 @@ def people_map(integration: Integration) -> PeopleMap:
         if member_id and (how == "paired" or member_id not in people.rally_of_member):
             people.rally_of_member[member_id] = (oid, name)
     return people
+
+
+_ROW = ("rally_oid", "email", "display_name", "decision", "member_id")
+
+
+def people_map(integration: Integration) -> PeopleMap:
+    """The map of the integration's template group (three queries, whatever its size)."""
+    return people_maps([integration])[integration.source.pk]
+
+
+def people_maps(integrations) -> dict[int, PeopleMap]:
+    """The maps of several integrations' groups, by source id, in three queries."""
+    sources = {integration.source.pk: integration.source for integration in integrations}
+    groups = _groups(sources.values())
+    by_workspace = _members(ws for group in groups.values() for ws in group)
+    rows: dict[int, list] = {pk: [] for pk in sources}
+    found = RallyPerson.objects.filter(integration_id__in=list(sources), gone=False)
+    for integration_id, *row in found.values_list("integration_id", *_ROW):
+        rows[integration_id].append(row)
+    return {pk: _build(rows[pk], _group_members(groups[pk], by_workspace)) for pk in sources}
 
 
 # -- reading Rally's users (in the cluster) ---------------------------------------------------
@@ -360,11 +395,7 @@ def decide(integration: Integration, *, rally_oid, choice: str, user) -> RallyPe
 def unmatched_members(integration: Integration, people: PeopleMap | None = None):
     """Members of the group's workspaces no Rally user is paired with (when the map is read)."""
     people = people or people_map(integration)
-    if not people.read:
-        return []
-    paired = set(people.rally_of_member)
-    ids = [uid for uid, _ws in people.members.values() if uid not in paired]
-    return list(get_user_model().objects.filter(pk__in=ids).order_by("email"))
+    return list(get_user_model().objects.filter(pk__in=people.unmatched()).order_by("email"))
 
 
 def say_unmatched_once(integration: Integration, email: str) -> None:

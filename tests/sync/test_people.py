@@ -210,3 +210,20 @@ def test_the_demo_pairs_alice_and_bob_with_the_sandbox_people_once_users_are_rea
         == alice.pk
     )
     assert found.rally_user("bob@example.com") is not None
+
+
+def test_manage_integrations_counts_the_members_without_a_rally_user(
+    cast, client, rally_sandbox, integration
+):
+    from aharally.sync.web.counts import sync_counts
+
+    assert sync_counts([integration.pk])[integration.pk].unmatched is None  # not read yet
+    people.read_people(integration)
+    counted = sync_counts([integration.pk])[integration.pk]
+    assert counted.unmatched == 4  # owner, contributor, reviewer, viewer: none is in Rally
+    dana = RallyPerson.objects.get(integration=integration, email="developer@example.com")
+    people.decide(integration, rally_oid=dana.rally_oid, choice=str(cast.viewer.pk), user=None)
+    assert sync_counts([integration.pk])[integration.pk].unmatched == 3
+    client.force_login(cast.owner)
+    page = client.get("/w/PLAT/settings/integrations/manage/").content.decode()
+    assert f'href="{counted.people_url}"' in page and ">3</a>" in page
