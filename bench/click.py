@@ -1,0 +1,126 @@
+"""One Send click on an idle task cluster: the time to the link, and the Rally requests it costs.
+
+    .venv/bin/python bench/click.py [--clicks 20] [--idle 3]
+
+Builds a throwaway SQLite database and a fresh sandbox, starts `manage.py qcluster` on them,
+sends one feature to warm up (its look-ups are what later sends reuse), then clicks Send to
+Rally (the real view, as a logged-in contributor) on a fresh feature `--clicks` times, idle for
+`--idle` seconds before each, and measures each click from its POST to the link stored, and
+the WSAPI requests the sandbox counted meanwhile. The catch-up schedule is pushed out of the
+way (SYNC_PULL_MINUTES=60) so that what is counted is the send alone. Prints the figures
+next to the goals and ends with one line of JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.send import build, configure, wait_for  # noqa: E402
+
+GOAL_P90_MS = 500
+GOAL_REQUESTS = 1
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (the value below which `share` of the clicks fall)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * share // 1))
+    return ordered[int(rank) - 1]
+
+
+def click(client, workspace, integration, sandbox, name: str) -> tuple[float, int]:
+    """POST Send to Rally for a fresh feature; (seconds to the link, requests counted)."""
+    from aharally.records.services import create_feature
+    from aharally.sync.models import Link
+    from tests.factories import parking_lot
+
+    feature = create_feature(workspace=workspace, name=name, release=parking_lot(workspace))
+    url = f"/w/{workspace.prefix}/sync/feature/{feature.pk}/send/"
+    sandbox.admin("POST", "/sandbox-admin/stats/reset")
+    started = time.perf_counter()
+    response = client.post(url, {"integration": integration.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200, response.content[:300]
+    link = Link.objects.filter(record_id=feature.pk)
+    deadline = time.monotonic() + 60
+    while not link.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"No link for {name} after 60 s")
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    time.sleep(0.2)  # let the drain finish (its last requests are counted too)
+    return elapsed, sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=3.0)
+    args = parser.parse_args()
+    # No catch-up during the clicks (its schedule is made by `migrate`, the cluster reads it).
+    os.environ["SYNC_PULL_MINUTES"] = "60"
+    with tempfile.TemporaryDirectory(prefix="aharally-click-") as tmp:
+        configure(Path(tmp) / "click.sqlite3")
+        from django.core.management import call_command
+        from django.test import Client
+
+        from tests.sandbox import RallySandbox
+        from tests.sync.cluster import TaskCluster
+        from tests.sync.support import connect
+
+        with RallySandbox() as sandbox:
+            call_command("createcachetable", verbosity=0)  # as `make run` does
+            workspace, owner, contributor, _ = build(0, 0)
+            integration = connect(workspace, sandbox, owner=owner)
+            client = Client()
+            client.force_login(contributor)
+            cluster = TaskCluster(env={"SYNC_PULL_MINUTES": "60"}).start()
+            try:
+                wait_for(cluster_ready, timeout=60)
+                time.sleep(args.idle)
+                warm_s, warm_requests = click(client, workspace, integration, sandbox, "Warm")
+                times, counts = [], []
+                for n in range(args.clicks):
+                    time.sleep(args.idle)
+                    elapsed, requests = click(client, workspace, integration, sandbox, f"Click {n}")
+                    times.append(elapsed * 1000)
+                    counts.append(requests)
+            finally:
+                cluster.stop()
+    p50, p90 = statistics.median(times), percentile(times, 0.9)
+    per_send = sum(counts) / len(counts)
+    print(f"first send (cold look-ups): {warm_s * 1000:.0f} ms, {warm_requests} Rally requests")
+    print(f"{len(times)} clicks, {args.idle:g} s idle before each, click → link stored:")
+    print(f"  p50   {p50:7.0f} ms")
+    print(f"  p90   {p90:7.0f} ms   goal < {GOAL_P90_MS} ms")
+    print(f"  min   {min(times):7.0f} ms   max {max(times):.0f} ms")
+    print(
+        f"Rally requests per send  {per_send:5.2f}   goal {GOAL_REQUESTS} "
+        f"(each: {' '.join(str(c) for c in counts)})"
+    )
+    print(json.dumps({"p50_ms": round(p50), "p90_ms": round(p90), "requests_per_send": per_send}))
+
+
+def cluster_ready() -> bool:
+    """A cluster of this database has written its heartbeat (its workers are up)."""
+    from django_q.models import Success
+
+    from aharally.sync.enqueue import enqueue
+
+    if not getattr(cluster_ready, "asked", False):
+        enqueue("math.floor", 1.5, task_name="click-bench-ready")
+        cluster_ready.asked = True
+    return Success.objects.filter(name="click-bench-ready").exists()
+
+
+if __name__ == "__main__":
+    main()
