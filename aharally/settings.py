@@ -296,6 +296,10 @@ SYNC_TICK_MINUTES = env_int("SYNC_TICK_MINUTES", 1)
 SYNC_PULL_MINUTES = env_int("SYNC_PULL_MINUTES", 1)
 # Objects a catch-up reads a page (Rally's largest page is 2,000).
 SYNC_PULL_PAGE_SIZE = env_int("SYNC_PULL_PAGE_SIZE", 2000)
+# Rally's metadata a send uses (a type's attributes, portfolio item states, people) is kept
+# across drains this long, then read again; sooner when the mappings change or Rally refuses
+# what was built from it (aharally/integrations/rally_metadata.py).
+SYNC_RALLY_METADATA_SECONDS = env_int("SYNC_RALLY_METADATA_SECONDS", 900)
 
 # Production (docs/operations.md): health, metrics, heartbeats, structured logs.
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is 404.
