@@ -270,6 +270,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # How long an idle cluster waits between looks at the ORM broker's queue: the wait a Send
+    # click's task sits before a worker takes it (django-q2's default is 200 ms). One indexed
+    # query a look; Redis's broker needs none (a blocking pop).
+    Q_CLUSTER["poll"] = env_int("Q_POLL_MS", 50) / 1000
 
 # The sync (aharally/sync). Times in seconds unless named otherwise.
 # A rich-text edit waits this long for the typing to stop before it is sent (0: at once).

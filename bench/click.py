@@ -38,8 +38,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def click(client, workspace, integration, sandbox, name: str) -> tuple[float, int]:
-    """POST Send to Rally for a fresh feature; (seconds to the link, requests counted)."""
+def click(client, workspace, integration, sandbox, name: str) -> dict:
+    """POST Send to Rally for a fresh feature: the seconds to the link (and to the view's
+    answer, to the drain task's start, to the link written), and the requests counted."""
+    from django.utils import timezone
+    from django_q.models import Task
+
     from aharally.records.services import create_feature
     from aharally.sync.models import Link
     from tests.factories import parking_lot
@@ -47,8 +51,10 @@ def click(client, workspace, integration, sandbox, name: str) -> tuple[float, in
     feature = create_feature(workspace=workspace, name=name, release=parking_lot(workspace))
     url = f"/w/{workspace.prefix}/sync/feature/{feature.pk}/send/"
     sandbox.admin("POST", "/sandbox-admin/stats/reset")
+    clicked = timezone.now()
     started = time.perf_counter()
     response = client.post(url, {"integration": integration.pk}, HTTP_HX_REQUEST="true")
+    answered = time.perf_counter() - started
     assert response.status_code == 200, response.content[:300]
     link = Link.objects.filter(record_id=feature.pk)
     deadline = time.monotonic() + 60
@@ -57,8 +63,16 @@ def click(client, workspace, integration, sandbox, name: str) -> tuple[float, in
             raise SystemExit(f"No link for {name} after 60 s")
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
-    time.sleep(0.2)  # let the drain finish (its last requests are counted too)
-    return elapsed, sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
+    time.sleep(0.3)  # let the drain finish (its last requests are counted too)
+    task = Task.objects.filter(name__startswith="drain-", started__gte=clicked).order_by("started")
+    task = task.first()
+    return {
+        "seconds": elapsed,
+        "view": answered,
+        "taken": (task.started - clicked).total_seconds() if task else float("nan"),
+        "written": (link.get().created_at - clicked).total_seconds(),
+        "requests": sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"],
+    }
 
 
 def main() -> None:
@@ -87,22 +101,32 @@ def main() -> None:
             try:
                 wait_for(cluster_ready, timeout=60)
                 time.sleep(args.idle)
-                warm_s, warm_requests = click(client, workspace, integration, sandbox, "Warm")
-                times, counts = [], []
+                warm = click(client, workspace, integration, sandbox, "Warm")
+                clicks = []
                 for n in range(args.clicks):
                     time.sleep(args.idle)
-                    elapsed, requests = click(client, workspace, integration, sandbox, f"Click {n}")
-                    times.append(elapsed * 1000)
-                    counts.append(requests)
+                    clicks.append(click(client, workspace, integration, sandbox, f"Click {n}"))
             finally:
                 cluster.stop()
+    times = [c["seconds"] * 1000 for c in clicks]
+    counts = [c["requests"] for c in clicks]
     p50, p90 = statistics.median(times), percentile(times, 0.9)
     per_send = sum(counts) / len(counts)
-    print(f"first send (cold look-ups): {warm_s * 1000:.0f} ms, {warm_requests} Rally requests")
+    print(
+        f"first send (cold look-ups): {warm['seconds'] * 1000:.0f} ms, "
+        f"{warm['requests']} Rally requests"
+    )
     print(f"{len(times)} clicks, {args.idle:g} s idle before each, click → link stored:")
     print(f"  p50   {p50:7.0f} ms")
     print(f"  p90   {p90:7.0f} ms   goal < {GOAL_P90_MS} ms")
     print(f"  min   {min(times):7.0f} ms   max {max(times):.0f} ms")
+    print("  where it goes, p50 (ms from the click):")
+    for key, label in [
+        ("view", "the view answered"),
+        ("taken", "a worker started the drain"),
+        ("written", "the link was written"),
+    ]:
+        print(f"    {label:<28} {statistics.median(c[key] for c in clicks) * 1000:6.0f}")
     print(
         f"Rally requests per send  {per_send:5.2f}   goal {GOAL_REQUESTS} "
         f"(each: {' '.join(str(c) for c in counts)})"
