@@ -271,6 +271,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # How long an idle cluster waits between looks at the ORM broker's queue: the wait a Send
+    # click's task sits before a worker takes it (django-q2's default is 200 ms). One indexed
+    # query a look; Redis's broker needs none (a blocking pop).
+    Q_CLUSTER["poll"] = env_int("Q_POLL_MS", 50) / 1000
 
 # The sync (aharally/sync). Times in seconds unless named otherwise.
 # A rich-text edit waits this long for the typing to stop before it is sent (0: at once).
@@ -297,6 +301,10 @@ SYNC_TICK_MINUTES = env_int("SYNC_TICK_MINUTES", 1)
 SYNC_PULL_MINUTES = env_int("SYNC_PULL_MINUTES", 1)
 # Objects a catch-up reads a page (Rally's largest page is 2,000).
 SYNC_PULL_PAGE_SIZE = env_int("SYNC_PULL_PAGE_SIZE", 2000)
+# Rally's metadata a send uses (a type's attributes, portfolio item states, people) is kept
+# across drains this long, then read again; sooner when the mappings change or Rally refuses
+# what was built from it (aharally/integrations/rally_metadata.py).
+SYNC_RALLY_METADATA_SECONDS = env_int("SYNC_RALLY_METADATA_SECONDS", 900)
 
 # Production (docs/operations.md): health, metrics, heartbeats, structured logs.
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is 404.

@@ -223,13 +223,17 @@ class MetadataMixin:
         return sorted(levels, key=lambda t: t.ordinal or 0)
 
     def states(
-        self: RallyClient, type_path: str, *, workspace: RefLike | None = None
+        self: RallyClient,
+        type_path: str,
+        *,
+        workspace: RefLike | None = None,
+        typedef: TypeDefinition | None = None,
     ) -> list[State]:
-        """The ordered states of a portfolio item type.
+        """The ordered states of a portfolio item type (`typedef`: its definition, read already).
 
         Reference: GET /state?query=(TypeDef = <typedef ref>)&order=OrderIndex.
         """
-        typedef = self.type_definition(type_path, workspace=workspace)
+        typedef = typedef or self.type_definition(type_path, workspace=workspace)
         items = self.query(
             "State",
             query=where("TypeDef", "=", typedef.ref),
@@ -254,13 +258,15 @@ class MetadataMixin:
         *,
         workspace: RefLike | None = None,
         with_allowed_values: bool = True,
+        typedef: TypeDefinition | None = None,
     ) -> list[AttributeDefinition]:
-        """The attributes of a type, with allowed values of drop-downs and ScheduleState.
+        """The attributes of a type, with allowed values of drop-downs and ScheduleState
+        (`typedef`: the type's definition, read already).
 
         Reference: GET /TypeDefinition/<oid>/Attributes, then
         GET /AttributeDefinition/<oid>/AllowedValues for each value-list attribute.
         """
-        typedef = self.type_definition(type_path, workspace=workspace)
+        typedef = typedef or self.type_definition(type_path, workspace=workspace)
         items = self.collection(typedef.ref, "Attributes", fetch=_ATTRIBUTE_FETCH)
         return [self._attribute(item, with_allowed_values=with_allowed_values) for item in items]
 

@@ -51,8 +51,21 @@ class WatchedSentinel(Sentinel):
 
     def spawn_pusher(self):
         return self.spawn_process(
-            pusher, self.task_queue, self.event_out, RecordingBroker(self.broker)
+            _pusher, self.task_queue, self.event_out, RecordingBroker(self.broker)
         )
+
+
+def _pusher(task_queue, event, broker) -> None:
+    """django-q2's pusher, keeping its database connection from one look at the queue to the
+    next (Q_POLL_MS).
+
+    The ORM broker closes connections older than CONN_MAX_AGE before each look; at 0 (the
+    default) that would be a new connection every 50 ms. This process does nothing else, so
+    its connection lives on, closed only after an error (as with CONN_MAX_AGE=None).
+    """
+    if "orm" in settings.Q_CLUSTER:
+        db.connections[settings.Q_CLUSTER["orm"]].settings_dict["CONN_MAX_AGE"] = None
+    pusher(task_queue, event, broker)
 
 
 class RecordingBroker:

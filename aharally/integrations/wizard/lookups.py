@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aharally.integrations import rally_metadata
 from aharally.integrations.connection import rally_session
 from aharally.integrations.defaults import RELEASE, STORY
 from aharally.integrations.models import Integration, RecordMapping
@@ -96,7 +97,9 @@ def required_gaps(integration: Integration) -> list[RequiredGap]:
 
 
 def refresh_status_maps(integration: Integration) -> None:
-    """Bring every status map of the integration up to Rally's current states."""
+    """Bring every status map of the integration up to Rally's current states (and forget
+    the metadata sends keep across drains: the owner asked for Rally's as it is now)."""
+    rally_metadata.drop(integration)
     with rally_session(integration, doing="read Rally's states") as client:
         for mapping in integration.source.record_mappings.all():
             field, states = status_maps.read_rally_states(

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from aharally.integrations import hooks
+from aharally.integrations import hooks, rally_metadata
 from aharally.integrations.defaults import (
     ALLOWED_RALLY_TYPES,
     DEFAULT_RECORD_MAPPINGS,
@@ -470,6 +470,7 @@ def enable(*, integration: Integration, user) -> None:
     integration.enabled_at = timezone.now()
     integration.wizard_step = WizardStep.ENABLE
     integration.save(update_fields=["state", "enabled_at", "wizard_step"])
+    rally_metadata.drop(integration)  # sends read Rally's types and states afresh
     transaction.on_commit(lambda: hooks.lifecycle("enabled", integration))
     source = integration.source
     log_info(

@@ -26,6 +26,7 @@ from django.utils import timezone
 from aharally.concurrency import stopping
 from aharally.integrations.connection import RallyProblem, client_for, explain, ready_to_sync
 from aharally.integrations.log import record_failure
+from aharally.integrations.rally_metadata import MetadataCache
 from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
@@ -84,11 +85,12 @@ def drain_outbox(integration_id: int) -> dict:
             record_failure(integration, problem.message)
             _hold_all(integration_id, problem.message)
             return {"sent": 0, "reason": problem.message}
+        config = effective_config(integration)
         run = DrainRun(
             integration=integration,
-            config=effective_config(integration),
+            config=config,
             client=client,
-            lookups=Lookups(client),
+            lookups=Lookups(client, kept=MetadataCache.of(integration, config)),
         )
         width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
@@ -130,7 +132,8 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
                 integration_id=integration_id, limit=2 * width - len(pending)
             )
             if rows:
-                if not _warm_up(run, rows):
+                rows = _warm_up(run, rows)
+                if rows is None:
                     break
                 pending.update({pool.submit(_push_in_thread, row, run): row for row in rows})
         if pending:
@@ -148,11 +151,13 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
     wait(list(pending))
 
 
-def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
-    """Read what the rows' types need before sending them in parallel, in this thread.
+def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> list[OutboxItem] | None:
+    """Read what the rows' types need before sending them in parallel, in this thread; the
+    rows left to send, or None when the drain stops.
 
     A refused credential is then one failing request, not a dozen: the rows go back to
-    wait for re-authorization and the drain stops.
+    wait for re-authorization and the drain stops. When nothing needed reading (kept from an
+    earlier drain), the first row is sent alone, in this thread, to the same end.
     """
     types = {row.record_type for row in rows if row.integration_id == run.integration.pk}
     try:
@@ -165,10 +170,18 @@ def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> bool:
         explain(run.integration, error, doing="send records to Rally")
         for row in rows:
             attempts.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
-        return False
+        return None
     except RallyError:
         pass  # each row meets it again and is failed or retried on its own
-    return True
+    if len(rows) > 1 and not run.lookups.asked_rally:
+        first, rows = rows[0], rows[1:]
+        push_row(first, run)
+        run.lookups.asked_rally = True  # once a run
+        if run.paused:  # the credential was refused: the others wait with it
+            for row in rows:
+                attempts.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
+            return None
+    return rows
 
 
 def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:

@@ -2,7 +2,9 @@
 
 One `Lookups` serves every row of a drain run (and its threads), so a bulk send of a thousand
 features reads each type's attributes once, each person once, each tag once — the per-row
-cost stays one request per created object.
+cost stays one request per created object. Attributes, states and people are also kept across
+drains (`integrations.rally_metadata`), so an isolated Send costs its create alone; when Rally
+refuses a create built from what was kept, `refresh` forgets it and the row is built again.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from aharally.integrations.rally_metadata import MetadataCache
 from aharally.rally.client import RallyClient
-from aharally.rally.metadata import AttributeDefinition
+from aharally.rally.metadata import AttributeDefinition, TypeDefinition
 from aharally.rally.objects import RallyRef
 from aharally.rally.query import any_of, where
 
@@ -19,29 +22,59 @@ _ATTRIBUTE_FETCH = ["Name", "ElementName", "AttributeType", "Required", "ReadOnl
 
 
 class Lookups:
-    def __init__(self, client: RallyClient) -> None:
+    def __init__(self, client: RallyClient, *, kept: MetadataCache | None = None) -> None:
         self.client = client
+        self._kept = kept
         self._lock = threading.RLock()
+        self._typedefs: dict[str, TypeDefinition] = {}
         self._attributes: dict[str, dict[str, AttributeDefinition]] = {}
         self._states: dict[str, dict[str, RallyRef]] = {}
         self._users: dict[str, RallyRef | None] = {}
         self._tags: dict[str, RallyRef] = {}
+        self._from_kept = False  # something in use came from the cache across drains
+        self._refreshes = 0
+        self.asked_rally = False  # a look-up of this run made a request (it was answered)
+
+    def _typedef(self, type_path: str) -> TypeDefinition:
+        if type_path not in self._typedefs:
+            self._typedefs[type_path] = self.client.type_definition(type_path)
+            self.asked_rally = True
+        return self._typedefs[type_path]
+
+    def _kept_value(self, kind: str, name: str):
+        found = self._kept.get(kind, name) if self._kept is not None else None
+        if found is not None:
+            self._from_kept = True
+        return found
+
+    def _keep(self, kind: str, name: str, value) -> None:
+        if self._kept is not None:
+            self._kept.put(kind, name, value)
 
     def attributes(self, type_path: str) -> dict[str, AttributeDefinition]:
-        """The type's attributes by ElementName (two requests, once per run)."""
+        """The type's attributes by ElementName (kept across drains; else two requests)."""
         with self._lock:
             if type_path not in self._attributes:
-                found = self.client.attributes(type_path, with_allowed_values=False)
-                self._attributes[type_path] = {a.element_name: a for a in found}
+                found = self._kept_value("attributes", type_path)
+                if found is None:
+                    read = self.client.attributes(
+                        type_path, with_allowed_values=False, typedef=self._typedef(type_path)
+                    )
+                    found = {a.element_name: a for a in read}
+                    self._keep("attributes", type_path, found)
+                self._attributes[type_path] = found
             return self._attributes[type_path]
 
     def state_ref(self, type_path: str, name: str) -> RallyRef | None:
         """A portfolio item State object by name (PI `State` fields take a reference)."""
         with self._lock:
             if type_path not in self._states:
-                self._states[type_path] = {
-                    state.name: state.ref for state in self.client.states(type_path)
-                }
+                found = self._kept_value("states", type_path)
+                if found is None:
+                    read = self.client.states(type_path, typedef=self._typedef(type_path))
+                    found = {state.name: state.ref for state in read}
+                    self._keep("states", type_path, found)
+                self._states[type_path] = found
             return self._states[type_path].get(name)
 
     def user_ref(self, email: str) -> RallyRef | None:
@@ -49,14 +82,47 @@ class Lookups:
         key = email.strip().lower()
         with self._lock:
             if key not in self._users:
-                found = self.client.query(
-                    "User",
-                    query=where("EmailAddress", "=", email.strip()),
-                    fetch=["ObjectID", "EmailAddress", "UserName"],
-                    limit=1,
-                ).first()
-                self._users[key] = found.ref if found is not None else None
+                ref = self._kept_value("users", key)
+                if ref is None:
+                    found = self.client.query(
+                        "User",
+                        query=where("EmailAddress", "=", email.strip()),
+                        fetch=["ObjectID", "EmailAddress", "UserName"],
+                        limit=1,
+                    ).first()
+                    ref = found.ref if found is not None else None
+                    self.asked_rally = True
+                    if ref is not None:  # one Rally lacks is asked for again next drain
+                        self._keep("users", key, ref)
+                self._users[key] = ref
             return self._users[key]
+
+    def stamp(self) -> int:
+        """Taken before building a row's fields; `refresh` compares it."""
+        with self._lock:
+            return self._refreshes
+
+    def refresh(self, stamp: int) -> bool:
+        """Rally refused what a row built after `stamp`: True when building it again may help.
+
+        That is when what it used came from the cache across drains (now forgotten here and
+        for every drain, so it is read from Rally again), or another row refreshed meanwhile.
+        False when it was all read from Rally in this drain already: the refusal stands.
+        """
+        with self._lock:
+            if self._refreshes != stamp:
+                return True
+            if not self._from_kept:
+                return False
+            if self._kept is not None:
+                self._kept.drop()
+            self._typedefs.clear()
+            self._attributes.clear()
+            self._states.clear()
+            self._users.clear()
+            self._from_kept = False
+            self._refreshes += 1
+            return True
 
     def tag_refs(self, names: Iterable[str]) -> list[RallyRef]:
         """Tags by name, creating those Rally lacks (tags belong to the Rally workspace)."""

@@ -25,6 +25,7 @@ from aharally.rally.errors import (
     RallyOutcomeUnknown,
     RallyThrottled,
     RallyTransientError,
+    RallyValidationError,
 )
 from aharally.rally.objects import RallyRef
 from aharally.sync import history, links, mapping
@@ -183,10 +184,19 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         )
         return
     parents = resolve_parents(record, row, run, integration=integration, send_row=send_row)
-    values, payload = build_payload(
-        record, record_mapping, run, config=config, creating=True, parents=parents
-    )
-    missing = missing_required(record, record_mapping, run, payload)
+
+    def fields():
+        values, payload = build_payload(
+            record, record_mapping, run, config=config, creating=True, parents=parents
+        )
+        return values, payload, missing_required(record, record_mapping, run, payload)
+
+    stamp = run.lookups.stamp()
+    values, payload, missing = fields()
+    if missing and run.lookups.refresh(stamp):
+        # Kept from an earlier drain: Rally may have dropped that requirement since.
+        stamp = run.lookups.stamp()
+        values, payload, missing = fields()
     if missing:
         attempts.fail(row, kind=ErrorKind.REQUIRED, message=missing)
         return
@@ -213,9 +223,27 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         look_before_send=True,
         sent_values=row.sent_values,
     )
-    created = run.client.create(
-        record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
-    )
+    try:
+        created = run.client.create(
+            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+        )
+    except (RallyValidationError, RallyNotFound):
+        # Refused, maybe for a state or person kept from an earlier drain that Rally no
+        # longer has ("Cannot find object to read"): read them again and try once more
+        # (nothing was created).
+        if not run.lookups.refresh(stamp):
+            raise
+        values, payload, missing = fields()
+        if missing:
+            attempts.fail(row, kind=ErrorKind.REQUIRED, message=missing)
+            return
+        row.sent_values = {**values, "_parents": row.sent_values["_parents"]}
+        OutboxItem.objects.filter(pk=row.pk, claim_token=row.claim_token).update(
+            sent_values=row.sent_values
+        )
+        created = run.client.create(
+            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+        )
     link = _store_link(row, run, record, record_mapping, created, values, integration)
     if link is not None:
         _after_create(row, run, record=record, link=link, integration=integration)
