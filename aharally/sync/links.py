@@ -10,6 +10,8 @@ that links — a create's answer, an adoption, an import, Link to existing — g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import IntegrityError, transaction
 
 from aharally.integrations.models import Integration
@@ -38,22 +40,31 @@ def create_link(
     record_id: int,
     rally_type: str,
     rally_oid: int,
+    then: Callable[[Link], None] | None = None,
+    replace_broken: bool = True,
     **fields,
 ) -> Link:
     """Make the link (Rally's detail URL derived, a broken one of the record replaced), or
-    raise AlreadyLinked naming what holds the object or the record."""
+    raise AlreadyLinked naming what holds the object or the record.
+
+    `then(link)` runs in the link's transaction (a send finishes its row there), so both
+    commit or neither does. `replace_broken=False` skips looking for a broken link to replace,
+    for a caller that just saw there is none: should one be there after all, the link is
+    made again the long way.
+    """
     site = site_of(integration)
     try:
         with transaction.atomic():
-            # A broken link of the record (its object deleted in Rally, or moved out of the
-            # project) gives way to the new one: a record has one link per integration.
-            Link.objects.filter(
-                integration=integration,
-                record_type=record_type,
-                record_id=record_id,
-                state=LinkState.BROKEN,
-            ).delete()
-            return Link.objects.create(
+            if replace_broken:
+                # A broken link of the record (its object deleted in Rally, or moved out of
+                # the project) gives way to the new one: a record has one link per integration.
+                Link.objects.filter(
+                    integration=integration,
+                    record_type=record_type,
+                    record_id=record_id,
+                    state=LinkState.BROKEN,
+                ).delete()
+            link = Link.objects.create(
                 integration=integration,
                 record_type=record_type,
                 record_id=record_id,
@@ -63,10 +74,23 @@ def create_link(
                 url=detail_url(integration.source.rally_url, rally_type, rally_oid),
                 **fields,
             )
+            if then is not None:
+                then(link)
+            return link
     except IntegrityError:
         by_object = holder_of(site, rally_oid)
         by_record = link_of_record(site, record_type, record_id)
         if by_object is None and by_record is None:
+            if not replace_broken:
+                return create_link(
+                    integration=integration,
+                    record_type=record_type,
+                    record_id=record_id,
+                    rally_type=rally_type,
+                    rally_oid=rally_oid,
+                    then=then,
+                    **fields,
+                )
             raise  # neither: a constraint of another kind, not ours to explain
         raise AlreadyLinked(by_object=by_object, by_record=by_record) from None
 
