@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from aharally.integrations.connection import explain
@@ -158,18 +157,8 @@ def _reference(row: OutboxItem) -> str:
 def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
     # Whether the record is linked into this Rally already (any integration) is read with the
     # record itself, right before the create: one query, not two.
-    on_site = Link.objects.filter(
-        rally_site=links.site_of(integration),
-        record_type=row.record_type,
-        record_id=OuterRef("pk"),
-    )
     record = load_one(
-        row.record_type,
-        row.record_id,
-        linked_on_site=Exists(on_site.filter(state=LinkState.OK)),
-        broken_here=Exists(
-            on_site.filter(integration_id=integration.pk).exclude(state=LinkState.OK)
-        ),
+        row.record_type, row.record_id, **links.checks_of_record(integration, row.record_type)
     )
     if record is None:
         attempts.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
