@@ -47,6 +47,10 @@ class SharedCap(Protocol):
     def hold(self) -> contextlib.AbstractContextManager[None]: ...
 
 
+# The thread giving back slots set aside waits this long for more before it ends.
+RETURNS_LINGER_SECONDS = 5.0
+
+
 class LeasedSlots:
     """Waiting for a slot, giving it back, and renewing it: the part both stores share."""
 
@@ -67,6 +71,7 @@ class LeasedSlots:
         self.keep = float(keep)
         self._idle: list[tuple[str, float]] = []  # (token, set aside at), oldest first
         self._idle_lock = threading.Lock()
+        self._idle_changed = threading.Condition(self._idle_lock)
         self._returning = False
 
     # What each store implements: one query or round trip each.
@@ -130,8 +135,9 @@ class LeasedSlots:
             return token
 
     def _set_aside(self, token: str) -> None:
-        with self._idle_lock:
+        with self._idle_changed:
             self._idle.append((token, time.monotonic()))
+            self._idle_changed.notify()
             if self._returning:
                 return
             self._returning = True
@@ -141,7 +147,11 @@ class LeasedSlots:
         """Give back the slots set aside longer than `keep` until none is left (one thread)."""
         try:
             while True:
-                with self._idle_lock:
+                with self._idle_changed:
+                    if not self._idle:
+                        # A busy process sets slots aside again soon: waiting for that costs
+                        # less than a new thread (and its connection) each time.
+                        self._idle_changed.wait(RETURNS_LINGER_SECONDS)
                     if not self._idle:
                         self._returning = False
                         return
@@ -380,6 +390,7 @@ def _after_fork_in_child() -> None:
     _caps_lock = threading.Lock()
     for cap in _caps.values():  # the parent's slots set aside are the parent's
         cap._idle, cap._idle_lock, cap._returning = [], threading.Lock(), False
+        cap._idle_changed = threading.Condition(cap._idle_lock)
     _caps.clear()
 
 
