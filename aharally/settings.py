@@ -285,6 +285,9 @@ SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 12)
 # A request holds one of those slots under a lease its process renews; a killed process's
 # slots come back after this long.
 SYNC_SLOT_LEASE_SECONDS = env_int("SYNC_SLOT_LEASE_SECONDS", 30)
+# A process keeps a slot this long after a request for its next one (a drain sends row after
+# row), rather than giving it back and taking one again: two queries a request saved.
+SYNC_SLOT_KEEP_MS = env_int("SYNC_SLOT_KEEP_MS", 1000)
 # A row claimed longer ago than this is taken back (its worker died); a drain's lease lives
 # this long unless renewed.
 SYNC_CLAIM_TIMEOUT_SECONDS = env_int("SYNC_CLAIM_TIMEOUT_SECONDS", 150)

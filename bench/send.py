@@ -1,21 +1,28 @@
-"""Bulk send through the real task cluster to the Rally sandbox, against a plain loop.
+"""Bulk send through the real task cluster to the Rally sandbox: throughput against Rally's
+limit, and aharally's own cost per created object.
 
-    .venv/bin/python bench/send.py [--features 1000] [--requirements 2] [--latency-runs 20]
+    .venv/bin/python bench/send.py [--features 200] [--requirements 2] [--latency-ms 1000]
+                                   [--plain] [--latency-runs 0]
 
 Builds a throwaway SQLite database and a fresh sandbox, sends N features with M requirements
-each (N * (1 + M) Rally objects) through `manage.py qcluster`, and prints:
-- wall time and objects per second of the bulk send;
-- HTTP requests per created object (the sandbox's own count);
-- the ratio of that wall time to a plain loop that creates the same objects with `requests`
-  and the same concurrency (12 in flight), in the same run;
-- the time from the Send click's POST to the link being stored, for one feature with automatic
-  sending (median of 20).
-Numbers vary with the machine; the ratios are what to compare.
+each (N * (1 + M) Rally objects) through `manage.py qcluster`, and prints, next to each goal:
+- objects per second, and with `--latency-ms` (the sandbox's latency fault on every API
+  request) the fraction of Rally's limit, 12 in flight / latency;
+- the average and peak requests in flight at the sandbox (its own stats, per credential);
+- HTTP requests per created object (the sandbox's count);
+- CPU per created object of the cluster's processes and of the sandbox's (/proc, user+system);
+- SQL statements per created object: a second, smaller bulk send (`--sql-features`) through
+  the same drain run in this process, counted on every connection its threads open.
+`--plain` also times a loop of bare `requests` creating the same objects 12 at a time, and
+`--latency-runs` the Send click → link stored for one feature (bench/click.py is the one to use
+for that). The last line is the figures as JSON. The machine is noisy: compare counts and
+ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -27,6 +34,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CONCURRENCY = 12
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+IDLE_SECONDS = 5
+
+# The goals of issue 22 (send).
+GOAL_SQL_PER_OBJECT = 8
+GOAL_CPU_MS_PER_OBJECT = 5
+GOAL_CPU_SHARE_OF_SANDBOX = 0.25
+GOAL_AVG_IN_FLIGHT = 11
+GOAL_FRACTION_OF_LIMIT = 0.9
 
 
 def configure(database: Path) -> None:
@@ -43,36 +59,63 @@ def configure(database: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0, interactive=False)
+    # The cache (a database table unless REDIS_URL is set) holds the catch-up's flags.
+    call_command("createcachetable", verbosity=0)
 
 
-def build(features: int, requirements: int):
+def build(workspace, features: int, requirements: int, *, prefix: str):
+    from aharally.records.services import create_feature, create_requirement
+    from tests.factories import parking_lot
+
+    lot = parking_lot(workspace)
+    made = []
+    for n in range(features):
+        feature = create_feature(workspace=workspace, name=f"{prefix} feature {n}", release=lot)
+        for r in range(requirements):
+            create_requirement(feature=feature, name=f"{prefix} story {n}.{r}")
+        made.append(feature)
+    return made
+
+
+def people():
     from django.contrib.auth import get_user_model
 
-    from aharally.records.services import create_feature, create_requirement, create_workspace
+    from aharally.records.services import create_workspace
     from aharally.workspaces.models import Membership, Role
-    from tests.factories import parking_lot
 
     User = get_user_model()
     owner = User.objects.create_user(username="o", email="owner@example.com", password="x")
     workspace = create_workspace(name="Bench", prefix="BENCH", owner=owner)
     contributor = User.objects.create_user(username="c", email="c@example.com", password="x")
     Membership.objects.create(workspace=workspace, user=contributor, role=Role.CONTRIBUTOR)
-    lot = parking_lot(workspace)
-    made = []
-    for n in range(features):
-        feature = create_feature(workspace=workspace, name=f"Bench feature {n}", release=lot)
-        for r in range(requirements):
-            create_requirement(feature=feature, name=f"Bench story {n}.{r}")
-        made.append(feature)
-    return workspace, owner, contributor, made
+    return workspace, owner, contributor
 
 
-def wait_for(condition, timeout: float = 900) -> None:
+def wait_for(condition, timeout: float = 1800) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit("Timed out")
         time.sleep(0.05)
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU of these processes (and of their children they have waited for)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone: a worker recycled by the cluster takes its CPU with it
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / CLOCK_TICKS
+
+
+def set_latency(sandbox, ms: int) -> None:
+    sandbox.admin("DELETE", "/sandbox-admin/faults")
+    if ms:
+        fault = {"kind": "latency", "ms": ms, "count": None, "match": {"path_contains": "/slm/"}}
+        sandbox.admin("POST", "/sandbox-admin/faults", json=fault)
 
 
 def plain_loop(sandbox, project_oid: int, features: int, requirements: int) -> float:
@@ -145,52 +188,148 @@ def send_latency(workspace, contributor, integration, runs: int) -> list[float]:
     return timings
 
 
+def sql_per_object(workspace, integration, contributor, *, features: int, requirements: int):
+    """Statements of a bulk send drained in this process, on every connection it opens."""
+    from aharally.sync.models import Link
+    from aharally.sync.outgoing.drain import drain_outbox
+    from aharally.sync.web.jobs import start_job
+    from tests.sqlcount import CountingStatements
+
+    made = build(workspace, features, requirements, prefix="Counted")
+    before = Link.objects.count()
+    start_job(records=made, integration=integration, user=contributor, label="counted")
+    with CountingStatements() as counted:
+        drain_outbox(integration.pk)
+    objects = Link.objects.count() - before
+    assert objects == features * (1 + requirements), objects
+    return counted.total / objects, counted.by_kind, objects
+
+
+def check(value, goal, *, at_most: bool) -> str:
+    if value is None:
+        return ""
+    met = value <= goal if at_most else value >= goal
+    return f"goal {'≤' if at_most else '≥'} {goal}: {'met' if met else 'NOT met'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=int, default=1000)
+    parser.add_argument("--features", type=int, default=200)
     parser.add_argument("--requirements", type=int, default=2)
-    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--sql-features", type=int, default=100)
+    parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--latency-runs", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aharally-bench-") as tmp:
         configure(Path(tmp) / "bench.sqlite3")
         from aharally.sync.models import Link
         from aharally.sync.web.jobs import start_job
         from tests.sandbox import RallySandbox
-        from tests.sync.cluster import TaskCluster
+        from tests.sync.cluster import TaskCluster, process_tree
         from tests.sync.support import connect, scope_of
 
         with RallySandbox() as sandbox:
-            workspace, owner, contributor, features = build(args.features, args.requirements)
+            workspace, owner, contributor = people()
+            features = build(workspace, args.features, args.requirements, prefix="Bench")
             integration = connect(workspace, sandbox, owner=owner)
             total = args.features * (1 + args.requirements)
             cluster = TaskCluster(env={"SYNC_DRAIN_BUDGET_SECONDS": "90"}).start()
             try:
                 time.sleep(3)  # let the cluster's workers start
+                set_latency(sandbox, args.latency_ms)
+                cluster_pids = process_tree(cluster.process.pid)
+                sandbox_pids = process_tree(sandbox._process.pid)
+                # What the cluster spends doing nothing (its broker's polls, its schedules).
+                idle_cpu = cpu_seconds(cluster_pids)
+                time.sleep(IDLE_SECONDS)
+                idle_rate = (cpu_seconds(cluster_pids) - idle_cpu) / IDLE_SECONDS
                 sandbox.admin("POST", "/sandbox-admin/stats/reset")
+                cluster_cpu, sandbox_cpu = cpu_seconds(cluster_pids), cpu_seconds(sandbox_pids)
                 started = time.perf_counter()
                 start_job(records=features, integration=integration, user=contributor, label="b")
                 wait_for(lambda: Link.objects.count() >= total)
                 wall = time.perf_counter() - started
+                cluster_cpu = cpu_seconds(cluster_pids) - cluster_cpu
+                sandbox_cpu = cpu_seconds(sandbox_pids) - sandbox_cpu
                 stats = sandbox.admin("GET", "/sandbox-admin/stats").json()
-                _, project_oid = scope_of(sandbox)
-                plain = plain_loop(sandbox, project_oid, args.features, args.requirements)
                 latencies = send_latency(workspace, contributor, integration, args.latency_runs)
             finally:
                 cluster.stop()
-    print(f"bulk send: {args.features} features * (1 + {args.requirements}) = {total} objects")
+            set_latency(sandbox, 0)
+            sql, sql_kinds, sql_objects = sql_per_object(
+                workspace,
+                integration,
+                contributor,
+                features=args.sql_features,
+                requirements=args.requirements,
+            )
+            plain = None
+            if args.plain:
+                set_latency(sandbox, args.latency_ms)
+                _, project_oid = scope_of(sandbox)
+                plain = plain_loop(sandbox, project_oid, args.features, args.requirements)
+    rate = total / wall
+    limit = CONCURRENCY / (args.latency_ms / 1000) if args.latency_ms else None
+    fraction = rate / limit if limit else None
+    avg_in_flight = max(stats.get("avg_in_flight", {}).values(), default=0)
+    peak = max(stats["max_concurrent"].values(), default=0)
+    cpu_ms = 1000 * cluster_cpu / total
+    net_ms = 1000 * (cluster_cpu - idle_rate * wall) / total
+    sandbox_ms = 1000 * sandbox_cpu / total
+    share = cpu_ms / sandbox_ms if sandbox_ms else None
+    print(
+        f"bulk send: {args.features} features * (1 + {args.requirements}) = {total} objects, "
+        f"sandbox latency {args.latency_ms} ms a request"
+    )
     print(f"  wall time             {wall:8.1f} s")
-    print(f"  objects per second    {total / wall:8.1f}")
+    print(f"  objects per second    {rate:8.2f}")
+    if limit:
+        print(
+            f"  fraction of the limit {fraction:8.3f}  (12 in flight / {args.latency_ms} ms = "
+            f"{limit:.1f} objects/s; {check(fraction, GOAL_FRACTION_OF_LIMIT, at_most=False)})"
+        )
+    goal = check(avg_in_flight, GOAL_AVG_IN_FLIGHT, at_most=False) if limit else ""
+    print(f"  average in flight     {avg_in_flight:8.2f}  {goal}")
+    print(f"  peak in flight        {peak:8d}  (Rally allows 12)")
     print(
         f"  requests per object   {stats['requests'] / total:8.3f}  ({stats['requests']} requests)"
     )
-    print(f"  peak in flight        {max(stats['max_concurrent'].values(), default=0):8d}")
-    print(f"plain loop, same objects, {CONCURRENCY} in flight: {plain:.1f} s")
-    print(f"  ratio bulk send / plain loop  {wall / plain:6.2f}")
+    cpu_goal = check(cpu_ms, GOAL_CPU_MS_PER_OBJECT, at_most=True)
+    print(f"  cluster CPU per object {cpu_ms:7.2f} ms  {cpu_goal}")
     print(
-        f"Send click → link stored (automatic sending), median of {len(latencies)}: "
-        f"{statistics.median(latencies) * 1000:.0f} ms (min {min(latencies) * 1000:.0f}, "
-        f"max {max(latencies) * 1000:.0f})"
+        f"  of which idle          {cpu_ms - net_ms:7.2f} ms  (the cluster idle: "
+        f"{1000 * idle_rate:.0f} ms of CPU a second over {wall:.0f} s); net {net_ms:.2f} ms"
     )
+    print(f"  sandbox CPU per object {sandbox_ms:7.2f} ms")
+    if share is not None:
+        share_goal = check(round(share, 3), GOAL_CPU_SHARE_OF_SANDBOX, at_most=True)
+        print(f"  cluster / sandbox CPU  {share:7.3f}     {share_goal}")
+    kinds = ", ".join(f"{kind} {n / sql_objects:.2f}" for kind, n in sql_kinds.most_common())
+    print(
+        f"  SQL per object        {sql:8.2f}  ({check(sql, GOAL_SQL_PER_OBJECT, at_most=True)}; "
+        f"{sql_objects} objects drained in-process: {kinds})"
+    )
+    if plain is not None:
+        print(f"plain loop, same objects, {CONCURRENCY} in flight: {plain:.1f} s")
+        print(f"  ratio bulk send / plain loop  {wall / plain:6.2f}")
+    if latencies:
+        print(
+            f"Send click → link stored (automatic sending), median of {len(latencies)}: "
+            f"{statistics.median(latencies) * 1000:.0f} ms (min {min(latencies) * 1000:.0f}, "
+            f"max {max(latencies) * 1000:.0f})"
+        )
+    figures = {
+        "objects": total,
+        "objects_per_s": round(rate, 2),
+        "fraction_of_limit": round(fraction, 3) if fraction is not None else None,
+        "avg_in_flight": round(avg_in_flight, 2),
+        "requests_per_object": round(stats["requests"] / total, 3),
+        "sql_per_object": round(sql, 2),
+        "cpu_ms_per_object": round(cpu_ms, 2),
+        "sandbox_cpu_ms_per_object": round(sandbox_ms, 2),
+    }
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ Slots are never taken inside a transaction of the caller's: the UPDATE would sta
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import logging
@@ -46,6 +47,10 @@ class SharedCap(Protocol):
     def hold(self) -> contextlib.AbstractContextManager[None]: ...
 
 
+# The thread giving back slots set aside waits this long for more before it ends.
+RETURNS_LINGER_SECONDS = 5.0
+
+
 class LeasedSlots:
     """Waiting for a slot, giving it back, and renewing it: the part both stores share."""
 
@@ -53,7 +58,7 @@ class LeasedSlots:
     FIRST_WAIT = 0.005
     LONGEST_WAIT = 0.1
 
-    def __init__(self, key: str, *, limit: int, lease: float) -> None:
+    def __init__(self, key: str, *, limit: int, lease: float, keep: float = 0.0) -> None:
         if limit < 1:
             raise ValueError("A shared cap needs at least one slot")
         if lease <= 0:
@@ -61,6 +66,13 @@ class LeasedSlots:
         self.key = key
         self.limit = limit
         self.lease = float(lease)
+        # `hold()` keeps a slot this long after its work for the process's next request
+        # (see `hold`); 0 gives it back at once.
+        self.keep = float(keep)
+        self._idle: list[tuple[str, float]] = []  # (token, set aside at), oldest first
+        self._idle_lock = threading.Lock()
+        self._idle_changed = threading.Condition(self._idle_lock)
+        self._returning = False
 
     # What each store implements: one query or round trip each.
     def try_acquire(self, token: str) -> bool:
@@ -98,11 +110,65 @@ class LeasedSlots:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
-        token = self.acquire()
+        """Hold a slot while the block runs.
+
+        With `keep`, the slot is set aside for `keep` seconds rather than given back, and the
+        process's next request takes it without a query: a drain sending row after row pays
+        nothing for its slots, and never waits for the database to give one back. A slot
+        set aside is still held (its lease renewed), so no more than `limit` are out across
+        processes; another process waits for it at most `keep` seconds longer.
+        """
+        token = self._take_idle() or self.acquire()
         try:
             yield
         finally:
-            self.give_back(token)
+            if self.keep > 0:
+                self._set_aside(token)
+            else:
+                self.give_back(token)
+
+    def _take_idle(self) -> str | None:
+        with self._idle_lock:
+            if not self._idle:
+                return None
+            token, _ = self._idle.pop()  # the newest: the oldest go back first
+            return token
+
+    def _set_aside(self, token: str) -> None:
+        with self._idle_changed:
+            self._idle.append((token, time.monotonic()))
+            self._idle_changed.notify()
+            if self._returning:
+                return
+            self._returning = True
+        threading.Thread(target=self._return_idle, name="slot-returns", daemon=True).start()
+
+    def _return_idle(self) -> None:
+        """Give back the slots set aside longer than `keep` until none is left (one thread)."""
+        try:
+            while True:
+                with self._idle_changed:
+                    if not self._idle:
+                        # A busy process sets slots aside again soon: waiting for that costs
+                        # less than a new thread (and its connection) each time.
+                        self._idle_changed.wait(RETURNS_LINGER_SECONDS)
+                    if not self._idle:
+                        self._returning = False
+                        return
+                    now = time.monotonic()
+                    due = [token for token, since in self._idle if now - since >= self.keep]
+                    self._idle = [(t, since) for t, since in self._idle if t not in due]
+                    wait = self.keep - (now - self._idle[0][1]) if self._idle else self.keep
+                for token in due:
+                    try:
+                        self.give_back(token)
+                    except Exception:
+                        # Its lease runs out by itself within `lease` seconds.
+                        HEARTBEAT.remove(token)
+                        logger.exception("Could not give back a slot of %s", self.key)
+                time.sleep(max(wait, 0.005))
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def _db_now() -> str:
@@ -183,8 +249,10 @@ return 1
 class RedisSlots(LeasedSlots):
     """A semaphore with expiring leases in Redis (one sorted set per key)."""
 
-    def __init__(self, key: str, *, limit: int, lease: float, client=None) -> None:
-        super().__init__(key, limit=limit, lease=lease)
+    def __init__(
+        self, key: str, *, limit: int, lease: float, keep: float = 0.0, client=None
+    ) -> None:
+        super().__init__(key, limit=limit, lease=lease, keep=keep)
         self.client = client or redis_client()
         self.name = f"aharally:slots:{key}"
         self._acquire = self.client.register_script(_REDIS_ACQUIRE)
@@ -217,15 +285,18 @@ _caps: dict[tuple, LeasedSlots] = {}
 _caps_lock = threading.Lock()
 
 
-def shared_cap(key: str, *, limit: int, lease: float) -> LeasedSlots:
+def shared_cap(key: str, *, limit: int, lease: float, keep: float | None = None) -> LeasedSlots:
     """The cap named `key` (at most 64 characters): in Redis when REDIS_URL is set, else in
-    the database."""
+    the database. `keep` (default SYNC_SLOT_KEEP_MS) is how long `hold()` keeps a slot for
+    the process's next request."""
     store = RedisSlots if settings.REDIS_URL else DatabaseSlots
+    if keep is None:
+        keep = settings.SYNC_SLOT_KEEP_MS / 1000
     with _caps_lock:
-        cap = _caps.get((store, key, limit, lease))
+        cap = _caps.get((store, key, limit, lease, keep))
         if cap is None:
-            cap = store(key, limit=limit, lease=lease)
-            _caps[(store, key, limit, lease)] = cap
+            cap = store(key, limit=limit, lease=lease, keep=keep)
+            _caps[(store, key, limit, lease, keep)] = cap
         return cap
 
 
@@ -299,13 +370,36 @@ def _new_token() -> str:
     return f"{_PROCESS}:{os.getpid()}:{next(_counter)}"
 
 
+def give_back_idle() -> None:
+    """Give back at once the slots this process set aside for its next request (a drain
+    that ends, a process that exits): nobody waits for them to time out."""
+    with _caps_lock:
+        caps = list(_caps.values())
+    for cap in caps:
+        with cap._idle_lock:
+            idle, cap._idle = cap._idle, []
+        for token, _ in idle:
+            cap.give_back(token)
+
+
 def _after_fork_in_child() -> None:
     global _PROCESS, _redis, _caps_lock
     _PROCESS = uuid.uuid4().hex[:16]
     _redis = None
     HEARTBEAT.reset_after_fork()
     _caps_lock = threading.Lock()
+    for cap in _caps.values():  # the parent's slots set aside are the parent's
+        cap._idle, cap._idle_lock, cap._returning = [], threading.Lock(), False
+        cap._idle_changed = threading.Condition(cap._idle_lock)
     _caps.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(lambda: _quietly(give_back_idle))
+
+
+def _quietly(work) -> None:
+    try:
+        work()
+    except Exception:  # exiting: the leases run out by themselves
+        logger.debug("Slots set aside not given back at exit", exc_info=True)

@@ -6,6 +6,7 @@ of one integration; the subject is whatever names that record — an outbox row 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from aharally.sync.models import Activity
@@ -17,7 +18,10 @@ class AboutARecord(Protocol):
     record_id: int
 
 
-def note(subject: AboutARecord, action: str, detail: str = "", user=None) -> Activity:
+def note(
+    subject: AboutARecord, action: str, detail: str = "", user=None, *, user_id: int | None = None
+) -> Activity:
+    """`user_id` names the person without loading them (a send writes one line an object)."""
     return Activity.objects.create(
         integration_id=subject.integration_id,
         record_type=subject.record_type,
@@ -25,4 +29,22 @@ def note(subject: AboutARecord, action: str, detail: str = "", user=None) -> Act
         action=action,
         detail=detail[:2000],
         user=user,
+        **({"user_id": user_id} if user is None and user_id is not None else {}),
+    )
+
+
+def note_many(subjects: Iterable[AboutARecord], action: str, detail: str = "", user=None) -> None:
+    """The same line about each of several records, in one INSERT."""
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                integration_id=subject.integration_id,
+                record_type=subject.record_type,
+                record_id=subject.record_id,
+                action=action,
+                detail=detail[:2000],
+                user=user,
+            )
+            for subject in subjects
+        ]
     )

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,13 +221,36 @@ def credential_label(*, zsessionid: str | None = None, basic_user: str | None = 
 
 @dataclass
 class ConcurrencyStats:
+    """Requests in flight per credential: the peak, and the average over the time any was.
+
+    The average is the integral of requests in flight over time divided by the time at least
+    one was in flight (since the last reset): a client that keeps 12 requests out all the time
+    averages 12, one that leaves gaps between them less, whatever the run's length.
+    """
+
+    clock: Any = time.monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _current: dict[str, int] = field(default_factory=dict)
     _max: dict[str, int] = field(default_factory=dict)
     _requests: int = 0
+    # Per label: request-seconds in flight, seconds with any in flight, and when that last
+    # changed (the integral moves on at every enter and leave).
+    _area: dict[str, float] = field(default_factory=dict)
+    _busy: dict[str, float] = field(default_factory=dict)
+    _changed: dict[str, float] = field(default_factory=dict)
+
+    def _advance(self, label: str) -> None:
+        now = self.clock()
+        current = self._current.get(label, 0)
+        if current:
+            elapsed = now - self._changed.get(label, now)
+            self._area[label] = self._area.get(label, 0.0) + current * elapsed
+            self._busy[label] = self._busy.get(label, 0.0) + elapsed
+        self._changed[label] = now
 
     def enter(self, label: str, *, counted: bool = True) -> None:
         with self._lock:
+            self._advance(label)
             now = self._current.get(label, 0) + 1
             self._current[label] = now
             self._requests += counted
@@ -235,6 +259,7 @@ class ConcurrencyStats:
 
     def leave(self, label: str) -> None:
         with self._lock:
+            self._advance(label)
             now = self._current.get(label, 0) - 1
             if now > 0:
                 self._current[label] = now
@@ -243,8 +268,16 @@ class ConcurrencyStats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
+            for label in list(self._current):
+                self._advance(label)  # requests still out count up to now
             return {
                 "max_concurrent": dict(self._max),
+                "avg_in_flight": {
+                    label: round(self._area.get(label, 0.0) / busy, 3)
+                    for label, busy in self._busy.items()
+                    if busy > 0
+                },
+                "busy_seconds": {label: round(busy, 3) for label, busy in self._busy.items()},
                 "in_flight": dict(self._current),
                 "requests": self._requests,
             }
@@ -254,6 +287,9 @@ class ConcurrencyStats:
         with self._lock:
             self._max = {label: n for label, n in self._current.items() if n}
             self._requests = 0
+            self._area, self._busy = {}, {}
+            now = self.clock()
+            self._changed = {label: now for label in self._current}
 
 
 REGISTRY = FaultRegistry()

@@ -230,3 +230,26 @@ def test_a_bad_startup_fault_stops_the_server_from_starting():
     with pytest.raises(RuntimeError, match="is required for a status fault"):
         sandbox.start()
     sandbox.stop()
+
+
+def test_the_average_in_flight_counts_only_the_time_any_request_was_out():
+    from rally_sandbox.faults.registry import ConcurrencyStats
+
+    now = [0.0]
+    stats = ConcurrencyStats(clock=lambda: now[0])
+    for _ in range(2):
+        stats.enter("a")
+    now[0] = 1.0  # two out for a second
+    stats.leave("a")
+    now[0] = 2.0  # one out for a second
+    stats.leave("a")
+    now[0] = 10.0  # none out: an idle gap does not lower the average
+    stats.enter("a")
+    now[0] = 11.0
+    snapshot = stats.snapshot()
+    assert snapshot["avg_in_flight"] == {"a": round(4 / 3, 3)}
+    assert snapshot["busy_seconds"] == {"a": 3.0}
+    assert snapshot["max_concurrent"] == {"a": 2}
+    stats.reset()
+    now[0] = 12.0
+    assert stats.snapshot()["avg_in_flight"] == {"a": 1.0}

@@ -95,3 +95,29 @@ def test_an_edit_of_a_linked_feature_goes_out_as_one_update(cast, rally_sandbox,
     assert rally_feature["Description"] == "<p>Scope</p>"
     link.refresh_from_db()
     assert link.baseline["name"] == f"Search v2 {word}"
+
+
+def test_a_created_feature_takes_its_tags_and_they_are_its_baseline(
+    cast, rally_sandbox, integration
+):
+    from aharally.records.models import Tag
+
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Tagged {word}")
+    tags = [Tag.objects.create(workspace=cast.workspace, name=f"{name}-{word}") for name in "ba"]
+    feature.tags.set(tags)
+    untagged = make_feature(cast.workspace, name=f"Untagged {word}")
+
+    for record in (feature, untagged):
+        outbox.request_send(record=record, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert link.baseline["tags"] == [f"a-{word}", f"b-{word}"]
+    assert Link.objects.get(record_id=untagged.pk, record_type="feature").baseline["tags"] == []
+    with sandbox_client(rally_sandbox) as client:
+        rally_feature = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Tags"])
+    assert sorted(t["Name"] for t in rally_feature["Tags"]["_tagsNameArray"]) == [
+        f"a-{word}",
+        f"b-{word}",
+    ]

@@ -41,17 +41,22 @@ def claim_ready(*, integration_id: int, limit: int) -> list[OutboxItem]:
     now = timezone.now()
     token = uuid.uuid4().hex
     with transaction.atomic():
-        ids = list(
+        rows = list(
             OutboxItem.objects.select_for_update(skip_locked=True)
             .filter(ready_q(now), integration_id=integration_id)
-            .order_by("created_at", "id")
-            .values_list("id", flat=True)[:limit]
+            .order_by("created_at", "id")[:limit]
         )
-        if not ids:
+        if not rows:
             return []
-        OutboxItem.objects.filter(ready_q(now), pk__in=ids).update(
+        claimed = OutboxItem.objects.filter(ready_q(now), pk__in=[row.pk for row in rows]).update(
             state=OutboxState.IN_FLIGHT, claim_token=token, claimed_at=now
         )
+    if claimed == len(rows):
+        # Every row read is this claim's (always, with the rows locked or the database
+        # serialised): no need to read them again.
+        for row in rows:
+            row.state, row.claim_token, row.claimed_at = OutboxState.IN_FLIGHT, token, now
+        return rows
     return list(OutboxItem.objects.filter(claim_token=token, state=OutboxState.IN_FLIGHT))
 
 

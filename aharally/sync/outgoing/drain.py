@@ -19,11 +19,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 from django.db.models import Min
 from django.utils import timezone
 
-from aharally.concurrency import stopping
+from aharally.concurrency import slots, stopping
 from aharally.integrations.connection import RallyProblem, client_for, explain, ready_to_sync
 from aharally.integrations.log import record_failure
 from aharally.integrations.rally_metadata import MetadataCache
@@ -40,6 +40,9 @@ from aharally.sync.outgoing.run import DrainRun
 
 logger = logging.getLogger(__name__)
 
+# How long a drain with sends under way waits to claim again after finding nothing due.
+EMPTY_CLAIM_PAUSE_SECONDS = 0.05
+
 
 def next_due(integration_id: int):
     return OutboxItem.objects.filter(
@@ -54,11 +57,22 @@ def has_ready(integration_id: int) -> bool:
 
 
 def _push_in_thread(row: OutboxItem, run: DrainRun) -> None:
-    try:
-        push_row(row, run)
-    finally:
-        # Each pool thread has its own connection; close it so none is left open.
-        connection.close()
+    # Each pool thread keeps its own connection for the whole drain (opening one a row cost a
+    # connect and its set-up statements); the drain closes them once its threads are done.
+    with run.lock:
+        run.connections.add(connections[DEFAULT_DB_ALIAS])
+    push_row(row, run)
+
+
+def _close_thread_connections(run: DrainRun) -> None:
+    """Close the connections the pool's threads opened; called after those threads ended."""
+    for opened in run.connections:
+        opened.inc_thread_sharing()  # its thread is gone: this one may close it
+        try:
+            opened.close()
+        finally:
+            opened.dec_thread_sharing()
+    run.connections.clear()
 
 
 def drain_outbox(integration_id: int) -> dict:
@@ -93,12 +107,16 @@ def drain_outbox(integration_id: int) -> dict:
             lookups=Lookups(client, kept=MetadataCache.of(integration, config)),
         )
         width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
-            _pipeline(run, pool, width=width, lease=lease, started=started, budget=budget)
+        try:
+            with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
+                _pipeline(run, pool, width=width, lease=lease, started=started, budget=budget)
+        finally:
+            _close_thread_connections(run)
         client.close()
         mark_success(run)
     finally:
         lease.give_back()
+        slots.give_back_idle()  # kept for the next row: there is none
         close_old_connections()
     paused = run.paused if run else False
     # Out of time, or stopping with rows given back: the successor may run in any cluster.
@@ -117,6 +135,9 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
     integration_id = run.integration.pk
     pending: dict = {}  # future → its row
     renewed = time.monotonic()
+    # After a claim that found nothing, the next waits a little while sends are under way:
+    # each finished send would otherwise cost an empty claim (a transaction and a query).
+    claim_after = 0.0
     while not run.paused and time.monotonic() - started < budget:
         if stopping.stop_requested():
             break
@@ -127,7 +148,7 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
             # Rows still being sent are not stuck: `tick` must not take them back.
             attempts.still_claimed(list(pending.values()))
             renewed = time.monotonic()
-        if len(pending) <= width:
+        if len(pending) <= width and (not pending or time.monotonic() >= claim_after):
             rows = attempts.claim_ready(
                 integration_id=integration_id, limit=2 * width - len(pending)
             )
@@ -136,8 +157,11 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
                 if rows is None:
                     break
                 pending.update({pool.submit(_push_in_thread, row, run): row for row in rows})
+            else:
+                claim_after = time.monotonic() + EMPTY_CLAIM_PAUSE_SECONDS
         if pending:
-            done, _ = wait(list(pending), timeout=1.0, return_when=FIRST_COMPLETED)
+            timeout = max(0.0, min(1.0, claim_after - time.monotonic())) or 1.0
+            done, _ = wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 pending.pop(future)
             continue

@@ -93,7 +93,10 @@ def resolve_parents(
                 f"{parent.workspace.name} so its records are linked as parents.",
             )
             continue
-        link = link_of(where_linked.pk, parent_type, parent.pk)
+        # A parent this run just linked (a feature before its requirements) needs no query.
+        link = run.link_made(where_linked.pk, parent_type, parent.pk) or link_of(
+            where_linked.pk, parent_type, parent.pk
+        )
         if link is None:
             link = _create_parent(
                 parent, parent_type, row, run, integration=where_linked, send_row=send_row

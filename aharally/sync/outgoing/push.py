@@ -39,6 +39,7 @@ from aharally.sync.models import (
     OutboxState,
 )
 from aharally.sync.outgoing import attempts, guarded_update, outbox
+from aharally.sync.outgoing.cascade import follow_feature
 from aharally.sync.outgoing.linking import push_link
 from aharally.sync.outgoing.parents import ParentFailed, link_of, resolve_parents
 from aharally.sync.outgoing.payload import (
@@ -48,7 +49,7 @@ from aharally.sync.outgoing.payload import (
     missing_required,
 )
 from aharally.sync.outgoing.run import Deferred, DrainRun
-from aharally.sync.records import load_record
+from aharally.sync.records import load_one, load_record
 from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
@@ -155,11 +156,18 @@ def _reference(row: OutboxItem) -> str:
 
 
 def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
-    record = load_record(row.record_type, row.record_id)
+    # Whether the record is linked into this Rally already (any integration) is read with the
+    # record itself, right before the create: one query, not two.
+    record = load_one(
+        row.record_type, row.record_id, **links.checks_of_record(integration, row.record_type)
+    )
     if record is None:
         attempts.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
         return
-    existing = links.link_of_record(links.site_of(integration), row.record_type, record.pk)
+    broken_here = record.broken_here
+    existing = None
+    if record.linked_on_site:
+        existing = links.link_of_record(links.site_of(integration), row.record_type, record.pk)
     if existing is not None:
         # Linked already (maybe through another integration on this Rally): one Rally object
         # per record, so nothing is created.
@@ -205,11 +213,17 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         if found is not None:
             # Rally holds what the lost attempt sent; a change made since goes out after.
             sent = {k: v for k, v in row.sent_values.items() if not k.startswith("_")} or values
-            link = _store_link(
-                row, run, record, record_mapping, found, sent, integration, adopted=values
+            _store_link(
+                row,
+                run,
+                record,
+                record_mapping,
+                found,
+                sent,
+                integration,
+                adopted=values,
+                replace_broken=broken_here,
             )
-            if link is not None:
-                _after_create(row, run, record=record, link=link, integration=integration)
             return
     # Written before the request: if the answer (or this worker) is lost, the next attempt
     # looks in Rally first.
@@ -244,47 +258,68 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         created = run.client.create(
             record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
         )
-    link = _store_link(row, run, record, record_mapping, created, values, integration)
-    if link is not None:
-        _after_create(row, run, record=record, link=link, integration=integration)
+    _store_link(
+        row, run, record, record_mapping, created, values, integration, replace_broken=broken_here
+    )
 
 
-def _store_link(row, run, record, record_mapping, created, values, integration, *, adopted=None):
-    """Record the link and finish the row in one transaction.
+def _store_link(
+    row, run, record, record_mapping, created, values, integration, *, adopted=None,
+    replace_broken=True,
+):  # fmt: skip
+    """Record the link, finish the row and queue what follows it, in one transaction.
 
     `values` are what Rally's object holds (the baseline). An adopted object was made by an
     earlier attempt: `adopted` are the record's values now, and those changed since that
     attempt are queued as an update in the same transaction, never taken as sent.
     """
+
+    def finish(link: Link) -> None:
+        attempts.finish(row, sent_values=values)
+        if adopted is not None:
+            _queue_changed_since(row, integration, record, sent=values, now=adopted)
+        action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
+        history.note(
+            row,
+            action,
+            f"{link.formatted_id} in Rally",
+            user_id=row.decided_by_id or row.created_by_id,
+        )
+        _first_sent(run, integration)
+        # A feature's requirements follow it, their rows written with its link.
+        _after_create(row, run, record=record, link=link, integration=integration)
+
     try:
-        with transaction.atomic():
-            link = links.create_link(
-                integration=integration,
-                record_type=row.record_type,
-                record_id=record.pk,
-                rally_type=record_mapping.rally_type,
-                rally_oid=created.object_id,
-                formatted_id=created.formatted_id or "",
-                baseline=values,
-                rally_version=links.version_of(created),
-                linked_by=row.created_by,
-            )
-            attempts.finish(row, sent_values=values)
-            if adopted is not None:
-                _queue_changed_since(row, integration, record, sent=values, now=adopted)
-            action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
-            history.note(
-                row, action, f"{link.formatted_id} in Rally", row.decided_by or row.created_by
-            )
-            now = timezone.now()
-            Integration.objects.filter(
-                pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
-            ).update(first_sent_at=now)
+        link = links.create_link(
+            integration=integration,
+            record_type=row.record_type,
+            record_id=record.pk,
+            rally_type=record_mapping.rally_type,
+            rally_oid=created.object_id,
+            formatted_id=created.formatted_id or "",
+            baseline=values,
+            rally_version=links.version_of(created),
+            linked_by_id=row.created_by_id,
+            then=finish,
+            replace_broken=replace_broken,
+        )
     except links.AlreadyLinked as taken:
         return _linked_meanwhile(row, run, record, record_mapping, created, taken)
-    with run.lock:
-        run.sent += 1
+    run.made_link(link)
     return link
+
+
+def _first_sent(run: DrainRun, integration: Integration) -> None:
+    """The integration's first send is stamped once, not on every object (the catch-up
+    starts from it)."""
+    if integration.pk in run.stamped or (
+        integration.first_sent_at and integration.source.first_sent_at
+    ):
+        return
+    Integration.objects.filter(
+        pk__in={integration.pk, integration.source.pk}, first_sent_at__isnull=True
+    ).update(first_sent_at=timezone.now())
+    transaction.on_commit(lambda: run.stamped.add(integration.pk))
 
 
 def _queue_changed_since(row, integration, record, *, sent: dict, now: dict) -> None:
@@ -344,28 +379,8 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
 
 def _after_create(row, run, *, record, link, integration) -> None:
     """A created feature's requirements follow it (when the row says so)."""
-    if not row.cascade or row.record_type != RecordType.FEATURE:
-        return
-    config = run.config_for(integration)
-    if (RecordType.FEATURE, RecordType.REQUIREMENT) not in config.relationship_links:
-        return
-    if config.mapping_for(RecordType.REQUIREMENT) is None:
-        return
-    for requirement in record.requirements.all().order_by("rank", "number"):
-        if link_of(integration.pk, RecordType.REQUIREMENT, requirement.pk) is not None:
-            continue
-        with transaction.atomic():
-            child = outbox.write_row(
-                integration=integration,
-                record_type=RecordType.REQUIREMENT,
-                record_id=requirement.pk,
-                kind=OutboxKind.CREATE,
-                user=row.created_by,
-                job=row.job,
-                state=OutboxState.QUEUED,
-            )
-            if not child.from_parent:
-                OutboxItem.objects.filter(pk=child.pk).update(from_parent=True)
+    if row.cascade and row.record_type == RecordType.FEATURE:
+        follow_feature(row, run, feature=record, integration=integration)
 
 
 # -- updates and links --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from aharally.integrations.models import Integration, LogLevel
 from aharally.integrations.templates_service import EffectiveConfig, effective_config
 from aharally.observability import logcontext
 from aharally.rally.client import RallyClient
+from aharally.sync.models import Link
 from aharally.sync.outgoing.lookups import Lookups
 
 
@@ -29,6 +30,22 @@ class DrainRun:
     others: dict[int, EffectiveConfig] = field(default_factory=dict)
     # The task's id, read where the run starts: the sending threads log under it too.
     request_id: str | None = field(default_factory=logcontext.request_id.get)
+    # Links this run made, by (integration, record type, record id): a requirement created
+    # right after its feature finds its parent here rather than asking the database again.
+    made: dict[tuple[int, str, int], Link] = field(default_factory=dict)
+    # Integrations whose first send this run has stamped (`Integration.first_sent_at`).
+    stamped: set[int] = field(default_factory=set)
+    # The database connections of the pool's threads, closed when the drain ends.
+    connections: set = field(default_factory=set)
+
+    def made_link(self, link: Link) -> None:
+        with self.lock:
+            self.made[(link.integration_id, link.record_type, link.record_id)] = link
+            self.sent += 1
+
+    def link_made(self, integration_id: int, record_type: str, record_id: int) -> Link | None:
+        with self.lock:
+            return self.made.get((integration_id, record_type, record_id))
 
     def warn_once(self, key: str, message: str, hint: str = "") -> None:
         with self.lock:

@@ -259,11 +259,11 @@ def approve(*, user, row_ids) -> int:
 
     rows = _decidable(user, row_ids, [OutboxState.AWAITING_APPROVAL])
     now = timezone.now()
-    for row in rows:
-        OutboxItem.objects.filter(pk=row.pk).update(
-            state=OutboxState.QUEUED, decided_by=user, decided_at=now, not_before=None
-        )
-        history.note(row, ActivityAction.APPROVED, "", user)
+    # One UPDATE and one INSERT whatever the selection's size.
+    OutboxItem.objects.filter(pk__in=[row.pk for row in rows]).update(
+        state=OutboxState.QUEUED, decided_by=user, decided_at=now, not_before=None
+    )
+    history.note_many(rows, ActivityAction.APPROVED, "", user)
     _audit(rows, user=user, action=AuditAction.APPROVAL, verb="Approved")
     for integration_id in {row.integration_id for row in rows}:
         enqueue.drain_on_commit(integration_id)

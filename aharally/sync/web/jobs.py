@@ -47,10 +47,7 @@ def start_job(*, records, integration: Integration, user, label: str) -> SendJob
             total=len(records),
             created_by=user,
         )
-        for record in records:
-            outbox.request_send(
-                record=record, integration=integration, user=user, job=job, enqueue=False
-            )
+        outbox.request_sends(records=list(records), integration=integration, user=user, job=job)
         enqueue.drain_on_commit(integration.pk)
     return job
 

@@ -1,0 +1,83 @@
+"""A created feature's requirements follow it to Rally: their create rows, written at once.
+
+Called in the transaction that stores the feature's link. One query chooses them (not linked
+yet, no row of theirs open or in flight) and one insert writes their rows, whatever the
+number; a requirement that has a row already joins it the way every send does
+(`outbox.write_row`).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from aharally.sync.models import (
+    OPEN_STATES,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+)
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.run import DrainRun
+from aharally.workspaces.models import RecordType
+
+
+def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> None:
+    """Queue the creates of the feature's requirements, when the integration sends them."""
+    config = run.config_for(integration)
+    if (RecordType.FEATURE, RecordType.REQUIREMENT) not in config.relationship_links:
+        return
+    if config.mapping_for(RecordType.REQUIREMENT) is None:
+        return
+    mine = {"integration_id": integration.pk, "record_type": RecordType.REQUIREMENT}
+    linked = Link.objects.filter(**mine, record_id=OuterRef("pk"), state=LinkState.OK)
+    rows = OutboxItem.objects.filter(
+        **mine, record_id=OuterRef("pk"), state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT]
+    )
+    chosen = list(
+        feature.requirements.annotate(linked=Exists(linked), has_row=Exists(rows))
+        .filter(linked=False)
+        .order_by("rank", "number")
+        .values_list("pk", "has_row")
+    )
+    fresh = [pk for pk, has_row in chosen if not has_row]
+    if fresh:
+        # A requirement given an open row since the query above (a person sent it, on
+        # PostgreSQL; SQLite's write lock is held) keeps that row, which creates it: a
+        # conflict here is skipped, never an error that would undo the feature's link.
+        OutboxItem.objects.bulk_create(
+            [
+                OutboxItem(
+                    **mine,
+                    record_id=pk,
+                    kind=OutboxKind.CREATE,
+                    fields=[],
+                    state=OutboxState.QUEUED,
+                    job_id=row.job_id,
+                    created_by_id=row.created_by_id,
+                    from_parent=True,
+                )
+                for pk in fresh
+            ],
+            ignore_conflicts=True,
+        )
+    for pk, has_row in chosen:
+        if has_row:
+            _join(row, integration, pk)
+
+
+def _join(row: OutboxItem, integration, requirement_id: int) -> None:
+    with transaction.atomic():
+        child = outbox.write_row(
+            integration=integration,
+            record_type=RecordType.REQUIREMENT,
+            record_id=requirement_id,
+            kind=OutboxKind.CREATE,
+            user=row.created_by,
+            job=row.job,
+            state=OutboxState.QUEUED,
+        )
+        if not child.from_parent:
+            OutboxItem.objects.filter(pk=child.pk).update(from_parent=True)

@@ -1,0 +1,125 @@
+"""What a bulk send costs in SQL: per created object in the drain, and for the requests that
+start it and review it (the board's Send to Rally, Integration updates), whatever their size."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.web.jobs import start_job
+from tests.factories import make_feature, make_requirement
+from tests.sqlcount import CountingStatements
+from tests.sync.support import connect, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Per created object: the claim's share, the record read with its link check, the mark
+# written before the create (a lost answer is looked for), then one transaction (BEGIN, the
+# link, the row finished, its history line, a feature's requirements queued), and the
+# slots' share (kept from one request to the next).
+MOST_STATEMENTS_PER_OBJECT = 8
+MOST_STATEMENTS_ONCE_A_DRAIN = 80
+
+
+def _drain_counted(integration) -> tuple[int, int]:
+    """(statements on every connection the drain opened, objects it created)."""
+    before = Link.objects.count()
+    with CountingStatements() as counted:
+        drain_outbox(integration.pk)
+    return counted.total, Link.objects.count() - before
+
+
+def test_a_bulk_send_costs_at_most_eight_statements_per_created_object_whatever_its_size(
+    cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+    def send(count: int) -> tuple[int, int]:
+        features = [make_feature(cast.workspace, name=f"{token()} {n}") for n in range(count)]
+        for feature in features:
+            make_requirement(feature, name=f"Card {token()}")
+            make_requirement(feature, name=f"Invoice {token()}")
+        start_job(records=features, integration=integration, user=cast.contributor, label="x")
+        return _drain_counted(integration)
+
+    (small, small_objects), (large, large_objects) = send(5), send(15)
+
+    assert (small_objects, large_objects) == (15, 45)
+    assert OutboxItem.objects.exclude(state=OutboxState.SENT).count() == 0
+    # Each further object costs the same few statements; what a drain pays once (its lease,
+    # the configuration, the first slots) is spread over however many it sends.
+    per_object = (large - small) / (large_objects - small_objects)
+    assert per_object <= MOST_STATEMENTS_PER_OBJECT, per_object
+    # A drain's own: its lease, the integration's configuration, a slot for each thread.
+    assert small - per_object * small_objects <= MOST_STATEMENTS_ONCE_A_DRAIN
+
+
+def _bulk_send(client, cast, integration, count: int) -> int:
+    features = [make_feature(cast.workspace, name=f"Bulk {token()} {n}") for n in range(count)]
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            reverse("records:bulk_action", kwargs={"prefix": cast.workspace.prefix}),
+            {
+                "action": "send_to_rally",
+                "ids": [f.pk for f in features],
+                "send_to_rally-integration": integration.pk,
+            },
+            HTTP_HX_REQUEST="true",
+        )
+    assert response.status_code == 200, response.content[:500]
+    assert OutboxItem.objects.filter(record_id__in=[f.pk for f in features]).count() == count
+    return len(captured)
+
+
+def test_the_boards_send_to_rally_costs_the_same_queries_for_two_features_as_for_twelve(
+    client, cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    client.force_login(cast.contributor)
+    _bulk_send(client, cast, integration, 1)  # first use: sessions, caches
+
+    assert _bulk_send(client, cast, integration, 2) == _bulk_send(client, cast, integration, 12)
+
+
+def test_integration_updates_and_approving_a_selection_cost_the_same_queries_at_any_size(
+    client, cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner, outgoing_mode="approve")
+    client.force_login(cast.owner)
+    page = reverse("sync:integration_updates")
+    decide = reverse("sync:decide")
+
+    def queued(count: int) -> list[int]:
+        rows = []
+        for n in range(count):
+            feature = make_feature(cast.workspace, name=f"Review {token()} {n}")
+            rows.append(
+                outbox.request_send(
+                    record=feature, integration=integration, user=cast.contributor
+                ).pk
+            )
+        failed = make_feature(cast.workspace, name=f"Failed {token()}")
+        row = outbox.request_send(record=failed, integration=integration, user=cast.contributor)
+        OutboxItem.objects.filter(pk=row.pk).update(
+            state=OutboxState.FAILED, error_kind="validation", error_message="Rally refused it"
+        )
+        return rows
+
+    def costs(count: int) -> tuple[int, int]:
+        rows = queued(count)
+        with CaptureQueriesContext(connection) as shown:
+            assert client.get(page).status_code == 200
+        with CaptureQueriesContext(connection) as approved:
+            response = client.post(decide, {"action": "approve", "ids": rows})
+        assert response.status_code in (200, 302)
+        assert OutboxItem.objects.filter(pk__in=rows, state=OutboxState.QUEUED).count() == count
+        return len(shown), len(approved)
+
+    costs(1)  # first use: sessions, caches
+    small, large = costs(2), costs(12)
+    assert small == large
