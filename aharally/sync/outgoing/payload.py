@@ -15,6 +15,7 @@ from aharally.rally.query import all_of, where
 from aharally.sync import links, mapping
 from aharally.sync.models import OutboxItem
 from aharally.sync.outgoing.run import DrainRun
+from aharally.sync.people import say_unmatched_once
 
 # Attributes Rally fills itself on a create, so they never count as a missing required field.
 AUTOMATIC = {"Workspace", "Project", "ObjectID", "FormattedID", "CreationDate", "Subscription"}
@@ -96,18 +97,7 @@ def _to_rally(field_name, value, attribute, record_mapping, run: DrainRun):
             return ref
         return value
     if field_name == "assignee":
-        if not value:
-            return None
-        ref = run.lookups.user_ref(value)
-        if ref is None:
-            run.warn_once(
-                f"user:{value}",
-                f"Rally has no user with the email {value}; records assigned to them go "
-                "without an owner.",
-                "Invite them to Rally with the same email address, or assign someone else.",
-            )
-            return _SKIP
-        return ref
+        return _owner(value, run)
     if field_name == "tags":
         return run.lookups.tag_refs(value or [])
     if attribute.attribute_type == "OBJECT":
@@ -119,6 +109,21 @@ def _to_rally(field_name, value, attribute, record_mapping, run: DrainRun):
         )
         return _SKIP
     return mapping.rally_scalar(field_name, value)
+
+
+def _owner(email, run: DrainRun):
+    """The Rally user an assignee goes as (People), or _SKIP: with no Rally user the Owner is
+    not sent — a create goes without one, an update leaves Rally's as it is, never cleared."""
+    if not email:
+        return None
+    people = run.people()
+    # Before Rally's users are read, a member is matched by e-mail address as they go.
+    ref = people.rally_user(email) if people.read else run.lookups.user_ref(email)
+    if ref is None:
+        if run.first_time(f"user:{email.lower()}"):
+            say_unmatched_once(run.integration, email)
+        return _SKIP
+    return ref
 
 
 def missing_required(record, record_mapping, run: DrainRun, payload: dict) -> str:

@@ -437,6 +437,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             record_mapping=record_mapping,
             values=values,
             pairs=guarded,
+            people=run.people() if any(name == "assignee" for name, _ in guarded) else None,
         )
         changed -= held.fields
     payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}

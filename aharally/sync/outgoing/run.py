@@ -12,6 +12,7 @@ from aharally.observability import logcontext
 from aharally.rally.client import RallyClient
 from aharally.sync.models import Link
 from aharally.sync.outgoing.lookups import Lookups
+from aharally.sync.people import PeopleMap, people_map
 
 
 @dataclass
@@ -37,6 +38,8 @@ class DrainRun:
     stamped: set[int] = field(default_factory=set)
     # The database connections of the pool's threads, closed when the drain ends.
     connections: set = field(default_factory=set)
+    # Who is who (People), built the first time an Owner is sent in this run.
+    _people: PeopleMap | None = None
 
     def made_link(self, link: Link) -> None:
         with self.lock:
@@ -47,12 +50,23 @@ class DrainRun:
         with self.lock:
             return self.made.get((integration_id, record_type, record_id))
 
-    def warn_once(self, key: str, message: str, hint: str = "") -> None:
+    def first_time(self, key: str) -> bool:
+        """Whether this run meets `key` for the first time (each warning once a run)."""
         with self.lock:
             if key in self.warned:
-                return
+                return False
             self.warned.add(key)
-        log_event(self.integration, LogLevel.WARNING, message, hint)
+            return True
+
+    def warn_once(self, key: str, message: str, hint: str = "") -> None:
+        if self.first_time(key):
+            log_event(self.integration, LogLevel.WARNING, message, hint)
+
+    def people(self) -> PeopleMap:
+        with self.lock:
+            if self._people is None:
+                self._people = people_map(self.integration)
+            return self._people
 
     def config_for(self, integration: Integration) -> EffectiveConfig:
 
