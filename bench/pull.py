@@ -16,6 +16,7 @@ each next to its goal (issue 22), and last one line of JSON with those figures.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import sys
 import tempfile
@@ -36,6 +37,7 @@ STORIES_A_FEATURE = 200
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=10_000)
+    parser.add_argument("--profile", metavar="FILE", help="write the catch-up's cProfile here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aharally-bench-") as tmp:
         configure(Path(tmp) / "bench.sqlite3")
@@ -154,8 +156,14 @@ def main() -> None:
             rss_before = _reset_peak_rss()
             cpu = time.process_time()
             started = time.perf_counter()
+            profile = cProfile.Profile() if args.profile else None
             with connection.execute_wrapper(statements):
+                if profile:
+                    profile.enable()
                 counts = pull_updates(integration.pk)
+                if profile:
+                    profile.disable()
+                    profile.dump_stats(args.profile)
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu
             rss_growth = _status_kib("VmHWM") - rss_before

@@ -6,6 +6,7 @@ of one integration; the subject is whatever names that record — an outbox row 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from aharally.sync.models import Activity
@@ -18,11 +19,22 @@ class AboutARecord(Protocol):
 
 
 def note(subject: AboutARecord, action: str, detail: str = "", user=None) -> Activity:
-    return Activity.objects.create(
-        integration_id=subject.integration_id,
-        record_type=subject.record_type,
-        record_id=subject.record_id,
-        action=action,
-        detail=detail[:2000],
-        user=user,
+    return Activity.objects.create(**_fields(subject, action, detail, user))
+
+
+def note_all(lines: Iterable[tuple[AboutARecord, str]], action: str, user=None) -> None:
+    """`note` for many records at once ((subject, detail) pairs): one INSERT."""
+    Activity.objects.bulk_create(
+        Activity(**_fields(subject, action, detail, user)) for subject, detail in lines
     )
+
+
+def _fields(subject: AboutARecord, action: str, detail: str, user) -> dict:
+    return {
+        "integration_id": subject.integration_id,
+        "record_type": subject.record_type,
+        "record_id": subject.record_id,
+        "action": action,
+        "detail": detail[:2000],
+        "user": user,
+    }
