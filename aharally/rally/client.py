@@ -60,11 +60,14 @@ class QueryResults:
     def __init__(self, fetch_page: Callable[[int], QueryPage], *, limit: int | None = None) -> None:
         self._fetch_page = fetch_page
         self._first: QueryPage | None = None
+        self._total: int | None = None
         self.limit = limit
 
     @property
     def total(self) -> int:
         """Rally's ``TotalResultCount`` (ignores ``limit``)."""
+        if self._first is None and self._total is not None:
+            return self._total  # the first page was let go by `pages`
         return self.first_page().total
 
     def first_page(self) -> QueryPage:
@@ -77,6 +80,8 @@ class QueryResults:
         return self.first_page() if start == 1 else self._fetch_page(start)
 
     def pages(self) -> Iterator[QueryPage]:
+        """Every page in turn; past the first, only the page being read is held (a catch-up
+        of many pages holds one page's objects at a time, not the first one's as well)."""
         page = self.first_page()
         yielded = 0
         while True:
@@ -86,7 +91,10 @@ class QueryResults:
                 return
             if page.next_start is None or not page.results:
                 return
-            page = self._fetch_page(page.next_start)
+            following, page = page.next_start, None
+            if self._first is not None:
+                self._total, self._first = self._first.total, None
+            page = self._fetch_page(following)
 
     def __iter__(self) -> Iterator[RallyObject]:
         count = 0

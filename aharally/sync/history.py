@@ -22,29 +22,22 @@ def note(
     subject: AboutARecord, action: str, detail: str = "", user=None, *, user_id: int | None = None
 ) -> Activity:
     """`user_id` names the person without loading them (a send writes one line an object)."""
-    return Activity.objects.create(
-        integration_id=subject.integration_id,
-        record_type=subject.record_type,
-        record_id=subject.record_id,
-        action=action,
-        detail=detail[:2000],
-        user=user,
-        **({"user_id": user_id} if user is None and user_id is not None else {}),
-    )
+    return Activity.objects.create(**_fields(subject, action, detail, user, user_id))
 
 
-def note_many(subjects: Iterable[AboutARecord], action: str, detail: str = "", user=None) -> None:
-    """The same line about each of several records, in one INSERT."""
+def note_all(lines: Iterable[tuple[AboutARecord, str]], action: str, user=None) -> None:
+    """`note` for many records at once ((subject, detail) pairs): one INSERT."""
     Activity.objects.bulk_create(
-        [
-            Activity(
-                integration_id=subject.integration_id,
-                record_type=subject.record_type,
-                record_id=subject.record_id,
-                action=action,
-                detail=detail[:2000],
-                user=user,
-            )
-            for subject in subjects
-        ]
+        Activity(**_fields(subject, action, detail, user)) for subject, detail in lines
     )
+
+
+def _fields(subject: AboutARecord, action: str, detail: str, user, user_id=None) -> dict:
+    return {
+        "integration_id": subject.integration_id,
+        "record_type": subject.record_type,
+        "record_id": subject.record_id,
+        "action": action,
+        "detail": detail[:2000],
+        **({"user_id": user_id} if user is None and user_id is not None else {"user": user}),
+    }

@@ -15,7 +15,8 @@ from django.db import transaction
 from aharally.integrations.templates_service import effective_config
 from aharally.records.services import update_record
 from aharally.sync import mapping
-from aharally.sync.incoming.pull import apply_rally_object, pull_updates
+from aharally.sync.incoming.apply import apply_rally_object
+from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox

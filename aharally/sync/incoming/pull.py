@@ -5,21 +5,20 @@ children included unless *Exclude child updates*, only the fields mapped to come
 largest page size); each page is applied, then the cursor moves, so a lost webhook, an outage
 or a killed worker loses nothing.
 
-Applying follows the baselines (DESIGN rule 4): a value equal to the baseline is an echo (our
-own write coming back) and changes nothing; a value changed in Rally only is applied, as made
-by the integration; a field changed on both sides since the baseline is a conflict, never
-overwritten silently: it is recorded on the record and in the log.
+Applying follows the baselines (DESIGN rule 4), a chunk of a page a transaction
+(`incoming/apply.py`): a value equal to the baseline is an echo (our own write coming back) and
+changes nothing; a value changed in Rally only is applied, as made by the integration; a field
+changed on both sides since the baseline is a conflict, never overwritten silently: it is
+recorded on the record and in the log.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -30,16 +29,10 @@ from aharally.integrations.models import Integration, IntegrationState, LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping, effective_config
 from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
 from aharally.rally.query import where
-from aharally.records.services import update_record
+from aharally.records.rows import update_each
 from aharally.sync import history, links, mapping
-from aharally.sync.agreement import (
-    changed_in_rally,
-    open_conflict,
-    rally_value,
-    same_value,
-    to_record_value,
-)
 from aharally.sync.incoming import imports
+from aharally.sync.incoming.apply import apply_objects
 from aharally.sync.leases import Lease
 from aharally.sync.models import (
     ActivityAction,
@@ -47,7 +40,7 @@ from aharally.sync.models import (
     LinkState,
     PullCursor,
 )
-from aharally.sync.records import SOURCE, load_records
+from aharally.sync.records import model_for
 from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
@@ -144,45 +137,57 @@ def _pull_type(
         if stopping.stop_requested() or not lease.keep():
             counts["stopped"] = True
             return
-        counts["pages"] = counts.get("pages", 0) + 1
-        seen = counts.setdefault("seen", {})
-        seen[rally_type] = seen.get(rally_type, 0) + len(page.results)
-        objects = {obj.object_id: obj for obj in page.results if obj.object_id is not None}
-        own_links = list(
-            Link.objects.filter(
-                integration=integration, rally_oid__in=list(objects), state=LinkState.OK
-            )
-        )
-        records = load_records(record_mapping.record_type, [link.record_id for link in own_links])
-        # Linked already, by any integration on this Rally (or a broken link of ours): not new.
-        known = links.linked_oids(integration, objects)
-        new = [obj for oid, obj in objects.items() if oid not in known]
-        parents = (
-            imports.unknown_features(integration, config, new, client=client)
-            if new and record_mapping.record_type == RecordType.REQUIREMENT
-            else {}
-        )
-        for obj in new:
-            outcome = imports.consider(integration, config, record_mapping, obj, parents=parents)
-            counts["imported"] = counts.get("imported", 0) + (outcome == imports.IMPORTED)
-        for link in own_links:
-            record = records.get(link.record_id)
-            if record is None:
-                continue
-            if moved_away(integration, config, link, objects[link.rally_oid]):
-                continue
-            counts["read"] += 1
-            applied, conflicts = apply_rally_object(
-                link, record, objects[link.rally_oid], pairs, record_mapping
-            )
-            counts["applied"] += applied
-            counts["conflicts"] += conflicts
-            _store_progress(link, objects[link.rally_oid])
+        _apply_page(integration, config, record_mapping, pairs, client, page.results, counts)
         newest = max((obj.get("LastUpdateDate") or "" for obj in page.results), default="")
+        # Let go of the page before the next one is read: one page in memory at a time.
+        del page
         if newest:
             cursors = dict(PullCursor.objects.get(integration=integration).cursors)
-            cursors[rally_type] = newest
+            cursors[record_mapping.rally_type] = newest
             PullCursor.objects.filter(integration=integration).update(cursors=cursors)
+
+
+def _apply_page(integration, config, record_mapping, pairs, client, results, counts) -> None:
+    """Imports the page's new objects and applies the others to their linked records."""
+    rally_type = record_mapping.rally_type
+    counts["pages"] = counts.get("pages", 0) + 1
+    seen = counts.setdefault("seen", {})
+    seen[rally_type] = seen.get(rally_type, 0) + len(results)
+    objects = {obj.object_id: obj for obj in results if obj.object_id is not None}
+    own_links = list(
+        Link.objects.filter(
+            integration=integration, rally_oid__in=list(objects), state=LinkState.OK
+        )
+    )
+    # Which records still exist (the chunks read the ones with something to apply).
+    present = set(
+        model_for(record_mapping.record_type)
+        .objects.filter(pk__in=[link.record_id for link in own_links])
+        .values_list("pk", flat=True)
+    )
+    # Linked already, by any integration on this Rally (or a broken link of ours): not new.
+    known = links.linked_oids(integration, objects)
+    new = [obj for oid, obj in objects.items() if oid not in known]
+    parents = (
+        imports.unknown_features(integration, config, new, client=client)
+        if new and record_mapping.record_type == RecordType.REQUIREMENT
+        else {}
+    )
+    for obj in new:
+        outcome = imports.consider(integration, config, record_mapping, obj, parents=parents)
+        counts["imported"] = counts.get("imported", 0) + (outcome == imports.IMPORTED)
+    staying = []
+    for link in own_links:
+        if link.record_id not in present:
+            continue
+        if moved_away(integration, config, link, objects[link.rally_oid]):
+            continue
+        staying.append((link, objects[link.rally_oid]))
+    counts["read"] += len(staying)
+    applied = apply_objects(staying, pairs, record_mapping)
+    counts["applied"] += applied.fields
+    counts["conflicts"] += applied.conflicts
+    _store_progress(staying)
 
 
 # Rally's roll-ups of a portfolio item's stories, and the keys they are kept under.
@@ -194,13 +199,20 @@ PROGRESS_FIELDS = {
 }
 
 
-def _store_progress(link: Link, obj) -> None:
-    progress = {
-        key: obj.get(field) for field, key in PROGRESS_FIELDS.items() if obj.get(field) is not None
-    }
-    if progress and progress != link.progress:
-        Link.objects.filter(pk=link.pk).update(progress=progress)
-        link.progress = progress
+def _store_progress(read: list[tuple[Link, Any]]) -> None:
+    """Keep the roll-ups read of each link's object, where they changed (one UPDATE)."""
+    changed = []
+    for link, obj in read:
+        progress = {
+            key: obj.get(field)
+            for field, key in PROGRESS_FIELDS.items()
+            if obj.get(field) is not None
+        }
+        if progress and progress != link.progress:
+            link.progress = progress
+            changed.append(link)
+    # Only `progress` is written: the links' baselines are the chunks' (under their lock).
+    update_each(changed, ["progress"])
 
 
 def moved_away(integration, config, link: Link, obj) -> bool:
@@ -257,92 +269,3 @@ def _since(stored: str | None, integration: Integration):
     # The first catch-up reads from when the integration started sending.
     start = integration.first_sent_at or integration.source.first_sent_at or timezone.now()
     return start - timedelta(minutes=5)
-
-
-def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, int]:
-    """Apply one Rally object to its record: (fields applied, conflicts).
-
-    `link` and `record` were loaded with the page, and a send may have written the object
-    since the page was read: so what is to be done is decided again under the link's lock,
-    with the link and record as they are now, and a read older than the version the baseline
-    reflects changes nothing (its news is in a later read).
-    """
-    if _plan(link.baseline, record, obj, pairs, record_mapping).is_empty:
-        return 0, 0  # the common case, our own writes coming back: no lock, no write
-    with transaction.atomic():
-        fresh = Link.objects.select_for_update().get(pk=link.pk)
-        if links.is_stale(fresh, obj):
-            return 0, 0
-        record.refresh_from_db()
-        plan = _plan(fresh.baseline, record, obj, pairs, record_mapping)
-        if plan.changes:
-            update_record(record, changes=plan.changes, user=None, source=SOURCE)
-            history.note(
-                link,
-                ActivityAction.RECEIVED,
-                "Took " + ", ".join(sorted(plan.changes)) + f" from {link.formatted_id}",
-            )
-        version = links.newest_version(fresh, obj)
-        if plan.baseline != fresh.baseline or version != fresh.rally_version:
-            Link.objects.filter(pk=link.pk).update(
-                baseline=plan.baseline, rally_version=version, updated_at=timezone.now()
-            )
-        link.baseline, link.rally_version = plan.baseline, version
-        for field_name, ours, theirs, agreed in plan.conflicts:
-            open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
-    for email in plan.unknown_owners:
-        log_event(
-            link.integration,
-            LogLevel.WARNING,
-            f"{link.formatted_id}'s Owner in Rally is {email}, who is not a member "
-            f"of {record.workspace.name}: {record.reference}'s assignee is unchanged.",
-            "Invite them to the workspace with the same email address.",
-        )
-    return len(plan.changes), len(plan.conflicts)
-
-
-@dataclass
-class _Plan:
-    changes: dict[str, Any]
-    baseline: dict[str, Any]
-    conflicts: list[tuple[str, Any, Any, Any]]
-    unknown_owners: list[str]
-    moved: bool  # the baseline moves (both sides agree on a new value)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.changes or self.conflicts or self.moved or self.unknown_owners)
-
-
-def _plan(agreed: dict, record, obj, pairs, record_mapping) -> _Plan:
-    """What applying `obj` to `record` does, given the baseline `agreed`."""
-    status_map = record_mapping.status_map
-    state_for = status_map.state_for if status_map else (lambda status: None)
-    baseline = dict(agreed)
-    current = mapping.record_values(record, fields=[f for f, _ in pairs], state_for=state_for)
-    plan = _Plan(changes={}, baseline=baseline, conflicts=[], unknown_owners=[], moved=False)
-    for field_name, rally_field in pairs:
-        if rally_field not in obj:
-            continue
-        incoming = rally_value(field_name, obj[rally_field])
-        if not changed_in_rally(field_name, incoming, baseline):
-            continue  # unreadable, unchanged, or our own write coming back
-        ours = current.get(field_name)
-        if same_value(field_name, ours, incoming, record, status_map):
-            baseline[field_name] = incoming  # both sides already agree
-            plan.moved = True
-            continue
-        if field_name in baseline and not same_value(
-            field_name, ours, baseline[field_name], record, status_map
-        ):
-            # Changed here too since the baseline.
-            plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
-            continue
-        value = to_record_value(field_name, incoming, status_map, workspace=record.workspace)
-        if value is mapping.UNKNOWN:
-            if field_name == "assignee":
-                plan.unknown_owners.append(incoming)
-            continue
-        plan.changes[field_name] = value
-        baseline[field_name] = incoming
-    return plan

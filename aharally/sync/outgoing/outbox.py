@@ -304,7 +304,9 @@ def _request_sends_of_type(record_type, records, integration, *, user, job) -> l
     except IntegrityError:
         fresh = []  # a row was written meanwhile: each record the long way
     if state == OutboxState.AWAITING_APPROVAL and written:
-        history.note_many(written, ActivityAction.QUEUED, WAITING_FOR_REVIEWER, user)
+        history.note_all(
+            ((row, WAITING_FOR_REVIEWER) for row in written), ActivityAction.QUEUED, user
+        )
     done = {record.pk for record in fresh}
     for record in records:
         if record.pk not in done:

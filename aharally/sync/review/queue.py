@@ -263,7 +263,7 @@ def approve(*, user, row_ids) -> int:
     OutboxItem.objects.filter(pk__in=[row.pk for row in rows]).update(
         state=OutboxState.QUEUED, decided_by=user, decided_at=now, not_before=None
     )
-    history.note_many(rows, ActivityAction.APPROVED, "", user)
+    history.note_all(((row, "") for row in rows), ActivityAction.APPROVED, user)
     _audit(rows, user=user, action=AuditAction.APPROVAL, verb="Approved")
     for integration_id in {row.integration_id for row in rows}:
         enqueue.drain_on_commit(integration_id)

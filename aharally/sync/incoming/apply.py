@@ -1,0 +1,194 @@
+"""Applying what the catch-up read to linked records, by the baselines (DESIGN rule 4).
+
+A value equal to the baseline is an echo (our own write coming back) and changes nothing; a
+value changed in Rally only is applied, as made by the integration; a field changed on both
+sides since the baseline is a conflict, never overwritten silently.
+
+A page is applied in chunks of `CHUNK` objects, one transaction each: the chunk's links are
+locked and its records read inside it, and each object is decided again against those
+(a send may have written it since the page was read; a read older than the version the link's
+baseline reflects changes nothing). What the chunk changes is written in a few statements
+whatever its size: the records' fields and history rows, the activity lines and the links'
+baselines in bulk. Objects whose read equals their link's baseline (our own writes coming
+back, the common case) cost no statement at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from aharally.integrations.log import log_event
+from aharally.integrations.models import LogLevel
+from aharally.records.rows import update_each
+from aharally.records.services import update_records
+from aharally.sync import history, links, mapping
+from aharally.sync.agreement import (
+    changed_in_rally,
+    open_conflict,
+    rally_value,
+    same_value,
+    to_record_value,
+)
+from aharally.sync.models import ActivityAction, Link
+from aharally.sync.records import RELATED, SOURCE, model_for
+
+# Objects a transaction: enough that its fixed statements (lock, read, writes) are a few
+# hundredths of a statement an object, few enough that a send waits a short while for the
+# links it locks (and, on SQLite, for the write lock).
+CHUNK = 250
+
+
+@dataclass
+class Applied:
+    fields: int = 0
+    conflicts: int = 0
+
+
+def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, int]:
+    """Apply one Rally object to its record: (fields applied, conflicts).
+
+    `link` was loaded with the page, and a send may have written the object since the page
+    was read: so what is to be done is decided again under the link's lock, with the link and
+    record as they are now (`record` is read again), and a read older than the version the
+    baseline reflects changes nothing (its news is in a later read).
+    """
+    applied = apply_objects([(link, obj)], pairs, record_mapping)
+    return applied.fields, applied.conflicts
+
+
+def apply_objects(items: Sequence[tuple[Link, Any]], pairs, record_mapping) -> Applied:
+    """Apply Rally objects read with a page to their linked records ((link, object), the link
+    as loaded with the page), a chunk a transaction."""
+    # Only an object Rally changed since its link's baseline can have anything to do (the
+    # others are our own writes coming back, the common case): the rest cost nothing, and
+    # were one written since the read, its news is in a later read.
+    due = [(link, obj) for link, obj in items if _changed(link.baseline, obj, pairs)]
+    applied = Applied()
+    for start in range(0, len(due), CHUNK):
+        _apply_chunk(due[start : start + CHUNK], pairs, record_mapping, applied)
+    return applied
+
+
+def _changed(agreed: dict, obj, pairs) -> bool:
+    """Whether any field of `obj` differs from the baseline (`_plan` does nothing otherwise)."""
+    return any(
+        rally_field in obj
+        and changed_in_rally(field_name, rally_value(field_name, obj[rally_field]), agreed)
+        for field_name, rally_field in pairs
+    )
+
+
+def _apply_chunk(chunk, pairs, record_mapping, applied: Applied) -> None:
+    unknown_owners = []
+    with transaction.atomic():
+        # Locked in one order (pk), so two chunks never wait for each other's locks.
+        fresh = {
+            row.pk: row
+            for row in Link.objects.select_for_update()
+            .filter(pk__in=[link.pk for link, _ in chunk])
+            .order_by("pk")
+        }
+        records = _records(record_mapping.record_type, [link.record_id for link, _ in chunk])
+        decided = []
+        for link, obj in chunk:
+            row, record = fresh.get(link.pk), records.get(link.record_id)
+            if row is None or record is None or links.is_stale(row, obj):
+                continue  # unlinked, or the record deleted, since the page; or an older read
+            decided.append(
+                (link, row, record, obj, _plan(row.baseline, record, obj, pairs, record_mapping))
+            )
+        update_records(
+            [(record, plan.changes) for _, _, record, _, plan in decided if plan.changes],
+            user=None,
+            source=SOURCE,
+        )
+        history.note_all(
+            (
+                (link, "Took " + ", ".join(sorted(plan.changes)) + f" from {link.formatted_id}")
+                for link, _, _, _, plan in decided
+                if plan.changes
+            ),
+            ActivityAction.RECEIVED,
+        )
+        moved, now = [], timezone.now()
+        for link, row, record, obj, plan in decided:
+            version = links.newest_version(row, obj)
+            if plan.baseline != row.baseline or version != row.rally_version:
+                row.baseline, row.rally_version, row.updated_at = plan.baseline, version, now
+                moved.append(row)
+            link.baseline, link.rally_version = plan.baseline, version
+            for field_name, ours, theirs, agreed in plan.conflicts:
+                open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
+            applied.fields += len(plan.changes)
+            applied.conflicts += len(plan.conflicts)
+            unknown_owners += [(link, record, email) for email in plan.unknown_owners]
+        update_each(moved, ["baseline", "rally_version", "updated_at"])
+    for link, record, email in unknown_owners:
+        log_event(
+            link.integration,
+            LogLevel.WARNING,
+            f"{link.formatted_id}'s Owner in Rally is {email}, who is not a member "
+            f"of {record.workspace.name}: {record.reference}'s assignee is unchanged.",
+            "Invite them to the workspace with the same email address.",
+        )
+
+
+def _records(record_type: str, ids: list[int]) -> dict[int, Any]:
+    """The chunk's records with what planning reads of them, their relations shared: a
+    chunk's records have a workspace and a few statuses between them, and a select_related
+    would make each row its own copies of those (most of the chunk's CPU)."""
+    related, prefetch = RELATED[record_type]
+    queryset = model_for(record_type).objects.filter(pk__in=ids)
+    return {record.pk: record for record in queryset.prefetch_related(*related, *prefetch)}
+
+
+@dataclass
+class _Plan:
+    changes: dict[str, Any]
+    baseline: dict[str, Any]
+    conflicts: list[tuple[str, Any, Any, Any]]
+    unknown_owners: list[str]
+    moved: bool  # the baseline moves (both sides agree on a new value)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.changes or self.conflicts or self.moved or self.unknown_owners)
+
+
+def _plan(agreed: dict, record, obj, pairs, record_mapping) -> _Plan:
+    """What applying `obj` to `record` does, given the baseline `agreed`."""
+    status_map = record_mapping.status_map
+    state_for = status_map.state_for if status_map else (lambda status: None)
+    baseline = dict(agreed)
+    current = mapping.record_values(record, fields=[f for f, _ in pairs], state_for=state_for)
+    plan = _Plan(changes={}, baseline=baseline, conflicts=[], unknown_owners=[], moved=False)
+    for field_name, rally_field in pairs:
+        if rally_field not in obj:
+            continue
+        incoming = rally_value(field_name, obj[rally_field])
+        if not changed_in_rally(field_name, incoming, baseline):
+            continue  # unreadable, unchanged, or our own write coming back
+        ours = current.get(field_name)
+        if same_value(field_name, ours, incoming, record, status_map):
+            baseline[field_name] = incoming  # both sides already agree
+            plan.moved = True
+            continue
+        if field_name in baseline and not same_value(
+            field_name, ours, baseline[field_name], record, status_map
+        ):
+            # Changed here too since the baseline.
+            plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
+            continue
+        value = to_record_value(field_name, incoming, status_map, workspace=record.workspace)
+        if value is mapping.UNKNOWN:
+            if field_name == "assignee":
+                plan.unknown_owners.append(incoming)
+            continue
+        plan.changes[field_name] = value
+        baseline[field_name] = incoming
+    return plan
