@@ -35,6 +35,7 @@ from aharally.sync.agreement import (
     to_record_value,
 )
 from aharally.sync.models import ActivityAction, Link
+from aharally.sync.people import PeopleMap
 from aharally.sync.records import RELATED, SOURCE, model_for
 
 # Objects a transaction: enough that its fixed statements (lock, read, writes) are a few
@@ -49,7 +50,7 @@ class Applied:
     conflicts: int = 0
 
 
-def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, int]:
+def apply_rally_object(link, record, obj, pairs, record_mapping, people=None) -> tuple[int, int]:
     """Apply one Rally object to its record: (fields applied, conflicts).
 
     `link` was loaded with the page, and a send may have written the object since the page
@@ -57,33 +58,35 @@ def apply_rally_object(link, record, obj, pairs, record_mapping) -> tuple[int, i
     record as they are now (`record` is read again), and a read older than the version the
     baseline reflects changes nothing (its news is in a later read).
     """
-    applied = apply_objects([(link, obj)], pairs, record_mapping)
+    applied = apply_objects([(link, obj)], pairs, record_mapping, people)
     return applied.fields, applied.conflicts
 
 
-def apply_objects(items: Sequence[tuple[Link, Any]], pairs, record_mapping) -> Applied:
+def apply_objects(
+    items: Sequence[tuple[Link, Any]], pairs, record_mapping, people: PeopleMap | None = None
+) -> Applied:
     """Apply Rally objects read with a page to their linked records ((link, object), the link
-    as loaded with the page), a chunk a transaction."""
+    as loaded with the page), a chunk a transaction; an Owner is said through `people`."""
     # Only an object Rally changed since its link's baseline can have anything to do (the
     # others are our own writes coming back, the common case): the rest cost nothing, and
     # were one written since the read, its news is in a later read.
-    due = [(link, obj) for link, obj in items if _changed(link.baseline, obj, pairs)]
+    due = [(link, obj) for link, obj in items if _changed(link.baseline, obj, pairs, people)]
     applied = Applied()
     for start in range(0, len(due), CHUNK):
-        _apply_chunk(due[start : start + CHUNK], pairs, record_mapping, applied)
+        _apply_chunk(due[start : start + CHUNK], pairs, record_mapping, applied, people)
     return applied
 
 
-def _changed(agreed: dict, obj, pairs) -> bool:
+def _changed(agreed: dict, obj, pairs, people) -> bool:
     """Whether any field of `obj` differs from the baseline (`_plan` does nothing otherwise)."""
     return any(
         rally_field in obj
-        and changed_in_rally(field_name, rally_value(field_name, obj[rally_field]), agreed)
+        and changed_in_rally(field_name, rally_value(field_name, obj[rally_field], people), agreed)
         for field_name, rally_field in pairs
     )
 
 
-def _apply_chunk(chunk, pairs, record_mapping, applied: Applied) -> None:
+def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None:
     unknown_owners = []
     with transaction.atomic():
         # Locked in one order (pk), so two chunks never wait for each other's locks.
@@ -99,9 +102,8 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied) -> None:
             row, record = fresh.get(link.pk), records.get(link.record_id)
             if row is None or record is None or links.is_stale(row, obj):
                 continue  # unlinked, or the record deleted, since the page; or an older read
-            decided.append(
-                (link, row, record, obj, _plan(row.baseline, record, obj, pairs, record_mapping))
-            )
+            plan = _plan(row.baseline, record, obj, pairs, record_mapping, people)
+            decided.append((link, row, record, obj, plan))
         update_records(
             [(record, plan.changes) for _, _, record, _, plan in decided if plan.changes],
             user=None,
@@ -129,12 +131,16 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied) -> None:
             unknown_owners += [(link, record, email) for email in plan.unknown_owners]
         update_each(moved, ["baseline", "rally_version", "updated_at"])
     for link, record, email in unknown_owners:
+        said = (
+            f"{link.formatted_id}'s Owner in Rally is {email}, who is no one in "
+            f"{record.workspace.name}: {record.reference}'s assignee is left as it is."
+        )
+        history.note(link, ActivityAction.OWNER_UNKNOWN, said)
         log_event(
             link.integration,
             LogLevel.WARNING,
-            f"{link.formatted_id}'s Owner in Rally is {email}, who is not a member "
-            f"of {record.workspace.name}: {record.reference}'s assignee is unchanged.",
-            "Invite them to the workspace with the same email address.",
+            said,
+            "Pair them with a member under More options → People, or invite them here.",
         )
 
 
@@ -160,7 +166,7 @@ class _Plan:
         return not (self.changes or self.conflicts or self.moved or self.unknown_owners)
 
 
-def _plan(agreed: dict, record, obj, pairs, record_mapping) -> _Plan:
+def _plan(agreed: dict, record, obj, pairs, record_mapping, people=None) -> _Plan:
     """What applying `obj` to `record` does, given the baseline `agreed`."""
     status_map = record_mapping.status_map
     state_for = status_map.state_for if status_map else (lambda status: None)
@@ -170,7 +176,7 @@ def _plan(agreed: dict, record, obj, pairs, record_mapping) -> _Plan:
     for field_name, rally_field in pairs:
         if rally_field not in obj:
             continue
-        incoming = rally_value(field_name, obj[rally_field])
+        incoming = rally_value(field_name, obj[rally_field], people)
         if not changed_in_rally(field_name, incoming, baseline):
             continue  # unreadable, unchanged, or our own write coming back
         ours = current.get(field_name)
@@ -184,7 +190,9 @@ def _plan(agreed: dict, record, obj, pairs, record_mapping) -> _Plan:
             # Changed here too since the baseline.
             plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
             continue
-        value = to_record_value(field_name, incoming, status_map, workspace=record.workspace)
+        value = to_record_value(
+            field_name, incoming, status_map, workspace=record.workspace, people=people
+        )
         if value is mapping.UNKNOWN:
             if field_name == "assignee":
                 plan.unknown_owners.append(incoming)

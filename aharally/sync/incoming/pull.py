@@ -40,6 +40,7 @@ from aharally.sync.models import (
     LinkState,
     PullCursor,
 )
+from aharally.sync.people import people_map
 from aharally.sync.records import model_for
 from aharally.workspaces.models import RecordType
 
@@ -184,7 +185,9 @@ def _apply_page(integration, config, record_mapping, pairs, client, results, cou
             continue
         staying.append((link, objects[link.rally_oid]))
     counts["read"] += len(staying)
-    applied = apply_objects(staying, pairs, record_mapping)
+    # Owners are said in aharally's terms through People (three queries a page).
+    people = people_map(integration) if any(f == "assignee" for f, _ in pairs) else None
+    applied = apply_objects(staying, pairs, record_mapping, people)
     counts["applied"] += applied.fields
     counts["conflicts"] += applied.conflicts
     _store_progress(staying)

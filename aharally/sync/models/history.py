@@ -23,6 +23,7 @@ class ActivityAction(models.TextChoices):
     RECEIVED = "received", "Updated from Rally"
     IMPORTED = "imported", "Imported from Rally"
     CONFLICT = "conflict", "Changed on both sides"
+    OWNER_UNKNOWN = "owner_unknown", "Owner in Rally is no one here"
 
 
 class Activity(models.Model):
