@@ -227,3 +227,40 @@ def test_manage_integrations_counts_the_members_without_a_rally_user(
     client.force_login(cast.owner)
     page = client.get("/w/PLAT/settings/integrations/manage/").content.decode()
     assert f'href="{counted.people_url}"' in page and ">3</a>" in page
+
+
+def test_a_changed_pair_says_what_it_affects_and_sends_the_new_owners_on_request(
+    cast, client, rally_sandbox, integration
+):
+    from aharally.sync.models import OutboxItem, OutboxKind
+    from tests.factories import make_feature, make_link
+
+    people.read_people(integration)
+    feature = make_feature(cast.workspace, name="Assigned", assignee=cast.contributor)
+    make_link(integration, feature, rally_oid=987654)
+    dana = RallyPerson.objects.get(integration=integration, email="developer@example.com")
+    url = f"/w/PLAT/sync/integrations/{integration.pk}/people/"
+    client.force_login(cast.owner)
+
+    answer = client.post(
+        url + "decide/",
+        {"rally_oid": dana.rally_oid, "member": str(cast.contributor.pk)},
+        HTTP_HX_REQUEST="true",
+    )
+    body = html.unescape(answer.content.decode())
+    assert "1 linked record keep their Owner in Rally until you send the new one" in body
+    assert f'name="members" value="{cast.contributor.pk}"' in body
+    assert not OutboxItem.objects.filter(record_id=feature.pk).exists()  # nothing silently
+
+    sent = client.post(
+        url + "send-owners/", {"members": [cast.contributor.pk]}, HTTP_HX_REQUEST="true"
+    )
+    assert "Sending the new Owner of 1 linked record" in sent.content.decode()
+    row = OutboxItem.objects.get(record_id=feature.pk)
+    assert row.kind == OutboxKind.UPDATE and row.fields == ["assignee"]
+
+    refused = client.post(
+        url + "send-owners/", {"members": [cast.outsider.pk]}, HTTP_HX_REQUEST="true"
+    )
+    assert refused.status_code == 400
+    assert "Choose members of this integration" in html.unescape(refused.content.decode())
