@@ -44,7 +44,7 @@ def _linked(record, record_type):
 
 
 def test_alice_pairs_people_and_owners_go_across_both_ways(
-    page, sync_sandbox, task_cluster, screenshot
+    page, browser, live_server, sync_sandbox, task_cluster, screenshot
 ):
     seed_demo()
     platform = Workspace.objects.get(prefix="PLAT")
@@ -79,9 +79,19 @@ def test_alice_pairs_people_and_owners_go_across_both_ways(
     )
     expect(page.locator(".unmatched")).to_contain_text("dave@example.com")
 
-    # Out: a feature assigned to alice has Pat as its Owner in Rally.
+    # Out: bob sends a feature assigned to alice from its drawer; Pat is its Owner in Rally.
     feature = Feature.objects.filter(workspace=platform, assignee=alice).first()
-    outbox.request_send(record=feature, integration=integration, user=bob, cascade=True)
+    bobs = browser.new_context(base_url=live_server.url)
+    try:
+        bob_page = bobs.new_page()
+        sign_in(bob_page, "bob@example.com", DEMO_PASSWORD, next_url="/w/PLAT/features/board/")
+        bob_page.locator(f"[data-reference='{feature.reference}'] .card-link").click()
+        drawer = bob_page.locator("#drawer")
+        drawer.locator(".integrations-menu summary").click()
+        drawer.locator("[data-send-to-rally]").click()
+        expect(drawer.locator(".integrations-line > a.rally-link")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        bobs.close()
     link = _linked(feature, RecordType.FEATURE)
     with sandbox_client(sync_sandbox) as client:
         owner = client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Owner"])["Owner"]
