@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.send import build, configure, wait_for  # noqa: E402
+from bench.send import configure, people, wait_for  # noqa: E402
 
 GOAL_P90_MS = 500
 GOAL_REQUESTS = 1
@@ -93,7 +93,7 @@ def main() -> None:
 
         with RallySandbox() as sandbox:
             call_command("createcachetable", verbosity=0)  # as `make run` does
-            workspace, owner, contributor, _ = build(0, 0)
+            workspace, owner, contributor = people()
             integration = connect(workspace, sandbox, owner=owner)
             client = Client()
             client.force_login(contributor)
