@@ -29,3 +29,12 @@ def template_group(cast, rally_sandbox):
         platform=platform,
         company_integration=connect(company, rally_sandbox, owner=cast.owner, template=platform),
     )
+
+
+@pytest.fixture
+def machine_settings(settings):
+    """The state machine's settings: no typing pause, no waiting for due rows, room to drain."""
+    settings.SYNC_RICH_TEXT_QUIET_SECONDS = 0
+    settings.SYNC_DRAIN_WAIT_SECONDS = 0
+    settings.SYNC_DRAIN_BUDGET_SECONDS = 60
+    return settings

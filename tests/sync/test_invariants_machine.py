@@ -865,14 +865,6 @@ class SyncMachine(RuleBasedStateMachine):
         return held
 
 
-@pytest.fixture
-def machine_settings(settings):
-    settings.SYNC_RICH_TEXT_QUIET_SECONDS = 0
-    settings.SYNC_DRAIN_WAIT_SECONDS = 0
-    settings.SYNC_DRAIN_BUDGET_SECONDS = 60
-    return settings
-
-
 def _hypothesis_settings(**overrides) -> settings:
     return settings(
         max_examples=EXAMPLES,

@@ -10,13 +10,13 @@ import pytest
 from tests.factories import make_user
 from tests.sandbox import RallySandbox
 from tests.sync.support import token
-from tests.sync.test_invariants_machine import SyncMachine, machine_settings  # noqa: F401
+from tests.sync.test_invariants_machine import SyncMachine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def machine(machine_settings):  # noqa: F811
+def machine(machine_settings):
     with RallySandbox() as sandbox:
         SyncMachine.sandbox = sandbox
         SyncMachine.owner = make_user(f"replay-{token()}@example.com")
