@@ -97,7 +97,14 @@ EXTRA_SCHEDULE_STATES = {"Operations": ("Idea", "Released")}
 
 
 def seed_accounts(context: SeedContext) -> None:
-    from rally_sandbox.accounts.models import Project, Subscription, User, Workspace
+    from rally_sandbox.accounts.models import (
+        Project,
+        ProjectPermission,
+        Subscription,
+        User,
+        Workspace,
+        WorkspacePermission,
+    )
     from rally_sandbox.accounts.services import create_api_key
 
     subscription, _ = Subscription.objects.get_or_create(
@@ -145,6 +152,21 @@ def seed_accounts(context: SeedContext) -> None:
         context.users[demo.username] = user
     for key, username in DEMO_KEYS.items():
         create_api_key(user=context.users[username], name="Demo key", key=key)
+    # The subscription administrators (Pat, Alex) see every project; the developer is an
+    # Editor of the open ones, as a team member is.
+    developer = context.users["developer@example.com"]
+    for (ws_name, _name), project in context.projects.items():
+        WorkspacePermission.objects.get_or_create(
+            subscription=subscription,
+            user=developer,
+            workspace=context.workspaces[ws_name],
+            defaults={"role": "User"},
+        )
+        if project.state == "Open":
+            ProjectPermission.objects.get_or_create(
+                subscription=subscription, user=developer, project=project,
+                defaults={"role": "Editor"},
+            )  # fmt: skip
     for project in context.projects.values():
         if project.owner_id is None:
             project.owner = context.users["pm@example.com"]

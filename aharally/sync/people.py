@@ -31,8 +31,8 @@ from django.utils import timezone
 from aharally.integrations.connection import client_for
 from aharally.integrations.log import log_event
 from aharally.integrations.models import Integration, LogLevel
-from aharally.rally.objects import RallyRef
-from aharally.rally.query import where
+from aharally.rally.objects import RallyObject, RallyRef
+from aharally.rally.query import all_of, any_of, where
 from aharally.rally.sites import rally_site
 from aharally.sync.models import (
     PeopleDirectory,
@@ -43,7 +43,7 @@ from aharally.sync.models import (
 )
 from aharally.workspaces.models import Membership
 
-PAGE_SIZE = 2000  # Rally's largest page: 5,000 users are read in three requests
+PAGE_SIZE = 2000  # Rally's largest page: 5,000 people are read in three requests
 # How old the map may grow before the catch-up reads the users again.
 REFRESH_AFTER = timedelta(days=1)
 # A read that started this long ago and never finished (a killed worker) may start again.
@@ -237,25 +237,46 @@ def needs_refresh(integration: Integration) -> bool:
 
 
 def read_people(integration: Integration) -> int:
-    """Read every enabled user of the subscription, a page of 2,000 a request, and store them;
-    users Rally no longer lists are marked gone (their pairs are kept, unused). Returns how
-    many were read."""
+    """Read the enabled Rally users who can see the group's projects, 2,000 a request, and
+    store them; users Rally no longer lists are marked gone (their pairs are kept, unused).
+    Returns how many were read.
+
+    Who can see a project, as Rally decides it: its ProjectPermissions (Viewer, Editor,
+    Admin), the administrators of its workspace and those of the subscription. Each
+    permission carries its user's fields (a fetch hydrates the nested User), so 5,000 people
+    with access cost three requests, plus one for each kind of administrator.
+    """
     source = integration.source
     now = timezone.now()
+    projects, workspaces = _group_scope(source)
+    enabled = where("User.Disabled", "=", "false")
     client = client_for(source, interactive=False)
     seen: dict[int, dict] = {}
     try:
-        results = client.query(
-            "User", query=where("Disabled", "=", "false"), fetch=_FETCH, page_size=PAGE_SIZE
-        )
-        for user in results:
-            if user.object_id is None:
-                continue  # not a user Rally could name as an Owner
-            seen[user.object_id] = {
-                "user_name": str(user.get("UserName") or "")[:255],
-                "email": str(user.get("EmailAddress") or "").strip()[:254],
-                "display_name": _display_name(user)[:255],
-            }
+        if not projects:  # not set up yet: everyone in the subscription
+            for user in client.query(
+                "User", query=where("Disabled", "=", "false"), fetch=_FETCH, page_size=PAGE_SIZE
+            ):
+                _see(seen, user)
+        else:
+            for kind, scope, condition in [
+                ("ProjectPermission", "Project", enabled),
+                ("WorkspacePermission", "Workspace", all_of(where("Role", "=", "Admin"), enabled)),
+            ]:
+                ids = projects if kind == "ProjectPermission" else workspaces
+                inside = any_of(*(where(f"{scope}.ObjectID", "=", oid) for oid in ids))
+                for permission in client.query(
+                    kind,
+                    query=all_of(inside, condition),
+                    fetch=["User", *_FETCH],
+                    page_size=PAGE_SIZE,
+                ):
+                    _see(seen, permission.get("User"))
+            admins = all_of(
+                where("SubscriptionAdmin", "=", "true"), where("Disabled", "=", "false")
+            )
+            for user in client.query("User", query=admins, fetch=_FETCH, page_size=PAGE_SIZE):
+                _see(seen, user)
     finally:
         client.close()
     _store(source, seen, now)
@@ -263,6 +284,35 @@ def read_people(integration: Integration) -> int:
         reading_since=None, read_at=now, count=len(seen), problem=""
     )
     return len(seen)
+
+
+def _group_scope(source: Integration) -> tuple[list[int], list[int]]:
+    """The Rally projects and workspaces of a template group's integrations."""
+    rows = Integration.objects.filter(Q(pk=source.pk) | Q(template_id=source.pk)).values_list(
+        "rally_project_oid", "rally_workspace_oid"
+    )
+    projects = sorted({project for project, _ in rows if project})
+    workspaces = sorted({workspace for _, workspace in rows if workspace})
+    return projects, workspaces
+
+
+def _see(seen: dict[int, dict], user) -> None:
+    """Keep a user read (a User object, or a permission's nested User) by its ObjectID."""
+    if not isinstance(user, Mapping | RallyObject):
+        return
+    oid = user.object_id if isinstance(user, RallyObject) else user.get("ObjectID")
+    if oid is None:
+        found = _OID.search(str(user.get("_ref", "")))
+        oid = found.group(1) if found else None
+    try:
+        oid = int(oid)
+    except (TypeError, ValueError):
+        return  # not a user Rally could name as an Owner
+    seen[oid] = {
+        "user_name": str(user.get("UserName") or "")[:255],
+        "email": str(user.get("EmailAddress") or "").strip()[:254],
+        "display_name": _display_name(user)[:255],
+    }
 
 
 def _display_name(fields) -> str:

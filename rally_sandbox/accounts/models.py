@@ -201,3 +201,53 @@ class SecurityToken(models.Model):
 
     def __str__(self) -> str:
         return f"token of {self.user_id} until {self.expires:%Y-%m-%d %H:%M}"
+
+
+class ProjectRole(models.TextChoices):
+    VIEWER = "Viewer"
+    EDITOR = "Editor"
+    ADMIN = "Admin"
+
+
+class WorkspaceRole(models.TextChoices):
+    USER = "User"
+    ADMIN = "Admin"
+
+
+class ProjectPermission(RallyObject):
+    """Who may see (Viewer), change (Editor) or administer (Admin) a project. Rally keeps one
+    per user and project; a subscription or workspace administrator needs none."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="project_permissions")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="permissions")
+    role = models.CharField(max_length=10, choices=ProjectRole.choices)
+
+    class Meta:
+        db_table = "sandbox_projectpermission"
+        ordering = ["object_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="one_permission_a_project")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.role}"
+
+
+class WorkspacePermission(RallyObject):
+    """A user's access to a workspace: User, or Admin (who sees all of its projects)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="workspace_permissions")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="permissions")
+    role = models.CharField(max_length=10, choices=WorkspaceRole.choices)
+
+    class Meta:
+        db_table = "sandbox_workspacepermission"
+        ordering = ["object_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="one_permission_a_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.role}"

@@ -316,6 +316,23 @@ USER = [
     empty_collection("UserPermissions", "UserPermission"),
 ]
 
+# Rally names a permission after what it opens (the project or workspace).
+PROJECT_PERMISSION = [
+    *PERSISTABLE,
+    ro("Name", "STRING", "project__name"),
+    ro("Role", "STRING", "role", allowed=("Viewer", "Editor", "Admin")),
+    ref("User", "User", "user", read_only=True),
+    ref("Project", "Project", "project", read_only=True),
+]
+
+WORKSPACE_PERMISSION = [
+    *PERSISTABLE,
+    ro("Name", "STRING", "workspace__name"),
+    ro("Role", "STRING", "role", allowed=("User", "Admin")),
+    ref("User", "User", "user", read_only=True),
+    ref("Workspace", "Workspace", "workspace", read_only=True),
+]
+
 USER_PROFILE = [
     ro("CreationDate", "DATE", "creation_date"),
     ro("ObjectID", "INTEGER", "profile_object_id"),

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from rally_sandbox.accounts.models import Project, Subscription, User, Workspace
+from rally_sandbox.accounts.models import (
+    Project,
+    ProjectPermission,
+    Subscription,
+    User,
+    Workspace,
+    WorkspacePermission,
+)
 
 from .attributes import (
     ARTIFACT,
@@ -13,6 +20,7 @@ from .attributes import (
     ITERATION,
     MILESTONE,
     PROJECT,
+    PROJECT_PERMISSION,
     RELEASE,
     REVISION,
     REVISION_HISTORY,
@@ -26,6 +34,7 @@ from .attributes import (
     USER,
     USER_PROFILE,
     WORKSPACE,
+    WORKSPACE_PERMISSION,
     _portfolio,
     _user_ref_name,
 )
@@ -247,6 +256,27 @@ def _build_specs() -> dict[str, TypeSpec]:
         ),
         USER,
     )
+    # Who may see a project, and who administers a workspace (and so sees all its projects).
+    # Read-only here: the sandbox's admin API grants them (POST /sandbox-admin/users).
+    for path, model, attrs, owner in [
+        ("ProjectPermission", ProjectPermission, PROJECT_PERMISSION, "project"),
+        ("WorkspacePermission", WorkspacePermission, WORKSPACE_PERMISSION, "workspace"),
+    ]:
+        add(
+            TypeSpec(
+                path,
+                path,
+                model,
+                {},
+                path.lower(),
+                scope="subscription",
+                creatable=False,
+                deletable=False,
+                ref_name=lambda obj, owner=owner: getattr(obj, owner).name,
+                always_related=("user", owner),
+            ),
+            attrs,
+        )
     add(
         TypeSpec(
             "UserProfile",

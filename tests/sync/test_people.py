@@ -107,21 +107,43 @@ def test_a_member_without_a_rally_user_is_logged_once_a_day(cast, rally_sandbox,
     ]
 
 
-def test_five_thousand_users_cost_three_requests_and_the_page_a_constant_count(
+def test_five_thousand_people_who_see_the_project_cost_three_requests_and_the_page_a_constant_count(
     cast, client, integration
 ):
     with RallySandbox() as crowded:
         crowded.add_users(
             [
-                {"email": f"person{n}@example.com", "first_name": "Person", "last_name": str(n)}
+                {
+                    "email": f"person{n}@example.com",
+                    "first_name": "Person",
+                    "last_name": str(n),
+                    "projects": {"Platform": "Editor" if n % 2 else "Viewer"},
+                }
                 for n in range(5000)
             ]
+            # people of the subscription who can't see Platform are not listed
+            + [
+                {"email": f"mobile{n}@example.com", "projects": {"Mobile": "Editor"}}
+                for n in range(300)
+            ]
+            + [{"email": f"outsider{n}@example.com"} for n in range(200)]
+            # a workspace administrator sees every project of the workspace
+            + [{"email": "ws-admin@example.com", "workspaces": {"Engineering": "Admin"}}]
         )
         crowded_integration = connect(cast.workspace, crowded, owner=cast.owner, name="Crowded")
         crowded.admin("POST", "/sandbox-admin/stats/reset")
         read = people.read_people(crowded_integration)
-        assert read == 5003  # and the three demo users
-        assert _requests(crowded) == 3  # ⌈5,003 / 2,000⌉
+        # and the developer (an Editor), Pat and Alex (subscription administrators)
+        assert read == 5004
+        emails = set(
+            RallyPerson.objects.filter(integration=crowded_integration).values_list(
+                "email", flat=True
+            )
+        )
+        assert "ws-admin@example.com" in emails and "developer@example.com" in emails
+        assert not {e for e in emails if e.startswith(("mobile", "outsider"))}
+        # ⌈5,001 permissions / 2,000⌉ pages, the workspace's and the subscription's administrators
+        assert _requests(crowded) == 3 + 1 + 1
 
     client.force_login(cast.owner)
     url = f"/w/PLAT/sync/integrations/{crowded_integration.pk}/people/"
@@ -134,7 +156,7 @@ def test_five_thousand_users_cost_three_requests_and_the_page_a_constant_count(
 
     page()  # the session and the user, loaded once
     first, few = page()
-    assert "Page 1 of 101" in first and "5003 users" in first
+    assert "Page 1 of 101" in first and "5004 users" in first
     later, many = page(page=60)
     assert "Page 60 of 101" in later
     found, searched = page(q="person4321")
