@@ -722,6 +722,7 @@ class SyncMachine(RuleBasedStateMachine):
         self._every_sent_record_is_linked()
         self._every_object_made_in_rally_under_a_linked_parent_is_imported_once()
         self._names_agree_or_a_conflict_says_why()
+        self._stories_sit_under_their_features()
 
     def _every_sent_record_is_linked(self) -> None:
         missing = []
@@ -831,6 +832,34 @@ class SyncMachine(RuleBasedStateMachine):
             "at rest, names differ with no conflict, approval or rejection to say why "
             f"(record, here, in Rally, agreed, last row): {differ}"
         )
+
+    def _stories_sit_under_their_features(self) -> None:
+        """A linked requirement's story is in its feature's Rally object, whatever Rally
+        deleted and aharally made again (Rally empties the parent of a deleted feature's
+        stories)."""
+        features = {
+            (link.integration_id, link.record_id): link.rally_oid
+            for link in self._ok_links(RecordType.FEATURE)
+        }
+        stories = {
+            obj.object_id: obj.ref_of("PortfolioItem")
+            for obj in rally_objects(
+                self.sandbox,
+                "HierarchicalRequirement",
+                self.word,
+                fetch=["ObjectID", "Name", "PortfolioItem"],
+            )
+        }
+        astray = []
+        for link in self._ok_links(RecordType.REQUIREMENT):
+            feature_id = Requirement.objects.get(pk=link.record_id).feature_id
+            expected = features.get((link.integration_id, feature_id))
+            if expected is None or link.rally_oid not in stories:
+                continue  # its feature is not (or no longer) in Rally
+            held = stories[link.rally_oid]
+            if held is None or held.object_id != expected:
+                astray.append((self._label((link.record_type, link.record_id)), expected, held))
+        assert not astray, f"at rest, stories outside their feature in Rally: {astray}"
 
     # -- reading both sides ------------------------------------------------------------------------
 

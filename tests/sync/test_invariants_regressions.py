@@ -54,3 +54,37 @@ def test_a_worker_killed_while_sending_a_runs_first_row_leaves_nothing_in_flight
         _step(machine, m.new_feature, initiative=0, requirements=0)
     _step(machine, m.send_and_worker_killed_after_rally_committed, pick=1)
     machine.teardown()
+
+
+def test_a_requirement_is_made_once_in_rally_after_dropped_answers_kills_and_a_deletion(machine):
+    """Soak, December 2026: "names that exist more than once in Rally" (a story). A story's
+    create lost its answer, then its feature was deleted in Rally, which empties the story's
+    PortfolioItem: the look before sending again did not know it (not under the parent it was
+    sent to) and made it twice. It is adopted once Rally says that parent is gone, and put
+    under the feature's new object."""
+    m = SyncMachine
+    _step(machine, m.new_feature, initiative=2, requirements=1)
+    _step(machine, m.faults_on, kind="answers of 2 POSTs dropped after commit")
+    _step(machine, m.drain, which=0)
+    _step(machine, m.worker_killed_mid_drain, limit=1, which=1)
+    _step(machine, m.send_one, pick=13)
+    _step(machine, m.drain, which=1)
+    _step(machine, m.faults_on, kind="503 on a create, then a dropped answer")
+    _step(machine, m.send_one, pick=17)
+    _step(machine, m.send_one, pick=11)
+    _step(machine, m.faults_on, kind="answer of a POST dropped after commit")
+    _step(machine, m.worker_killed_mid_drain, limit=3, which=0)
+    _step(machine, m.new_feature, initiative=0, requirements=1)
+    _step(machine, m.drain, which=0)
+    _step(machine, m.new_feature, initiative=0, requirements=1)
+    _step(machine, m.faults_on, kind="answer of a POST dropped after commit")
+    _step(machine, m.new_feature, initiative=0, requirements=2)
+    _step(machine, m.faults_on, kind="429 once")
+    _step(machine, m.worker_killed_mid_drain, limit=2, which=0)
+    _step(machine, m.edit_in_rally, pick=8)
+    _step(machine, m.new_feature, initiative=1, requirements=1)
+    _step(machine, m.faults_on, kind="answers of 2 POSTs dropped after commit")
+    _step(machine, m.delete_in_rally, pick=5)
+    _step(machine, m.send_one, pick=8)
+    _step(machine, m.send_one, pick=8)
+    machine.teardown()

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.templates_service import EffectiveRecordMapping
+from aharally.rally.errors import RallyNotFound
 from aharally.rally.objects import RallyRef
 from aharally.rally.query import all_of, where
 from aharally.sync import links, mapping
@@ -184,6 +185,7 @@ def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integrat
     # Linked by any integration on this Rally: another record's object, never this one's.
     linked = links.linked_oids(integration, [candidate.object_id for candidate in candidates])
     description = sent.get("description")
+    orphan = None
     for candidate in candidates:
         if candidate.object_id in linked:
             continue
@@ -191,10 +193,35 @@ def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integrat
             candidate.get("Description")
         ) != mapping.normalise_html(description):
             continue
-        if any(
-            (candidate.ref_of(attr).path if candidate.ref_of(attr) else None) != path
-            for attr, path in parents.items()
-        ):
-            continue
-        return candidate
+        held = {attr: _path_of(candidate, attr) for attr in parents}
+        if held == parents:
+            return candidate
+        if orphan is None and all(held[attr] in (path, None) for attr, path in parents.items()):
+            orphan = candidate
+    # Rally empties a parent it deletes: the object made under it is ours all the same, once
+    # Rally says that parent is gone (not merely that a person took the object out of it).
+    if orphan is not None and _parents_gone(run, parents, orphan):
+        return orphan
     return None
+
+
+def lost_parent(found, parents: dict) -> bool:
+    """Whether an adopted object no longer has a parent the lost attempt gave it."""
+    return any(_path_of(found, attr) != path for attr, path in parents.items())
+
+
+def _path_of(candidate, attr: str) -> str | None:
+    held = candidate.ref_of(attr)
+    return held.path if held else None
+
+
+def _parents_gone(run: DrainRun, parents: dict, candidate) -> bool:
+    for attr, path in parents.items():
+        if path is None or _path_of(candidate, attr) is not None:
+            continue
+        try:
+            run.client.read(path, fetch=["ObjectID"])
+        except RallyNotFound:
+            continue
+        return False
+    return True

@@ -45,6 +45,7 @@ from aharally.sync.outgoing.parents import ParentFailed, link_of, resolve_parent
 from aharally.sync.outgoing.payload import (
     build_payload,
     find_lost_create,
+    lost_parent,
     mapping_label,
     missing_required,
 )
@@ -223,6 +224,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
                 integration,
                 adopted=values,
                 replace_broken=broken_here,
+                reparent=lost_parent(found, row.sent_values.get("_parents", {})),
             )
             return
     # Written before the request: if the answer (or this worker) is lost, the next attempt
@@ -265,19 +267,22 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
 
 def _store_link(
     row, run, record, record_mapping, created, values, integration, *, adopted=None,
-    replace_broken=True,
+    replace_broken=True, reparent=False,
 ):  # fmt: skip
     """Record the link, finish the row and queue what follows it, in one transaction.
 
     `values` are what Rally's object holds (the baseline). An adopted object was made by an
     earlier attempt: `adopted` are the record's values now, and those changed since that
-    attempt are queued as an update in the same transaction, never taken as sent.
+    attempt are queued as an update in the same transaction, never taken as sent; with
+    `reparent` (Rally emptied a parent it deleted since), its parents go out with it.
     """
 
     def finish(link: Link) -> None:
         attempts.finish(row, sent_values=values)
         if adopted is not None:
-            _queue_changed_since(row, integration, record, sent=values, now=adopted)
+            _queue_changed_since(
+                row, integration, record, sent=values, now=adopted, reparent=reparent
+            )
         action = ActivityAction.ADOPTED if adopted is not None else ActivityAction.CREATED
         history.note(
             row,
@@ -322,8 +327,10 @@ def _first_sent(run: DrainRun, integration: Integration) -> None:
     transaction.on_commit(lambda: run.stamped.add(integration.pk))
 
 
-def _queue_changed_since(row, integration, record, *, sent: dict, now: dict) -> None:
-    changed = mapping.changed_fields(now, sent)
+def _queue_changed_since(row, integration, record, *, sent: dict, now: dict, reparent) -> None:
+    changed = set(mapping.changed_fields(now, sent))
+    if reparent:
+        changed |= {relation for relation, _ in mapping.PARENT_FIELDS[row.record_type]}
     if changed:
         outbox.write_row(
             integration=integration,
