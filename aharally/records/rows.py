@@ -1,4 +1,5 @@
-"""One UPDATE for many rows, each with its own values: Django's `bulk_update`, built by hand.
+"""Many rows in one statement, built by hand: `update_each` (Django's `bulk_update`) and
+`insert_each` (`bulk_create` of rows given as values, with no model instance made).
 
 `QuerySet.bulk_update` builds a `Case(When(pk=…, then=Value(…)))` expression per row and field
 and resolves each one: at a few hundred rows that is milliseconds of CPU a row, more than the
@@ -6,6 +7,10 @@ statement costs the database (bench/pull.py). Here the statement is written as t
 values prepared by their fields as `bulk_update` prepares them, and cast on the databases that
 need it (PostgreSQL: a CASE's parameters are otherwise text), as `bulk_update` casts them.
 The records' updates (`services.update_records`) and the catch-up's links use it.
+
+`bulk_create` makes a model instance a row (with its init signals) and compiles the INSERT
+through the ORM: at thousands of history rows a catch-up, that is most of its CPU. The rows
+here are dicts of attribute names, prepared by their fields as `bulk_create` prepares them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections, router
+from django.utils import timezone
 
 # Parameters a statement: under SQLite's historic bound of 999, whatever the build allows.
 MAX_PARAMS = 900
@@ -57,5 +63,43 @@ def update_each(objects: Sequence, fields: Sequence[str]) -> int:
             where = ", ".join(["%s"] * len(rows))
             sql = f"UPDATE {quote(opts.db_table)} SET {', '.join(sets)} WHERE {pk_column} IN ({where})"  # noqa: S608, E501
             cursor.execute(sql, params)
+            statements += 1
+    return statements
+
+
+def insert_each(model, rows: Sequence[dict]) -> int:
+    """INSERT `rows` (dicts of attribute names, e.g. `workspace_id`) into `model`'s table;
+    statements run. A field a row leaves out gets its default (`auto_now_add`: now); the
+    auto primary key is the database's. Nothing of `save()` runs, as with `bulk_create`."""
+    if not rows:
+        return 0
+    using = router.db_for_write(model)
+    connection = connections[using]
+    opts = model._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in opts.concrete_fields if not f.primary_key or f.attname in rows[0]]
+    now = timezone.now()
+    defaults = {
+        f.attname: now if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)
+        else f.get_default()
+        for f in fields
+    }  # fmt: skip
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    batch = max(1, MAX_PARAMS // len(fields))
+    statements = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            params = [
+                f.get_db_prep_save(row.get(f.attname, defaults[f.attname]), connection)
+                for row in chunk
+                for f in fields
+            ]
+            values = ", ".join([placeholders] * len(chunk))
+            # Only quoted table and column names are spliced in; every value is a parameter.
+            cursor.execute(
+                f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {values}", params
+            )  # noqa: S608, E501
             statements += 1
     return statements

@@ -20,7 +20,7 @@ from aharally.records.models import (
 )
 from aharally.records.references import take_number, take_requirement_number
 from aharally.records.richtext import sanitize_html
-from aharally.records.rows import update_each
+from aharally.records.rows import insert_each, update_each
 from aharally.workspaces.models import RecordType, Workspace
 from aharally.workspaces.services import first_status, start_workspace
 
@@ -143,7 +143,7 @@ def update_record(record, *, changes: dict[str, Any], user=None, source: str = "
     simple = [name for name in changed if name not in _m2m_names(record)]
     if simple:
         record.save(update_fields=[*simple, "updated_at"])
-    RecordChange.objects.bulk_create(history)
+    insert_each(RecordChange, history)
     record_saved(record, changed=changed, user=user, source=source)
     return changed
 
@@ -158,7 +158,7 @@ def update_records(
     UPDATE per set of changed fields (only those fields written, as `update_record` does, so a
     field edited meanwhile is not put back) and one INSERT of history rows.
     """
-    history: list[RecordChange] = []
+    history: list[dict] = []
     by_fields: dict[tuple[type, tuple[str, ...]], list] = {}
     staged = []
     now = timezone.now()
@@ -172,7 +172,7 @@ def update_records(
             by_fields.setdefault((type(record), simple), []).append(record)
     for (_model, fields), records in by_fields.items():
         update_each(records, [*fields, "updated_at"])
-    RecordChange.objects.bulk_create(history)
+    insert_each(RecordChange, history)
     for record, changed in staged:
         record_saved(record, changed=changed, user=user, source=source)
     return {record.pk: changed for record, changed in staged}
@@ -186,7 +186,7 @@ def _stage(record, changes: dict[str, Any], *, user, source: str):
     """Set the changed fields on `record` (many-to-many ones saved at once); returns the
     changed names and their unsaved history rows."""
     changed: list[str] = []
-    history: list[RecordChange] = []
+    history: list[dict] = []
     content_type = ContentType.objects.get_for_model(record)
     m2m_names = _m2m_names(record)
     for name, new in changes.items():
@@ -209,15 +209,15 @@ def _stage(record, changes: dict[str, Any], *, user, source: str):
             new_display = _display(new)
         changed.append(name)
         history.append(
-            RecordChange(
-                workspace=record.workspace,
-                content_type=content_type,
-                object_id=record.pk,
-                field=name,
-                old_value=old_display,
-                new_value=new_display,
-                changed_by=user,
-                source=source,
-            )
+            {
+                "workspace_id": record.workspace_id,
+                "content_type_id": content_type.pk,
+                "object_id": record.pk,
+                "field": name,
+                "old_value": old_display,
+                "new_value": new_display,
+                "changed_by_id": user.pk if user is not None else None,
+                "source": source,
+            }
         )
     return changed, history

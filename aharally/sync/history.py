@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from aharally.records.rows import insert_each
 from aharally.sync.models import Activity
 
 
@@ -27,8 +28,10 @@ def note(
 
 def note_all(lines: Iterable[tuple[AboutARecord, str]], action: str, user=None) -> None:
     """`note` for many records at once ((subject, detail) pairs): one INSERT."""
-    Activity.objects.bulk_create(
-        Activity(**_fields(subject, action, detail, user)) for subject, detail in lines
+    user_id = user.pk if user is not None else None
+    insert_each(
+        Activity,
+        [_fields(subject, action, detail, None, user_id) for subject, detail in lines],
     )
 
 
