@@ -29,3 +29,43 @@
     form.requestSubmit();
   });
 })();
+
+// A file over the limit is refused here, before its bytes travel (the server refuses it too,
+// with the same numbers, for a browser without this script).
+(function () {
+  "use strict";
+  function refuse(form, input, file, limit) {
+    const field = input.closest(".field");
+    let error = field.querySelector(".field-error");
+    if (!error) {
+      error = document.createElement("p");
+      error.className = "field-error";
+      error.id = input.id + "-error";
+      error.setAttribute("role", "alert");
+      field.appendChild(error);
+    }
+    const n = (value) => value.toLocaleString("en-US");
+    error.textContent =
+      "The file is " + n(file.size) + " bytes: the limit is " + n(limit) + " bytes.";
+    field.classList.add("has-error");
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", error.id);
+  }
+  document.addEventListener(
+    "submit",
+    function (event) {
+      const form = event.target;
+      if (!(form instanceof HTMLFormElement) || !form.matches("[data-dropzone]")) return;
+      const input = form.querySelector("input[type=file][data-max-bytes]");
+      const file = input && input.files && input.files[0];
+      const limit = input ? Number(input.dataset.maxBytes) : 0;
+      if (file && limit && file.size > limit) {
+        // Capturing, on the document: before htmx (on the form) sends anything.
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        refuse(form, input, file, limit);
+      }
+    },
+    true
+  );
+})();
