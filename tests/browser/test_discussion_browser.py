@@ -64,9 +64,7 @@ def test_a_file_over_the_limit_shows_its_message_and_a_dropped_png_shows_a_thumb
     thread.get_by_role("button", name="Attach", exact=True).click()
     # Refused in the page, before the bytes travel (the server's own refusal, for a browser
     # without the script, is tested in tests/discussion/test_attachments.py).
-    expect(
-        thread.get_by_text("The file is 1,001 bytes: the limit is 1,000 bytes.")
-    ).to_be_visible()
+    expect(thread.get_by_text("The file is 1,001 bytes: the limit is 1,000 bytes.")).to_be_visible()
     assert posts == []  # nothing was sent
     assert not Attachment.objects.exists()
 
