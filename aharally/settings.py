@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_q",
     "aharally.workspaces",
     "aharally.records",
+    "aharally.discussion",
     "aharally.integrations",
     "aharally.statusmap",
     "aharally.sync",
@@ -172,8 +173,36 @@ STATICFILES_DIRS = [
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
     ("vendor/sortablejs", BASE_DIR / "node_modules" / "sortablejs"),
 ]
+# Uploaded files (attachments): the local file system under var/ by default; an
+# S3-compatible bucket (AWS S3, MinIO, Ceph, R2…) through django-storages when
+# ATTACHMENTS_S3_BUCKET is set. Either way files are private: aharally serves them to
+# workspace members itself (aharally/discussion/views.py), never by a public URL.
+MEDIA_ROOT = env_str("ATTACHMENTS_DIR", str(VAR_DIR / "attachments"))
+ATTACHMENTS_S3_BUCKET = env_str("ATTACHMENTS_S3_BUCKET", "")
+if ATTACHMENTS_S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENTS_S3_BUCKET,
+            # Empty: AWS's own endpoint for the region; set for another S3-compatible store.
+            "endpoint_url": env_str("ATTACHMENTS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("ATTACHMENTS_S3_REGION", "") or None,
+            # Empty: boto3's own chain (instance role, AWS_* variables, ~/.aws).
+            "access_key": env_str("ATTACHMENTS_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("ATTACHMENTS_S3_SECRET_ACCESS_KEY", "") or None,
+            "location": env_str("ATTACHMENTS_S3_PREFIX", ""),
+            "addressing_style": env_str("ATTACHMENTS_S3_ADDRESSING_STYLE", "") or None,
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Largest attachment accepted, in bytes: Rally's own limit, 50,000,000 (as pyral has it).
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 50_000_000)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -38,6 +38,7 @@ urlpatterns = [
         ),
     ),
     path("", include("aharally.records.urls")),
+    path("", include("aharally.discussion.urls")),
     path("", include("aharally.integrations.urls")),
     path("", include("aharally.sync.web.urls")),
 ]

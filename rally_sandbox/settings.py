@@ -87,6 +87,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A 50,000,000-byte attachment arrives as base64 inside JSON (~66.7 MB): the body must fit,
+# so that Rally's own "too large" answer, not Django's 400, refuses what is over the limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 80_000_000
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aharally.rally.auth import ApiKey, OAuthToken, TokenSet
 from aharally.rally.client import MAX_PAGE_SIZE, QueryResults, RallyClient
+from aharally.rally.discussion import MAX_ATTACHMENT_BYTES, AttachmentTooLarge
 from aharally.rally.errors import (
     RallyAuthError,
     RallyConcurrencyConflict,
@@ -32,11 +33,13 @@ from aharally.rally.transport import (
 )
 
 __all__ = [
+    "MAX_ATTACHMENT_BYTES",
     "MAX_PAGE_SIZE",
     "PRODUCTION_URL",
     "RALLY_CONCURRENCY_PER_USER",
     "TODAY",
     "ApiKey",
+    "AttachmentTooLarge",
     "AttributeDefinition",
     "BatchEntry",
     "BatchItemResult",

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from aharally.rally.auth import Credential
+from aharally.rally.discussion import DiscussionMixin
 from aharally.rally.errors import RallyError, RallyValidationError, error_from_messages
 from aharally.rally.metadata import MetadataMixin
 from aharally.rally.objects import (
@@ -112,7 +113,7 @@ class QueryResults:
         return next(iter(self), None)
 
 
-class RallyClient(MetadataMixin, WebhooksMixin):
+class RallyClient(MetadataMixin, WebhooksMixin, DiscussionMixin):
     """One connection to one Rally (a subscription) acting as one user."""
 
     def __init__(

@@ -1,11 +1,14 @@
 """Where other apps plug into records without records knowing them (DESIGN: one-way imports).
 
-Three registries, filled from an app's `AppConfig.ready()` (the sync fills all three):
+Four registries, filled from an app's `AppConfig.ready()` (the sync fills the first three,
+discussion the card decorations and the panels):
 
 - record listeners: called by the record services *inside the transaction* of every edit and
   creation, so that what they write (an outbox row) commits or fails with the edit;
 - card decorations: extra HTML for board cards, computed for all cards of a board at once;
-- record menus: extra HTML for a record's drawer or page (the Integrations ▾ menu).
+- record menus: extra HTML for a record's drawer or page (the Integrations ▾ menu);
+- record panels: sections of a record's drawer or page below its fields (the comments and
+  attachments), each in a fixed number of queries.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ RecordListener = Callable[..., None]
 CardDecorator = Callable[..., Mapping[int, str]]
 # menu(*, request, record) -> html or ""
 RecordMenu = Callable[..., str]
+# panel(*, request, record) -> html or ""
+RecordPanel = Callable[..., str]
 
 _listeners: list[RecordListener] = []
 _card_decorators: list[CardDecorator] = []
 _record_menus: list[RecordMenu] = []
+_record_panels: list[RecordPanel] = []
 # What other apps add to the seeded demo: called with the demo users by user name.
 _demo_seeders: list = []
 
@@ -43,6 +49,10 @@ def register_card_decorator(decorator: CardDecorator) -> None:
 
 def register_record_menu(menu: RecordMenu) -> None:
     _add(_record_menus, menu)
+
+
+def register_record_panel(panel: RecordPanel) -> None:
+    _add(_record_panels, panel)
 
 
 def register_demo_seeder(seeder) -> None:
@@ -79,3 +89,8 @@ def card_decorations(*, workspace, feature_ids: Sequence[int]) -> dict[int, str]
 def record_menus(*, request, record) -> SafeString:
     """The extra menus of a record's drawer or page, joined."""
     return mark_safe("".join(menu(request=request, record=record) for menu in _record_menus))  # noqa: S308
+
+
+def record_panels(*, request, record) -> SafeString:
+    """The extra sections of a record's drawer or page, joined."""
+    return mark_safe("".join(panel(request=request, record=record) for panel in _record_panels))  # noqa: S308

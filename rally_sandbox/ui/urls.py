@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import rules, views
+from . import discussion, rules, views
 
 app_name = "sandbox_ui"
 
@@ -17,6 +17,13 @@ urlpatterns = [
     path("sandbox/items/<int:oid>/", views.item, name="item"),
     path("sandbox/items/<int:oid>/children", views.add_child, name="add_child"),
     path("sandbox/items/<int:oid>/delete", views.delete, name="delete"),
+    path("sandbox/items/<int:oid>/discussion", discussion.post, name="post"),
+    path("sandbox/items/<int:oid>/attachments", discussion.attach, name="attach"),
+    path(
+        "sandbox/items/<int:oid>/attachments/<int:attachment_oid>",
+        discussion.download,
+        name="attachment",
+    ),
     path("sandbox/required-fields", rules.required_fields, name="required_fields"),
     path("sandbox/required-fields/add", rules.add, name="add_required_field"),
     path("sandbox/required-fields/remove", rules.remove, name="remove_required_field"),

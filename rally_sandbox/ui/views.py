@@ -183,6 +183,9 @@ def item(request: HttpRequest, oid: int) -> HttpResponse:
         in {PORTFOLIO_PATHS[0], "HierarchicalRequirement", "Defect"},
         "user": request.sandbox_user,
     }
+    from .discussion import context_for  # below this module: it uses _artifact
+
+    context.update(context_for(artifact))
     return render(request, "ui/item.html", context, status=400 if form.errors else 200)
 
 

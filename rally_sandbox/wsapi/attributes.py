@@ -61,8 +61,10 @@ ARTIFACT = [
          writable=True, writable_collection=True),
     coll("Milestones", "Milestone", members=lambda owner: owner.milestones.all(),
          member_owner="artifacts", writable=True, writable_collection=True),
-    empty_collection("Discussion", "ConversationPost"),
-    empty_collection("Attachments", "Attachment"),
+    coll("Discussion", "ConversationPost", members=lambda owner: owner.discussion.all(),
+         member_owner="artifact"),
+    coll("Attachments", "Attachment", members=lambda owner: owner.attachments.all(),
+         member_owner="artifact"),
     # The history is a separate object in Rally; here it shares its artifact's ObjectID.
     ref("RevisionHistory", "RevisionHistory", None, read_only=True, getter=lambda obj, ctx: obj),
 ]  # fmt: skip
@@ -398,4 +400,33 @@ REVISION = [
     ro("Description", "TEXT", "description"),
     ref("User", "User", "user", read_only=True),
     ref("RevisionHistory", "RevisionHistory", "artifact", read_only=True),
+]
+
+# An artifact's Discussion: Artifact, Text (HTML), User (the caller unless given), PostNumber
+# (Rally's count of the artifact's posts, assigned on create) — WSAPI.md §4.8.
+CONVERSATION_POST = [
+    *WORKSPACE_DOMAIN,
+    ref("Artifact", "Artifact", "artifact", required=True),
+    a("Text", "TEXT", "text", required=True),
+    ref("User", "User", "user"),
+    ro("PostNumber", "INTEGER", "post_number"),
+]
+
+# Two creates, as pyral's addAttachment does them (WSAPI.md §4.7): the bytes, base64, as
+# AttachmentContent; then the Attachment naming them, with the raw Size and its ContentType.
+ATTACHMENT_CONTENT = [
+    *WORKSPACE_DOMAIN,
+    # Checked (base64) and capped (50,000,000 bytes decoded) by discussion.rules.
+    a("Content", "RAW", "content", required=True),
+]
+
+ATTACHMENT = [
+    *WORKSPACE_DOMAIN,
+    a("Name", "STRING", "name", required=True),
+    a("Description", "TEXT", "description"),
+    ref("Content", "AttachmentContent", "content", required=True),
+    a("ContentType", "STRING", "content_type"),
+    a("Size", "INTEGER", "size", required=True),
+    ref("User", "User", "user"),
+    ref("Artifact", "Artifact", "artifact"),
 ]

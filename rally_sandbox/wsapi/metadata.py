@@ -65,6 +65,9 @@ TYPE_ROWS = [
     TypeRow("Subscription", "Subscription", "Subscription"),
     TypeRow("RevisionHistory", "Revision History", "RevisionHistory"),
     TypeRow("Revision", "Revision", "Revision"),
+    TypeRow("ConversationPost", "Conversation Post", "ConversationPost"),
+    TypeRow("Attachment", "Attachment", "Attachment"),
+    TypeRow("AttachmentContent", "Attachment Content", "AttachmentContent"),
 ]
 TYPE_ROWS_BY_PATH = {row.type_path: row for row in TYPE_ROWS}
 

@@ -281,3 +281,62 @@ class Revision(RallyObject):
 
     def __str__(self) -> str:
         return f"{self.artifact_id} r{self.revision_number}"
+
+
+class ConversationPost(RallyObject):
+    """A post in an artifact's Discussion: HTML `Text` by a `User`, numbered per artifact."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="discussion")
+    post_number = models.PositiveIntegerField(default=0)
+    text = models.TextField()
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "sandbox_conversationpost"
+        ordering = ["post_number", "object_id"]
+        indexes = [models.Index(fields=["artifact", "post_number"])]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_id} post {self.post_number}"
+
+
+class AttachmentContent(RallyObject):
+    """A file's bytes, which WSAPI reads and writes as base64 `Content`."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    content = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "sandbox_attachmentcontent"
+
+    def __str__(self) -> str:
+        return f"AttachmentContent {self.object_id}"
+
+
+class Attachment(RallyObject):
+    """A file on an artifact: its name, type and size, and a reference to its content."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    artifact = models.ForeignKey(
+        Artifact, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    content = models.ForeignKey(
+        AttachmentContent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(max_length=256)
+    description = models.TextField(blank=True)
+    content_type = models.CharField(max_length=256, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "sandbox_attachment"
+        ordering = ["creation_date", "object_id"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -16,6 +16,9 @@ from rally_sandbox.accounts.models import (
 
 from .attributes import (
     ARTIFACT,
+    ATTACHMENT,
+    ATTACHMENT_CONTENT,
+    CONVERSATION_POST,
     DEFECT,
     ITERATION,
     MILESTONE,
@@ -40,6 +43,9 @@ from .attributes import (
 )
 from .models import (
     Artifact,
+    Attachment,
+    AttachmentContent,
+    ConversationPost,
     Iteration,
     Milestone,
     Release,
@@ -332,6 +338,41 @@ def _build_specs() -> dict[str, TypeSpec]:
             always_related=("user",),
         ),
         REVISION,
+    )
+    add(
+        TypeSpec(
+            "ConversationPost",
+            "ConversationPost",
+            ConversationPost,
+            {},
+            "conversationpost",
+            ref_name=lambda obj: f"Post {obj.post_number}",
+            always_related=("user", "artifact"),
+        ),
+        CONVERSATION_POST,
+    )
+    add(
+        TypeSpec(
+            "AttachmentContent",
+            "AttachmentContent",
+            AttachmentContent,
+            {},
+            "attachmentcontent",
+            ref_name=lambda obj: "",
+        ),
+        ATTACHMENT_CONTENT,
+    )
+    add(
+        TypeSpec(
+            "Attachment",
+            "Attachment",
+            Attachment,
+            {},
+            "attachment",
+            ref_name=lambda obj: obj.name,
+            always_related=("user", "artifact"),
+        ),
+        ATTACHMENT,
     )
     # Synthetic OIDs for built-in attribute definitions: negative, as on Rally.
     for type_index, spec in enumerate(specs.values()):

@@ -25,7 +25,7 @@ from rally_sandbox.accounts.models import (
     new_object_ids,
 )
 
-from . import rollups
+from . import discussion, rollups
 from .conversion import FieldConverter, attributes_for
 from .models import Artifact, RequiredField, Revision
 from .registry import (
@@ -204,7 +204,9 @@ def save_object(
             conv.errors.append(f"Validation error: {conv.label(attr)} should not be null")
     if creating:
         _defaults(obj, spec, user, workspace, default_project, given)
+        discussion.defaults(obj, user)
     _rules(obj, spec, conv, creating)
+    discussion.rules(obj, conv.errors)
     for attr in _required(spec, workspace, attrs):
         value = _current(obj, attr)
         # "None" is the empty choice of a drop-down (RATING) such as Severity.
@@ -225,6 +227,7 @@ def save_object(
                 obj.formatted_prefix = spec.id_prefix
                 obj.formatted_number = allocate(f"fid:{workspace.pk}:{spec.id_prefix}")[0]
                 obj.rank = float(obj.formatted_number) if not obj.rank else obj.rank
+            discussion.number(obj)
             obj.save()
         else:
             obj.version += 1
@@ -238,6 +241,8 @@ def save_object(
         if owners:
             rollups.touch_changed(rollups_before, owners)
     outcome = WriteOutcome(obj=obj, warnings=conv.warnings)
+    if creating and isinstance(obj, discussion.DISCUSSION_TYPES):
+        discussion.announce(obj, action="Created", user=user)
     if isinstance(obj, Artifact):
         if creating:
             notify_artifact_changed(action="Created", artifact=obj, changes={}, actor=user)
@@ -392,6 +397,8 @@ def delete_object(*, spec: TypeSpec, obj, user: User) -> None:
         raise WriteError(
             [f"Could not delete: {spec.element_name} {obj.pk} is still referenced"]
         ) from None
+    if isinstance(snapshot, discussion.DISCUSSION_TYPES):
+        discussion.announce(snapshot, action="Deleted", user=user)
     if isinstance(snapshot, Artifact):
         for task in tasks:
             notify_artifact_changed(action="Deleted", artifact=task, changes={}, actor=user)

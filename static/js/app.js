@@ -25,7 +25,8 @@
       editor.contentEditable = "true";
       editor.setAttribute("role", "textbox");
       editor.setAttribute("aria-multiline", "true");
-      editor.setAttribute("aria-label", "Description");
+      // Named after what it edits (a comment says data-rich-label="Comment").
+      editor.setAttribute("aria-label", textarea.dataset.richLabel || "Description");
       editor.innerHTML = textarea.value;
       RICH_TOOLS.forEach(function (tool) {
         const button = document.createElement("button");

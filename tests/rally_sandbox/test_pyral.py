@@ -152,3 +152,30 @@ def test_pyral_follows_a_stories_revision_history(rally):
     revisions = story.RevisionHistory.Revisions
     assert [r.RevisionNumber for r in revisions] == [0, 1]
     assert revisions[1].Description == "SCHEDULE STATE changed from [Defined] to [Completed]"
+
+
+def test_pyral_attaches_reads_and_deletes_a_file_and_posts_to_the_discussion(rally, tmp_path):
+    marker = uuid.uuid4().hex[:8]
+    story = rally.create("UserStory", {"Name": f"Attach {marker}"})
+    data = bytes(range(256)) * 4
+    path = tmp_path / f"trace-{marker}.bin"
+    path.write_bytes(data)
+
+    attachment = rally.addAttachment(story, str(path), mime_type="application/octet-stream")
+    assert attachment.Name == path.name
+
+    story = rally.get("UserStory", query=f'FormattedID = "{story.FormattedID}"', instance=True)
+    assert rally.getAttachmentNames(story) == [path.name]
+    (read,) = rally.getAttachments(story)
+    assert read.Content == data
+    assert (read.Size, read.ContentType) == (len(data), "application/octet-stream")
+
+    post = rally.create("ConversationPost", {"Artifact": story.ref, "Text": "<p>See the trace</p>"})
+    assert post.PostNumber == 1
+    posts = list(rally.get("ConversationPost", fetch="Text,PostNumber",
+                           query=f'Artifact = "{story.ref}"'))  # fmt: skip
+    assert [p.Text for p in posts] == ["<p>See the trace</p>"]
+
+    assert rally.deleteAttachment(story, path.name)
+    story = rally.get("UserStory", query=f'FormattedID = "{story.FormattedID}"', instance=True)
+    assert rally.getAttachmentNames(story) == []

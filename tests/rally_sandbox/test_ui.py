@@ -287,3 +287,47 @@ def test_deleting_a_story_in_the_ui_tells_webhooks_about_it_and_its_tasks(browse
         admin.delete(f"{hooks}/{webhook.json()['ObjectUUID']}")
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def test_the_developer_replies_and_attaches_on_an_items_page(browser, rally_sandbox):
+    api = rally_sandbox.session()
+    wsapi = rally_sandbox.wsapi_url
+    feature = api.post(
+        f"{wsapi}/portfolioitem/feature/create",
+        json={"Feature": {"Name": f"Talked about {uuid.uuid4().hex[:6]}"}},
+    ).json()["CreateResult"]["Object"]
+    api.post(
+        f"{wsapi}/conversationpost/create",
+        json={"ConversationPost": {"Artifact": feature["_ref"], "Text": "<p>Why SAML?</p>"}},
+    )
+    oid = feature["_ref"].rsplit("/", 1)[1]
+    item = f"/sandbox/items/{oid}/"
+    page = browser.get(f"{browser.base}{item}").text
+    assert "Why SAML?" in page and "#1" in page
+
+    replied = post(browser, f"{item}discussion", page, text="Because the customer asked.")
+    assert "Posted #2." in replied.text
+    assert "<p>Because the customer asked.</p>" in replied.text
+    data = b"2026-12-06 ERROR something\n"
+    attached = browser.post(
+        f"{browser.base}{item}attachments",
+        data={"csrfmiddlewaretoken": csrf(replied.text)},
+        files={"file": ("error.log", data, "text/plain")},
+        headers={"Referer": f"{browser.base}{item}"},
+    )
+    assert "Attached error.log." in attached.text
+    link = re.search(rf'href="({re.escape(item)}attachments/\d+)">error.log<', attached.text)
+    download = browser.get(f"{browser.base}{link.group(1)}")
+    assert download.content == data
+    assert download.headers["Content-Disposition"] == 'attachment; filename="error.log"'
+
+    # What the UI did is what WSAPI clients read.
+    read = api.get(feature["_ref"]).json()["Feature"]
+    assert (read["Discussion"]["Count"], read["Attachments"]["Count"]) == (2, 1)
+    posts = api.get(read["Discussion"]["_ref"], params={"fetch": "User,PostNumber"}).json()
+    assert posts["QueryResult"]["Results"][1]["User"]["_refObjectName"] != ""
+
+    empty = post(browser, f"{item}discussion", attached.text, text="  ")
+    assert "Write something to post." in empty.text
+    # The session's sandbox is shared: leave no top-level feature behind.
+    assert api.delete(feature["_ref"]).json()["OperationResult"]["Errors"] == []

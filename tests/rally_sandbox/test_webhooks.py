@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -530,3 +531,31 @@ def test_only_subscription_administrators_with_a_key_manage_webhooks(sandbox):
     assert "Full authentication is required" in anonymous.text
     basic = requests.get(url, auth=("admin@example.com", sandbox.users["admin@example.com"]))
     assert basic.status_code == 401
+
+
+def test_a_post_and_an_attachment_are_delivered_as_updates_of_their_artifact(
+    sandbox, api, hook, receiver
+):
+    """Our choice where no source says (rally_sandbox/wsapi/discussion.py): the artifact's
+    webhooks hear an "Updated" whose change names the collection and the member added."""
+    path, _webhook = hook()
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Discussed"})
+    receiver.wait_for(path, 1)  # its creation
+    text = {"Artifact": story["_ref"], "Text": "<p>Hi</p>"}
+    post = create(sandbox, api, "ConversationPost", text)
+    encoded = {"Content": base64.b64encode(b"x").decode()}
+    content = create(sandbox, api, "AttachmentContent", encoded)
+    attachment = create(
+        sandbox, api, "Attachment",
+        {"Name": "x.txt", "Content": content["_ref"], "Size": 1, "Artifact": story["_ref"]},
+    )  # fmt: skip
+    delete(api, post)
+
+    bodies = receiver.wait_for(path, 4)[1:]
+    changes = [by_name(body["message"]["changes"]) for body in bodies]
+    assert [body["message"]["action"] for body in bodies] == ["Updated"] * 3
+    assert [body["message"]["object_id"] for body in bodies] == [story["_refObjectUUID"]] * 3
+    discussion, attachments, removed = changes
+    assert discussion["Discussion"]["added"][0]["ref"].endswith(post["_refObjectUUID"])
+    assert attachments["Attachments"]["added"][0]["ref"].endswith(attachment["_refObjectUUID"])
+    assert removed["Discussion"]["removed"][0]["ref"].endswith(post["_refObjectUUID"])

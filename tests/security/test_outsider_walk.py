@@ -13,6 +13,8 @@ from django.apps import apps
 from django.core.exceptions import FieldError
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from aharally.discussion.models import Attachment
+from aharally.discussion.services import create_comment
 from aharally.records.services import create_epic, create_initiative, create_release
 from aharally.sync.models import Comparison, RallySearch, SendJob
 from aharally.workspaces.members import invitation_token, invite_member
@@ -47,6 +49,8 @@ VICTIM_IDS = {
     "record_id",
     "job_id",
     "rally_search_id",
+    "comment_id",
+    "attachment_id",
 }
 GENERIC_POST = {
     "name": "Walked in",
@@ -103,6 +107,18 @@ class Victim:
             integration=self.integration, text="Victim", state="done"
         )
         Comparison.objects.create(integration=self.integration, state="done")
+        # A comment and an attachment on the feature (the row only: no file is written).
+        create_comment(record=self.feature, body="Victim's comment", user=owner)
+        Attachment.objects.create(
+            workspace=self.workspace,
+            record_type=self.feature.record_type,
+            record_id=self.feature.pk,
+            file="attachments/victim-file",
+            name="victim.txt",
+            size=1,
+            mime_type="text/plain",
+            uploaded_by=owner,
+        )
 
     def reference_for(self, url_name: str) -> str:
         for kind in ("initiative", "epic", "release"):

@@ -18,7 +18,7 @@ from aharally.records.board import MAX_ID, Card, update_feature
 from aharally.records.bulk import bulk_actions_for
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
-from aharally.records.hooks import card_decorations, record_menus
+from aharally.records.hooks import card_decorations, record_menus, record_panels
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_requirement, update_record
 from aharally.records.views.board import feature_base_url
@@ -88,6 +88,7 @@ def panel_context(
         "requirements": requirements,
         "history": record_history(feature, limit=HISTORY_LIMIT, viewer=request.user),
         "record_menus": record_menus(request=request, record=feature),
+        "record_panels": record_panels(request=request, record=feature),
         "can_edit": can_edit,
         "saved": saved,
         "feature_url": reverse(
@@ -198,6 +199,7 @@ def requirement(request: HttpRequest, reference: str, number: int) -> HttpRespon
             )
             if request.htmx:
                 return render(request, "records/partials/requirements.html#row_form", context)
+            context["record_panels"] = record_panels(request=request, record=requirement)
             return render(request, "records/requirement_edit.html", context)
         if not request.htmx:
             return redirect("records:feature", prefix=request.workspace.prefix, reference=reference)

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from aharally.records.forms_planning import EpicForm, InitiativeForm, ReleaseForm
 from aharally.records.history import record_history
-from aharally.records.hooks import record_menus
+from aharally.records.hooks import record_menus, record_panels
 from aharally.records.models import Epic, Feature, Initiative, Release
 from aharally.records.services import (
     create_epic,
@@ -136,6 +136,7 @@ def initiative(request: HttpRequest, reference: str) -> HttpResponse:
             "features": features,
             "epics": epics,
             "history": record_history(record, viewer=request.user),
+            "record_panels": record_panels(request=request, record=record),
             "record_menus": record_menus(request=request, record=record),
         },
     )
@@ -199,6 +200,7 @@ def epic(request: HttpRequest, reference: str) -> HttpResponse:
             "features": features,
             "initiative_visible": initiative_visible,
             "history": record_history(record, viewer=request.user),
+            "record_panels": record_panels(request=request, record=record),
         },
     )
 
@@ -257,6 +259,7 @@ def release(request: HttpRequest, reference: str) -> HttpResponse:
             "record": record,
             "features": features,
             "history": record_history(record, viewer=request.user),
+            "record_panels": record_panels(request=request, record=record),
             "record_menus": record_menus(request=request, record=record),
         },
     )
