@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from django.conf import settings
 
 PRINT = (
@@ -61,6 +60,7 @@ def test_a_bucket_is_used_through_django_storages_when_named():
 def test_django_storages_accepts_those_options():
     """Built as Django would build it (no request is sent: boto3 connects on first use)."""
     from storages.backends import s3  # requirements.txt pins it: missing is a failure
+
     found = _settings(ATTACHMENTS_S3_BUCKET="aharally-files", ATTACHMENTS_S3_REGION="eu-west-1")
     storage = s3.S3Storage(**found["storage"]["OPTIONS"])
     assert storage.bucket_name == "aharally-files"
