@@ -30,6 +30,31 @@ CHOICE_MAX = 60
 KEY_MAX = 40
 
 
+# Called with the workspace after its custom fields changed, inside the change's transaction:
+# integrations keep the copies a template group shares in step (it registers in ready()).
+_listeners: list = []
+
+
+def register_definitions_listener(listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def _changed(workspace_id: int) -> None:
+    for listener in _listeners:
+        listener(workspace_id=workspace_id)
+
+
+def _check_own(field: CustomField) -> None:
+    """A template group's shared field is changed in its template's workspace only."""
+    if field.shared_from_id is not None:
+        source = field.shared_from.workspace
+        raise WorkspaceError(
+            f"{field.name} is shared by an integration template from {source.name}: "
+            f"change it in {source.name}'s custom layout."
+        )
+
+
 def _values():
     return apps.get_model("records", "CustomValue")
 
@@ -121,6 +146,7 @@ def add_custom_field(
             CustomFieldChoice(field=field, name=choice, position=i)
             for i, choice in enumerate(choice_names)
         )
+    _changed(workspace.pk)
     return field
 
 
@@ -129,6 +155,7 @@ def update_custom_field(
     *, field: CustomField, name: str, help_text: str = "", required: bool = False
 ) -> CustomField:
     """Rename a field, change its help or Required; its key, kind and values stay."""
+    _check_own(field)
     name = _clean_name(name)
     help_text = (help_text or "").strip()
     if len(help_text) > HELP_MAX:
@@ -141,6 +168,7 @@ def update_custom_field(
         )
     field.name, field.help_text, field.required = name, help_text, required
     field.save(update_fields=["name", "help_text", "required"])
+    _changed(field.workspace_id)
     return field
 
 
@@ -156,12 +184,14 @@ def _reorder(items: list, moving, offset: int) -> list:
 @transaction.atomic
 def move_custom_field(*, field: CustomField, offset: int) -> None:
     """Move a field up (-1) or down (+1) the layout."""
+    _check_own(field)
     fields = list(
         CustomField.objects.select_for_update()
         .filter(workspace_id=field.workspace_id, record_type=field.record_type)
         .order_by("position", "id")
     )
     CustomField.objects.bulk_update(_reorder(fields, field, offset), ["position"])
+    _changed(field.workspace_id)
 
 
 def field_usage(field: CustomField) -> int:
@@ -172,7 +202,8 @@ def field_usage(field: CustomField) -> int:
 @transaction.atomic
 def delete_custom_field(*, field: CustomField) -> int:
     """Delete a field and its values (the history keeps what they were); returns how many
-    records had one."""
+    records had one. Its copies in a template group become their workspaces' own fields."""
+    _check_own(field)
     used = field_usage(field)
     _values().objects.filter(field=field).delete()
     field.delete()
@@ -180,6 +211,7 @@ def delete_custom_field(*, field: CustomField) -> int:
 
 
 def _check_choice_field(field: CustomField) -> None:
+    _check_own(field)
     if field.kind not in CHOICE_KINDS:
         raise WorkspaceError(f"{field.name} is not a choice field.")
 
@@ -198,30 +230,36 @@ def add_choice(*, field: CustomField, name: str) -> CustomFieldChoice:
     if _choice_taken(field, name):
         raise WorkspaceError(f"{field.name} already has a choice called {name}.")
     last = CustomFieldChoice.objects.filter(field=field).aggregate(last=Max("position"))["last"]
-    return CustomFieldChoice.objects.create(
+    choice = CustomFieldChoice.objects.create(
         field=field, name=name, position=0 if last is None else last + 1
     )
+    _changed(field.workspace_id)
+    return choice
 
 
 @transaction.atomic
 def rename_choice(*, choice: CustomFieldChoice, name: str) -> CustomFieldChoice:
     """Rename a choice; records that have it keep it (they point at the choice, not its name)."""
+    _check_own(choice.field)
     name = _clean_name(name, what="choice", limit=CHOICE_MAX)
     if _choice_taken(choice.field, name, exclude=choice):
         raise WorkspaceError(f"{choice.field.name} already has a choice called {name}.")
     choice.name = name
     choice.save(update_fields=["name"])
+    _changed(choice.field.workspace_id)
     return choice
 
 
 @transaction.atomic
 def move_choice(*, choice: CustomFieldChoice, offset: int) -> None:
+    _check_own(choice.field)
     choices = list(
         CustomFieldChoice.objects.select_for_update()
         .filter(field_id=choice.field_id)
         .order_by("position", "id")
     )
     CustomFieldChoice.objects.bulk_update(_reorder(choices, choice, offset), ["position"])
+    _changed(choice.field.workspace_id)
 
 
 def choice_usage(choice: CustomFieldChoice) -> int:
@@ -240,8 +278,14 @@ def delete_choice(
     """Delete a choice: its records take `replacement`, or lose the value when `clear`.
 
     A choice in use is never deleted without one of the two; each record's change is
-    written to its history, as an edit would be. Returns how many records changed.
+    written to its history, as an edit would be. The copies a template group shares go the
+    same way in every workspace. Returns how many records changed.
     """
+    _check_own(choice.field)
+    return _delete_choice(choice=choice, replacement=replacement, clear=clear, user=user)
+
+
+def _delete_choice(*, choice, replacement, clear, user) -> int:
     field = choice.field
     CustomValue = _values()
     rows = list(CustomValue.objects.select_for_update().filter(choice=choice))
@@ -288,8 +332,22 @@ def delete_choice(
             )
             for pk in sorted(set(record_ids))
         )
+    changed = len(set(record_ids))
+    for copy in CustomFieldChoice.objects.filter(shared_from=choice).select_related("field"):
+        copy_replacement = (
+            CustomFieldChoice.objects.filter(field=copy.field, shared_from=replacement).first()
+            if replacement is not None
+            else None
+        )
+        changed += _delete_choice(
+            choice=copy,
+            replacement=copy_replacement,
+            # A copy whose field lacks the replacement's copy loses the value rather than block.
+            clear=clear or copy_replacement is None,
+            user=user,
+        )
     choice.delete()
-    return len(set(record_ids))
+    return changed
 
 
 def _choice_names(field: CustomField, record_ids) -> dict[int, str]:

@@ -195,6 +195,11 @@ class CustomField(models.Model):
     help_text = models.CharField(max_length=200, blank=True)
     required = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=0)
+    # Set on the copy a template group keeps in each workspace of the group: the template
+    # workspace's field owns the definition (integrations.shared_fields keeps copies in step).
+    shared_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
 
     class Meta:
         ordering = ["record_type", "position", "id"]
@@ -220,6 +225,9 @@ class CustomFieldChoice(models.Model):
     field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="choices")
     name = models.CharField(max_length=60)
     position = models.PositiveIntegerField(default=0)
+    shared_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
 
     class Meta:
         ordering = ["position", "id"]

@@ -38,9 +38,11 @@ LAYOUTS = "workspaces/settings/layouts.html"
 
 
 def _custom_rows(request, record_type: str, bound: dict) -> list[dict]:
-    fields = CustomField.objects.filter(
-        workspace=request.workspace, record_type=record_type
-    ).prefetch_related("choices")
+    fields = (
+        CustomField.objects.filter(workspace=request.workspace, record_type=record_type)
+        .select_related("shared_from__workspace")
+        .prefetch_related("choices")
+    )
     rows = []
     for field in fields:
         key = f"cf-{field.pk}"
