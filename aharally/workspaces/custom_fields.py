@@ -27,7 +27,9 @@ from aharally.workspaces.models import (
 NAME_MAX = 60
 HELP_MAX = 200
 CHOICE_MAX = 60
-KEY_MAX = 40
+# cf_<key> names the field in integrations' field mappings (40 characters there): 3 + 30 + a
+# suffix like _12 for a second field of the same name.
+KEY_BASE = 30
 
 
 # Called with the workspace after its custom fields changed, inside the change's transaction:
@@ -74,7 +76,7 @@ def _clean_name(name: str, *, what: str = "field", limit: int = NAME_MAX) -> str
 
 def make_key(name: str, taken: set[str]) -> str:
     """A stable identifier from the first name: "Target quarter" → target_quarter."""
-    base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[: KEY_MAX - 4] or "field"
+    base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:KEY_BASE] or "field"
     key, n = base, 2
     while key in taken:
         key, n = f"{base}_{n}", n + 1

@@ -278,3 +278,17 @@ def test_only_owners_change_custom_fields(client, cast, who, case):
     else:
         assert response.status_code == REFUSED[who]
         assert _state() == before
+
+
+def test_keys_stay_short_enough_for_an_integrations_field_mapping(cast):
+    long_name = "A very long custom field name that goes on and on ok"
+    first = custom_fields.add_custom_field(
+        workspace=cast.workspace, record_type="feature", name=long_name, kind="text"
+    )
+    second = custom_fields.add_custom_field(
+        workspace=cast.workspace, record_type="feature", name=long_name + "!", kind="text"
+    )
+    assert first.key != second.key
+    assert second.key.startswith(first.key)
+    # FieldMapping.field holds 40 characters: cf_<key> must fit.
+    assert max(len(first.form_name), len(second.form_name)) <= 40
