@@ -232,3 +232,38 @@ def test_a_custom_filter_keeps_the_boards_query_count_at_2000_features(client, c
     html = client.get(url, {"cf_risk": high.pk}).content.decode()
     expected = CustomValue.objects.filter(choice=high).count()
     assert len(card_references(html)) == expected > 600
+
+
+def test_requirements_carry_their_custom_fields_in_the_drawer(client, cast):
+    from tests.factories import make_requirement
+    from tests.records.test_drawer import requirement_url
+
+    add(cast.workspace, "Component", "text", record_type="requirement")
+    feature = make_feature(cast.workspace)
+    requirement = make_requirement(feature, name="Before")
+    update_record(requirement, changes={"cf_component": "API"})
+    client.force_login(cast.contributor)
+    drawer = client.get(feature_url(feature), headers=HTMX).content.decode()
+    assert 'name="new-cf_component"' in drawer  # the add form
+    prefix = f"req-{requirement.pk}"
+    form = client.get(requirement_url(requirement) + "?edit", headers=HTMX).content.decode()
+    assert f'name="{prefix}-cf_component" value="API"' in form
+    # What the inline form posts: the value comes back as it was, and stays.
+    client.post(
+        requirement_url(requirement),
+        {f"{prefix}-name": "After", f"{prefix}-cf_component": "API"},
+        headers=HTMX,
+    )
+    definitions = custom.definitions(cast.workspace.pk, "requirement")
+    assert custom.read_values(requirement.pk, definitions)["cf_component"] == "API"
+    add_url = reverse(
+        "records:add_requirement", kwargs={"prefix": "PLAT", "reference": feature.reference}
+    )
+    response = client.post(
+        add_url,
+        {"new-name": "New one", "new-cf_component": "UI"},
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    new = feature.requirements.get(name="New one")
+    assert custom.read_values(new.pk, definitions)["cf_component"] == "UI"
