@@ -206,12 +206,26 @@ class _ChoicesField(forms.TypedMultipleChoiceField):
         )
 
 
-class _MemberField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
-        return _person(obj)
+class _MemberField(forms.TypedChoiceField):
+    """A member of the workspace, from a list read once for all member fields of a form."""
+
+    def __init__(self, *, members, **kwargs):
+        by_id = {str(user.pk): user for user in members}
+        super().__init__(
+            choices=[("", "—")] + [(pk, _person(user)) for pk, user in by_id.items()],
+            coerce=lambda v: by_id.get(str(v), v),
+            empty_value=None,
+            **kwargs,
+        )
 
 
-def form_field(field: CustomField, *, workspace_id: int) -> forms.Field:
+def workspace_members(workspace_id: int) -> list:
+    return list(
+        get_user_model().objects.filter(memberships__workspace_id=workspace_id).order_by("email")
+    )
+
+
+def form_field(field: CustomField, *, workspace_id: int, members=None) -> forms.Field:
     """The Django form field of a custom field, with its own messages for bad input."""
     common = {"label": field.name, "help_text": field.help_text, "required": False}
     kind = field.kind
@@ -252,9 +266,7 @@ def form_field(field: CustomField, *, workspace_id: int) -> forms.Field:
         )
     if kind == K.MEMBER:
         return _MemberField(
-            queryset=get_user_model()
-            .objects.filter(memberships__workspace_id=workspace_id)
-            .order_by("email"),
+            members=workspace_members(workspace_id) if members is None else members,
             error_messages={"invalid_choice": "Choose a member of this workspace."},
             **common,
         )
@@ -273,7 +285,7 @@ def initial(field: CustomField, value: Any) -> Any:
     if field.kind == K.CHOICE:
         return str(value.pk) if value is not None else None
     if field.kind == K.MEMBER:
-        return value.pk if value is not None else None
+        return str(value.pk) if value is not None else None
     if field.kind == K.NUMBER and value is not None:
         return format(value.normalize(), "f")
     return value

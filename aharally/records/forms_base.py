@@ -114,9 +114,15 @@ class WorkspaceRecordForm(forms.ModelForm):
         """The workspace's custom fields of this record type, after the built-in ones."""
         self.custom_definitions = custom.definitions(self.workspace.pk, record_type)
         values = custom.read_values(self.instance.pk, self.custom_definitions)
+        # One query for the members whatever the number of member fields.
+        members = (
+            custom.workspace_members(self.workspace.pk)
+            if any(d.kind == custom.K.MEMBER for d in self.custom_definitions)
+            else []
+        )
         for definition in self.custom_definitions:
             name = definition.form_name
-            field = custom.form_field(definition, workspace_id=self.workspace.pk)
+            field = custom.form_field(definition, workspace_id=self.workspace.pk, members=members)
             if definition.required:
                 field.required = True
                 field.error_messages["required"] = LAYOUT_REQUIRED_MESSAGE

@@ -267,3 +267,27 @@ def test_requirements_carry_their_custom_fields_in_the_drawer(client, cast):
     assert response.status_code == 200
     new = feature.requirements.get(name="New one")
     assert custom.read_values(new.pk, definitions)["cf_component"] == "UI"
+
+
+def _count(client, feature) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(feature_url(feature), headers=HTMX)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_drawers_query_count_does_not_grow_with_the_number_of_custom_fields(client, cast):
+    ws = cast.workspace
+    feature = make_feature(ws)
+    client.force_login(cast.contributor)
+    add(ws, "Risk", "choice", choices=["Low"])
+    add(ws, "Owner", "member")
+    add(ws, "Customer", "text")
+    update_record(feature, changes={"cf_customer": "ACME"})  # a history row of a custom field
+    few = _count(client, feature)
+    for i in range(8):
+        add(ws, f"Choice {i}", "choices", choices=["A", "B"])
+        add(ws, f"Person {i}", "member")
+        add(ws, f"Number {i}", "number")
+    update_record(feature, changes={"cf_person_3": cast.owner, "cf_number_5": 5})
+    assert _count(client, feature) == few
