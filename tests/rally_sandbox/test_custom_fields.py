@@ -169,6 +169,20 @@ def test_each_kind_is_defined_written_and_read_as_rally_does(api, kinds, rally_s
         params={"query": f'({kinds["DROP_DOWN"]} = "Silver")'},
     ).json()["QueryResult"]
     assert found["TotalResultCount"] >= 1
+    for query, expected in [
+        (f"({kinds['DATE']} > 2027-03-30)", 1),
+        (f"({kinds['DATE']} < 2027-03-30)", 0),
+        (f"({kinds['INTEGER']} >= 42)", 1),
+        (f"({kinds['BOOLEAN']} = true)", 1),
+        (f"({kinds['USER']} = {developer['_ref']})", 1),
+    ]:
+        answer = api.get(
+            f"{api.base}/portfolioitem/feature",
+            params={"query": f'(({query}) AND (Name contains "{MARK}"))'},
+        )
+        assert answer.status_code == 200, query
+        assert answer.json()["QueryResult"]["Errors"] == [], query
+        assert answer.json()["QueryResult"]["TotalResultCount"] == expected, query
     # An update of another field leaves them as they were.
     updated = api.post(made["Object"]["_ref"], json={"Feature": {"Name": f"{MARK} renamed"}})
     assert updated.json()["OperationResult"]["Errors"] == []
