@@ -101,7 +101,8 @@ class BoardFilters:
     unassigned: bool = False
     tag_id: int | None = None
     query: str = ""
-    # (custom field id, kind, choice or user id, or NONE for "no value"), checked by the view.
+    # (custom field id, kind, choice or user id or NONE for "no value", or the words a text
+    # field contains), checked by the view.
     custom: tuple[tuple[int, str, int | str], ...] = ()
 
     @property
@@ -126,6 +127,8 @@ def _custom_filter(queryset: QuerySet[Feature], field_id: int, kind: str, value)
     # A subquery on the indexed (field, choice) / (field, user) rows: part of the board's one
     # query for its cards, whatever the number of features.
     rows = CustomValue.objects.filter(field_id=field_id)
+    if kind in (CustomFieldKind.TEXT, CustomFieldKind.URL):
+        return queryset.filter(pk__in=rows.filter(text__icontains=value).values("record_id"))
     if value == NONE:
         return queryset.exclude(pk__in=rows.values("record_id"))
     column = "user_id" if kind == CustomFieldKind.MEMBER else "choice_id"

@@ -215,11 +215,10 @@ def test_a_custom_filter_keeps_the_boards_query_count_at_2000_features(client, c
     releases.append(parking_lot(cast.workspace))
     bulk_features(cast.workspace, releases, 2000, assignees=[cast.owner, cast.contributor])
     choices = list(fields["risk"].choices.all())
+    pks = list(Feature.objects.values_list("pk", flat=True))
     CustomValue.objects.bulk_create(
-        [
-            CustomValue(field=fields["risk"], record_id=pk, choice=choices[pk % 3])
-            for pk in Feature.objects.values_list("pk", flat=True)
-        ],
+        [CustomValue(field=fields["risk"], record_id=pk, choice=choices[pk % 3]) for pk in pks]
+        + [CustomValue(field=fields["customer"], record_id=pk, text="ACME") for pk in pks[::4]],
         batch_size=500,
     )
     client.force_login(cast.contributor)
@@ -228,7 +227,8 @@ def test_a_custom_filter_keeps_the_boards_query_count_at_2000_features(client, c
     high = choices[2]
     with_filter = _queries(client, url, {"cf_risk": high.pk})
     with_two = _queries(client, url, {"cf_risk": high.pk, "cf_requested_by": "none"})
-    assert without == with_filter == with_two
+    with_text = _queries(client, url, {"cf_customer": "acme", "cf_platforms": "none"})
+    assert without == with_filter == with_two == with_text
     html = client.get(url, {"cf_risk": high.pk}).content.decode()
     expected = CustomValue.objects.filter(choice=high).count()
     assert len(card_references(html)) == expected > 600
@@ -291,3 +291,16 @@ def test_the_drawers_query_count_does_not_grow_with_the_number_of_custom_fields(
         add(ws, f"Number {i}", "number")
     update_record(feature, changes={"cf_person_3": cast.owner, "cf_number_5": 5})
     assert _count(client, feature) == few
+
+
+def test_the_board_filters_by_the_words_of_a_text_field(client, cast, fields):
+    acme, globex = make_feature(cast.workspace), make_feature(cast.workspace)
+    make_feature(cast.workspace)
+    update_record(acme, changes={"cf_customer": "ACME Corporation"})
+    update_record(globex, changes={"cf_customer": "Globex"})
+    client.force_login(cast.viewer)
+    html = client.get(board_url(cast.workspace), {"cf_customer": " acme "}).content.decode()
+    assert card_references(html) == [acme.reference]
+    assert 'value="acme"' in html
+    everything = client.get(board_url(cast.workspace), {"cf_customer": ""}).content.decode()
+    assert len(card_references(everything)) == 3

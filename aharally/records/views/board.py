@@ -35,14 +35,26 @@ def feature_base_url(prefix: str) -> str:
     return url[: -len(placeholder) - 1]
 
 
-FILTERABLE_KINDS = (CustomFieldKind.CHOICE, CustomFieldKind.CHOICES, CustomFieldKind.MEMBER)
+TEXT_KINDS = (CustomFieldKind.TEXT, CustomFieldKind.URL)
+FILTERABLE_KINDS = (
+    CustomFieldKind.CHOICE,
+    CustomFieldKind.CHOICES,
+    CustomFieldKind.MEMBER,
+    *TEXT_KINDS,
+)
 
 
 def _custom_filters(params, *, fields, members) -> tuple:
-    """cf_<key>=<choice or member id> or =none, for the choice and member custom fields."""
+    """cf_<key>=<choice or member id> or =none, for the choice and member custom fields;
+    cf_<key>=<words> for text and URL fields (contains)."""
     found = []
     for field in fields:
         raw = params.get(field.form_name, "")
+        if field.kind in TEXT_KINDS:
+            text = raw.strip()[:QUERY_MAX_LENGTH]
+            if text:
+                found.append((field.pk, field.kind, text))
+            continue
         if raw == NONE:
             found.append((field.pk, field.kind, NONE))
             continue
@@ -102,6 +114,7 @@ def board_context(request: HttpRequest) -> dict:
         {
             "field": field,
             "selected": filters.custom_value(field.pk),
+            "text": field.kind in TEXT_KINDS,
             "options": [(m.pk, m.display_name) for m in members]
             if field.kind == CustomFieldKind.MEMBER
             else [(c.pk, c.name) for c in field.choices.all()],
