@@ -97,3 +97,18 @@ def _copy_choices(copy: CustomField, sources: list[CustomFieldChoice]) -> None:
                 source.pk,
             )
             choice.save(update_fields=["name", "position", "shared_from"])
+
+
+def release_copies(workspace_id: int) -> int:
+    """After an integration of the workspace went away: the copies of templates it no longer
+    uses become the workspace's own fields (values kept); returns how many."""
+    still = set(
+        Integration.objects.filter(workspace_id=workspace_id, template__isnull=False)
+        .exclude(template__workspace_id=workspace_id)
+        .values_list("template__workspace_id", flat=True)
+    )
+    orphans = CustomField.objects.filter(
+        workspace_id=workspace_id, shared_from__isnull=False
+    ).exclude(shared_from__workspace_id__in=still)
+    CustomFieldChoice.objects.filter(field__in=orphans).update(shared_from=None)
+    return orphans.update(shared_from=None)

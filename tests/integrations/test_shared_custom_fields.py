@@ -138,3 +138,21 @@ def test_deleting_the_templates_field_leaves_each_copy_to_its_workspace(owner, t
     copy.refresh_from_db()
     assert copy.shared_from_id is None
     custom_fields.update_custom_field(field=copy, name="Ours now")
+
+
+def test_a_workspace_that_leaves_the_template_keeps_the_fields_as_its_own(owner, template, risk):
+    from aharally.integrations.lifecycle import delete_integration
+
+    company = join(owner, template)
+    copy = copy_of(risk, company)
+    feature = make_feature(company)
+    update_record(feature, changes={"cf_risk": copy.choices.get(name="Low")})
+    delete_integration(integration=Integration.objects.get(workspace=company), by=owner)
+    copy.refresh_from_db()
+    assert copy.shared_from_id is None
+    assert not CustomFieldChoice.objects.filter(field=copy, shared_from__isnull=False).exists()
+    custom_fields.rename_choice(choice=copy.choices.get(name="Low"), name="Minor")
+    assert CustomValue.objects.get(record_id=feature.pk).choice.name == "Minor"
+    # The template's own workspace is untouched.
+    risk.refresh_from_db()
+    assert [c.name for c in risk.choices.all()] == ["Low", "Medium", "High"]
