@@ -23,6 +23,11 @@ urlpatterns = [
         wsapi_admin.required_fields,
         name="admin_required_fields",
     ),
+    path(
+        "sandbox-admin/custom-fields",
+        wsapi_admin.custom_fields,
+        name="admin_custom_fields",
+    ),
     path("sandbox-admin/users", wsapi_admin.users, name="admin_users"),
 ]
 

@@ -6,3 +6,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from aharally.integrations import checks  # noqa: F401 (registers the system checks)
+        from aharally.integrations.shared_fields import on_definitions_changed
+        from aharally.workspaces.custom_fields import register_definitions_listener
+
+        register_definitions_listener(on_definitions_changed)

@@ -10,6 +10,7 @@ from aharally.integrations import hooks
 from aharally.integrations.connection import RallyProblem, has_credentials, rally_session
 from aharally.integrations.log import audit_integration, log_event, record_failure, record_success
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
+from aharally.integrations.shared_fields import release_copies
 from aharally.integrations.templates_service import effective_config
 from aharally.workspaces.models import AuditAction
 
@@ -75,7 +76,10 @@ def delete_integration(*, integration: Integration, by=None) -> None:
     try:
         with transaction.atomic():
             audit_integration(integration, by=by, what="Deleted", action=AuditAction.CONFIGURATION)
+            workspace_id = integration.workspace_id
             integration.delete()
+            # Custom fields its template shared are now the workspace's own to change.
+            release_copies(workspace_id)
     except ProtectedError:
         raise LifecycleError(
             "This integration is still referenced elsewhere and can't be deleted yet."

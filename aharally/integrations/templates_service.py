@@ -26,6 +26,7 @@ from aharally.integrations.models import (
     LogLevel,
     RecordMapping,
 )
+from aharally.integrations.shared_fields import share_custom_fields
 from aharally.statusmap.matching import Plan, Status, normalise, problems
 from aharally.statusmap.models import IncomingState, OutgoingState
 from aharally.workspaces.models import AuditAction, Capability, Membership, Role, WorkflowStatus
@@ -269,6 +270,8 @@ def attach_template(*, integration: Integration, template: Integration, by) -> I
     integration.rally_project_name = template.rally_project_name
     integration.exclude_child_updates = template.exclude_child_updates
     integration.save()
+    # Its workspace gets the template's custom fields, which the template's mappings name.
+    share_custom_fields(template)
     return integration
 
 

@@ -279,6 +279,13 @@ class MetadataMixin:
                 return self._values_of(item.ref) or ()
         raise RallyNotFound(f"{type_path} has no attribute {attribute!r}")
 
+    def attribute_values(self: RallyClient, attribute: AttributeDefinition) -> tuple[str, ...]:
+        """The allowed values of an attribute read without them (one request).
+
+        Reference: GET /AttributeDefinition/<oid>/AllowedValues.
+        """
+        return self._values_of(attribute.ref)
+
     def required_fields(
         self: RallyClient, type_path: str, *, workspace: RefLike | None = None
     ) -> list[AttributeDefinition]:

@@ -14,9 +14,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from aharally.records.models import Feature, Release
+from aharally.records.models import CustomValue, Feature, Release
 from aharally.records.services import update_record
-from aharally.workspaces.models import Workspace
+from aharally.workspaces.models import CustomFieldKind, Workspace
 
 # Below this gap a midpoint would soon stop being strictly between its neighbours.
 MIN_RANK_GAP = 1e-6
@@ -101,12 +101,38 @@ class BoardFilters:
     unassigned: bool = False
     tag_id: int | None = None
     query: str = ""
+    # (custom field id, kind, choice or user id or NONE for "no value", or the words a text
+    # field contains), checked by the view.
+    custom: tuple[tuple[int, str, int | str], ...] = ()
 
     @property
     def active(self) -> bool:
         return bool(
-            self.status_id or self.assignee_id or self.unassigned or self.tag_id or self.query
+            self.status_id
+            or self.assignee_id
+            or self.unassigned
+            or self.tag_id
+            or self.query
+            or self.custom
         )
+
+    def custom_value(self, field_id: int) -> int | str | None:
+        return next((value for fid, _kind, value in self.custom if fid == field_id), None)
+
+
+NONE = "none"
+
+
+def _custom_filter(queryset: QuerySet[Feature], field_id: int, kind: str, value) -> QuerySet:
+    # A subquery on the indexed (field, choice) / (field, user) rows: part of the board's one
+    # query for its cards, whatever the number of features.
+    rows = CustomValue.objects.filter(field_id=field_id)
+    if kind in (CustomFieldKind.TEXT, CustomFieldKind.URL):
+        return queryset.filter(pk__in=rows.filter(text__icontains=value).values("record_id"))
+    if value == NONE:
+        return queryset.exclude(pk__in=rows.values("record_id"))
+    column = "user_id" if kind == CustomFieldKind.MEMBER else "choice_id"
+    return queryset.filter(pk__in=rows.filter(**{column: value}).values("record_id"))
 
 
 def filter_features(queryset: QuerySet[Feature], filters: BoardFilters) -> QuerySet[Feature]:
@@ -121,6 +147,8 @@ def filter_features(queryset: QuerySet[Feature], filters: BoardFilters) -> Query
     if filters.query:
         text = filters.query.strip()
         queryset = queryset.filter(Q(name__icontains=text) | Q(reference__iexact=text))
+    for field_id, kind, value in filters.custom:
+        queryset = _custom_filter(queryset, field_id, kind, value)
     return queryset
 
 

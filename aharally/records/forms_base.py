@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db.models import Q
 
+from aharally.records import custom
 from aharally.records.models import Epic, Initiative, Release, Tag
 from aharally.records.richtext import sanitize_html
 from aharally.workspaces.access import visible_workspaces
@@ -107,12 +108,42 @@ class WorkspaceRecordForm(forms.ModelForm):
             if name in fields and not fields[name].required:
                 fields[name].required = True
                 fields[name].error_messages["required"] = LAYOUT_REQUIRED_MESSAGE
+        self._add_custom_fields(record_type)
+
+    def _add_custom_fields(self, record_type: str) -> None:
+        """The workspace's custom fields of this record type, after the built-in ones."""
+        self.custom_definitions = custom.definitions(self.workspace.pk, record_type)
+        values = custom.read_values(self.instance.pk, self.custom_definitions)
+        # One query for the members whatever the number of member fields.
+        members = (
+            custom.workspace_members(self.workspace.pk)
+            if any(d.kind == custom.K.MEMBER for d in self.custom_definitions)
+            else []
+        )
+        for definition in self.custom_definitions:
+            name = definition.form_name
+            field = custom.form_field(definition, workspace_id=self.workspace.pk, members=members)
+            if definition.required:
+                field.required = True
+                field.error_messages["required"] = LAYOUT_REQUIRED_MESSAGE
+            self.fields[name] = field
+            if self.instance.pk is not None:
+                self.initial[name] = custom.initial(definition, values[name])
+
+    @property
+    def custom_fields(self) -> list:
+        """The bound custom fields, for templates that lay out the built-in ones by hand."""
+        return [self[definition.form_name] for definition in self.custom_definitions]
 
     def clean_description(self) -> str:
         return sanitize_html(self.cleaned_data.get("description", ""))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for definition in self.custom_definitions:
+            name = definition.form_name
+            if name in cleaned:
+                cleaned[name] = custom.clean_value(definition, cleaned[name])
         for start, end in DATE_PAIRS:
             first, last = cleaned.get(start), cleaned.get(end)
             if first and last and last < first:

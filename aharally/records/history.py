@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from aharally.records import custom
 from aharally.records.models import RecordChange
 from aharally.records.richtext import html_to_text
 
@@ -39,6 +40,8 @@ def ago(at: datetime) -> str:
 
 
 def _label(model, field: str) -> str:
+    if custom.is_custom(field):  # a custom field deleted since: its key is all that is left
+        return field.removeprefix(custom.PREFIX).replace("_", " ").capitalize()
     try:
         return str(model._meta.get_field(field).verbose_name).capitalize()
     except FieldDoesNotExist:
@@ -108,11 +111,15 @@ def record_history(record, *, limit: int | None = None, viewer=None) -> list[His
     )
     if limit is not None:
         changes = changes[:limit]
+    changes = list(changes)
     model = type(record)
+    custom_labels = custom.labels(
+        record.workspace_id, record.record_type, {change.field for change in changes}
+    )
     return [
         HistoryEntry(
             field=change.field,
-            label=_label(model, change.field),
+            label=custom_labels.get(change.field) or _label(model, change.field),
             old_value=_readable(model, change.field, mask(change.field, change.old_value)),
             new_value=_readable(model, change.field, mask(change.field, change.new_value)),
             who=_who(change),

@@ -5,7 +5,13 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from aharally.workspaces.models import RecordType, WorkflowStatus, Workspace
+from aharally.workspaces.models import (
+    CustomField,
+    CustomFieldChoice,
+    RecordType,
+    WorkflowStatus,
+    Workspace,
+)
 
 
 class Tag(models.Model):
@@ -195,3 +201,35 @@ class RecordChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.old_value!r} -> {self.new_value!r}"
+
+
+class CustomValue(models.Model):
+    """A record's value of one custom field, in the column of its kind (typed value rows).
+
+    A single value is one row; a multiple choice is one row per chosen value. Rows are
+    found by (field, record id): the field names the record type. The board filters with
+    a subquery on (field, choice) or (field, user), indexed, so filtering adds no query.
+    """
+
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="+")
+    record_id = models.PositiveBigIntegerField()
+    text = models.TextField(blank=True)
+    number = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    date = models.DateField(null=True, blank=True)
+    # PROTECT: a used choice is deleted through the layout, which first moves or clears it.
+    choice = models.ForeignKey(
+        CustomFieldChoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["field", "record_id"], name="custom_value_record"),
+            models.Index(fields=["field", "choice"], name="custom_value_choice"),
+            models.Index(fields=["field", "user"], name="custom_value_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field_id}/{self.record_id}"

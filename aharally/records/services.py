@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
+from aharally.records import custom
 from aharally.records.hooks import record_saved
 from aharally.records.models import (
     Epic,
@@ -43,30 +44,36 @@ def create_workspace(*, name: str, prefix: str, owner=None) -> Workspace:
 
 @transaction.atomic
 def create_release(*, workspace: Workspace, name: str, user=None, **fields) -> Release:
+    values = custom.split_custom(fields)
     number, reference = take_number(workspace=workspace, record_type=RecordType.RELEASE)
     release = Release(workspace=workspace, name=name, number=number, reference=reference, **fields)
     _prepare(release, user=user)
     release.save()
+    custom.write_values(release, values)
     return release
 
 
 @transaction.atomic
 def create_initiative(*, workspace: Workspace, name: str, user=None, **fields) -> Initiative:
+    values = custom.split_custom(fields)
     number, reference = take_number(workspace=workspace, record_type=RecordType.INITIATIVE)
     initiative = Initiative(
         workspace=workspace, name=name, number=number, reference=reference, **fields
     )
     _prepare(initiative, user=user)
     initiative.save()
+    custom.write_values(initiative, values)
     return initiative
 
 
 @transaction.atomic
 def create_epic(*, workspace: Workspace, name: str, user=None, **fields) -> Epic:
+    values = custom.split_custom(fields)
     number, reference = take_number(workspace=workspace, record_type=RecordType.EPIC)
     epic = Epic(workspace=workspace, name=name, number=number, reference=reference, **fields)
     _prepare(epic, user=user)
     epic.save()
+    custom.write_values(epic, values)
     return epic
 
 
@@ -81,6 +88,7 @@ def create_feature(
     source: str = "",
     **fields,
 ) -> Feature:
+    values = custom.split_custom(fields)
     number, reference = take_number(workspace=workspace, record_type=RecordType.FEATURE)
     if "rank" not in fields:
         last = Feature.objects.filter(release=release).order_by("-rank").first()
@@ -97,6 +105,7 @@ def create_feature(
     feature.save()
     if tags:
         feature.tags.set(tags)
+    custom.write_values(feature, values)
     record_saved(feature, changed=[], user=user, source=source, created=True)
     return feature
 
@@ -106,6 +115,7 @@ def create_requirement(
     *, feature: Feature, name: str, user=None, tags=(), source: str = "", **fields
 ) -> Requirement:
     """A new requirement; `source` names where it came from when not a person ("Rally")."""
+    values = custom.split_custom(fields)
     number, reference = take_requirement_number(feature=feature)
     if "rank" not in fields:
         fields["rank"] = float(number)
@@ -121,6 +131,7 @@ def create_requirement(
     requirement.save()
     if tags:
         requirement.tags.set(tags)
+    custom.write_values(requirement, values)
     record_saved(requirement, changed=[], user=user, source=source, created=True)
     return requirement
 
@@ -140,7 +151,7 @@ def update_record(record, *, changes: dict[str, Any], user=None, source: str = "
     Many-to-many fields (tags) take an iterable of objects.
     """
     changed, history = _stage(record, changes, user=user, source=source)
-    simple = [name for name in changed if name not in _m2m_names(record)]
+    simple = [name for name in changed if _is_column(record, name)]
     if simple:
         record.save(update_fields=[*simple, "updated_at"])
     insert_each(RecordChange, history)
@@ -166,7 +177,7 @@ def update_records(
         changed, rows = _stage(record, wanted, user=user, source=source)
         history += rows
         staged.append((record, changed))
-        simple = tuple(sorted(n for n in changed if n not in _m2m_names(record)))
+        simple = tuple(sorted(n for n in changed if _is_column(record, n)))
         if simple:
             record.updated_at = now  # what auto_now does on save(); bulk_update skips it
             by_fields.setdefault((type(record), simple), []).append(record)
@@ -182,6 +193,11 @@ def _m2m_names(record) -> set[str]:
     return {f.name for f in record._meta.many_to_many}
 
 
+def _is_column(record, name: str) -> bool:
+    """Whether a changed field is saved with the record's row (not tags, not custom values)."""
+    return not custom.is_custom(name) and name not in _m2m_names(record)
+
+
 def _stage(record, changes: dict[str, Any], *, user, source: str):
     """Set the changed fields on `record` (many-to-many ones saved at once); returns the
     changed names and their unsaved history rows."""
@@ -189,6 +205,23 @@ def _stage(record, changes: dict[str, Any], *, user, source: str):
     history: list[dict] = []
     content_type = ContentType.objects.get_for_model(record)
     m2m_names = _m2m_names(record)
+    changes = dict(changes)
+    # Custom values are rows of their own: written now, like the many-to-many fields.
+    wanted_custom = custom.split_custom(changes)
+    for field, old_display, new_display in custom.write_values(record, wanted_custom):
+        changed.append(field.form_name)
+        history.append(
+            RecordChange(
+                workspace=record.workspace,
+                content_type=content_type,
+                object_id=record.pk,
+                field=field.form_name,
+                old_value=old_display,
+                new_value=new_display,
+                changed_by=user,
+                source=source,
+            )
+        )
     for name, new in changes.items():
         if name == "description":
             new = sanitize_html(new or "")

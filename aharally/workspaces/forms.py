@@ -5,7 +5,15 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import RegexValidator
 
-from aharally.workspaces.models import Role, StatusCategory, WorkflowStatus, Workspace
+from aharally.workspaces.models import (
+    CHOICE_KINDS,
+    CustomFieldChoice,
+    CustomFieldKind,
+    Role,
+    StatusCategory,
+    WorkflowStatus,
+    Workspace,
+)
 
 COLOR_VALIDATOR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #4a90d9.")
 
@@ -96,3 +104,65 @@ class LayoutForm(forms.Form):
     def __init__(self, *args, choices, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["required"].choices = choices
+
+
+class CustomFieldForm(forms.Form):
+    """A new custom field; its kind is chosen once (values are stored by kind)."""
+
+    name = forms.CharField(max_length=60)
+    kind = forms.ChoiceField(choices=CustomFieldKind.choices, label="Kind")
+    help_text = forms.CharField(max_length=200, required=False, label="Help text")
+    required = forms.BooleanField(required=False, label="Required")
+    choices = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Choices",
+        help_text="For single and multiple choice fields: one choice a line.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        lines = [line.strip() for line in cleaned.get("choices", "").splitlines()]
+        cleaned["choices"] = [line for line in lines if line]
+        if cleaned.get("kind") in CHOICE_KINDS and not cleaned["choices"]:
+            self.add_error("choices", "A choice field needs at least one choice: one a line.")
+        return cleaned
+
+
+class CustomFieldEditForm(forms.Form):
+    name = forms.CharField(max_length=60)
+    help_text = forms.CharField(max_length=200, required=False, label="Help text")
+    required = forms.BooleanField(required=False, label="Required")
+
+
+class ChoiceForm(forms.Form):
+    name = forms.CharField(max_length=60, label="Choice")
+
+
+class DeleteChoiceForm(forms.Form):
+    """What becomes of the records that have a choice being deleted."""
+
+    action = forms.ChoiceField(
+        choices=[("replace", "Give them another choice"), ("clear", "Clear it from them")],
+        widget=forms.RadioSelect,
+        initial="replace",
+        label="Records that have it",
+    )
+    replacement = forms.ModelChoiceField(
+        queryset=CustomFieldChoice.objects.none(),
+        required=False,
+        label="Their new choice",
+        error_messages={"invalid_choice": "Choose another choice of the same field."},
+    )
+
+    def __init__(self, *args, choice: CustomFieldChoice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["replacement"].queryset = CustomFieldChoice.objects.filter(
+            field_id=choice.field_id
+        ).exclude(pk=choice.pk)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "replace" and not cleaned.get("replacement"):
+            self.add_error("replacement", "Choose the choice these records take instead.")
+        return cleaned

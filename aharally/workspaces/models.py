@@ -165,6 +165,80 @@ class RequiredField(models.Model):
         return f"{self.record_type}.{self.field_name} required"
 
 
+class CustomFieldKind(models.TextChoices):
+    TEXT = "text", "Text"
+    RICH_TEXT = "rich_text", "Rich text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    URL = "url", "URL"
+    CHOICE = "choice", "Single choice"
+    CHOICES = "choices", "Multiple choice"
+    MEMBER = "member", "Workspace member"
+
+
+CHOICE_KINDS = frozenset({CustomFieldKind.CHOICE, CustomFieldKind.CHOICES})
+
+
+class CustomField(models.Model):
+    """A field of the workspace's own on one record type (part of its custom layout).
+
+    `key` never changes once made: record forms, history rows and integrations' field
+    mappings name the field by it, and workspaces of one template group match their fields
+    by it, so a rename keeps every value and mapping.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="custom_fields")
+    record_type = models.CharField(max_length=20, choices=RecordType.choices)
+    key = models.SlugField(max_length=40)
+    name = models.CharField(max_length=60)
+    kind = models.CharField(max_length=20, choices=CustomFieldKind.choices)
+    help_text = models.CharField(max_length=200, blank=True)
+    required = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+    # Set on the copy a template group keeps in each workspace of the group: the template
+    # workspace's field owns the definition (integrations.shared_fields keeps copies in step).
+    shared_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
+
+    class Meta:
+        ordering = ["record_type", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "record_type", "key"], name="unique_custom_field_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def form_name(self) -> str:
+        """The name of its form field and of its history rows: cf_<key>."""
+        return f"cf_{self.key}"
+
+
+class CustomFieldChoice(models.Model):
+    """One value of a single or multiple choice custom field; values point at it, so a
+    rename keeps them."""
+
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="choices")
+    name = models.CharField(max_length=60)
+    position = models.PositiveIntegerField(default=0)
+    shared_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["field", "name"], name="unique_custom_choice_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class AuditAction(models.TextChoices):
     CONFIGURATION = "configuration", "Configuration change"
     AUTHORIZATION = "authorization", "Authorization"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from aharally.workspaces import views, views_settings
+from aharally.workspaces import views, views_layouts, views_settings
 
 app_name = "workspaces"
 
@@ -39,7 +39,31 @@ urlpatterns = [
         views_settings.delete_status,
         name="delete_status",
     ),
-    path(_S + "layouts/", views_settings.layouts, name="settings_layouts"),
+    path(_S + "layouts/", views_layouts.layouts, name="settings_layouts"),
     path(_S + "audit/", views_settings.audit_log, name="audit_log"),
-    path(_S + "layouts/<str:record_type>/", views_settings.save_layout, name="save_layout"),
+    path(_S + "layouts/<str:record_type>/", views_layouts.save_layout, name="save_layout"),
+    path(
+        _S + "layouts/<str:record_type>/fields/",
+        views_layouts.add_custom_field,
+        name="add_custom_field",
+    ),
+    path(_S + "fields/<int:field_id>/", views_layouts.edit_custom_field, name="edit_custom_field"),
+    path(
+        _S + "fields/<int:field_id>/move/",
+        views_layouts.move_custom_field,
+        name="move_custom_field",
+    ),
+    path(
+        _S + "fields/<int:field_id>/delete/",
+        views_layouts.delete_custom_field,
+        name="delete_custom_field",
+    ),
+    path(_S + "fields/<int:field_id>/choices/", views_layouts.add_choice, name="add_choice"),
+    path(_S + "choices/<int:choice_id>/", views_layouts.rename_choice, name="rename_choice"),
+    path(_S + "choices/<int:choice_id>/move/", views_layouts.move_choice, name="move_choice"),
+    path(
+        _S + "choices/<int:choice_id>/delete/",
+        views_layouts.delete_choice,
+        name="delete_choice",
+    ),
 ]

@@ -1,8 +1,9 @@
-"""Settings → Workspace, for owners: general, members and invitations, workflows, layouts.
+"""Settings → Workspace, for owners: general, members and invitations, workflows
+(custom layouts are in views_layouts.py).
 
 Every form is a plain POST that redirects (or re-renders the page with its errors). Sent by
 HTMX, the same views answer with the section's named partial instead (members.html#members
-or #invitations, workflows.html#workflow, layouts.html#layout), 400 when the input is bad,
+or #invitations, workflows.html#workflow), 400 when the input is bad,
 with the flash messages swapped out of band into #messages.
 """
 
@@ -24,7 +25,6 @@ from aharally.workspaces.errors import WorkspaceError
 from aharally.workspaces.forms import (
     DeleteStatusForm,
     InvitationForm,
-    LayoutForm,
     RoleForm,
     StatusForm,
     WorkspaceGeneralForm,
@@ -34,7 +34,6 @@ from aharally.workspaces.models import (
     Invitation,
     Membership,
     RecordType,
-    RequiredField,
     Role,
     WorkflowStatus,
 )
@@ -42,7 +41,6 @@ from aharally.workspaces.models import (
 CONFIGURE = Capability.CONFIGURE
 MEMBERS = "workspaces/settings/members.html"
 WORKFLOWS = "workspaces/settings/workflows.html"
-LAYOUTS = "workspaces/settings/layouts.html"
 
 
 def _record_type(value: str) -> str:
@@ -345,65 +343,6 @@ def delete_status(request: HttpRequest, status_id: int) -> HttpResponse:
         {"status": status, "usage": usage, "form": form, "tab": "workflows"},
         status=400 if form.errors else 200,
     )
-
-
-def _layouts(request, record_types: list[str]) -> list[dict]:
-    """The layout sections of `record_types`, each with its saved required fields."""
-    required = set(
-        RequiredField.objects.filter(
-            workspace=request.workspace, record_type__in=record_types
-        ).values_list("record_type", "field_name")
-    )
-    return [
-        _layout(
-            record_type,
-            LayoutForm(
-                prefix=record_type,
-                choices=configuration.LAYOUT_FIELDS[record_type],
-                initial={"required": [n for t, n in required if t == record_type]},
-            ),
-        )
-        for record_type in record_types
-    ]
-
-
-def _layout(record_type: str, form: LayoutForm) -> dict:
-    return {"type": record_type, "label": RecordType(record_type).label, "form": form}
-
-
-@require_capability(CONFIGURE)
-def layouts(request: HttpRequest) -> HttpResponse:
-    context = {"sections": _layouts(request, RecordType.values), "tab": "layouts"}
-    return render(request, LAYOUTS, context)
-
-
-@require_POST
-@require_capability(CONFIGURE)
-def save_layout(request: HttpRequest, record_type: str) -> HttpResponse:
-    record_type = _record_type(record_type)
-    form = LayoutForm(
-        request.POST, prefix=record_type, choices=configuration.LAYOUT_FIELDS[record_type]
-    )
-    if form.is_valid():
-        configuration.set_required_fields(
-            workspace=request.workspace,
-            record_type=record_type,
-            field_names=form.cleaned_data["required"],
-        )
-        messages.success(request, f"Saved the {RecordType(record_type).label.lower()} layout.")
-        return _saved(
-            request,
-            lambda: _partial(
-                request, f"{LAYOUTS}#layout", {"section": _layouts(request, [record_type])[0]}
-            ),
-            reverse("workspaces:settings_layouts", kwargs={"prefix": request.workspace.prefix})
-            + f"#layout-{record_type}",
-        )
-    section = _layout(record_type, form)
-    if request.htmx:
-        return _partial(request, f"{LAYOUTS}#layout", {"section": section}, status=400)
-    # The page with the faulty section alone, its errors shown.
-    return render(request, LAYOUTS, {"sections": [section], "tab": "layouts"}, status=400)
 
 
 @require_capability(CONFIGURE)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
-from rally_sandbox.accounts.models import Project
-from rally_sandbox.wsapi.models import Artifact, Release, State
+from rally_sandbox.accounts.models import Project, User
+from rally_sandbox.wsapi.models import Artifact, CustomField, Release, State
 from rally_sandbox.wsapi.registry import PORTFOLIO_LEVELS, SPECS
 
 PARENT_CHOICES = 500
@@ -41,8 +41,12 @@ class ArtifactForm(forms.Form):
             del self.fields["release"]
         if len(self.fields["parent"].choices) <= 1 and type_path != "HierarchicalRequirement":
             del self.fields["parent"]
+        self.custom_names = self._add_custom_fields(workspace, type_path)
         if not self.is_bound:
             self.initial = self._initial()
+        else:
+            # What changed_data compares the custom fields with.
+            self.initial.update(self._custom_initial())
 
     def _state_choices(self, workspace, type_path: str) -> list[tuple[str, str]]:
         spec = SPECS[type_path]
@@ -78,9 +82,55 @@ class ArtifactForm(forms.Form):
             (_ref(a, a.type_path), f"{a.formatted_id}: {a.name}") for a in candidates
         ]
 
+    def _add_custom_fields(self, workspace, type_path: str) -> list[str]:
+        """The workspace's custom fields of the type, sent as typed; Rally's checks apply."""
+        names = []
+        rows = CustomField.objects.filter(workspace=workspace, type_path=type_path)
+        for row in rows.order_by("element_name"):
+            common = {"label": row.name, "required": False}
+            if row.allowed_values:
+                values = [("", "—")] + [(v, v) for v in row.allowed_values]
+                field = forms.ChoiceField(choices=values, **common)
+            elif row.attribute_type == "OBJECT":
+                users = User.objects.filter(subscription_id=workspace.subscription_id)
+                choices = [("", "—")] + [(f"/user/{u.pk}", u.email) for u in users]
+                field = forms.ChoiceField(choices=choices, **common)
+            elif row.attribute_type == "BOOLEAN":
+                field = forms.ChoiceField(
+                    choices=[("", "—"), ("true", "Yes"), ("false", "No")], **common
+                )
+            elif row.attribute_type == "DATE":
+                field = forms.CharField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+            elif row.attribute_type == "TEXT":
+                field = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), **common)
+            else:
+                field = forms.CharField(**common)
+            self.fields[row.element_name] = field
+            names.append(row.element_name)
+        return names
+
+    def _custom_initial(self) -> dict:
+        initial = {}
+        for name in self.custom_names:
+            value = (self.artifact.custom or {}).get(name)
+            if value is None:
+                continue
+            field = self.fields[name]
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(field.widget, forms.DateInput) and isinstance(value, str):
+                value = value[:10]
+            elif isinstance(value, int) and any(
+                str(choice).startswith("/user/") for choice, _ in getattr(field, "choices", [])
+            ):
+                value = f"/user/{value}"
+            initial[name] = value
+        return initial
+
     def _initial(self) -> dict:
         artifact = self.artifact
         initial = {"name": artifact.name, "project": _ref(artifact.project, "Project")}
+        initial.update(self._custom_initial())
         if artifact.type_path.startswith("PortfolioItem/"):
             initial["state"] = _ref(artifact.pi_state, "State") if artifact.pi_state_id else ""
         else:
@@ -109,6 +159,10 @@ class ArtifactForm(forms.Form):
                 fields["PortfolioItem"] = None if is_story else parent
             else:
                 fields["Parent"] = parent
+        for name in self.custom_names:
+            # Only what the person changed: an untouched field is not rewritten.
+            if name in self.changed_data:
+                fields[name] = data.get(name) or None
         return fields
 
 

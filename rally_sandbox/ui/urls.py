@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import discussion, rules, views
+from . import custom_fields, discussion, rules, views
 
 app_name = "sandbox_ui"
 
@@ -27,4 +27,7 @@ urlpatterns = [
     path("sandbox/required-fields", rules.required_fields, name="required_fields"),
     path("sandbox/required-fields/add", rules.add, name="add_required_field"),
     path("sandbox/required-fields/remove", rules.remove, name="remove_required_field"),
+    path("sandbox/custom-fields", custom_fields.custom_fields, name="custom_fields"),
+    path("sandbox/custom-fields/add", custom_fields.add, name="add_custom_field"),
+    path("sandbox/custom-fields/remove", custom_fields.remove, name="remove_custom_field"),
 ]

@@ -1,4 +1,4 @@
-"""Admin endpoints for tests and demos: switch required-field rules on and off; add users."""
+"""Admin endpoints for tests and demos: required-field rules, custom fields, users."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rally_sandbox.faults.adminkey import (
     json_body,
 )
 
+from .custom_fields import add_field, list_fields, remove_field
 from .required_fields import (
     NoSuchRule,
     RuleError,
@@ -64,3 +65,38 @@ def users(request: HttpRequest) -> HttpResponse:
     except (BadRequest, PeopleError) as exc:
         return bad_request(str(exc))
     return JsonResponse({"created": created}, status=201 if created else 200)
+
+
+@admin_key_required
+@require_http_methods(["GET", "POST", "DELETE"])
+def custom_fields(request: HttpRequest) -> HttpResponse:
+    """GET lists the custom fields (`?workspace=` narrows); POST adds one ({"workspace", "type",
+    "name", "kind", "allowed_values", "required"}; 201, or 200 when it was there);
+    DELETE removes one ({"workspace", "type", "field"}; 204)."""
+    try:
+        if request.method == "GET":
+            name = request.GET.get("workspace")
+            workspace = find_workspace(name) if name else None
+            return JsonResponse(
+                {"custom_fields": [f.as_dict() for f in list_fields(workspace=workspace)]}
+            )
+        data = json_body(request)
+        if not isinstance(data, dict) or "type" not in data:
+            raise BadRequest('Send {"workspace": …, "type": …, "name": …, "kind": …}.')
+        workspace = find_workspace(data.get("workspace"))
+        if request.method == "POST":
+            field, created = add_field(
+                workspace=workspace,
+                type_name=data["type"],
+                name=data.get("name", ""),
+                kind=data.get("kind", ""),
+                allowed_values=data.get("allowed_values"),
+                required=bool(data.get("required", False)),
+            )
+            return JsonResponse(field.as_dict(), status=201 if created else 200)
+        remove_field(workspace=workspace, type_name=data["type"], field_name=data.get("field", ""))
+    except RuleError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except BadRequest as exc:
+        return bad_request(str(exc))
+    return HttpResponse(status=204)

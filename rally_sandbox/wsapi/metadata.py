@@ -83,6 +83,9 @@ DEMO_CUSTOM_FIELDS = [
     ("HierarchicalRequirement", "Risk Level", "STRING", ["Low", "Medium", "High"], False),
     ("PortfolioItem/Feature", "Aha Reference", "STRING", [], False),
     ("Defect", "Found In Customer", "BOOLEAN", [], False),
+    # A feature's own risk drop-down and its customer, as product teams add them.
+    ("PortfolioItem/Feature", "Risk Level", "STRING", ["Green", "Amber", "Red"], False),
+    ("PortfolioItem/Feature", "Customer", "STRING", [], False),
 ]
 
 

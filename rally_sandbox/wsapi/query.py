@@ -18,6 +18,7 @@ from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils.dateparse import parse_date, parse_datetime
 
 from .registry import SPECS, Attr, TypeSpec
+from .render import iso
 
 
 class QueryError(Exception):
@@ -399,6 +400,10 @@ class Compiler:
             return _compare(orm, op, value.lower() == "true")
         if kind == "DATE":
             start, end = _day(value, attr)
+            if attr.custom:
+                # Kept as ISO text in the JSON column (render.custom_stored), which sorts as
+                # the moments do: compare with the same text.
+                start, end = iso(start), iso(end)
             if start == end or op in {"<", ">="}:
                 return _compare(orm, op, start)
             if op in {"<=", ">"}:
@@ -459,6 +464,14 @@ class Compiler:
             )
         oid = oid_from_ref(value) if ("/" in value or value.lstrip("-").isdigit()) else None
         target = SPECS.get(attr.target or "")
+        if attr.custom:
+            # A custom user field keeps the user's ObjectID in the JSON column: match it.
+            if not isinstance(oid, int):
+                raise QueryError(
+                    f'Could not parse: Cannot convert "{value}" for attribute {attr.element_name}'
+                )
+            q = Q(**{orm: oid})
+            return q if op == "=" else ~q
         if isinstance(oid, int):
             key = target.oid_field if target else "object_id"
             q = Q(**{f"{orm}__{key}": oid})

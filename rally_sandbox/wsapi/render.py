@@ -89,6 +89,8 @@ def custom_attr(field: CustomField) -> Attr:
         field.element_name,
         field.attribute_type,
         f"custom__{field.element_name}",
+        # A user custom field is an OBJECT whose AllowedValueType is User.
+        target="User" if field.attribute_type == "OBJECT" else None,
         allowed=tuple(field.allowed_values) if field.allowed_values else None,
         custom=True,
         name=field.name,
@@ -274,11 +276,32 @@ def _scalar(attr: Attr, value: Any) -> Any:
     return value
 
 
+def custom_stored(value: Any) -> Any:
+    """A converted custom value as the JSON column keeps it: dates as ISO text, objects
+    (a user) as their ObjectID."""
+    if isinstance(value, datetime | date):
+        return iso(value)
+    if hasattr(value, "object_id"):
+        return value.object_id
+    return value
+
+
+def custom_value(attr: Attr, stored: Any) -> Any:
+    """What `custom_stored` kept, as rendering and comparing need it."""
+    if stored is None:
+        return None
+    if attr.attribute_type == "DATE" and isinstance(stored, str):
+        return datetime.fromisoformat(stored.replace("Z", "+00:00"))
+    if attr.is_object and attr.target in SPECS:
+        return SPECS[attr.target].queryset().filter(pk=stored).first()
+    return stored
+
+
 def raw_value(obj, attr: Attr, ctx: RenderContext) -> Any:
     if attr.getter is not None:
         return attr.getter(obj, ctx)
     if attr.custom:
-        return (obj.custom or {}).get(attr.element_name)
+        return custom_value(attr, (obj.custom or {}).get(attr.element_name))
     if attr.column is None:
         return None
     return getattr(obj, attr.column)

@@ -37,7 +37,7 @@ from .registry import (
     is_subtype,
     spec_for_object,
 )
-from .render import iso, render_full
+from .render import custom_stored, iso, render_full
 
 IDENTITY_FIELDS = {
     "objectid", "formattedid", "objectuuid", "versionid", "creationdate", "lastupdatedate",
@@ -120,7 +120,7 @@ def _current(obj, attr: Attr):
 def _set(obj, attr: Attr, value) -> bool:
     """Store a converted value; False when it is null and the attribute cannot be."""
     if attr.custom:
-        obj.custom = {**(obj.custom or {}), attr.element_name: value}
+        obj.custom = {**(obj.custom or {}), attr.element_name: custom_stored(value)}
         return True
     field = obj._meta.get_field(attr.column)
     if value is None and not field.null:

@@ -94,6 +94,7 @@ def test_every_main_sandbox_page_renders_without_a_policy_violation(sandbox_page
         (f"/sandbox/releases/{release['ObjectID']}/", "release"),
         ("/sandbox/faults", "faults"),
         ("/sandbox/required-fields", "required-fields"),
+        ("/sandbox/custom-fields", "custom-fields"),
     ]:
         response = page.goto(path)
         assert response.status == 200, path

@@ -237,5 +237,34 @@ def test_the_mappings_step_asks_rally_a_fixed_number_of_requests(
     counter = RallyRequestCounter(rally_sandbox)
     counter.reset()
     owner_client.get(step_url(integration, "mappings"))
-    # The mappable types (1), then each mapping's required fields (type + attributes: 2 each).
-    assert counter.count == 9
+    # The mappable types (1), then each mapping's fields (type + attributes: 2 each), then the
+    # allowed values of each custom drop-down (the demo's c_RiskLevel of stories and features).
+    assert counter.count == 11
+
+
+def test_the_step_lists_rallys_custom_fields_and_matches_ours_by_name(
+    owner_client, cast, integration
+):
+    from aharally.workspaces import custom_fields
+
+    def add(name, kind, choices=()):
+        custom_fields.add_custom_field(
+            workspace=cast.workspace, record_type="feature", name=name, kind=kind, choices=choices
+        )
+
+    add("Risk level", "choice", ["green", "Amber", "Crimson"])
+    add("Customer", "date")
+    add("Budget", "number")
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    section = page.split('id="custom-fields-feature"')[1].split("</section>")[0]
+    # Rally's, as Rally reports them.
+    assert 'Risk Level <span class="muted small">c_RiskLevel</span>' in section
+    assert "Green, Amber, Red" in section
+    # Ours, matched by name; values by name too, and what has no match is said.
+    assert "green → Green" in section and "Amber → Amber" in section
+    assert 'Crimson → <span class="field-error">no value of that name</span>' in section
+    assert (
+        "Customer is a date field; Rally&#x27;s Customer is STRING: map it to a date field."
+        in section
+    )
+    assert "No Rally field of that name" in section  # Budget

@@ -85,3 +85,13 @@ def test_a_default_workspace_requires_only_what_rally_always_requires(client):
     required = {a.element_name for a in client.required_fields("Defect")}
     assert "Name" in required
     assert "Severity" not in required
+
+
+def test_it_reads_the_allowed_values_of_an_attribute_read_without_them(client):
+    attributes = {
+        a.element_name: a
+        for a in client.attributes("PortfolioItem/Feature", with_allowed_values=False)
+    }
+    risk = attributes["c_RiskLevel"]
+    assert risk.custom and risk.constrained and risk.allowed_values is None
+    assert client.attribute_values(risk) == ("Green", "Amber", "Red")

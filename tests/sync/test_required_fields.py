@@ -40,3 +40,21 @@ def test_an_empty_required_field_is_refused_naming_it_then_sent_once_filled(cast
 
     assert Link.objects.filter(record_id=feature.pk, record_type="feature").exists()
     assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == 1
+
+
+def test_a_required_rally_custom_field_is_named_in_the_check_before_a_create(cast, rally_sandbox):
+    # An administrator makes the features' c_Customer (a custom field) required: nothing of
+    # aharally maps to it yet, so the create is refused before it is sent, naming the field.
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Customerless {word}")
+    with rally_sandbox.required_field("PortfolioItem/Feature", "c_Customer"):
+        outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+        drain_outbox(integration.pk)
+        row = OutboxItem.objects.get(record_id=feature.pk)
+        assert (row.state, row.error_kind) == (OutboxState.FAILED, ErrorKind.REQUIRED)
+        assert "Rally requires Feature.Customer, and no field of aharally maps to it" in (
+            row.error_message
+        )
+        assert "Required flag in Settings → Custom layouts" in row.error_message
+        assert rally_objects(rally_sandbox, "PortfolioItem/Feature", word) == []

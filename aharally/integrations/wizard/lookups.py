@@ -5,7 +5,7 @@ and raises `RallyProblem`, whose message is written for the owner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aharally.integrations import rally_metadata
 from aharally.integrations.connection import rally_session
@@ -81,19 +81,38 @@ class RequiredGap:
     attribute: AttributeDefinition
 
 
-def required_gaps(integration: Integration) -> list[RequiredGap]:
-    """Fields Rally requires on create that no field mapping fills (two requests a mapping)."""
-    gaps = []
+def mapping_fields(
+    integration: Integration,
+) -> tuple[list[RequiredGap], dict[int, list[AttributeDefinition]]]:
+    """Rally's required fields no field mapping fills, and each mapping's custom fields as
+    Rally reports them (drop-downs with their allowed values).
+
+    Two requests a mapping (its type and attributes), plus one per custom drop-down.
+    """
+    gaps: list[RequiredGap] = []
+    custom: dict[int, list[AttributeDefinition]] = {}
     mappings = integration.source.record_mappings.prefetch_related("field_mappings")
-    with rally_session(integration, doing="read Rally's required fields") as client:
+    with rally_session(integration, doing="read Rally's fields") as client:
         for mapping in mappings:
             mapped = {f.rally_field for f in mapping.field_mappings.all()}
-            for attribute in client.required_fields(
-                mapping.rally_type, workspace=_workspace_ref(integration)
-            ):
-                if attribute.element_name not in mapped | ALWAYS_SET:
+            attributes = client.attributes(
+                mapping.rally_type, workspace=_workspace_ref(integration), with_allowed_values=False
+            )
+            for attribute in attributes:
+                if (
+                    attribute.required
+                    and not attribute.read_only
+                    and attribute.element_name not in mapped | ALWAYS_SET
+                ):
                     gaps.append(RequiredGap(mapping=mapping, attribute=attribute))
-    return gaps
+            custom[mapping.pk] = [
+                replace(a, allowed_values=client.attribute_values(a))
+                if a.constrained and a.allowed_values is None
+                else a
+                for a in attributes
+                if a.custom and not a.hidden
+            ]
+    return gaps, custom
 
 
 def refresh_status_maps(integration: Integration) -> None:

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from aharally.integrations.connection import RallyProblem
+from aharally.integrations.custom_matching import suggest
 from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
 from aharally.integrations.models import Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
@@ -28,7 +29,7 @@ from aharally.integrations.wizard.forms import (
     FieldDirectionsForm,
     RelationshipLinksForm,
 )
-from aharally.workspaces.models import RecordType
+from aharally.workspaces.models import CustomField, RecordType
 
 
 def _page(
@@ -41,23 +42,33 @@ def _page(
     source = integration.source
     problem = None
     available: dict[str, str] = {}
-    gaps: list[dict] = []
+    gaps: list = []
+    rally_custom: dict[int, list] = {}
     missing: list[str] = []
     try:
         available = lookups.mappable_types(integration)
         if not integration.template_id:
             missing = services.ensure_default_mappings(integration=integration, available=available)
-        gaps = lookups.required_gaps(integration)
+        gaps, rally_custom = lookups.mapping_fields(integration)
     except RallyProblem as error:
         problem = error.message
     mappings = list(source.record_mappings.prefetch_related("field_mappings"))
     mapped_types = {m.record_type for m in mappings}
+    # This workspace's custom fields (a template group's copies share their keys).
+    ours = list(
+        CustomField.objects.filter(workspace=integration.workspace).prefetch_related("choices")
+    )
     rows = []
     for mapping in mappings:
         form = FieldDirectionsForm(record_mapping=mapping, prefix=directions_prefix(mapping))
+        rally_fields = rally_custom.get(mapping.pk, [])
         rows.append(
             {
                 "mapping": mapping,
+                "rally_custom": rally_fields,
+                "custom_matches": suggest(
+                    [f for f in ours if f.record_type == mapping.record_type], rally_fields
+                ),
                 "fields": [
                     {
                         "mapping": fm,

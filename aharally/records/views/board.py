@@ -8,7 +8,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from aharally.records import custom
 from aharally.records.board import (
+    NONE,
     BoardFilters,
     MoveError,
     board_columns,
@@ -21,7 +23,7 @@ from aharally.records.hooks import card_decorations
 from aharally.records.models import Feature, Release, Tag
 from aharally.records.views.cards import CardOptions, render_cards
 from aharally.workspaces.access import require_capability
-from aharally.workspaces.models import Capability, RecordType, WorkflowStatus
+from aharally.workspaces.models import Capability, CustomFieldKind, RecordType, WorkflowStatus
 
 QUERY_MAX_LENGTH = 100
 
@@ -33,7 +35,40 @@ def feature_base_url(prefix: str) -> str:
     return url[: -len(placeholder) - 1]
 
 
-def read_filters(params, *, statuses, members, tags) -> BoardFilters:
+TEXT_KINDS = (CustomFieldKind.TEXT, CustomFieldKind.URL)
+FILTERABLE_KINDS = (
+    CustomFieldKind.CHOICE,
+    CustomFieldKind.CHOICES,
+    CustomFieldKind.MEMBER,
+    *TEXT_KINDS,
+)
+
+
+def _custom_filters(params, *, fields, members) -> tuple:
+    """cf_<key>=<choice or member id> or =none, for the choice and member custom fields;
+    cf_<key>=<words> for text and URL fields (contains)."""
+    found = []
+    for field in fields:
+        raw = params.get(field.form_name, "")
+        if field.kind in TEXT_KINDS:
+            text = raw.strip()[:QUERY_MAX_LENGTH]
+            if text:
+                found.append((field.pk, field.kind, text))
+            continue
+        if raw == NONE:
+            found.append((field.pk, field.kind, NONE))
+            continue
+        wanted = parse_id(raw)
+        if field.kind == CustomFieldKind.MEMBER:
+            allowed = {m.pk for m in members}
+        else:
+            allowed = {c.pk for c in field.choices.all()}
+        if wanted in allowed:
+            found.append((field.pk, field.kind, wanted))
+    return tuple(found)
+
+
+def read_filters(params, *, statuses, members, tags, fields=()) -> BoardFilters:
     """Filters from GET parameters; a value that names nothing on this board is ignored."""
     status_id = parse_id(params.get("status"))
     assignee = params.get("assignee", "")
@@ -45,7 +80,14 @@ def read_filters(params, *, statuses, members, tags) -> BoardFilters:
         unassigned=assignee == "none",
         tag_id=tag_id if tag_id in {t.pk for t in tags} else None,
         query=params.get("q", "").strip()[:QUERY_MAX_LENGTH],
+        custom=_custom_filters(params, fields=fields, members=members),
     )
+
+
+def _filter_fields(workspace) -> list:
+    """The features' custom fields the board filters by, each with its menu's options."""
+    fields = custom.definitions(workspace.pk, RecordType.FEATURE)
+    return [f for f in fields if f.kind in FILTERABLE_KINDS]
 
 
 def board_context(request: HttpRequest) -> dict:
@@ -64,7 +106,21 @@ def board_context(request: HttpRequest) -> dict:
             member.first_name, member.last_name, member.email, member.username
         )
     tags = list(Tag.objects.filter(workspace=workspace))
-    filters = read_filters(request.GET, statuses=statuses, members=members, tags=tags)
+    fields = _filter_fields(workspace)
+    filters = read_filters(
+        request.GET, statuses=statuses, members=members, tags=tags, fields=fields
+    )
+    custom_filters = [
+        {
+            "field": field,
+            "selected": filters.custom_value(field.pk),
+            "text": field.kind in TEXT_KINDS,
+            "options": [(m.pk, m.display_name) for m in members]
+            if field.kind == CustomFieldKind.MEMBER
+            else [(c.pk, c.name) for c in field.choices.all()],
+        }
+        for field in fields
+    ]
     columns = board_columns(workspace=workspace, filters=filters)
     can_edit = membership.can(Capability.EDIT_RECORDS)
     actions = bulk_actions_for(membership)
@@ -88,6 +144,7 @@ def board_context(request: HttpRequest) -> dict:
         "statuses": statuses,
         "members": members,
         "tags": tags,
+        "custom_filters": custom_filters,
         "filters": filters,
         "can_edit": can_edit,
         "can_select": bool(actions),

@@ -21,6 +21,7 @@ from aharally.records.history import record_history
 from aharally.records.hooks import card_decorations, record_menus, record_panels
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_requirement, update_record
+from aharally.records.templatetags.custom_fields import custom_facts as custom_facts_of
 from aharally.records.views.board import feature_base_url
 from aharally.records.views.cards import CardOptions, render_card
 from aharally.workspaces.access import require_capability
@@ -77,6 +78,7 @@ def panel_context(
     if form is not None and "status" in form.fields:
         # In the drawer a new status is saved as soon as it is picked (see board.js).
         form.fields["status"].widget.attrs["data-autosubmit"] = ""
+    custom_facts = [] if can_edit else custom_facts_of(feature)
     requirements = list(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
@@ -86,6 +88,7 @@ def panel_context(
         "form": form,
         "add_form": add_form,
         "requirements": requirements,
+        "custom_facts": custom_facts,
         "history": record_history(feature, limit=HISTORY_LIMIT, viewer=request.user),
         "record_menus": record_menus(request=request, record=feature),
         "record_panels": record_panels(request=request, record=feature),
