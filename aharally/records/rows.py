@@ -98,8 +98,7 @@ def insert_each(model, rows: Sequence[dict]) -> int:
             ]
             values = ", ".join([placeholders] * len(chunk))
             # Only quoted table and column names are spliced in; every value is a parameter.
-            cursor.execute(
-                f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {values}", params
-            )  # noqa: S608, E501
+            sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {values}"  # noqa: S608
+            cursor.execute(sql, params)
             statements += 1
     return statements

@@ -57,7 +57,9 @@ def test_alice_pairs_people_and_owners_go_across_both_ways(
     expect(page.locator("#directory-state")).to_contain_text("not been read yet")
     page.locator("#refresh-people").click()
     expect(page.locator("#people")).to_contain_text("Pat Manager", timeout=WAIT_MS)
-    expect(page.locator("#directory-state")).to_contain_text("Rally users who can see the integrated project")
+    expect(page.locator("#directory-state")).to_contain_text(
+        "Rally users who can see the integrated project"
+    )
 
     _pair(page, "pm@example.com", "alice@example.com")
     _pair(page, "developer@example.com", "bob@example.com")
