@@ -17,6 +17,7 @@ from aharally.discussion.models import Attachment
 from aharally.discussion.services import create_comment
 from aharally.records.services import create_epic, create_initiative, create_release
 from aharally.sync.models import Comparison, RallySearch, SendJob
+from aharally.workspaces import custom_fields
 from aharally.workspaces.members import invitation_token, invite_member
 from aharally.workspaces.models import Membership, Role, WorkflowStatus
 from tests.factories import make_feature, make_requirement
@@ -107,6 +108,15 @@ class Victim:
             integration=self.integration, text="Victim", state="done"
         )
         Comparison.objects.create(integration=self.integration, state="done")
+        # A custom field of features, with a choice.
+        self.custom_field = custom_fields.add_custom_field(
+            workspace=self.workspace,
+            record_type="feature",
+            name="Victim risk",
+            kind="choice",
+            choices=["Low"],
+        )
+        self.choice = self.custom_field.choices.first()
         # A comment and an attachment on the feature (the row only: no file is written).
         create_comment(record=self.feature, body="Victim's comment", user=owner)
         Attachment.objects.create(
@@ -141,6 +151,8 @@ class Victim:
             "record_type": lambda: "feature",
             "record_id": lambda: self.feature.pk,
             "job_id": lambda: self.job.pk,
+            "field_id": lambda: self.custom_field.pk,
+            "choice_id": lambda: self.choice.pk,
             "secret": lambda: "not-the-webhook-secret",
             "token": lambda: invitation_token(self.invitation),
         }
