@@ -192,3 +192,40 @@ def test_a_negative_estimate_in_the_drawer_is_refused_where_it_was_typed(bob, de
     expect(drawer.get_by_text("An estimate cannot be negative.")).to_be_visible()
     expect(drawer.get_by_text("Nothing was saved")).to_be_visible()
     assert Feature.objects.get(pk=feature.pk).estimate == feature.estimate
+
+
+def test_bob_moves_more_than_a_thousand_selected_cards_at_once(page, demo):
+    """More cards than Django's 1,000 form fields: the selection still reaches the action."""
+    lot, target = demo[-1], demo[2]
+    workspace = lot.workspace
+    status = WorkflowStatus.objects.filter(workspace=workspace, record_type="feature").first()
+    Feature.objects.bulk_create(
+        Feature(
+            workspace=workspace,
+            number=5000 + n,
+            reference=f"PLAT-{5000 + n}",
+            name=f"Bulk {n}",
+            release=lot,
+            status=status,
+            rank=float(10_000 + n),
+        )
+        for n in range(1000)
+    )
+    selected = Feature.objects.filter(release=lot).count()
+    assert selected > 1000
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
+    page.locator(f'.cards[data-release="{lot.pk}"] .card-select').first.wait_for()
+    page.locator(f'.cards[data-release="{lot.pk}"] .card-select').evaluate_all(
+        "boxes => boxes.forEach(box => box.click())"
+    )
+    bar = page.locator("#bulk-form")
+    expect(bar.locator("[data-selected-count]")).to_have_text(str(selected))
+    expect(bar).to_contain_text("at most 5,000 at a time")
+    page.select_option("#bulk-action", "move")
+    bar.locator("select[name=move-release]").select_option(str(target.pk))
+    bar.locator("button[type=submit]").click()
+
+    expect(page.locator("#bulk-result")).to_have_text(
+        f"Moved {selected} features to {target.name}", timeout=30_000
+    )
+    assert not Feature.objects.filter(release=lot).exists()
