@@ -62,7 +62,9 @@ _PORTFOLIO_ITEM = [
     FieldDefault("tags", "Tags"),
     FieldDefault("start_date", "PlannedStartDate"),
     FieldDefault("due_date", "PlannedEndDate"),
-    FieldDefault("estimate", "PreliminaryEstimate"),
+    # A number to a number: RefinedEstimate (points). PreliminaryEstimate is a reference to
+    # one of the workspace's sizes (XS…XL), which a number would have to be guessed into.
+    FieldDefault("estimate", "RefinedEstimate"),
     FieldDefault("rank", "DragAndDropRank", Direction.TO_RALLY),
 ]
 _STORY = [

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from aharally.integrations.log import IntegrationLogEntry
 from aharally.records.services import update_record
 from aharally.sync.models import Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
@@ -55,13 +56,25 @@ def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbo
     with sandbox_client(rally_sandbox) as client:
         rally_feature = client.read(
             f"/portfolioitem/feature/{link.rally_oid}",
-            fetch=["Name", "Description", "State", "Release", "PlannedEndDate", "UserStories"],
+            fetch=[
+                "Name",
+                "Description",
+                "State",
+                "Release",
+                "PlannedEndDate",
+                "UserStories",
+                "RefinedEstimate",
+            ],
         )
     assert rally_feature["Name"] == f"Checkout {word}"
     assert "<strong>faster</strong>" in rally_feature["Description"]
     assert rally_feature["State"]["_refObjectName"] == "Developing"
     assert rally_feature["Release"]["_refObjectName"] == f"R {word}"
     assert rally_feature["PlannedEndDate"].startswith("2027-02-01")
+    assert rally_feature["RefinedEstimate"] == 8  # the default mapping: a number to a number
+    assert not IntegrationLogEntry.objects.filter(
+        integration=integration, message__contains="Estimate"
+    ).exists()
     stories = rally_objects(
         rally_sandbox, "HierarchicalRequirement", word, fetch=["Name", "PortfolioItem"]
     )
