@@ -290,3 +290,26 @@ def test_sync_now_is_offered_in_more_options_and_says_what_it_does(client, cast,
     url = reverse("sync:sync_now", kwargs={"prefix": "PLAT", "integration_id": integration.pk})
     followed = client.post(url, follow=True).content.decode()
     assert "Syncing “Rally” with Rally now" in followed
+
+
+@pytest.mark.parametrize("state", [OutboxState.QUEUED, OutboxState.IN_FLIGHT])
+def test_failed_and_retrying_lists_a_change_being_retried(client, cast, integration, state):
+    """What the record's menu calls "Retrying", the reviewer sees under Failed and retrying."""
+    feature = make_feature(cast.workspace, name="Retried feature")
+    OutboxItem.objects.create(
+        integration=integration,
+        record_type="feature",
+        record_id=feature.pk,
+        kind=OutboxKind.CREATE,
+        state=state,
+        error_kind="transient",
+        error_message="Rally is unavailable (HTTP 503)",
+        attempts=1,
+        created_by=cast.contributor,
+    )
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "Nothing has failed" not in page
+    assert "Retried feature" in page and "Rally is unavailable (HTTP 503)" in page
+    menu = as_(client, cast, "contributor").get(url("record_menu", feature), HTTP_HX_REQUEST="true")
+    menu = menu.content.decode()
+    assert "Retrying: Rally is unavailable (HTTP 503)" in menu

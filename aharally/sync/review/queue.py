@@ -218,12 +218,13 @@ def mapping_label(field_name: str) -> str:
 
 
 def problem_rows(*, user, filters: QueueFilters) -> list[OutboxItem]:
-    """Failed rows, and rows retrying after an error, with their records attached."""
-    rows = list(
-        _rows(user, filters, [OutboxState.FAILED, OutboxState.QUEUED]).exclude(error_kind="")[
-            :PAGE_SIZE
-        ]
-    )
+    """Failed rows, and rows retrying after an error, with their records attached.
+
+    A row being tried again is in flight, and still carries the error of its last attempt:
+    the record's menu says "Retrying", and so does this list.
+    """
+    states = [OutboxState.FAILED, OutboxState.QUEUED, OutboxState.IN_FLIGHT]
+    rows = list(_rows(user, filters, states).exclude(error_kind="")[:PAGE_SIZE])
     records = _records_for(rows)
     for row in rows:
         row.record = records.get((row.record_type, row.record_id))
