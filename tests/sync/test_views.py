@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from aharally.integrations.models import Integration, IntegrationState
+from aharally.records.services import update_record
 from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState, SendJob
 from aharally.sync.outgoing import outbox
 from tests.factories import make_feature, make_link
@@ -313,3 +314,26 @@ def test_failed_and_retrying_lists_a_change_being_retried(client, cast, integrat
     menu = as_(client, cast, "contributor").get(url("record_menu", feature), HTTP_HX_REQUEST="true")
     menu = menu.content.decode()
     assert "Retrying: Rally is unavailable (HTTP 503)" in menu
+
+
+def test_a_rich_text_edit_waiting_out_its_quiet_period_says_when_and_sends_now_on_request(
+    client, cast, integration, settings
+):
+    settings.SYNC_RICH_TEXT_QUIET_SECONDS = 300
+    feature = make_feature(cast.workspace, name="Quiet feature")
+    make_link(integration, feature, rally_oid=424242)
+    update_record(feature, changes={"description": "<p>Still typing</p>"}, user=cast.contributor)
+    row = OutboxItem.objects.get(record_id=feature.pk, state=OutboxState.QUEUED)
+    assert row.not_before is not None
+
+    client = as_(client, cast, "contributor")
+    menu = client.get(url("record_menu", feature), HTTP_HX_REQUEST="true").content.decode()
+    assert "Sends in 5 min —" in menu
+    assert "Send now</button>" in menu and "Sending to Rally…" not in menu
+    assert 'hx-trigger="load delay:30s"' in menu  # no polling every second for five minutes
+
+    client.post(url("send", feature), {"integration": integration.pk}, HTTP_HX_REQUEST="true")
+    row.refresh_from_db()
+    assert row.not_before is None
+    menu = client.get(url("record_menu", feature), HTTP_HX_REQUEST="true").content.decode()
+    assert "Sending to Rally…" in menu and "Sends in" not in menu

@@ -101,8 +101,13 @@ def write_row(
     cascade: bool = False,
     state: str | None = None,
     not_before=None,
+    send_now: bool = False,
 ) -> OutboxItem:
-    """Create the record's open row, or merge into the one there is (a failed one is retried)."""
+    """Create the record's open row, or merge into the one there is (a failed one is retried).
+
+    `send_now` (a person's Send to Rally) ends a rich-text quiet period the row waits out,
+    never a retry's back-off.
+    """
     fields = list(fields)
     state = state or _initial_state(integration)
     for _ in range(3):
@@ -150,7 +155,9 @@ def write_row(
             row.state = state
         if not_before is not None and (row.not_before is None or not_before > row.not_before):
             row.not_before = not_before
-        elif not_before is None and kind == OutboxKind.CREATE:
+        elif not_before is None and (
+            kind == OutboxKind.CREATE or (send_now and not row.error_kind)
+        ):
             row.not_before = None
         try:
             with transaction.atomic():
@@ -204,6 +211,7 @@ def request_send(
         user=user,
         job=job,
         cascade=cascade,
+        send_now=True,
     )
     if row.state == OutboxState.AWAITING_APPROVAL:
         history.note(row, ActivityAction.QUEUED, WAITING_FOR_REVIEWER, user)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from aharally.integrations.models import Integration, IntegrationState, RecordMapping
 from aharally.sync.models import OPEN_STATES, Activity, Link, LinkState, OutboxItem, OutboxState
@@ -24,10 +26,20 @@ class IntegrationEntry:
     @property
     def busy(self) -> bool:
         """Whether the menu should keep polling (something is on its way)."""
-        return self.row is not None and self.row.state in (
-            OutboxState.QUEUED,
-            OutboxState.IN_FLIGHT,
+        return (
+            self.row is not None
+            and self.row.state in (OutboxState.QUEUED, OutboxState.IN_FLIGHT)
+            and not self.sends_in_minutes
         )
+
+    @property
+    def sends_in_minutes(self) -> int | None:
+        """Minutes left of a rich-text edit's quiet period (the typing may not be over)."""
+        row = self.row
+        if row is None or row.state != OutboxState.QUEUED or row.error_kind or not row.not_before:
+            return None
+        seconds = (row.not_before - timezone.now()).total_seconds()
+        return math.ceil(seconds / 60) if seconds > 0 else None
 
 
 @dataclass
@@ -53,6 +65,8 @@ class MenuState:
             e.row is not None and e.row.state == OutboxState.AWAITING_APPROVAL for e in self.entries
         ):
             return 5
+        if any(e.sends_in_minutes for e in self.entries):
+            return 30  # the minutes left count down, and the send happens without a reload
         return None
 
     @property
