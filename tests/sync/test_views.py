@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.records.services import update_record
-from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState, SendJob
+from aharally.sync.models import Conflict, Link, OutboxItem, OutboxKind, OutboxState, SendJob
 from aharally.sync.outgoing import outbox
 from tests.factories import make_feature, make_link
 from tests.sync.support import connect
@@ -337,3 +337,25 @@ def test_a_rich_text_edit_waiting_out_its_quiet_period_says_when_and_sends_now_o
     assert row.not_before is None
     menu = client.get(url("record_menu", feature), HTTP_HX_REQUEST="true").content.decode()
     assert "Sending to Rally…" in menu and "Sends in" not in menu
+
+
+def test_a_pending_change_shows_rallys_newer_value_where_the_catch_up_saw_one(
+    client, cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner, outgoing_mode="approve")
+    feature = make_feature(cast.workspace, name="Agreed name")
+    link = make_link(integration, feature, rally_oid=515151, baseline={"name": "Agreed name"})
+    update_record(feature, changes={"name": "Our new name"}, user=cast.contributor)
+    Conflict.objects.create(
+        link=link, field="description", ours="<p>a</p>", theirs="<p>b</p>", baseline=""
+    )
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "In Rally, last known" in page and "In Rally now" not in page
+    assert '<td class="old">Agreed name</td>' in page  # no newer value seen: the agreed one
+
+    Conflict.objects.create(
+        link=link, field="name", ours="Our new name", theirs="Rally's newer name", baseline=""
+    )
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "Rally&#x27;s newer name" in page
+    assert "changed in Rally since they last agreed" in page
