@@ -11,6 +11,8 @@ from aharally.records.demo import DEMO_PASSWORD, seed_demo
 from aharally.records.models import Feature, Release
 from aharally.workspaces.models import WorkflowStatus
 from tests.browser.conftest import sign_in
+from tests.factories import make_link
+from tests.integrations.builders import configured_integration
 
 BOARD = "/w/PLAT/features/board/"
 
@@ -229,3 +231,30 @@ def test_bob_moves_more_than_a_thousand_selected_cards_at_once(page, demo):
         f"Moved {selected} features to {target.name}", timeout=30_000
     )
     assert not Feature.objects.filter(release=lot).exists()
+
+
+@pytest.mark.parametrize("percent", [0, 50])
+def test_a_cards_rally_progress_reads_at_a_glance_and_to_a_screen_reader(page, demo, percent):
+    """The bar has a visible track even at 0%, its percentage is written, not a tooltip."""
+    workspace = demo[0].workspace
+    feature = Feature.objects.filter(workspace=workspace).order_by("pk").first()
+    integration = configured_integration(workspace)
+    make_link(
+        integration,
+        feature,
+        rally_oid=777,
+        progress={"count": percent / 100, "stories": 4, "accepted": percent * 4 // 100},
+    )
+    sign_in(page, "dave@example.com", DEMO_PASSWORD, next_url=BOARD)
+    bar = page.locator(f"[data-reference='{feature.reference}'] [role=progressbar]")
+    expect(bar).to_have_attribute("aria-valuenow", str(percent))
+    expect(bar).to_have_attribute(
+        "aria-valuetext", f"{percent}% done in Rally: {percent * 4 // 100} of 4 stories accepted"
+    )
+    expect(bar).to_contain_text(f"{percent}%")
+    track = bar.locator(".rally-bar-track").bounding_box()
+    fill = bar.locator(".rally-bar-fill").bounding_box()
+    assert track["height"] >= 6 and track["width"] >= 40  # a bar, not a thin rule
+    assert abs(fill["width"] - (track["width"] - 2) * percent / 100) <= 1
+    colour = bar.locator(".rally-bar-track").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "transparent")
