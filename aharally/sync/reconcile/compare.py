@@ -186,6 +186,9 @@ def _line(comparison, kind, *, link=None, obj=None, record_mapping=None, **field
     )
 
 
+NEVER_AGREED_WHEN_EMPTY = {*PEOPLE_AND_TAGS, "status"}
+
+
 def _field_differences(comparison, record_mapping, links, seen, pairs, people) -> list[Difference]:
     live = [link for oid, link in links.items() if oid in seen and link.state == LinkState.OK]
     if not live:
@@ -207,8 +210,14 @@ def _field_differences(comparison, record_mapping, links, seen, pairs, people) -
             theirs = rally_value(field_name, obj[rally_field], people)
             if theirs is mapping.UNKNOWN:
                 continue
-            if field_name in PEOPLE_AND_TAGS and field_name not in link.baseline and not theirs:
-                continue  # as the pull: never agreed (Rally has no such user), not a difference
+            if (
+                field_name in NEVER_AGREED_WHEN_EMPTY
+                and field_name not in link.baseline
+                and not theirs
+            ):
+                # As the pull and the import: never agreed (Rally has no such user, or its
+                # state is "No Entry", which no status stands for), not a difference.
+                continue
             if same_value(field_name, ours.get(field_name), theirs, record, status_map):
                 continue
             found.append(
