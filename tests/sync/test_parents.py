@@ -77,6 +77,29 @@ def test_without_an_integration_on_the_template_the_feature_goes_without_a_paren
     ).exists()
 
 
+def test_a_feature_sent_before_its_initiatives_integration_existed_gets_its_parent_when_sent_again(
+    cast, company, rally_sandbox
+):
+    template = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Later {word}")
+    feature = make_feature(cast.workspace, name=f"Early {word}", initiative=initiative)
+    outbox.request_send(record=feature, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert _parent_oid(rally_sandbox, link) is None
+
+    # Company's integration comes later; Send changes to Rally adds the missing parent.
+    use_as_template(integration=template, by=cast.owner)
+    connect(company, rally_sandbox, owner=cast.owner, template=template)
+    outbox.request_send(record=feature, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+
+    initiative_link = Link.objects.get(record_type=RecordType.INITIATIVE, record_id=initiative.pk)
+    assert _parent_oid(rally_sandbox, link) == initiative_link.rally_oid
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Initiative", word)) == 1
+
+
 def test_a_feature_in_a_parking_lot_goes_without_a_release(cast, rally_sandbox):
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     word = token()

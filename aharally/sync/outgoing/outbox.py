@@ -21,6 +21,7 @@ from aharally.integrations.models import Integration, IntegrationState, Outgoing
 from aharally.sync import history
 from aharally.sync.enqueue import drain_on_commit
 from aharally.sync.links import link_of_record
+from aharally.sync.mapping import PARENT_FIELDS
 from aharally.sync.models import (
     OPEN_STATES,
     ActivityAction,
@@ -207,7 +208,7 @@ def request_send(
         record_type=record_type,
         record_id=record.pk,
         kind=OutboxKind.UPDATE if linked else OutboxKind.CREATE,
-        fields=list(mapping.field_mappings.values_list("field", flat=True)) if linked else (),
+        fields=_everything(mapping, record_type) if linked else (),
         user=user,
         job=job,
         cascade=cascade,
@@ -218,6 +219,13 @@ def request_send(
     if enqueue and row.state == OutboxState.QUEUED:
         drain_on_commit(integration.pk)
     return row
+
+
+def _everything(record_mapping, record_type: str) -> list[str]:
+    """What sending a linked record again sends: every mapped field, and its parents (one
+    whose integration came after the record's send gets its Rally parent now)."""
+    fields = list(record_mapping.field_mappings.values_list("field", flat=True))
+    return fields + [relation for relation, _ in PARENT_FIELDS.get(record_type, [])]
 
 
 def request_sends(
@@ -279,7 +287,7 @@ def _request_sends_of_type(record_type, records, integration, *, user, job) -> l
             state=LinkState.OK,
         ).values_list("record_id", flat=True)
     )
-    fields = list(mapping.field_mappings.values_list("field", flat=True)) if linked else []
+    fields = _everything(mapping, record_type) if linked else []
     busy = set(
         OutboxItem.objects.filter(
             integration=integration,
