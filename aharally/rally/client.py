@@ -311,15 +311,29 @@ class RallyClient(MetadataMixin, WebhooksMixin):
         return _result_object(content)
 
     def update(
-        self, ref: RefLike, fields: Mapping[str, Any], *, fetch: Fetch = None
+        self,
+        ref: RefLike,
+        fields: Mapping[str, Any],
+        *,
+        fetch: Fetch = None,
+        rank: tuple[str, RefLike] | None = None,
     ) -> RallyObject:
         """Change fields of an object; not retried. Unknown fields come back as warnings.
 
-        Reference: POST /<type>/<ObjectID> with {"<Type>": {...}} → OperationResult.
+        `rank`: ("rankAbove" or "rankBelow", another object), the way Rally ranks (its
+        DragAndDropRank is read-only).
+        Reference: POST /<type>/<ObjectID> with {"<Type>": {...}} → OperationResult;
+        ranking: POST /<type>/<ObjectID>?rankAbove=<ref> (WSAPI "Ranking").
         """
         path = _ref_path(ref)
         body = {_type_name(_type_of_path(path)): _encode_fields(fields)}
-        _, content = self.transport.send("POST", path, params=_fetch_params(fetch), body=body)
+        params = _fetch_params(fetch)
+        if rank is not None:
+            where, other = rank
+            if where not in ("rankAbove", "rankBelow"):
+                raise ValueError("rank is rankAbove or rankBelow another object")
+            params[where] = _ref_path(other)
+        _, content = self.transport.send("POST", path, params=params, body=body)
         return _result_object(content)
 
     def delete(self, ref: RefLike) -> None:

@@ -134,3 +134,44 @@ def test_a_created_feature_takes_its_tags_and_they_are_its_baseline(
         f"a-{word}",
         f"b-{word}",
     ]
+
+
+def test_a_move_on_the_board_ranks_the_rally_feature_beside_its_neighbour_without_a_warning(
+    cast, rally_sandbox, integration
+):
+    release = make_release(
+        cast.workspace,
+        name=f"R {token()}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    first = make_feature(cast.workspace, release=release, name=f"First {token()}")
+    second = make_feature(cast.workspace, release=release, name=f"Second {token()}")
+    for feature in (first, second):
+        outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    links = {f.pk: Link.objects.get(record_type="feature", record_id=f.pk) for f in (first, second)}
+
+    def rally_ranks():
+        with sandbox_client(rally_sandbox) as client:
+            return [
+                client.read(
+                    f"/portfolioitem/feature/{links[f.pk].rally_oid}", fetch=["DragAndDropRank"]
+                )["DragAndDropRank"]
+                for f in (first, second)
+            ]
+
+    # Second goes above first on the board: in Rally, rankAbove first.
+    update_record(second, changes={"rank": first.rank - 1}, user=cast.contributor)
+    drain_outbox(integration.pk)
+    first_rank, second_rank = rally_ranks()
+    assert second_rank < first_rank
+    # And back below it: rankBelow first.
+    update_record(second, changes={"rank": first.rank + 1}, user=cast.contributor)
+    drain_outbox(integration.pk)
+    first_rank, second_rank = rally_ranks()
+    assert second_rank > first_rank
+    assert OutboxItem.objects.exclude(state=OutboxState.SENT).count() == 0
+    assert not IntegrationLogEntry.objects.filter(
+        integration=integration, level="warning"
+    ).exists(), list(IntegrationLogEntry.objects.values_list("message", flat=True))

@@ -48,6 +48,7 @@ from aharally.sync.outgoing.payload import (
     mapping_label,
     missing_required,
 )
+from aharally.sync.outgoing.ranking import rank_parameter
 from aharally.sync.outgoing.run import Deferred, DrainRun
 from aharally.sync.records import load_one, load_record
 from aharally.workspaces.models import RecordType
@@ -440,12 +441,21 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             people=run.people() if any(name == "assignee" for name, _ in guarded) else None,
         )
         changed -= held.fields
-    payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}
+    rank = None
+    if "rank" in changed:
+        rank = rank_parameter(record, row.record_type, integration.pk)
+        if rank is None:
+            # No sibling in Rally to rank against: nothing to send for it, and nothing to ask
+            # again until it moves.
+            link.baseline["rank"] = values["rank"]
+            Link.objects.filter(pk=link.pk).update(baseline=link.baseline)
+            changed.discard("rank")
+    payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed - {"rank"}}
     parent_paths = {attr: ref.path for attr, ref in parents.items()}
     for attribute, path in parent_paths.items():
         if link.baseline.get(f"_{attribute}") != path:
             payload[attribute] = RallyRef(ref=path)
-    if not payload:
+    if not payload and rank is None:
         with transaction.atomic():
             guarded_update.settle(held, link=link, record=record, sent={})
             attempts.finish(row, sent_values={})
@@ -454,7 +464,10 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         _count_attempt(row)
     try:
         written = run.client.update(
-            f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID", "VersionId"]
+            f"/{link.rally_type.lower()}/{link.rally_oid}",
+            payload,
+            fetch=["ObjectID", "VersionId"],
+            rank=rank,
         )
     except RallyError:
         with transaction.atomic():  # what the read found holds, whatever became of the write
