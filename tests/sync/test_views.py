@@ -227,6 +227,7 @@ def test_a_reviewer_of_another_workspace_cannot_approve_this_ones_change(
 def test_the_queue_lists_waiting_changes_to_reviewers_only(client, cast, waiting):
     page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
     assert "Waiting feature" in page and "New in Rally" in page
+    assert "Rank →" not in page  # a create takes no place of its own: no float to read
     client.force_login(cast.outsider)
     assert "Waiting feature" not in client.get(reverse("sync:integration_updates")).content.decode()
 

@@ -210,6 +210,19 @@ def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldCha
         old = baseline.get(field_name)
         if not creating and old == new:
             continue
+        if field_name == "rank":
+            # A rank is a place among siblings (rankAbove/rankBelow in Rally), not a number
+            # a reviewer can read; a create takes no place of its own.
+            if not creating:
+                changes.append(
+                    FieldChange(
+                        field=field_name,
+                        label=mapping_label(field_name),
+                        in_rally="",
+                        new="Moved: ranked beside its neighbours in Rally",
+                    )
+                )
+            continue
         newer = link is not None and (link.pk, field_name) in newer_in_rally
         if newer:
             old = newer_in_rally[(link.pk, field_name)]
