@@ -258,3 +258,8 @@ def test_a_cards_rally_progress_reads_at_a_glance_and_to_a_screen_reader(page, d
     assert abs(fill["width"] - (track["width"] - 2) * percent / 100) <= 1
     colour = bar.locator(".rally-bar-track").evaluate("e => getComputedStyle(e).backgroundColor")
     assert colour not in ("rgba(0, 0, 0, 0)", "transparent")
+    # The record's page says the same, the same way.
+    page.goto(f"/w/PLAT/features/{feature.reference}/")
+    on_page = page.locator(".integrations-menu [role=progressbar]")
+    expect(on_page).to_have_attribute("aria-valuenow", str(percent))
+    expect(on_page).to_contain_text(f"{percent}%")

@@ -17,7 +17,7 @@ from aharally.records.bulk import BulkAction, BulkActionError, BulkActionForm, f
 from aharally.sync.models import Link, LinkState
 from aharally.sync.outgoing.outbox import SyncError, check_can_send
 from aharally.sync.web.jobs import job_progress, start_job
-from aharally.sync.web.menus import sendable_integrations
+from aharally.sync.web.menus import bar_html, sendable_integrations
 from aharally.workspaces.models import Capability, RecordType
 
 
@@ -35,25 +35,11 @@ def link_html(link: Link) -> str:
 
 
 def progress_html(link: Link) -> str:
-    """Rally's percent done by story count: a bar with its percentage written beside it.
-
-    A progressbar for screen readers (aria-valuenow, and the stories in words); the fill's
-    width is a class in 5% steps, since the Content Security Policy allows no inline style.
-    """
+    """Rally's percent done by story count, as a bar (see menus.bar_html)."""
     percent = link.percent_done
     if percent is None or not link.progress.get("stories"):
         return ""
-    percent = max(0, min(100, percent))
-    accepted, stories = link.progress.get("accepted", 0), link.progress.get("stories", 0)
-    words = escape(f"{percent}% done in Rally: {accepted} of {stories} stories accepted")
-    step = 5 * round(percent / 5)
-    return (
-        f'<span class="rally-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
-        f'aria-valuenow="{percent}" aria-valuetext="{words}" title="{words}">'
-        f'<span class="rally-bar-track" aria-hidden="true">'
-        f'<span class="rally-bar-fill w{step}"></span></span>'
-        f'<span class="rally-bar-text" aria-hidden="true">{percent}%</span></span>'
-    )
+    return bar_html(percent, link.progress.get("accepted", 0), link.progress.get("stories", 0))
 
 
 def card_links(*, workspace, feature_ids) -> dict[int, str]:
