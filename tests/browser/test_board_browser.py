@@ -263,3 +263,27 @@ def test_a_cards_rally_progress_reads_at_a_glance_and_to_a_screen_reader(page, d
     on_page = page.locator(".integrations-menu [role=progressbar]")
     expect(on_page).to_have_attribute("aria-valuenow", str(percent))
     expect(on_page).to_contain_text(f"{percent}%")
+
+
+def test_a_rich_text_edit_of_a_linked_feature_says_when_it_sends_and_sends_now_on_request(
+    page, demo, settings
+):
+    settings.SYNC_RICH_TEXT_QUIET_SECONDS = 300
+    workspace = demo[0].workspace
+    feature = Feature.objects.filter(workspace=workspace).order_by("pk").first()
+    make_link(configured_integration(workspace), feature, rally_oid=778)
+    sign_in(
+        page, "bob@example.com", DEMO_PASSWORD, next_url=f"/w/PLAT/features/{feature.reference}/"
+    )
+    editor = page.locator("[contenteditable=true]").first
+    editor.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Also for admins.")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+
+    page.locator(".integrations-menu summary").first.click()
+    menu = page.locator(".integrations-menu").first
+    expect(menu.get_by_role("status")).to_have_text("Sends in 5 min —")
+    menu.get_by_role("button", name="Send now").click()
+    expect(menu.get_by_role("status").first).to_have_text("Sending to Rally…")
