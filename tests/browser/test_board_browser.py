@@ -287,3 +287,18 @@ def test_a_rich_text_edit_of_a_linked_feature_says_when_it_sends_and_sends_now_o
     expect(menu.get_by_role("status")).to_have_text("Sends in 5 min —")
     menu.get_by_role("button", name="Send now").click()
     expect(menu.get_by_role("status").first).to_have_text("Sending to Rally…")
+
+
+def test_a_formatted_id_in_other_digits_is_refused_where_it_was_typed(page, demo):
+    workspace = demo[0].workspace
+    feature = Feature.objects.filter(workspace=workspace).order_by("pk").first()
+    configured_integration(workspace)
+    url = f"/w/PLAT/features/{feature.reference}/"
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=url)
+    page.locator(".integrations-menu summary").first.click()
+    form = page.locator("form.link-existing")
+    form.locator("input[name=formatted_id]").fill("F\u0661\u0662")
+    form.get_by_role("button", name="Link").click()
+    expect(page.locator(".integrations-menu [role=alert]")).to_have_text(
+        "Enter a Rally FormattedID such as F12 or US345."
+    )
