@@ -295,15 +295,18 @@ class RallyClient(MetadataMixin, WebhooksMixin):
         *,
         fetch: Fetch = None,
         workspace: RefLike | None = None,
+        rank: tuple[str, RefLike] | None = None,
     ) -> RallyObject:
         """Create an object; never retried (see ``RallyOutcomeUnknown``).
 
+        `rank`: ("rankAbove" or "rankBelow", another object), its place in Rally's rank.
         Reference: POST /<type>/create with {"<Type>": {...}} → CreateResult.
         """
         params = _fetch_params(fetch)
         scope = _ref_path(workspace) if workspace is not None else self.workspace
         if scope:
             params["workspace"] = scope
+        params.update(_rank_params(rank))
         body = {_type_name(type_path): _encode_fields(fields)}
         _, content = self.transport.send(
             "POST", f"{_type_segment(type_path)}/create", params=params, body=body
@@ -327,12 +330,7 @@ class RallyClient(MetadataMixin, WebhooksMixin):
         """
         path = _ref_path(ref)
         body = {_type_name(_type_of_path(path)): _encode_fields(fields)}
-        params = _fetch_params(fetch)
-        if rank is not None:
-            where, other = rank
-            if where not in ("rankAbove", "rankBelow"):
-                raise ValueError("rank is rankAbove or rankBelow another object")
-            params[where] = _ref_path(other)
+        params = {**_fetch_params(fetch), **_rank_params(rank)}
         _, content = self.transport.send("POST", path, params=params, body=body)
         return _result_object(content)
 
@@ -486,3 +484,12 @@ def _encode_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_encode_value(v) for v in value]
     return value
+
+
+def _rank_params(rank: tuple[str, RefLike] | None) -> dict[str, str]:
+    if rank is None:
+        return {}
+    where, other = rank
+    if where not in ("rankAbove", "rankBelow"):
+        raise ValueError("rank is rankAbove or rankBelow another object")
+    return {where: _ref_path(other)}

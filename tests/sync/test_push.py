@@ -175,3 +175,34 @@ def test_a_move_on_the_board_ranks_the_rally_feature_beside_its_neighbour_withou
     assert not IntegrationLogEntry.objects.filter(
         integration=integration, level="warning"
     ).exists(), list(IntegrationLogEntry.objects.values_list("message", flat=True))
+
+
+def test_a_feature_sent_alone_takes_its_place_beside_its_sibling_in_rally(
+    cast, rally_sandbox, integration
+):
+    release = make_release(
+        cast.workspace,
+        name=f"R {token()}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    later = make_feature(cast.workspace, release=release, name=f"Later {token()}")
+    outbox.request_send(record=later, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    # Ranked above it on the board, sent afterwards: created rankAbove it in Rally.
+    first = make_feature(cast.workspace, release=release, name=f"First {token()}")
+    update_record(first, changes={"rank": later.rank - 1}, user=cast.contributor)
+    outbox.request_send(record=first, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    oids = [
+        Link.objects.get(record_id=f.pk, record_type="feature").rally_oid for f in (first, later)
+    ]
+    with sandbox_client(rally_sandbox) as client:
+        ranks = [
+            client.read(f"/portfolioitem/feature/{oid}", fetch=["DragAndDropRank"])[
+                "DragAndDropRank"
+            ]
+            for oid in oids
+        ]
+    assert ranks[0] < ranks[1]

@@ -238,16 +238,22 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         look_before_send=True,
         sent_values=row.sent_values,
     )
+    # Its place among the siblings already in Rally; a bulk send's rows go out together, so
+    # they take Rally's order for new work (each move afterwards goes across).
+    rank = None
+    if "rank" in values and row.job_id is None:
+        rank = rank_parameter(record, row.record_type, integration.pk)
     try:
         created = run.client.create(
-            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
     except (RallyValidationError, RallyNotFound):
         # Refused, maybe for a state or person kept from an earlier drain that Rally no
         # longer has ("Cannot find object to read"): read them again and try once more
         # (nothing was created).
-        if not run.lookups.refresh(stamp):
+        if not run.lookups.refresh(stamp) and rank is None:
             raise
+        rank = None  # the sibling it was ranked beside may be what Rally no longer has
         values, payload, missing = fields()
         if missing:
             attempts.fail(row, kind=ErrorKind.REQUIRED, message=missing)
@@ -257,7 +263,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             sent_values=row.sent_values
         )
         created = run.client.create(
-            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
     _store_link(
         row, run, record, record_mapping, created, values, integration, replace_broken=broken_here
