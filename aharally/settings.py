@@ -281,6 +281,11 @@ RALLY_OAUTH_URL = (
     .lower()
 )
 
+# Fields a form may post: Django's 1,000 would refuse a selection of 1,000 features with a
+# bare 400 before the bulk action (5,000 at most, records.bulk.MAX_SELECTION) or a review
+# queue could answer. The board posts its selection as one field; plain forms need this.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 5_100
+
 # Largest rich-text field accepted from a form, in characters.
 RICH_TEXT_MAX_LENGTH = env_int("RICH_TEXT_MAX_LENGTH", 100_000)
 
@@ -411,6 +416,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print request paths, a webhook's
+        # secret among them, unfiltered: the django loggers go through ours instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },

@@ -232,6 +232,13 @@ def validate_client_certificate(
     )
 
 
+# A client certificate is presented in the TLS handshake, and plain http has none.
+PLAIN_HTTP = (
+    "This integration's Rally URL is http://, which has no TLS: no client certificate can be "
+    "presented over it. Change the Rally URL to https:// first."
+)
+
+
 class TemplateOwnsCertificate(CertificateError):
     """The integration takes its certificate from its template."""
 
@@ -250,6 +257,8 @@ def set_client_certificate(
             f"This integration takes its client certificate from the template "
             f"“{integration.template.name}”: set it there, once for all its integrations."
         )
+    if integration.over_plain_http:
+        raise CertificateError(PLAIN_HTTP)
     validated = validate_client_certificate(
         certificate_pem=certificate_pem, private_key_pem=private_key_pem, passphrase=passphrase
     )

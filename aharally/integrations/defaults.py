@@ -13,6 +13,9 @@ from aharally.integrations.models import Direction
 from aharally.workspaces.models import RecordType
 
 STORY = "HierarchicalRequirement"
+# Rank is sent the way Rally ranks, rankAbove/rankBelow a neighbour beside a write
+# (sync/outgoing/ranking.py); its DragAndDropRank is read-only.
+RANK = "Rank"
 RELEASE = "Release"
 
 DEFAULT_RECORD_MAPPINGS: list[tuple[str, str, str]] = [
@@ -62,8 +65,10 @@ _PORTFOLIO_ITEM = [
     FieldDefault("tags", "Tags"),
     FieldDefault("start_date", "PlannedStartDate"),
     FieldDefault("due_date", "PlannedEndDate"),
-    FieldDefault("estimate", "PreliminaryEstimate"),
-    FieldDefault("rank", "DragAndDropRank", Direction.TO_RALLY),
+    # A number to a number: RefinedEstimate (points). PreliminaryEstimate is a reference to
+    # one of the workspace's sizes (XS…XL), which a number would have to be guessed into.
+    FieldDefault("estimate", "RefinedEstimate"),
+    FieldDefault("rank", RANK, Direction.TO_RALLY),
 ]
 _STORY = [
     FieldDefault("name", "Name"),
@@ -72,7 +77,7 @@ _STORY = [
     FieldDefault("assignee", "Owner"),
     FieldDefault("tags", "Tags"),
     FieldDefault("estimate", "PlanEstimate"),
-    FieldDefault("rank", "DragAndDropRank", Direction.TO_RALLY),
+    FieldDefault("rank", RANK, Direction.TO_RALLY),
 ]
 _RELEASE = [
     FieldDefault("name", "Name"),

@@ -152,6 +152,11 @@ class Integration(models.Model):
         return rally_site(self.source.rally_url)
 
     @property
+    def over_plain_http(self) -> bool:
+        """Whether calls to Rally go over http://, where no client certificate can be presented."""
+        return self.source.rally_url.lower().startswith("http://")
+
+    @property
     def source(self) -> Integration:
         """Where shared configuration lives: the template, or this integration itself."""
         return self.template if self.template_id else self

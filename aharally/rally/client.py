@@ -296,15 +296,18 @@ class RallyClient(MetadataMixin, WebhooksMixin, DiscussionMixin):
         *,
         fetch: Fetch = None,
         workspace: RefLike | None = None,
+        rank: tuple[str, RefLike] | None = None,
     ) -> RallyObject:
         """Create an object; never retried (see ``RallyOutcomeUnknown``).
 
+        `rank`: ("rankAbove" or "rankBelow", another object), its place in Rally's rank.
         Reference: POST /<type>/create with {"<Type>": {...}} → CreateResult.
         """
         params = _fetch_params(fetch)
         scope = _ref_path(workspace) if workspace is not None else self.workspace
         if scope:
             params["workspace"] = scope
+        params.update(_rank_params(rank))
         body = {_type_name(type_path): _encode_fields(fields)}
         _, content = self.transport.send(
             "POST", f"{_type_segment(type_path)}/create", params=params, body=body
@@ -312,15 +315,24 @@ class RallyClient(MetadataMixin, WebhooksMixin, DiscussionMixin):
         return _result_object(content)
 
     def update(
-        self, ref: RefLike, fields: Mapping[str, Any], *, fetch: Fetch = None
+        self,
+        ref: RefLike,
+        fields: Mapping[str, Any],
+        *,
+        fetch: Fetch = None,
+        rank: tuple[str, RefLike] | None = None,
     ) -> RallyObject:
         """Change fields of an object; not retried. Unknown fields come back as warnings.
 
-        Reference: POST /<type>/<ObjectID> with {"<Type>": {...}} → OperationResult.
+        `rank`: ("rankAbove" or "rankBelow", another object), the way Rally ranks (its
+        DragAndDropRank is read-only).
+        Reference: POST /<type>/<ObjectID> with {"<Type>": {...}} → OperationResult;
+        ranking: POST /<type>/<ObjectID>?rankAbove=<ref> (WSAPI "Ranking").
         """
         path = _ref_path(ref)
         body = {_type_name(_type_of_path(path)): _encode_fields(fields)}
-        _, content = self.transport.send("POST", path, params=_fetch_params(fetch), body=body)
+        params = {**_fetch_params(fetch), **_rank_params(rank)}
+        _, content = self.transport.send("POST", path, params=params, body=body)
         return _result_object(content)
 
     def delete(self, ref: RefLike) -> None:
@@ -473,3 +485,12 @@ def _encode_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_encode_value(v) for v in value]
     return value
+
+
+def _rank_params(rank: tuple[str, RefLike] | None) -> dict[str, str]:
+    if rank is None:
+        return {}
+    where, other = rank
+    if where not in ("rankAbove", "rankBelow"):
+        raise ValueError("rank is rankAbove or rankBelow another object")
+    return {where: _ref_path(other)}

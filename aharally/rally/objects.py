@@ -18,6 +18,16 @@ _RELATIVE_REF = re.compile(
     r"^/?(?P<path>(?P<type>[A-Za-z]+(?:/[A-Za-z]+)?)/(?P<id>-?\d+|[0-9a-fA-F-]{32,36}))$"
 )
 
+# Rally's FormattedIDs: a prefix of ASCII letters and an ASCII number (F12, US345, DE7, I3).
+# [0-9], not \d, which takes any script's digits (Arabic-Indic ones among them): Rally has none.
+_FORMATTED_ID = re.compile(r"[A-Z]{1,8}[0-9]{1,12}")
+
+
+def formatted_id(text: str | None) -> str | None:
+    """`text` as a Rally FormattedID (trimmed, upper case), or None when it cannot be one."""
+    candidate = (text or "").strip().upper()
+    return candidate if _FORMATTED_ID.fullmatch(candidate) else None
+
 
 @dataclass(frozen=True)
 class RallyRef:

@@ -74,9 +74,10 @@ def features_phrase(count: int) -> str:
 
 
 def parse_ids(values: Iterable[str]) -> list[int]:
+    """Ids as posted: one field each, or comma-separated in one (the board's selection bar)."""
     ids: list[int] = []
-    for value in values:
-        pk = parse_id(value)
+    for value in (one for field in values for one in str(field).split(",") if one.strip()):
+        pk = parse_id(value.strip())
         if pk is None:
             raise BulkActionError(f"{value!r} is not a feature id; nothing was changed.")
         ids.append(pk)
@@ -94,7 +95,10 @@ def apply_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], 
     if not feature_ids:
         raise BulkActionError("Select at least one feature.")
     if len(feature_ids) > MAX_SELECTION:
-        raise BulkActionError(f"Select at most {MAX_SELECTION} features at a time.")
+        raise BulkActionError(
+            f"Select at most {MAX_SELECTION:,} features at a time "
+            f"({len(feature_ids):,} are selected); nothing was changed."
+        )
     workspace, user = membership.workspace, membership.user
     form = action.form_class(data, prefix=action.name, workspace=workspace, user=user)
     if not form.is_valid():

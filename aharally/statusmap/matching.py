@@ -102,7 +102,11 @@ def auto_match(statuses: Sequence[Status], rally_states: Sequence[str]) -> Plan:
         if mapped:
             plan.outgoing[status.key] = mapped[0]
         elif status.category == WONT_DO:
-            plan.outgoing[status.key] = rally_states[-1]
+            # Never a done state: Rally would count work nobody did as accepted. Rally ships
+            # no "won't do", so the work goes back to where unstarted work is.
+            plan.outgoing[status.key] = next(
+                (s for s in rally_states if stages[s] == NOT_STARTED), rally_states[0]
+            )
         elif same_stage:
             plan.outgoing[status.key] = same_stage[0]
         else:

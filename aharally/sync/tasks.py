@@ -79,8 +79,13 @@ def unregister_webhook(integration_id: int) -> None:
 
 
 def on_enabled(integration) -> None:
-    """An integration was enabled: register its webhook (in the cluster)."""
+    """An integration was enabled: register its webhook, and read Rally's users for People
+    now rather than at the next catch-up (in the cluster): the first send, seconds later, then
+    finds the Owners (the demo's pairs among them)."""
     enqueue.enqueue(REGISTER_WEBHOOK, integration.pk)
+    source = integration.source
+    if people.needs_refresh(source) and people.start_reading(source):
+        enqueue.enqueue(enqueue.READ_PEOPLE, source.pk)
 
 
 def on_disabled(integration) -> None:

@@ -157,6 +157,10 @@ def _portfolio(level: int) -> list[Attr]:
         ro("StateChangedDate", "DATE", "state_changed_date"),
         a("PlannedStartDate", "DATE", "planned_start_date"),
         a("PlannedEndDate", "DATE", "planned_end_date"),
+        # Rally's numeric estimate of a portfolio item (points), kept in the column a story
+        # keeps its PlanEstimate in: a portfolio item has no PlanEstimate, and rollups read
+        # the stories' column only.
+        a("RefinedEstimate", "QUANTITY", "plan_estimate"),
         a("ActualStartDate", "DATE", "actual_start_date"),
         a("ActualEndDate", "DATE", "actual_end_date"),
         ro("PortfolioItemTypeName", "STRING", None, getter=lambda obj, ctx: element),

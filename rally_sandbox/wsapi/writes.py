@@ -108,14 +108,23 @@ def create(call: Call, spec: TypeSpec) -> dict:
             workspace = named
         elif project:
             workspace = project.workspace
+    # Rally ranks a new object too when the create names a place (rankAbove, rankBelow,
+    # rankTo), as the update does; a place relative to nothing creates nothing.
+    ranking = {k: call.params.get(k) for k in ("rankAbove", "rankBelow", "rankTo")}
     try:
-        outcome = save_object(
-            spec=spec,
-            user=call.caller.user,
-            workspace=workspace,
-            fields=fields,
-            default_project=scope.project,
-        )
+        with transaction.atomic():
+            outcome = save_object(
+                spec=spec,
+                user=call.caller.user,
+                workspace=workspace,
+                fields=fields,
+                default_project=scope.project,
+            )
+            if any(ranking.values()):
+                refused = _apply_rank(call, outcome.obj, ranking)
+                if refused:
+                    raise WriteError([refused])
+                outcome.obj.save(update_fields=["rank"])
     except WriteError as error:
         return envelopes.create_result(None, error.errors)
     obj = _render_written(call, outcome.obj, spec, None)

@@ -309,6 +309,17 @@
     }
   }, true);
 
+  // The selection goes as one comma-separated field, not one field a card: Django refuses a
+  // form of more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields before the bulk action could say
+  // its own limit (MAX_SELECTION, 5,000 features).
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "bulk-form") return;
+    const form = event.detail.formData;
+    const ids = form.getAll("ids");
+    form.delete("ids");
+    form.set("ids", ids.join(","));
+  });
+
   document.body.addEventListener("htmx:afterRequest", function (event) {
     // A bulk action that was applied empties the selection; a refused one keeps it.
     if (event.detail.elt.id === "bulk-form" && event.detail.xhr.status === 200) {

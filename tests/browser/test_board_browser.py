@@ -11,6 +11,8 @@ from aharally.records.demo import DEMO_PASSWORD, seed_demo
 from aharally.records.models import Feature, Release
 from aharally.workspaces.models import WorkflowStatus
 from tests.browser.conftest import sign_in
+from tests.factories import make_link
+from tests.integrations.builders import configured_integration
 
 BOARD = "/w/PLAT/features/board/"
 
@@ -192,3 +194,111 @@ def test_a_negative_estimate_in_the_drawer_is_refused_where_it_was_typed(bob, de
     expect(drawer.get_by_text("An estimate cannot be negative.")).to_be_visible()
     expect(drawer.get_by_text("Nothing was saved")).to_be_visible()
     assert Feature.objects.get(pk=feature.pk).estimate == feature.estimate
+
+
+def test_bob_moves_more_than_a_thousand_selected_cards_at_once(page, demo):
+    """More cards than Django's 1,000 form fields: the selection still reaches the action."""
+    lot, target = demo[-1], demo[2]
+    workspace = lot.workspace
+    status = WorkflowStatus.objects.filter(workspace=workspace, record_type="feature").first()
+    Feature.objects.bulk_create(
+        Feature(
+            workspace=workspace,
+            number=5000 + n,
+            reference=f"PLAT-{5000 + n}",
+            name=f"Bulk {n}",
+            release=lot,
+            status=status,
+            rank=float(10_000 + n),
+        )
+        for n in range(1000)
+    )
+    selected = Feature.objects.filter(release=lot).count()
+    assert selected > 1000
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
+    page.locator(f'.cards[data-release="{lot.pk}"] .card-select').first.wait_for()
+    page.locator(f'.cards[data-release="{lot.pk}"] .card-select').evaluate_all(
+        "boxes => boxes.forEach(box => box.click())"
+    )
+    bar = page.locator("#bulk-form")
+    expect(bar.locator("[data-selected-count]")).to_have_text(str(selected))
+    expect(bar).to_contain_text("at most 5,000 at a time")
+    page.select_option("#bulk-action", "move")
+    bar.locator("select[name=move-release]").select_option(str(target.pk))
+    bar.locator("button[type=submit]").click()
+
+    expect(page.locator("#bulk-result")).to_have_text(
+        f"Moved {selected} features to {target.name}", timeout=30_000
+    )
+    assert not Feature.objects.filter(release=lot).exists()
+
+
+@pytest.mark.parametrize("percent", [0, 50])
+def test_a_cards_rally_progress_reads_at_a_glance_and_to_a_screen_reader(page, demo, percent):
+    """The bar has a visible track even at 0%, its percentage is written, not a tooltip."""
+    workspace = demo[0].workspace
+    feature = Feature.objects.filter(workspace=workspace).order_by("pk").first()
+    integration = configured_integration(workspace)
+    make_link(
+        integration,
+        feature,
+        rally_oid=777,
+        progress={"count": percent / 100, "stories": 4, "accepted": percent * 4 // 100},
+    )
+    sign_in(page, "dave@example.com", DEMO_PASSWORD, next_url=BOARD)
+    bar = page.locator(f"[data-reference='{feature.reference}'] [role=progressbar]")
+    expect(bar).to_have_attribute("aria-valuenow", str(percent))
+    expect(bar).to_have_attribute(
+        "aria-valuetext", f"{percent}% done in Rally: {percent * 4 // 100} of 4 stories accepted"
+    )
+    expect(bar).to_contain_text(f"{percent}%")
+    track = bar.locator(".rally-bar-track").bounding_box()
+    fill = bar.locator(".rally-bar-fill").bounding_box()
+    assert track["height"] >= 6 and track["width"] >= 40  # a bar, not a thin rule
+    assert abs(fill["width"] - (track["width"] - 2) * percent / 100) <= 1
+    colour = bar.locator(".rally-bar-track").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "transparent")
+    # The record's page says the same, the same way.
+    page.goto(f"/w/PLAT/features/{feature.reference}/")
+    on_page = page.locator(".integrations-menu [role=progressbar]")
+    expect(on_page).to_have_attribute("aria-valuenow", str(percent))
+    expect(on_page).to_contain_text(f"{percent}%")
+
+
+def test_a_rich_text_edit_of_a_linked_feature_says_when_it_sends_and_sends_now_on_request(
+    page, demo, settings
+):
+    settings.SYNC_RICH_TEXT_QUIET_SECONDS = 300
+    workspace = demo[0].workspace
+    feature = Feature.objects.filter(workspace=workspace).order_by("pk").first()
+    make_link(configured_integration(workspace), feature, rally_oid=778)
+    sign_in(
+        page, "bob@example.com", DEMO_PASSWORD, next_url=f"/w/PLAT/features/{feature.reference}/"
+    )
+    editor = page.locator("[contenteditable=true]").first
+    editor.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Also for admins.")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+
+    page.locator(".integrations-menu summary").first.click()
+    menu = page.locator(".integrations-menu").first
+    expect(menu.get_by_role("status")).to_have_text("Sends in 5 min —")
+    menu.get_by_role("button", name="Send now").click()
+    expect(menu.get_by_role("status").first).to_have_text("Sending to Rally…")
+
+
+def test_a_formatted_id_in_other_digits_is_refused_where_it_was_typed(page, demo):
+    workspace = demo[0].workspace
+    feature = Feature.objects.filter(workspace=workspace).order_by("pk").first()
+    configured_integration(workspace)
+    url = f"/w/PLAT/features/{feature.reference}/"
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=url)
+    page.locator(".integrations-menu summary").first.click()
+    form = page.locator("form.link-existing")
+    form.locator("input[name=formatted_id]").fill("F\u0661\u0662")
+    form.get_by_role("button", name="Link").click()
+    expect(page.locator(".integrations-menu [role=alert]")).to_have_text(
+        "Enter a Rally FormattedID such as F12 or US345."
+    )

@@ -153,5 +153,6 @@ def test_a_new_owner_connects_a_workspace_to_rally_through_the_whole_wizard(
     assert page.get_by_text("Authorized as Pat Manager").is_visible()
     page.get_by_role("button", name="Re-authorize with Rally").click()
     page.get_by_role("button", name="Allow access").click()
-    page.wait_for_url("**/wizard/workspace/")
+    # Back where Re-authorize is offered, the integration's settings, not inside the wizard.
+    page.wait_for_url(f"**/w/PAY/settings/integrations/{integration.pk}/")
     assert page.get_by_text("Authorized with Rally as Pat Manager").is_visible()

@@ -149,3 +149,31 @@ def test_an_empty_post_asks_for_both_and_saves_nothing(owner_client, integration
     assert "Paste or upload the certificate" in response.content.decode()
     integration.refresh_from_db()
     assert integration.client_certificate_pem == ""
+
+
+def test_a_certificate_for_an_http_rally_url_is_refused_saying_why(owner_client, integration):
+    integration.rally_url = "http://rally.example.com"
+    integration.save(update_fields=["rally_url"])
+    url = _url("certificate", integration)
+    assert "is http://, which has no TLS" in owner_client.get(url).content.decode()
+    certificate, key = pair()
+    response = owner_client.post(url, {"certificate": certificate, "private_key": key})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "no client certificate can be presented over it" in html
+    assert "Every call to Rally presents it" not in html
+    integration.refresh_from_db()
+    assert integration.client_certificate_pem == ""
+
+
+def test_a_certificate_kept_when_the_rally_url_became_http_is_shown_as_not_presented(
+    owner_client, integration
+):
+    certificate, key = pair()
+    owner_client.post(
+        _url("certificate", integration), {"certificate": certificate, "private_key": key}
+    )
+    integration.rally_url = "http://rally.example.com"
+    integration.save(update_fields=["rally_url"])
+    page = owner_client.get(_url("settings", integration)).content.decode()
+    assert "Not presented: the Rally URL is http://" in page

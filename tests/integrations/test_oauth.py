@@ -239,3 +239,27 @@ def test_denying_a_first_authorization_says_how_to_connect_and_offers_no_way_on(
     assert page.count('role="alert"') == 1
     assert "so the integration is not authorized" in page
     assert "Save and continue" not in page and 'rel="next"' not in page
+
+
+def _settings_url(integration) -> str:
+    return f"/w/{integration.workspace.prefix}/settings/integrations/{integration.pk}/"
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_re_authorizing_a_configured_integration_goes_back_to_its_settings(
+    owner_client, integration, rally_sandbox, htmx
+):
+    services.reach(integration, WizardStep.ENABLE)
+    response = finish(owner_client, rally_consent(start(owner_client, integration)))
+    assert response["Location"] == _settings_url(integration)
+    integration.refresh_from_db()
+    assert integration.wizard_step == WizardStep.ENABLE
+
+    headers = {"HX-Request": "true"} if htmx else {}
+    keyed = owner_client.post(
+        step_url(integration, "api_key"), {"api_key": rally_sandbox.api_key}, headers=headers
+    )
+    where = keyed["HX-Redirect"] if htmx else keyed["Location"]
+    assert where == _settings_url(integration)
+    page = owner_client.get(where).content.decode()
+    assert "Authorized with an API key of Pat Manager." in page

@@ -43,9 +43,14 @@ def world(cast, rally_sandbox):
         rally_workspace_oid=None,
         rally_project_oid=None,
     )
+    # Set while the URL is https (none is taken for http://), then pointed at the sandbox.
+    Integration.objects.filter(pk=template.pk).update(rally_url="https://rally.example.com")
+    template.rally_url = "https://rally.example.com"
     set_client_certificate(
         integration=template, certificate_pem=certificate, private_key_pem=private_key
     )
+    Integration.objects.filter(pk=template.pk).update(rally_url=rally_sandbox.base_url)
+    template.refresh_from_db()
     use_as_template(integration=template)
     derived = attach_template(
         integration=Integration.objects.create(

@@ -40,7 +40,7 @@ def test_the_default_mappings_are_created_on_the_first_visit(owner_client, integ
     feature = integration.record_mappings.get(record_type="feature")
     fields = dict(feature.field_mappings.values_list("field", "rally_field"))
     assert fields["assignee"] == "Owner"
-    assert fields["estimate"] == "PreliminaryEstimate"
+    assert fields["estimate"] == "RefinedEstimate"
     assert fields["start_date"] == "PlannedStartDate"
     story = integration.record_mappings.get(record_type="requirement")
     assert story.field_mappings.get(field="estimate").rally_field == "PlanEstimate"

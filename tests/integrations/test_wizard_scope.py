@@ -151,8 +151,9 @@ def test_projects_integrated_already_in_the_workspace_are_marked_and_the_rule_ex
     page = owner_client.get(step_url(with_workspace, "project")).content.decode()
 
     assert "Some of these projects are integrated already" in page
-    assert ">Platform — integrated by “Platform Rally” (Platform)<" in page
-    assert "Platform \u2013 Team A — inside the project of “Platform Rally”" in page
+    draft = "“Platform Rally” (Platform, a draft not enabled yet)"
+    assert f">Platform — integrated by {draft}<" in page
+    assert f"Platform \u2013 Team A — inside the project of {draft}" in page
     assert "never imports it as a copy" in page
     assert "Mobile —" not in page
 

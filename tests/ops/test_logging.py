@@ -151,3 +151,35 @@ def test_no_credential_reaches_the_logs_in_either_format(
             assert value not in text, (name, value[:6])
     for line in captured["json"].getvalue().splitlines():
         json.loads(line)
+
+
+DEBUG_PROGRAM = """
+import django
+django.setup()
+from django.test import Client
+Client().post("/integrations/rally/webhook/1/TopSecretValue123/", "{}",
+              content_type="application/json", HTTP_HOST="localhost")
+"""
+
+
+def test_with_debug_on_no_console_handler_prints_a_webhook_secret():
+    # DEBUG=true turns on Django's own console handler for the django loggers; a refused
+    # delivery's "Not Found: <path>" must reach the console masked, and only once.
+    clean = {k: v for k, v in os.environ.items() if k not in {"AHARALLY_TESTING", "DEBUG"}}
+    result = subprocess.run(
+        [sys.executable, "-c", DEBUG_PROGRAM],
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "aharally.settings",
+            "DEBUG": "true",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": "sqlite:///:memory:",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    output = result.stdout + result.stderr
+    assert "/integrations/rally/webhook/1/********/" in output, output
+    assert "TopSecretValue123" not in output

@@ -261,3 +261,26 @@ def test_every_change_is_written_to_the_revision_history(api):
     ]
     assert items[1]["User"]["_refObjectName"] == user["_refObjectName"]
     assert items[1]["RevisionHistory"]["_ref"] == history["_ref"]
+
+
+def test_a_create_takes_its_place_above_another_or_creates_nothing(api):
+    first = create(api, "HierarchicalRequirement", Name="ranked first")
+    made = api.post(
+        f"{api.base}/hierarchicalrequirement/create",
+        params={"rankAbove": first["_ref"], "fetch": "DragAndDropRank,Name"},
+        json={"HierarchicalRequirement": {"Name": "created above"}},
+    ).json()["CreateResult"]
+    assert made["Errors"] == []
+    above = api.get(first["_ref"]).json()["HierarchicalRequirement"]["DragAndDropRank"]
+    assert made["Object"]["DragAndDropRank"] < above
+
+    refused = api.post(
+        f"{api.base}/hierarchicalrequirement/create",
+        params={"rankBelow": "/hierarchicalrequirement/999999999"},
+        json={"HierarchicalRequirement": {"Name": "ranked beside nothing"}},
+    ).json()["CreateResult"]
+    assert "Cannot find object to rank relative to" in refused["Errors"][0]
+    found = api.get(
+        f"{api.base}/hierarchicalrequirement", params={"query": '(Name = "ranked beside nothing")'}
+    ).json()["QueryResult"]
+    assert found["TotalResultCount"] == 0

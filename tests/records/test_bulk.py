@@ -247,3 +247,44 @@ def test_an_id_too_large_for_the_database_gets_a_clear_message(client, cast, boa
     data = {"action": "move", "ids": [huge], "move-release": board[0].pk}
     assert post_refused(client, cast, data) == f"'{huge}' is not a feature id; nothing was changed."
     assert_nothing_changed(cast, board)
+
+
+def test_a_selection_of_more_than_a_thousand_fields_reaches_the_bulk_action(client, cast, board):
+    """Django's default of 1,000 form fields would answer a bare 400 before the action."""
+    release_1, _release_2, lot, _staying = board
+    client.force_login(cast.contributor)
+    ids = [f.pk for f in lot] + list(range(10_000_000, 10_001_200))
+    response = client.post(
+        bulk_url(cast.workspace),
+        {"action": "move", "ids": ids, "move-release": release_1.pk},
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    assert "1200 features of the selection no longer exist" in response.content.decode()
+
+
+def test_a_selection_posted_as_one_field_says_the_limit_of_5000(client, cast, board):
+    release_1, _release_2, _lot, _staying = board
+    client.force_login(cast.contributor)
+    ids = ",".join(str(pk) for pk in range(1, 6_002))
+    response = client.post(
+        bulk_url(cast.workspace),
+        {"action": "move", "ids": ids, "move-release": release_1.pk},
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    assert (
+        "Select at most 5,000 features at a time (6,001 are selected); nothing was changed."
+        in response.content.decode()
+    )
+    assert_nothing_changed(cast, board)
+
+
+def test_a_selection_posted_as_one_comma_separated_field_is_applied(client, cast, board):
+    release_1, _release_2, lot, _staying = board
+    client.force_login(cast.contributor)
+    response = client.post(
+        bulk_url(cast.workspace),
+        {"action": "move", "ids": ",".join(str(f.pk) for f in lot), "move-release": release_1.pk},
+    )
+    assert messages_of(response) == ["Moved 3 features to Release 1"]

@@ -47,7 +47,13 @@ def test_unmatched_states_follow_their_place_in_the_workflow():
     plan = auto_match(FEATURE_STATUSES, PI_STATES)
     assert plan.incoming["Discovering"] == "1"  # first to first
     assert plan.incoming["Done"] == "5"  # last to the last ordinary status, not "will not"
-    assert plan.outgoing["6"] == "Done"
+
+
+def test_will_not_implement_sends_an_unstarted_state_never_a_done_one():
+    """Rally's accepted counts must not take work nobody did."""
+    assert auto_match(FEATURE_STATUSES, PI_STATES).outgoing["6"] == "Discovering"
+    assert auto_match(FEATURE_STATUSES, SCHEDULE_STATES).outgoing["6"] == "Defined"
+    assert auto_match(FEATURE_STATUSES, ["Idea", "Build", "Closed"]).outgoing["6"] == "Idea"
 
 
 def test_dragging_measuring_and_developing_onto_in_development_groups_them():

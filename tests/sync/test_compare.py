@@ -290,3 +290,28 @@ def test_an_assignee_rally_has_no_user_for_is_not_reported_as_a_difference(
     feature = make_feature(cast.workspace, name=f"Nobody {token()}", assignee=cast.contributor)
     _sent(cast, integration, feature)
     assert _lines(_compared(cast, integration), record_id=feature.pk) == []
+
+
+def test_a_feature_just_imported_from_rally_without_a_state_shows_no_difference(
+    cast, rally_sandbox, integration
+):
+    """Rally's "No Entry" state becomes the workflow's first status: no Status difference."""
+    from aharally.sync.reconcile import search
+    from aharally.sync.reconcile.search import run_search, start_search
+
+    word = token()
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        made = client.create(
+            "PortfolioItem/Feature",
+            {"Project": f"/project/{project}", "Name": f"Made in Rally {word}"},
+            fetch=["ObjectID", "FormattedID", "State"],
+        )
+    assert made["State"] is None
+    found = start_search(integration=integration, user=cast.owner, text=made.formatted_id)
+    run_search(found.pk)
+    found.refresh_from_db()
+    search.import_chosen(search=found, user=cast.owner, oids=[made.object_id])
+    feature = Feature.objects.get(name=f"Made in Rally {word}")
+
+    assert _lines(_compared(cast, integration), record_id=feature.pk) == []

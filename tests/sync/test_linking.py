@@ -155,3 +155,20 @@ def test_a_rally_feature_linked_to_another_record_by_another_integration_is_refu
         "“Company Rally”."
     )
     assert Link.objects.filter(rally_oid=existing.object_id).count() == 1
+
+
+@pytest.mark.parametrize("typed", ["F\u0661\u0662", "\uff26\uff12", "F-12"])
+def test_a_formatted_id_that_is_not_ascii_letters_and_digits_is_refused_before_asking_rally(
+    client, cast, integration, typed
+):
+    feature = make_feature(cast.workspace, name="Ours")
+    client.force_login(cast.contributor)
+    link = reverse(
+        "sync:link", kwargs={"prefix": "PLAT", "record_type": "feature", "record_id": feature.pk}
+    )
+    asked = client.post(
+        link, {"integration": integration.pk, "formatted_id": typed}, HTTP_HX_REQUEST="true"
+    )
+    assert asked.status_code == 422
+    assert "Enter a Rally FormattedID such as F12 or US345." in asked.content.decode()
+    assert not OutboxItem.objects.exists()  # nothing for the cluster to ask Rally

@@ -12,6 +12,8 @@ from aharally.records.services import create_initiative
 from aharally.sync.models import Activity, Link
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.reconcile import compare_report
+from aharally.sync.reconcile.compare import run_comparison, start_comparison
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_release, make_workspace, parking_lot
 from tests.sync.support import connect, rally_objects, sandbox_client, token
@@ -75,6 +77,77 @@ def test_without_an_integration_on_the_template_the_feature_goes_without_a_paren
     assert IntegrationLogEntry.objects.filter(
         integration=integration, message__contains="without its parent"
     ).exists()
+
+
+def test_a_feature_sent_before_its_initiatives_integration_existed_gets_its_parent_when_sent_again(
+    cast, company, rally_sandbox
+):
+    template = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Later {word}")
+    feature = make_feature(cast.workspace, name=f"Early {word}", initiative=initiative)
+    outbox.request_send(record=feature, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    assert _parent_oid(rally_sandbox, link) is None
+
+    # Company's integration comes later: Compare lists the missing parent, and Send changes
+    # to Rally adds it.
+    use_as_template(integration=template, by=cast.owner)
+    connect(company, rally_sandbox, owner=cast.owner, template=template)
+    comparison = start_comparison(integration=template, user=cast.owner)
+    run_comparison(comparison.pk)
+    [line] = [
+        line
+        for line in compare_report.report(comparison)
+        if line.difference.record_id == feature.pk
+    ]
+    assert (line.label, line.ours, line.theirs) == (
+        "Initiative (Rally Parent)",
+        f"{initiative.reference} Later {word}",
+        "",
+    )
+    assert line.can_use_ours and not line.can_use_theirs
+    outbox.request_send(record=feature, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+
+    initiative_link = Link.objects.get(record_type=RecordType.INITIATIVE, record_id=initiative.pk)
+    assert _parent_oid(rally_sandbox, link) == initiative_link.rally_oid
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Initiative", word)) == 1
+    again = start_comparison(integration=template, user=cast.owner)
+    run_comparison(again.pk)
+    assert [
+        line for line in compare_report.report(again) if line.difference.record_id == feature.pk
+    ] == []
+
+
+def test_compares_use_aharallys_on_a_missing_parent_sends_the_record_with_its_parent(
+    cast, company, rally_sandbox
+):
+    template = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Later {word}")
+    feature = make_feature(cast.workspace, name=f"Early {word}", initiative=initiative)
+    outbox.request_send(record=feature, integration=template, user=cast.contributor)
+    drain_outbox(template.pk)
+    use_as_template(integration=template, by=cast.owner)
+    connect(company, rally_sandbox, owner=cast.owner, template=template)
+    comparison = start_comparison(integration=template, user=cast.owner)
+    run_comparison(comparison.pk)
+    [line] = compare_report.report(comparison)
+
+    refused = compare_report.resolve(
+        integration=template, user=cast.owner, difference_ids=[line.difference.pk], action="theirs"
+    )
+    assert refused[0] == 0 and "a parent goes from aharally to Rally only" in refused[1][0]
+    done, _ = compare_report.resolve(
+        integration=template, user=cast.owner, difference_ids=[line.difference.pk], action="ours"
+    )
+    assert done == 1
+    drain_outbox(template.pk)
+    link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
+    initiative_link = Link.objects.get(record_type=RecordType.INITIATIVE, record_id=initiative.pk)
+    assert _parent_oid(rally_sandbox, link) == initiative_link.rally_oid
 
 
 def test_a_feature_in_a_parking_lot_goes_without_a_release(cast, rally_sandbox):

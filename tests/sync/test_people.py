@@ -286,3 +286,16 @@ def test_a_changed_pair_says_what_it_affects_and_sends_the_new_owners_on_request
     )
     assert refused.status_code == 400
     assert "Choose members of this integration" in html.unescape(refused.content.decode())
+
+
+def test_enabling_an_integration_asks_the_cluster_to_read_rallys_users_at_once(cast, rally_sandbox):
+    """Not at the next catch-up: the first send, seconds after enabling, needs its Owners."""
+    from django_q.models import OrmQ
+
+    from aharally.sync.enqueue import READ_PEOPLE
+
+    OrmQ.objects.all().delete()
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+
+    asked = [row for row in OrmQ.objects.all() if row.func() == READ_PEOPLE]
+    assert [tuple(row.task["args"]) for row in asked] == [(integration.pk,)]

@@ -194,7 +194,7 @@ def test_completing_two_of_four_stories_shows_fifty_percent_on_the_card(
     assert link.percent_done == 50
     client.force_login(cast.viewer)
     board = client.get(f"/w/{cast.workspace.prefix}/features/board/").content.decode()
-    assert 'class="rally-progress" max="100" value="50"' in board
+    assert 'role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="50"' in board
     assert "2 of 4 stories accepted" in board
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from aharally.integrations.log import IntegrationLogEntry
 from aharally.records.services import update_record
 from aharally.sync.models import Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
@@ -55,13 +56,25 @@ def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbo
     with sandbox_client(rally_sandbox) as client:
         rally_feature = client.read(
             f"/portfolioitem/feature/{link.rally_oid}",
-            fetch=["Name", "Description", "State", "Release", "PlannedEndDate", "UserStories"],
+            fetch=[
+                "Name",
+                "Description",
+                "State",
+                "Release",
+                "PlannedEndDate",
+                "UserStories",
+                "RefinedEstimate",
+            ],
         )
     assert rally_feature["Name"] == f"Checkout {word}"
     assert "<strong>faster</strong>" in rally_feature["Description"]
     assert rally_feature["State"]["_refObjectName"] == "Developing"
     assert rally_feature["Release"]["_refObjectName"] == f"R {word}"
     assert rally_feature["PlannedEndDate"].startswith("2027-02-01")
+    assert rally_feature["RefinedEstimate"] == 8  # the default mapping: a number to a number
+    assert not IntegrationLogEntry.objects.filter(
+        integration=integration, message__contains="Estimate"
+    ).exists()
     stories = rally_objects(
         rally_sandbox, "HierarchicalRequirement", word, fetch=["Name", "PortfolioItem"]
     )
@@ -121,3 +134,75 @@ def test_a_created_feature_takes_its_tags_and_they_are_its_baseline(
         f"a-{word}",
         f"b-{word}",
     ]
+
+
+def test_a_move_on_the_board_ranks_the_rally_feature_beside_its_neighbour_without_a_warning(
+    cast, rally_sandbox, integration
+):
+    release = make_release(
+        cast.workspace,
+        name=f"R {token()}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    first = make_feature(cast.workspace, release=release, name=f"First {token()}")
+    second = make_feature(cast.workspace, release=release, name=f"Second {token()}")
+    for feature in (first, second):
+        outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    links = {f.pk: Link.objects.get(record_type="feature", record_id=f.pk) for f in (first, second)}
+
+    def rally_ranks():
+        with sandbox_client(rally_sandbox) as client:
+            return [
+                client.read(
+                    f"/portfolioitem/feature/{links[f.pk].rally_oid}", fetch=["DragAndDropRank"]
+                )["DragAndDropRank"]
+                for f in (first, second)
+            ]
+
+    # Second goes above first on the board: in Rally, rankAbove first.
+    update_record(second, changes={"rank": first.rank - 1}, user=cast.contributor)
+    drain_outbox(integration.pk)
+    first_rank, second_rank = rally_ranks()
+    assert second_rank < first_rank
+    # And back below it: rankBelow first.
+    update_record(second, changes={"rank": first.rank + 1}, user=cast.contributor)
+    drain_outbox(integration.pk)
+    first_rank, second_rank = rally_ranks()
+    assert second_rank > first_rank
+    assert OutboxItem.objects.exclude(state=OutboxState.SENT).count() == 0
+    assert not IntegrationLogEntry.objects.filter(
+        integration=integration, level="warning"
+    ).exists(), list(IntegrationLogEntry.objects.values_list("message", flat=True))
+
+
+def test_a_feature_sent_alone_takes_its_place_beside_its_sibling_in_rally(
+    cast, rally_sandbox, integration
+):
+    release = make_release(
+        cast.workspace,
+        name=f"R {token()}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    later = make_feature(cast.workspace, release=release, name=f"Later {token()}")
+    outbox.request_send(record=later, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    # Ranked above it on the board, sent afterwards: created rankAbove it in Rally.
+    first = make_feature(cast.workspace, release=release, name=f"First {token()}")
+    update_record(first, changes={"rank": later.rank - 1}, user=cast.contributor)
+    outbox.request_send(record=first, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    oids = [
+        Link.objects.get(record_id=f.pk, record_type="feature").rally_oid for f in (first, later)
+    ]
+    with sandbox_client(rally_sandbox) as client:
+        ranks = [
+            client.read(f"/portfolioitem/feature/{oid}", fetch=["DragAndDropRank"])[
+                "DragAndDropRank"
+            ]
+            for oid in oids
+        ]
+    assert ranks[0] < ranks[1]

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from aharally.integrations.models import Integration, IntegrationState
-from aharally.sync.models import Link, OutboxItem, OutboxKind, OutboxState, SendJob
+from aharally.records.services import update_record
+from aharally.sync.models import Conflict, Link, OutboxItem, OutboxKind, OutboxState, SendJob
 from aharally.sync.outgoing import outbox
 from tests.factories import make_feature, make_link
 from tests.sync.support import connect
@@ -226,6 +227,7 @@ def test_a_reviewer_of_another_workspace_cannot_approve_this_ones_change(
 def test_the_queue_lists_waiting_changes_to_reviewers_only(client, cast, waiting):
     page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
     assert "Waiting feature" in page and "New in Rally" in page
+    assert "Rank →" not in page  # a create takes no place of its own: no float to read
     client.force_login(cast.outsider)
     assert "Waiting feature" not in client.get(reverse("sync:integration_updates")).content.decode()
 
@@ -290,3 +292,71 @@ def test_sync_now_is_offered_in_more_options_and_says_what_it_does(client, cast,
     url = reverse("sync:sync_now", kwargs={"prefix": "PLAT", "integration_id": integration.pk})
     followed = client.post(url, follow=True).content.decode()
     assert "Syncing “Rally” with Rally now" in followed
+
+
+@pytest.mark.parametrize("state", [OutboxState.QUEUED, OutboxState.IN_FLIGHT])
+def test_failed_and_retrying_lists_a_change_being_retried(client, cast, integration, state):
+    """What the record's menu calls "Retrying", the reviewer sees under Failed and retrying."""
+    feature = make_feature(cast.workspace, name="Retried feature")
+    OutboxItem.objects.create(
+        integration=integration,
+        record_type="feature",
+        record_id=feature.pk,
+        kind=OutboxKind.CREATE,
+        state=state,
+        error_kind="transient",
+        error_message="Rally is unavailable (HTTP 503)",
+        attempts=1,
+        created_by=cast.contributor,
+    )
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "Nothing has failed" not in page
+    assert "Retried feature" in page and "Rally is unavailable (HTTP 503)" in page
+    menu = as_(client, cast, "contributor").get(url("record_menu", feature), HTTP_HX_REQUEST="true")
+    menu = menu.content.decode()
+    assert "Retrying: Rally is unavailable (HTTP 503)" in menu
+
+
+def test_a_rich_text_edit_waiting_out_its_quiet_period_says_when_and_sends_now_on_request(
+    client, cast, integration, settings
+):
+    settings.SYNC_RICH_TEXT_QUIET_SECONDS = 300
+    feature = make_feature(cast.workspace, name="Quiet feature")
+    make_link(integration, feature, rally_oid=424242)
+    update_record(feature, changes={"description": "<p>Still typing</p>"}, user=cast.contributor)
+    row = OutboxItem.objects.get(record_id=feature.pk, state=OutboxState.QUEUED)
+    assert row.not_before is not None
+
+    client = as_(client, cast, "contributor")
+    menu = client.get(url("record_menu", feature), HTTP_HX_REQUEST="true").content.decode()
+    assert "Sends in 5 min —" in menu
+    assert "Send now</button>" in menu and "Sending to Rally…" not in menu
+    assert 'hx-trigger="load delay:30s"' in menu  # no polling every second for five minutes
+
+    client.post(url("send", feature), {"integration": integration.pk}, HTTP_HX_REQUEST="true")
+    row.refresh_from_db()
+    assert row.not_before is None
+    menu = client.get(url("record_menu", feature), HTTP_HX_REQUEST="true").content.decode()
+    assert "Sending to Rally…" in menu and "Sends in" not in menu
+
+
+def test_a_pending_change_shows_rallys_newer_value_where_the_catch_up_saw_one(
+    client, cast, rally_sandbox
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner, outgoing_mode="approve")
+    feature = make_feature(cast.workspace, name="Agreed name")
+    link = make_link(integration, feature, rally_oid=515151, baseline={"name": "Agreed name"})
+    update_record(feature, changes={"name": "Our new name"}, user=cast.contributor)
+    Conflict.objects.create(
+        link=link, field="description", ours="<p>a</p>", theirs="<p>b</p>", baseline=""
+    )
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "In Rally, last known" in page and "In Rally now" not in page
+    assert '<td class="old">Agreed name</td>' in page  # no newer value seen: the agreed one
+
+    Conflict.objects.create(
+        link=link, field="name", ours="Our new name", theirs="Rally's newer name", baseline=""
+    )
+    page = as_(client, cast, "reviewer").get(reverse("sync:integration_updates")).content.decode()
+    assert "Rally&#x27;s newer name" in page
+    assert "changed in Rally since they last agreed" in page

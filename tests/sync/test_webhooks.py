@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 
 import pytest
+from django.db import connections
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from aharally.integrations.lifecycle import disable_integration
 from aharally.integrations.log import IntegrationLogEntry
 from aharally.records.models import Feature
+from aharally.sync.incoming import webhooks
 from aharally.sync.incoming.webhooks import register_webhook, target_url, unregister_webhook
 from aharally.sync.models import (
     IncomingEvent,
@@ -134,6 +139,49 @@ def test_bad_deliveries_are_refused_and_change_nothing(client, integration, body
     secret = WebhookRegistration.objects.get(pk=integration.pk).secret.reveal()
     assert _post(client, integration, secret, body).status_code == status
     assert not IncomingEvent.objects.exists()
+
+
+def test_concurrent_deliveries_past_the_rate_limit_are_refused_all_but_the_limit(
+    integration, monkeypatch
+):
+    """Counted atomically: deliveries arriving together never slip past the count."""
+    monkeypatch.setattr(webhooks, "RATE_LIMIT_PER_MINUTE", 5)
+    register_webhook(integration.pk)
+    secret = WebhookRegistration.objects.get(pk=integration.pk).secret.reveal()
+    answers = []
+    start = threading.Barrier(16)
+
+    def deliver():
+        start.wait()
+        answers.append(_post(Client(), integration, secret, _delivery()).status_code)
+        connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [200] * 5 + [429] * 11
+    assert IncomingEvent.objects.filter(integration=integration).count() == 5
+
+
+def test_the_rate_limit_counts_the_last_60_seconds_not_the_calendar_minute(
+    client, integration, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "RATE_LIMIT_PER_MINUTE", 3)
+    register_webhook(integration.pk)
+    secret = WebhookRegistration.objects.get(pk=integration.pk).secret.reveal()
+    clock = [1_800_000_058.0]  # two seconds before a calendar minute ends
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+
+    def delivered(count):
+        return [_post(client, integration, secret, _delivery()).status_code for _ in range(count)]
+
+    assert delivered(4) == [200, 200, 200, 429]
+    clock[0] += 4  # a new calendar minute, the three still within the last 60 seconds
+    assert delivered(2) == [429, 429]
+    clock[0] += 57  # 61 seconds after the three
+    assert delivered(4) == [200, 200, 200, 429]
 
 
 def test_a_forged_delivery_gets_404_and_a_replay_is_received_once(client, integration):

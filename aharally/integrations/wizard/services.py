@@ -258,7 +258,9 @@ def project_overlaps(integration: Integration, tree) -> dict[int, list[str]]:
     for _, project in tree:
         oid = project.object_id
         for other in others:
-            where = f"“{other.name}” ({other.workspace.name})"
+            # A draft links nothing yet, but will once enabled: named, and said to be one.
+            draft = ", a draft not enabled yet" if other.state == IntegrationState.DRAFT else ""
+            where = f"“{other.name}” ({other.workspace.name}{draft})"
             if other.rally_project_oid == oid:
                 notes.setdefault(oid, []).append(f"integrated by {where}")
             elif other.rally_project_oid in set(ancestors(oid)):

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from aharally.integrations import oauth
@@ -236,6 +237,20 @@ def _owned_integration(request: HttpRequest, integration_id: int) -> Integration
     return integration
 
 
+def _after_authorizing(request: HttpRequest, integration: Integration) -> HttpResponse:
+    """On to the workspace step; a re-authorization of a configured integration goes back to
+    its settings (Re-authorize is offered there), not into the middle of the wizard."""
+    if services.step_index(integration.wizard_step) > services.step_index(WizardStep.WORKSPACE):
+        return leave_wizard(
+            request,
+            reverse(
+                "integrations:settings",
+                kwargs={"prefix": integration.workspace.prefix, "integration_id": integration.pk},
+            ),
+        )
+    return redirect_to_step(integration, WizardStep.WORKSPACE)
+
+
 @login_required
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Rally sends the owner back here with a code (or an error) and our state."""
@@ -287,7 +302,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         user=request.user,
     )
     messages.success(request, f"Authorized with Rally as {integration.rally_user_name}.")
-    return redirect_to_step(integration, WizardStep.WORKSPACE)
+    return _after_authorizing(request, integration)
 
 
 @require_POST
@@ -319,5 +334,5 @@ def api_key(request: HttpRequest, integration_id: int) -> HttpResponse:
             messages.success(
                 request, f"Authorized with an API key of {integration.rally_user_name}."
             )
-            return redirect_to_step(integration, WizardStep.WORKSPACE)
+            return _after_authorizing(request, integration)
     return _authorize_page(request, integration, key_form=form, status=400)

@@ -18,7 +18,7 @@ from aharally.records.board import (
     parse_id,
     person_name,
 )
-from aharally.records.bulk import bulk_actions_for
+from aharally.records.bulk import MAX_SELECTION, bulk_actions_for
 from aharally.records.hooks import card_decorations
 from aharally.records.models import Feature, Release, Tag
 from aharally.records.views.cards import CardOptions, render_cards
@@ -149,6 +149,7 @@ def board_context(request: HttpRequest) -> dict:
         "can_edit": can_edit,
         "can_select": bool(actions),
         "bulk_forms": bulk_forms,
+        "max_selection": f"{MAX_SELECTION:,}",
         "board_url": reverse("records:board", kwargs={"prefix": workspace.prefix}),
         "card_count": sum(column.count for column in columns),
     }

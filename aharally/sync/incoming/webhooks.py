@@ -14,16 +14,15 @@ import hmac
 import json
 import logging
 import secrets
-import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from aharally.concurrency.rate import SlidingWindowLimit
 from aharally.integrations.connection import RallyProblem, client_for, explain
 from aharally.integrations.log import log_event
 from aharally.integrations.models import Integration, IntegrationState, LogLevel
@@ -46,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 MAX_DELIVERY_BYTES = 1_000_000
 ACTIONS = {"Created", "Updated", "Deleted"}
-# Deliveries accepted per integration and minute; more answer 429 (Rally delivers again).
+# Deliveries accepted per integration in any 60 seconds; more answer 429 (Rally delivers again).
 RATE_LIMIT_PER_MINUTE = 600
 # A registration in progress older than this was abandoned (its worker died).
 REGISTERING_TIMEOUT = timedelta(minutes=2)
@@ -228,13 +227,9 @@ def receive_delivery(*, integration_id: int, secret: str, body: bytes) -> Incomi
 
 
 def _within_rate(integration_id: int) -> bool:
-    key = f"sync-webhook-rate:{integration_id}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        return True
-    return count <= RATE_LIMIT_PER_MINUTE
+    return SlidingWindowLimit(
+        f"sync-webhook:{integration_id}", limit=RATE_LIMIT_PER_MINUTE, window=60
+    ).allow()
 
 
 def parse_delivery(body: bytes) -> dict[str, Any]:

@@ -9,14 +9,13 @@ link, as a feature's parent is shared, but a second record never links the same 
 
 from __future__ import annotations
 
-import re
-
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError
+from aharally.rally.objects import formatted_id as as_formatted_id
 from aharally.rally.query import where
 from aharally.records.models import Requirement
 from aharally.sync import enqueue, history, mapping
@@ -39,9 +38,6 @@ from aharally.sync.outgoing.run import DrainRun
 from aharally.sync.records import load_record
 from aharally.workspaces.models import RecordType
 
-# Rally's FormattedIDs: a prefix of letters and a number (F12, US345, DE7, I3).
-FORMATTED_ID = re.compile(r"^[A-Za-z]{1,8}\d{1,12}$")
-
 
 def request_link(*, record, integration: Integration, formatted_id: str, user) -> OutboxItem:
     """Queue a link to the Rally record `formatted_id` (checked in Rally by the cluster).
@@ -50,8 +46,8 @@ def request_link(*, record, integration: Integration, formatted_id: str, user) -
     already, a record already linked or on its way to Rally.
     """
 
-    formatted_id = (formatted_id or "").strip().upper()
-    if not FORMATTED_ID.match(formatted_id):
+    formatted_id = as_formatted_id(formatted_id)
+    if formatted_id is None:
         raise outbox.SyncError("Enter a Rally FormattedID such as F12 or US345.")
     taken = (
         Link.objects.filter(integration=integration, formatted_id=formatted_id)

@@ -21,6 +21,7 @@ from aharally.integrations.models import Integration, IntegrationState, Outgoing
 from aharally.sync import history
 from aharally.sync.enqueue import drain_on_commit
 from aharally.sync.links import link_of_record
+from aharally.sync.mapping import PARENT_FIELDS
 from aharally.sync.models import (
     OPEN_STATES,
     ActivityAction,
@@ -101,8 +102,13 @@ def write_row(
     cascade: bool = False,
     state: str | None = None,
     not_before=None,
+    send_now: bool = False,
 ) -> OutboxItem:
-    """Create the record's open row, or merge into the one there is (a failed one is retried)."""
+    """Create the record's open row, or merge into the one there is (a failed one is retried).
+
+    `send_now` (a person's Send to Rally) ends a rich-text quiet period the row waits out,
+    never a retry's back-off.
+    """
     fields = list(fields)
     state = state or _initial_state(integration)
     for _ in range(3):
@@ -150,7 +156,9 @@ def write_row(
             row.state = state
         if not_before is not None and (row.not_before is None or not_before > row.not_before):
             row.not_before = not_before
-        elif not_before is None and kind == OutboxKind.CREATE:
+        elif not_before is None and (
+            kind == OutboxKind.CREATE or (send_now and not row.error_kind)
+        ):
             row.not_before = None
         try:
             with transaction.atomic():
@@ -200,16 +208,24 @@ def request_send(
         record_type=record_type,
         record_id=record.pk,
         kind=OutboxKind.UPDATE if linked else OutboxKind.CREATE,
-        fields=list(mapping.field_mappings.values_list("field", flat=True)) if linked else (),
+        fields=_everything(mapping, record_type) if linked else (),
         user=user,
         job=job,
         cascade=cascade,
+        send_now=True,
     )
     if row.state == OutboxState.AWAITING_APPROVAL:
         history.note(row, ActivityAction.QUEUED, WAITING_FOR_REVIEWER, user)
     if enqueue and row.state == OutboxState.QUEUED:
         drain_on_commit(integration.pk)
     return row
+
+
+def _everything(record_mapping, record_type: str) -> list[str]:
+    """What sending a linked record again sends: every mapped field, and its parents (one
+    whose integration came after the record's send gets its Rally parent now)."""
+    fields = list(record_mapping.field_mappings.values_list("field", flat=True))
+    return fields + [relation for relation, _ in PARENT_FIELDS.get(record_type, [])]
 
 
 def request_sends(
@@ -271,7 +287,7 @@ def _request_sends_of_type(record_type, records, integration, *, user, job) -> l
             state=LinkState.OK,
         ).values_list("record_id", flat=True)
     )
-    fields = list(mapping.field_mappings.values_list("field", flat=True)) if linked else []
+    fields = _everything(mapping, record_type) if linked else []
     busy = set(
         OutboxItem.objects.filter(
             integration=integration,

@@ -50,6 +50,8 @@ def build_payload(
     attributes = run.lookups.attributes(record_mapping.rally_type)
     payload: dict[str, Any] = {}
     for field_name, rally_field in pairs:
+        if field_name == "rank":
+            continue  # a query parameter beside the write (outgoing/ranking.py), not a field
         attribute = attributes.get(rally_field)
         if attribute is None or attribute.read_only:
             run.warn_once(

@@ -49,6 +49,7 @@ from aharally.sync.outgoing.payload import (
     mapping_label,
     missing_required,
 )
+from aharally.sync.outgoing.ranking import rank_parameter
 from aharally.sync.outgoing.run import Deferred, DrainRun
 from aharally.sync.records import load_one, load_record
 from aharally.workspaces.models import RecordType
@@ -239,16 +240,22 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         look_before_send=True,
         sent_values=row.sent_values,
     )
+    # Its place among the siblings already in Rally; a bulk send's rows go out together, so
+    # they take Rally's order for new work (each move afterwards goes across).
+    rank = None
+    if "rank" in values and row.job_id is None:
+        rank = rank_parameter(record, row.record_type, integration.pk)
     try:
         created = run.client.create(
-            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
     except (RallyValidationError, RallyNotFound):
         # Refused, maybe for a state or person kept from an earlier drain that Rally no
         # longer has ("Cannot find object to read"): read them again and try once more
         # (nothing was created).
-        if not run.lookups.refresh(stamp):
+        if not run.lookups.refresh(stamp) and rank is None:
             raise
+        rank = None  # the sibling it was ranked beside may be what Rally no longer has
         values, payload, missing = fields()
         if missing:
             attempts.fail(row, kind=ErrorKind.REQUIRED, message=missing)
@@ -258,7 +265,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             sent_values=row.sent_values
         )
         created = run.client.create(
-            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"]
+            record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
     _store_link(
         row, run, record, record_mapping, created, values, integration, replace_broken=broken_here
@@ -447,12 +454,21 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             people=run.people() if any(name == "assignee" for name, _ in guarded) else None,
         )
         changed -= held.fields
-    payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed}
+    rank = None
+    if "rank" in changed:
+        rank = rank_parameter(record, row.record_type, integration.pk)
+        if rank is None:
+            # No sibling in Rally to rank against: nothing to send for it, and nothing to ask
+            # again until it moves.
+            link.baseline["rank"] = values["rank"]
+            Link.objects.filter(pk=link.pk).update(baseline=link.baseline)
+            changed.discard("rank")
+    payload = {rally_fields[name]: payload[rally_fields[name]] for name in changed - {"rank"}}
     parent_paths = {attr: ref.path for attr, ref in parents.items()}
     for attribute, path in parent_paths.items():
         if link.baseline.get(f"_{attribute}") != path:
             payload[attribute] = RallyRef(ref=path)
-    if not payload:
+    if not payload and rank is None:
         with transaction.atomic():
             guarded_update.settle(held, link=link, record=record, sent={})
             attempts.finish(row, sent_values={})
@@ -461,7 +477,10 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         _count_attempt(row)
     try:
         written = run.client.update(
-            f"/{link.rally_type.lower()}/{link.rally_oid}", payload, fetch=["ObjectID", "VersionId"]
+            f"/{link.rally_type.lower()}/{link.rally_oid}",
+            payload,
+            fetch=["ObjectID", "VersionId"],
+            rank=rank,
         )
     except RallyError:
         with transaction.atomic():  # what the read found holds, whatever became of the write

@@ -10,7 +10,8 @@ moved out of the project and are compared all the same; not found, the link is b
 Values are normalised as the pull normalises them (`mapping.incoming_value` for Rally's,
 `mapping.record_values` for ours) and a status is the same when Rally's state maps to the
 record's status. A field with an open conflict, or with a change waiting in the outbox, is left
-out: Integration updates decides those already.
+out: Integration updates decides those already. A parent Rally lacks (or holds another of) is a
+line too: its *Use aharally's* sends the record again, parents first.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from aharally.sync.models import (
     OutboxItem,
 )
 from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.parents import PARENT_ATTRIBUTE, parent_integration
 from aharally.sync.people import people_map
 from aharally.sync.records import load_records
 
@@ -164,6 +166,7 @@ def _compare_type(comparison, integration, config, record_mapping, client, count
     found: list[Difference] = []
     people = people_map(integration)
     found += _field_differences(comparison, record_mapping, links, seen, pairs, people)
+    found += _parent_differences(comparison, integration, config, record_mapping, links, seen)
     for oid, link in links.items():
         if oid not in seen:
             found.append(_line(comparison, DifferenceKind.BROKEN, link=link, name=""))
@@ -184,6 +187,9 @@ def _line(comparison, kind, *, link=None, obj=None, record_mapping=None, **field
         formatted_id=link.formatted_id if link else (obj.formatted_id or ""),
         **fields,
     )
+
+
+NEVER_AGREED_WHEN_EMPTY = {*PEOPLE_AND_TAGS, "status"}
 
 
 def _field_differences(comparison, record_mapping, links, seen, pairs, people) -> list[Difference]:
@@ -207,8 +213,14 @@ def _field_differences(comparison, record_mapping, links, seen, pairs, people) -
             theirs = rally_value(field_name, obj[rally_field], people)
             if theirs is mapping.UNKNOWN:
                 continue
-            if field_name in PEOPLE_AND_TAGS and field_name not in link.baseline and not theirs:
-                continue  # as the pull: never agreed (Rally has no such user), not a difference
+            if (
+                field_name in NEVER_AGREED_WHEN_EMPTY
+                and field_name not in link.baseline
+                and not theirs
+            ):
+                # As the pull and the import: never agreed (Rally has no such user, or its
+                # state is "No Entry", which no status stands for), not a difference.
+                continue
             if same_value(field_name, ours.get(field_name), theirs, record, status_map):
                 continue
             found.append(
@@ -221,6 +233,69 @@ def _field_differences(comparison, record_mapping, links, seen, pairs, people) -
                     theirs=theirs,
                     baseline=link.baseline.get(field_name),
                     name=(record.name or "")[:255],
+                )
+            )
+    return found
+
+
+def _parent_differences(comparison, integration, config, record_mapping, links, seen):
+    """A linked record whose Rally object lacks the parent aharally gives it (or has another):
+    the record was sent before its parent's integration existed, or Rally changed it. *Use
+    aharally's* sends the record again, parents first."""
+    record_type = record_mapping.record_type
+    relations = [
+        (relation, parent_type, PARENT_ATTRIBUTE[(relation, record_type)])
+        for relation, parent_type in mapping.PARENT_FIELDS[record_type]
+        if (relation, record_type) in PARENT_ATTRIBUTE
+        and (parent_type, record_type) in config.relationship_links
+        and config.mapping_for(parent_type) is not None
+    ]
+    live = [link for oid, link in links.items() if oid in seen and link.state == LinkState.OK]
+    if not relations or not live:
+        return []
+    records = load_records(record_type, [link.record_id for link in live])
+    busy = _busy_fields(record_type, live)
+    reachable: dict[int, bool] = {}  # a parent's workspace: has it an integration to send by?
+    found = []
+    for relation, parent_type, attribute in relations:
+        parents = {
+            link.record_id: getattr(records[link.record_id], relation, None)
+            for link in live
+            if link.record_id in records
+        }
+        parent_links = {
+            parent_link.record_id: parent_link.rally_oid
+            for parent_link in Link.objects.filter(
+                rally_site=integration.rally_site,
+                record_type=parent_type,
+                record_id__in={p.pk for p in parents.values() if p is not None},
+                state=LinkState.OK,
+            )
+        }
+        for link in live:
+            parent = parents.get(link.record_id)
+            if parent is None or getattr(parent, "is_parking_lot", False):
+                continue
+            if relation in busy.get(link.record_id, ()):
+                continue
+            if parent.workspace_id not in reachable:
+                reachable[parent.workspace_id] = parent_integration(parent, integration) is not None
+            if not reachable[parent.workspace_id]:
+                continue  # nowhere to send it from: the send says so, not the report
+            held = seen[link.rally_oid].ref_of(attribute)
+            if held is not None and held.object_id == parent_links.get(parent.pk):
+                continue
+            if held is not None and parent.pk not in parent_links:
+                continue  # Rally has a parent aharally's is not linked to: nothing to compare
+            found.append(
+                _line(
+                    comparison,
+                    DifferenceKind.FIELD,
+                    link=link,
+                    field=relation,
+                    ours=f"{parent.reference} {parent.name}"[:255],
+                    theirs=(held.name or str(held.object_id)) if held is not None else None,
+                    name=(records[link.record_id].name or "")[:255],
                 )
             )
     return found

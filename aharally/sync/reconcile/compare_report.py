@@ -62,6 +62,16 @@ class ReportLine:
     can_use_theirs: bool
 
 
+# Parent lines (compare._parent_differences): the relation, as a person reads it. A parent
+# goes from aharally to Rally only (the record is sent again, parents first).
+PARENT_LABELS = {
+    "initiative": "Initiative (Rally Parent)",
+    "epic": "Epic (Rally Parent)",
+    "release": "Release",
+    "feature": "Feature (Rally PortfolioItem)",
+}
+
+
 def latest(integration) -> Comparison | None:
     return Comparison.objects.filter(integration=integration).first()
 
@@ -82,16 +92,19 @@ def report(comparison: Comparison) -> list[ReportLine]:
     for difference in differences:
         field_name = difference.field
         direction = directions.get((difference.record_type, field_name))
+        parent = field_name in PARENT_LABELS
         lines.append(
             ReportLine(
                 difference=difference,
                 record=records.get((difference.record_type, difference.record_id)),
-                label=mapping_label(field_name) if field_name else "",
+                label=PARENT_LABELS[field_name]
+                if parent
+                else (mapping_label(field_name) if field_name else ""),
                 ours=mapping.display(field_name, difference.ours),
                 theirs=mapping.display(field_name, difference.theirs),
                 baseline=mapping.display(field_name, difference.baseline),
-                can_use_ours=direction in mapping.SENT_ON_UPDATE,
-                can_use_theirs=direction in mapping.SENT_TO_AHARALLY,
+                can_use_ours=parent or direction in mapping.SENT_ON_UPDATE,
+                can_use_theirs=not parent and direction in mapping.SENT_TO_AHARALLY,
             )
         )
     return lines
@@ -181,6 +194,17 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
     link = line.link
     if link is None or link.state != LinkState.OK:
         raise ResolveError("the link is gone or broken since the report.")
+    if line.field in PARENT_LABELS:
+        if action != "ours":
+            raise ResolveError(
+                "a parent goes from aharally to Rally only: use aharally's, or change it in "
+                "aharally."
+            )
+        try:
+            row = outbox.request_send(record=record, integration=integration, user=user)
+        except outbox.SyncError as error:
+            raise ResolveError(error.message) from None
+        return row.state == OutboxState.QUEUED
     record_mapping = config.mapping_for(line.record_type)
     status_map = record_mapping.status_map if record_mapping else None
     direction = directions.get((line.record_type, line.field))

@@ -11,7 +11,6 @@ from the stored fields through `imports.import_object`, as the catch-up's import
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.objects import RallyObject
+from aharally.rally.objects import formatted_id as as_formatted_id
 from aharally.rally.query import where
 from aharally.sync import enqueue, mapping
 from aharally.sync.incoming import imports
@@ -35,7 +35,6 @@ from aharally.workspaces.models import AuditAction, RecordType
 # What Import from Rally brings: a story brings its feature; a feature its place in a release.
 IMPORTABLE = (RecordType.FEATURE, RecordType.REQUIREMENT)
 PAGE_SIZE = 25
-FORMATTED_ID = re.compile(r"^[A-Za-z]{1,8}\d{1,12}$")
 
 
 class SearchError(Exception):
@@ -118,7 +117,7 @@ def run_search(search_id: int) -> dict:
 
 def _search(client, config, integration, search: RallySearch):
     text = search.text
-    by_id = bool(FORMATTED_ID.match(text))
+    by_id = as_formatted_id(text) is not None
     mappings = [m for m in (config.mapping_for(t) for t in IMPORTABLE) if m is not None]
     found, total, more = [], 0, False
     for record_mapping in mappings:

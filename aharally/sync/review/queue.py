@@ -101,6 +101,8 @@ class FieldChange:
     label: str
     in_rally: str
     new: str
+    # Rally holds a newer value than the last agreed one (an open conflict on the field).
+    changed_in_rally: bool = False
 
 
 @dataclass
@@ -158,6 +160,13 @@ def pending_entries(*, user, filters: QueueFilters) -> list[QueueEntry]:
             record_id__in={r.record_id for r in rows},
         )
     }
+    # What the catch-up saw in Rally since the last agreement: fresher than the baseline.
+    newer_in_rally = {
+        (c.link_id, c.field): c.theirs
+        for c in Conflict.objects.filter(
+            link__in=list(links.values()), state=ConflictState.OPEN
+        ).only("link_id", "field", "theirs")
+    }
     configs = {
         pk: effective_config(r.integration) for pk, r in {r.integration_id: r for r in rows}.items()
     }
@@ -175,13 +184,13 @@ def pending_entries(*, user, filters: QueueFilters) -> list[QueueEntry]:
                 row=row,
                 record=record,
                 integration=row.integration,
-                changes=_changes(row, record, record_mapping, link),
+                changes=_changes(row, record, record_mapping, link, newer_in_rally),
             )
         )
     return entries
 
 
-def _changes(row, record, record_mapping, link) -> list[FieldChange]:
+def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldChange]:
     if record_mapping is None:
         return []
     creating = row.kind == OutboxKind.CREATE
@@ -201,12 +210,29 @@ def _changes(row, record, record_mapping, link) -> list[FieldChange]:
         old = baseline.get(field_name)
         if not creating and old == new:
             continue
+        if field_name == "rank":
+            # A rank is a place among siblings (rankAbove/rankBelow in Rally), not a number
+            # a reviewer can read; a create takes no place of its own.
+            if not creating:
+                changes.append(
+                    FieldChange(
+                        field=field_name,
+                        label=mapping_label(field_name),
+                        in_rally="",
+                        new="Moved: ranked beside its neighbours in Rally",
+                    )
+                )
+            continue
+        newer = link is not None and (link.pk, field_name) in newer_in_rally
+        if newer:
+            old = newer_in_rally[(link.pk, field_name)]
         changes.append(
             FieldChange(
                 field=field_name,
                 label=f"{mapping_label(field_name)} → {rally_field}",
                 in_rally="" if creating else mapping.display(field_name, old),
                 new=mapping.display(field_name, new),
+                changed_in_rally=newer,
             )
         )
     return changes
@@ -218,12 +244,13 @@ def mapping_label(field_name: str) -> str:
 
 
 def problem_rows(*, user, filters: QueueFilters) -> list[OutboxItem]:
-    """Failed rows, and rows retrying after an error, with their records attached."""
-    rows = list(
-        _rows(user, filters, [OutboxState.FAILED, OutboxState.QUEUED]).exclude(error_kind="")[
-            :PAGE_SIZE
-        ]
-    )
+    """Failed rows, and rows retrying after an error, with their records attached.
+
+    A row being tried again is in flight, and still carries the error of its last attempt:
+    the record's menu says "Retrying", and so does this list.
+    """
+    states = [OutboxState.FAILED, OutboxState.QUEUED, OutboxState.IN_FLIGHT]
+    rows = list(_rows(user, filters, states).exclude(error_kind="")[:PAGE_SIZE])
     records = _records_for(rows)
     for row in rows:
         row.record = records.get((row.record_type, row.record_id))

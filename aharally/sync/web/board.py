@@ -17,7 +17,7 @@ from aharally.records.bulk import BulkAction, BulkActionError, BulkActionForm, f
 from aharally.sync.models import Link, LinkState
 from aharally.sync.outgoing.outbox import SyncError, check_can_send
 from aharally.sync.web.jobs import job_progress, start_job
-from aharally.sync.web.menus import sendable_integrations
+from aharally.sync.web.menus import bar_html, sendable_integrations
 from aharally.workspaces.models import Capability, RecordType
 
 
@@ -35,16 +35,11 @@ def link_html(link: Link) -> str:
 
 
 def progress_html(link: Link) -> str:
-    """Rally's percent done by story count, as a small bar (no inline style: the CSP)."""
+    """Rally's percent done by story count, as a bar (see menus.bar_html)."""
     percent = link.percent_done
     if percent is None or not link.progress.get("stories"):
         return ""
-    accepted, stories = link.progress.get("accepted", 0), link.progress.get("stories", 0)
-    title = f"{percent}% done in Rally: {accepted} of {stories} stories accepted"
-    return (
-        f'<progress class="rally-progress" max="100" value="{percent}" title="{escape(title)}" '
-        f'aria-label="{escape(title)}">{percent}%</progress>'
-    )
+    return bar_html(percent, link.progress.get("accepted", 0), link.progress.get("stories", 0))
 
 
 def card_links(*, workspace, feature_ids) -> dict[int, str]:
