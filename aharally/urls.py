@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include("aharally.records.urls")),
     path("", include("aharally.integrations.urls")),
     path("", include("aharally.sync.web.urls")),
+    path("", include("aharally.alerts.urls")),
 ]
 
 # Error pages inside the site's layout, with the reason when it is one for people.

@@ -13,6 +13,7 @@ from django.apps import apps
 from django.core.exceptions import FieldError
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from aharally.alerts.models import Notification
 from aharally.records.services import create_epic, create_initiative, create_release
 from aharally.sync.models import Comparison, RallySearch, SendJob
 from aharally.workspaces.members import invitation_token, invite_member
@@ -34,6 +35,11 @@ OPEN_TO_SIGNED_IN = {
     # (tests/sync/test_views.py), and a bad action says so (422) without a change.
     "sync:integration_updates",
     "sync:decide",
+    # Everyone's own notifications and preferences; following someone else's is a 404
+    # (below, and tests/alerts/test_views.py).
+    "alerts:notifications",
+    "alerts:mark",
+    "alerts:preferences",
 }
 # Kwargs that name something of the victim's workspace (used again with the outsider's prefix).
 VICTIM_IDS = {
@@ -103,6 +109,10 @@ class Victim:
             integration=self.integration, text="Victim", state="done"
         )
         Comparison.objects.create(integration=self.integration, state="done")
+        # The owner's notification (only the owner may follow it).
+        Notification.objects.create(
+            user=owner, workspace=self.workspace, kind="failures", title="Victim's", url="/"
+        )
 
     def reference_for(self, url_name: str) -> str:
         for kind in ("initiative", "epic", "release"):

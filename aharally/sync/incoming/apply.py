@@ -16,7 +16,7 @@ back, the common case) cost no statement at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -48,6 +48,9 @@ CHUNK = 250
 class Applied:
     fields: int = 0
     conflicts: int = 0
+    # (ObjectID, LastUpdateDate) of each object that changed something here (a field or a
+    # conflict): what the catch-up tells its listeners (the alerts compare it with webhooks).
+    changed: list[tuple[int, str]] = field(default_factory=list)
 
 
 def apply_rally_object(link, record, obj, pairs, record_mapping, people=None) -> tuple[int, int]:
@@ -128,6 +131,8 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None
                 open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
             applied.fields += len(plan.changes)
             applied.conflicts += len(plan.conflicts)
+            if plan.changes or plan.conflicts:
+                applied.changed.append((link.rally_oid, obj.get("LastUpdateDate") or ""))
             unknown_owners += [(link, record, email) for email in plan.unknown_owners]
         update_each(moved, ["baseline", "rally_version", "updated_at"])
     for link, record, email in unknown_owners:
