@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "aharally.records",
     "aharally.integrations",
     "aharally.statusmap",
+    "aharally.conflictpolicy",
     "aharally.sync",
     "aharally.ops",
     "aharally.alerts",

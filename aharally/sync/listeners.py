@@ -28,3 +28,20 @@ def caught_up(integration_id: int, *, changed: list) -> None:
         except Exception:
             # What listens (the alerts) never undoes or fails a catch-up that has committed.
             logger.exception("A catch-up listener failed for integration %s", integration_id)
+
+
+# resend(link, fields) -> None, inside the transaction that decided it: a conflict policy kept
+# aharally's value of `fields` and moved the baseline to Rally's, so ours must go out again. The
+# sync's outgoing half registers it (sync/apps.py): the catch-up, in the incoming half, may not
+# import it.
+_resend: list[Callable] = []
+
+
+def register_resend(handler: Callable) -> None:
+    if handler not in _resend:
+        _resend.append(handler)
+
+
+def resend(link, fields: list[str]) -> None:
+    for handler in _resend:
+        handler(link, fields)
