@@ -141,22 +141,38 @@ def note_catch_up(integration_id: int, *, changed: list) -> None:
     integration = found.first()
     if integration is None:
         return
-    if _webhook_registered(integration):
-        seen_at = now()
-        kept = UndeliveredChange.objects.filter(integration=integration).count()
-        for oid, stamp in changed:
-            if kept >= KEEP_UNDELIVERED:
-                break
-            changed_at = min(parse_datetime(stamp) or seen_at, seen_at) if stamp else seen_at
-            _, created = UndeliveredChange.objects.get_or_create(
-                integration=integration, rally_oid=oid, defaults={"changed_at": changed_at}
-            )
-            kept += created
+    if changed and _webhook_registered(integration):
+        _keep_undelivered(integration, changed)
     alert = webhooks_alert(integration)
     if alert is None:
         services.release(AlertKind.WEBHOOKS_SILENT, subject_of(integration))
     else:
         services.hold(alert, recipients=services.owners_of(integration.workspace))
+
+
+def _keep_undelivered(integration, changed: list) -> None:
+    """Keep the changes no delivery has followed yet (a few statements, whatever their number:
+    when webhooks work, the delivery usually came before the catch-up and nothing is kept)."""
+    seen_at = now()
+    last = _last_delivery(integration)
+    room = KEEP_UNDELIVERED - UndeliveredChange.objects.filter(integration=integration).count()
+    rows = []
+    for oid, stamp in changed:
+        changed_at = min(parse_datetime(stamp) or seen_at, seen_at) if stamp else seen_at
+        if last is not None and changed_at <= last:
+            continue
+        rows.append(
+            UndeliveredChange(integration=integration, rally_oid=oid, changed_at=changed_at)
+        )
+    if rows and room > 0:
+        # An object kept already keeps its first change time.
+        UndeliveredChange.objects.bulk_create(rows[:room], ignore_conflicts=True)
+
+
+def _last_delivery(integration):
+    return IncomingEvent.objects.filter(integration=integration).aggregate(Max("received_at"))[
+        "received_at__max"
+    ]
 
 
 def _webhook_registered(integration) -> bool:
@@ -172,11 +188,9 @@ def webhooks_alert(integration: Integration) -> services.Alert | None:
         return None
     # A delivery received since a change shows the webhook works (it delivered that change,
     # or that one was lost): the changes before it are forgotten.
-    last = IncomingEvent.objects.filter(integration=integration).aggregate(Max("received_at"))
-    if last["received_at__max"] is not None:
-        UndeliveredChange.objects.filter(
-            integration=integration, changed_at__lte=last["received_at__max"]
-        ).delete()
+    last = _last_delivery(integration)
+    if last is not None:
+        UndeliveredChange.objects.filter(integration=integration, changed_at__lte=last).delete()
     minutes = settings.ALERTS_WEBHOOK_SILENCE_MINUTES
     silent = UndeliveredChange.objects.filter(
         integration=integration, changed_at__lt=now() - timedelta(minutes=minutes)

@@ -152,3 +152,21 @@ def test_two_evaluations_of_one_episode_say_it_once(integration, cast, mailoutbo
     assert services.hold(alert, recipients=owners) is False
     assert Notification.objects.count() == 1
     assert len(mailoutbox) == 1
+
+
+def test_a_large_catch_up_costs_the_alerts_a_few_statements_and_keeps_at_most_100(integration):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from aharally.alerts.models import UndeliveredChange
+    from aharally.sync.models import WebhookRegistration, WebhookState
+
+    WebhookRegistration.objects.create(integration=integration, state=WebhookState.REGISTERED)
+    stamp = timezone.now().isoformat()
+    with CaptureQueriesContext(connection) as few:
+        checks.note_catch_up(integration.pk, changed=[(n, stamp) for n in range(1, 11)])
+    UndeliveredChange.objects.all().delete()
+    with CaptureQueriesContext(connection) as many:
+        checks.note_catch_up(integration.pk, changed=[(n, stamp) for n in range(1, 1001)])
+    assert len(many) == len(few)
+    assert UndeliveredChange.objects.count() == checks.KEEP_UNDELIVERED
