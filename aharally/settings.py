@@ -53,8 +53,10 @@ INSTALLED_APPS = [
     "aharally.discussion",
     "aharally.integrations",
     "aharally.statusmap",
+    "aharally.conflictpolicy",
     "aharally.sync",
     "aharally.ops",
+    "aharally.alerts",
     "aharally.concurrency",
 ]
 
@@ -93,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "aharally.workspaces.context_processors.workspace_nav",
                 "aharally.sync.web.context_processors.integration_updates",
+                "aharally.alerts.context_processors.notifications",
             ],
         },
     },
@@ -159,6 +162,24 @@ ALLAUTH_TRUSTED_PROXY_COUNT = 1 if BEHIND_TLS_PROXY else 0
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aharally <aharally@localhost>")
+# SMTP, when EMAIL_BACKEND is django.core.mail.backends.smtp.EmailBackend (docs/deploy.md).
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
+# Alerts (docs/alerts.md): how often their conditions are evaluated, in minutes; an
+# integration's failures worth telling (this many failed changes, or one kind of error retried
+# for this many minutes); how long changes may come back without a webhook while one is
+# registered; how long Integration updates may wait before reviewers get a digest, in hours.
+ALERTS_EVALUATE_MINUTES = env_int("ALERTS_EVALUATE_MINUTES", 1)
+ALERTS_FAILED_ROWS = env_int("ALERTS_FAILED_ROWS", 10)
+ALERTS_FAILURE_MINUTES = env_int("ALERTS_FAILURE_MINUTES", 15)
+ALERTS_WEBHOOK_SILENCE_MINUTES = env_int("ALERTS_WEBHOOK_SILENCE_MINUTES", 15)
+ALERTS_REVIEW_WAIT_HOURS = env_int("ALERTS_REVIEW_WAIT_HOURS", 24)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("aharally.discussion.urls")),
     path("", include("aharally.integrations.urls")),
     path("", include("aharally.sync.web.urls")),
+    path("", include("aharally.alerts.urls")),
 ]
 
 # Error pages inside the site's layout, with the reason when it is one for people.

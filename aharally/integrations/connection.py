@@ -26,6 +26,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
+from aharally.integrations import hooks
 from aharally.integrations.log import record_failure
 from aharally.integrations.models import AuthMethod, Integration, IntegrationState
 from aharally.integrations.secrets import Secret
@@ -313,6 +314,7 @@ def mark_needs_reauthorization(integration: Integration, *, reason: str) -> None
         reason,
         hint="Open the integration's settings and authorize it with Rally again.",
     )
+    hooks.lifecycle("needs_reauthorization", integration)
 
 
 def tls_verify() -> bool | str:

@@ -41,8 +41,15 @@ def settings_actions(integration) -> list[tuple[str, str, str]]:
 
 
 # Life-cycle listeners, each listener(integration): `enabled` and `disabled` after the
-# transaction commits, `deleting` just before the integration (and its credential) goes.
-_lifecycle: dict[str, list[Callable]] = {"enabled": [], "disabled": [], "deleting": []}
+# transaction commits, `deleting` just before the integration (and its credential) goes,
+# `needs_reauthorization` when Rally refused its credential (maybe inside a transaction: a
+# listener that writes or sends waits for the commit).
+_lifecycle: dict[str, list[Callable]] = {
+    "enabled": [],
+    "disabled": [],
+    "deleting": [],
+    "needs_reauthorization": [],
+}
 
 
 def register_lifecycle_listener(event: str, listener: Callable) -> None:

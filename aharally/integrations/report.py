@@ -87,6 +87,20 @@ def register_cluster_notice(notice: Callable[[], str] | None) -> None:
     _cluster_notice = notice
 
 
+_health: Callable | None = None
+
+
+def register_health(health: Callable | None) -> None:
+    """Ops calls this (in its AppConfig.ready) with a function of integration ids that returns
+    each one's lag figures and recent health, which the pages show (templates/ops/health.html)."""
+    global _health
+    _health = health
+
+
+def health_of(integration_ids: Sequence[int]) -> dict:
+    return dict(_health(integration_ids)) if _health and integration_ids else {}
+
+
 def cluster_notice() -> str:
     return _cluster_notice() if _cluster_notice else ""
 
@@ -106,6 +120,8 @@ class ReportRow:
     rally_workspace: str
     rally_project: str
     counts: SyncCounts
+    # Lags and recent health (ops registers it; None when nothing does).
+    health: object = None
 
     @property
     def state_label(self) -> str:
@@ -142,6 +158,7 @@ def report_rows(*, user, filters: ReportFilters) -> list[ReportRow]:
         queryset = queryset.filter(Q(template_id=template_id) | Q(pk=template_id))
     integrations = list(queryset)
     counts = sync_counts([i.pk for i in integrations])
+    health = health_of([i.pk for i in integrations])
     rows = []
     for integration in integrations:
         template = integration.template
@@ -156,6 +173,7 @@ def report_rows(*, user, filters: ReportFilters) -> list[ReportRow]:
                 if own_project or template is None
                 else template.rally_project_name,
                 counts=counts[integration.pk],
+                health=health.get(integration.pk),
             )
         )
     return rows

@@ -169,7 +169,8 @@ def effective_config(integration: Integration) -> EffectiveConfig:
         RecordMapping.objects.filter(integration=source)
         .select_related("status_map")
         .prefetch_related(
-            "field_mappings",
+            # With each field's conflict policy (conflictpolicy: the same query, joined).
+            Prefetch("field_mappings", FieldMapping.objects.select_related("conflict_policy_row")),
             Prefetch("status_map__incoming", IncomingState.objects.select_related("status")),
             Prefetch("status_map__outgoing", OutgoingState.objects.select_related("status")),
         )

@@ -33,6 +33,7 @@ from aharally.integrations.report import (
     ReportFilters,
     cluster_notice,
     display_state_of,
+    health_of,
     report_choices,
     report_rows,
     sync_counts,
@@ -131,6 +132,7 @@ def settings_page(request: HttpRequest, integration_id: int) -> HttpResponse:
             "certificate": certificate_info(integration),
             "derived": list(derived_integrations(integration)) if integration.is_template else [],
             "counts": sync_counts([integration.pk])[integration.pk],
+            "health": health_of([integration.pk]).get(integration.pk),
             "step_links": _step_links(integration),
             "resume_url": _reverse_or_none(
                 f"integrations:wizard_{integration.wizard_step}",

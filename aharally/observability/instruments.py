@@ -26,6 +26,18 @@ SYNC_ATTEMPT_FAILURES = Counter(
     ["integration", "error_kind"],
 )
 
+SYNC_LAG_SECONDS = Histogram(
+    "aharally_sync_lag_seconds",
+    "From a change to the other side having it: 'to_rally' an aharally edit until Rally took "
+    "it, 'to_aharally' Rally's change time until it was applied here.",
+    ["direction"],
+    buckets=(1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0),
+)
+
+
+def observe_lag(direction: str, seconds: float) -> None:
+    SYNC_LAG_SECONDS.labels(direction=direction).observe(max(seconds, 0.0))
+
 
 def observe_rally_request(method: str, status: str, seconds: float) -> None:
     RALLY_REQUEST_SECONDS.labels(method=method, status=status).observe(seconds)

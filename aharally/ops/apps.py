@@ -15,9 +15,10 @@ class OpsConfig(AppConfig):
 
         from django.conf import settings
 
-        from aharally.integrations.report import register_cluster_notice
+        from aharally.integrations.report import register_cluster_notice, register_health
         from aharally.observability import instruments, logcontext
-        from aharally.ops import health
+        from aharally.ops import health, lag
+        from aharally.sync.listeners import register_catch_up_listener
 
         if settings.LOG_FORMAT == "json":
             # Python's warnings print to stderr as they are: through logging, they are JSON too.
@@ -28,3 +29,6 @@ class OpsConfig(AppConfig):
         logcontext.connect_signals()
         # The integrations' pages say when the task cluster is down or stuck.
         register_cluster_notice(health.cluster_notice)
+        # Lags each way and recent health on the integrations' pages; the catch-up's lags.
+        register_health(lag.health_of)
+        register_catch_up_listener(lag.note_catch_up)

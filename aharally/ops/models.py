@@ -27,3 +27,22 @@ class ClusterHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"cluster {self.cluster} (last beat {self.beat_at:%H:%M:%S})"
+
+
+class IncomingLag(models.Model):
+    """How long a change made in Rally took to be applied here (the catch-up tells ops which
+    objects it changed and Rally's change time). The other direction needs no row: an outbox
+    row's `created_at` and `finished_at` say it."""
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    seconds = models.FloatField()
+    applied_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-applied_at"]
+        indexes = [models.Index(fields=["integration", "applied_at"], name="ops_lag_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.0f} s to apply, for {self.integration_id}"

@@ -37,5 +37,10 @@ class SyncConfig(AppConfig):
         register_lifecycle_listener("enabled", tasks.on_enabled)
         register_lifecycle_listener("disabled", tasks.on_disabled)
         register_lifecycle_listener("deleting", tasks.on_deleting)
+        # A conflict policy the catch-up applied keeps aharally's value: the outbox sends it.
+        from aharally.sync import listeners
+        from aharally.sync.outgoing import outbox
+
+        listeners.register_resend(outbox.resend_kept)
         # Schedules are declared in code and written after every migrate (idempotently).
         post_migrate.connect(tasks.ensure_schedules, sender=self)

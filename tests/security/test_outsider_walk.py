@@ -13,6 +13,7 @@ from django.apps import apps
 from django.core.exceptions import FieldError
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from aharally.alerts.models import Notification
 from aharally.discussion.models import Attachment
 from aharally.discussion.services import create_comment
 from aharally.records.services import create_epic, create_initiative, create_release
@@ -37,6 +38,11 @@ OPEN_TO_SIGNED_IN = {
     # (tests/sync/test_views.py), and a bad action says so (422) without a change.
     "sync:integration_updates",
     "sync:decide",
+    # Everyone's own notifications and preferences; following someone else's is a 404
+    # (below, and tests/alerts/test_views.py).
+    "alerts:notifications",
+    "alerts:mark",
+    "alerts:preferences",
 }
 # Kwargs that name something of the victim's workspace (used again with the outsider's prefix).
 VICTIM_IDS = {
@@ -128,6 +134,10 @@ class Victim:
             size=1,
             mime_type="text/plain",
             uploaded_by=owner,
+        )
+        # The owner's notification (only the owner may follow it).
+        Notification.objects.create(
+            user=owner, workspace=self.workspace, kind="failures", title="Victim's", url="/"
         )
 
     def reference_for(self, url_name: str) -> str:

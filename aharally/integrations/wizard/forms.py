@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from aharally.conflictpolicy.models import Policy, policy_of
 from aharally.integrations.defaults import RELATIONSHIP_LINKS
 from aharally.integrations.models import (
     DEFAULT_RALLY_URL,
@@ -165,6 +166,20 @@ class FieldDirectionsForm(WizardForm):
                 required=False,
                 initial=field_mapping.direction,
                 label=field_mapping.field,
+            )
+
+
+class ConflictPoliciesForm(WizardForm):
+    """One select per two-way field: who wins when both sides changed it."""
+
+    def __init__(self, *args, record_mapping, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field_mapping in record_mapping.field_mappings.all():
+            self.fields[field_mapping.field] = forms.ChoiceField(
+                choices=Policy.choices,
+                required=False,
+                initial=policy_of(field_mapping),
+                label=f"When both sides changed {field_mapping.field}",
             )
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from aharally.conflictpolicy.models import Policy, set_policy
 from aharally.integrations import hooks, rally_metadata
 from aharally.integrations.defaults import (
     ALLOWED_RALLY_TYPES,
@@ -406,6 +407,21 @@ def save_field_directions(*, record_mapping: RecordMapping, directions: dict[str
                 field_mapping.save(update_fields=["direction"])
         else:
             raise WizardError(f"Unknown direction {direction!r}.")
+
+
+@transaction.atomic
+def save_conflict_policies(*, record_mapping: RecordMapping, policies: dict[str, str]) -> None:
+    """`policies` maps a two-way field mapping's field to a conflict policy (conflictpolicy);
+    a field that no longer goes both ways keeps none."""
+    for field_mapping in record_mapping.field_mappings.all():
+        policy = policies.get(field_mapping.field)
+        if field_mapping.direction != Direction.BOTH:
+            policy = Policy.ASK
+        if policy is None:
+            continue
+        if policy not in Policy.values:
+            raise WizardError(f"Unknown conflict policy {policy!r}.")
+        set_policy(field_mapping=field_mapping, policy=policy)
 
 
 @transaction.atomic

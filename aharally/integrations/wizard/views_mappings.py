@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
+from aharally.conflictpolicy.models import Policy, policy_of
 from aharally.integrations.connection import RallyProblem
 from aharally.integrations.custom_matching import suggest
 from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
-from aharally.integrations.models import Integration, WizardStep
+from aharally.integrations.models import Direction, FieldMapping, Integration, WizardStep
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
@@ -26,6 +28,7 @@ from aharally.integrations.wizard.common import (
 )
 from aharally.integrations.wizard.forms import (
     AddMappingForm,
+    ConflictPoliciesForm,
     FieldDirectionsForm,
     RelationshipLinksForm,
 )
@@ -52,7 +55,11 @@ def _page(
         gaps, rally_custom = lookups.mapping_fields(integration)
     except RallyProblem as error:
         problem = error.message
-    mappings = list(source.record_mappings.prefetch_related("field_mappings"))
+    mappings = list(
+        source.record_mappings.prefetch_related(
+            Prefetch("field_mappings", FieldMapping.objects.select_related("conflict_policy_row"))
+        )
+    )
     mapped_types = {m.record_type for m in mappings}
     # This workspace's custom fields (a template group's copies share their keys).
     ours = list(
@@ -62,6 +69,7 @@ def _page(
     for mapping in mappings:
         form = FieldDirectionsForm(record_mapping=mapping, prefix=directions_prefix(mapping))
         rally_fields = rally_custom.get(mapping.pk, [])
+        chosen = ConflictPoliciesForm(record_mapping=mapping, prefix=policies_prefix(mapping))
         rows.append(
             {
                 "mapping": mapping,
@@ -74,6 +82,10 @@ def _page(
                         "mapping": fm,
                         "label": FIELD_LABELS.get(fm.field, fm.field),
                         "bound": form[fm.field],
+                        "policy": chosen[fm.field],
+                        "policy_value": policy_of(fm),
+                        "policy_label": Policy(policy_of(fm)).label,
+                        "two_way": fm.direction == Direction.BOTH,
                     }
                     for fm in mapping.field_mappings.all()
                 ],
@@ -122,6 +134,10 @@ def directions_prefix(record_mapping) -> str:
     return f"m{record_mapping.pk}"
 
 
+def policies_prefix(record_mapping) -> str:
+    return f"c{record_mapping.pk}"
+
+
 # Sent with the step's form, so that no box ticked means "no links", not "links not shown".
 LINKS_SHOWN = "links-shown"
 
@@ -144,6 +160,19 @@ def _save_page(request: HttpRequest, integration: Integration) -> None:
                 name: value
                 for name, value in form.cleaned_data.items()
                 if form.add_prefix(name) in request.POST
+            },
+        )
+        chosen = ConflictPoliciesForm(
+            request.POST, record_mapping=record_mapping, prefix=policies_prefix(record_mapping)
+        )
+        if not chosen.is_valid():
+            raise services.WizardError("Choose a conflict policy from the list for each field.")
+        services.save_conflict_policies(
+            record_mapping=record_mapping,
+            policies={
+                name: value
+                for name, value in chosen.cleaned_data.items()
+                if chosen.add_prefix(name) in request.POST
             },
         )
     if LINKS_SHOWN in request.POST:

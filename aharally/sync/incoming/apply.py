@@ -16,7 +16,7 @@ back, the common case) cost no statement at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -26,7 +26,7 @@ from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
 from aharally.records.rows import update_each
 from aharally.records.services import update_records
-from aharally.sync import history, links, mapping
+from aharally.sync import history, links, listeners, mapping, policies
 from aharally.sync.agreement import (
     changed_in_rally,
     open_conflict,
@@ -48,6 +48,9 @@ CHUNK = 250
 class Applied:
     fields: int = 0
     conflicts: int = 0
+    # (ObjectID, LastUpdateDate) of each object that changed something here (a field or a
+    # conflict): what the catch-up tells its listeners (the alerts compare it with webhooks).
+    changed: list[tuple[int, str]] = field(default_factory=list)
 
 
 def apply_rally_object(link, record, obj, pairs, record_mapping, people=None) -> tuple[int, int]:
@@ -97,12 +100,13 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None
             .order_by("pk")
         }
         records = _records(record_mapping.record_type, [link.record_id for link, _ in chunk])
+        rules = policies.policies_of(record_mapping)
         decided = []
         for link, obj in chunk:
             row, record = fresh.get(link.pk), records.get(link.record_id)
             if row is None or record is None or links.is_stale(row, obj):
                 continue  # unlinked, or the record deleted, since the page; or an older read
-            plan = _plan(row.baseline, record, obj, pairs, record_mapping, people)
+            plan = _plan(row.baseline, record, obj, pairs, record_mapping, people, rules)
             decided.append((link, row, record, obj, plan))
         update_records(
             [(record, plan.changes) for _, _, record, _, plan in decided if plan.changes],
@@ -126,8 +130,16 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None
             link.baseline, link.rally_version = plan.baseline, version
             for field_name, ours, theirs, agreed in plan.conflicts:
                 open_conflict(link, record, field_name, ours=ours, theirs=theirs, agreed=agreed)
+            for field_name, ours, theirs, kept, policy in plan.settled:
+                policies.say_decided(
+                    link, record, field_name, ours=ours, theirs=theirs, kept=kept, policy=policy
+                )
+            if plan.resend:
+                listeners.resend(link, plan.resend)
             applied.fields += len(plan.changes)
             applied.conflicts += len(plan.conflicts)
+            if plan.changes or plan.conflicts or plan.settled:
+                applied.changed.append((link.rally_oid, obj.get("LastUpdateDate") or ""))
             unknown_owners += [(link, record, email) for email in plan.unknown_owners]
         update_each(moved, ["baseline", "rally_version", "updated_at"])
     for link, record, email in unknown_owners:
@@ -160,14 +172,19 @@ class _Plan:
     conflicts: list[tuple[str, Any, Any, Any]]
     unknown_owners: list[str]
     moved: bool  # the baseline moves (both sides agree on a new value)
+    # (field, ours, theirs, kept, policy): changed on both sides, settled by the field's policy.
+    settled: list[tuple[str, Any, Any, str, str]] = field(default_factory=list)
+    # Fields whose policy kept aharally's value: sent to Rally again.
+    resend: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
         return not (self.changes or self.conflicts or self.moved or self.unknown_owners)
 
 
-def _plan(agreed: dict, record, obj, pairs, record_mapping, people=None) -> _Plan:
-    """What applying `obj` to `record` does, given the baseline `agreed`."""
+def _plan(agreed: dict, record, obj, pairs, record_mapping, people=None, rules=None) -> _Plan:
+    """What applying `obj` to `record` does, given the baseline `agreed`; a field changed on
+    both sides goes by its conflict policy (`rules`, from `policies.policies_of`)."""
     status_map = record_mapping.status_map
     state_for = status_map.state_for if status_map else (lambda status: None)
     baseline = dict(agreed)
@@ -184,19 +201,35 @@ def _plan(agreed: dict, record, obj, pairs, record_mapping, people=None) -> _Pla
             baseline[field_name] = incoming  # both sides already agree
             plan.moved = True
             continue
+        kept = None
         if field_name in baseline and not same_value(
             field_name, ours, baseline[field_name], record, status_map
         ):
-            # Changed here too since the baseline.
-            plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
-            continue
+            # Changed here too since the baseline: the field's conflict policy says who wins.
+            policy = (rules or {}).get(field_name)
+            kept = policies.decide(policy, record, obj, field_name) if policy else policies.ASK
+            if kept == policies.OURS:
+                # Rally's value becomes the agreed one, so ours is a change to send again.
+                plan.settled.append((field_name, ours, incoming, kept, policy))
+                plan.resend.append(field_name)
+                baseline[field_name] = incoming
+                plan.moved = True
+                continue
+            if kept == policies.ASK:
+                plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
+                continue
         value = to_record_value(
             field_name, incoming, status_map, workspace=record.workspace, people=people
         )
         if value is mapping.UNKNOWN:
-            if field_name == "assignee":
+            if kept == policies.THEIRS:
+                # Rally's value can't be taken here (a status or person we lack): a reviewer.
+                plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
+            elif field_name == "assignee":
                 plan.unknown_owners.append(incoming)
             continue
+        if kept == policies.THEIRS:
+            plan.settled.append((field_name, ours, incoming, kept, policy))
         plan.changes[field_name] = value
         baseline[field_name] = incoming
     return plan

@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from aharally.integrations.models import Integration
-from aharally.sync import enqueue
+from aharally.sync import enqueue, listeners
 from aharally.sync.incoming.deletions import apply_deletions
 from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.leases import Lease
@@ -96,8 +96,11 @@ def run_catch_up(integration_id: int) -> dict:
                 processed_at=timezone.now()
             )
         outcome["deliveries"] = len(done)
+        # Told, not returned: the task's result is stored, and a large catch-up changes many.
+        changed = outcome.pop("changed", [])
     finally:
         lease.give_back()
+    listeners.caught_up(integration_id, changed=changed)
     # After giving the lease back: a request made while this run held it has left its flag by
     # now, or sees the lease free and queues a run itself.
     if cache.get(_rerun(integration_id)):

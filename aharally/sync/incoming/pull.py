@@ -190,6 +190,7 @@ def _apply_page(integration, config, record_mapping, pairs, client, results, cou
     applied = apply_objects(staying, pairs, record_mapping, people)
     counts["applied"] += applied.fields
     counts["conflicts"] += applied.conflicts
+    counts.setdefault("changed", []).extend(applied.changed)
     _store_progress(staying)
 
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from aharally.observability.instruments import count_failure
+from aharally.observability.instruments import count_failure, observe_lag
 from aharally.sync import history
 from aharally.sync.models import ActivityAction, ErrorKind, OutboxItem, OutboxState
 
@@ -108,15 +108,19 @@ def defer(row: OutboxItem, *, seconds: float) -> None:
 
 
 def finish(row: OutboxItem, *, sent_values: dict) -> None:
+    now = timezone.now()
     _release(
         row,
         state=OutboxState.SENT,
         sent_values=sent_values,
         error_kind="",
         error_message="",
-        finished_at=timezone.now(),
+        finished_at=now,
         look_before_send=False,
     )
+    if sent_values and row.created_at:
+        # The edit-to-Rally lag (/metrics); the pages read it from the rows themselves.
+        observe_lag("to_rally", (now - row.created_at).total_seconds())
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:

@@ -27,9 +27,11 @@ from aharally.integrations.models import LogLevel
 from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.client import RallyClient
 from aharally.rally.objects import RallyObject
-from aharally.sync import agreement, history, links, mapping
+from aharally.records.services import update_record
+from aharally.sync import agreement, history, links, mapping, policies
 from aharally.sync.models import ActivityAction, Link
 from aharally.sync.outgoing.payload import mapping_label
+from aharally.sync.records import SOURCE
 
 
 @dataclass
@@ -43,9 +45,14 @@ class Held:
     # Rally's VersionId when read, and the fields read (none when nothing was read).
     version: str | None = None
     read: set[str] = field(default_factory=set)
+    # Changed on both sides and settled by the field's conflict policy:
+    # (field, ours, theirs, kept, policy). Rally's kept values are taken here ({field: value}).
+    settled: list[tuple[str, Any, Any, str, str]] = field(default_factory=list)
+    taken: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fields(self) -> set[str]:
+        """What is kept out of the write (aharally's value kept by a policy still goes)."""
         return set(self.agreed) | {name for name, *_ in self.conflicts}
 
 
@@ -81,6 +88,9 @@ def hold_back(
     fetch = ["ObjectID", *[rally_field for _, rally_field in pairs]]
     if any(name == "assignee" for name, _ in pairs):
         fetch.append(mapping.OWNER_FETCH)  # an Owner is matched by email, as in the catch-up
+    rules = policies.policies_of(record_mapping)
+    if any(rules.get(name) == policies.Policy.RECENT for name, _ in pairs):
+        fetch.append("LastUpdateDate")  # Rally's side of "most recent change wins"
     current = client.read(f"/{link.rally_type.lower()}/{link.rally_oid}", fetch=fetch)
     held = Held(version=current.version, read={name for name, _ in pairs})
     for name, rally_field in pairs:
@@ -92,8 +102,22 @@ def hold_back(
         ours = values[name]
         if agreement.same_value(name, ours, theirs, record, record_mapping.status_map):
             held.agreed[name] = theirs
-        else:
-            held.conflicts.append((name, ours, theirs, link.baseline.get(name)))
+            continue
+        policy = rules.get(name)
+        kept = policies.decide(policy, record, current, name) if policy else policies.ASK
+        if kept == policies.THEIRS:
+            value = agreement.to_record_value(
+                name, theirs, record_mapping.status_map, workspace=record.workspace, people=people
+            )
+            if value is not mapping.UNKNOWN:
+                held.agreed[name] = theirs  # Rally's stays, and becomes ours and the baseline
+                held.taken[name] = value
+                held.settled.append((name, ours, theirs, kept, policy))
+                continue
+        elif kept == policies.OURS:
+            held.settled.append((name, ours, theirs, kept, policy))  # sent: ours replaces it
+            continue
+        held.conflicts.append((name, ours, theirs, link.baseline.get(name)))
     return held
 
 
@@ -116,6 +140,13 @@ def settle(held: Held, *, link: Link, record, sent: dict[str, Any], written=None
     link.baseline, link.rally_version = baseline, version
     for name, ours, theirs, agreed in held.conflicts:
         agreement.open_conflict(link, record, name, ours=ours, theirs=theirs, agreed=agreed)
+    if held.taken:
+        # Rally's value wins: written here as the integration's, so nothing is sent back.
+        update_record(record, changes=dict(held.taken), user=None, source=SOURCE)
+    for name, ours, theirs, kept, policy in held.settled:
+        if kept == policies.OURS and name not in sent:
+            continue  # the write did not happen: the next attempt reads and decides again
+        policies.say_decided(link, record, name, ours=ours, theirs=theirs, kept=kept, policy=policy)
 
 
 def warn_if_raced(held: Held, written: RallyObject, *, link: Link, row, sent: set[str]) -> bool:

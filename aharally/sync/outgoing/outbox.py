@@ -422,3 +422,16 @@ def retry_record(*, integration: Integration, record_type: str, record_id: int) 
     )
     drain_on_commit(integration.pk)
     return count
+
+
+def resend_kept(link, fields: list[str]) -> None:
+    """A conflict policy kept aharally's value of `fields` (the catch-up moved the baseline to
+    Rally's): ours goes out again, approved as any edit of the integration is."""
+    write_row(
+        integration=link.integration,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        kind=OutboxKind.UPDATE,
+        fields=fields,
+    )
+    drain_on_commit(link.integration_id)
