@@ -88,3 +88,35 @@ def test_a_requirement_is_made_once_in_rally_after_dropped_answers_kills_and_a_d
     _step(machine, m.send_one, pick=8)
     _step(machine, m.send_one, pick=8)
     machine.teardown()
+
+
+def test_a_feature_made_again_after_rally_deleted_it_takes_its_linked_stories_back(machine):
+    """Soak, December 2026: "stories outside their feature in Rally". Rally deleted a feature
+    (emptying its story's parent); the feature was sent again and made anew, but its
+    requirement, linked all along, stayed outside it."""
+    m = SyncMachine
+    _step(machine, m.edit_here, pick=0)
+    _step(machine, m.settle)
+    _step(machine, m.settle)
+    _step(machine, m.switch_approval_mode)
+    _step(machine, m.faults_on, kind="503 on a create, then a dropped answer")
+    _step(machine, m.edit_here, pick=29)
+    _step(machine, m.faults_off)
+    _step(machine, m.catch_up, which=0)
+    _step(machine, m.faults_on, kind="503 once")
+    _step(machine, m.worker_killed_mid_drain, limit=2, which=0)
+    _step(machine, m.edit_here, pick=3)
+    _step(machine, m.new_feature, initiative=0, requirements=1)
+    _step(machine, m.catch_up, which=1)
+    _step(machine, m.switch_approval_mode)
+    _step(machine, m.switch_approval_mode)
+    _step(machine, m.send_one, pick=9)
+    _step(machine, m.faults_off)
+    _step(machine, m.new_story_in_rally, pick=6)
+    _step(machine, m.edit_here, pick=25)
+    _step(machine, m.faults_on, kind="503 on a create, then a dropped answer")
+    _step(machine, m.delete_in_rally, pick=8)
+    _step(machine, m.edit_here, pick=34)
+    _step(machine, m.catch_up, which=0)
+    _step(machine, m.send_and_worker_killed_after_rally_committed, pick=13)
+    machine.teardown()

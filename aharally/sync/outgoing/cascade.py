@@ -1,4 +1,5 @@
-"""A created feature's requirements follow it to Rally: their create rows, written at once.
+"""A created feature's requirements follow it to Rally: their create rows, written at once;
+those already in Rally get an update that puts them under the feature's new object.
 
 Called in the transaction that stores the feature's link. One query chooses them (not linked
 yet, no row of theirs open or in flight) and one insert writes their rows, whatever the
@@ -36,12 +37,17 @@ def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> N
     rows = OutboxItem.objects.filter(
         **mine, record_id=OuterRef("pk"), state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT]
     )
-    chosen = list(
+    found = list(
         feature.requirements.annotate(linked=Exists(linked), has_row=Exists(rows))
-        .filter(linked=False)
         .order_by("rank", "number")
-        .values_list("pk", "has_row")
+        .values_list("pk", "linked", "has_row")
     )
+    chosen = [(pk, has_row) for pk, is_linked, has_row in found if not is_linked]
+    for pk, is_linked, _has_row in found:
+        if is_linked:
+            # Already in Rally (linked by hand, or left behind when Rally deleted the
+            # feature's old object, which empties its stories' parent): put it under this one.
+            _reparent(row, integration, pk)
     fresh = [pk for pk, has_row in chosen if not has_row]
     if fresh:
         # A requirement given an open row since the query above (a person sent it, on
@@ -66,6 +72,19 @@ def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> N
     for pk, has_row in chosen:
         if has_row:
             _join(row, integration, pk)
+
+
+def _reparent(row: OutboxItem, integration, requirement_id: int) -> None:
+    outbox.write_row(
+        integration=integration,
+        record_type=RecordType.REQUIREMENT,
+        record_id=requirement_id,
+        kind=OutboxKind.UPDATE,
+        fields=["feature"],
+        user=row.created_by,
+        job=row.job,
+        state=OutboxState.QUEUED,
+    )
 
 
 def _join(row: OutboxItem, integration, requirement_id: int) -> None:
