@@ -93,6 +93,8 @@ def test_a_file_over_the_limit_shows_its_message_and_a_dropped_png_shows_a_thumb
     assert Attachment.objects.get().name == "mock-up.png"
     thread.get_by_role("textbox", name="Comment", exact=True).fill("Mock-up attached.")
     post(page, thread.get_by_role("button", name="Comment", exact=True).click, status=200)
+    # The answer swaps the thread in: scroll the new one, not the one it replaces.
+    expect(thread.locator(".comment-body").last).to_have_text("Mock-up attached.")
     thread.scroll_into_view_if_needed()
     screenshot("discussion-drawer")
 

@@ -55,12 +55,16 @@ def test_alice_pairs_people_and_owners_go_across_both_ways(
 
     sign_in(page, "alice@example.com", DEMO_PASSWORD, next_url=people_url)
     # Enabling read Rally's users already, without a Refresh: the first send needs them.
-    expect(page.locator("#directory-state")).to_contain_text("Rally users, read", timeout=WAIT_MS)
-    page.locator("#refresh-people").click()
-    expect(page.locator("#people")).to_contain_text("Pat Manager", timeout=WAIT_MS)
     expect(page.locator("#directory-state")).to_contain_text(
-        "Rally users who can see the integrated project"
+        "Rally users who can see the integrated project", timeout=WAIT_MS
     )
+    page.locator("#refresh-people").click()
+    # The refresh is read to its end (the list stops reloading itself) before pairing.
+    expect(page.locator("#directory-state")).to_contain_text("Reading Rally's users")
+    expect(page.locator("#directory-state")).to_contain_text(
+        "Rally users who can see the integrated project", timeout=WAIT_MS
+    )
+    expect(page.locator("#people")).to_contain_text("Pat Manager")
 
     _pair(page, "pm@example.com", "alice@example.com")
     _pair(page, "developer@example.com", "bob@example.com")
