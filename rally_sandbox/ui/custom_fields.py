@@ -9,8 +9,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from rally_sandbox.accounts.models import Workspace
 from rally_sandbox.faults.page import subscription_admin_required
+from rally_sandbox.ui.rules import posted_workspace
 from rally_sandbox.wsapi.custom_fields import KINDS, add_field, list_fields, remove_field
-from rally_sandbox.wsapi.required_fields import RuleError, creatable_type_paths, find_workspace
+from rally_sandbox.wsapi.required_fields import RuleError, creatable_type_paths
 
 KIND_LABELS = {
     "STRING": "String",
@@ -44,13 +45,6 @@ def _page(request: HttpRequest, *, error: str = "", data=None, status: int = 200
     )
 
 
-def _workspace(request: HttpRequest) -> Workspace:
-    workspace = find_workspace(request.POST.get("workspace", ""))
-    if workspace.subscription_id != request.sandbox_user.subscription_id:
-        raise RuleError("That workspace belongs to another subscription.")
-    return workspace
-
-
 @require_GET
 @subscription_admin_required
 def custom_fields(request: HttpRequest) -> HttpResponse:
@@ -62,7 +56,7 @@ def custom_fields(request: HttpRequest) -> HttpResponse:
 def add(request: HttpRequest) -> HttpResponse:
     try:
         field, created = add_field(
-            workspace=_workspace(request),
+            workspace=posted_workspace(request),
             type_name=request.POST.get("type", ""),
             name=request.POST.get("name", ""),
             kind=request.POST.get("kind", ""),
@@ -82,7 +76,7 @@ def add(request: HttpRequest) -> HttpResponse:
 def remove(request: HttpRequest) -> HttpResponse:
     try:
         field = remove_field(
-            workspace=_workspace(request),
+            workspace=posted_workspace(request),
             type_name=request.POST.get("type", ""),
             field_name=request.POST.get("field", ""),
         )

@@ -38,7 +38,8 @@ def _page(request: HttpRequest, *, error: str = "", data=None, status: int = 200
     )
 
 
-def _workspace(request: HttpRequest) -> Workspace:
+def posted_workspace(request: HttpRequest) -> Workspace:
+    """The workspace a subscription administrator's form names, in their subscription."""
     workspace = find_workspace(request.POST.get("workspace", ""))
     if workspace.subscription_id != request.sandbox_user.subscription_id:
         raise RuleError("That workspace belongs to another subscription.")
@@ -56,7 +57,7 @@ def required_fields(request: HttpRequest) -> HttpResponse:
 def add(request: HttpRequest) -> HttpResponse:
     try:
         rule, created = add_rule(
-            workspace=_workspace(request),
+            workspace=posted_workspace(request),
             type_name=request.POST.get("type", ""),
             field_name=request.POST.get("field", ""),
         )
@@ -72,7 +73,7 @@ def add(request: HttpRequest) -> HttpResponse:
 def remove(request: HttpRequest) -> HttpResponse:
     try:
         rule = remove_rule(
-            workspace=_workspace(request),
+            workspace=posted_workspace(request),
             type_name=request.POST.get("type", ""),
             field_name=request.POST.get("field", ""),
         )
