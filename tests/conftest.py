@@ -58,6 +58,18 @@ def sync_sandbox():
 
 
 @pytest.fixture(autouse=True)
+def _slots_given_back_after(django_db_blocker):
+    """Give back the Rally request slots a test's sends and catch-ups set aside for their
+    next request. Left to the process's return thread, they are given back after the test's
+    database is gone, and each prints a "Database access not allowed" traceback."""
+    yield
+    from aharally.concurrency import slots
+
+    with django_db_blocker.unblock():
+        slots.give_back_idle()
+
+
+@pytest.fixture(autouse=True)
 def _forget_webhooks_after(request):
     """Webhooks outlive the test database that registered them: remove them after each test
     that used the sync's sandbox as its `rally_sandbox` (tests/sync, tests/scale, tests/ops…).

@@ -272,6 +272,35 @@ def test_an_applied_record_costs_at_most_one_and_a_half_statements_flat_in_the_p
     assert large_queries <= idle_queries + 1.5 * 40, (small_queries, large_queries, idle_queries)
 
 
+def test_objects_under_no_parent_of_ours_cost_no_statements_each(cast, rally_sandbox, integration):
+    """A busy Rally project changes many objects aharally never imports (under no linked
+    release or initiative, or stories of another integration's feature): a catch-up reads
+    past them for a few statements a page, not four or five an object (which also made the
+    test above depend on what other tests left in the project)."""
+    from tests.sync.support import scope_of
+
+    word = token()
+    _changed_in_rally(cast, rally_sandbox, integration, word, 1)
+    _pull_counting(rally_sandbox, integration)
+    _, project = scope_of(rally_sandbox)
+
+    def unlinked(count: int) -> tuple[int, dict]:
+        with sandbox_client(rally_sandbox) as client:
+            for n in range(count):
+                client.create(
+                    "PortfolioItem/Feature",
+                    {"Project": f"/project/{project}", "Name": f"Theirs {word} {n}"},
+                )
+        _, queries, counts = _pull_counting(rally_sandbox, integration)
+        assert counts.get("imported", 0) == 0
+        return queries, counts
+
+    few, _ = unlinked(2)
+    many, many_counts = unlinked(30)
+    assert many_counts["seen"]["PortfolioItem/Feature"] >= 30
+    assert many - few <= 2, (few, many)
+
+
 @pytest.mark.parametrize("exclude", [True, False])
 def test_a_story_moved_to_a_child_project_loses_its_link_only_with_exclude_child_updates(
     cast, rally_sandbox, integration, exclude

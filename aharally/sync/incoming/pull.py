@@ -168,7 +168,12 @@ def _apply_page(integration, config, record_mapping, pairs, client, results, cou
     )
     # Linked already, by any integration on this Rally (or a broken link of ours): not new.
     known = links.linked_oids(integration, objects)
-    new = [obj for oid, obj in objects.items() if oid not in known]
+    new = imports.screen(
+        integration,
+        config,
+        record_mapping.record_type,
+        [obj for oid, obj in objects.items() if oid not in known],
+    )
     parents = (
         imports.unknown_features(integration, config, new, client=client)
         if new and record_mapping.record_type == RecordType.REQUIREMENT
