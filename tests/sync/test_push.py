@@ -206,3 +206,83 @@ def test_a_feature_sent_alone_takes_its_place_beside_its_sibling_in_rally(
             for oid in oids
         ]
     assert ranks[0] < ranks[1]
+
+
+def _rally_order(sandbox, rally_type: str, oids: list[int]) -> list[int]:
+    with sandbox_client(sandbox) as client:
+        places = {
+            oid: client.read(f"/{rally_type.lower()}/{oid}", fetch=["DragAndDropRank"])[
+                "DragAndDropRank"
+            ]
+            for oid in oids
+        }
+    return sorted(oids, key=places.get)
+
+
+def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of_it(
+    cast, rally_sandbox, integration, caplog
+):
+    from aharally.sync.web.jobs import start_job
+
+    release = make_release(
+        cast.workspace,
+        name=f"R {token()}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    top = make_feature(cast.workspace, release=release, name=f"Top {token()}")
+    outbox.request_send(record=top, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+    # Eight more, each ranked above the one before it: the board's order is the reverse of
+    # the order they are queued (and go out) in, all under the feature already in Rally.
+    features = [
+        make_feature(cast.workspace, release=release, name=f"Bulk {n} {token()}") for n in range(8)
+    ]
+    for n, feature in enumerate(features):
+        update_record(feature, changes={"rank": top.rank + 100 - n}, user=cast.contributor)
+    board = [top, *reversed(features)]
+    start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
+    caplog.set_level("INFO", logger="aharally.sync.outgoing.drain")
+    drain_outbox(integration.pk)
+
+    oids = {
+        link.record_id: link.rally_oid
+        for link in Link.objects.filter(
+            record_type=RecordType.FEATURE, record_id__in=[f.pk for f in board]
+        )
+    }
+    in_board_order = [oids[f.pk] for f in board]
+    assert _rally_order(rally_sandbox, "PortfolioItem/Feature", in_board_order) == in_board_order
+    # Only those out of order moved: Rally made them in the order of their ObjectIDs, at
+    # the bottom, so the longest run of the board's order that is also in ObjectID order
+    # stays; each other one is one request.
+    longest = [1] * len(in_board_order)
+    for i, oid in enumerate(in_board_order):
+        for j in range(i):
+            if in_board_order[j] < oid:
+                longest[i] = max(longest[i], longest[j] + 1)
+    moved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Moved ")]
+    assert moved == [f"Moved {len(board) - max(longest)} of 8 new Rally objects to their rank"]
+    assert not IntegrationLogEntry.objects.filter(
+        integration=integration, level="warning"
+    ).exists(), list(IntegrationLogEntry.objects.values_list("message", flat=True))
+
+
+def test_a_features_requirements_sent_with_it_keep_their_order_in_rally(
+    cast, rally_sandbox, integration
+):
+    feature = make_feature(cast.workspace, name=f"Ordered {token()}")
+    requirements = [make_requirement(feature, name=f"Step {n} {token()}") for n in range(6)]
+    for n, requirement in enumerate(requirements):
+        update_record(requirement, changes={"rank": 100 - n}, user=cast.contributor)
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    oids = {
+        link.record_id: link.rally_oid
+        for link in Link.objects.filter(
+            record_type=RecordType.REQUIREMENT, record_id__in=[r.pk for r in requirements]
+        )
+    }
+    in_order = [oids[r.pk] for r in reversed(requirements)]
+    assert _rally_order(rally_sandbox, "HierarchicalRequirement", in_order) == in_order

@@ -240,10 +240,12 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         look_before_send=True,
         sent_values=row.sent_values,
     )
-    # Its place among the siblings already in Rally; a bulk send's rows go out together, so
-    # they take Rally's order for new work (each move afterwards goes across).
+    # Its place among the siblings already in Rally. A bulk send's rows, and a feature's
+    # requirements, go out a dozen at a time: their siblings may still be on the way, so the
+    # drain places them once they are all in (`ranking.place_created`).
     rank = None
-    if "rank" in values and row.job_id is None:
+    placed_later = row.job_id is not None or row.from_parent
+    if "rank" in values and not placed_later:
         rank = rank_parameter(record, row.record_type, integration.pk)
     try:
         created = run.client.create(
@@ -267,9 +269,11 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         created = run.client.create(
             record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
-    _store_link(
+    link = _store_link(
         row, run, record, record_mapping, created, values, integration, replace_broken=broken_here
     )
+    if placed_later and "rank" in values and isinstance(link, Link):
+        run.to_place(row.record_type, record.pk)  # placed in Rally's rank when the drain ends
 
 
 def _store_link(

@@ -38,6 +38,8 @@ class DrainRun:
     stamped: set[int] = field(default_factory=set)
     # The database connections of the pool's threads, closed when the drain ends.
     connections: set = field(default_factory=set)
+    # Records created without a place in Rally's rank (a bulk send's), placed when it ends.
+    unplaced: list[tuple[str, int]] = field(default_factory=list)
     # Who is who (People), built the first time an Owner is sent in this run.
     _people: PeopleMap | None = None
 
@@ -49,6 +51,10 @@ class DrainRun:
     def link_made(self, integration_id: int, record_type: str, record_id: int) -> Link | None:
         with self.lock:
             return self.made.get((integration_id, record_type, record_id))
+
+    def to_place(self, record_type: str, record_id: int) -> None:
+        with self.lock:
+            self.unplaced.append((record_type, record_id))
 
     def first_time(self, key: str) -> bool:
         """Whether this run meets `key` for the first time (each warning once a run)."""
