@@ -80,11 +80,11 @@ COLLECTIONS = {ConversationPost: "Discussion", Attachment: "Attachments"}
 def announce(obj, *, action: str, user) -> None:
     """A post or attachment created or deleted: its artifact's webhooks hear of it as an
     update of the collection, the member added or removed."""
+    from .changes import CHANGE_BASE_URL, notify_artifact_changed, pigeon_available
     from .render import render_full
-    from .services import CHANGE_BASE_URL, _pigeon_available, notify_artifact_changed
 
     collection = COLLECTIONS.get(type(obj))
-    if collection is None or obj.artifact_id is None or not _pigeon_available():
+    if collection is None or obj.artifact_id is None or not pigeon_available():
         return
     rendered = render_full(obj, base_url=CHANGE_BASE_URL)
     ref = {key: rendered[key] for key in ("_ref", "_refObjectUUID", "_refObjectName", "_type")}

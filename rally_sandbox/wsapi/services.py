@@ -7,9 +7,7 @@ so every change is validated the same way and announced (after commit) to webhoo
 from __future__ import annotations
 
 import copy
-import importlib.util
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -21,23 +19,31 @@ from rally_sandbox.accounts.models import (
     User,
     Workspace,
     allocate,
-    new_object_id,
     new_object_ids,
 )
 
 from . import discussion, rollups
+from .changes import (
+    add_revision,
+    current_or_members,
+    current_value,
+    diff,
+    notify_artifact_changed,
+    pigeon_available,
+    revision_text,
+    snapshot,
+)
 from .conversion import FieldConverter, attributes_for
-from .models import Artifact, RequiredField, Revision
+from .models import Artifact, RequiredField
 from .registry import (
     PORTFOLIO_PATHS,
-    SPECS,
     Attr,
     TypeSpec,
     display_name,
     is_subtype,
     spec_for_object,
 )
-from .render import custom_stored, iso, render_full
+from .render import custom_stored
 
 IDENTITY_FIELDS = {
     "objectid", "formattedid", "objectuuid", "versionid", "creationdate", "lastupdatedate",
@@ -61,40 +67,6 @@ class WriteOutcome:
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
-def _pigeon_available() -> bool:
-    return importlib.util.find_spec("rally_sandbox.pigeon.services") is not None
-
-
-def notify_artifact_changed(*, action: str, artifact: Artifact, changes: dict, actor: User) -> None:
-    """Tell the webhook app about a committed artifact change (it may not be installed)."""
-    if not _pigeon_available():
-        return
-
-    def send() -> None:
-        from rally_sandbox.pigeon import services as pigeon
-
-        pigeon.artifact_changed(action=action, artifact=artifact, changes=changes, actor=actor)
-
-    transaction.on_commit(send)
-
-
-# Rendering before/after for the change set uses a fixed internal base URL; consumers that
-# need their own host can rebuild refs from ObjectIDs.
-CHANGE_BASE_URL = "http://rally-sandbox.invalid"
-
-
-def _snapshot(obj) -> dict:
-    return render_full(obj, base_url=CHANGE_BASE_URL)
-
-
-def diff(before: dict, after: dict) -> dict[str, tuple[Any, Any]]:
-    return {
-        key: (before.get(key), value)
-        for key, value in after.items()
-        if not key.startswith("_") and before.get(key) != value
-    }
-
-
 # --- create and update ---------------------------------------------------------------------
 
 
@@ -105,16 +77,6 @@ def _required(spec: TypeSpec, workspace: Workspace, attrs: dict[str, Attr]) -> l
         )
     )
     return [attr for attr in attrs.values() if attr.required or attr.element_name in rules]
-
-
-def _current(obj, attr: Attr):
-    if attr.custom:
-        return (obj.custom or {}).get(attr.element_name)
-    if attr.is_collection or not attr.column:
-        return None
-    if attr.is_object:
-        return getattr(obj, f"{attr.column}_id")
-    return getattr(obj, attr.column)
 
 
 def _set(obj, attr: Attr, value) -> bool:
@@ -156,8 +118,8 @@ def save_object(
     attrs = attributes_for(spec, workspace)
     conv = FieldConverter(spec, user, workspace, attrs)
     before = (
-        _snapshot(obj)
-        if (not creating and isinstance(obj, Artifact) and _pigeon_available())
+        snapshot(obj)
+        if (not creating and isinstance(obj, Artifact) and pigeon_available())
         else None
     )
     # Portfolio items whose roll-ups count this artifact before the change (loaded from the
@@ -192,7 +154,7 @@ def save_object(
                 conv.ignored(name)
             continue
         if not creating and isinstance(obj, Artifact) and attr.element_name not in old_values:
-            old_values[attr.element_name] = (attr, _current_or_members(obj, attr))
+            old_values[attr.element_name] = (attr, current_or_members(obj, attr))
         errors_before = len(conv.errors)
         converted = conv.convert(attr, value)
         given.add(attr.element_name)
@@ -208,7 +170,7 @@ def save_object(
     _rules(obj, spec, conv, creating)
     discussion.rules(obj, conv.errors)
     for attr in _required(spec, workspace, attrs):
-        value = _current(obj, attr)
+        value = current_value(obj, attr)
         # "None" is the empty choice of a drop-down (RATING) such as Severity.
         if value is None or value == "" or (attr.attribute_type == "RATING" and value == "None"):
             conv.errors.append(f"Validation error: {conv.label(attr)} should not be null")
@@ -247,7 +209,7 @@ def save_object(
         if creating:
             notify_artifact_changed(action="Created", artifact=obj, changes={}, actor=user)
         elif before is not None:
-            outcome.changes = diff(before, _snapshot(obj))
+            outcome.changes = diff(before, snapshot(obj))
             notify_artifact_changed(
                 action="Updated", artifact=obj, changes=outcome.changes, actor=user
             )
@@ -425,7 +387,7 @@ def rank(*, obj: Artifact, above=None, below=None, to: str | None = None) -> Non
 def change_members(
     *, obj: Artifact, collection: str, members: list, add: bool, user: User
 ) -> WriteOutcome:
-    before = _snapshot(obj) if _pigeon_available() else None
+    before = snapshot(obj) if pigeon_available() else None
     with transaction.atomic():
         manager = getattr(obj, collection.lower())
         if add:
@@ -443,62 +405,6 @@ def change_members(
         )
     outcome = WriteOutcome(obj=obj)
     if before is not None:
-        outcome.changes = diff(before, _snapshot(obj))
+        outcome.changes = diff(before, snapshot(obj))
         notify_artifact_changed(action="Updated", artifact=obj, changes=outcome.changes, actor=user)
     return outcome
-
-
-# --- revision history ------------------------------------------------------------------------
-
-
-def add_revision(
-    *, artifact: Artifact, description: str, user: User, object_id: int | None = None
-) -> Revision:
-    """Append to the artifact's RevisionHistory; the number follows its version (0 = created)."""
-    return Revision.objects.create(
-        object_id=object_id or new_object_id(),
-        artifact=artifact,
-        revision_number=max(artifact.version - 1, 0),
-        description=description,
-        user=user,
-    )
-
-
-def _current_or_members(obj: Artifact, attr: Attr):
-    if attr.is_collection:
-        return sorted(member.name for member in getattr(obj, attr.element_name.lower()).all())
-    return _current(obj, attr)
-
-
-def _shown(attr: Attr, value) -> str:
-    if value is None:
-        return ""
-    if attr.is_object:
-        target = SPECS.get(attr.target or "")
-        found = target.queryset().filter(pk=value).first() if target is not None else None
-        return target.ref_name(found) if found is not None else str(value)
-    if isinstance(value, list):
-        return ", ".join(value)
-    if isinstance(value, datetime):
-        return iso(value) or ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def revision_text(obj: Artifact, old_values: dict[str, tuple[Attr, Any]]) -> str:
-    """Rally's wording: `NAME changed from [a] to [b], OWNER added [Dana Developer]`."""
-    parts = []
-    for attr, old in old_values.values():
-        new = _current_or_members(obj, attr)
-        if old == new or (old in (None, "") and new in (None, "")):
-            continue
-        label = attr.display.upper()
-        before, after = _shown(attr, old), _shown(attr, new)
-        if not before:
-            parts.append(f"{label} added [{after}]")
-        elif not after:
-            parts.append(f"{label} removed [{before}]")
-        else:
-            parts.append(f"{label} changed from [{before}] to [{after}]")
-    return ", ".join(parts)
