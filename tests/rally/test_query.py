@@ -52,6 +52,13 @@ def test_in_with_plain_tokens_uses_rallys_in_list():
     assert str(query) == "(ScheduleState in Defined,In-Progress)"
 
 
+def test_in_with_object_ids_uses_rallys_in_list_short_enough_for_a_request_line():
+    oids = list(range(70000000000, 70000000100))
+    query = where("ObjectID", "in", oids)
+    assert str(query).startswith("(ObjectID in 70000000000,70000000001,")
+    assert len(str(query)) < 1300
+
+
 def test_in_with_values_that_need_quotes_becomes_an_or_chain_of_quoted_equals():
     query = where("Name", "in", ["a b", 'c"d', "OR"])
     assert str(query) == '(((Name = "a b") OR (Name = "c\\"d")) OR (Name = "OR"))'
