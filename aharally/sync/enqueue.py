@@ -21,6 +21,7 @@ UNREGISTER_WEBHOOK = "aharally.sync.tasks.unregister_webhook"
 SEARCH = "aharally.sync.tasks.search_rally"
 COMPARE = "aharally.sync.tasks.compare_with_rally"
 READ_PEOPLE = "aharally.sync.tasks.read_rally_people"
+PLACE_IN_RANK = "aharally.sync.tasks.place_in_rank"
 
 
 def enqueue_drain(integration_id: int) -> None:
@@ -38,6 +39,6 @@ def enqueue_on_commit(task: str, *ids: int) -> None:
     transaction.on_commit(lambda: async_task(task, *ids))
 
 
-def enqueue(task: str, *ids: int, **options) -> None:
+def enqueue(task: str, *ids, **options) -> None:
     """Any sync task, with its ids, now (nothing of it waits for a commit)."""
     async_task(task, *ids, **options)

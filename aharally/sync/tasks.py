@@ -21,8 +21,9 @@ from aharally.sync import enqueue, people
 from aharally.sync.enqueue import CATCH_UP, REGISTER_WEBHOOK, TICK, UNREGISTER_WEBHOOK
 from aharally.sync.incoming import catchup, webhooks
 from aharally.sync.models import IncomingEvent, Link, OutboxItem, OutboxState
-from aharally.sync.outgoing import attempts, drain, outbox
+from aharally.sync.outgoing import attempts, drain, outbox, ranking
 from aharally.sync.reconcile import compare, search
+from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,26 @@ def drain_outbox(integration_id: int) -> dict:
         return {"sent": 0, "reason": "bad argument"}
     with bound(integration_id=integration_id):
         return drain.drain_outbox(integration_id)
+
+
+def place_in_rank(integration_id: int, records: list) -> dict:
+    """A bulk send's new Rally objects moved to the board's order (`outgoing.ranking`)."""
+    valid = (
+        isinstance(records, list)
+        and len(records) <= 100_000
+        and all(
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and pair[0] in {RecordType.FEATURE, RecordType.REQUIREMENT}
+            and _an_id(pair[1])
+            for pair in records
+        )
+    )
+    if not _an_id(integration_id) or not valid:
+        logger.error("place_in_rank needs an integration id and [record type, id] pairs")
+        return {"moved": 0, "reason": "bad argument"}
+    with bound(integration_id=integration_id):
+        return {"moved": ranking.place_created(integration_id, [tuple(p) for p in records])}
 
 
 def read_rally_people(integration_id: int) -> dict:

@@ -95,3 +95,18 @@ def rally_objects(sandbox, type_path: str, name_contains: str, *, fetch=None) ->
                 workspace=engineering.ref,
             )
         )
+
+
+def run_queued(func: str) -> list:
+    """Run the queued tasks of `func` here, as a worker would (and take them off the queue);
+    what each returned."""
+    from django.utils.module_loading import import_string
+    from django_q.models import OrmQ
+
+    results = []
+    for row in OrmQ.objects.order_by("id"):
+        if row.func() == func:
+            task = row.task
+            row.delete()
+            results.append(import_string(func)(*task["args"], **task.get("kwargs", {})))
+    return results

@@ -9,12 +9,13 @@ import pytest
 
 from aharally.integrations.log import IntegrationLogEntry
 from aharally.records.services import update_record
+from aharally.sync.enqueue import PLACE_IN_RANK
 from aharally.sync.models import Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType, WorkflowStatus
 from tests.factories import make_feature, make_release, make_requirement
-from tests.sync.support import connect, rally_objects, sandbox_client, token
+from tests.sync.support import connect, rally_objects, run_queued, sandbox_client, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,7 +221,7 @@ def _rally_order(sandbox, rally_type: str, oids: list[int]) -> list[int]:
 
 
 def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of_it(
-    cast, rally_sandbox, integration, caplog
+    cast, rally_sandbox, integration
 ):
     from aharally.sync.web.jobs import start_job
 
@@ -242,8 +243,9 @@ def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of
         update_record(feature, changes={"rank": top.rank + 100 - n}, user=cast.contributor)
     board = [top, *reversed(features)]
     start_job(records=features, integration=integration, user=cast.contributor, label="bulk")
-    caplog.set_level("INFO", logger="aharally.sync.outgoing.drain")
     drain_outbox(integration.pk)
+    # The drain queued their placing as a task of its own.
+    placed = run_queued(PLACE_IN_RANK)
 
     oids = {
         link.record_id: link.rally_oid
@@ -261,8 +263,7 @@ def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of
         for j in range(i):
             if in_board_order[j] < oid:
                 longest[i] = max(longest[i], longest[j] + 1)
-    moved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Moved ")]
-    assert moved == [f"Moved {len(board) - max(longest)} of 8 new Rally objects to their rank"]
+    assert placed == [{"moved": len(board) - max(longest)}]
     assert not IntegrationLogEntry.objects.filter(
         integration=integration, level="warning"
     ).exists(), list(IntegrationLogEntry.objects.values_list("message", flat=True))
@@ -277,6 +278,7 @@ def test_a_features_requirements_sent_with_it_keep_their_order_in_rally(
         update_record(requirement, changes={"rank": 100 - n}, user=cast.contributor)
     outbox.request_send(record=feature, integration=integration, user=cast.contributor)
     drain_outbox(integration.pk)
+    run_queued(PLACE_IN_RANK)
 
     oids = {
         link.record_id: link.rally_oid
@@ -286,3 +288,20 @@ def test_a_features_requirements_sent_with_it_keep_their_order_in_rally(
     }
     in_order = [oids[r.pk] for r in reversed(requirements)]
     assert _rally_order(rally_sandbox, "HierarchicalRequirement", in_order) == in_order
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("1", [["feature", 1]]),
+        (1, "feature 1"),
+        (1, [["epic", 1]]),
+        (1, [["feature", -3]]),
+        (1, [["feature"]]),
+    ],
+)
+def test_placing_in_rank_refuses_bad_task_arguments_with_a_clear_log_line(arguments, caplog):
+    from aharally.sync.tasks import place_in_rank
+
+    assert place_in_rank(*arguments) == {"moved": 0, "reason": "bad argument"}
+    assert "place_in_rank needs an integration id and [record type, id] pairs" in caplog.text

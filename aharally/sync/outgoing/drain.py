@@ -33,7 +33,7 @@ from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
 from aharally.sync import enqueue
 from aharally.sync.leases import Lease
 from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxState
-from aharally.sync.outgoing import attempts, outbox, ranking
+from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.lookups import Lookups
 from aharally.sync.outgoing.push import mark_success, push_row
 from aharally.sync.outgoing.run import DrainRun
@@ -127,17 +127,11 @@ def drain_outbox(integration_id: int) -> dict:
 
 
 def _place_in_rank(run: DrainRun) -> None:
-    """A bulk send's new objects take their places in Rally's rank once they are all in.
-    A rank that can't be set now is set by the record's next move; the sends stand."""
+    """A bulk send's new objects take their places in Rally's rank once they are all in: a
+    task of its own (`ranking.place_created`), so the moves never hold up the next sends."""
     if run.paused or not run.unplaced:
         return
-    try:
-        moved = ranking.place_created(run, run.unplaced)
-    except (RallyError, RallyProblem) as error:
-        logger.warning("Could not place %d new Rally objects in rank: %s", len(run.unplaced), error)
-        return
-    if moved:
-        logger.info("Moved %d of %d new Rally objects to their rank", moved, len(run.unplaced))
+    enqueue.enqueue(enqueue.PLACE_IN_RANK, run.integration.pk, [list(r) for r in run.unplaced])
 
 
 def _hand_over(integration_id: int) -> None:

@@ -5,10 +5,16 @@ release's features, a requirement among its feature's)."""
 
 from __future__ import annotations
 
+import logging
+
+from aharally.integrations.connection import RallyProblem, client_for, ready_to_sync
+from aharally.rally.errors import RallyError
 from aharally.rally.query import where
 from aharally.records.models import Feature, Requirement
 from aharally.sync.models import Link, LinkState
 from aharally.workspaces.models import RecordType
+
+logger = logging.getLogger(__name__)
 
 
 def _siblings(record, record_type: str):
@@ -47,16 +53,37 @@ def rank_parameter(record, record_type: str, integration_id: int) -> tuple[str, 
     return None
 
 
-def place_created(run, created: list[tuple[str, int]]) -> int:
-    """Put the records a bulk send created in this drain at their place in Rally's rank.
+def place_created(integration_id: int, created: list[tuple[str, int]]) -> int:
+    """Put the records a bulk send created at their place in Rally's rank (a task of its own,
+    queued by the drain that created them).
 
-    A bulk send's creates go out a dozen at a time, so none can be placed beside a sibling
-    as it is created (the sibling may still be on its way). Once they are in, Rally's order
-    of each sibling group is read (a request for a hundred objects) and only the records out
-    of aharally's order are moved, each beside its neighbour: the longest run already in
-    order stays where it is. Returns how many were moved (a request each).
+    A bulk send's creates, and a feature's requirements, go out a dozen at a time, so none
+    can be placed beside a sibling as it is created (the sibling may still be on its way).
+    Once they are in, Rally's order of each sibling group is read (a request for a hundred
+    objects) and only the records out of aharally's order are moved, each beside its
+    neighbour: the longest run already in order stays where it is. Returns how many were
+    moved (a request each). A move Rally refuses is left to the record's next rank change.
     """
-    integration_id = run.integration.pk
+    integration, _ = ready_to_sync(integration_id)
+    if integration is None:
+        return 0
+    try:
+        client = client_for(integration, interactive=False)
+    except RallyProblem:
+        return 0  # the drains say why; the ranks follow the next move
+    try:
+        moved = _place(client, integration_id, created)
+    except (RallyError, RallyProblem) as error:
+        logger.warning("Could not place %d new Rally objects in rank: %s", len(created), error)
+        return 0
+    finally:
+        client.close()
+    if moved:
+        logger.info("Moved %d of %d new Rally objects to their rank", moved, len(created))
+    return moved
+
+
+def _place(client, integration_id: int, created: list[tuple[str, int]]) -> int:
     moved = 0
     for record_type in sorted({record_type for record_type, _ in created}):
         groups = _groups(record_type, [pk for kind, pk in created if kind == record_type])
@@ -73,14 +100,14 @@ def place_created(run, created: list[tuple[str, int]]) -> int:
         # A group with one linked record is in order whatever Rally says: no request.
         groups = [group for group in groups if sum(pk in linked for pk in group) > 1]
         places = _rally_places(
-            run.client, {pk: linked[pk] for group in groups for pk in group if pk in linked}
+            client, {pk: linked[pk] for group in groups for pk in group if pk in linked}
         )
         for group in groups:
             target = [pk for pk in group if pk in linked and linked[pk][1] in places]
             for pk, (how, beside) in _moves(target, key=lambda pk: places[linked[pk][1]]):
                 rally_type, oid = linked[pk]
                 other_type, other_oid = linked[beside]
-                run.client.update(
+                client.update(
                     f"/{rally_type.lower()}/{oid}",
                     {},
                     rank=(how, f"/{other_type.lower()}/{other_oid}"),
