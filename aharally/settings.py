@@ -174,12 +174,14 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # Alerts (docs/alerts.md): how often their conditions are evaluated, in minutes; an
 # integration's failures worth telling (this many failed changes, or one kind of error retried
 # for this many minutes); how long changes may come back without a webhook while one is
-# registered; how long Integration updates may wait before reviewers get a digest, in hours.
+# registered; how long Integration updates may wait before reviewers get a digest, in hours;
+# how long a notification read is kept, in days.
 ALERTS_EVALUATE_MINUTES = env_int("ALERTS_EVALUATE_MINUTES", 1)
 ALERTS_FAILED_ROWS = env_int("ALERTS_FAILED_ROWS", 10)
 ALERTS_FAILURE_MINUTES = env_int("ALERTS_FAILURE_MINUTES", 15)
 ALERTS_WEBHOOK_SILENCE_MINUTES = env_int("ALERTS_WEBHOOK_SILENCE_MINUTES", 15)
 ALERTS_REVIEW_WAIT_HOURS = env_int("ALERTS_REVIEW_WAIT_HOURS", 24)
+ALERTS_KEEP_READ_DAYS = env_int("ALERTS_KEEP_READ_DAYS", 90)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

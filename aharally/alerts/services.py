@@ -210,3 +210,12 @@ def preference_of(user) -> Preference:
 
 def unread_count(user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def prune_read() -> int:
+    """Delete the notifications read and older than ALERTS_KEEP_READ_DAYS (run hourly with the
+    digests): the bell's list stays short and the table does not grow forever. Unread ones
+    stay until they are read."""
+    cutoff = timezone.now() - timezone.timedelta(days=settings.ALERTS_KEEP_READ_DAYS)
+    deleted, _ = Notification.objects.filter(read_at__isnull=False, created_at__lt=cutoff).delete()
+    return deleted

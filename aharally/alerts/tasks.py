@@ -21,7 +21,7 @@ def evaluate() -> dict:
 
 
 def send_digests() -> dict:
-    return {"sent": services.send_digests()}
+    return {"sent": services.send_digests(), "pruned": services.prune_read()}
 
 
 def _and_built_on(integration) -> list[Integration]:

@@ -114,8 +114,9 @@ def apply_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], 
         if len(features) != len(feature_ids):
             unknown = len(feature_ids) - len(features)
             raise BulkActionError(
-                f"{features_phrase(unknown)} of the selection no longer exist or belong to "
-                "another workspace; nothing was changed. Reload the board and try again."
+                f"{features_phrase(unknown)} of the selection "
+                f"{'no longer exists or belongs' if unknown == 1 else 'no longer exist or belong'}"
+                " to another workspace; nothing was changed. Reload the board and try again."
             )
         return action.handler(
             features=features, workspace=workspace, user=user, **form.cleaned_data

@@ -170,3 +170,33 @@ def test_a_large_catch_up_costs_the_alerts_a_few_statements_and_keeps_at_most_10
         checks.note_catch_up(integration.pk, changed=[(n, stamp) for n in range(1, 1001)])
     assert len(many) == len(few)
     assert UndeliveredChange.objects.count() == checks.KEEP_UNDELIVERED
+
+
+def test_read_notifications_past_the_keeping_days_are_pruned_hourly_and_unread_ones_stay(
+    cast, settings
+):
+    from aharally.alerts.tasks import send_digests
+
+    settings.ALERTS_KEEP_READ_DAYS = 30
+    now = timezone.now()
+
+    def note(title: str, *, age_days: int, read: bool) -> Notification:
+        made = Notification.objects.create(
+            user=cast.owner,
+            kind=AlertKind.NEEDS_REAUTHORIZATION,
+            workspace=cast.workspace,
+            title=title,
+            read_at=now if read else None,
+        )
+        Notification.objects.filter(pk=made.pk).update(created_at=now - timedelta(days=age_days))
+        return made
+
+    note("old and read", age_days=31, read=True)
+    note("old and unread", age_days=200, read=False)
+    note("recent and read", age_days=29, read=True)
+
+    assert send_digests()["pruned"] == 1
+    assert sorted(Notification.objects.values_list("title", flat=True)) == [
+        "old and unread",
+        "recent and read",
+    ]

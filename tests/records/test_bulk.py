@@ -114,7 +114,7 @@ def test_an_unknown_id_refuses_the_whole_action(client, cast, board):
     data["ids"].append(987654)
     message = post_refused(client, cast, data)
     assert message == (
-        "1 feature of the selection no longer exist or belong to another workspace; "
+        "1 feature of the selection no longer exists or belongs to another workspace; "
         "nothing was changed. Reload the board and try again."
     )
     assert_nothing_changed(cast, board)
