@@ -426,8 +426,10 @@ def _raise_for_json_status(response: requests.Response) -> Any:
 
 
 def _json_or_none(response: requests.Response) -> Any:
+    # Parsed from the bytes: `response.json()` decodes them to a str first, a second copy of
+    # a catch-up's page (megabytes) held while it is parsed.
     try:
-        return response.json()
+        return json.loads(response.content)
     except ValueError:
         return None
 
