@@ -183,3 +183,44 @@ def test_a_rally_file_over_our_limit_is_refused_with_its_size(
     assert IntegrationLogEntry.objects.filter(
         integration=integration, message__contains=f"big-{word}.bin"
     ).filter(message__contains="1,001 bytes").exists()
+
+
+@pytest.fixture
+def site_url(settings, live_server):
+    """Set before the cluster starts (it takes SITE_URL with it): webhooks target this test."""
+    settings.SITE_URL = live_server.url
+    return live_server.url
+
+
+def test_a_post_in_rally_rings_the_webhook_and_arrives_within_seconds(
+    cast, rally_sandbox, site_url, task_cluster
+):
+    """The sandbox fires an "Updated" delivery of the artifact naming its Discussion (as its
+    docs say Rally does); like any delivery it asks for the catch-up, which brings the post."""
+    from aharally.sync.models import IncomingEvent, WebhookRegistration, WebhookState
+    from tests.waiting import wait_until
+
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature, link = linked_feature(cast, integration, word)
+    wait_until(
+        lambda: WebhookRegistration.objects.filter(
+            pk=integration.pk, state=WebhookState.REGISTERED
+        ).exists(),
+        timeout=30,
+        what="the webhook's registration",
+    )
+    IncomingEvent.objects.all().delete()
+    with sandbox_client(rally_sandbox) as client:
+        client.create_post(artifact(link), f"<p>Hooked {word}</p>")
+
+    wait_until(
+        lambda: IncomingEvent.objects.filter(object_oid=link.rally_oid).exists(),
+        timeout=30,
+        what="the post's delivery",
+    )
+    wait_until(
+        lambda: Comment.objects.filter(record_id=feature.pk, body__contains=word).exists(),
+        timeout=30,
+        what="the post as a comment",
+    )
