@@ -65,7 +65,7 @@ def test_a_post_and_a_file_in_rally_come_here_once(cast, rally_sandbox, integrat
 
 def test_our_own_post_coming_back_is_an_echo(cast, rally_sandbox, integration):
     word = token()
-    feature, link = linked_feature(cast, integration, word)
+    feature, _link = linked_feature(cast, integration, word)
     services.create_comment(record=feature, body=f"Mine {word}", user=cast.owner)
     services.add_attachment(
         record=feature, upload=ContentFile(b"abc", name=f"{word}.txt"), user=cast.owner
@@ -180,9 +180,13 @@ def test_a_rally_file_over_our_limit_is_refused_with_its_size(
     pull_updates(integration.pk)
 
     assert not services.attachments_of(feature).exists()
-    assert IntegrationLogEntry.objects.filter(
-        integration=integration, message__contains=f"big-{word}.bin"
-    ).filter(message__contains="1,001 bytes").exists()
+    assert (
+        IntegrationLogEntry.objects.filter(
+            integration=integration, message__contains=f"big-{word}.bin"
+        )
+        .filter(message__contains="1,001 bytes")
+        .exists()
+    )
 
 
 @pytest.fixture

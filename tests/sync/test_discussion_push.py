@@ -173,7 +173,9 @@ def test_with_approval_it_waits_in_integration_updates(cast, rally_sandbox, inte
     assert DiscussionPair.objects.filter(kind="comment", item_id=comment.pk).exists()
 
 
-def test_a_file_rally_cant_take_is_refused_with_its_size(cast, rally_sandbox, integration, settings):
+def test_a_file_rally_cant_take_is_refused_with_its_size(
+    cast, rally_sandbox, integration, settings
+):
     settings.ATTACHMENT_MAX_BYTES = 60_000_000  # ours is larger than Rally's 50 MB
     word = token()
     feature, link = linked_feature(cast, integration, word)
