@@ -118,8 +118,10 @@ def test_a_comment_and_a_png_go_to_rally_and_a_reply_and_a_file_come_back(
 
     # The webhook's delivery (or the minute's catch-up) brings both; bob reloads.
     wait_until(
-        lambda: Comment.objects.filter(record_id=feature.pk, source="Rally").exists()
-        and Attachment.objects.filter(record_id=feature.pk, name="checkout.log").exists(),
+        lambda: (
+            Comment.objects.filter(record_id=feature.pk, source="Rally").exists()
+            and Attachment.objects.filter(record_id=feature.pk, name="checkout.log").exists()
+        ),
         timeout=90,
         what="the reply and the log from Rally",
     )
