@@ -201,3 +201,69 @@ def test_a_file_rally_cant_take_is_refused_with_its_size(
     assert Activity.objects.filter(
         record_type=feature.record_type, record_id=feature.pk, detail__contains="not sent"
     ).exists()
+
+
+def test_a_worker_killed_mid_send_leaves_one_post(cast, rally_sandbox, integration, settings):
+    """The dead worker's request reached Rally; its row, left in flight, is reclaimed and
+    looks before it sends: the post is adopted, not made again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    word = token()
+    feature, link = linked_feature(cast, integration, word)
+    integration.outgoing_mode = OutgoingMode.APPROVE  # so that no drain takes it meanwhile
+    integration.save(update_fields=["outgoing_mode"])
+    comment = services.create_comment(record=feature, body=f"Killed {word}", user=cast.owner)
+    row = OutboxItem.objects.get(record_type="comment", record_id=comment.pk)
+    text = f"<p><b>{cast.owner.email}</b> wrote:</p>{comment.body}"
+    # What the worker did before it died: marked the row, sent the post, got no answer.
+    long_ago = timezone.now() - timedelta(seconds=settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
+    OutboxItem.objects.filter(pk=row.pk).update(
+        state=OutboxState.IN_FLIGHT,
+        claim_token="dead",
+        claimed_at=long_ago,
+        first_attempt_at=timezone.now(),
+        attempts=1,
+        look_before_send=True,
+        sent_values={"text": text},
+    )
+    with sandbox_client(rally_sandbox) as client:
+        client.create_post(f"/portfolioitem/feature/{link.rally_oid}", text)
+
+    drain_outbox(integration.pk)  # reclaims the stuck row, then sends it
+
+    row.refresh_from_db()
+    assert row.state == OutboxState.SENT
+    assert len(rally_posts(rally_sandbox, link.rally_oid)) == 1
+    assert DiscussionPair.objects.filter(kind="comment", item_id=comment.pk).exists()
+
+
+def test_integration_updates_shows_and_rejects_a_waiting_file(
+    client, cast, rally_sandbox, integration
+):
+    from django.urls import reverse
+
+    word = token()
+    feature, link = linked_feature(cast, integration, word)
+    integration.outgoing_mode = OutgoingMode.APPROVE
+    integration.save(update_fields=["outgoing_mode"])
+    attachment = services.add_attachment(
+        record=feature, upload=ContentFile(PNG, name=f"wait-{word}.png"), user=cast.contributor
+    )
+    row = OutboxItem.objects.get(record_type="attachment", record_id=attachment.pk)
+    client.force_login(cast.owner)
+
+    page = client.get(reverse("sync:integration_updates")).content.decode()
+    assert f"wait-{word}.png" in page and feature.name in page
+
+    queue.reject(user=cast.owner, row_ids=[row.pk])
+    drain_outbox(integration.pk)
+    row.refresh_from_db()
+    assert row.state == OutboxState.REJECTED
+    assert rally_files(rally_sandbox, link.rally_oid) == []
+    assert Activity.objects.filter(
+        record_type=feature.record_type,
+        record_id=feature.pk,
+        detail=f"Rejected sending wait-{word}.png",
+    ).exists()
