@@ -21,6 +21,8 @@ from django.db.models import Prefetch, QuerySet
 from aharally.integrations.log import audit_integration, log_event
 from aharally.integrations.models import (
     DISCUSSION_FIELDS,
+    DISCUSSION_OFF,
+    Direction,
     FieldMapping,
     Integration,
     IntegrationState,
@@ -86,6 +88,15 @@ class EffectiveRecordMapping:
     # The *Comments* and *Attachments* lines ("comments"/"attachments" → direction): kept
     # apart from `field_mappings`, which are the record's own fields. No line: both ways.
     discussion: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def discussion_lines(self) -> list[tuple[str, str]]:
+        """("Comments", "Both ways"), ("Attachments", …): the lines as people read them."""
+        ways = {**dict(Direction.choices), Direction.BOTH: "Both ways", DISCUSSION_OFF: "Off"}
+        return [
+            (name.title(), ways.get(self.discussion.get(name, Direction.BOTH), "Both ways"))
+            for name in DISCUSSION_FIELDS
+        ]
 
 
 @dataclass(frozen=True)
