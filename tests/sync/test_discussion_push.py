@@ -267,3 +267,29 @@ def test_integration_updates_shows_and_rejects_a_waiting_file(
         record_id=feature.pk,
         detail=f"Rejected sending wait-{word}.png",
     ).exists()
+
+
+def test_a_comment_costs_one_request_and_a_file_two(cast, rally_sandbox, integration):
+    feature, _link = linked_feature(cast, integration, token())
+    drain_outbox(integration.pk)  # whatever the link's send left (its look-ups) is done
+
+    def requests_of(add) -> int:
+        add()
+        rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
+        drain_outbox(integration.pk)
+        return rally_sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
+
+    assert (
+        requests_of(
+            lambda: services.create_comment(record=feature, body="One post", user=cast.owner)
+        )
+        == 1
+    )
+    assert (
+        requests_of(
+            lambda: services.add_attachment(
+                record=feature, upload=ContentFile(PNG, name="one.png"), user=cast.owner
+            )
+        )
+        == 2
+    )
