@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from aharally.discussion import hooks
 from aharally.discussion.forms import AttachmentForm, CommentForm
 from aharally.discussion.models import Comment
 from aharally.discussion.services import (
@@ -59,8 +60,15 @@ def panel_context(request, record, *, comment_form=None, attachment_form=None, e
         attachment.can_delete = can_delete_attachment(attachment, membership=membership)
         attachment.url = f"{base}attachments/{attachment.pk}/"
         attachment.previewable = attachment.mime_type in PREVIEWABLE
+    # Where each stands in Rally, when the sync is there to say (discussion.hooks).
+    notes = hooks.item_notes(record=record, comments=comments, attachments=attachments)
+    for comment in comments:
+        comment.elsewhere = notes.get(("comment", comment.pk))
+    for attachment in attachments:
+        attachment.elsewhere = notes.get(("attachment", attachment.pk))
     can_write = membership.can(Capability.EDIT_RECORDS)
     return {
+        "edit_note": hooks.edit_note(record=record),
         "record": record,
         "base_url": base,
         "comments": comments,

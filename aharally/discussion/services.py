@@ -12,6 +12,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import linebreaks
 
+from aharally.discussion import hooks
 from aharally.discussion.models import Attachment, Comment
 from aharally.records.models import RecordChange
 from aharally.records.richtext import html_to_text, sanitize_html
@@ -81,6 +82,7 @@ def create_comment(*, record, body: str, user=None, author_name: str = "", sourc
         source=source,
     )
     _history(record, field=COMMENTS, old="", new=html_to_text(body), user=user, source=source)
+    hooks.item_added(kind="comment", item=comment, record=record, source=source)
     return comment
 
 
@@ -180,6 +182,7 @@ def add_attachment(
         with transaction.atomic():
             attachment.save()
             _history(record, field=ATTACHMENTS, old="", new=name, user=user, source=source)
+            hooks.item_added(kind="attachment", item=attachment, record=record, source=source)
     except Exception:
         attachment.file.storage.delete(attachment.file.name)
         raise

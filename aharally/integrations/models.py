@@ -197,6 +197,13 @@ class Direction(models.TextChoices):
     ONCE = "once", "Set once (at creation)"
 
 
+# Field mappings with these fields are not fields: they are the *Comments* and *Attachments*
+# lines, whose direction says where a record's comments and files go (no line: both ways;
+# "off": neither way). The sync reads them from `EffectiveRecordMapping.discussion`.
+DISCUSSION_FIELDS = ("comments", "attachments")
+DISCUSSION_OFF = "off"
+
+
 class FieldMapping(models.Model):
     record_mapping = models.ForeignKey(
         RecordMapping, on_delete=models.CASCADE, related_name="field_mappings"

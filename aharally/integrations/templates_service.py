@@ -20,6 +20,9 @@ from django.db.models import Prefetch, QuerySet
 
 from aharally.integrations.log import audit_integration, log_event
 from aharally.integrations.models import (
+    DISCUSSION_FIELDS,
+    DISCUSSION_OFF,
+    Direction,
     FieldMapping,
     Integration,
     IntegrationState,
@@ -82,6 +85,18 @@ class EffectiveRecordMapping:
     field_mappings: list[FieldMapping]
     status_map: EffectiveStatusMap | None
     mapping: RecordMapping  # the row it comes from (the template's, for a derived one)
+    # The *Comments* and *Attachments* lines ("comments"/"attachments" → direction): kept
+    # apart from `field_mappings`, which are the record's own fields. No line: both ways.
+    discussion: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def discussion_lines(self) -> list[tuple[str, str]]:
+        """("Comments", "Both ways"), ("Attachments", …): the lines as people read them."""
+        ways = {**dict(Direction.choices), Direction.BOTH: "Both ways", DISCUSSION_OFF: "Off"}
+        return [
+            (name.title(), ways.get(self.discussion.get(name, Direction.BOTH), "Both ways"))
+            for name in DISCUSSION_FIELDS
+        ]
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,14 @@ def effective_config(integration: Integration) -> EffectiveConfig:
                 record_type_label=mapping.get_record_type_display(),
                 rally_type=mapping.rally_type,
                 rally_type_name=mapping.rally_type_name or mapping.rally_type,
-                field_mappings=list(mapping.field_mappings.all()),
+                field_mappings=[
+                    m for m in mapping.field_mappings.all() if m.field not in DISCUSSION_FIELDS
+                ],
+                discussion={
+                    m.field: m.direction
+                    for m in mapping.field_mappings.all()
+                    if m.field in DISCUSSION_FIELDS
+                },
                 status_map=(
                     _translate(
                         status_map=status_map,

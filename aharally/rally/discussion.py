@@ -145,6 +145,51 @@ class DiscussionMixin:
         """
         return list(self.collection(artifact, "Attachments", fetch=list(fetch)))
 
+    def attachments_on(
+        self: RallyClient,
+        artifacts: Iterable[RefLike] = (),
+        *,
+        since: datetime | None = None,
+        workspace: RefLike | None = None,
+        fetch: Sequence[str] = ATTACHMENT_FETCH,
+    ) -> Iterator[RallyObject]:
+        """Attachments on any of ``artifacts`` (created after ``since``) without their bytes,
+        as ``posts`` reads posts: one query per POSTS_QUERY_ARTIFACTS artifacts. With no
+        artifacts and a ``since``, every attachment of the workspace created since then.
+
+        Reference: GET /attachment?query=((Artifact.ObjectID = …) OR …)&order=CreationDate.
+        """
+        yield from self._discussion_query("Attachment", artifacts, since, workspace, fetch)
+
+    def posts_since(
+        self: RallyClient, since: datetime, *, workspace: RefLike | None = None
+    ) -> Iterator[RallyObject]:
+        """Every post of the workspace created after ``since``, oldest first, 2,000 a page:
+        Rally's post on an artifact leaves the artifact's LastUpdateDate as it was, so a
+        catch-up finds new posts by their own CreationDate."""
+        yield from self._discussion_query("ConversationPost", (), since, workspace, POST_FETCH)
+
+    def _discussion_query(self: RallyClient, type_path, artifacts, since, workspace, fetch):
+        oids = sorted({_artifact_oid(artifact) for artifact in artifacts})
+        size = POSTS_QUERY_ARTIFACTS
+        chunks = [oids[i : i + size] for i in range(0, len(oids), size)]
+        if not chunks and since is None:
+            return
+        for chunk in chunks or [None]:
+            query = None
+            if chunk is not None:
+                query = any_of(*(where("Artifact.ObjectID", "=", oid) for oid in chunk))
+            if since is not None:
+                created = where("CreationDate", ">", since)
+                query = created if query is None else all_of(query, created)
+            yield from self.query(
+                type_path,
+                query=query,
+                fetch=list(fetch),
+                order=["CreationDate", "ObjectID"],
+                workspace=workspace,
+            )
+
     def attachment_bytes(self: RallyClient, attachment: RallyObject | RefLike) -> bytes:
         """The file's bytes: reads its AttachmentContent and decodes the base64.
 

@@ -6,6 +6,11 @@ class SyncConfig(AppConfig):
     name = "aharally.sync"
 
     def ready(self) -> None:
+        from aharally.discussion.hooks import (
+            register_edit_note,
+            register_item_listener,
+            register_item_notes,
+        )
         from aharally.integrations.hooks import (
             register_authorized_listener,
             register_lifecycle_listener,
@@ -20,10 +25,21 @@ class SyncConfig(AppConfig):
             register_record_menu,
         )
         from aharally.sync import people, tasks
-        from aharally.sync.outgoing import changes
-        from aharally.sync.web import board, counts, menus, views, views_people, views_reconcile
+        from aharally.sync.outgoing import changes, discussion
+        from aharally.sync.web import (
+            board,
+            counts,
+            discussion_notes,
+            menus,
+            views,
+            views_people,
+            views_reconcile,
+        )
 
         register_record_listener(changes.on_record_saved)
+        register_item_listener(discussion.on_item_added)
+        register_item_notes(discussion_notes.item_notes)
+        register_edit_note(discussion_notes.edit_note)
         register_card_decorator(board.card_links)
         register_record_menu(menus.record_menu)
         register_demo_seeder(people.seed_demo_pairs)

@@ -10,13 +10,24 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from aharally.records.rows import insert_each
-from aharally.sync.models import Activity
+from aharally.sync.models import DISCUSSION_KINDS, Activity
 
 
 class AboutARecord(Protocol):
     integration_id: int
     record_type: str
     record_id: int
+
+
+def about(subject: AboutARecord) -> tuple[str, int]:
+    """The record a line is about: a comment's or an attachment's outbox row names the item
+    (`record_type` "comment"/"attachment"), and its `values` the record it is on."""
+    if getattr(subject, "kind", None) in DISCUSSION_KINDS:
+        values = getattr(subject, "values", None) or {}
+        return values.get("record_type", subject.record_type), values.get(
+            "record_id", subject.record_id
+        )
+    return subject.record_type, subject.record_id
 
 
 def note(
@@ -36,10 +47,11 @@ def note_all(lines: Iterable[tuple[AboutARecord, str]], action: str, user=None) 
 
 
 def _fields(subject: AboutARecord, action: str, detail: str, user, user_id=None) -> dict:
+    record_type, record_id = about(subject)
     return {
         "integration_id": subject.integration_id,
-        "record_type": subject.record_type,
-        "record_id": subject.record_id,
+        "record_type": record_type,
+        "record_id": record_id,
         "action": action,
         "detail": detail[:2000],
         **({"user_id": user_id} if user is None and user_id is not None else {"user": user}),

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aharally.integrations.models import Direction
+from aharally.integrations.models import DISCUSSION_OFF, Direction
 from aharally.workspaces.models import RecordType
 
 SENT_ON_CREATE = {Direction.TO_RALLY, Direction.BOTH, Direction.ONCE}
@@ -228,3 +228,25 @@ def project_scope(config) -> dict:
     project and its children (the whole workspace when it has no project). Query arguments."""
     project = f"/project/{config.rally_project_oid}" if config.rally_project_oid else None
     return {"project": project, "project_scope_down": True}
+
+
+# -- comments and attachments (the record mapping's "comments" and "attachments" lines) ------
+
+TO_RALLY_WAYS = (Direction.BOTH, Direction.TO_RALLY)
+TO_AHARALLY_WAYS = (Direction.BOTH, Direction.TO_AHARALLY)
+
+
+def discussion_direction(record_mapping, field: str) -> str:
+    """How a record type's comments (`field` "comments") or attachments go: no line, both
+    ways."""
+    if record_mapping is None:
+        return DISCUSSION_OFF
+    return record_mapping.discussion.get(field, Direction.BOTH)
+
+
+def discussion_goes_to_rally(record_mapping, field: str) -> bool:
+    return discussion_direction(record_mapping, field) in TO_RALLY_WAYS
+
+
+def discussion_comes_here(record_mapping, field: str) -> bool:
+    return discussion_direction(record_mapping, field) in TO_AHARALLY_WAYS

@@ -120,8 +120,8 @@ def test_the_drawer_and_the_board_card_show_the_thread(client, cast, feature):
     assert "One" in drawer and "Two" in drawer
     # A viewer reads, but has no form to write with.
     assert "Add a comment" not in drawer
-    # Said where it matters, until the sync carries them.
-    assert "they are not sent to Rally yet" in drawer
+    # Not linked to Rally: nothing said of Rally (tests/sync/test_discussion_notes.py).
+    assert "Rally" not in drawer.split('class="discussion"')[1].split("</section>")[0]
     board = client.get("/w/PLAT/features/board/").content.decode()
     assert 'title="2 comments"' in board
 

@@ -56,6 +56,9 @@ def test_the_settings_page_summarises_every_wizard_step(owner_client, integratio
         "Set client certificate",
         "Disable",
         "Delete…",
+        # Comments and attachments: both ways unless the field mappings say otherwise.
+        'Comments <span class="muted">(Both ways)</span>',
+        'Attachments <span class="muted">(Both ways)</span>',
     ):
         assert text in html, text
 

@@ -268,3 +268,41 @@ def test_the_step_lists_rallys_custom_fields_and_matches_ours_by_name(
         in section
     )
     assert "No Rally field of that name" in section  # Budget
+
+
+def test_comments_and_attachments_have_a_direction_line_both_ways_by_default(
+    owner_client, integration
+):
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    feature = integration.record_mappings.get(record_type="feature")
+    assert f'name="m{feature.pk}-comments"' in page
+    assert f'name="m{feature.pk}-attachments"' in page
+    # No line stored: both ways.
+    assert not feature.field_mappings.filter(field__in=["comments", "attachments"]).exists()
+
+    owner_client.post(
+        step_url(integration, "mapping_fields", mapping_id=feature.pk),
+        {f"m{feature.pk}-comments": "off", f"m{feature.pk}-attachments": Direction.TO_RALLY},
+    )
+    directions = dict(feature.field_mappings.values_list("field", "direction"))
+    assert (directions["comments"], directions["attachments"]) == ("off", Direction.TO_RALLY)
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    assert '<option value="off" selected>Off</option>' in page
+
+    owner_client.post(
+        step_url(integration, "mapping_fields", mapping_id=feature.pk),
+        {f"m{feature.pk}-comments": Direction.BOTH, f"m{feature.pk}-attachments": "off"},
+    )
+    directions = dict(feature.field_mappings.values_list("field", "direction"))
+    assert "comments" not in directions  # both ways again: no line
+    assert directions["attachments"] == "off"
+
+
+def test_a_comments_line_takes_no_set_once_direction(owner_client, integration):
+    owner_client.get(step_url(integration, "mappings"))
+    feature = integration.record_mappings.get(record_type="feature")
+    owner_client.post(
+        step_url(integration, "mapping_fields", mapping_id=feature.pk),
+        {f"m{feature.pk}-comments": Direction.ONCE},
+    )
+    assert not feature.field_mappings.filter(field="comments").exists()

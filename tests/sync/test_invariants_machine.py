@@ -74,6 +74,7 @@ from aharally.sync.review import queue
 from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement, make_workspace
+from tests.sync.machine_discussion import DiscussionRules
 from tests.sync.support import connect, rally_objects, sandbox_client, scope_of, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,7 +120,7 @@ def _path(rally_type: str, oid: int) -> str:
     return f"/{rally_type.lower()}/{oid}"
 
 
-class SyncMachine(RuleBasedStateMachine):
+class SyncMachine(DiscussionRules, RuleBasedStateMachine):
     """A model of what people made, where; the real sync does the rest."""
 
     sandbox = None  # set by the test: the session's Rally sandbox
@@ -171,7 +172,7 @@ class SyncMachine(RuleBasedStateMachine):
         ]
         self.mine |= {(RecordType.INITIATIVE, i.pk) for i in self.initiatives}
         self.features: list[int] = []
-        _, self.project_oid = scope_of(self.sandbox)
+        self.workspace_oid, self.project_oid = scope_of(self.sandbox)
         _, self.team_a_oid = scope_of(self.sandbox, project="Platform – Team A")  # noqa: RUF001
 
     def _name(self, letter: str) -> str:
@@ -723,6 +724,7 @@ class SyncMachine(RuleBasedStateMachine):
         self._every_object_made_in_rally_under_a_linked_parent_is_imported_once()
         self._names_agree_or_a_conflict_says_why()
         self._stories_sit_under_their_features()
+        self.check_discussion_at_rest()
 
     def _every_sent_record_is_linked(self) -> None:
         missing = []

@@ -8,6 +8,8 @@ from aharally.conflictpolicy.models import Policy, policy_of
 from aharally.integrations.defaults import RELATIONSHIP_LINKS
 from aharally.integrations.models import (
     DEFAULT_RALLY_URL,
+    DISCUSSION_FIELDS,
+    DISCUSSION_OFF,
     Direction,
     IncomingMode,
     Integration,
@@ -151,13 +153,33 @@ class AddMappingForm(WizardForm):
     rally_type = forms.CharField(max_length=100, label="Rally type")
 
 
+# The *Comments* and *Attachments* lines: a direction of their own, "Off" included.
+DISCUSSION_CHOICES = [
+    (Direction.BOTH, "Both ways"),
+    (Direction.TO_RALLY, "To Rally"),
+    (Direction.TO_AHARALLY, "To aharally"),
+    (DISCUSSION_OFF, "Off"),
+]
+DISCUSSION_LABELS = {"comments": "Comments", "attachments": "Attachments"}
+DISCUSSION_RALLY = {"comments": "Discussion", "attachments": "Attachments"}
+
+
+def discussion_directions(record_mapping) -> dict[str, str]:
+    """The record mapping's *Comments* and *Attachments* directions (no line: both ways)."""
+    found = {fm.field: fm.direction for fm in record_mapping.field_mappings.all()}
+    return {field: found.get(field, Direction.BOTH) for field in DISCUSSION_FIELDS}
+
+
 class FieldDirectionsForm(WizardForm):
-    """One select per mapped field; "Not synced" removes the field mapping."""
+    """One select per mapped field; "Not synced" removes the field mapping. Then the
+    *Comments* and *Attachments* lines (both ways, to Rally, to aharally, off)."""
 
     def __init__(self, *args, record_mapping, **kwargs):
         super().__init__(*args, **kwargs)
         self.record_mapping = record_mapping
         for field_mapping in record_mapping.field_mappings.all():
+            if field_mapping.field in DISCUSSION_FIELDS:
+                continue
             choices = list(Direction.choices)
             if field_mapping.field not in ("name", "status"):
                 choices.append(("", "Not synced"))
@@ -167,6 +189,13 @@ class FieldDirectionsForm(WizardForm):
                 initial=field_mapping.direction,
                 label=field_mapping.field,
             )
+        for field, direction in discussion_directions(record_mapping).items():
+            self.fields[field] = forms.ChoiceField(
+                choices=DISCUSSION_CHOICES,
+                required=False,
+                initial=direction,
+                label=DISCUSSION_LABELS[field],
+            )
 
 
 class ConflictPoliciesForm(WizardForm):
@@ -175,6 +204,8 @@ class ConflictPoliciesForm(WizardForm):
     def __init__(self, *args, record_mapping, **kwargs):
         super().__init__(*args, **kwargs)
         for field_mapping in record_mapping.field_mappings.all():
+            if field_mapping.field in DISCUSSION_FIELDS:
+                continue  # no conflict: a comment is never changed on both sides
             self.fields[field_mapping.field] = forms.ChoiceField(
                 choices=Policy.choices,
                 required=False,

@@ -20,6 +20,8 @@ from aharally.integrations.defaults import (
 )
 from aharally.integrations.log import log_info
 from aharally.integrations.models import (
+    DISCUSSION_FIELDS,
+    DISCUSSION_OFF,
     AuthMethod,
     Direction,
     FieldMapping,
@@ -392,8 +394,29 @@ def link_label(parent: str, child: str) -> str:
 
 @transaction.atomic
 def save_field_directions(*, record_mapping: RecordMapping, directions: dict[str, str]) -> None:
-    """`directions` maps a field mapping's field to a Direction, or "" to stop syncing it."""
+    """`directions` maps a field mapping's field to a Direction, or "" to stop syncing it;
+    "comments" and "attachments" to their line's direction (both ways, the default, is no
+    line at all)."""
+    for field in DISCUSSION_FIELDS:
+        direction = directions.get(field)
+        if direction is None or direction == "":
+            continue
+        if direction not in (*Direction.values, DISCUSSION_OFF) or direction == Direction.ONCE:
+            raise WizardError(f"Unknown direction {direction!r}.")
+        lines = FieldMapping.objects.filter(record_mapping=record_mapping, field=field)
+        if direction == Direction.BOTH:
+            lines.delete()
+        elif not lines.update(direction=direction):
+            FieldMapping.objects.create(
+                record_mapping=record_mapping,
+                field=field,
+                rally_field="Discussion" if field == "comments" else "Attachments",
+                direction=direction,
+                position=1000,
+            )
     for field_mapping in record_mapping.field_mappings.all():
+        if field_mapping.field in DISCUSSION_FIELDS:
+            continue
         direction = directions.get(field_mapping.field)
         if direction is None:
             continue
@@ -414,6 +437,8 @@ def save_conflict_policies(*, record_mapping: RecordMapping, policies: dict[str,
     """`policies` maps a two-way field mapping's field to a conflict policy (conflictpolicy);
     a field that no longer goes both ways keeps none."""
     for field_mapping in record_mapping.field_mappings.all():
+        if field_mapping.field in DISCUSSION_FIELDS:
+            continue
         policy = policies.get(field_mapping.field)
         if field_mapping.direction != Direction.BOTH:
             policy = Policy.ASK

@@ -16,7 +16,13 @@ from aharally.conflictpolicy.models import Policy, policy_of
 from aharally.integrations.connection import RallyProblem
 from aharally.integrations.custom_matching import suggest
 from aharally.integrations.defaults import FIELD_LABELS, RELATIONSHIP_LINKS
-from aharally.integrations.models import Direction, FieldMapping, Integration, WizardStep
+from aharally.integrations.models import (
+    DISCUSSION_FIELDS,
+    Direction,
+    FieldMapping,
+    Integration,
+    WizardStep,
+)
 from aharally.integrations.wizard import lookups, services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
@@ -27,10 +33,14 @@ from aharally.integrations.wizard.common import (
     render_step,
 )
 from aharally.integrations.wizard.forms import (
+    DISCUSSION_CHOICES,
+    DISCUSSION_LABELS,
+    DISCUSSION_RALLY,
     AddMappingForm,
     ConflictPoliciesForm,
     FieldDirectionsForm,
     RelationshipLinksForm,
+    discussion_directions,
 )
 from aharally.workspaces.models import CustomField, RecordType
 
@@ -88,6 +98,19 @@ def _page(
                         "two_way": fm.direction == Direction.BOTH,
                     }
                     for fm in mapping.field_mappings.all()
+                    if fm.field not in DISCUSSION_FIELDS
+                ],
+                # The *Comments* and *Attachments* lines (no line: both ways).
+                "discussion": [
+                    {
+                        "field": field,
+                        "label": DISCUSSION_LABELS[field],
+                        "rally_field": DISCUSSION_RALLY[field],
+                        "bound": form[field],
+                        "value": direction,
+                        "display": dict(DISCUSSION_CHOICES)[direction],
+                    }
+                    for field, direction in discussion_directions(mapping).items()
                 ],
             }
         )

@@ -33,6 +33,7 @@ from aharally.records.rows import update_each
 from aharally.sync import history, links, mapping
 from aharally.sync.incoming import imports
 from aharally.sync.incoming.apply import apply_objects
+from aharally.sync.incoming.discussion import pull_discussion
 from aharally.sync.leases import Lease
 from aharally.sync.models import (
     ActivityAction,
@@ -81,6 +82,9 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
                         f"Rally can't say which {record_mapping.rally_type_name}s changed "
                         f"({error.message}); their changes don't come back by the catch-up.",
                     )
+            pull_discussion(
+                integration, config, client, counts, since_of=lambda s: _since(s, integration)
+            )
         finally:
             client.close()
         PullCursor.objects.filter(integration_id=integration_id).update(

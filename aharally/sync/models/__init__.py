@@ -6,11 +6,13 @@
 - `incoming`: the catch-up's `PullCursor`, webhooks and their deliveries, `ImportCandidate`;
 - `people`: `RallyPerson` (a Rally user, who they are here), `PeopleDirectory`,
   `UnmatchedNotice`, `PreparedPair`;
+- `discussion`: `DiscussionPair`, a comment or attachment ↔ its Rally post or file;
 - `reconcile`: `RallySearch` and `Comparison` with its `Difference` lines.
 
 Everything is importable from here, as Django and the rest of the sync expect.
 """
 
+from aharally.sync.models.discussion import DiscussionPair, ItemKind, ItemOrigin
 from aharally.sync.models.history import Activity, ActivityAction
 from aharally.sync.models.incoming import (
     ImportCandidate,
@@ -22,6 +24,7 @@ from aharally.sync.models.incoming import (
 )
 from aharally.sync.models.links import Conflict, ConflictState, Link, LinkState
 from aharally.sync.models.outbox import (
+    DISCUSSION_KINDS,
     OPEN_STATES,
     DrainLease,
     ErrorKind,
@@ -46,6 +49,7 @@ from aharally.sync.models.reconcile import (
 )
 
 __all__ = [
+    "DISCUSSION_KINDS",
     "OPEN_STATES",
     "Activity",
     "ActivityAction",
@@ -54,11 +58,14 @@ __all__ = [
     "ConflictState",
     "Difference",
     "DifferenceKind",
+    "DiscussionPair",
     "DrainLease",
     "ErrorKind",
     "ImportCandidate",
     "ImportState",
     "IncomingEvent",
+    "ItemKind",
+    "ItemOrigin",
     "JobState",
     "Link",
     "LinkState",

@@ -18,6 +18,15 @@ class OutboxKind(models.TextChoices):
     CREATE = "create", "Create"
     UPDATE = "update", "Update"
     LINK = "link", "Link to an existing Rally record"
+    # A comment or an attachment of a linked record, sent once (sync/outgoing/discussion.py):
+    # its row's record_type is "comment" or "attachment" and record_id the item's id, so the
+    # record's own rows (one open row a record) never meet it.
+    COMMENT = "comment", "Comment"
+    ATTACHMENT = "attachment", "Attachment"
+
+
+# The kinds that send a comment or an attachment rather than a record.
+DISCUSSION_KINDS = (OutboxKind.COMMENT, OutboxKind.ATTACHMENT)
 
 
 class OutboxState(models.TextChoices):

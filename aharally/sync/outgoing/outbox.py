@@ -17,7 +17,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aharally.integrations.connection import check_secrets
-from aharally.integrations.models import Integration, IntegrationState, OutgoingMode
+from aharally.integrations.models import (
+    DISCUSSION_FIELDS,
+    Integration,
+    IntegrationState,
+    OutgoingMode,
+)
 from aharally.sync import history
 from aharally.sync.enqueue import drain_on_commit
 from aharally.sync.links import link_of_record
@@ -224,7 +229,11 @@ def request_send(
 def _everything(record_mapping, record_type: str) -> list[str]:
     """What sending a linked record again sends: every mapped field, and its parents (one
     whose integration came after the record's send gets its Rally parent now)."""
-    fields = list(record_mapping.field_mappings.values_list("field", flat=True))
+    fields = list(
+        record_mapping.field_mappings.exclude(field__in=DISCUSSION_FIELDS).values_list(
+            "field", flat=True
+        )
+    )
     return fields + [relation for relation, _ in PARENT_FIELDS.get(record_type, [])]
 
 

@@ -30,6 +30,7 @@ from aharally.rally.errors import (
 from aharally.rally.objects import RallyRef
 from aharally.sync import history, links, mapping
 from aharally.sync.models import (
+    DISCUSSION_KINDS,
     ActivityAction,
     ErrorKind,
     Link,
@@ -40,6 +41,7 @@ from aharally.sync.models import (
 )
 from aharally.sync.outgoing import attempts, guarded_update, outbox
 from aharally.sync.outgoing.cascade import follow_feature
+from aharally.sync.outgoing.discussion import LOOK_AFTER_LOST_ANSWER, push_item
 from aharally.sync.outgoing.linking import push_link
 from aharally.sync.outgoing.parents import ParentFailed, link_of, resolve_parents
 from aharally.sync.outgoing.payload import (
@@ -83,6 +85,8 @@ def send_row(row: OutboxItem, run: DrainRun) -> None:
             push_create(row, run, integration=integration)
         elif row.kind == OutboxKind.LINK:
             push_link(row, run, integration=integration)
+        elif row.kind in DISCUSSION_KINDS:
+            push_item(row, run, integration=integration)
         else:
             push_update(row, run, integration=integration)
     except Deferred as deferred:
@@ -97,7 +101,9 @@ def send_row(row: OutboxItem, run: DrainRun) -> None:
             row,
             kind=ErrorKind.TRANSIENT,
             message="An unexpected error stopped the send; it will be tried again.",
-            look_before_send=row.kind == OutboxKind.CREATE and row.first_attempt_at is not None,
+            look_before_send=(
+                row.kind in LOOK_AFTER_LOST_ANSWER and row.first_attempt_at is not None
+            ),
         )
 
 
@@ -116,7 +122,7 @@ def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -
             row,
             kind=ErrorKind.OUTCOME_UNKNOWN,
             message="Rally's answer was lost; Rally is checked before it is sent again.",
-            look_before_send=row.kind == OutboxKind.CREATE,
+            look_before_send=row.kind in LOOK_AFTER_LOST_ANSWER,
         )
         return
     if isinstance(error, RallyThrottled | RallyTransientError | RallyConcurrencyConflict):
@@ -150,6 +156,8 @@ def _failed(row: OutboxItem, run: DrainRun, error: RallyError, *, integration) -
 
 
 def _reference(row: OutboxItem) -> str:
+    if row.kind in DISCUSSION_KINDS:
+        return f"a {row.kind} on {row.values.get('record_type', 'a record')}"
     record = load_record(row.record_type, row.record_id)
     return record.reference if record is not None else f"{row.record_type} {row.record_id}"
 

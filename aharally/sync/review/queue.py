@@ -15,14 +15,17 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import effective_config
+from aharally.records.richtext import html_to_text
 from aharally.sync import enqueue, history, mapping
 from aharally.sync.models import (
+    DISCUSSION_KINDS,
     ActivityAction,
     Conflict,
     ConflictState,
@@ -139,13 +142,18 @@ def _rows(user, filters: QueueFilters, states):
 
 
 def _records_for(rows) -> dict[tuple[str, int], Any]:
+    """Each row's record, by the row's (record_type, record_id); a comment's or an
+    attachment's row gets the record it is on."""
     by_type: dict[str, list[int]] = defaultdict(list)
     for row in rows:
-        by_type[row.record_type].append(row.record_id)
+        by_type[history.about(row)[0]].append(history.about(row)[1])
     found = {}
     for record_type, ids in by_type.items():
         for pk, record in load_records(record_type, ids).items():
             found[(record_type, pk)] = record
+    for row in rows:
+        if row.kind in DISCUSSION_KINDS and history.about(row) in found:
+            found[(row.record_type, row.record_id)] = found[history.about(row)]
     return found
 
 
@@ -191,6 +199,8 @@ def pending_entries(*, user, filters: QueueFilters) -> list[QueueEntry]:
 
 
 def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldChange]:
+    if row.kind in DISCUSSION_KINDS:
+        return [_discussion_change(row)]
     if record_mapping is None:
         return []
     creating = row.kind == OutboxKind.CREATE
@@ -236,6 +246,25 @@ def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldCha
             )
         )
     return changes
+
+
+def _discussion_change(row) -> FieldChange:
+    """A comment or a file waiting to go: what it is, as the reviewer reads it."""
+    values = row.values
+    if row.kind == OutboxKind.COMMENT:
+        text = html_to_text(values.get("text", ""))
+        return FieldChange(
+            field="comments",
+            label="New comment → Discussion",
+            in_rally="",
+            new=text if len(text) <= 300 else text[:299] + "…",
+        )
+    return FieldChange(
+        field="attachments",
+        label="New attachment → Attachments",
+        in_rally="",
+        new=f"{values.get('name', '')} ({filesizeformat(values.get('size') or 0)})",
+    )
 
 
 def mapping_label(field_name: str) -> str:
@@ -305,7 +334,7 @@ def reject(*, user, row_ids) -> int:
     records = _records_for(rows)
     for row in rows:
         record = records.get((row.record_type, row.record_id))
-        rejected_values = {}
+        rejected_values = row.values if row.kind in DISCUSSION_KINDS else {}
         if row.kind == OutboxKind.UPDATE and record is not None:
             config = effective_config(row.integration)
             record_mapping = config.mapping_for(row.record_type)
@@ -335,7 +364,11 @@ def reject(*, user, row_ids) -> int:
             values=rejected_values,
             finished_at=now,
         )
-        what = "creating it in Rally" if row.kind == OutboxKind.CREATE else ", ".join(row.fields)
+        what = {
+            OutboxKind.CREATE: "creating it in Rally",
+            OutboxKind.COMMENT: "sending a comment",
+            OutboxKind.ATTACHMENT: f"sending {row.values.get('name', 'a file')}",
+        }.get(row.kind, ", ".join(row.fields))
         history.note(row, ActivityAction.REJECTED, f"Rejected {what}", user)
     _audit(rows, user=user, action=AuditAction.REJECTION, verb="Rejected")
     return len(rows)

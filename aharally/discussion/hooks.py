@@ -1,0 +1,56 @@
+"""Where the sync plugs into comments and attachments without discussion knowing it
+(docs/architecture.md: a lower app offers a registry, the higher one fills it in).
+
+- item listeners: called *inside the transaction* that adds a comment or an attachment, so
+  what they write (an outbox row) commits or fails with it;
+- item notes: for the thread, a line per comment or attachment saying where it stands
+  elsewhere ("In Rally", "Waiting for approval to go to Rally", "Not sent to Rally: …"),
+  computed for all of a record's items at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+# listener(*, kind: "comment" | "attachment", item, record, source: str) -> None
+ItemListener = Callable[..., None]
+# notes(*, record, comments: Sequence, attachments: Sequence)
+#   -> {("comment" | "attachment", id): (text, level)} with level "ok" | "waiting" | "error"
+ItemNotes = Callable[..., Mapping[tuple[str, int], tuple[str, str]]]
+# edits(*, record) -> a sentence on what edits and deletions here do elsewhere, or ""
+EditNote = Callable[..., str]
+
+_listeners: list[ItemListener] = []
+_notes: list[ItemNotes] = []
+_edit_notes: list[EditNote] = []
+
+
+def register_item_listener(listener: ItemListener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def register_item_notes(notes: ItemNotes) -> None:
+    if notes not in _notes:
+        _notes.append(notes)
+
+
+def register_edit_note(note: EditNote) -> None:
+    if note not in _edit_notes:
+        _edit_notes.append(note)
+
+
+def item_added(*, kind: str, item, record, source: str) -> None:
+    for listener in _listeners:
+        listener(kind=kind, item=item, record=record, source=source)
+
+
+def item_notes(*, record, comments: Sequence, attachments: Sequence) -> dict:
+    found: dict = {}
+    for notes in _notes:
+        found.update(notes(record=record, comments=comments, attachments=attachments))
+    return found
+
+
+def edit_note(*, record) -> str:
+    return " ".join(text for note in _edit_notes if (text := note(record=record)))

@@ -1,0 +1,259 @@
+"""The catch-up's comments and attachments: Rally's new posts and files on linked artifacts.
+
+Rally's post or file on an artifact leaves the artifact's `LastUpdateDate` as it was (the
+sandbox as Rally: its webhook names the artifact's Discussion or Attachments collection, its
+VersionId does not move), so the changed-artifacts query can't find them. Each kind is read
+by its own `CreationDate` instead, past its own cursor (`PullCursor.cursors`
+"ConversationPost" and "Attachment", with the same two seconds of overlap), in the
+integration's Rally workspace: one query a kind, 2,000 a page, whatever the number of linked
+artifacts; what is on an artifact this integration links becomes a comment (author: Rally's
+user's display name) or an attachment (its bytes read through its AttachmentContent, one
+request a file, stored through the storage API), made "by Rally", so nothing goes back.
+
+Nothing comes twice: a Rally object paired already (`DiscussionPair`, ours sent there or
+brought earlier) is an echo and is skipped; one an unfinished send of ours may have made (a
+comment row in flight or whose answer was lost, with the same text on the same artifact; a
+file with the same name and size) is left to that row's look-before-send. The rows are
+looked at before the pairs, so a send finishing between the two reads is seen by one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
+
+from aharally.discussion import services as discussion
+from aharally.discussion.services import DiscussionError
+from aharally.integrations.log import log_event
+from aharally.integrations.models import LogLevel
+from aharally.rally.errors import RallyError, RallyQueryError
+from aharally.sync import history, links, mapping
+from aharally.sync.models import (
+    ActivityAction,
+    DiscussionPair,
+    ItemKind,
+    ItemOrigin,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxState,
+    PullCursor,
+)
+from aharally.sync.records import SOURCE, model_for
+
+logger = logging.getLogger(__name__)
+
+RALLY_TYPE = {ItemKind.COMMENT: "ConversationPost", ItemKind.ATTACHMENT: "Attachment"}
+LINE = {ItemKind.COMMENT: "comments", ItemKind.ATTACHMENT: "attachments"}
+# Objects applied a transaction at a time (a page is 2,000).
+CHUNK = 200
+
+
+def pull_discussion(integration, config, client, counts: dict, *, since_of) -> None:
+    """Bring Rally's new posts and files on this integration's linked artifacts.
+
+    `since_of(stored cursor)` is the catch-up's own reading of a cursor (overlap and all).
+    """
+    workspace = f"/workspace/{config.rally_workspace_oid}" if config.rally_workspace_oid else None
+    for kind in (ItemKind.COMMENT, ItemKind.ATTACHMENT):
+        if not any(mapping.discussion_comes_here(m, LINE[kind]) for m in config.record_mappings):
+            continue
+        rally_type = RALLY_TYPE[kind]
+        cursor_row = PullCursor.objects.get(integration=integration)
+        since = since_of(cursor_row.cursors.get(rally_type))
+        if kind == ItemKind.COMMENT:
+            found = client.posts_since(since, workspace=workspace)
+        else:
+            found = client.attachments_on(since=since, workspace=workspace)
+        chunk: list = []
+        try:
+            for obj in found:
+                chunk.append(obj)
+                if len(chunk) >= CHUNK:
+                    _apply(integration, config, client, kind, chunk, counts)
+                    chunk = []
+        except RallyQueryError as error:
+            # A Rally that can't be asked this (an older WSAPI): the records still come back.
+            log_event(
+                integration,
+                LogLevel.WARNING,
+                f"Rally can't list new {rally_type}s ({error.message}); "
+                f"{LINE[kind]} don't come back from Rally.",
+            )
+            continue
+        if chunk:
+            _apply(integration, config, client, kind, chunk, counts)
+
+
+def _apply(integration, config, client, kind: str, objects: list, counts: dict) -> None:
+    by_artifact = {}
+    for obj in objects:
+        artifact = obj.ref_of("Artifact")
+        if artifact is not None and artifact.object_id is not None:
+            by_artifact.setdefault(artifact.object_id, []).append(obj)
+    artifact_links = {
+        link.rally_oid: link
+        for link in Link.objects.filter(
+            integration=integration, rally_oid__in=list(by_artifact), state=LinkState.OK
+        )
+    }
+    mine = [
+        obj
+        for oid, found in by_artifact.items()
+        if oid in artifact_links
+        and mapping.discussion_comes_here(
+            config.mapping_for(artifact_links[oid].record_type), LINE[kind]
+        )
+        for obj in found
+    ]
+    if mine:
+        # First the sends under way, then the pairs (see the module's docstring).
+        pending = _unfinished_sends(integration, kind)
+        site = links.site_of(integration)
+        paired = set(
+            DiscussionPair.objects.filter(
+                rally_site=site, rally_oid__in=[obj.object_id for obj in mine]
+            ).values_list("rally_oid", flat=True)
+        )
+        new = [
+            obj for obj in mine if obj.object_id not in paired and _key(kind, obj) not in pending
+        ]
+        records = _records(artifact_links, new)
+        for obj in new:
+            link = artifact_links[obj.ref_of("Artifact").object_id]
+            record = records.get((link.record_type, link.record_id))
+            if record is not None:
+                _bring(integration, client, kind, obj, record, link, site, counts)
+    _move_cursor(integration, RALLY_TYPE[kind], objects)
+
+
+def _key(kind: str, obj) -> tuple:
+    artifact = obj.ref_of("Artifact").object_id
+    if kind == ItemKind.COMMENT:
+        return (artifact, mapping.normalise_html(obj.get("Text")))
+    return (artifact, obj.get("Name"), obj.get("Size"))
+
+
+def _unfinished_sends(integration, kind: str) -> set[tuple]:
+    """What sends of ours may have made without being paired yet: a row in flight, or one
+    whose answer was lost (it looks in Rally before sending again)."""
+    keys = set()
+    rows = OutboxItem.objects.filter(
+        integration=integration,
+        kind=kind,
+        state__in=[
+            OutboxState.IN_FLIGHT,
+            OutboxState.QUEUED,
+            OutboxState.FAILED,
+        ],
+        look_before_send=True,
+    ).only("values", "sent_values")
+    for row in rows:
+        sent, artifact = row.sent_values or {}, row.values.get("artifact")
+        if kind == ItemKind.COMMENT:
+            keys.add((artifact, mapping.normalise_html(sent.get("text", ""))))
+        else:
+            keys.add((artifact, sent.get("name"), sent.get("size")))
+    return keys
+
+
+def _records(artifact_links: dict, objects: list) -> dict:
+    wanted: dict[str, set[int]] = {}
+    for obj in objects:
+        link = artifact_links[obj.ref_of("Artifact").object_id]
+        wanted.setdefault(link.record_type, set()).add(link.record_id)
+    found = {}
+    for record_type, ids in wanted.items():
+        for record in model_for(record_type).objects.filter(pk__in=ids):
+            found[(record_type, record.pk)] = record
+    return found
+
+
+def _author(obj) -> str:
+    user = obj.get("User")
+    if isinstance(user, dict):
+        return user.get("_refObjectName") or user.get("EmailAddress") or "Rally"
+    return "Rally"
+
+
+def _bring(integration, client, kind, obj, record, link, site, counts) -> None:
+    author = _author(obj)
+    data = None
+    if kind == ItemKind.ATTACHMENT:
+        size = obj.get("Size") or 0
+        if size > discussion.max_upload_bytes():
+            _refuse_file(integration, record, link, obj, size)
+            return
+        try:
+            data = client.attachment_bytes(obj)
+        except RallyError as error:
+            log_event(
+                integration,
+                LogLevel.WARNING,
+                f"Could not read {obj.get('Name')} on {link.formatted_id} from Rally: "
+                f"{error.message}",
+                "It is read again at the next catch-up.",
+            )
+            return
+    try:
+        # The item and its pair commit together: a pair refused (brought meanwhile by another
+        # catch-up on this Rally) takes the item away with it.
+        with transaction.atomic():
+            if kind == ItemKind.COMMENT:
+                item = discussion.create_comment(
+                    record=record, body=obj.get("Text") or "", author_name=author, source=SOURCE
+                )
+                detail = f"Comment by {author} from Rally"
+            else:
+                upload = ContentFile(data, name=obj.get("Name") or "file")
+                upload.content_type = obj.get("ContentType") or ""
+                item = discussion.add_attachment(
+                    record=record, upload=upload, uploaded_by_name=author, source=SOURCE
+                )
+                detail = f"Attachment {item.name} by {author} from Rally"
+            DiscussionPair.objects.create(
+                rally_site=site,
+                kind=kind,
+                item_id=item.pk,
+                rally_oid=obj.object_id,
+                artifact_oid=link.rally_oid,
+                integration=integration,
+                origin=ItemOrigin.RALLY,
+            )
+            history.note(link, ActivityAction.RECEIVED, detail)
+    except IntegrityError:
+        return  # brought meanwhile by another catch-up on this Rally (a template group)
+    except DiscussionError as refusal:  # an empty post, say
+        log_event(
+            integration,
+            LogLevel.WARNING,
+            f"A {kind} on {link.formatted_id} in Rally was not brought: {refusal}",
+        )
+        return
+    key = "comments" if kind == ItemKind.COMMENT else "attachments"
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _refuse_file(integration, record, link, obj, size: int) -> None:
+    limit = discussion.max_upload_bytes()
+    message = (
+        f"{obj.get('Name')} on {link.formatted_id} in Rally was not brought to "
+        f"{record.reference}: it is {size:,} bytes ({filesizeformat(size)}), over this "
+        f"server's limit of {limit:,} bytes ({filesizeformat(limit)})."
+    )
+    log_event(integration, LogLevel.WARNING, message, "ATTACHMENT_MAX_BYTES sets the limit.")
+    history.note(link, ActivityAction.FAILED, message)
+
+
+def _move_cursor(integration, rally_type: str, objects: list) -> None:
+    newest = max((str(obj.get("CreationDate") or "") for obj in objects), default="")
+    if not newest:
+        return
+    with transaction.atomic():
+        row = PullCursor.objects.select_for_update().get(integration=integration)
+        if newest > str(row.cursors.get(rally_type) or ""):
+            row.cursors = {**row.cursors, rally_type: newest}
+            row.save(update_fields=["cursors"])

@@ -1,0 +1,92 @@
+"""The thread's word on each comment and attachment of a linked record: in Rally, waiting,
+or not sent and why (discussion.hooks' item notes), in three queries whatever their number."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from aharally.discussion.models import Attachment, Comment
+from aharally.sync.models import (
+    DiscussionPair,
+    ItemKind,
+    ItemOrigin,
+    Link,
+    LinkState,
+    OutboxItem,
+    OutboxState,
+)
+
+OK, WAITING, ERROR, QUIET = "ok", "waiting", "error", "quiet"
+
+
+def _items(record):
+    on = {"record_type": record.record_type, "record_id": record.pk}
+    return (
+        Comment.objects.filter(**on).values("pk"),
+        Attachment.objects.filter(**on).values("pk"),
+    )
+
+
+def item_notes(*, record, comments, attachments) -> dict:
+    linked = list(
+        Link.objects.filter(
+            record_type=record.record_type, record_id=record.pk, state=LinkState.OK
+        ).values_list("formatted_id", flat=True)
+    )
+    comment_ids, attachment_ids = _items(record)
+    pairs = {
+        (pair.kind, pair.item_id): pair
+        for pair in DiscussionPair.objects.filter(
+            Q(kind=ItemKind.COMMENT, item_id__in=comment_ids)
+            | Q(kind=ItemKind.ATTACHMENT, item_id__in=attachment_ids)
+        )
+    }
+    rows = {
+        (row.kind, row.record_id): row
+        for row in OutboxItem.objects.filter(
+            Q(record_type=ItemKind.COMMENT, record_id__in=comment_ids)
+            | Q(record_type=ItemKind.ATTACHMENT, record_id__in=attachment_ids)
+        ).order_by("id")
+    }
+    where = f" ({linked[0]})" if len(linked) == 1 and linked[0] else ""
+    notes = {}
+    for kind, items in ((ItemKind.COMMENT, comments), (ItemKind.ATTACHMENT, attachments)):
+        for item in items:
+            note = _note(pairs.get((kind, item.pk)), rows.get((kind, item.pk)), where, linked)
+            if note is not None:
+                notes[(kind, item.pk)] = note
+    return notes
+
+
+def _note(pair, row, where: str, linked: list) -> tuple[str, str] | None:
+    if pair is not None:
+        if pair.origin == ItemOrigin.RALLY:
+            return f"From Rally{where}", OK
+        return f"In Rally{where}", OK
+    if row is None:
+        # Added before the record was linked, or while this way was off: it stays here.
+        return ("Stays in aharally: not sent to Rally", QUIET) if linked else None
+    if row.state == OutboxState.AWAITING_APPROVAL:
+        return "Waiting for approval to go to Rally", WAITING
+    if row.state in (OutboxState.QUEUED, OutboxState.IN_FLIGHT):
+        if row.error_message:
+            return f"Going to Rally (retrying: {row.error_message})", WAITING
+        return "Going to Rally", WAITING
+    if row.state == OutboxState.FAILED:
+        return f"Not sent to Rally: {row.error_message}", ERROR
+    if row.state == OutboxState.REJECTED:
+        return "Not sent to Rally: a reviewer rejected it", QUIET
+    return f"In Rally{where}", OK
+
+
+def edit_note(*, record) -> str:
+    """What editing or deleting here does in Rally (WSAPI documents no edit or delete of a
+    post by its author, so neither is sent)."""
+    if not Link.objects.filter(
+        record_type=record.record_type, record_id=record.pk, state=LinkState.OK
+    ).exists():
+        return ""
+    return (
+        "New comments and files go to Rally. Edits and deletions stay here: Rally's copy "
+        "keeps what was sent."
+    )
