@@ -67,7 +67,6 @@ class Figures:
             f"({self.count} change{'s' if self.count != 1 else ''})"
         )
 
-
     @property
     def short(self) -> str:
         """The median and p95 as "12 s / 40 s", or "—" without changes (a table cell)."""
