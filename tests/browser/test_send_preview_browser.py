@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.core.cache import cache
+from django.db.models import Count
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from aharally.integrations.models import OutgoingMode
+from aharally.integrations.models import Integration, OutgoingMode
 from aharally.integrations.templates_service import effective_config, use_as_template
 from aharally.records.demo import DEMO_PASSWORD, seed_demo
-from aharally.records.models import Feature
+from aharally.records.models import Feature, Release
 from aharally.records.services import create_initiative
 from aharally.sync.models import Link, OutboxItem
 from aharally.sync.web.jobs import start_job
@@ -146,3 +147,67 @@ def _preview_cancel_send(page, sync_sandbox, screenshot, started) -> None:
     ]
     assert len(goals_made) == 2
     assert len(rally_objects(sync_sandbox, "HierarchicalRequirement", word)) == 17
+
+
+def _group(sync_sandbox):
+    seed_demo()
+    platform = Workspace.objects.get(prefix="PLAT")
+    alice = platform.memberships.get(role=Role.OWNER).user
+    template = connect(platform, sync_sandbox, owner=alice, outgoing_mode=OutgoingMode.AUTOMATIC)
+    use_as_template(integration=template, by=alice)
+    company = Workspace.objects.get(prefix="CO")
+    connect(company, sync_sandbox, owner=alice, template=template, name="Company Rally")
+    return platform, template
+
+
+def test_send_release_to_rally_previews_in_its_menu_and_sends_only_once_confirmed(
+    page, sync_sandbox, task_cluster, screenshot
+):
+    platform, _template = _group(sync_sandbox)
+    release = (
+        Release.objects.filter(workspace=platform, is_parking_lot=False)
+        .annotate(n=Count("features"))
+        .filter(n__gt=0)
+        .first()
+    )
+    count = release.features.count()
+    sign_in(
+        page, "bob@example.com", DEMO_PASSWORD, next_url=f"/w/PLAT/releases/{release.reference}/"
+    )
+    menu = page.locator(".integrations-menu").first
+    menu.locator("summary").click()
+    menu.locator("[data-send-to-rally]").click()
+    dialog = page.locator("dialog.send-preview-dialog[open]")
+    expect(dialog.locator("[data-send-summary]")).to_contain_text(
+        f"1 release and {count} features: "
+    )
+    screenshot("send-release-preview")
+    dialog.locator("[data-send-cancel]").click()
+    expect(page.locator("dialog.send-preview-dialog[open]")).to_have_count(0)
+    assert not OutboxItem.objects.exists()
+
+    menu.locator("[data-send-to-rally]").click()
+    page.locator("dialog.send-preview-dialog[open] [data-send-confirmed]").click()
+    expect(page.locator(".job-progress .job-label")).to_contain_text(
+        f"Sent {count + 1}", timeout=SEND_MS
+    )
+    assert Link.objects.filter(record_type="release", record_id=release.pk).exists()
+
+
+def test_a_send_confirmed_after_the_grant_was_revoked_says_so_on_the_board(page, sync_sandbox):
+    _platform, template = _group(sync_sandbox)
+    sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
+    expect(page.locator(".card").first).to_be_visible()
+    references = page.locator(".card").evaluate_all(
+        "cards => cards.slice(0, 2).map(card => card.dataset.reference)"
+    )
+    _choose(page, references)
+    dialog = page.locator("dialog.send-preview-dialog[open]")
+    expect(dialog.locator("[data-send-summary]")).to_contain_text("2 features: 2 to create")
+
+    Integration.objects.filter(pk=template.pk).update(needs_reauthorization=True)
+    dialog.locator("[data-send-confirmed]").click()
+
+    expect(page.locator("#bulk-result .flash.error")).to_contain_text("needs re-authorization")
+    expect(page.locator("dialog.send-preview-dialog[open]")).to_have_count(0)
+    assert not OutboxItem.objects.exists()
