@@ -252,3 +252,34 @@ def test_the_preview_is_shown_to_those_who_may_send(client, cast, template_group
 
     assert response.status_code == status
     assert not OutboxItem.objects.exists()
+
+
+def test_a_parent_rally_would_refuse_refuses_the_records_that_need_it_as_the_send_does(
+    template_group, rally_sandbox
+):
+    rally_sandbox.require_field("PortfolioItem/Initiative", "PlannedEndDate")
+    try:
+        features = _selection(template_group, creates=2, linked=0, stories_each=1)
+        preview = preview_sends(records=features, integration=template_group.platform)
+        assert preview.summary() == (
+            "2 features: 2 refused: its initiative's Planned End Date is required in Rally"
+        )
+        assert "has to be in Rally first, and Rally would refuse it" in preview.refused[0].reason
+        assert not preview.parents and preview.requests == 0
+
+        start_job(
+            records=features,
+            integration=template_group.platform,
+            user=template_group.platform.created_by,
+            label="x",
+            skip_refused=True,
+        )
+        drain_outbox(template_group.platform.pk)
+
+        assert not Link.objects.exists()
+        rows = OutboxItem.objects.filter(record_type=RecordType.FEATURE)
+        assert {row.state for row in rows} == {OutboxState.FAILED}
+        assert all("has to be in Rally first" in row.error_message for row in rows)
+    finally:
+        rally_sandbox.unrequire_field("PortfolioItem/Initiative", "PlannedEndDate")
+        cache.clear()

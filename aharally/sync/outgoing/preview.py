@@ -26,7 +26,12 @@ from aharally.sync.models import Link, LinkState, OutboxKind
 from aharally.sync.outgoing import guarded_update
 from aharally.sync.outgoing.cascade import follows_features, requirements_to_follow
 from aharally.sync.outgoing.lookups import Lookups
-from aharally.sync.outgoing.parents import PlannedParent, placeholder_refs, planned_parents
+from aharally.sync.outgoing.parents import (
+    PlannedParent,
+    placeholder_refs,
+    plan_parents_of,
+    planned_parents,
+)
 from aharally.sync.outgoing.payload import (
     build_payload,
     differing_fields,
@@ -235,19 +240,29 @@ def preview_sends(*, records: list, integration: Integration) -> SendPreview:
 def _preview_accepted(preview: SendPreview, sends, run: _PreviewRun, config) -> None:
     integration = preview.integration
     find_link, where_linked = _parent_lookups([send.record for send in sends], integration)
-    parents: dict[tuple[int, str, int], tuple[object, Integration, str]] = {}
-    created_features = []
-    for send in sends:
-        record, record_mapping = send.record, config.mapping_for(send.record_type)
-        planned = planned_parents(
-            record,
+    planned_of = {
+        id(send): planned_parents(
+            send.record,
             send.record_type,
             config,
             integration=integration,
             find_link=find_link,
             where_linked=where_linked,
         )
+        for send in sends
+    }
+    parents: dict[tuple[int, str, int], tuple[object, Integration, str]] = {}
+    for planned in planned_of.values():
+        for one in _parents_to_create(planned):
+            parents.setdefault(_key(one), (one.parent, one.where, one.parent_type))
+    # A parent Rally would refuse fails each record that needs it (parents.ParentFailed).
+    parent_refusals = _parent_refusals(parents, run)
+    created_features, going = [], []
+    for send in sends:
+        record, record_mapping = send.record, config.mapping_for(send.record_type)
+        planned = planned_of[id(send)]
         if send.kind == OutboxKind.CREATE:
+            # The record's own fields first, as push_create checks them before its parents.
             refs = placeholder_refs(planned, config)
             _values, payload, missing = payload_for_create(
                 record, record_mapping, run, config=config, parents=refs
@@ -258,14 +273,22 @@ def _preview_accepted(preview: SendPreview, sends, run: _PreviewRun, config) -> 
                     Refused(record, missing, f"{attribute} is required in Rally")
                 )
                 continue
+        failed = next(
+            (parent_refusals[_key(one)] for one in planned if _key(one) in parent_refusals), None
+        )
+        if failed is not None:
+            preview.refused.append(Refused(record, *failed))
+            continue
+        going.append(send)
+        if send.kind == OutboxKind.CREATE:
             preview.creates.append(record)
             if send.record_type == RecordType.FEATURE:
                 created_features.append(record)
         else:
             preview.updates.append(_update(send, record_mapping, run, config, planned))
-        for one in _parents_to_create(planned):
-            key = (one.where.pk, one.parent_type, one.parent.pk)
-            parents.setdefault(key, (one.parent, one.where, one.parent_type))
+    # Only the parents of records that go are created (a refused record creates none).
+    needed = {_key(one) for send in going for one in _parents_to_create(planned_of[id(send)])}
+    parents = {key: found for key, found in parents.items() if key in needed}
     for parent, where, parent_type in parents.values():
         preview.parents.setdefault(parent_type, []).append((parent, where))
     if created_features and follows_features(config):
@@ -278,6 +301,41 @@ def _preview_accepted(preview: SendPreview, sends, run: _PreviewRun, config) -> 
     # In the order the person selected them.
     order = {id(record): i for i, record in enumerate(preview.selected)}
     preview.refused.sort(key=lambda refused: order.get(id(refused.record), -1))
+
+
+def _key(one: PlannedParent) -> tuple[int, str, int]:
+    return (one.where.pk if one.where else 0, one.parent_type, one.parent.pk)
+
+
+def _parent_refusals(parents: dict, run: _PreviewRun) -> dict[tuple, tuple[str, str]]:
+    """(reason, short reason) by parent, for the parents to create that Rally would refuse:
+    the pre-check the parent's own create makes (inside its child's send, with the same
+    look-ups). A few queries a parent type."""
+    by_type: dict[tuple[int, str], list] = {}
+    for key, (parent, where, parent_type) in parents.items():
+        by_type.setdefault((where.pk, parent_type), []).append((key, parent, where))
+    refusals: dict[tuple, tuple[str, str]] = {}
+    for (_where_id, parent_type), found in by_type.items():
+        loaded = load_records(parent_type, [parent.pk for _, parent, _ in found])
+        for key, parent, where in found:
+            parent = loaded.get(parent.pk, parent)
+            config = run.config_for(where)
+            record_mapping = config.mapping_for(parent_type)
+            refs = placeholder_refs(
+                plan_parents_of(parent, parent_type, run, integration=where), config
+            )
+            _values, payload, missing = payload_for_create(
+                parent, record_mapping, run, config=config, parents=refs
+            )
+            if missing:
+                attribute, _field = first_missing(record_mapping, run, payload)
+                singular = NOUNS.get(parent_type, (parent_type,))[0]
+                refusals[key] = (
+                    f"{parent.reference} has to be in Rally first, and Rally would refuse it: "
+                    f"{missing}",
+                    f"its {singular}'s {attribute} is required in Rally",
+                )
+    return refusals
 
 
 def _parents_to_create(planned: list[PlannedParent]) -> list[PlannedParent]:
