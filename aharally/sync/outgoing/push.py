@@ -279,17 +279,20 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
     _store_link(
-        row, run, record, record_mapping, created, values, integration, replace_broken=broken_here
-    )
+        row, run, record, record_mapping, created, values, integration,
+        replace_broken=broken_here, parents=parents,
+    )  # fmt: skip
 
 
 def _store_link(
     row, run, record, record_mapping, created, values, integration, *, adopted=None,
-    replace_broken=True, reparent=False,
+    replace_broken=True, reparent=False, parents=None,
 ):  # fmt: skip
     """Record the link, finish the row and queue what follows it, in one transaction.
 
-    `values` are what Rally's object holds (the baseline). An adopted object was made by an
+    `values` are what Rally's object holds (the baseline); `parents`, the refs the create
+    gave it, join the baseline as an update's do ("_Parent"…), so a later update sends a
+    parent only when it changed. An adopted object was made by an
     earlier attempt: `adopted` are the record's values now, and those changed since that
     attempt are queued as an update in the same transaction, never taken as sent; with
     `reparent` (Rally emptied a parent it deleted since), its parents go out with it.
@@ -320,7 +323,10 @@ def _store_link(
             rally_type=record_mapping.rally_type,
             rally_oid=created.object_id,
             formatted_id=created.formatted_id or "",
-            baseline=values,
+            baseline={
+                **values,
+                **{f"_{attribute}": ref.path for attribute, ref in (parents or {}).items()},
+            },
             rally_version=links.version_of(created),
             linked_by_id=row.created_by_id,
             then=finish,
