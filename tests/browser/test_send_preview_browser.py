@@ -182,9 +182,15 @@ def test_send_release_to_rally_previews_in_its_menu_and_sends_only_once_confirme
     menu.locator("summary").click()
     menu.locator("[data-send-to-rally]").click()
     dialog = page.locator("dialog.send-preview-dialog[open]")
+    # The release is created once: as the selection's, not again as its features' parent.
     expect(dialog.locator("[data-send-summary]")).to_contain_text(
-        f"1 release and {count} features: "
+        f"1 release and {count} features: {count + 1} to create with 2 initiatives and "
     )
+    expect(dialog.locator("[data-created='release'] td")).to_have_text("1")
+    said = {
+        row.get_attribute("data-created"): int(row.locator("td").inner_text())
+        for row in dialog.locator("[data-created]").all()
+    }
     screenshot("send-release-preview")
     dialog.locator("[data-send-cancel]").click()
     expect(page.locator("dialog.send-preview-dialog[open]")).to_have_count(0)
@@ -196,6 +202,12 @@ def test_send_release_to_rally_previews_in_its_menu_and_sends_only_once_confirme
         f"Sent {count + 1}", timeout=SEND_MS
     )
     assert Link.objects.filter(record_type="release", record_id=release.pk).exists()
+
+    def made() -> dict[str, int]:
+        return {kind: Link.objects.filter(record_type=kind).count() for kind in said}
+
+    # The stories follow their features after the job's count: wait for what was said.
+    wait_until(lambda: made() == said, timeout=60, what=f"Rally holding {said}")
 
 
 def test_a_send_confirmed_after_the_grant_was_revoked_says_so_on_the_board(page, sync_sandbox):

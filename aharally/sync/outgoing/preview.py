@@ -286,8 +286,10 @@ def _preview_accepted(preview: SendPreview, sends, run: _PreviewRun, config) -> 
                 created_features.append(record)
         else:
             preview.updates.append(_update(send, record_mapping, run, config, planned))
-    # Only the parents of records that go are created (a refused record creates none).
+    # Only the parents of records that go are created (a refused record creates none), and a
+    # parent the selection creates anyway (Send release: the release) is made once.
     needed = {_key(one) for send in going for one in _parents_to_create(planned_of[id(send)])}
+    needed -= {(integration.pk, record_type_of(r), r.pk) for r in preview.creates}
     parents = {key: found for key, found in parents.items() if key in needed}
     for parent, where, parent_type in parents.values():
         preview.parents.setdefault(parent_type, []).append((parent, where))
