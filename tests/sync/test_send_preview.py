@@ -283,3 +283,31 @@ def test_a_parent_rally_would_refuse_refuses_the_records_that_need_it_as_the_sen
     finally:
         rally_sandbox.unrequire_field("PortfolioItem/Initiative", "PlannedEndDate")
         cache.clear()
+
+
+def test_a_type_not_mapped_and_an_integration_needing_reauthorization_are_said_per_record(
+    template_group,
+):
+    from aharally.integrations.models import Integration
+    from tests.factories import make_release
+
+    platform = template_group.platform
+    release = make_release(platform.workspace, name=f"Rel {token()}")
+    features = [make_feature(platform.workspace, release=release) for _ in range(2)]
+    platform.record_mappings.filter(record_type=RecordType.RELEASE).delete()
+
+    preview = preview_sends(records=[release, *features], integration=platform)
+
+    assert preview.summary() == (
+        "1 release and 2 features: 2 to create, 1 refused: Releases are not mapped to a Rally "
+        "type in “Rally”: an owner can map them in the integration's mappings."
+    )
+    assert not preview.parents  # an unmapped release is no feature's parent either
+
+    Integration.objects.filter(pk=platform.pk).update(needs_reauthorization=True)
+    platform.refresh_from_db()
+    preview = preview_sends(records=features, integration=platform)
+    assert preview.summary().startswith(
+        "2 features: 2 refused: The integration “Rally” needs re-authorization with Rally"
+    )
+    assert preview.requests == 0
