@@ -67,6 +67,13 @@ class Figures:
             f"({self.count} change{'s' if self.count != 1 else ''})"
         )
 
+    @property
+    def short(self) -> str:
+        """The median and p95 as "12 s / 40 s", or "—" without changes (a table cell)."""
+        if not self.count:
+            return "—"
+        return f"{duration(self.median)} / {duration(self.p95)}"
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None:

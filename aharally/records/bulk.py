@@ -48,6 +48,9 @@ class BulkAction:
     # handler(*, features, workspace, user, **cleaned_data) -> the message shown afterwards
     handler: Callable[..., str]
     capability: str = Capability.EDIT_RECORDS
+    # preview(*, features, workspace, user, **cleaned_data) -> what the action will do (HTML),
+    # shown before it runs with Send and Cancel; the handler then gets `previewed=True`.
+    preview: Callable[..., str] | None = None
 
 
 _REGISTRY: dict[str, BulkAction] = {}
@@ -84,8 +87,8 @@ def parse_ids(values: Iterable[str]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def apply_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], data) -> str:
-    """Run one action on the selected features, all or nothing; returns the report."""
+def _chosen(*, name: str, membership: Membership, ids: Iterable[str], data):
+    """The action, its valid options and the selected ids, or BulkActionError / 403."""
     action = get_bulk_action(name)
     if action is None:
         raise BulkActionError("Choose an action for the selected features.")
@@ -99,28 +102,56 @@ def apply_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], 
             f"Select at most {MAX_SELECTION:,} features at a time "
             f"({len(feature_ids):,} are selected); nothing was changed."
         )
-    workspace, user = membership.workspace, membership.user
-    form = action.form_class(data, prefix=action.name, workspace=workspace, user=user)
+    form = action.form_class(
+        data, prefix=action.name, workspace=membership.workspace, user=membership.user
+    )
     if not form.is_valid():
         problems = "; ".join(str(error) for errors in form.errors.values() for error in errors)
         raise BulkActionError(f"{action.label}: {problems}")
+    return action, form.cleaned_data, feature_ids
+
+
+def _features(queryset, workspace, feature_ids) -> list[Feature]:
+    features = list(
+        queryset.filter(workspace=workspace, pk__in=feature_ids)
+        .select_related("workspace", "release", "status")
+        .order_by("release__is_parking_lot", "rank", "id")
+    )
+    if len(features) != len(feature_ids):
+        unknown = len(feature_ids) - len(features)
+        raise BulkActionError(
+            f"{features_phrase(unknown)} of the selection "
+            f"{'no longer exists or belongs' if unknown == 1 else 'no longer exist or belong'}"
+            " to another workspace; nothing was changed. Reload the board and try again."
+        )
+    return features
+
+
+def needs_preview(name: str, data) -> bool:
+    """Whether the action shows what it will do first (and has not been confirmed yet)."""
+    action = get_bulk_action(name)
+    return action is not None and action.preview is not None and not data.get("confirmed")
+
+
+def preview_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], data) -> str:
+    """What the action would do to the selected features; changes nothing."""
+    action, options, feature_ids = _chosen(name=name, membership=membership, ids=ids, data=data)
+    workspace, user = membership.workspace, membership.user
+    features = _features(Feature.objects.all(), workspace, feature_ids)
+    return action.preview(features=features, workspace=workspace, user=user, **options)
+
+
+def apply_bulk_action(*, name: str, membership: Membership, ids: Iterable[str], data) -> str:
+    """Run one action on the selected features, all or nothing; returns the report."""
+    action, options, feature_ids = _chosen(name=name, membership=membership, ids=ids, data=data)
+    workspace, user = membership.workspace, membership.user
+    if action.preview is not None:
+        options["previewed"] = bool(data.get("confirmed"))
     with transaction.atomic():
-        features = list(
-            Feature.objects.select_for_update(of=("self",))
-            .filter(workspace=workspace, pk__in=feature_ids)
-            .select_related("workspace", "release", "status")
-            .order_by("release__is_parking_lot", "rank", "id")
+        features = _features(
+            Feature.objects.select_for_update(of=("self",)), workspace, feature_ids
         )
-        if len(features) != len(feature_ids):
-            unknown = len(feature_ids) - len(features)
-            raise BulkActionError(
-                f"{features_phrase(unknown)} of the selection "
-                f"{'no longer exists or belongs' if unknown == 1 else 'no longer exist or belong'}"
-                " to another workspace; nothing was changed. Reload the board and try again."
-            )
-        return action.handler(
-            features=features, workspace=workspace, user=user, **form.cleaned_data
-        )
+        return action.handler(features=features, workspace=workspace, user=user, **options)
 
 
 # The built-in actions.

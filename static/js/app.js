@@ -71,6 +71,15 @@
 
   if (!window.htmx) return;
 
+  // A dialog swapped in by HTMX ([data-modal], a send's preview) opens as a modal: the page
+  // behind waits for its Send or Cancel (Cancel is a method="dialog" form, no request).
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("dialog[data-modal]:not([open])").forEach(function (dialog) {
+      dialog.removeAttribute("data-modal");
+      dialog.showModal();
+    });
+  });
+
   // A form with errors comes back as 400 or 422, re-rendered with its messages: swap it in
   // like a 200, or the button looks dead. Every other 4xx/5xx is not swapped (it would put a
   // whole error page inside a fragment): it raises htmx:responseError, handled below.

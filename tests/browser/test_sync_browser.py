@@ -136,6 +136,7 @@ def test_bob_bulk_sends_ten_cards_and_each_gains_its_link_without_a_reload(
         page.locator(f"[data-reference='{reference}'] .card-select").check()
     page.select_option("#bulk-action", "send_to_rally")
     page.locator("#bulk-form button[type=submit]").click()
+    page.locator("dialog.send-preview-dialog [data-send-confirmed]").click()  # the preview
 
     progress = page.locator("#bulk-result .job-progress")
     expect(progress).to_be_visible()

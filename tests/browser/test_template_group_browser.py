@@ -62,6 +62,7 @@ def test_a_bulk_send_on_a_shared_template_links_once_and_copies_nothing(
         page.locator(f"[data-reference='{reference}'] .card-select").check()
     page.select_option("#bulk-action", "send_to_rally")
     page.locator("#bulk-form button[type=submit]").click()
+    page.locator("dialog.send-preview-dialog [data-send-confirmed]").click()  # the preview
     progress = page.locator("#bulk-result .job-progress")
     expect(progress.locator(".job-label")).to_contain_text("Sent 20", timeout=TIMEOUT_MS)
     screenshot("template-group-sent")

@@ -61,6 +61,13 @@ def test_a_change_applied_40_s_after_rally_made_it_shows_in_the_hours_figures(
     ).content.decode()
     assert '<td data-lag="to-aharally-hour">40 s median, 40 s p95 (1 change)</td>' in page
     assert '<td data-lag="to-aharally-day">40 s median, 40 s p95 (1 change)</td>' in page
+    manage = owner_client.get(
+        reverse("integrations:manage", kwargs={"prefix": cast.workspace.prefix})
+    ).content.decode()
+    # Manage integrations: median / p95 each way, over the hour and over the day.
+    assert '<span data-lag="to-aharally-hour">40 s / 40 s</span>' in manage
+    assert '<span data-lag="to-aharally-day">40 s / 40 s</span>' in manage
+    assert '<span data-lag="to-rally-day">' in manage
     # The send that linked it: one change to Rally, the row's own lag.
     assert 'data-lag="to-rally-hour">' in page and "(1 change)</td>" in page
     health = page[page.index('<section class="panel health"') :]

@@ -144,7 +144,13 @@ def test_send_release_to_rally_sends_the_release_and_its_features(client, cast, 
     url = reverse(
         "sync:send", kwargs={"prefix": "PLAT", "record_type": "release", "record_id": release.pk}
     )
-    response = client.post(url, {"integration": integration.pk}, HTTP_HX_REQUEST="true")
+    preview = client.post(url, {"integration": integration.pk}, HTTP_HX_REQUEST="true")
+    assert "1 release and 3 features: 4 to create" in preview.content.decode()
+    assert 'name="confirmed"' in preview.content.decode()
+    assert not OutboxItem.objects.filter(integration=integration).exists()
+    response = client.post(
+        url, {"integration": integration.pk, "confirmed": "1"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     assert "Sending 0 of 4" in response.content.decode()
     drain_outbox(integration.pk)

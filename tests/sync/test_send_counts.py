@@ -70,6 +70,7 @@ def _bulk_send(client, cast, integration, count: int) -> int:
                 "action": "send_to_rally",
                 "ids": [f.pk for f in features],
                 "send_to_rally-integration": integration.pk,
+                "confirmed": "1",  # as from the preview's Send
             },
             HTTP_HX_REQUEST="true",
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
+from aharally.records.models import Requirement
 from aharally.sync.models import (
     OPEN_STATES,
     Link,
@@ -25,23 +26,40 @@ from aharally.sync.outgoing.run import DrainRun
 from aharally.workspaces.models import RecordType
 
 
-def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> None:
-    """Queue the creates of the feature's requirements, when the integration sends them."""
-    config = run.config_for(integration)
-    if (RecordType.FEATURE, RecordType.REQUIREMENT) not in config.relationship_links:
-        return
-    if config.mapping_for(RecordType.REQUIREMENT) is None:
-        return
+def follows_features(config) -> bool:
+    """Whether the integration sends a created feature's requirements after it."""
+    return (
+        RecordType.FEATURE,
+        RecordType.REQUIREMENT,
+    ) in config.relationship_links and config.mapping_for(RecordType.REQUIREMENT) is not None
+
+
+def requirements_to_follow(*, integration, feature_ids) -> dict[int, list[tuple[int, bool, bool]]]:
+    """The requirements of these features as (id, linked here, has a row open or in flight),
+    by feature, in Rally's order: one query however many features (a send asks for its
+    feature, a preview for the whole selection)."""
     mine = {"integration_id": integration.pk, "record_type": RecordType.REQUIREMENT}
     linked = Link.objects.filter(**mine, record_id=OuterRef("pk"), state=LinkState.OK)
     rows = OutboxItem.objects.filter(
         **mine, record_id=OuterRef("pk"), state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT]
     )
-    found = list(
-        feature.requirements.annotate(linked=Exists(linked), has_row=Exists(rows))
-        .order_by("rank", "number")
-        .values_list("pk", "linked", "has_row")
-    )
+    found: dict[int, list[tuple[int, bool, bool]]] = {pk: [] for pk in feature_ids}
+    for feature_id, pk, is_linked, has_row in (
+        Requirement.objects.filter(feature_id__in=list(feature_ids))
+        .annotate(linked=Exists(linked), has_row=Exists(rows))
+        .order_by("feature_id", "rank", "number")
+        .values_list("feature_id", "pk", "linked", "has_row")
+    ):
+        found[feature_id].append((pk, is_linked, has_row))
+    return found
+
+
+def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> None:
+    """Queue the creates of the feature's requirements, when the integration sends them."""
+    if not follows_features(run.config_for(integration)):
+        return
+    mine = {"integration_id": integration.pk, "record_type": RecordType.REQUIREMENT}
+    found = requirements_to_follow(integration=integration, feature_ids=[feature.pk])[feature.pk]
     chosen = [(pk, has_row) for pk, is_linked, has_row in found if not is_linked]
     for pk, is_linked, _has_row in found:
         if is_linked:

@@ -16,29 +16,28 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aharally.integrations.connection import check_secrets
-from aharally.integrations.models import (
-    DISCUSSION_FIELDS,
-    Integration,
-    IntegrationState,
-    OutgoingMode,
-)
+from aharally.integrations.models import Integration, OutgoingMode
 from aharally.sync import history
 from aharally.sync.enqueue import drain_on_commit
-from aharally.sync.links import link_of_record
-from aharally.sync.mapping import PARENT_FIELDS
 from aharally.sync.models import (
     OPEN_STATES,
     ActivityAction,
-    Link,
-    LinkState,
     OutboxItem,
     OutboxKind,
     OutboxState,
     SendJob,
 )
-from aharally.sync.records import record_type_of
-from aharally.workspaces.models import RecordType
+from aharally.sync.outgoing.planning import (
+    PlannedSend,
+    SendPlan,
+    plan_sends,
+)
+from aharally.sync.outgoing.planning import (
+    SyncError as SyncError,
+)
+from aharally.sync.outgoing.planning import (
+    check_can_send as check_can_send,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,35 +45,8 @@ logger = logging.getLogger(__name__)
 RICH_TEXT_FIELDS = {"description"}
 
 
-class SyncError(Exception):
-    """A send that can't be made, explained for the person who asked."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def approval_needed(integration: Integration) -> bool:
     return integration.source.outgoing_mode == OutgoingMode.APPROVE
-
-
-def check_can_send(integration: Integration) -> None:
-    """Refuse a send the integration can't make now, with what to do about it."""
-    if integration.is_template and integration.state != IntegrationState.ENABLED:
-        raise SyncError(f"The integration “{integration.name}” is not enabled.")
-    if integration.state != IntegrationState.ENABLED:
-        raise SyncError(
-            f"The integration “{integration.name}” is not enabled: an owner can enable it in "
-            "Settings → Integrations."
-        )
-    source = integration.source
-    if check_secrets(integration) or source.needs_reauthorization:
-        raise SyncError(
-            f"The integration “{integration.name}” needs re-authorization with Rally: an owner "
-            "can authorize it again in its settings. Nothing was sent."
-        )
-    if not (source.access_token or source.api_key):
-        raise SyncError(f"The integration “{integration.name}” is not authorized with Rally yet.")
 
 
 def _initial_state(integration: Integration) -> str:
@@ -184,36 +156,18 @@ def request_send(
     cascade: bool = True,
     enqueue: bool = True,
 ) -> OutboxItem:
-    """Queue the record for sending: a create when it has no link, else a full update."""
-
-    check_can_send(integration)
-    record_type = record_type_of(record)
-    if record_type == RecordType.RELEASE and getattr(record, "is_parking_lot", False):
-        raise SyncError(f"{record.name} is a parking lot: parking lots are never sent to Rally.")
-    mapping = integration.source.record_mappings.filter(record_type=record_type).first()
-    if mapping is None:
-        raise SyncError(
-            f"{RecordType(record_type).label}s are not mapped to a Rally type in “"
-            f"{integration.name}”: an owner can map them in the integration's mappings."
-        )
-    elsewhere = link_of_record(integration.rally_site, record_type, record.pk)
-    if elsewhere is not None and elsewhere.integration_id != integration.pk:
-        raise SyncError(
-            f"{record.reference} is linked to {elsewhere.formatted_id} through "
-            f"“{elsewhere.integration.name}”, in the same Rally: a record has one Rally record. "
-            "Send it through that integration, or unlink it there first."
-        )
-    link = Link.objects.filter(
-        integration=integration, record_type=record_type, record_id=record.pk
-    ).first()
-    linked = link is not None and link.state == LinkState.OK
-    # Not linked, or its link broken: a new Rally record (whose link replaces the broken one).
+    """Queue the record for sending as planning.plan_sends says: a create when it has no
+    link, else a full update; SyncError when it is refused."""
+    plan = plan_sends(records=[record], integration=integration)
+    if plan.first_refusal():
+        raise SyncError(plan.first_refusal())
+    send = plan.sends[0]
     row = write_row(
         integration=integration,
-        record_type=record_type,
+        record_type=send.record_type,
         record_id=record.pk,
-        kind=OutboxKind.UPDATE if linked else OutboxKind.CREATE,
-        fields=_everything(mapping, record_type) if linked else (),
+        kind=send.kind,
+        fields=send.fields,
         user=user,
         job=job,
         cascade=cascade,
@@ -226,77 +180,39 @@ def request_send(
     return row
 
 
-def _everything(record_mapping, record_type: str) -> list[str]:
-    """What sending a linked record again sends: every mapped field, and its parents (one
-    whose integration came after the record's send gets its Rally parent now)."""
-    fields = list(
-        record_mapping.field_mappings.exclude(field__in=DISCUSSION_FIELDS).values_list(
-            "field", flat=True
-        )
-    )
-    return fields + [relation for relation, _ in PARENT_FIELDS.get(record_type, [])]
-
-
 def request_sends(
-    *, records: list, integration: Integration, user=None, job: SendJob | None = None
+    *,
+    records: list,
+    integration: Integration,
+    user=None,
+    job: SendJob | None = None,
+    plan: SendPlan | None = None,
+    skip_refused: bool = False,
 ) -> list[OutboxItem]:
     """`request_send` for many records (a bulk send), in a few queries a record type rather
-    than a few a record: the same checks and refusals, rows written in one insert.
+    than a few a record: the same plan and refusals, rows written in one insert.
 
-    A record that has a row already (open, or its create in flight) joins it through
-    `request_send`, as do all of them should a row appear meanwhile. No drain is enqueued.
+    A refusal refuses the whole send, unless `skip_refused` (the person saw the preview, which
+    named what is refused): then the rest goes. A record that has a row already (open, or its
+    create in flight) joins it through `request_send`, as do all of them should a row appear
+    meanwhile. No drain is enqueued.
     """
-    check_can_send(integration)
-    by_type: dict[str, list] = {}
-    for record in records:
-        by_type.setdefault(record_type_of(record), []).append(record)
+    plan = plan or plan_sends(records=records, integration=integration)
+    if plan.refused_all:
+        raise SyncError(plan.refused_all)
+    if not skip_refused and plan.first_refusal():
+        raise SyncError(plan.first_refusal())
+    by_type: dict[str, list[PlannedSend]] = {}
+    for send in plan.accepted:
+        by_type.setdefault(send.record_type, []).append(send)
     rows: list[OutboxItem] = []
-    for record_type, of_type in by_type.items():
-        rows += _request_sends_of_type(record_type, of_type, integration, user=user, job=job)
+    for record_type, sends in by_type.items():
+        rows += _request_sends_of_type(record_type, sends, integration, user=user, job=job)
     return rows
 
 
-def _request_sends_of_type(record_type, records, integration, *, user, job) -> list[OutboxItem]:
-    for record in records:
-        if record_type == RecordType.RELEASE and getattr(record, "is_parking_lot", False):
-            raise SyncError(
-                f"{record.name} is a parking lot: parking lots are never sent to Rally."
-            )
-    mapping = integration.source.record_mappings.filter(record_type=record_type).first()
-    if mapping is None:
-        raise SyncError(
-            f"{RecordType(record_type).label}s are not mapped to a Rally type in “"
-            f"{integration.name}”: an owner can map them in the integration's mappings."
-        )
-    ids = [record.pk for record in records]
-    elsewhere = {
-        link.record_id: link
-        for link in Link.objects.filter(
-            rally_site=integration.rally_site,
-            record_type=record_type,
-            record_id__in=ids,
-            state=LinkState.OK,
-        )
-        .exclude(integration=integration)
-        .select_related("integration")
-    }
-    for record in records:
-        if record.pk in elsewhere:
-            link = elsewhere[record.pk]
-            raise SyncError(
-                f"{record.reference} is linked to {link.formatted_id} through "
-                f"“{link.integration.name}”, in the same Rally: a record has one Rally record. "
-                "Send it through that integration, or unlink it there first."
-            )
-    linked = set(
-        Link.objects.filter(
-            integration=integration,
-            record_type=record_type,
-            record_id__in=ids,
-            state=LinkState.OK,
-        ).values_list("record_id", flat=True)
-    )
-    fields = _everything(mapping, record_type) if linked else []
+def _request_sends_of_type(record_type, sends, integration, *, user, job) -> list[OutboxItem]:
+    ids = [send.record.pk for send in sends]
     busy = set(
         OutboxItem.objects.filter(
             integration=integration,
@@ -306,7 +222,7 @@ def _request_sends_of_type(record_type, records, integration, *, user, job) -> l
         ).values_list("record_id", flat=True)
     )
     state = _initial_state(integration)
-    fresh = [record for record in records if record.pk not in busy]
+    fresh = [send for send in sends if send.record.pk not in busy]
     written: list[OutboxItem] = []
     try:
         with transaction.atomic():
@@ -315,15 +231,15 @@ def _request_sends_of_type(record_type, records, integration, *, user, job) -> l
                     OutboxItem(
                         integration=integration,
                         record_type=record_type,
-                        record_id=record.pk,
-                        kind=OutboxKind.UPDATE if record.pk in linked else OutboxKind.CREATE,
-                        fields=fields if record.pk in linked else [],
+                        record_id=send.record.pk,
+                        kind=send.kind,
+                        fields=send.fields,
                         state=state,
                         job=job,
                         cascade=True,
                         created_by=user,
                     )
-                    for record in fresh
+                    for send in fresh
                 ]
             )
     except IntegrityError:
@@ -332,12 +248,12 @@ def _request_sends_of_type(record_type, records, integration, *, user, job) -> l
         history.note_all(
             ((row, WAITING_FOR_REVIEWER) for row in written), ActivityAction.QUEUED, user
         )
-    done = {record.pk for record in fresh}
-    for record in records:
-        if record.pk not in done:
+    done = {send.record.pk for send in fresh}
+    for send in sends:
+        if send.record.pk not in done:
             written.append(
                 request_send(
-                    record=record, integration=integration, user=user, job=job, enqueue=False
+                    record=send.record, integration=integration, user=user, job=job, enqueue=False
                 )
             )
     return written

@@ -8,6 +8,7 @@ importing it: push uses this module, and a parent's create is sent the way every
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -58,28 +59,66 @@ def parent_integration(parent, integration: Integration) -> Integration | None:
     return None
 
 
-def resolve_parents(
-    record, row, run: DrainRun, *, integration: Integration, send_row: SendRow
-) -> dict[str, RallyRef]:
-    """The Rally refs of the record's parents, creating parents that Rally lacks first.
+@dataclass
+class PlannedParent:
+    """A parent the record's send fills in: where it is linked (or None: its workspace has no
+    integration on the template, so the record goes without it) and its link if it has one."""
 
-    Raises Deferred while a parent's create is under way elsewhere.
-    """
-    config = run.config_for(integration)
-    found: dict[str, RallyRef] = {}
-    for relation, parent_type in mapping.PARENT_FIELDS[row.record_type]:
-        attribute = PARENT_ATTRIBUTE.get((relation, row.record_type))
+    attribute: str
+    relation: str
+    parent: object
+    parent_type: str
+    where: Integration | None
+    link: Link | None
+
+
+def planned_parents(
+    record,
+    record_type: str,
+    config,
+    *,
+    integration: Integration,
+    find_link: Callable[[int, str, int], Link | None],
+    where_linked: Callable[[object], Integration | None] | None = None,
+) -> list[PlannedParent]:
+    """The parents a send of the record fills in, by the rules of the relationship links (the
+    send and its preview both ask here). `find_link` and `where_linked` answer from what the
+    caller already loaded (a preview of many records) or from the database."""
+    where_linked = where_linked or (lambda parent: parent_integration(parent, integration))
+    planned: list[PlannedParent] = []
+    attributes: set[str] = set()
+    for relation, parent_type in mapping.PARENT_FIELDS[record_type]:
+        attribute = PARENT_ATTRIBUTE.get((relation, record_type))
         parent = getattr(record, relation, None)
-        if parent is None or attribute is None or attribute in found:
+        if parent is None or attribute is None or attribute in attributes:
             continue
-        if (parent_type, row.record_type) not in config.relationship_links:
+        if (parent_type, record_type) not in config.relationship_links:
             continue
         if config.mapping_for(parent_type) is None:
             continue
         if parent_type == RecordType.RELEASE and parent.is_parking_lot:
             continue  # parking lots are never sent; the record goes without a Rally release
-        where_linked = parent_integration(parent, integration)
-        if where_linked is None:
+        attributes.add(attribute)
+        where = where_linked(parent)
+        link = find_link(where.pk, parent_type, parent.pk) if where is not None else None
+        planned.append(PlannedParent(attribute, relation, parent, parent_type, where, link))
+    return planned
+
+
+def resolve_parents(
+    record, row, run: DrainRun, *, integration: Integration, send_row: SendRow,
+    planned: list[PlannedParent] | None = None,
+) -> dict[str, RallyRef]:  # fmt: skip
+    """The Rally refs of the record's parents, creating parents that Rally lacks first.
+
+    Raises Deferred while a parent's create is under way elsewhere.
+    """
+    if planned is None:
+        planned = plan_parents_of(record, row.record_type, run, integration=integration)
+    found: dict[str, RallyRef] = {}
+    for one in planned:
+        parent = one.parent
+        if one.where is None:
             message = (
                 f"{record.reference} went to Rally without its parent {parent.reference}: "
                 f"{parent.workspace.name} has no enabled integration on the template "
@@ -93,16 +132,45 @@ def resolve_parents(
                 f"{parent.workspace.name} so its records are linked as parents.",
             )
             continue
-        # A parent this run just linked (a feature before its requirements) needs no query.
-        link = run.link_made(where_linked.pk, parent_type, parent.pk) or link_of(
-            where_linked.pk, parent_type, parent.pk
-        )
+        link = one.link
         if link is None:
             link = _create_parent(
-                parent, parent_type, row, run, integration=where_linked, send_row=send_row
+                parent, one.parent_type, row, run, integration=one.where, send_row=send_row
             )
-        found[attribute] = RallyRef(ref=f"/{link.rally_type.lower()}/{link.rally_oid}")
+        found[one.attribute] = RallyRef(ref=f"/{link.rally_type.lower()}/{link.rally_oid}")
     return found
+
+
+def plan_parents_of(record, record_type: str, run: DrainRun, *, integration) -> list[PlannedParent]:
+    """`planned_parents` as a drain asks: a parent this run just linked (a feature before its
+    requirements) needs no query."""
+    return planned_parents(
+        record,
+        record_type,
+        run.config_for(integration),
+        integration=integration,
+        find_link=lambda where_id, parent_type, parent_id: (
+            run.link_made(where_id, parent_type, parent_id)
+            or link_of(where_id, parent_type, parent_id)
+        ),
+    )
+
+
+def placeholder_refs(planned: list[PlannedParent], config) -> dict[str, RallyRef]:
+    """Refs standing for the parents a send will fill in (linked or created first), so that
+    what Rally requires is checked before any parent is created for a record Rally refuses."""
+    refs: dict[str, RallyRef] = {}
+    for one in planned:
+        if one.where is None:
+            continue
+        if one.link is not None:
+            link = one.link
+            refs[one.attribute] = RallyRef(ref=f"/{link.rally_type.lower()}/{link.rally_oid}")
+        else:
+            # The child's configuration maps the parent's type (planned_parents checked).
+            rally_type = config.mapping_for(one.parent_type).rally_type
+            refs[one.attribute] = RallyRef(ref=f"/{rally_type.lower()}/0")
+    return refs
 
 
 def _create_parent(

@@ -129,8 +129,64 @@ def _owner(email, run: DrainRun):
     return ref
 
 
+def payload_for_create(
+    record, record_mapping, run: DrainRun, *, config, parents: dict[str, RallyRef]
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(values, Rally fields, what Rally would refuse) of a create: the pre-check the push
+    makes before anything goes to Rally, and the preview of a bulk send makes the same way."""
+    values, payload = build_payload(
+        record, record_mapping, run, config=config, creating=True, parents=parents
+    )
+    return values, payload, missing_required(record, record_mapping, run, payload)
+
+
+def differing_fields(values: dict, *, link, record, record_mapping) -> set[str]:
+    """What an update of a linked record sends: the fields whose value differs from the
+    link's baseline (not one a reviewer rejected at this value, nor a status Rally's state
+    already means)."""
+    return {
+        name
+        for name in mapping.changed_fields(values, link.baseline)
+        if link.rejected.get(name, _NO_VALUE) != values[name]
+        and not _same_status(name, link.baseline, record, record_mapping)
+    }
+
+
+_NO_VALUE = object()
+
+
+def _same_status(name, baseline, record, record_mapping) -> bool:
+    """Rally's state still means the record's status (Measuring and Developing both map to
+    In development): nothing to send, or the two would ping-pong."""
+    if name != "status" or record_mapping.status_map is None or not baseline.get("status"):
+        return False
+    status = record_mapping.status_map.status_for(baseline["status"])
+    return status is not None and status.pk == record.status_id
+
+
 def missing_required(record, record_mapping, run: DrainRun, payload: dict) -> str:
     """A message naming the first required Rally field the record leaves empty, or ""."""
+    found = first_missing(record_mapping, run, payload)
+    if found is None:
+        return ""
+    attribute, field_name = found
+    rally_name = f"{record_mapping.rally_type_name}.{attribute}"
+    if field_name:
+        label = mapping_label(field_name)
+        return (
+            f"Rally requires {rally_name}, and {record.reference}'s {label} is empty: fill it "
+            f"in. To make sure new records have it, set the Required flag on {label} in "
+            "Settings → Custom layouts."
+        )
+    return (
+        f"Rally requires {rally_name}, and no field of aharally maps to it: map one in the "
+        "integration's field mappings, and set its Required flag in Settings → Custom layouts."
+    )
+
+
+def first_missing(record_mapping, run: DrainRun, payload: dict) -> tuple[str, str] | None:
+    """(Rally's name of the first required attribute the payload leaves empty, the aharally
+    field mapped to it or ""), or None when Rally would take the payload."""
     attributes = run.lookups.attributes(record_mapping.rally_type)
     mapped = {m.rally_field: m.field for m in record_mapping.field_mappings}
     for attribute in attributes.values():
@@ -138,20 +194,8 @@ def missing_required(record, record_mapping, run: DrainRun, payload: dict) -> st
             continue
         if payload.get(attribute.element_name) not in (None, "", []):
             continue
-        rally_name = f"{record_mapping.rally_type_name}.{attribute.name or attribute.element_name}"
-        field_name = mapped.get(attribute.element_name)
-        if field_name:
-            label = mapping_label(field_name)
-            return (
-                f"Rally requires {rally_name}, and {record.reference}'s {label} is empty: fill it "
-                f"in. To make sure new records have it, set the Required flag on {label} in "
-                "Settings → Custom layouts."
-            )
-        return (
-            f"Rally requires {rally_name}, and no field of aharally maps to it: map one in the "
-            "integration's field mappings, and set its Required flag in Settings → Custom layouts."
-        )
-    return ""
+        return attribute.name or attribute.element_name, mapped.get(attribute.element_name, "")
+    return None
 
 
 # -- lost answers -------------------------------------------------------------------------------

@@ -43,13 +43,20 @@ from aharally.sync.outgoing import attempts, guarded_update, outbox
 from aharally.sync.outgoing.cascade import follow_feature
 from aharally.sync.outgoing.discussion import LOOK_AFTER_LOST_ANSWER, push_item
 from aharally.sync.outgoing.linking import push_link
-from aharally.sync.outgoing.parents import ParentFailed, link_of, resolve_parents
+from aharally.sync.outgoing.parents import (
+    ParentFailed,
+    link_of,
+    placeholder_refs,
+    plan_parents_of,
+    resolve_parents,
+)
 from aharally.sync.outgoing.payload import (
     build_payload,
+    differing_fields,
     find_lost_create,
     lost_parent,
     mapping_label,
-    missing_required,
+    payload_for_create,
 )
 from aharally.sync.outgoing.ranking import rank_parameter
 from aharally.sync.outgoing.run import Deferred, DrainRun
@@ -201,13 +208,13 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             message=f"{RecordType(row.record_type).label}s are no longer mapped to Rally.",
         )
         return
-    parents = resolve_parents(record, row, run, integration=integration, send_row=send_row)
+    # What Rally requires is checked first, with refs standing for the parents, so a record
+    # Rally would refuse creates no parent either (the preview checks the same way).
+    planned = plan_parents_of(record, row.record_type, run, integration=integration)
+    parents = placeholder_refs(planned, config)
 
     def fields():
-        values, payload = build_payload(
-            record, record_mapping, run, config=config, creating=True, parents=parents
-        )
-        return values, payload, missing_required(record, record_mapping, run, payload)
+        return payload_for_create(record, record_mapping, run, config=config, parents=parents)
 
     stamp = run.lookups.stamp()
     values, payload, missing = fields()
@@ -218,6 +225,10 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     if missing:
         attempts.fail(row, kind=ErrorKind.REQUIRED, message=missing)
         return
+    parents = resolve_parents(
+        record, row, run, integration=integration, send_row=send_row, planned=planned
+    )
+    payload.update(parents)
     if row.look_before_send:
         found = find_lost_create(row, run, record_mapping=record_mapping, integration=integration)
         if found is not None:
@@ -278,19 +289,22 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             record_mapping.rally_type, payload, fetch=["ObjectID", "FormattedID"], rank=rank
         )
     link = _store_link(
-        row, run, record, record_mapping, created, values, integration, replace_broken=broken_here
-    )
+        row, run, record, record_mapping, created, values, integration,
+        replace_broken=broken_here, parents=parents,
+    )  # fmt: skip
     if placed_later and "rank" in values and isinstance(link, Link):
         run.to_place(row.record_type, record.pk)  # placed in Rally's rank when the drain ends
 
 
 def _store_link(
     row, run, record, record_mapping, created, values, integration, *, adopted=None,
-    replace_broken=True, reparent=False,
+    replace_broken=True, reparent=False, parents=None,
 ):  # fmt: skip
     """Record the link, finish the row and queue what follows it, in one transaction.
 
-    `values` are what Rally's object holds (the baseline). An adopted object was made by an
+    `values` are what Rally's object holds (the baseline); `parents`, the refs the create
+    gave it, join the baseline as an update's do ("_Parent"…), so a later update sends a
+    parent only when it changed. An adopted object was made by an
     earlier attempt: `adopted` are the record's values now, and those changed since that
     attempt are queued as an update in the same transaction, never taken as sent; with
     `reparent` (Rally emptied a parent it deleted since), its parents go out with it.
@@ -321,7 +335,10 @@ def _store_link(
             rally_type=record_mapping.rally_type,
             rally_oid=created.object_id,
             formatted_id=created.formatted_id or "",
-            baseline=values,
+            baseline={
+                **values,
+                **{f"_{attribute}": ref.path for attribute, ref in (parents or {}).items()},
+            },
             rally_version=links.version_of(created),
             linked_by_id=row.created_by_id,
             then=finish,
@@ -443,12 +460,7 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
         record, record_mapping, run, config=config, creating=False, parents=None, only=wanted
     )
     rally_fields = dict(mapping.fields_to_send(record_mapping.field_mappings, creating=False))
-    changed = {
-        name
-        for name in mapping.changed_fields(values, link.baseline)
-        if link.rejected.get(name, _NO_VALUE) != values[name]
-        and not _same_status(name, link.baseline, record, record_mapping)
-    }
+    changed = differing_fields(values, link=link, record=record, record_mapping=record_mapping)
     held = guarded_update.Held()
     guarded = guarded_update.fields_to_guard(record_mapping, changed)
     if guarded:
@@ -515,18 +527,6 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
 def _count_attempt(row: OutboxItem) -> None:
     row.attempts += 1
     OutboxItem.objects.filter(pk=row.pk).update(attempts=row.attempts)
-
-
-_NO_VALUE = object()
-
-
-def _same_status(name, baseline, record, record_mapping) -> bool:
-    """Rally's state still means the record's status (Measuring and Developing both map to
-    In development): nothing to send, or the two would ping-pong."""
-    if name != "status" or record_mapping.status_map is None or not baseline.get("status"):
-        return False
-    status = record_mapping.status_map.status_for(baseline["status"])
-    return status is not None and status.pk == record.status_id
 
 
 def mark_success(run: DrainRun) -> None:

@@ -16,6 +16,7 @@ from aharally.integrations.models import Integration
 from aharally.records.bulk import BulkAction, BulkActionError, BulkActionForm, features_phrase
 from aharally.sync.models import Link, LinkState
 from aharally.sync.outgoing.outbox import SyncError, check_can_send
+from aharally.sync.outgoing.preview import preview_sends
 from aharally.sync.web.jobs import job_progress, start_job
 from aharally.sync.web.menus import bar_html, sendable_integrations
 from aharally.workspaces.models import Capability, RecordType
@@ -79,20 +80,32 @@ class SendToRallyForm(BulkActionForm):
             self.fields["integration"].help_text = "No enabled Rally integration maps features."
 
 
-def send_to_rally(*, features, workspace, user, integration: Integration) -> str:
+def send_to_rally(
+    *, features, workspace, user, integration: Integration, previewed: bool = False
+) -> str:
+    """Start the bulk send; confirmed from its preview, what the preview refused stays out."""
     try:
         check_can_send(integration)
+        job = start_job(
+            records=features,
+            integration=integration,
+            user=user,
+            label=f"Send {features_phrase(len(features))} to {integration.name}",
+            skip_refused=previewed,
+        )
     except SyncError as error:
         raise BulkActionError(error.message) from None
-    job = start_job(
-        records=features,
-        integration=integration,
-        user=user,
-        label=f"Send {features_phrase(len(features))} to {integration.name}",
-    )
     return render_to_string(
         "sync/partials/job_progress.html",
         {"progress": job_progress(job), "prefix": workspace.prefix},
+    )
+
+
+def preview_send_to_rally(*, features, workspace, user, integration: Integration) -> str:
+    """What the bulk send will do, by the send's own planning (sync/outgoing/preview.py)."""
+    preview = preview_sends(records=features, integration=integration)
+    return render_to_string(
+        "sync/partials/send_preview.html", {"preview": preview, "prefix": workspace.prefix}
     )
 
 
@@ -102,4 +115,5 @@ SEND_TO_RALLY = BulkAction(
     form_class=SendToRallyForm,
     handler=send_to_rally,
     capability=Capability.EDIT_RECORDS,
+    preview=preview_send_to_rally,
 )

@@ -11,6 +11,7 @@ from aharally.integrations.models import Integration
 from aharally.sync import enqueue
 from aharally.sync.models import Link, OutboxItem, OutboxState, SendJob
 from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.planning import plan_sends
 from aharally.sync.records import load_records
 
 
@@ -36,38 +37,71 @@ class JobProgress:
         return round(100 * self.in_progress / self.total) if self.total else 100
 
 
-def start_job(*, records, integration: Integration, user, label: str) -> SendJob:
-    """Queue every record for sending under one job, in one transaction; one drain enqueued."""
+def start_job(
+    *, records, integration: Integration, user, label: str, skip_refused: bool = False
+) -> SendJob:
+    """Queue every record for sending under one job, in one transaction; one drain enqueued.
 
+    Planned as its preview was (`planning.plan_sends`): a refusal refuses the whole send
+    (outbox.SyncError) unless `skip_refused` (confirmed from the preview, which named them),
+    when the rest goes and the job counts the rest.
+    """
+    records = list(records)
+    plan = plan_sends(records=records, integration=integration)
+    if plan.refused_all or (plan.first_refusal() and not skip_refused):
+        raise outbox.SyncError(plan.first_refusal())
+    if not plan.accepted:
+        raise outbox.SyncError("Nothing to send: every record of the selection is refused.")
     with transaction.atomic():
         job = SendJob.objects.create(
             workspace=integration.workspace,
             integration=integration,
             label=label,
-            total=len(records),
+            total=len(plan.accepted),
             created_by=user,
         )
-        outbox.request_sends(records=list(records), integration=integration, user=user, job=job)
+        outbox.request_sends(
+            records=records,
+            integration=integration,
+            user=user,
+            job=job,
+            plan=plan,
+            skip_refused=skip_refused,
+        )
         enqueue.drain_on_commit(integration.pk)
     return job
 
 
-def start_release_job(*, release, integration: Integration, user) -> SendJob:
-    """Send release to Rally: the release and every feature in it, as one job.
-
-    Raises outbox.SyncError for a parking lot, which is never sent (its features may be).
-    """
+def check_release(release) -> None:
+    """A parking lot is never sent (its features may be, from the board): outbox.SyncError."""
     if release.is_parking_lot:
         raise outbox.SyncError(
             f"{release.name} is a parking lot: parking lots are never sent to Rally; its "
             "features can be sent from the board."
         )
-    features = list(release.features.select_related("workspace").order_by("rank", "id"))
+
+
+def release_records(release) -> list:
+    """What Send release to Rally sends: the release and every feature in it, by rank."""
+    features = release.features.select_related("workspace", "release", "status")
+    return [release, *features.order_by("rank", "id")]
+
+
+def start_release_job(
+    *, release, integration: Integration, user, skip_refused: bool = False
+) -> SendJob:
+    """Send release to Rally: the release and every feature in it, as one job.
+
+    Raises outbox.SyncError for a parking lot, which is never sent (its features may be).
+    """
+    check_release(release)
+    records = release_records(release)
     return start_job(
-        records=[release, *features],
+        records=records,
         integration=integration,
         user=user,
-        label=f"Send {release.name} and its {len(features)} features to {integration.name}",
+        label=f"Send {release.name} and its {len(records) - 1} features to {integration.name}",
+        skip_refused=skip_refused,
     )
 
 

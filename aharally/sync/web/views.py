@@ -28,10 +28,17 @@ from aharally.sync.models import (
 )
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.linking import request_link, unlink_record
+from aharally.sync.outgoing.preview import preview_sends
 from aharally.sync.records import model_for
 from aharally.sync.review import conflicts, import_decisions, queue
 from aharally.sync.web.board import card_links_by_record
-from aharally.sync.web.jobs import job_progress, linked_in_job, start_release_job
+from aharally.sync.web.jobs import (
+    check_release,
+    job_progress,
+    linked_in_job,
+    release_records,
+    start_release_job,
+)
 from aharally.sync.web.menus import MENU_TYPES, menu_context
 from aharally.workspaces.access import require_capability
 from aharally.workspaces.models import Capability, RecordType
@@ -136,7 +143,23 @@ def send(request: HttpRequest, record_type: str, record_id: int) -> HttpResponse
 
 
 def _send_release(request, release, integration) -> HttpResponse:
-    job = start_release_job(release=release, integration=integration, user=request.user)
+    """First what the send will do (a dialog, or a page without JavaScript); confirmed, the
+    send, leaving out what the preview said is refused."""
+    if not request.POST.get("confirmed"):
+        check_release(release)
+        preview = preview_sends(records=release_records(release), integration=integration)
+        if request.htmx:
+            return _answer(request, release, keep_open=True, extra={"preview": preview})
+        context = {
+            "preview": preview,
+            "record": release,
+            "record_url": _record_url(request, release),
+            "prefix": request.workspace.prefix,
+        }
+        return render(request, "sync/send_preview.html", context)
+    job = start_release_job(
+        release=release, integration=integration, user=request.user, skip_refused=True
+    )
     if not request.htmx:
         messages.success(request, job.label + ": under way.")
         return redirect(_record_url(request, release))
