@@ -311,3 +311,38 @@ def test_a_type_not_mapped_and_an_integration_needing_reauthorization_are_said_p
         "2 features: 2 refused: The integration “Rally” needs re-authorization with Rally"
     )
     assert preview.requests == 0
+
+
+def test_stories_rally_would_refuse_are_said_apart_and_their_features_still_go(
+    template_group, rally_sandbox
+):
+    required = ("HierarchicalRequirement", "Description")
+    rally_sandbox.require_field(*required)
+    try:
+        platform, batch = template_group.platform.workspace, token()
+        features = [make_feature(platform, name=f"Stories {batch} {n}") for n in range(2)]
+        described = make_requirement(features[0], name=f"Described {batch}")
+        update_record(described, changes={"description": "<p>What it is</p>"}, user=None)
+        for feature in features:
+            make_requirement(feature, name=f"Bare {batch}")
+        make_requirement(features[1], name=f"Bare {batch}")
+        features = [Feature.objects.get(pk=f.pk) for f in features]
+
+        preview = preview_sends(records=features, integration=template_group.platform)
+
+        assert preview.summary() == (
+            "2 features: 2 to create with 1 story, 3 stories refused: "
+            "Description is required in Rally"
+        )
+        assert {r.record.name for r in preview.refused_stories} == {f"Bare {batch}"}
+
+        # The send does what it said: both features and the one described story.
+        start_job(records=features, integration=template_group.platform, user=None, label="stories")
+        drain_outbox(template_group.platform.pk)
+        assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", batch)) == 2
+        assert [s.name for s in rally_objects(rally_sandbox, "HierarchicalRequirement", batch)] == [
+            f"Described {batch}"
+        ]
+    finally:
+        rally_sandbox.unrequire_field(*required)
+        cache.clear()

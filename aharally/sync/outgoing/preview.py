@@ -100,6 +100,9 @@ class SendPreview:
     # Parents created first, by type, each once: (record, the integration it is linked through).
     parents: dict[str, list[tuple[object, Integration]]] = field(default_factory=dict)
     stories: int = 0  # requirements created after their feature
+    # Requirements that would follow as stories but that Rally would refuse (each fails
+    # alone when sent; its feature still goes).
+    refused_stories: list[Refused] = field(default_factory=list)
     moved_stories: int = 0  # requirements in Rally already, put under their new feature
     notes: list[str] = field(default_factory=list)
 
@@ -159,6 +162,12 @@ class SendPreview:
         if self.refused:
             reasons = list(dict.fromkeys(refused.short for refused in self.refused))
             parts.append(f"{len(self.refused)} refused: {'; '.join(reasons)}")
+        if self.refused_stories:
+            reasons = list(dict.fromkeys(refused.short for refused in self.refused_stories))
+            parts.append(
+                f"{count_of(RecordType.REQUIREMENT, len(self.refused_stories))} refused: "
+                f"{'; '.join(reasons)}"
+            )
         return f"{head}: {', '.join(parts) or 'nothing to send'}"
 
 
@@ -300,9 +309,44 @@ def _preview_accepted(preview: SendPreview, sends, run: _PreviewRun, config) -> 
         for requirements in found.values():
             preview.stories += sum(1 for _pk, linked, _row in requirements if not linked)
             preview.moved_stories += sum(1 for _pk, linked, _row in requirements if linked)
+        new_stories = [pk for found_ in found.values() for pk, linked, _ in found_ if not linked]
+        _refuse_stories(preview, new_stories, run, config)
     # In the order the person selected them.
     order = {id(record): i for i, record in enumerate(preview.selected)}
     preview.refused.sort(key=lambda refused: order.get(id(refused.record), -1))
+
+
+def _refuse_stories(preview: SendPreview, ids: list[int], run: _PreviewRun, config) -> None:
+    """The stories that would follow whose own required Rally fields are empty: the same
+    check as the push's before their create (their feature stands for its Rally object)."""
+    record_mapping = config.mapping_for(RecordType.REQUIREMENT)
+    if not ids or record_mapping is None:
+        return
+    integration = preview.integration
+    requirements = list(load_records(RecordType.REQUIREMENT, ids).values())
+    find_link, where_linked = _parent_lookups(requirements, integration)
+    for requirement in sorted(requirements, key=lambda r: (r.feature_id, r.rank, r.pk)):
+        planned = planned_parents(
+            requirement,
+            RecordType.REQUIREMENT,
+            config,
+            integration=integration,
+            find_link=find_link,
+            where_linked=where_linked,
+        )
+        _values, payload, missing = payload_for_create(
+            requirement,
+            record_mapping,
+            run,
+            config=config,
+            parents=placeholder_refs(planned, config),
+        )
+        if missing:
+            attribute, _field = first_missing(record_mapping, run, payload)
+            preview.refused_stories.append(
+                Refused(requirement, missing, f"{attribute} is required in Rally")
+            )
+            preview.stories -= 1
 
 
 def _key(one: PlannedParent) -> tuple[int, str, int]:
