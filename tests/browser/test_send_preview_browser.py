@@ -81,10 +81,12 @@ def _preview_cancel_send(page, sync_sandbox, screenshot, started) -> None:
         make_feature(platform, release=lot, name=f"Linked {word} {n}", due_date=DUE)
         for n in range(3)
     ]
-    # Sent with its initiative: Rally's types the preview reads are kept from this send, as an
-    # integration in use has them (the preview asks Rally only for what nothing kept).
+    # Sent with its initiative and a story: Rally's types the preview reads are kept from
+    # this send, as an integration in use has them (the preview asks Rally only for what
+    # nothing kept).
     earlier = create_initiative(workspace=company, name=f"Earlier {token()}", due_date=DUE)
     Feature.objects.filter(pk=linked[0].pk).update(initiative=earlier)
+    make_requirement(linked[0], name=f"Earlier story {token()}")  # and stories' types
     start_job(records=linked, integration=template, user=bob, label="Before the test")
     wait_until(
         lambda: Link.objects.filter(integration=template, record_type="feature").count() == 3,
