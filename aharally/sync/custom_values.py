@@ -197,6 +197,15 @@ def from_rally(spec: CustomSpec, value: Any, people=None) -> Any:
     return str(value).strip() or None
 
 
+def changed_in_rally(field_name: str, incoming: Any, agreed: Mapping) -> bool:
+    """Whether Rally's normalised value differs from the baseline (`agreement`'s rule for
+    custom fields): never agreed (mapped after the link was made), an empty value is no
+    wish to clear ours."""
+    if incoming is mapping.UNKNOWN or agreed.get(field_name) == incoming:
+        return False
+    return field_name in agreed or incoming is not None
+
+
 def to_record(spec: CustomSpec, incoming: Any, *, workspace_id: int, people=None) -> Any:
     """A normalised Rally value as the record's custom value (`update_records`' `cf_<key>`),
     UNMAPPED when a choice has no match here, or mapping.UNKNOWN for a person who is no one

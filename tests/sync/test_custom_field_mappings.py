@@ -419,3 +419,64 @@ def test_a_workspace_on_the_template_sends_its_copy_through_the_templates_value_
     _set_in_rally(rally_sandbox, link, {"c_RiskLevel": "Green"})
     pull_updates(derived.pk)
     assert _value(feature, copy) == copy.choices.get(name="Low")
+
+
+def test_a_send_never_overwrites_a_custom_value_rally_changed_meanwhile(
+    cast, rally_sandbox, integration
+):
+    from aharally.sync.models import Conflict
+
+    field, choices, _ = _risk(cast, integration, rally_sandbox)
+    feature = make_feature(cast.workspace, name=f"Guarded {token()}")
+    update_record(feature, changes={field.form_name: choices["High"]}, user=cast.contributor)
+    link = _send(cast, integration, feature)
+    _set_in_rally(rally_sandbox, link, {"c_RiskLevel": "Amber"})  # no catch-up yet
+
+    update_record(feature, changes={field.form_name: choices["Low"]}, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    assert _rally(rally_sandbox, link, "c_RiskLevel").get("c_RiskLevel") == "Amber"
+    conflict = Conflict.objects.get(link=link, field=field.form_name)
+    assert (conflict.ours, conflict.theirs, conflict.baseline) == ("Green", "Amber", "Red")
+
+
+def test_a_story_imported_from_rally_brings_its_custom_value(cast, rally_sandbox, integration):
+    from aharally.records.models import Requirement
+    from tests.sync.support import scope_of
+
+    field = add_custom_field(
+        workspace=cast.workspace,
+        record_type=RecordType.REQUIREMENT,
+        name="Risk level",
+        kind="choice",
+        choices=["Low", "Medium", "High"],
+    )
+    with sandbox_client(rally_sandbox) as client:
+        engineering = next(w for w in client.workspaces() if w.name == "Engineering")
+        story_attributes = client.attributes("HierarchicalRequirement", workspace=engineering.ref)
+    mapping = field_maps.add_field_mapping(
+        record_mapping=integration.record_mappings.get(record_type=RecordType.REQUIREMENT),
+        field=field.form_name,
+        rally_field="c_RiskLevel",
+        direction=Direction.BOTH,
+        attributes=story_attributes,
+    )
+    assert len(mapping.value_map) == 3  # stories' Low/Medium/High: matched by name
+    feature = make_feature(cast.workspace, name=f"Parent {token()}")
+    link = _send(cast, integration, feature)
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        client.create(
+            "HierarchicalRequirement",
+            {
+                "Project": f"/project/{project}",
+                "Name": "Risky story",
+                "PortfolioItem": f"/portfolioitem/feature/{link.rally_oid}",
+                "c_RiskLevel": "High",
+            },
+        )
+
+    pull_updates(integration.pk)
+
+    requirement = Requirement.objects.get(feature=feature, name="Risky story")
+    assert custom.read_values(requirement.pk, [field])[field.form_name].name == "High"

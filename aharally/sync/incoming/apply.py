@@ -95,12 +95,9 @@ def _incoming(field_name: str, value, people, specs) -> Any:
 
 
 def _changed_field(field_name: str, incoming, agreed: dict, specs) -> bool:
-    if field_name not in specs:
-        return changed_in_rally(field_name, incoming, agreed)
-    if incoming is mapping.UNKNOWN or agreed.get(field_name) == incoming:
-        return False
-    # Never agreed (mapped after the link was made): Rally's empty value is no wish to clear.
-    return field_name in agreed or incoming is not None
+    if field_name in specs:
+        return custom_values.changed_in_rally(field_name, incoming, agreed)
+    return changed_in_rally(field_name, incoming, agreed)
 
 
 def _changed(agreed: dict, obj, pairs, people, specs) -> bool:
