@@ -438,6 +438,13 @@ def test_a_send_never_overwrites_a_custom_value_rally_changed_meanwhile(
     assert _rally(rally_sandbox, link, "c_RiskLevel").get("c_RiskLevel") == "Amber"
     conflict = Conflict.objects.get(link=link, field=field.form_name)
     assert (conflict.ours, conflict.theirs, conflict.baseline) == ("Green", "Amber", "Red")
+    # Named as the layout names the field, for the reviewer and in the history.
+    from aharally.sync.review import conflicts, queue
+
+    [entry] = conflicts.open_conflicts(user=cast.reviewer, filters=queue.QueueFilters())
+    assert (entry.label, entry.ours, entry.theirs) == ("Risk", "Green", "Amber")
+    said = f"{feature.reference}'s Risk changed in aharally and in Rally"
+    assert Activity.objects.filter(record_id=feature.pk, detail__startswith=said).exists()
 
 
 def test_a_story_imported_from_rally_brings_its_custom_value(cast, rally_sandbox, integration):
