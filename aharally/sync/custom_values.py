@@ -63,8 +63,12 @@ class CustomSpec:
         return None
 
 
-def specs_for(field_mappings: Iterable, workspace_id: int) -> dict[str, CustomSpec]:
-    """{`cf_<key>`: spec} of the custom fields the mappings name, in `workspace_id`.
+def specs_for(
+    field_mappings: Iterable, workspace_id: int, *, record_type: str
+) -> dict[str, CustomSpec]:
+    """{`cf_<key>`: spec} of the custom fields the mappings (of one record mapping) name, in
+    `workspace_id` (a key is unique per record type only: features and stories may both
+    have `risk`).
 
     No query when no mapping names a custom field; else two (fields, their choices).
     A mapping whose field is gone from the workspace is left out (nothing to send).
@@ -73,7 +77,9 @@ def specs_for(field_mappings: Iterable, workspace_id: int) -> dict[str, CustomSp
     if not wanted:
         return {}
     fields = CustomField.objects.filter(
-        workspace_id=workspace_id, key__in=[name[len(PREFIX) :] for name in wanted]
+        workspace_id=workspace_id,
+        record_type=record_type,
+        key__in=[name[len(PREFIX) :] for name in wanted],
     ).prefetch_related("choices")
     specs = {}
     for custom in fields:

@@ -98,6 +98,15 @@ def test_a_choice_goes_to_rally_through_the_value_map_and_comes_back(
     cast, rally_sandbox, integration
 ):
     field, choices, _ = _risk(cast, integration, rally_sandbox)
+    # Requirements have a Risk of their own, of the same key: the features' is the one mapped.
+    stories_risk = add_custom_field(
+        workspace=cast.workspace,
+        record_type=RecordType.REQUIREMENT,
+        name="Risk",
+        kind="choice",
+        choices=["Yes", "No"],
+    )
+    assert stories_risk.key == field.key
     feature = make_feature(cast.workspace, name=f"Risky {token()}")
     update_record(feature, changes={field.form_name: choices["High"]}, user=cast.contributor)
 

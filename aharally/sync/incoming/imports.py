@@ -307,7 +307,9 @@ def import_object(
     # Mapped custom fields (no query when none): a value that can't be taken is left out.
     wanted = dict(_custom_pairs(record_mapping))
     specs = custom_values.specs_for(
-        [m for m in record_mapping.field_mappings if m.field in wanted], integration.workspace_id
+        [m for m in record_mapping.field_mappings if m.field in wanted],
+        integration.workspace_id,
+        record_type=record_mapping.record_type,
     )
     for field_name, rally_field in _custom_pairs(record_mapping):
         if field_name not in specs or rally_field not in fields:

@@ -119,6 +119,7 @@ def _pull_type(
             if custom_values.is_custom(m.field) and m.direction in mapping.SENT_TO_AHARALLY
         ],
         integration.workspace_id,
+        record_type=record_mapping.record_type,
     )
     pairs += [(m.field, m.rally_field) for m in record_mapping.field_mappings if m.field in specs]
     if not pairs:

@@ -76,7 +76,11 @@ class DrainRun:
         key = (record_mapping.record_type, workspace_id)
         with self.lock:
             if key not in self._custom:
-                self._custom[key] = specs_for(record_mapping.field_mappings, workspace_id)
+                self._custom[key] = specs_for(
+                    record_mapping.field_mappings,
+                    workspace_id,
+                    record_type=record_mapping.record_type,
+                )
             return self._custom[key]
 
     def config_for(self, integration: Integration) -> EffectiveConfig:

@@ -39,7 +39,11 @@ def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) 
         record_mapping = effective_config(link.integration).mapping_for(link.record_type)
         status_map = record_mapping.status_map if record_mapping else None
         specs = (
-            custom_values.specs_for(record_mapping.field_mappings, record.workspace_id)
+            custom_values.specs_for(
+                record_mapping.field_mappings,
+                record.workspace_id,
+                record_type=record_mapping.record_type,
+            )
             if record_mapping and custom_values.is_custom(field)
             else {}
         )

@@ -199,7 +199,9 @@ def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldCha
         pairs = [(f, r) for f, r in pairs if f in set(row.fields)]
     status_map = record_mapping.status_map
     # Mapped custom fields (no query when none): their values as they would be sent.
-    specs = custom_values.specs_for(record_mapping.field_mappings, record.workspace_id)
+    specs = custom_values.specs_for(
+        record_mapping.field_mappings, record.workspace_id, record_type=record_mapping.record_type
+    )
     pairs = [(f, r) for f, r in pairs if not custom_values.is_custom(f) or f in specs]
     values = mapping.record_values(
         record,
