@@ -67,6 +67,23 @@ def auto_value_map(choices: Iterable[str], allowed: Sequence[str]) -> dict[str, 
     return {choice: by_key.get(name_key(choice)) for choice in choices}
 
 
+def own_value_map(field, value_map) -> dict[int, str]:
+    """A field mapping's value map in terms of `field`'s choices ({choice id: Rally value}).
+
+    The map is keyed by the choice ids of the workspace whose integration holds it; a
+    template group's copies find their source's key through `CustomFieldChoice.shared_from`.
+    """
+    stored = {str(k): v for k, v in (value_map or {}).items() if v}
+    own = {}
+    for choice in field.choices.all():
+        value = stored.get(str(choice.pk))
+        if value is None and choice.shared_from_id is not None:
+            value = stored.get(str(choice.shared_from_id))
+        if value:
+            own[choice.pk] = value
+    return own
+
+
 @dataclass(frozen=True)
 class Match:
     """An aharally custom field and the Rally attribute of the same name, if any."""

@@ -208,10 +208,18 @@ class FieldMapping(models.Model):
     record_mapping = models.ForeignKey(
         RecordMapping, on_delete=models.CASCADE, related_name="field_mappings"
     )
+    # A built-in field's name ("estimate"), or a custom field's form name, `cf_<key>`: the
+    # key never changes and is shared by a template group's copies, so the mapping means the
+    # same field in every workspace of the group (and a rename changes nothing here).
     field = models.CharField(max_length=40, help_text="aharally's field name")
     rally_field = models.CharField(max_length=100)
     direction = models.CharField(max_length=20, choices=Direction.choices, default=Direction.BOTH)
     position = models.PositiveIntegerField(default=0)
+    # A choice field's value map: {choice id (of the mapping's own workspace's field): Rally's
+    # allowed value}. Keyed by id so a renamed choice keeps its value; a template group's
+    # copies find theirs through `CustomFieldChoice.shared_from`. A choice missing here has
+    # no Rally value: it is neither sent nor applied (`sync.custom_values`).
+    value_map = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["record_mapping", "position", "id"]

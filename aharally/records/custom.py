@@ -17,9 +17,12 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
+from django.db.models import Q
 
+from aharally.records.hooks import record_saved
 from aharally.records.models import CustomValue
 from aharally.records.richtext import html_to_text, sanitize_html
+from aharally.workspaces.configuration import record_model
 from aharally.workspaces.models import CustomField, CustomFieldKind
 
 PREFIX = "cf_"
@@ -54,14 +57,26 @@ def empty(field: CustomField) -> Any:
 
 def read_values(record_id: int | None, fields: list[CustomField]) -> dict[str, Any]:
     """{form name: value} of one record, every field present; one query (none when new)."""
-    values = {field.form_name: empty(field) for field in fields}
     if not fields or record_id is None:
-        return values
+        return {field.form_name: empty(field) for field in fields}
+    return read_many([record_id], fields)[record_id]
+
+
+def read_many(record_ids: Iterable[int], fields: list[CustomField]) -> dict[int, dict[str, Any]]:
+    """{record id: {form name: value}} of many records of one type, every field present;
+    one query whatever their number (the catch-up reads a chunk's values at once)."""
+    record_ids = list(record_ids)
+    result = {rid: {field.form_name: empty(field) for field in fields} for rid in record_ids}
+    if not fields or not record_ids:
+        return result
     by_id = {field.pk: field for field in fields}
     choices = {c.pk: c for field in fields for c in field.choices.all()}
-    rows = CustomValue.objects.filter(field__in=fields, record_id=record_id).select_related("user")
+    rows = CustomValue.objects.filter(field__in=fields, record_id__in=record_ids)
+    if any(field.kind == K.MEMBER for field in fields):
+        rows = rows.select_related("user")
     for row in rows.order_by("id"):
         field = by_id[row.field_id]
+        values = result[row.record_id]
         name = field.form_name
         if field.kind == K.CHOICES:
             values[name].append(choices[row.choice_id])
@@ -77,8 +92,9 @@ def read_values(record_id: int | None, fields: list[CustomField]) -> dict[str, A
             values[name] = row.text
     for field in fields:
         if field.kind == K.CHOICES:
-            values[field.form_name].sort(key=lambda c: (c.position, c.pk))
-    return values
+            for values in result.values():
+                values[field.form_name].sort(key=lambda c: (c.position, c.pk))
+    return result
 
 
 def _person(user) -> str:
@@ -159,6 +175,62 @@ def write_values(record, values: dict[str, Any]) -> list[tuple[CustomField, str,
         ).delete()
         CustomValue.objects.bulk_create(new_rows)
     return changed
+
+
+def write_many(items: list[tuple[Any, dict[str, Any]]]) -> dict[int, list]:
+    """`write_values` for many saved records of one workspace and type at once ((record,
+    values) pairs): {record id: changed (field, old, new display)}, in four statements
+    whatever their number (definitions and their choices, the old values, one DELETE, one
+    INSERT) — the catch-up applies a chunk of Rally's changes this way."""
+    groups: dict[tuple[int, str], list] = {}
+    for record, values in items:
+        if values:
+            groups.setdefault((record.workspace_id, record.record_type), []).append(
+                (record, values)
+            )
+    result: dict[int, list] = {}
+    for group in groups.values():
+        result.update(_write_group(group))
+    return result
+
+
+def _write_group(items: list[tuple[Any, dict[str, Any]]]) -> dict[int, list]:
+    first = items[0][0]
+    fields = {f.form_name: f for f in definitions(first.workspace_id, first.record_type)}
+    names = {name for _, values in items for name in values}
+    unknown = names - set(fields)
+    if unknown:
+        raise ValueError(f"No such custom field on {first.record_type}: {sorted(unknown)}")
+    old = read_many([record.pk for record, _ in items], [fields[name] for name in names])
+    result: dict[int, list] = {}
+    gone = Q(pk__in=[])
+    new_rows: list[CustomValue] = []
+    for record, values in items:
+        changed = []
+        for name, new in values.items():
+            field = fields[name]
+            if field.kind == K.RICH_TEXT and new:
+                new = sanitize_html(new)
+            before = old[record.pk][name]
+            if _same(field, before, new):
+                continue
+            changed.append((field, display(field, before), display(field, new)))
+            new_rows += _rows(field, record.pk, new)
+        if changed:
+            gone |= Q(record_id=record.pk, field__in=[field for field, _, _ in changed])
+            result[record.pk] = changed
+    if result:
+        CustomValue.objects.filter(gone).delete()
+        CustomValue.objects.bulk_create(new_rows)
+    return result
+
+
+def on_values_changed(*, field: CustomField, record_ids: list[int], user=None) -> None:
+    """Values of `field` changed outside an edit (a deleted choice's records took another or
+    lost it; their history is written already): the record listeners hear of it as of an
+    edit, so a linked record's new value goes to Rally. One query, plus what they do."""
+    for record in record_model(field.record_type).objects.filter(pk__in=record_ids):
+        record_saved(record, changed=[field.form_name], user=user)
 
 
 def split_custom(fields: dict[str, Any]) -> dict[str, Any]:

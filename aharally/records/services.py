@@ -173,8 +173,15 @@ def update_records(
     by_fields: dict[tuple[type, tuple[str, ...]], list] = {}
     staged = []
     now = timezone.now()
+    changes = [(record, dict(wanted)) for record, wanted in changes]
+    # Custom values of all the records at once (a catch-up's chunk: a few statements).
+    written = custom.write_many(
+        [(record, custom.split_custom(wanted)) for record, wanted in changes]
+    )
     for record, wanted in changes:
-        changed, rows = _stage(record, wanted, user=user, source=source)
+        changed, rows = _stage(
+            record, wanted, user=user, source=source, custom_written=written.get(record.pk, [])
+        )
         history += rows
         staged.append((record, changed))
         simple = tuple(sorted(n for n in changed if _is_column(record, n)))
@@ -198,9 +205,10 @@ def _is_column(record, name: str) -> bool:
     return not custom.is_custom(name) and name not in _m2m_names(record)
 
 
-def _stage(record, changes: dict[str, Any], *, user, source: str):
+def _stage(record, changes: dict[str, Any], *, user, source: str, custom_written=None):
     """Set the changed fields on `record` (many-to-many ones saved at once); returns the
-    changed names and their unsaved history rows."""
+    changed names and their unsaved history rows. `custom_written`: the custom values
+    `update_records` wrote already for all its records (else they are written here)."""
     changed: list[str] = []
     history: list[dict] = []
     content_type = ContentType.objects.get_for_model(record)
@@ -208,7 +216,9 @@ def _stage(record, changes: dict[str, Any], *, user, source: str):
     changes = dict(changes)
     # Custom values are rows of their own: written now, like the many-to-many fields.
     wanted_custom = custom.split_custom(changes)
-    for field, old_display, new_display in custom.write_values(record, wanted_custom):
+    if custom_written is None:
+        custom_written = custom.write_values(record, wanted_custom)
+    for field, old_display, new_display in custom_written:
         changed.append(field.form_name)
         history.append(
             _history_row(

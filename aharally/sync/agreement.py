@@ -12,6 +12,7 @@ from typing import Any
 
 from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
+from aharally.records import custom
 from aharally.records.models import RecordChange, Tag
 from aharally.records.richtext import sanitize_html
 from aharally.sync import history, mapping
@@ -131,8 +132,13 @@ def open_conflict(link, record, field_name: str, *, ours, theirs, agreed) -> Non
     )
     if not created:
         return
+    label = field_name
+    if custom.is_custom(field_name):  # its name in the layout (a query; conflicts are rare)
+        label = custom.labels(record.workspace_id, record.record_type, [field_name]).get(
+            field_name, field_name
+        )
     message = (
-        f"{record.reference}'s {field_name} changed in aharally and in Rally "
+        f"{record.reference}'s {label} changed in aharally and in Rally "
         f"({link.formatted_id}) since they last agreed; neither was overwritten."
     )
     history.note(

@@ -20,6 +20,7 @@ from aharally.conflictpolicy.models import Policy, policy_of
 from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.log import log_event
 from aharally.integrations.models import Direction, LogLevel
+from aharally.records import custom
 from aharally.records.models import RecordChange
 from aharally.sync import history, mapping
 from aharally.sync.models import ActivityAction
@@ -88,6 +89,10 @@ def decide(policy: str, record, obj, field_name: str) -> str:
 def say_decided(link, record, field_name: str, *, ours: Any, theirs: Any, kept: str, policy: str):
     """The decision, with both values, in the record's integration history and the log."""
     label = FIELD_LABELS.get(field_name, field_name)
+    if custom.is_custom(field_name):  # its name in the layout (a query a decision, rare)
+        label = custom.labels(record.workspace_id, record.record_type, [field_name]).get(
+            field_name, field_name
+        )
     side, value = ("Rally", theirs) if kept == THEIRS else ("aharally", ours)
     message = (
         f"{record.reference}'s {label} changed on both sides since they last agreed: "

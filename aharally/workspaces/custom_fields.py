@@ -47,6 +47,17 @@ def _changed(workspace_id: int) -> None:
         listener(workspace_id=workspace_id)
 
 
+# Called with (field, record_ids, user) after records' values of a field changed outside an
+# edit of the record (a deleted choice: they took another, or lost it), inside the change's
+# transaction: records tells its record listeners, so a linked record's new value is sent.
+_value_listeners: list = []
+
+
+def register_values_listener(listener) -> None:
+    if listener not in _value_listeners:
+        _value_listeners.append(listener)
+
+
 def _check_own(field: CustomField) -> None:
     """A template group's shared field is changed in its template's workspace only."""
     if field.shared_from_id is not None:
@@ -334,6 +345,8 @@ def _delete_choice(*, choice, replacement, clear, user) -> int:
             )
             for pk in sorted(set(record_ids))
         )
+        for listener in _value_listeners:
+            listener(field=field, record_ids=sorted(set(record_ids)), user=user)
     changed = len(set(record_ids))
     for copy in CustomFieldChoice.objects.filter(shared_from=choice).select_related("field"):
         copy_replacement = (

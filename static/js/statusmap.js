@@ -21,7 +21,11 @@
             source: board,
             target: "#" + board.id,
             swap: "outerHTML",
-            values: { rally_state: event.item.dataset.state, status: event.to.dataset.status },
+            // The status map posts (rally_state, status); a value map names them otherwise.
+            values: Object.fromEntries([
+              [board.dataset.itemParam || "rally_state", event.item.dataset.state],
+              [board.dataset.listParam || "status", event.to.dataset.status],
+            ]),
             headers: { "X-CSRFToken": board.dataset.csrf },
           });
         },

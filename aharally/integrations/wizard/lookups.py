@@ -83,14 +83,18 @@ class RequiredGap:
 
 def mapping_fields(
     integration: Integration,
-) -> tuple[list[RequiredGap], dict[int, list[AttributeDefinition]]]:
-    """Rally's required fields no field mapping fills, and each mapping's custom fields as
-    Rally reports them (drop-downs with their allowed values).
+) -> tuple[
+    list[RequiredGap], dict[int, list[AttributeDefinition]], dict[int, list[AttributeDefinition]]
+]:
+    """Rally's required fields no field mapping fills, each mapping's custom fields as Rally
+    reports them (drop-downs with their allowed values), and each mapping's fields a field
+    mapping can name (standard and custom, writable or not, by name).
 
     Two requests a mapping (its type and attributes), plus one per custom drop-down.
     """
     gaps: list[RequiredGap] = []
     custom: dict[int, list[AttributeDefinition]] = {}
+    every: dict[int, list[AttributeDefinition]] = {}
     mappings = integration.source.record_mappings.prefetch_related("field_mappings")
     with rally_session(integration, doing="read Rally's fields") as client:
         for mapping in mappings:
@@ -112,7 +116,28 @@ def mapping_fields(
                 for a in attributes
                 if a.custom and not a.hidden
             ]
-    return gaps, custom
+            with_values = {a.element_name: a for a in custom[mapping.pk]}
+            every[mapping.pk] = sorted(
+                (with_values.get(a.element_name, a) for a in attributes if not a.hidden),
+                key=lambda a: (not a.custom, a.name.lower()),
+            )
+    return gaps, custom, every
+
+
+def type_attributes(integration: Integration, mapping: RecordMapping) -> list[AttributeDefinition]:
+    """The attributes of one mapping's Rally type, custom drop-downs with their allowed values
+    (two requests, plus one per custom drop-down)."""
+    with rally_session(integration, doing="read Rally's fields") as client:
+        attributes = client.attributes(
+            mapping.rally_type, workspace=_workspace_ref(integration), with_allowed_values=False
+        )
+        return [
+            replace(a, allowed_values=client.attribute_values(a))
+            if a.custom and a.constrained and a.allowed_values is None
+            else a
+            for a in attributes
+            if not a.hidden
+        ]
 
 
 def refresh_status_maps(integration: Integration) -> None:

@@ -7,6 +7,7 @@ from django.urls import path
 from aharally.integrations.wizard import (
     views_account,
     views_enable,
+    views_field_maps,
     views_mappings,
     views_scope,
     views_statuses,
@@ -33,6 +34,12 @@ urlpatterns = [
     path(_W + "mappings/add/", views_mappings.mapping_add, name="wizard_mapping_add"),
     path(_M + "remove/", views_mappings.mapping_remove, name="wizard_mapping_remove"),
     path(_M + "fields/", views_mappings.mapping_fields, name="wizard_mapping_fields"),
+    path(_M + "fields/add/", views_field_maps.field_add, name="wizard_field_add"),
+    path(
+        _M + "fields/<int:field_mapping_id>/values/",
+        views_field_maps.value_set,
+        name="wizard_value_map",
+    ),
     path(_W + "links/", views_mappings.relationship_links, name="wizard_links"),
     path(_W + "statuses/", views_statuses.statuses, name="wizard_statuses"),
     path(_M + "statuses/assign/", views_statuses.assign, name="wizard_status_assign"),

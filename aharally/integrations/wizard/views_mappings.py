@@ -23,7 +23,7 @@ from aharally.integrations.models import (
     Integration,
     WizardStep,
 )
-from aharally.integrations.wizard import lookups, services
+from aharally.integrations.wizard import lookups, services, views_field_maps
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     audit_change,
@@ -57,12 +57,13 @@ def _page(
     available: dict[str, str] = {}
     gaps: list = []
     rally_custom: dict[int, list] = {}
+    rally_every: dict[int, list] = {}
     missing: list[str] = []
     try:
         available = lookups.mappable_types(integration)
         if not integration.template_id:
             missing = services.ensure_default_mappings(integration=integration, available=available)
-        gaps, rally_custom = lookups.mapping_fields(integration)
+        gaps, rally_custom, rally_every = lookups.mapping_fields(integration)
     except RallyProblem as error:
         problem = error.message
     mappings = list(
@@ -80,17 +81,20 @@ def _page(
         form = FieldDirectionsForm(record_mapping=mapping, prefix=directions_prefix(mapping))
         rally_fields = rally_custom.get(mapping.pk, [])
         chosen = ConflictPoliciesForm(record_mapping=mapping, prefix=policies_prefix(mapping))
+        of_type = [f for f in ours if f.record_type == mapping.record_type]
+        names = {f.form_name: f.name for f in of_type}
+        every = rally_every.get(mapping.pk, [])
         rows.append(
             {
                 "mapping": mapping,
                 "rally_custom": rally_fields,
-                "custom_matches": suggest(
-                    [f for f in ours if f.record_type == mapping.record_type], rally_fields
-                ),
+                "custom_matches": suggest(of_type, rally_fields),
+                "add": views_field_maps.add_context(mapping, of_type, every),
+                "value_maps": views_field_maps.value_maps(mapping, of_type, every),
                 "fields": [
                     {
                         "mapping": fm,
-                        "label": FIELD_LABELS.get(fm.field, fm.field),
+                        "label": names.get(fm.field) or FIELD_LABELS.get(fm.field, fm.field),
                         "bound": form[fm.field],
                         "policy": chosen[fm.field],
                         "policy_value": policy_of(fm),

@@ -26,7 +26,7 @@ from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
 from aharally.records.rows import update_each
 from aharally.records.services import update_records
-from aharally.sync import history, links, listeners, mapping, policies
+from aharally.sync import custom_values, history, links, listeners, mapping, policies
 from aharally.sync.agreement import (
     changed_in_rally,
     open_conflict,
@@ -34,6 +34,7 @@ from aharally.sync.agreement import (
     same_value,
     to_record_value,
 )
+from aharally.sync.custom_values import CustomSpec
 from aharally.sync.models import ActivityAction, Link
 from aharally.sync.people import PeopleMap
 from aharally.sync.records import RELATED, SOURCE, model_for
@@ -66,30 +67,51 @@ def apply_rally_object(link, record, obj, pairs, record_mapping, people=None) ->
 
 
 def apply_objects(
-    items: Sequence[tuple[Link, Any]], pairs, record_mapping, people: PeopleMap | None = None
+    items: Sequence[tuple[Link, Any]],
+    pairs,
+    record_mapping,
+    people: PeopleMap | None = None,
+    specs: dict[str, CustomSpec] | None = None,
 ) -> Applied:
     """Apply Rally objects read with a page to their linked records ((link, object), the link
-    as loaded with the page), a chunk a transaction; an Owner is said through `people`."""
+    as loaded with the page), a chunk a transaction; an Owner is said through `people`, the
+    mapped custom fields are `specs` (`custom_values.specs_for`)."""
+    specs = specs or {}
     # Only an object Rally changed since its link's baseline can have anything to do (the
     # others are our own writes coming back, the common case): the rest cost nothing, and
     # were one written since the read, its news is in a later read.
-    due = [(link, obj) for link, obj in items if _changed(link.baseline, obj, pairs, people)]
+    due = [(link, obj) for link, obj in items if _changed(link.baseline, obj, pairs, people, specs)]
     applied = Applied()
     for start in range(0, len(due), CHUNK):
-        _apply_chunk(due[start : start + CHUNK], pairs, record_mapping, applied, people)
+        _apply_chunk(due[start : start + CHUNK], pairs, record_mapping, applied, people, specs)
     return applied
 
 
-def _changed(agreed: dict, obj, pairs, people) -> bool:
+def _incoming(field_name: str, value, people, specs) -> Any:
+    spec = specs.get(field_name)
+    if spec is not None:
+        return custom_values.from_rally(spec, value, people)
+    return rally_value(field_name, value, people)
+
+
+def _changed_field(field_name: str, incoming, agreed: dict, specs) -> bool:
+    if field_name in specs:
+        return custom_values.changed_in_rally(field_name, incoming, agreed)
+    return changed_in_rally(field_name, incoming, agreed)
+
+
+def _changed(agreed: dict, obj, pairs, people, specs) -> bool:
     """Whether any field of `obj` differs from the baseline (`_plan` does nothing otherwise)."""
     return any(
         rally_field in obj
-        and changed_in_rally(field_name, rally_value(field_name, obj[rally_field], people), agreed)
+        and _changed_field(
+            field_name, _incoming(field_name, obj[rally_field], people, specs), agreed, specs
+        )
         for field_name, rally_field in pairs
     )
 
 
-def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None:
+def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) -> None:
     unknown_owners = []
     with transaction.atomic():
         # Locked in one order (pk), so two chunks never wait for each other's locks.
@@ -100,13 +122,14 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None
             .order_by("pk")
         }
         records = _records(record_mapping.record_type, [link.record_id for link, _ in chunk])
+        custom_values.load(records.values(), specs)  # the chunk's custom values: one query
         rules = policies.policies_of(record_mapping)
         decided = []
         for link, obj in chunk:
             row, record = fresh.get(link.pk), records.get(link.record_id)
             if row is None or record is None or links.is_stale(row, obj):
                 continue  # unlinked, or the record deleted, since the page; or an older read
-            plan = _plan(row.baseline, record, obj, pairs, record_mapping, people, rules)
+            plan = _plan(row.baseline, record, obj, pairs, record_mapping, people, rules, specs)
             decided.append((link, row, record, obj, plan))
         update_records(
             [(record, plan.changes) for _, _, record, _, plan in decided if plan.changes],
@@ -119,6 +142,11 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people) -> None
                 for link, _, _, _, plan in decided
                 if plan.changes
             ),
+            ActivityAction.RECEIVED,
+        )
+        # Rally's values no choice maps to: left out, and the record's history says so.
+        history.note_all(
+            ((link, said) for link, _, _, _, plan in decided for said in plan.not_applied),
             ActivityAction.RECEIVED,
         )
         moved, now = [], timezone.now()
@@ -176,25 +204,35 @@ class _Plan:
     settled: list[tuple[str, Any, Any, str, str]] = field(default_factory=list)
     # Fields whose policy kept aharally's value: sent to Rally again.
     resend: list[str] = field(default_factory=list)
+    # Why a Rally value was left out (a choice no value map entry matches): history lines.
+    not_applied: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
         return not (self.changes or self.conflicts or self.moved or self.unknown_owners)
 
 
-def _plan(agreed: dict, record, obj, pairs, record_mapping, people=None, rules=None) -> _Plan:
+def _plan(
+    agreed: dict, record, obj, pairs, record_mapping, people=None, rules=None, specs=None
+) -> _Plan:
     """What applying `obj` to `record` does, given the baseline `agreed`; a field changed on
     both sides goes by its conflict policy (`rules`, from `policies.policies_of`)."""
+    specs = specs or {}
     status_map = record_mapping.status_map
     state_for = status_map.state_for if status_map else (lambda status: None)
     baseline = dict(agreed)
-    current = mapping.record_values(record, fields=[f for f, _ in pairs], state_for=state_for)
+    current = mapping.record_values(
+        record, fields=[f for f, _ in pairs if f not in specs], state_for=state_for
+    )
+    for name, spec in specs.items():
+        current[name] = custom_values.record_value(record, spec, specs)
     plan = _Plan(changes={}, baseline=baseline, conflicts=[], unknown_owners=[], moved=False)
     for field_name, rally_field in pairs:
         if rally_field not in obj:
             continue
-        incoming = rally_value(field_name, obj[rally_field], people)
-        if not changed_in_rally(field_name, incoming, baseline):
+        spec = specs.get(field_name)
+        incoming = _incoming(field_name, obj[rally_field], people, specs)
+        if not _changed_field(field_name, incoming, baseline, specs):
             continue  # unreadable, unchanged, or our own write coming back
         ours = current.get(field_name)
         if same_value(field_name, ours, incoming, record, status_map):
@@ -218,9 +256,23 @@ def _plan(agreed: dict, record, obj, pairs, record_mapping, people=None, rules=N
             if kept == policies.ASK:
                 plan.conflicts.append((field_name, ours, incoming, baseline[field_name]))
                 continue
-        value = to_record_value(
-            field_name, incoming, status_map, workspace=record.workspace, people=people
-        )
+        if spec is not None:
+            value = custom_values.to_record(
+                spec, incoming, workspace_id=record.workspace_id, people=people
+            )
+        else:
+            value = to_record_value(
+                field_name, incoming, status_map, workspace=record.workspace, people=people
+            )
+        if value is custom_values.UNMAPPED:
+            plan.not_applied.append(custom_values.not_applied(spec, rally_field, incoming))
+            continue
+        if value is mapping.UNKNOWN and spec is not None and kept != policies.THEIRS:
+            plan.not_applied.append(
+                f"Rally's {rally_field} is {incoming}, who is no one here: {spec.label} is left "
+                "as it was. Pair them under More options → People."
+            )
+            continue
         if value is mapping.UNKNOWN:
             if kept == policies.THEIRS:
                 # Rally's value can't be taken here (a status or person we lack): a reviewer.

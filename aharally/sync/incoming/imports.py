@@ -25,7 +25,7 @@ from aharally.rally.objects import RallyObject
 from aharally.rally.query import where as rally_where
 from aharally.records.models import Feature, Release
 from aharally.records.services import create_feature, create_requirement
-from aharally.sync import enqueue, history, links, mapping
+from aharally.sync import custom_values, enqueue, history, links, mapping
 from aharally.sync.agreement import rally_value, to_record_value
 from aharally.sync.models import (
     OPEN_STATES,
@@ -308,10 +308,21 @@ def _hurry_creates(integration, record_type: str, names, *, on_this_rally=None) 
     return bool(creating)
 
 
+def _custom_pairs(record_mapping) -> list[tuple[str, str]]:
+    """The (custom field, Rally field) pairs whose Rally values come back."""
+    return [
+        (m.field, m.rally_field)
+        for m in record_mapping.field_mappings
+        if custom_values.is_custom(m.field) and m.direction in mapping.SENT_TO_AHARALLY
+    ]
+
+
 def fetch_for(record_mapping) -> list[str]:
     """What to fetch of a Rally object to import it: its incoming fields and its parents."""
-    pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    pairs = mapping.fields_to_receive(record_mapping.field_mappings) + _custom_pairs(record_mapping)
     owner = [mapping.OWNER_FETCH] if any(f == "assignee" for f, _ in pairs) else []
+    if any(custom_values.is_custom(f) for f, _ in pairs):
+        owner = [mapping.OWNER_FETCH]  # a member custom field's user is matched by e-mail
     return list(
         dict.fromkeys(
             [
@@ -377,6 +388,27 @@ def import_object(
             field_name, incoming, status_map, workspace=integration.workspace, people=people
         )
         if value is mapping.UNKNOWN:
+            continue
+        values[field_name] = value
+        baseline[field_name] = incoming
+    # Mapped custom fields (no query when none): a value that can't be taken is left out.
+    wanted = dict(_custom_pairs(record_mapping))
+    specs = custom_values.specs_for(
+        [m for m in record_mapping.field_mappings if m.field in wanted],
+        integration.workspace_id,
+        record_type=record_mapping.record_type,
+    )
+    for field_name, rally_field in _custom_pairs(record_mapping):
+        if field_name not in specs or rally_field not in fields:
+            continue
+        spec = specs[field_name]
+        incoming = custom_values.from_rally(spec, fields[rally_field], people)
+        if incoming is mapping.UNKNOWN:
+            continue
+        value = custom_values.to_record(
+            spec, incoming, workspace_id=integration.workspace_id, people=people
+        )
+        if value is mapping.UNKNOWN or value is custom_values.UNMAPPED:
             continue
         values[field_name] = value
         baseline[field_name] = incoming

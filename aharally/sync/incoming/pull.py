@@ -30,7 +30,7 @@ from aharally.integrations.templates_service import EffectiveRecordMapping, effe
 from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
 from aharally.rally.query import where
 from aharally.records.rows import update_each
-from aharally.sync import history, links, mapping
+from aharally.sync import custom_values, history, links, mapping
 from aharally.sync.incoming import imports
 from aharally.sync.incoming.apply import apply_objects
 from aharally.sync.incoming.discussion import pull_discussion
@@ -43,7 +43,7 @@ from aharally.sync.models import (
 )
 from aharally.sync.people import people_map
 from aharally.sync.records import model_for
-from aharally.workspaces.models import RecordType
+from aharally.workspaces.models import CustomFieldKind, RecordType
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +115,24 @@ def _pull_type(
     integration, config, record_mapping: EffectiveRecordMapping, client, counts, lease: Lease
 ):
     pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    # Mapped custom fields, as this workspace defines them (no query when there are none).
+    specs = custom_values.specs_for(
+        [
+            m
+            for m in record_mapping.field_mappings
+            if custom_values.is_custom(m.field) and m.direction in mapping.SENT_TO_AHARALLY
+        ],
+        integration.workspace_id,
+        record_type=record_mapping.record_type,
+    )
+    pairs += [(m.field, m.rally_field) for m in record_mapping.field_mappings if m.field in specs]
     if not pairs:
         return
     rally_type = record_mapping.rally_type
     cursor_row = PullCursor.objects.get(integration=integration)
     since = _since(cursor_row.cursors.get(rally_type), integration)
     fetch = ["ObjectID", "FormattedID", "LastUpdateDate", "Project", *[r for _, r in pairs]]
-    if any(f == "assignee" for f, _ in pairs):
+    if any(f == "assignee" for f, _ in pairs) or _members(specs):
         fetch.append(mapping.OWNER_FETCH)
     if rally_type.lower().startswith("portfolioitem/"):
         fetch += list(PROGRESS_FIELDS)
@@ -142,7 +153,7 @@ def _pull_type(
         if stopping.stop_requested() or not lease.keep():
             counts["stopped"] = True
             return
-        _apply_page(integration, config, record_mapping, pairs, client, page.results, counts)
+        _apply_page(integration, config, record_mapping, pairs, client, page.results, counts, specs)
         newest = max((obj.get("LastUpdateDate") or "" for obj in page.results), default="")
         # Let go of the page before the next one is read: one page in memory at a time.
         del page
@@ -152,7 +163,13 @@ def _pull_type(
             PullCursor.objects.filter(integration=integration).update(cursors=cursors)
 
 
-def _apply_page(integration, config, record_mapping, pairs, client, results, counts) -> None:
+def _members(specs) -> bool:
+    return any(spec.field.kind == CustomFieldKind.MEMBER for spec in specs.values())
+
+
+def _apply_page(
+    integration, config, record_mapping, pairs, client, results, counts, specs=None
+) -> None:
     """Imports the page's new objects and applies the others to their linked records."""
     rally_type = record_mapping.rally_type
     counts["pages"] = counts.get("pages", 0) + 1
@@ -195,8 +212,9 @@ def _apply_page(integration, config, record_mapping, pairs, client, results, cou
         staying.append((link, objects[link.rally_oid]))
     counts["read"] += len(staying)
     # Owners are said in aharally's terms through People (three queries a page).
-    people = people_map(integration) if any(f == "assignee" for f, _ in pairs) else None
-    applied = apply_objects(staying, pairs, record_mapping, people)
+    wants_people = any(f == "assignee" for f, _ in pairs) or _members(specs or {})
+    people = people_map(integration) if wants_people else None
+    applied = apply_objects(staying, pairs, record_mapping, people, specs)
     counts["applied"] += applied.fields
     counts["conflicts"] += applied.conflicts
     counts.setdefault("changed", []).extend(applied.changed)

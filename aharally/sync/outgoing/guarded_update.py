@@ -28,10 +28,11 @@ from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.client import RallyClient
 from aharally.rally.objects import RallyObject
 from aharally.records.services import update_record
-from aharally.sync import agreement, history, links, mapping, policies
+from aharally.sync import agreement, custom_values, history, links, mapping, policies
 from aharally.sync.models import ActivityAction, Link
 from aharally.sync.outgoing.payload import mapping_label
 from aharally.sync.records import SOURCE
+from aharally.workspaces.models import CustomFieldKind
 
 
 @dataclass
@@ -57,18 +58,21 @@ class Held:
 
 
 def fields_to_guard(
-    record_mapping: EffectiveRecordMapping, changed: set[str]
+    record_mapping: EffectiveRecordMapping, changed: set[str], specs=None
 ) -> list[tuple[str, str]]:
-    """The (field, Rally field) pairs about to be sent whose Rally edits come back to us.
+    """The (field, Rally field) pairs about to be sent whose Rally edits come back to us
+    (`specs`: the mapped custom fields, `custom_values.specs_for`).
 
     A field mapped *to Rally* only is aharally's alone: the catch-up never keeps Rally's edits
     of it, so there is nothing to protect and nothing to read.
     """
-    return [
-        (name, rally_field)
-        for name, rally_field in mapping.fields_to_receive(record_mapping.field_mappings)
-        if name in changed
+    pairs = mapping.fields_to_receive(record_mapping.field_mappings)
+    pairs += [
+        (m.field, m.rally_field)
+        for m in record_mapping.field_mappings
+        if m.field in (specs or {}) and m.direction in mapping.SENT_TO_AHARALLY
     ]
+    return [(name, rally_field) for name, rally_field in pairs if name in changed]
 
 
 def hold_back(
@@ -80,13 +84,18 @@ def hold_back(
     values: dict[str, Any],
     pairs: list[tuple[str, str]],
     people=None,
+    specs=None,
 ) -> Held:
-    """Read Rally's current values of `pairs` (one request) and sort out what must not go.
+    """Read Rally's current values of `pairs` (one request) and sort out what must not go
+    (`specs`: the mapped custom fields among them, judged as the catch-up judges them).
 
     Raises RallyNotFound when Rally no longer has the object, as the write would.
     """
+    specs = specs or {}
     fetch = ["ObjectID", *[rally_field for _, rally_field in pairs]]
-    if any(name == "assignee" for name, _ in pairs):
+    if any(name == "assignee" for name, _ in pairs) or any(
+        specs[name].field.kind == CustomFieldKind.MEMBER for name, _ in pairs if name in specs
+    ):
         fetch.append(mapping.OWNER_FETCH)  # an Owner is matched by email, as in the catch-up
     rules = policies.policies_of(record_mapping)
     if any(rules.get(name) == policies.Policy.RECENT for name, _ in pairs):
@@ -96,8 +105,14 @@ def hold_back(
     for name, rally_field in pairs:
         if rally_field not in current:
             continue
-        theirs = agreement.rally_value(name, current[rally_field], people)
-        if not agreement.changed_in_rally(name, theirs, link.baseline):
+        spec = specs.get(name)
+        if spec is not None:
+            theirs = custom_values.from_rally(spec, current[rally_field], people)
+            changed = custom_values.changed_in_rally(name, theirs, link.baseline)
+        else:
+            theirs = agreement.rally_value(name, current[rally_field], people)
+            changed = agreement.changed_in_rally(name, theirs, link.baseline)
+        if not changed:
             continue  # Rally still holds the agreed value: ours replaces it
         ours = values[name]
         if agreement.same_value(name, ours, theirs, record, record_mapping.status_map):
@@ -106,10 +121,19 @@ def hold_back(
         policy = rules.get(name)
         kept = policies.decide(policy, record, current, name) if policy else policies.ASK
         if kept == policies.THEIRS:
-            value = agreement.to_record_value(
-                name, theirs, record_mapping.status_map, workspace=record.workspace, people=people
-            )
-            if value is not mapping.UNKNOWN:
+            if spec is not None:
+                value = custom_values.to_record(
+                    spec, theirs, workspace_id=record.workspace_id, people=people
+                )
+            else:
+                value = agreement.to_record_value(
+                    name,
+                    theirs,
+                    record_mapping.status_map,
+                    workspace=record.workspace,
+                    people=people,
+                )
+            if value is not mapping.UNKNOWN and value is not custom_values.UNMAPPED:
                 held.agreed[name] = theirs  # Rally's stays, and becomes ours and the baseline
                 held.taken[name] = value
                 held.settled.append((name, ours, theirs, kept, policy))

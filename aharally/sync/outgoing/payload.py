@@ -3,6 +3,7 @@ requires of it, and how a create whose answer was lost is recognised in Rally.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,10 +14,11 @@ from aharally.integrations.templates_service import EffectiveRecordMapping
 from aharally.rally.errors import RallyNotFound
 from aharally.rally.objects import RallyRef
 from aharally.rally.query import all_of, where
-from aharally.sync import links, mapping
-from aharally.sync.models import OutboxItem
+from aharally.sync import custom_values, history, links, mapping
+from aharally.sync.models import ActivityAction, OutboxItem
 from aharally.sync.outgoing.run import DrainRun
 from aharally.sync.people import say_unmatched_once
+from aharally.workspaces.models import CustomFieldKind
 
 # Attributes Rally fills itself on a create, so they never count as a missing required field.
 AUTOMATIC = {"Workspace", "Project", "ObjectID", "FormattedID", "CreationDate", "Subscription"}
@@ -41,18 +43,33 @@ def build_payload(
     pairs = mapping.fields_to_send(record_mapping.field_mappings, creating=creating)
     if only is not None:
         pairs = [(f, r) for f, r in pairs if f in only]
+    specs = run.custom_specs(record_mapping, record.workspace_id)
+    # A custom field gone from the workspace (or not copied there yet) has nothing to send.
+    pairs = [(f, r) for f, r in pairs if not custom_values.is_custom(f) or f in specs]
     status_map = record_mapping.status_map
     values = mapping.record_values(
         record,
-        fields=[f for f, _ in pairs],
+        fields=[f for f, _ in pairs if not custom_values.is_custom(f)],
         state_for=(status_map.state_for if status_map else lambda status: None),
     )
+    for field_name, _ in pairs:
+        if custom_values.is_custom(field_name):
+            values[field_name] = custom_values.record_value(record, specs[field_name], specs)
     attributes = run.lookups.attributes(record_mapping.rally_type)
     payload: dict[str, Any] = {}
     for field_name, rally_field in pairs:
         if field_name == "rank":
             continue  # a query parameter beside the write (outgoing/ranking.py), not a field
         attribute = attributes.get(rally_field)
+        if field_name in specs and attribute is not None and not attribute.read_only:
+            converted = _custom_to_rally(
+                record, specs, field_name, values, attribute, run, creating=creating
+            )
+            if converted is _SKIP:
+                values.pop(field_name, None)
+            else:
+                payload[rally_field] = converted
+            continue
         if attribute is None or attribute.read_only:
             run.warn_once(
                 f"attr:{record_mapping.rally_type}:{rally_field}",
@@ -114,6 +131,44 @@ def _to_rally(field_name, value, attribute, record_mapping, run: DrainRun):
     return mapping.rally_scalar(field_name, value)
 
 
+def _custom_to_rally(record, specs, field_name, values, attribute, run: DrainRun, *, creating):
+    """A custom field's value as Rally takes it, or _SKIP with the reason in the record's
+    integration history (a choice the value map leaves out, a number Rally can't hold)."""
+    spec = specs[field_name]
+    value = values[field_name]
+    if creating and value is None and not custom_values.unmapped_choices(record, spec, specs):
+        return _SKIP  # nothing to say yet: Rally's default stays (a drop-down refuses "")
+    unmapped = custom_values.unmapped_choices(record, spec, specs)
+    if unmapped and (value is None or spec.field.kind == CustomFieldKind.CHOICES):
+        # Never sent as empty: that would clear Rally's value for a choice we can't say.
+        _say_not_sent(record, run, field_name, custom_values.not_sent(spec, unmapped))
+        return _SKIP
+    if spec.field.kind == CustomFieldKind.MEMBER:
+        return _owner(value, run)
+    try:
+        return custom_values.to_rally(spec, value, attribute)
+    except custom_values.NotSendable as reason:
+        _say_not_sent(record, run, field_name, str(reason))
+        return _SKIP
+
+
+@dataclass(frozen=True)
+class _About:
+    """The record a history line is about (`sync.history`'s subject)."""
+
+    integration_id: int
+    record_type: str
+    record_id: int
+
+
+def _say_not_sent(record, run: DrainRun, field_name: str, message: str) -> None:
+    """Once a run per record and field: the record's history says why a value stayed home."""
+    if not run.first_time(f"notsent:{record.record_type}:{record.pk}:{field_name}"):
+        return
+    about = _About(run.integration.pk, record.record_type, record.pk)
+    history.note(about, ActivityAction.SKIPPED, message)
+
+
 def _owner(email, run: DrainRun):
     """The Rally user an assignee goes as (People), or _SKIP: with no Rally user the Owner is
     not sent — a create goes without one, an update leaves Rally's as it is, never cleared."""
@@ -172,7 +227,8 @@ def missing_required(record, record_mapping, run: DrainRun, payload: dict) -> st
     attribute, field_name = found
     rally_name = f"{record_mapping.rally_type_name}.{attribute}"
     if field_name:
-        label = mapping_label(field_name)
+        spec = run.custom_specs(record_mapping, record.workspace_id).get(field_name)
+        label = spec.label if spec is not None else mapping_label(field_name)
         return (
             f"Rally requires {rally_name}, and {record.reference}'s {label} is empty: fill it "
             f"in. To make sure new records have it, set the Required flag on {label} in "

@@ -61,7 +61,7 @@ from aharally.sync.outgoing.payload import (
 from aharally.sync.outgoing.ranking import rank_parameter
 from aharally.sync.outgoing.run import Deferred, DrainRun
 from aharally.sync.records import load_one, load_record
-from aharally.workspaces.models import RecordType
+from aharally.workspaces.models import CustomFieldKind, RecordType
 
 logger = logging.getLogger(__name__)
 
@@ -462,7 +462,8 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     rally_fields = dict(mapping.fields_to_send(record_mapping.field_mappings, creating=False))
     changed = differing_fields(values, link=link, record=record, record_mapping=record_mapping)
     held = guarded_update.Held()
-    guarded = guarded_update.fields_to_guard(record_mapping, changed)
+    specs = run.custom_specs(record_mapping, record.workspace_id)
+    guarded = guarded_update.fields_to_guard(record_mapping, changed, specs)
     if guarded:
         # Rally has no conditional write, so a field Rally may have changed costs one read
         # first (an update is two requests): what Rally changed since the baseline is kept
@@ -475,7 +476,8 @@ def push_update(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             record_mapping=record_mapping,
             values=values,
             pairs=guarded,
-            people=run.people() if any(name == "assignee" for name, _ in guarded) else None,
+            people=run.people() if _wants_people(guarded, specs) else None,
+            specs=specs,
         )
         changed -= held.fields
     rank = None
@@ -532,3 +534,11 @@ def _count_attempt(row: OutboxItem) -> None:
 def mark_success(run: DrainRun) -> None:
     if run.sent:
         record_success(run.integration)
+
+
+def _wants_people(pairs, specs) -> bool:
+    """Whether a guarded read judges a person (the assignee, a member custom field)."""
+    return any(
+        name == "assignee" or (name in specs and specs[name].field.kind == CustomFieldKind.MEMBER)
+        for name, _ in pairs
+    )

@@ -10,6 +10,7 @@ from aharally.integrations.models import Integration, LogLevel
 from aharally.integrations.templates_service import EffectiveConfig, effective_config
 from aharally.observability import logcontext
 from aharally.rally.client import RallyClient
+from aharally.sync.custom_values import CustomSpec, specs_for
 from aharally.sync.models import Link
 from aharally.sync.outgoing.lookups import Lookups
 from aharally.sync.people import PeopleMap, people_map
@@ -42,6 +43,8 @@ class DrainRun:
     unplaced: list[tuple[str, int]] = field(default_factory=list)
     # Who is who (People), built the first time an Owner is sent in this run.
     _people: PeopleMap | None = None
+    # Mapped custom fields' definitions, by (record type, workspace): read once a run.
+    _custom: dict[tuple[str, int], dict] = field(default_factory=dict)
 
     def made_link(self, link: Link) -> None:
         with self.lock:
@@ -73,6 +76,18 @@ class DrainRun:
             if self._people is None:
                 self._people = people_map(self.integration)
             return self._people
+
+    def custom_specs(self, record_mapping, workspace_id: int) -> dict[str, CustomSpec]:
+        """The mapped custom fields of `record_mapping` in a workspace (no query when none)."""
+        key = (record_mapping.record_type, workspace_id)
+        with self.lock:
+            if key not in self._custom:
+                self._custom[key] = specs_for(
+                    record_mapping.field_mappings,
+                    workspace_id,
+                    record_type=record_mapping.record_type,
+                )
+            return self._custom[key]
 
     def config_for(self, integration: Integration) -> EffectiveConfig:
 

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from aharally.records import custom
 from aharally.sync import enqueue, history, mapping
 from aharally.sync.models import (
     ActivityAction,
@@ -59,16 +60,24 @@ def open_conflicts(*, user, filters: QueueFilters) -> list[ConflictEntry]:
     for record_type, ids in by_type.items():
         for pk, record in load_records(record_type, ids).items():
             records[(record_type, pk)] = record
+    # Custom fields by their names: one query per workspace and record type that has any.
+    wanted: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for conflict in conflicts:
+        record = records.get((conflict.link.record_type, conflict.link.record_id))
+        if record is not None and custom.is_custom(conflict.field):
+            wanted[(record.workspace_id, conflict.link.record_type)].add(conflict.field)
+    names = {key: custom.labels(*key, fields) for key, fields in wanted.items()}
     entries = []
     for conflict in conflicts:
         record = records.get((conflict.link.record_type, conflict.link.record_id))
         if record is None:
             continue
+        own = names.get((record.workspace_id, conflict.link.record_type), {})
         entries.append(
             ConflictEntry(
                 conflict=conflict,
                 record=record,
-                label=mapping_label(conflict.field),
+                label=own.get(conflict.field) or mapping_label(conflict.field),
                 ours=mapping.display(conflict.field, conflict.ours),
                 theirs=mapping.display(conflict.field, conflict.theirs),
             )

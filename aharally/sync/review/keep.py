@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from aharally.integrations.templates_service import effective_config
 from aharally.records.services import update_record
-from aharally.sync import mapping
+from aharally.sync import custom_values, mapping
 from aharally.sync.agreement import to_record_value
 from aharally.sync.models import Link, OutboxKind, OutboxState
 from aharally.sync.outgoing import outbox
@@ -38,13 +38,35 @@ def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) 
     if keep == KEEP_THEIRS:
         record_mapping = effective_config(link.integration).mapping_for(link.record_type)
         status_map = record_mapping.status_map if record_mapping else None
-        value = to_record_value(
-            field,
-            theirs,
-            status_map,
-            workspace=record.workspace,
-            people=people_map(link.integration),
+        specs = (
+            custom_values.specs_for(
+                record_mapping.field_mappings,
+                record.workspace_id,
+                record_type=record_mapping.record_type,
+            )
+            if record_mapping and custom_values.is_custom(field)
+            else {}
         )
+        if field in specs:
+            value = custom_values.to_record(
+                specs[field],
+                theirs,
+                workspace_id=record.workspace_id,
+                people=people_map(link.integration),
+            )
+        else:
+            value = to_record_value(
+                field,
+                theirs,
+                status_map,
+                workspace=record.workspace,
+                people=people_map(link.integration),
+            )
+        if value is custom_values.UNMAPPED or (custom_values.is_custom(field) and not specs):
+            raise NoMatch(
+                f"Rally's value “{mapping.display(field, theirs)}” has no match in aharally "
+                "(no choice maps to it in the field mapping's value map)."
+            )
         if value is mapping.UNKNOWN:
             raise NoMatch(
                 f"Rally's value “{mapping.display(field, theirs)}” has no match in aharally "

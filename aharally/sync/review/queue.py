@@ -23,7 +23,7 @@ from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import effective_config
 from aharally.records.richtext import html_to_text
-from aharally.sync import enqueue, history, mapping
+from aharally.sync import custom_values, enqueue, history, mapping
 from aharally.sync.models import (
     DISCUSSION_KINDS,
     ActivityAction,
@@ -208,11 +208,18 @@ def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldCha
     if not creating:
         pairs = [(f, r) for f, r in pairs if f in set(row.fields)]
     status_map = record_mapping.status_map
+    # Mapped custom fields (no query when none): their values as they would be sent.
+    specs = custom_values.specs_for(
+        record_mapping.field_mappings, record.workspace_id, record_type=record_mapping.record_type
+    )
+    pairs = [(f, r) for f, r in pairs if not custom_values.is_custom(f) or f in specs]
     values = mapping.record_values(
         record,
-        fields=[f for f, _ in pairs],
+        fields=[f for f, _ in pairs if f not in specs],
         state_for=(status_map.state_for if status_map else lambda status: None),
     )
+    for name, spec in specs.items():
+        values[name] = custom_values.record_value(record, spec, specs)
     baseline = link.baseline if link is not None else {}
     changes = []
     for field_name, rally_field in pairs:
@@ -239,7 +246,7 @@ def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldCha
         changes.append(
             FieldChange(
                 field=field_name,
-                label=f"{mapping_label(field_name)} → {rally_field}",
+                label=f"{_label(field_name, specs)} → {rally_field}",
                 in_rally="" if creating else mapping.display(field_name, old),
                 new=mapping.display(field_name, new),
                 changed_in_rally=newer,
@@ -265,6 +272,10 @@ def _discussion_change(row) -> FieldChange:
         in_rally="",
         new=f"{values.get('name', '')} ({filesizeformat(values.get('size') or 0)})",
     )
+
+
+def _label(field_name: str, specs) -> str:
+    return specs[field_name].label if field_name in specs else mapping_label(field_name)
 
 
 def mapping_label(field_name: str) -> str:
