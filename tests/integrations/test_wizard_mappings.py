@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aharally.integrations.models import Direction, FieldMapping, RecordMapping, WizardStep
-from aharally.integrations.wizard import services
+from aharally.integrations.wizard import mappings
 from tests.integrations.wizard_support import scoped, step_url
 
 pytestmark = pytest.mark.django_db
@@ -186,7 +186,7 @@ def test_save_and_continue_needs_at_least_one_mapping(owner_client, integration)
     integration.refresh_from_db()
     assert integration.wizard_step == WizardStep.STATUSES
     for mapping in integration.record_mappings.all():
-        services.remove_record_mapping(integration=integration, mapping_id=mapping.pk)
+        mappings.remove_record_mapping(integration=integration, mapping_id=mapping.pk)
     response = owner_client.post(step_url(integration, "mappings"))
     assert response.status_code == 400
     assert "Map at least one aharally record type" in response.content.decode()

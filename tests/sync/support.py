@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from aharally.integrations.models import AuthMethod, IncomingMode, OutgoingMode
-from aharally.integrations.wizard import lookups, services
+from aharally.integrations.wizard import lookups, mappings, services
 from aharally.rally.auth import ApiKey
 from aharally.rally.client import RallyClient
 
@@ -58,7 +58,7 @@ def connect(
         integration=integration, oid=project_oid, name=project, exclude_child_updates=False
     )
     if template is None:
-        services.ensure_default_mappings(
+        mappings.ensure_default_mappings(
             integration=integration, available=lookups.mappable_types(integration)
         )
         lookups.refresh_status_maps(integration)

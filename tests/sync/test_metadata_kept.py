@@ -10,7 +10,7 @@ import pytest
 from aharally.integrations.models import Direction
 from aharally.integrations.rally_metadata import MetadataCache
 from aharally.integrations.templates_service import effective_config
-from aharally.integrations.wizard import services
+from aharally.integrations.wizard import mappings
 from aharally.rally.objects import RallyRef
 from aharally.sync.models import ErrorKind, Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
@@ -74,7 +74,7 @@ def test_a_mapping_changed_in_the_wizard_is_read_from_rally_again(cast, rally_sa
     send(cast, rally_sandbox, integration)
     record_mapping = integration.record_mappings.get(record_type=RecordType.FEATURE)
 
-    services.save_field_directions(
+    mappings.save_field_directions(
         record_mapping=record_mapping, directions={"description": Direction.TO_AHARALLY}
     )
 

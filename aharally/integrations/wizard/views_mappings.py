@@ -24,6 +24,7 @@ from aharally.integrations.models import (
     WizardStep,
 )
 from aharally.integrations.wizard import lookups, services, views_field_maps
+from aharally.integrations.wizard import mappings as mapping_step
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
     audit_change,
@@ -62,7 +63,9 @@ def _page(
     try:
         available = lookups.mappable_types(integration)
         if not integration.template_id:
-            missing = services.ensure_default_mappings(integration=integration, available=available)
+            missing = mapping_step.ensure_default_mappings(
+                integration=integration, available=available
+            )
         gaps, rally_custom, rally_every = lookups.mapping_fields(integration)
     except RallyProblem as error:
         problem = error.message
@@ -122,7 +125,7 @@ def _page(
     links = [
         {
             "value": f"{p}:{c}",
-            "label": services.link_label(p, c),
+            "label": mapping_step.link_label(p, c),
             "checked": f"{p}:{c}" in linked,
             "available": p in mapped_types and c in mapped_types,
         }
@@ -181,7 +184,7 @@ def _save_page(request: HttpRequest, integration: Integration) -> None:
         )
         if not form.is_valid():
             raise services.WizardError("Choose a direction for each field.")
-        services.save_field_directions(
+        mapping_step.save_field_directions(
             record_mapping=record_mapping,
             directions={
                 name: value
@@ -194,7 +197,7 @@ def _save_page(request: HttpRequest, integration: Integration) -> None:
         )
         if not chosen.is_valid():
             raise services.WizardError("Choose a conflict policy from the list for each field.")
-        services.save_conflict_policies(
+        mapping_step.save_conflict_policies(
             record_mapping=record_mapping,
             policies={
                 name: value
@@ -206,7 +209,7 @@ def _save_page(request: HttpRequest, integration: Integration) -> None:
         links = RelationshipLinksForm(request.POST)
         if not links.is_valid():
             raise services.WizardError("Choose relationship links from the list.")
-        services.save_relationship_links(integration=integration, links=links.pairs())
+        mapping_step.save_relationship_links(integration=integration, links=links.pairs())
 
 
 @owner_required
@@ -240,7 +243,7 @@ def mapping_add(request: HttpRequest, integration_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             available = lookups.mappable_types(integration)
-            mapping = services.add_record_mapping(
+            mapping = mapping_step.add_record_mapping(
                 integration=integration,
                 record_type=form.cleaned_data["record_type"],
                 rally_type=form.cleaned_data["rally_type"],
@@ -261,7 +264,7 @@ def mapping_add(request: HttpRequest, integration_id: int) -> HttpResponse:
 def mapping_remove(request: HttpRequest, integration_id: int, mapping_id: int) -> HttpResponse:
     integration = _editable(request, integration_id)
     try:
-        removed_links = services.remove_record_mapping(
+        removed_links = mapping_step.remove_record_mapping(
             integration=integration, mapping_id=mapping_id
         )
     except services.WizardError as error:
