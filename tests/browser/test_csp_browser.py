@@ -42,7 +42,11 @@ def test_the_board_and_the_drawer_work_under_the_policy(page, demo):
     drawer = page.locator("#drawer")
     expect(drawer.locator("h2#drawer-title")).to_be_visible()
     panel = drawer.locator(".feature-panel")
-    assert panel.evaluate("p => p.style.getPropertyValue('--status')") != ""
+    # The colour is set on htmx:load, which fires after the swap settles: the title can be
+    # visible a moment before it.
+    page.wait_for_function(
+        "p => p.style.getPropertyValue('--status') !== ''", arg=panel.element_handle()
+    )
     with page.expect_response(lambda r: r.request.method == "POST"):
         drawer.locator("select[name=status]").select_option(index=1)
     moved = page.locator(f"[data-reference='{reference}']")
