@@ -31,6 +31,41 @@ class HistoryEntry:
     def ago(self) -> str:
         return ago(self.at)
 
+    @property
+    def verb(self) -> str:
+        """ "changed", or for a comment or a file what was done to it."""
+        if self.field not in _ITEMS:
+            return "changed"
+        if not self.old_value:
+            return "commented" if self.field == "comments" else "attached"
+        return "edited" if self.new_value else "deleted"
+
+    @property
+    def subject(self) -> str:
+        """What the verb was done to: the field's label, or "a comment" / a file's name."""
+        if self.field not in _ITEMS:
+            return self.label
+        if self.verb == "commented":
+            return ""
+        if self.field == "attachments":
+            return self.new_value or self.old_value
+        return _ITEMS[self.field]
+
+    @property
+    def values_shown(self) -> str:
+        """ "both" (old → new), "new" or "old" alone (a comment added or deleted), or "" (a
+        file: its name is the subject)."""
+        if self.field == "attachments":
+            return ""
+        if self.field == "comments" and not (self.old_value and self.new_value):
+            return "new" if self.new_value else "old"
+        return "both"
+
+
+# The discussion app's history fields (discussion.services), told as what was done to the
+# item rather than "changed Comments: empty → …".
+_ITEMS = {"comments": "a comment", "attachments": "a file"}
+
 
 def ago(at: datetime) -> str:
     """ "just now", or "5 minutes ago" (timesince alone says "0 minutes")."""

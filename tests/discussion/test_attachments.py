@@ -50,6 +50,7 @@ def test_an_upload_is_stored_listed_and_downloaded_byte_for_byte(
     assert f'src="{url(feature, "attachment", attachment.pk)}?preview"' in html
     [line] = record_history(feature)
     assert (line.label, line.new_value) == ("Attachments", "mock-up.png")
+    assert (line.verb, line.subject, line.values_shown) == ("attached", "mock-up.png", "")
 
     client.force_login(cast.viewer)
     download = client.get(url(feature, "attachment", attachment.pk))

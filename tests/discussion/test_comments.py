@@ -58,6 +58,22 @@ def test_comments_leave_history_lines_on_their_record(cast, feature):
     ]
 
 
+def test_the_history_tells_what_was_done_to_a_comment_or_a_file(client, cast, feature):
+    author = membership(cast, cast.contributor)
+    comment = create_comment(record=feature, body="Is SAML enough?", user=cast.contributor)
+    edit_comment(comment=comment, record=feature, body="Is OIDC enough?", membership=author)
+    delete_comment(comment=comment, record=feature, membership=author)
+    lines = [(e.verb, e.subject, e.values_shown) for e in record_history(feature)]
+    assert lines == [
+        ("deleted", "a comment", "old"),
+        ("edited", "a comment", "both"),
+        ("commented", "", "new"),
+    ]
+    client.force_login(cast.contributor)
+    html = client.get(f"/w/{cast.workspace.prefix}/features/{feature.reference}/").content.decode()
+    assert "commented" in html and "changed <strong>Comments" not in html
+
+
 def test_only_the_author_edits_and_owners_delete_any(client, cast, feature):
     comment = create_comment(record=feature, body="Mine", user=cast.contributor)
     with pytest.raises(DiscussionError):

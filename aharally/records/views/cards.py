@@ -59,16 +59,16 @@ def render_card(card: Card, options: CardOptions, *, oob: bool = False) -> str:
         f'<div class="card-foot"><span class="status-pill">'
         f'<span class="dot" aria-hidden="true"></span>{status_name}</span>'
     )
-    if card.assignee_id:
-        name = card.assignee_name
-        parts.append(
-            f'<span class="avatar" title="{escape(name)}">{escape(person_initials(name))}</span>'
-        )
     # Always present, so that a link arriving later can be swapped in out of band.
     parts.append(
         f'<span class="card-links" id="card-links-{card.id}">'
         f"{options.decorations.get(card.id, '')}</span>"
     )
+    if card.assignee_id:
+        name = card.assignee_name
+        parts.append(
+            f'<span class="avatar" title="{escape(name)}">{escape(person_initials(name))}</span>'
+        )
     parts.append("</div>")
     if options.can_edit:
         parts.append(
