@@ -177,7 +177,8 @@ def item(request: HttpRequest, oid: int) -> HttpResponse:
     context = {
         "artifact": artifact,
         "form": form,
-        "children": children.order_by("type_path", "formatted_number"),
+        # Rally lists children in rank order (its "Rank" column), as a team sees its backlog.
+        "children": children.order_by("type_path", "rank", "formatted_number"),
         "child_form": ChildForm(),
         "can_add_children": artifact.type_path
         in {PORTFOLIO_PATHS[0], "HierarchicalRequirement", "Defect"},

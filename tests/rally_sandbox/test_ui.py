@@ -331,3 +331,30 @@ def test_the_developer_replies_and_attaches_on_an_items_page(browser, rally_sand
     assert "Write something to post." in empty.text
     # The session's sandbox is shared: leave no top-level feature behind.
     assert api.delete(feature["_ref"]).json()["OperationResult"]["Errors"] == []
+
+
+def test_an_items_children_are_listed_in_rank_order(browser, rally_sandbox):
+    api = rally_sandbox.session()
+    marker = uuid.uuid4().hex[:6]
+    project = project_path(browser, "Platform")
+    page = browser.get(f"{browser.base}{project}").text
+    parent = post(browser, f"{project}new", page, kind="HierarchicalRequirement", name=marker)
+    item_path = parent.url.replace(browser.base, "")
+    first = post(browser, f"{item_path}children", parent.text, kind="story", name=f"{marker} one")
+    second = post(browser, f"{item_path}children", first.text, kind="story", name=f"{marker} two")
+    oids = dict(
+        (name, oid)
+        for oid, name in re.findall(
+            r"/sandbox/items/(\d+)/\">US\d+</a></td>\s*<td>([^<]+)<", second.text
+        )
+    )
+    first_oid, second_oid = oids[f"{marker} one"], oids[f"{marker} two"]
+    moved = api.post(
+        f"{rally_sandbox.wsapi_url}/hierarchicalrequirement/{second_oid}",
+        params={"rankAbove": f"/hierarchicalrequirement/{first_oid}"},
+        json={"hierarchicalrequirement": {}},
+    ).json()
+    assert moved["OperationResult"]["Errors"] == []
+    page = browser.get(f"{browser.base}{item_path}").text
+    children = page[page.index("<h2>Children</h2>") :]  # the form's Parent list comes first
+    assert children.index(f"{marker} two") < children.index(f"{marker} one")
