@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from aharally.integrations.log import IntegrationLogEntry
+from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import use_as_template
 from aharally.records.services import create_initiative
 from aharally.sync.models import Activity, Link
@@ -56,10 +57,18 @@ def test_a_features_initiative_in_another_workspace_is_created_once_and_linked_a
         assert _parent_oid(rally_sandbox, link) == initiative_link.rally_oid
 
 
+@pytest.mark.parametrize(
+    ("is_template", "why_text", "what_to_do"),
+    [
+        (True, "Company has no enabled integration on the template", "Add an integration built"),
+        (False, "Company has no integration of its own", "Mark “Rally” Use as template"),
+    ],
+)
 def test_without_an_integration_on_the_template_the_feature_goes_without_a_parent_and_says_why(
-    cast, company, rally_sandbox
+    cast, company, rally_sandbox, is_template, why_text, what_to_do
 ):
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    Integration.objects.filter(pk=integration.pk).update(is_template=is_template, name="Rally")
     word = token()
     initiative = create_initiative(workspace=company, name=f"Alone {word}")
     feature = make_feature(cast.workspace, name=f"Orphan {word}", initiative=initiative)
@@ -73,10 +82,11 @@ def test_without_an_integration_on_the_template_the_feature_goes_without_a_paren
     why = Activity.objects.get(
         record_type=RecordType.FEATURE, record_id=feature.pk, action="skipped"
     )
-    assert "Company has no enabled integration on the template" in why.detail
-    assert IntegrationLogEntry.objects.filter(
+    assert why_text in why.detail
+    logged = IntegrationLogEntry.objects.get(
         integration=integration, message__contains="without its parent"
-    ).exists()
+    )
+    assert logged.hint.startswith(what_to_do)
 
 
 def test_a_feature_sent_before_its_initiatives_integration_existed_gets_its_parent_when_sent_again(

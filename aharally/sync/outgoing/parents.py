@@ -119,17 +119,27 @@ def resolve_parents(
     for one in planned:
         parent = one.parent
         if one.where is None:
+            source = integration.source
             message = (
                 f"{record.reference} went to Rally without its parent {parent.reference}: "
                 f"{parent.workspace.name} has no enabled integration on the template "
-                f"“{integration.source.name}”."
+                f"“{source.name}”."
+                if source.is_template
+                else f"{record.reference} went to Rally without its parent "
+                f"{parent.reference}: {parent.workspace.name} has no integration of its own "
+                f"with this one's Rally settings."
             )
             history.note(row, ActivityAction.SKIPPED, message)
+            add = (
+                f"integration built on “{source.name}” to {parent.workspace.name} so its "
+                "records are linked as parents."
+            )
             run.warn_once(
                 f"parent:{parent.workspace_id}",
                 message,
-                f"Add an integration built on “{integration.source.name}” to "
-                f"{parent.workspace.name} so its records are linked as parents.",
+                f"Add an {add}"
+                if source.is_template
+                else f"Mark “{source.name}” Use as template (More options), then add an {add}",
             )
             continue
         link = one.link
