@@ -71,6 +71,22 @@ def test_enabling_with_approve_outgoing_changes_stores_the_modes_and_enables(
     assert integration.log.filter(message__startswith="Enabled by owner@example.com").exists()
 
 
+def test_changing_the_modes_of_an_enabled_integration_says_what_was_saved(
+    owner_client, integration
+):
+    modes = {"outgoing_mode": "automatic", "incoming_mode": "automatic"}
+    first = owner_client.post(step_url(integration, "enable"), modes, follow=True)
+    assert "is enabled." in first.content.decode()
+    modes["outgoing_mode"] = "approve"
+    again = owner_client.post(step_url(integration, "enable"), modes, follow=True)
+    page = again.content.decode()
+    assert "is enabled." not in page
+    assert (
+        f"Saved: “{integration.name}” sends outgoing changes once a reviewer approves them, "
+        "and imports new records at once." in page
+    )
+
+
 def test_an_incomplete_integration_is_not_enabled_and_its_modes_are_not_saved(
     owner_client, integration
 ):

@@ -9,7 +9,13 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from aharally.integrations import lifecycle
-from aharally.integrations.models import Integration, IntegrationState, WizardStep
+from aharally.integrations.models import (
+    IncomingMode,
+    Integration,
+    IntegrationState,
+    OutgoingMode,
+    WizardStep,
+)
 from aharally.integrations.wizard import services
 from aharally.integrations.wizard.common import (
     ahead_of_progress,
@@ -36,6 +42,22 @@ def _after_enabling(request: HttpRequest, integration: Integration) -> HttpRespo
     return leave_wizard(request, url)
 
 
+def _modes(integration) -> str:
+    """ "sends outgoing changes once a reviewer approves them and imports new records at once" """
+    source = Integration.objects.get(pk=integration.source.pk)  # as just saved
+    sends = (
+        "sends outgoing changes once a reviewer approves them"
+        if source.outgoing_mode == OutgoingMode.APPROVE
+        else "sends outgoing changes at once"
+    )
+    imports = (
+        "imports new records once a reviewer approves them"
+        if source.incoming_mode == IncomingMode.APPROVE
+        else "imports new records at once"
+    )
+    return f"{sends}, and {imports}"
+
+
 @owner_required
 def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
     integration = get_integration(request, integration_id)
@@ -49,6 +71,7 @@ def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
     form = EnableForm(data, initial=initial)
     error = None
     if request.method == "POST" and form.is_valid():
+        was_enabled = integration.state == IntegrationState.ENABLED
         try:
             services.finish(
                 integration=integration,
@@ -59,7 +82,10 @@ def enable(request: HttpRequest, integration_id: int) -> HttpResponse:
         except services.WizardError as problem:
             error = str(problem)
         else:
-            messages.success(request, f"The integration “{integration.name}” is enabled.")
+            if was_enabled:  # the owner came back to change the modes
+                messages.success(request, f"Saved: “{integration.name}” {_modes(integration)}.")
+            else:
+                messages.success(request, f"The integration “{integration.name}” is enabled.")
             return _after_enabling(request, integration)
     return render_step(
         request,
