@@ -108,7 +108,7 @@ def test_the_report_page_filters_from_the_query_string(client, cast, setup):
 def test_a_filter_asked_for_by_htmx_gets_the_report_alone(client, cast, setup):
     client.force_login(cast.owner)
     html = client.get(MANAGE, {"state": "draft"}, HTTP_HX_REQUEST="true").content.decode()
-    assert html.lstrip().startswith('<div id="report">') and "<h1>" not in html
+    assert html.lstrip().startswith('<div id="report" class="table-scroll">') and "<h1>" not in html
     assert "Draft one" in html and "Company Rally" not in html
 
 
