@@ -8,6 +8,7 @@ app_name = "sandbox_ui"
 
 urlpatterns = [
     path("", views.root, name="root"),
+    path("favicon.ico", views.favicon, name="favicon"),
     # Webhook deliveries' detail_link is Rally's older form, /slm/#/detail/<type>/<oid>.
     path("slm/", views.root, name="slm_root"),
     path("sandbox/", views.home, name="home"),

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -234,6 +235,11 @@ def delete(request: HttpRequest, oid: int) -> HttpResponse:
         return HttpResponseRedirect(reverse("sandbox_ui:item", args=[artifact.pk]))
     messages.success(request, f"Deleted {formatted_id}.")
     return HttpResponseRedirect(reverse("sandbox_ui:project", args=[project_id]))
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page, the sign-in page too: not a 404 each time."""
+    return HttpResponseRedirect(static("ui/favicon.svg"))
 
 
 @require_GET

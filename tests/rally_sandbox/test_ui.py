@@ -358,3 +358,10 @@ def test_an_items_children_are_listed_in_rank_order(browser, rally_sandbox):
     page = browser.get(f"{browser.base}{item_path}").text
     children = page[page.index("<h2>Children</h2>") :]  # the form's Parent list comes first
     assert children.index(f"{marker} two") < children.index(f"{marker} one")
+
+
+def test_the_favicon_is_an_icon_not_a_404(rally_sandbox):
+    response = requests.get(f"{rally_sandbox.base_url}/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in response.content
