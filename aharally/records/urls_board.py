@@ -22,6 +22,7 @@ class FeatureReferenceConverter:
 register_converter(FeatureReferenceConverter, "feature_ref")
 
 urlpatterns = [
+    path("w/<str:prefix>/", board.workspace_home, name="workspace"),
     path("w/<str:prefix>/features/board/", board.board, name="board"),
     path("w/<str:prefix>/features/board/move/", board.move_card, name="move_card"),
     path("w/<str:prefix>/features/board/bulk/", bulk.bulk_action, name="bulk_action"),

@@ -114,6 +114,15 @@ def test_an_outsider_gets_404_for_another_workspaces_board(client, cast):
     assert client.get(board_url(cast.workspace)).status_code == 404
 
 
+def test_the_workspaces_own_address_opens_its_board(client, cast):
+    client.force_login(cast.viewer)
+    response = client.get(f"/w/{cast.workspace.prefix}/", follow=True)
+    assert response.redirect_chain == [(board_url(cast.workspace), 302)]
+    assert response.status_code == 200
+    client.force_login(cast.outsider)
+    assert client.get(f"/w/{cast.workspace.prefix}/").status_code == 404
+
+
 def test_an_anonymous_visitor_is_sent_to_sign_in(client, cast):
     response = client.get(board_url(cast.workspace))
     assert response.status_code == 302

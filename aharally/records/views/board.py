@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -153,6 +153,13 @@ def board_context(request: HttpRequest) -> dict:
         "board_url": reverse("records:board", kwargs={"prefix": workspace.prefix}),
         "card_count": sum(column.count for column in columns),
     }
+
+
+@require_GET
+@require_capability(Capability.VIEW)
+def workspace_home(request: HttpRequest) -> HttpResponse:
+    """/w/PLAT/, the workspace's own address, opens its board."""
+    return redirect("records:board", prefix=request.workspace.prefix)
 
 
 @require_GET
