@@ -137,6 +137,35 @@ def test_a_reviewer_keeps_rallys_value_and_aharally_takes_it(cast, rally_sandbox
     assert held["Name"] == "Rally's name"
 
 
+@pytest.mark.parametrize(
+    ("fields", "left"), [(["name"], None), (["name", "estimate"], ["estimate"])]
+)
+def test_keeping_rallys_value_takes_it_out_of_the_change_waiting_for_approval(
+    cast, rally_sandbox, integration, fields, left
+):
+    link, entry = _make_conflict(cast, rally_sandbox, integration)
+    waiting = OutboxItem.objects.create(
+        integration=integration,
+        record_type=link.record_type,
+        record_id=link.record_id,
+        kind="update",
+        fields=fields,
+        state="awaiting_approval",
+        created_by=cast.contributor,
+    )
+    conflicts.resolve_conflict(user=cast.reviewer, conflict_id=entry.conflict.pk, keep="theirs")
+    waiting.refresh_from_db()
+    pending = queue.pending_entries(user=cast.reviewer, filters=queue.QueueFilters())
+    if left is None:  # nothing of ours is left to approve: it no longer waits
+        assert waiting.state == "sent" and pending == []
+        assert Activity.objects.filter(
+            record_id=link.record_id, detail="Nothing left to send: Rally's name was kept"
+        ).exists()
+    else:
+        assert waiting.state == "awaiting_approval" and waiting.fields == left
+        assert [change.field for change in pending[0].changes] == []  # the estimate agrees
+
+
 def test_a_rally_only_change_is_applied_and_becomes_the_new_baseline(
     cast, rally_sandbox, integration
 ):

@@ -7,11 +7,13 @@ from typing import Any
 
 from django.utils import timezone
 
+from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.templates_service import effective_config
+from aharally.records import custom
 from aharally.records.services import update_record
-from aharally.sync import custom_values, mapping
+from aharally.sync import custom_values, history, mapping
 from aharally.sync.agreement import to_record_value
-from aharally.sync.models import Link, OutboxKind, OutboxState
+from aharally.sync.models import ActivityAction, Link, OutboxItem, OutboxKind, OutboxState
 from aharally.sync.outgoing import outbox
 from aharally.sync.people import people_map
 from aharally.sync.records import SOURCE
@@ -78,6 +80,7 @@ def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) 
     baseline = {**link.baseline, field: theirs}
     Link.objects.filter(pk=link.pk).update(baseline=baseline, updated_at=timezone.now())
     if keep == KEEP_THEIRS:
+        _drop_from_waiting_change(link, record, field, user=user)
         return False
     outbox.write_row(
         integration=link.integration,
@@ -89,3 +92,37 @@ def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) 
         state=OutboxState.QUEUED,
     )
     return True
+
+
+def _drop_from_waiting_change(link: Link, record, field: str, *, user) -> None:
+    """Rally's value kept: the change waiting for approval no longer offers ours for that
+    field, and goes when nothing is left in it (the drain would have sent nothing)."""
+    row = (
+        OutboxItem.objects.select_for_update()
+        .filter(
+            integration_id=link.integration_id,
+            record_type=link.record_type,
+            record_id=link.record_id,
+            kind=OutboxKind.UPDATE,
+            state=OutboxState.AWAITING_APPROVAL,
+        )
+        .first()
+    )
+    if row is None or field not in row.fields:
+        return
+    rest = [name for name in row.fields if name != field]
+    if rest:
+        OutboxItem.objects.filter(pk=row.pk).update(fields=rest)
+        return
+    now = timezone.now()
+    OutboxItem.objects.filter(pk=row.pk).update(
+        state=OutboxState.SENT, decided_by=user, decided_at=now, finished_at=now, sent_values={}
+    )
+    label = (
+        custom.labels(record.workspace_id, link.record_type, {field}).get(field, "value")
+        if custom.is_custom(field)
+        else FIELD_LABELS.get(field, field).split(" (")[0].lower()
+    )
+    history.note(
+        row, ActivityAction.APPROVED, f"Nothing left to send: Rally's {label} was kept", user
+    )
