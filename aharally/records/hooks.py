@@ -5,7 +5,8 @@ discussion the card decorations and the panels):
 
 - record listeners: called by the record services *inside the transaction* of every edit and
   creation, so that what they write (an outbox row) commits or fails with the edit;
-- card decorations: extra HTML for board cards, computed for all cards of a board at once;
+- card decorations: extra HTML for board cards, computed for all cards of a board at once
+  (and requirement decorations, the same for a feature's requirement rows);
 - record menus: extra HTML for a record's drawer or page (the Integrations ▾ menu);
 - record panels: sections of a record's drawer or page below its fields (the comments and
   attachments), each in a fixed number of queries.
@@ -28,6 +29,8 @@ RecordPanel = Callable[..., str]
 
 _listeners: list[RecordListener] = []
 _card_decorators: list[CardDecorator] = []
+# decorator(*, workspace, requirement_ids: Sequence[int]) -> {requirement id: html}
+_requirement_decorators: list[CardDecorator] = []
 _record_menus: list[RecordMenu] = []
 _record_panels: list[RecordPanel] = []
 # What other apps add to the seeded demo: called with the demo users by user name.
@@ -45,6 +48,10 @@ def register_record_listener(listener: RecordListener) -> None:
 
 def register_card_decorator(decorator: CardDecorator) -> None:
     _add(_card_decorators, decorator)
+
+
+def register_requirement_decorator(decorator: CardDecorator) -> None:
+    _add(_requirement_decorators, decorator)
 
 
 def register_record_menu(menu: RecordMenu) -> None:
@@ -84,6 +91,18 @@ def card_decorations(*, workspace, feature_ids: Sequence[int]) -> dict[int, str]
         for pk, html in decorator(workspace=workspace, feature_ids=feature_ids).items():
             found[pk] = found.get(pk, "") + html
     return found
+
+
+def decorate_requirements(requirements: Sequence, *, workspace) -> None:
+    """Set each requirement's `decoration` (extra HTML for its row: its Rally link), in a
+    fixed number of queries for all the rows."""
+    found: dict[int, str] = {}
+    ids = [requirement.pk for requirement in requirements]
+    for decorator in _requirement_decorators if ids else ():
+        for pk, html in decorator(workspace=workspace, requirement_ids=ids).items():
+            found[pk] = found.get(pk, "") + html
+    for requirement in requirements:
+        requirement.decoration = mark_safe(found.get(requirement.pk, ""))  # noqa: S308 (escaped)
 
 
 def record_menus(*, request, record) -> SafeString:

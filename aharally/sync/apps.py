@@ -23,6 +23,7 @@ class SyncConfig(AppConfig):
             register_demo_seeder,
             register_record_listener,
             register_record_menu,
+            register_requirement_decorator,
         )
         from aharally.sync import people, tasks
         from aharally.sync.outgoing import changes, discussion
@@ -41,6 +42,7 @@ class SyncConfig(AppConfig):
         register_item_notes(discussion_notes.item_notes)
         register_edit_note(discussion_notes.edit_note)
         register_card_decorator(board.card_links)
+        register_requirement_decorator(board.requirement_links)
         register_record_menu(menus.record_menu)
         register_demo_seeder(people.seed_demo_pairs)
         register_bulk_action(board.SEND_TO_RALLY)

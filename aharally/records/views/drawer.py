@@ -18,7 +18,12 @@ from aharally.records.board import MAX_ID, Card, update_feature
 from aharally.records.bulk import bulk_actions_for
 from aharally.records.forms import FeatureForm, RequirementForm
 from aharally.records.history import record_history
-from aharally.records.hooks import card_decorations, record_menus, record_panels
+from aharally.records.hooks import (
+    card_decorations,
+    decorate_requirements,
+    record_menus,
+    record_panels,
+)
 from aharally.records.models import Feature, Requirement
 from aharally.records.services import create_requirement, update_record
 from aharally.records.templatetags.custom_fields import custom_facts as custom_facts_of
@@ -82,6 +87,7 @@ def panel_context(
     requirements = list(
         feature.requirements.select_related("status", "assignee").prefetch_related("tags")
     )
+    decorate_requirements(requirements, workspace=workspace)
     return {
         "feature": feature,
         "assignee_name": Card.from_feature(feature).assignee_name,
@@ -206,6 +212,7 @@ def requirement(request: HttpRequest, reference: str, number: int) -> HttpRespon
             return render(request, "records/requirement_edit.html", context)
         if not request.htmx:
             return redirect("records:feature", prefix=request.workspace.prefix, reference=reference)
+        decorate_requirements([requirement], workspace=request.workspace)
         return render(request, "records/partials/requirements.html#row", context)
     if not can_edit:
         raise PermissionDenied("Your role in this workspace does not allow editing requirements.")
@@ -228,4 +235,5 @@ def requirement(request: HttpRequest, reference: str, number: int) -> HttpRespon
         messages.success(request, f"Saved {requirement.reference}.")
         return redirect("records:feature", prefix=request.workspace.prefix, reference=reference)
     context["requirement"] = get_requirement(feature, number)
+    decorate_requirements([context["requirement"]], workspace=request.workspace)
     return render(request, "records/partials/requirements.html#row", context)

@@ -56,6 +56,19 @@ def card_links(*, workspace, feature_ids) -> dict[int, str]:
     return found
 
 
+def requirement_links(*, workspace, requirement_ids) -> dict[int, str]:
+    """The Rally links of a feature's requirement rows (their stories), in one query."""
+    found: dict[int, str] = {}
+    links = Link.objects.filter(
+        integration__workspace=workspace,
+        record_type=RecordType.REQUIREMENT,
+        record_id__in=requirement_ids,
+    ).order_by("integration_id")
+    for link in links:
+        found[link.record_id] = found.get(link.record_id, "") + link_html(link)
+    return found
+
+
 def card_links_by_record(links: list[Link]) -> list[tuple[int, SafeString]]:
     """Each card's Rally links, for `sync/partials/card_links_oob.html`."""
     by_record: dict[int, str] = {}
