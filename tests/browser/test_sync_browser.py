@@ -77,6 +77,8 @@ def test_bob_sends_a_feature_carol_approves_and_the_link_appears(
         screenshot_page(carol_page, screenshot, "sync-queue")
         entry.get_by_role("button", name="Approve").click()
         expect(carol_page.locator("#queue .flash.success")).to_contain_text("Approved 1 change")
+        # The top bar's count follows the decision without a reload.
+        expect(badge).to_have_count(0)
     finally:
         carol.close()
 

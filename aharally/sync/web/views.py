@@ -255,7 +255,8 @@ def _queue_answer(request, message: str, *, level: str, status: int) -> HttpResp
         (messages.error if level == "error" else messages.success)(request, message)
         return redirect("sync:integration_updates")
     context = _queue_context(request, _filters(request.POST))
-    context.update({"message": message, "level": level})
+    # The top bar's count changes with the decision: it comes along out of band.
+    context.update({"message": message, "level": level, "updates_link_oob": True})
     return render(request, "sync/integration_updates.html#queue", context, status=status)
 
 
