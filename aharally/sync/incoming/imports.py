@@ -15,6 +15,7 @@ With *Approve new records* the record waits in Integration updates as an `Import
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -51,113 +52,125 @@ PARENT_FETCH = {
 }
 
 
-def placement(integration: Integration, config, record_type: str, obj) -> dict | None:
-    """Where a new Rally object would go in aharally, or None when it is not ours to import."""
+@dataclass(frozen=True)
+class ParentsHere:
+    """Which of some Rally objects' parents aharally holds: Rally ObjectID → record id.
+
+    Read for a whole page at once (`parents_here`), so that `placement` judges every object
+    of the page without a query of its own.
+    """
+
+    releases: dict[int, int] = field(default_factory=dict)  # linked by this integration
+    initiatives: dict[int, int] = field(default_factory=dict)  # by its template group
+    features: dict[int, int] = field(default_factory=dict)  # linked by this integration
+    features_elsewhere: frozenset[int] = frozenset()  # by another integration on this Rally
+
+
+def _parent_oids(objects, attribute: str) -> set[int]:
+    return {ref.object_id for obj in objects if (ref := obj.ref_of(attribute)) and ref.object_id}
+
+
+def parents_here(integration: Integration, config, record_type: str, objects) -> ParentsHere:
+    """The parents of these objects that aharally holds, in at most two queries."""
+    relations = config.relationship_links
+    if record_type == RecordType.FEATURE:
+        releases = _parent_oids(objects, "Release")
+        initiatives = _parent_oids(objects, "Parent")
+        source_id = integration.source.pk
+        return ParentsHere(
+            releases=dict(
+                Link.objects.filter(
+                    integration=integration,
+                    record_type=RecordType.RELEASE,
+                    rally_oid__in=releases,
+                    state=LinkState.OK,
+                ).values_list("rally_oid", "record_id")
+                if releases and (RecordType.RELEASE, record_type) in relations
+                else ()
+            ),
+            initiatives={
+                link.rally_oid: link.record_id
+                for link in (
+                    Link.objects.filter(
+                        record_type=RecordType.INITIATIVE,
+                        rally_oid__in=initiatives,
+                        state=LinkState.OK,
+                    ).select_related("integration__template")
+                    if initiatives and (RecordType.INITIATIVE, record_type) in relations
+                    else ()
+                )
+                if link.integration.source.pk == source_id
+            },
+        )
+    if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
+        features = _parent_oids(objects, "PortfolioItem")
+        if not features:
+            return ParentsHere()
+        ours = dict(
+            Link.objects.filter(
+                integration=integration,
+                record_type=RecordType.FEATURE,
+                rally_oid__in=features,
+                state=LinkState.OK,
+            ).values_list("rally_oid", "record_id")
+        )
+        elsewhere = (
+            Link.objects.filter(
+                rally_site=links.site_of(integration),
+                rally_oid__in=features - set(ours),
+                state=LinkState.OK,
+            ).values_list("rally_oid", flat=True)
+            if features - set(ours)
+            else ()
+        )
+        return ParentsHere(features=ours, features_elsewhere=frozenset(elsewhere))
+    return ParentsHere()
+
+
+def placement(
+    integration: Integration, config, record_type: str, obj, *, parents: ParentsHere | None = None
+) -> dict | None:
+    """Where a new Rally object would go in aharally, or None when it is not ours to import.
+
+    `parents`: what `parents_here` read for the object's page (read for this object alone
+    when not given).
+    """
+    if parents is None:
+        parents = parents_here(integration, config, record_type, [obj])
     relations = config.relationship_links
     if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
         parent = obj.ref_of("PortfolioItem")
         if parent is None or parent.object_id is None:
             return None
-        link = _linked(integration, RecordType.FEATURE, parent.object_id)
-        if link is not None:
-            return {"feature_id": link.record_id}
-        if links.holder_of(links.site_of(integration), parent.object_id) is not None:
+        if parent.object_id in parents.features:
+            return {"feature_id": parents.features[parent.object_id]}
+        if parent.object_id in parents.features_elsewhere:
             return None  # its feature syncs through another integration: the story is theirs
         return {"feature_oid": parent.object_id}  # the feature comes too, if it qualifies
     if record_type == RecordType.FEATURE:
-        release = obj.ref_of("Release")
-        release_link = (
-            _linked(integration, RecordType.RELEASE, release.object_id)
-            if release is not None and (RecordType.RELEASE, record_type) in relations
-            else None
-        )
-        parent = obj.ref_of("Parent")
-        initiative_link = (
-            linked_anywhere(integration, RecordType.INITIATIVE, parent.object_id)
-            if parent is not None and (RecordType.INITIATIVE, record_type) in relations
-            else None
-        )
-        if release_link is None and initiative_link is None:
+        release, parent = obj.ref_of("Release"), obj.ref_of("Parent")
+        release_id = parents.releases.get(release.object_id) if release is not None else None
+        initiative_id = parents.initiatives.get(parent.object_id) if parent is not None else None
+        if release_id is None and initiative_id is None:
             return None
-        return {
-            "release_id": release_link.record_id if release_link else None,
-            "initiative_id": initiative_link.record_id if initiative_link else None,
-        }
+        return {"release_id": release_id, "initiative_id": initiative_id}
     return None
 
 
 def screen(integration, config, record_type: str, objects: list) -> list:
-    """Of a page's unlinked objects, those that may be ours to import: a few queries a page.
+    """Of a page's unlinked objects, those that may be ours to import: two queries a page.
 
-    `placement` asks per object; most unlinked objects of a busy Rally project are under no
-    parent of ours, and asking for each cost four or five queries an object at every
-    catch-up. What is left out here is exactly what `placement` would call "not ours"; a
-    create of ours waiting for its lost answer by such an object's name is still made due
+    Most unlinked objects of a busy Rally project are under no parent of ours; asking
+    `placement` for each alone cost four or five queries an object at every catch-up. A
+    create of ours waiting for its lost answer by a left-out object's name is still made due
     now (what `not_importable` does for the objects that get that far).
     """
-    relations = config.relationship_links
-    keep = []
-    if record_type == RecordType.FEATURE:
-        by_release = (RecordType.RELEASE, record_type) in relations
-        by_initiative = (RecordType.INITIATIVE, record_type) in relations
-        releases = {ref.object_id for obj in objects if (ref := obj.ref_of("Release"))}
-        initiatives = {ref.object_id for obj in objects if (ref := obj.ref_of("Parent"))}
-        linked_releases = set(
-            Link.objects.filter(
-                integration=integration,
-                record_type=RecordType.RELEASE,
-                rally_oid__in=releases - {None},
-                state=LinkState.OK,
-            ).values_list("rally_oid", flat=True)
-            if by_release and releases - {None}
-            else ()
-        )
-        source_id = integration.source.pk
-        linked_initiatives = {
-            link.rally_oid
-            for link in (
-                Link.objects.filter(
-                    record_type=RecordType.INITIATIVE,
-                    rally_oid__in=initiatives - {None},
-                    state=LinkState.OK,
-                ).select_related("integration__template")
-                if by_initiative and initiatives - {None}
-                else ()
-            )
-            if link.integration.source.pk == source_id
-        }
-        for obj in objects:
-            release, parent = obj.ref_of("Release"), obj.ref_of("Parent")
-            if (release is not None and release.object_id in linked_releases) or (
-                parent is not None and parent.object_id in linked_initiatives
-            ):
-                keep.append(obj)
-    elif record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
-        parents = {ref.object_id for obj in objects if (ref := obj.ref_of("PortfolioItem"))}
-        parents.discard(None)
-        ours = set(
-            Link.objects.filter(
-                integration=integration,
-                record_type=RecordType.FEATURE,
-                rally_oid__in=parents,
-                state=LinkState.OK,
-            ).values_list("rally_oid", flat=True)
-            if parents
-            else ()
-        )
-        theirs = set(
-            Link.objects.filter(
-                rally_site=links.site_of(integration),
-                rally_oid__in=parents - ours,
-                state=LinkState.OK,
-            ).values_list("rally_oid", flat=True)
-            if parents - ours
-            else ()
-        )
-        for obj in objects:
-            parent = obj.ref_of("PortfolioItem")
-            if parent is not None and parent.object_id in parents - theirs:
-                keep.append(obj)
+    parents = parents_here(integration, config, record_type, objects)
+    keep = [
+        obj
+        for obj in objects
+        if placement(integration, config, record_type, obj, parents=parents) is not None
+    ]
     kept = {id(obj) for obj in keep}
     left_out = [obj for obj in objects if id(obj) not in kept]
     if left_out:

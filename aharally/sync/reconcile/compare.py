@@ -20,7 +20,6 @@ import logging
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from aharally.integrations.connection import RallyProblem, client_for, explain
@@ -321,24 +320,19 @@ def _busy_fields(record_type: str, links) -> dict[int, set[str]]:
 
 def _unimported(comparison, integration, config, record_mapping, links, seen) -> list[Difference]:
     """Rally records under linked parents that aharally lacks (ignored ones left out)."""
-    parents = set(
-        Link.objects.filter(state=LinkState.OK)
-        .filter(Q(integration=integration) | Q(record_type="initiative"))
-        .values_list("rally_oid", flat=True)
-    )
     ignored = set(
         ImportCandidate.objects.filter(
             integration=integration, state=ImportState.IGNORED
         ).values_list("rally_oid", flat=True)
     )
+    unlinked = [obj for oid, obj in seen.items() if oid not in links and oid not in ignored]
+    # Their parents that aharally holds, read once for all of them (two queries).
+    here = imports.parents_here(integration, config, record_mapping.record_type, unlinked)
     found = []
-    for oid, obj in seen.items():
-        if oid in links or oid in ignored:
-            continue
-        refs = [obj.ref_of(name) for name in ("PortfolioItem", "Release", "Parent")]
-        if not any(ref is not None and ref.object_id in parents for ref in refs):
-            continue  # cheap test first: placement() asks the database per object
-        placed = imports.placement(integration, config, record_mapping.record_type, obj)
+    for obj in unlinked:
+        placed = imports.placement(
+            integration, config, record_mapping.record_type, obj, parents=here
+        )
         if placed is None or "feature_oid" in placed:
             continue
         found.append(
