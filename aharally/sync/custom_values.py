@@ -12,8 +12,11 @@ in the normalised form baselines keep (as `mapping.py`'s do), empty always as No
   travels as its Rally state): two choices mapped to one value (many-to-one) are then the
   same to the sync. A choice the map leaves out has no Rally value: it is neither sent nor
   applied, and the record's integration history says so;
-- multiple choice: the sorted Rally values of its mapped choices (Rally's multi-value
-  drop-downs; the sandbox has none, so no mapping to one can be made there yet).
+- multiple choice: the sorted Rally values of its mapped choices, to and from Rally's
+  multi-value drop-down (a COLLECTION of allowed values): sent as the refs of those values
+  (the whole set), read from the collection summary's names (`_tagsNameArray`), so neither
+  way costs a request more. If any chosen value has no counterpart the field is neither sent
+  nor applied (never a partial set that would drop a value), and the history says which.
 """
 
 from __future__ import annotations
@@ -166,11 +169,28 @@ def to_rally(spec: CustomSpec, value: Any, attribute) -> Any:
             f"{spec.label} is {value}, and Rally's {attribute.name} takes whole numbers "
             f"up to {RALLY_INT_MAX:,}: it is not sent."
         )
+    if kind == K.CHOICES:
+        return _value_refs(spec, value, attribute)
     if value is None:
         return "" if kind in (K.TEXT, K.URL, K.RICH_TEXT) else None
     if kind == K.DATE:
         return f"{value}T12:00:00.000Z"  # noon UTC: no time zone moves it to another day
     return value
+
+
+def _value_refs(spec: CustomSpec, values: list[str] | None, attribute) -> list[dict]:
+    """A multi-value drop-down's whole set as Rally takes it: refs of its allowed values."""
+    refs, missing = [], []
+    for value in values or []:
+        ref = attribute.value_ref(value)
+        (refs if ref is not None else missing).append(ref or value)
+    if missing:
+        raise NotSendable(
+            f"{spec.label} is {display(sorted(missing))}, which Rally's {attribute.name} does not "
+            f"allow (its values are {', '.join(attribute.allowed_values or ())}): it is not "
+            "sent. Map the choice to one of them in the field mapping."
+        )
+    return [{"_ref": ref.path} for ref in refs]
 
 
 # -- Rally → the normalised form, and → the record ---------------------------------------------
@@ -187,6 +207,8 @@ def from_rally(spec: CustomSpec, value: Any, people=None) -> Any:
             return mapping.UNKNOWN  # a user read without its address: not a change
         email = str(email).strip()
         return people.in_aharally(value, email) if people is not None else email
+    if kind == K.CHOICES:
+        return _multi_value(value)
     if isinstance(value, Mapping):
         return mapping.UNKNOWN
     if value is None or value == "":
@@ -197,10 +219,26 @@ def from_rally(spec: CustomSpec, value: Any, people=None) -> Any:
         return mapping.normalise_date(value)
     if kind == K.RICH_TEXT:
         return mapping.normalise_html(sanitize_html(str(value))) or None
-    if kind == K.CHOICES:
-        items = value if isinstance(value, list) else str(value).split(",")
-        return sorted({str(v).strip() for v in items if str(v).strip()}) or None
     return str(value).strip() or None
+
+
+def _multi_value(value: Any) -> Any:
+    """A multi-value drop-down as Rally renders it — a collection summary whose
+    `_tagsNameArray` names the chosen values (samples/single-object-testcase.json), or a list
+    of allowed values — as the sorted names; mapping.UNKNOWN when Rally gave no names."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Mapping):
+        if "_tagsNameArray" not in value:
+            return None if value.get("Count") == 0 else mapping.UNKNOWN
+        value = value["_tagsNameArray"]
+    items = value if isinstance(value, list) else str(value).split(",")
+    names = set()
+    for item in items:
+        name = item.get("Name") or item.get("StringValue") if isinstance(item, Mapping) else item
+        if str(name or "").strip():
+            names.add(str(name).strip())
+    return sorted(names) or None
 
 
 def changed_in_rally(field_name: str, incoming: Any, agreed: Mapping) -> bool:

@@ -63,7 +63,14 @@ def build_payload(
         attribute = attributes.get(rally_field)
         if field_name in specs and attribute is not None and not attribute.read_only:
             converted = _custom_to_rally(
-                record, specs, field_name, values, attribute, run, creating=creating
+                record,
+                specs,
+                field_name,
+                values,
+                attribute,
+                run,
+                creating=creating,
+                rally_type=record_mapping.rally_type,
             )
             if converted is _SKIP:
                 values.pop(field_name, None)
@@ -131,7 +138,9 @@ def _to_rally(field_name, value, attribute, record_mapping, run: DrainRun):
     return mapping.rally_scalar(field_name, value)
 
 
-def _custom_to_rally(record, specs, field_name, values, attribute, run: DrainRun, *, creating):
+def _custom_to_rally(
+    record, specs, field_name, values, attribute, run: DrainRun, *, creating, rally_type
+):
     """A custom field's value as Rally takes it, or _SKIP with the reason in the record's
     integration history (a choice the value map leaves out, a number Rally can't hold)."""
     spec = specs[field_name]
@@ -145,6 +154,8 @@ def _custom_to_rally(record, specs, field_name, values, attribute, run: DrainRun
         return _SKIP
     if spec.field.kind == CustomFieldKind.MEMBER:
         return _owner(value, run)
+    if spec.field.kind == CustomFieldKind.CHOICES:
+        attribute = run.lookups.with_values(rally_type, attribute)
     try:
         return custom_values.to_rally(spec, value, attribute)
     except custom_values.NotSendable as reason:
