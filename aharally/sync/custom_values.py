@@ -294,6 +294,29 @@ def display(value: Any) -> str:
     return f"“{value}”"
 
 
+def shown(spec: CustomSpec, value: Any) -> str:
+    """A normalised value as a person reads it beside Rally's, with the value map applied: a
+    choice's Rally value and the choices that map to it (“Amber (Medium, Moderate)”), or
+    that none does."""
+    if value is None or value == []:
+        return ""
+    if spec.field.kind not in (K.CHOICE, K.CHOICES):
+        if spec.field.kind == K.RICH_TEXT:
+            return mapping.html_to_text(str(value))
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    parts = []
+    for rally_value in value if isinstance(value, list) else [value]:
+        wanted = str(rally_value).strip().lower()
+        names = [
+            choice.name
+            for choice in spec.field.choices.all()
+            if (spec.value_map.get(choice.pk) or "").strip().lower() == wanted
+        ]
+        meaning = ", ".join(names) if names else f"no choice of {spec.label} maps to it"
+        parts.append(f"{rally_value} ({meaning})")
+    return "; ".join(parts)
+
+
 def not_applied(spec: CustomSpec, rally_field: str, incoming: Any) -> str:
     """The history's line for a Rally value left out (no choice maps to it)."""
     return (
