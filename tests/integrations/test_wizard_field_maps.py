@@ -60,7 +60,14 @@ def test_a_custom_choice_maps_to_a_drop_down_with_its_values_matched_by_name(
     mapping = FieldMapping.objects.get(field=risk.form_name)
     assert mapping.rally_field == "c_RiskLevel" and mapping.direction == "both"
     green = risk.choices.get(name="Green")
-    assert mapping.value_map == {str(green.pk): "Green"}  # Low and Medium: no such value
+    low, medium = risk.choices.get(name="Low"), risk.choices.get(name="Medium")
+    # Low and Medium: no such value, left out knowingly; Rally's values then are remembered.
+    assert mapping.value_map == {
+        str(green.pk): "Green",
+        str(low.pk): "",
+        str(medium.pk): "",
+        "rally_values": ["Green", "Amber", "Red"],
+    }
     page = owner_client.get(step_url(integration, "mappings")).content.decode()
     assert "Values of Risk ↔ Rally's c_RiskLevel" in page
 

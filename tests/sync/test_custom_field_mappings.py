@@ -477,7 +477,10 @@ def test_a_story_imported_from_rally_brings_its_custom_value(cast, rally_sandbox
         direction=Direction.BOTH,
         attributes=story_attributes,
     )
-    assert len(mapping.value_map) == 3  # stories' Low/Medium/High: matched by name
+    # Stories' Low/Medium/High: matched by name (and Rally's values remembered).
+    assert {k: v for k, v in mapping.value_map.items() if k.isdigit()} == {
+        str(c.pk): c.name for c in field.choices.all()
+    }
     feature = make_feature(cast.workspace, name=f"Parent {token()}")
     link = _send(cast, integration, feature)
     _, project = scope_of(rally_sandbox)
