@@ -318,15 +318,28 @@ def shown(spec: CustomSpec, value: Any) -> str:
 
 
 def not_applied(spec: CustomSpec, rally_field: str, incoming: Any) -> str:
-    """The history's line for a Rally value left out (no choice maps to it)."""
+    """The history's line for a Rally value left out (ActivityAction.NOT_APPLIED: "Not
+    applied from Rally: “Purple” has no mapping for Risk …")."""
+    if isinstance(incoming, list):
+        missing = [v for v in incoming if spec.choice_for(str(v)) is None] or incoming
+        where = f"Rally's {rally_field} is {display(incoming)}"
+    else:
+        missing, where = [incoming], f"Rally's {rally_field}"
     return (
-        f"Rally's {rally_field} is {display(incoming)}, which no choice of {spec.label} maps "
-        f"to: {spec.label} is left as it was. Add the value to the field mapping's value map."
+        f"{_quoted(missing)} {'has' if len(missing) == 1 else 'have'} no mapping for "
+        f"{spec.label} ({where}): {spec.label} is left as it was. Add the value to the field "
+        "mapping's value map."
     )
 
 
 def not_sent(spec: CustomSpec, names: list[str]) -> str:
+    """The history's line for choices kept home (ActivityAction.NOT_SENT)."""
     return (
-        f"{spec.label} is {', '.join(f'“{n}”' for n in names)}, which the value map sends to "
-        f"no Rally value: {spec.label} is not sent. Map the choice in the field mapping."
+        f"{_quoted(names)} {'has' if len(names) == 1 else 'have'} no mapping for Rally's "
+        f"values: {spec.label} is not sent, and Rally keeps its own. Map the choice in the "
+        "field mapping's value map."
     )
+
+
+def _quoted(values: list) -> str:
+    return ", ".join(f"“{v}”" for v in values)

@@ -145,7 +145,9 @@ def test_a_rally_value_no_choice_maps_to_is_not_applied_and_the_history_says_so(
     pull_updates(integration.pk)
 
     assert _value(feature, field) == choices["High"]
-    said = Activity.objects.filter(record_id=feature.pk, detail__contains="no choice of Risk")
+    said = Activity.objects.filter(
+        record_id=feature.pk, action="not_applied", detail__contains="no mapping for Risk"
+    )
     assert said.count() == 1
     assert "“Amber”" in said.get().detail and "left as it was" in said.get().detail
 
@@ -169,7 +171,7 @@ def test_a_choice_the_value_map_leaves_out_is_not_sent_and_rally_keeps_its_value
 
     assert _rally(rally_sandbox, link, "c_RiskLevel").get("c_RiskLevel") == "Red"
     assert Activity.objects.filter(
-        record_id=feature.pk, action="skipped", detail__contains="“Medium”"
+        record_id=feature.pk, action="not_sent", detail__contains="“Medium”"
     ).exists()
 
 
@@ -499,3 +501,49 @@ def test_a_story_imported_from_rally_brings_its_custom_value(cast, rally_sandbox
 
     requirement = Requirement.objects.get(feature=feature, name="Risky story")
     assert custom.read_values(requirement.pk, [field])[field.form_name].name == "High"
+
+
+def test_a_story_imported_with_a_value_no_choice_maps_to_says_so_in_its_history(
+    cast, rally_sandbox, integration
+):
+    from aharally.records.models import Requirement
+    from tests.sync.support import scope_of
+
+    field = add_custom_field(
+        workspace=cast.workspace,
+        record_type=RecordType.REQUIREMENT,
+        name="Risk level",
+        kind="choice",
+        choices=["Low", "Medium"],
+    )
+    with sandbox_client(rally_sandbox) as client:
+        engineering = next(w for w in client.workspaces() if w.name == "Engineering")
+        story_attributes = client.attributes("HierarchicalRequirement", workspace=engineering.ref)
+    field_maps.add_field_mapping(
+        record_mapping=integration.record_mappings.get(record_type=RecordType.REQUIREMENT),
+        field=field.form_name,
+        rally_field="c_RiskLevel",
+        direction=Direction.BOTH,
+        attributes=story_attributes,
+    )
+    feature = make_feature(cast.workspace, name=f"Parent {token()}")
+    link = _send(cast, integration, feature)
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        client.create(
+            "HierarchicalRequirement",
+            {
+                "Project": f"/project/{project}",
+                "Name": "Too risky story",
+                "PortfolioItem": f"/portfolioitem/feature/{link.rally_oid}",
+                "c_RiskLevel": "High",
+            },
+        )
+
+    pull_updates(integration.pk)
+
+    requirement = Requirement.objects.get(feature=feature, name="Too risky story")
+    assert custom.read_values(requirement.pk, [field])[field.form_name] is None
+    said = Activity.objects.get(record_id=requirement.pk, action="not_applied")
+    assert said.detail.startswith("“High” has no mapping for Risk level")
+    assert said.get_action_display() == "Not applied from Rally"

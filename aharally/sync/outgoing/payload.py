@@ -150,7 +150,13 @@ def _custom_to_rally(
     unmapped = custom_values.unmapped_choices(record, spec, specs)
     if unmapped and (value is None or spec.field.kind == CustomFieldKind.CHOICES):
         # Never sent as empty: that would clear Rally's value for a choice we can't say.
-        _say_not_sent(record, run, field_name, custom_values.not_sent(spec, unmapped))
+        _say_not_sent(
+            record,
+            run,
+            field_name,
+            custom_values.not_sent(spec, unmapped),
+            action=ActivityAction.NOT_SENT,
+        )
         return _SKIP
     if spec.field.kind == CustomFieldKind.MEMBER:
         return _owner(value, run)
@@ -172,12 +178,14 @@ class _About:
     record_id: int
 
 
-def _say_not_sent(record, run: DrainRun, field_name: str, message: str) -> None:
+def _say_not_sent(
+    record, run: DrainRun, field_name: str, message: str, *, action=ActivityAction.SKIPPED
+) -> None:
     """Once a run per record and field: the record's history says why a value stayed home."""
     if not run.first_time(f"notsent:{record.record_type}:{record.pk}:{field_name}"):
         return
     about = _About(run.integration.pk, record.record_type, record.pk)
-    history.note(about, ActivityAction.SKIPPED, message)
+    history.note(about, action, message)
 
 
 def _owner(email, run: DrainRun):
