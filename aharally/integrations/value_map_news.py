@@ -159,6 +159,8 @@ def report_news(integrations: Sequence) -> dict[int, list[str]]:
     mapping step, which reads them)."""
     from aharally.integrations.models import FieldMapping
 
+    if not integrations:
+        return {}
     sources = {i.pk: (i.template_id or i.pk) for i in integrations}
     workspaces = {i.pk: i.workspace_id for i in integrations}
     mappings = list(
