@@ -8,7 +8,8 @@ How a value map remembers what was there (`FieldMapping.value_map`, no column of
   unmapped (decided); a choice with no key is new since the map was made;
 - `{"rally_values": [...]}` Rally's allowed values the map was made (or last edited) with;
   a value Rally lists beyond them is new. A map saved before this key existed knows none,
-  so nothing of Rally's counts as new there.
+  so nothing of Rally's counts as new there, nothing is matched by name, and its unmapped
+  choices show as new until the owner maps them or leaves them out.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def news_of(field: CustomField, value_map, allowed: Sequence[str] | None) -> New
         by_name.setdefault(name_key(value), value)
     fresh = {name_key(v) for v in new_values}
     matches = {}
-    for choice in choices:
+    # A map saved before it kept "" for a choice left out can't tell one the owner unmapped
+    # from one never decided: nothing is matched there until the owner next edits it.
+    for choice in choices if known is not None else ():
         key = _key_of(choice, decided)
         value = by_name.get(name_key(choice.name))
         if value is None:

@@ -166,3 +166,21 @@ def test_only_owners_leave_news_unmapped(client, cast, integration, tier):
     )
     client.force_login(cast.contributor)
     assert client.post(url).status_code == 403
+
+
+def test_a_map_saved_before_it_remembered_anything_matches_nothing_by_itself(cast):
+    from aharally.integrations.value_map_news import news_of
+
+    field = add_custom_field(
+        workspace=cast.workspace,
+        record_type="feature",
+        name="Tier",
+        kind="choice",
+        choices=["Gold", "Silver"],
+    )
+    gold = field.choices.get(name="Gold")
+    # Silver has a Rally value of its name, but the owner may have unmapped it on purpose.
+    news = news_of(field, {str(gold.pk): "Gold"}, ["Gold", "Silver", "Bronze"])
+    assert news.matches == {}
+    assert [c.name for c in news.new_choices] == ["Silver"]
+    assert news.new_values == []  # what Rally had then is unknown: none counts as new
