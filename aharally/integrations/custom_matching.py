@@ -50,6 +50,16 @@ def incompatibility(kind: str, attribute: AttributeDefinition, *, field_name: st
     """Why the kind can't map to the Rally attribute ("" when it can)."""
     if attribute.read_only:
         return f"Rally's {attribute.name} is read-only."
+    if (
+        kind == K.CHOICES
+        and attribute.attribute_type == "COLLECTION"
+        and not (attribute.custom or attribute.allowed_values)
+    ):
+        # Tags, Milestones, Children…: collections of objects, not of allowed values.
+        return (
+            f"{field_name or 'This field'} is a multiple choice field; Rally's "
+            f"{attribute.name} is a collection of objects: map it to {WANTS[kind]}."
+        )
     if attribute.attribute_type in COMPATIBLE.get(kind, ()):
         return ""
     label = CustomFieldKind(kind).label.lower()

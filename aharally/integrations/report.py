@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import models
 from django.db.models import Case, Q, QuerySet, Value, When
 
+from aharally.integrations import value_map_news
 from aharally.integrations.log import failing_q
 from aharally.integrations.models import Integration, IntegrationState
 from aharally.workspaces.models import Membership, Role
@@ -122,6 +123,8 @@ class ReportRow:
     counts: SyncCounts
     # Lags and recent health (ops registers it; None when nothing does).
     health: object = None
+    # Value maps with choices nobody mapped yet (value_map_news), one line each.
+    value_map_news: tuple[str, ...] = ()
 
     @property
     def state_label(self) -> str:
@@ -141,7 +144,8 @@ def owned_integrations(user) -> QuerySet[Integration]:
 
 
 def report_rows(*, user, filters: ReportFilters) -> list[ReportRow]:
-    """The report's rows for `user`; four queries whatever the number of integrations."""
+    """The report's rows for `user`; the same queries whatever the number of integrations
+    (four, and three more when a custom field is mapped)."""
     queryset = with_display_state(
         owned_integrations(user).select_related("workspace", "template")
     ).order_by("workspace__name", "name", "pk")
@@ -159,6 +163,7 @@ def report_rows(*, user, filters: ReportFilters) -> list[ReportRow]:
     integrations = list(queryset)
     counts = sync_counts([i.pk for i in integrations])
     health = health_of([i.pk for i in integrations])
+    news = value_map_news.report_news(integrations)
     rows = []
     for integration in integrations:
         template = integration.template
@@ -174,6 +179,7 @@ def report_rows(*, user, filters: ReportFilters) -> list[ReportRow]:
                 else template.rally_project_name,
                 counts=counts[integration.pk],
                 health=health.get(integration.pk),
+                value_map_news=tuple(news.get(integration.pk, ())),
             )
         )
     return rows

@@ -8,7 +8,7 @@ Workspace, Project, TypeDefinition, AttributeDefinition, AllowedAttributeValue, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aharally.rally.errors import RallyNotFound
@@ -19,7 +19,17 @@ if TYPE_CHECKING:
     from aharally.rally.client import RallyClient, RefLike
 
 # Attribute types whose AllowedValues are a list of strings (not refs to other objects).
-_VALUE_LIST_TYPES = {"STRING", "RATING", "STATE", "TEXT", "QUANTITY", "INTEGER", "DECIMAL"}
+# COLLECTION: a multi-value drop-down ("Drop-Down List (Multi-Value)"), set by its values' refs.
+_VALUE_LIST_TYPES = {
+    "STRING",
+    "RATING",
+    "STATE",
+    "TEXT",
+    "QUANTITY",
+    "INTEGER",
+    "DECIMAL",
+    "COLLECTION",
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,18 @@ class AttributeDefinition:
     hidden: bool = False
     # Strings for drop-downs, ScheduleState, ratings; None when not a value list.
     allowed_values: tuple[str, ...] | None = None
+    # The refs of `allowed_values`, in the same order, where Rally gave them: a multi-value
+    # drop-down is written as a list of them.
+    value_refs: tuple[RallyRef, ...] = ()
+
+    def value_ref(self, value: str) -> RallyRef | None:
+        """The ref of one allowed value (exact, then case-insensitive), if Rally gave it."""
+        pairs = list(zip(self.allowed_values or (), self.value_refs, strict=False))
+        for name, ref in pairs:
+            if name == value:
+                return ref
+        wanted = value.strip().lower()
+        return next((ref for name, ref in pairs if name.strip().lower() == wanted), None)
 
 
 _TYPEDEF_FETCH = [
@@ -286,6 +308,21 @@ class MetadataMixin:
         """
         return self._values_of(attribute.ref)
 
+    def attribute_with_values(
+        self: RallyClient, attribute: AttributeDefinition
+    ) -> AttributeDefinition:
+        """The attribute with its allowed values and their refs (one request).
+
+        Reference: GET /AttributeDefinition/<oid>/AllowedValues.
+        """
+        pairs = self._allowed_of(attribute.ref)
+        refs = tuple(ref for _, ref in pairs if ref is not None)
+        return replace(
+            attribute,
+            allowed_values=tuple(name for name, _ in pairs),
+            value_refs=refs if len(refs) == len(pairs) else (),
+        )
+
     def required_fields(
         self: RallyClient, type_path: str, *, workspace: RefLike | None = None
     ) -> list[AttributeDefinition]:
@@ -302,6 +339,7 @@ class MetadataMixin:
         attribute_type = str(item.get("AttributeType") or "")
         allowed = item.get("AllowedValues")
         values: tuple[str, ...] | None = None
+        refs: tuple[RallyRef, ...] = ()
         if isinstance(allowed, list):
             values = tuple(_value_text(v) for v in allowed)
         elif (
@@ -310,7 +348,10 @@ class MetadataMixin:
             and allowed.get("Count")
             and attribute_type in _VALUE_LIST_TYPES
         ):
-            values = self._values_of(item.ref)
+            pairs = self._allowed_of(item.ref)
+            values = tuple(name for name, _ in pairs)
+            refs = tuple(ref for _, ref in pairs if ref is not None)
+            refs = refs if len(refs) == len(values) else ()
         return AttributeDefinition(
             ref=item.ref,
             name=item.get("Name") or "",
@@ -322,13 +363,22 @@ class MetadataMixin:
             constrained=bool(item.get("Constrained")),
             hidden=bool(item.get("Hidden")),
             allowed_values=values,
+            value_refs=refs,
         )
 
     def _values_of(self: RallyClient, attribute_ref: RallyRef) -> tuple[str, ...]:
+        return tuple(name for name, _ in self._allowed_of(attribute_ref))
+
+    def _allowed_of(
+        self: RallyClient, attribute_ref: RallyRef
+    ) -> tuple[tuple[str, RallyRef | None], ...]:
+        """(StringValue, ref) of each allowed value, in Rally's order."""
         items = self.collection(attribute_ref, "AllowedValues", fetch=["StringValue", "ValueIndex"])
         ordered = sorted(items, key=lambda v: _int_or_none(v.get("ValueIndex")) or 0)
         # Rally lists "" (no value) for optional drop-downs; it is not a choice.
-        return tuple(_value_text(v.fields) for v in ordered if _value_text(v.fields) != "")
+        return tuple(
+            (_value_text(v.fields), _ref_or_none(v)) for v in ordered if _value_text(v.fields) != ""
+        )
 
 
 def _typedef(item: RallyObject) -> TypeDefinition:
@@ -352,6 +402,13 @@ def _value_text(value: Any) -> str:
     if isinstance(value, Mapping):
         return str(value.get("StringValue") or "")
     return str(value)
+
+
+def _ref_or_none(item: RallyObject) -> RallyRef | None:
+    try:
+        return item.ref
+    except (KeyError, ValueError):
+        return None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -12,8 +12,11 @@ in the normalised form baselines keep (as `mapping.py`'s do), empty always as No
   travels as its Rally state): two choices mapped to one value (many-to-one) are then the
   same to the sync. A choice the map leaves out has no Rally value: it is neither sent nor
   applied, and the record's integration history says so;
-- multiple choice: the sorted Rally values of its mapped choices (Rally's multi-value
-  drop-downs; the sandbox has none, so no mapping to one can be made there yet).
+- multiple choice: the sorted Rally values of its mapped choices, to and from Rally's
+  multi-value drop-down (a COLLECTION of allowed values): sent as the refs of those values
+  (the whole set), read from the collection summary's names (`_tagsNameArray`), so neither
+  way costs a request more. If any chosen value has no counterpart the field is neither sent
+  nor applied (never a partial set that would drop a value), and the history says which.
 """
 
 from __future__ import annotations
@@ -166,11 +169,28 @@ def to_rally(spec: CustomSpec, value: Any, attribute) -> Any:
             f"{spec.label} is {value}, and Rally's {attribute.name} takes whole numbers "
             f"up to {RALLY_INT_MAX:,}: it is not sent."
         )
+    if kind == K.CHOICES:
+        return _value_refs(spec, value, attribute)
     if value is None:
         return "" if kind in (K.TEXT, K.URL, K.RICH_TEXT) else None
     if kind == K.DATE:
         return f"{value}T12:00:00.000Z"  # noon UTC: no time zone moves it to another day
     return value
+
+
+def _value_refs(spec: CustomSpec, values: list[str] | None, attribute) -> list[dict]:
+    """A multi-value drop-down's whole set as Rally takes it: refs of its allowed values."""
+    refs, missing = [], []
+    for value in values or []:
+        ref = attribute.value_ref(value)
+        (refs if ref is not None else missing).append(ref or value)
+    if missing:
+        raise NotSendable(
+            f"{spec.label} is {display(sorted(missing))}, which Rally's {attribute.name} does not "
+            f"allow (its values are {', '.join(attribute.allowed_values or ())}): it is not "
+            "sent. Map the choice to one of them in the field mapping."
+        )
+    return [{"_ref": ref.path} for ref in refs]
 
 
 # -- Rally → the normalised form, and → the record ---------------------------------------------
@@ -187,6 +207,8 @@ def from_rally(spec: CustomSpec, value: Any, people=None) -> Any:
             return mapping.UNKNOWN  # a user read without its address: not a change
         email = str(email).strip()
         return people.in_aharally(value, email) if people is not None else email
+    if kind == K.CHOICES:
+        return _multi_value(value)
     if isinstance(value, Mapping):
         return mapping.UNKNOWN
     if value is None or value == "":
@@ -197,10 +219,26 @@ def from_rally(spec: CustomSpec, value: Any, people=None) -> Any:
         return mapping.normalise_date(value)
     if kind == K.RICH_TEXT:
         return mapping.normalise_html(sanitize_html(str(value))) or None
-    if kind == K.CHOICES:
-        items = value if isinstance(value, list) else str(value).split(",")
-        return sorted({str(v).strip() for v in items if str(v).strip()}) or None
     return str(value).strip() or None
+
+
+def _multi_value(value: Any) -> Any:
+    """A multi-value drop-down as Rally renders it — a collection summary whose
+    `_tagsNameArray` names the chosen values (samples/single-object-testcase.json), or a list
+    of allowed values — as the sorted names; mapping.UNKNOWN when Rally gave no names."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Mapping):
+        if "_tagsNameArray" not in value:
+            return None if value.get("Count") == 0 else mapping.UNKNOWN
+        value = value["_tagsNameArray"]
+    items = value if isinstance(value, list) else str(value).split(",")
+    names = set()
+    for item in items:
+        name = item.get("Name") or item.get("StringValue") if isinstance(item, Mapping) else item
+        if str(name or "").strip():
+            names.add(str(name).strip())
+    return sorted(names) or None
 
 
 def changed_in_rally(field_name: str, incoming: Any, agreed: Mapping) -> bool:
@@ -256,16 +294,52 @@ def display(value: Any) -> str:
     return f"“{value}”"
 
 
+def shown(spec: CustomSpec, value: Any) -> str:
+    """A normalised value as a person reads it beside Rally's, with the value map applied: a
+    choice's Rally value and the choices that map to it (“Amber (Medium, Moderate)”), or
+    that none does."""
+    if value is None or value == []:
+        return ""
+    if spec.field.kind not in (K.CHOICE, K.CHOICES):
+        if spec.field.kind == K.RICH_TEXT:
+            return mapping.html_to_text(str(value))
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    parts = []
+    for rally_value in value if isinstance(value, list) else [value]:
+        wanted = str(rally_value).strip().lower()
+        names = [
+            choice.name
+            for choice in spec.field.choices.all()
+            if (spec.value_map.get(choice.pk) or "").strip().lower() == wanted
+        ]
+        meaning = ", ".join(names) if names else f"no choice of {spec.label} maps to it"
+        parts.append(f"{rally_value} ({meaning})")
+    return "; ".join(parts)
+
+
 def not_applied(spec: CustomSpec, rally_field: str, incoming: Any) -> str:
-    """The history's line for a Rally value left out (no choice maps to it)."""
+    """The history's line for a Rally value left out (ActivityAction.NOT_APPLIED: "Not
+    applied from Rally: “Purple” has no mapping for Risk …")."""
+    if isinstance(incoming, list):
+        missing = [v for v in incoming if spec.choice_for(str(v)) is None] or incoming
+        where = f"Rally's {rally_field} is {display(incoming)}"
+    else:
+        missing, where = [incoming], f"Rally's {rally_field}"
     return (
-        f"Rally's {rally_field} is {display(incoming)}, which no choice of {spec.label} maps "
-        f"to: {spec.label} is left as it was. Add the value to the field mapping's value map."
+        f"{_quoted(missing)} {'has' if len(missing) == 1 else 'have'} no mapping for "
+        f"{spec.label} ({where}): {spec.label} is left as it was. Add the value to the field "
+        "mapping's value map."
     )
 
 
 def not_sent(spec: CustomSpec, names: list[str]) -> str:
+    """The history's line for choices kept home (ActivityAction.NOT_SENT)."""
     return (
-        f"{spec.label} is {', '.join(f'“{n}”' for n in names)}, which the value map sends to "
-        f"no Rally value: {spec.label} is not sent. Map the choice in the field mapping."
+        f"{_quoted(names)} {'has' if len(names) == 1 else 'have'} no mapping for Rally's "
+        f"values: {spec.label} is not sent, and Rally keeps its own. Map the choice in the "
+        "field mapping's value map."
     )
+
+
+def _quoted(values: list) -> str:
+    return ", ".join(f"“{v}”" for v in values)

@@ -21,6 +21,7 @@ KIND_LABELS = {
     "DATE": "Date",
     "BOOLEAN": "Boolean",
     "DROP_DOWN": "Drop-down list",
+    "MULTI_DROP_DOWN": "Drop-down list (multi-value)",
     "USER": "User",
 }
 

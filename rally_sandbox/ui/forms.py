@@ -5,8 +5,10 @@ from __future__ import annotations
 from django import forms
 
 from rally_sandbox.accounts.models import Project, User
+from rally_sandbox.wsapi import multi_value
 from rally_sandbox.wsapi.models import Artifact, CustomField, Release, State
 from rally_sandbox.wsapi.registry import PORTFOLIO_LEVELS, SPECS
+from rally_sandbox.wsapi.render import custom_attr
 
 PARENT_CHOICES = 500
 
@@ -88,7 +90,16 @@ class ArtifactForm(forms.Form):
         rows = CustomField.objects.filter(workspace=workspace, type_path=type_path)
         for row in rows.order_by("element_name"):
             common = {"label": row.name, "required": False}
-            if row.allowed_values:
+            if row.attribute_type == "COLLECTION":
+                # Sent as WSAPI takes a multi-value drop-down: refs to its allowed values.
+                attr = custom_attr(row)
+                choices = [
+                    (multi_value.value_ref(attr, i), v) for i, v in enumerate(row.allowed_values)
+                ]
+                field = forms.MultipleChoiceField(
+                    choices=choices, widget=forms.CheckboxSelectMultiple, **common
+                )
+            elif row.allowed_values:
                 values = [("", "—")] + [(v, v) for v in row.allowed_values]
                 field = forms.ChoiceField(choices=values, **common)
             elif row.attribute_type == "OBJECT":
@@ -116,7 +127,10 @@ class ArtifactForm(forms.Form):
             if value is None:
                 continue
             field = self.fields[name]
-            if isinstance(value, bool):
+            if isinstance(field, forms.MultipleChoiceField):
+                by_name = {label: ref for ref, label in field.choices}
+                value = [by_name[v] for v in value if v in by_name]
+            elif isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(field.widget, forms.DateInput) and isinstance(value, str):
                 value = value[:10]
@@ -162,7 +176,10 @@ class ArtifactForm(forms.Form):
         for name in self.custom_names:
             # Only what the person changed: an untouched field is not rewritten.
             if name in self.changed_data:
-                fields[name] = data.get(name) or None
+                value = data.get(name) or None
+                if isinstance(self.fields[name], forms.MultipleChoiceField):
+                    value = [{"_ref": ref} for ref in value or []]
+                fields[name] = value
         return fields
 
 

@@ -74,7 +74,7 @@ def add_revision(
 
 
 def current_or_members(obj: Artifact, attr: Attr):
-    if attr.is_collection:
+    if attr.is_collection and not attr.custom:
         return sorted(member.name for member in getattr(obj, attr.element_name.lower()).all())
     return current_value(obj, attr)
 

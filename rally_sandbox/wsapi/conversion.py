@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from rally_sandbox.accounts.models import User, Workspace
 
+from . import multi_value
 from .models import CustomField, State, Tag
 from .query import oid_from_ref
 from .registry import SPECS, Attr, TypeSpec, spec_for_object
@@ -53,6 +54,8 @@ class FieldConverter:
             return None
         if attr.is_object:
             return self.reference(attr, value)
+        if attr.is_collection and attr.custom:
+            return multi_value.convert(attr, value, self.label(attr), self.errors)
         if attr.is_collection:
             return self.members(attr, value)
         allowed = attr.allowed_values(self.workspace)

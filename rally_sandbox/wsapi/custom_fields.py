@@ -3,8 +3,9 @@
 As in Rally, a custom field belongs to one workspace and one type; its ElementName is `c_`
 and its display name without spaces or punctuation (`Risk Level` → `c_RiskLevel`). The kinds
 Rally offers map to attribute types: String, Text, Integer, Decimal, Date, Boolean, a
-drop-down list (STRING with allowed values) and a user (OBJECT whose AllowedValueType is
-User). Type and attribute definitions then report it (`Custom: true`), WSAPI reads, writes
+drop-down list (STRING with allowed values), a multi-value drop-down list (COLLECTION of
+AllowedAttributeValues, `multi_value.py`) and a user (OBJECT whose AllowedValueType is User).
+Type and attribute definitions then report it (`Custom: true`), WSAPI reads, writes
 and queries it, and writes are validated as Rally validates them (`conversion.py`). The web
 page, the admin API and the demo seed all call here.
 """
@@ -19,6 +20,7 @@ from rally_sandbox.accounts.models import Workspace
 
 from .metadata import custom_element_name
 from .models import CustomField
+from .multi_value import VALUES_PER_ATTRIBUTE
 from .registry import SPECS, spec_for_name
 from .required_fields import RuleError, creatable_type_paths
 
@@ -31,6 +33,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "DATE": ("DATE", False),
     "BOOLEAN": ("BOOLEAN", False),
     "DROP_DOWN": ("STRING", True),
+    "MULTI_DROP_DOWN": ("COLLECTION", True),
     "USER": ("OBJECT", False),
 }
 MAX_ALLOWED_VALUE = 256
@@ -69,6 +72,8 @@ def _kind(row: CustomField) -> str:
         return "USER"
     if row.attribute_type == "STRING" and row.allowed_values:
         return "DROP_DOWN"
+    if row.attribute_type == "COLLECTION":
+        return "MULTI_DROP_DOWN"
     return row.attribute_type
 
 
@@ -103,6 +108,8 @@ def _allowed(values) -> list[str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise CustomFieldError("Give the allowed values as a list of strings.")
     cleaned: list[str] = []
+    if len(values) >= VALUES_PER_ATTRIBUTE:
+        raise CustomFieldError(f"A field has fewer than {VALUES_PER_ATTRIBUTE} allowed values.")
     for value in (v.strip() for v in values):
         if not value:
             continue

@@ -86,6 +86,8 @@ DEMO_CUSTOM_FIELDS = [
     # A feature's own risk drop-down and its customer, as product teams add them.
     ("PortfolioItem/Feature", "Risk Level", "STRING", ["Green", "Amber", "Red"], False),
     ("PortfolioItem/Feature", "Customer", "STRING", [], False),
+    # A multi-value drop-down (Rally's "Drop-Down List (Multi-Value)"): where it ships.
+    ("PortfolioItem/Feature", "Platforms", "COLLECTION", ["Web", "iOS", "Android"], False),
 ]
 
 

@@ -10,7 +10,8 @@ from django.db.models import Q, QuerySet
 from rally_sandbox.accounts.models import Subscription
 from rally_sandbox.accounts.services import Caller
 
-from . import envelopes
+from . import envelopes, multi_value
+from .conversion import attributes_for
 from .metadata import TYPE_ROWS
 from .models import TypeDefinition
 from .query import QueryError, compile_query, oid_from_ref, order_by
@@ -213,7 +214,11 @@ def collection(call: Call, spec: TypeSpec, ident: str, name: str) -> dict:
     if owner is None:
         return envelopes.query_error(envelopes.NOT_FOUND)
     owner_spec = spec_for_object(owner, spec)
-    attr = owner_spec.attribute(name)
+    attr = owner_spec.attribute(name) or custom_collection(owner, owner_spec, name)
+    if attr is not None and attr.custom:
+        values = multi_value.chosen(attr, (owner.custom or {}).get(attr.element_name))
+        items = multi_value.value_items(attr, values, call.context(owner.workspace).wsapi)
+        return _page_list(call, items)
     if attr is None or not attr.is_collection:
         return envelopes.query_error(
             f"Could not read: {owner_spec.element_name} has no collection {name}"
@@ -235,6 +240,21 @@ def collection(call: Call, spec: TypeSpec, ident: str, name: str) -> dict:
     return run_query(call, target, attr.members(owner), scope, default_fetch=FETCH_ALL)
 
 
+def custom_collection(owner, spec: TypeSpec, name: str) -> Attr | None:
+    """A multi-value drop-down of the owner's workspace named `name` (`c_` optional)."""
+    workspace = getattr(owner, "workspace", None)
+    if workspace is None or not hasattr(owner, "custom"):
+        return None
+    wanted = name.lower()
+    for attr in attributes_for(spec, workspace).values():
+        if multi_value.is_multi_value(attr) and attr.element_name.lower() in {
+            wanted,
+            f"c_{wanted}",
+        }:
+            return attr
+    return None
+
+
 def _pagesize(call: Call) -> int:
     try:
         return int(call.params.get("pagesize") or envelopes.DEFAULT_PAGESIZE)
@@ -250,7 +270,7 @@ def attribute_definition(
 ) -> dict:
     wsapi = ctx.wsapi
     allowed = attr.allowed_values(workspace)
-    if allowed is not None and attr.attribute_type in {"STATE", "RATING", "STRING"}:
+    if allowed is not None and attr.attribute_type in {"STATE", "RATING", "STRING", "COLLECTION"}:
         allowed_json: Any = {
             **API,
             "_ref": f"{wsapi}/AttributeDefinition/{attr.oid}/AllowedValues",
@@ -424,17 +444,5 @@ def allowed_values(call: Call, ident: str) -> dict:
         return envelopes.query_error(envelopes.NOT_FOUND)
     _spec, attr, workspace = found
     wsapi = call.context(workspace).wsapi
-    items = [
-        {
-            **API,
-            "_ref": f"{wsapi}/allowedattributevalue/{attr.oid}/{index}",
-            "_refObjectName": value,
-            "StringValue": value,
-            "LocalizedStringValue": value,
-            "IntegerValue": None,
-            "ValueIndex": index,
-            "_type": "AllowedAttributeValue",
-        }
-        for index, value in enumerate(attr.allowed_values(workspace) or [])
-    ]
-    return _page_list(call, items)
+    values = attr.allowed_values(workspace) or []
+    return _page_list(call, multi_value.value_items(attr, values, wsapi, allowed=values))

@@ -16,6 +16,7 @@ from django.db.models import Count, Sum
 
 from rally_sandbox.accounts.models import Subscription, Workspace
 
+from . import multi_value
 from .models import Artifact, CustomField, TypeDefinition
 from .registry import SPECS, Attr, TypeSpec, spec_for_object
 
@@ -89,8 +90,10 @@ def custom_attr(field: CustomField) -> Attr:
         field.element_name,
         field.attribute_type,
         f"custom__{field.element_name}",
-        # A user custom field is an OBJECT whose AllowedValueType is User.
-        target="User" if field.attribute_type == "OBJECT" else None,
+        # A user custom field is an OBJECT whose AllowedValueType is User; a multi-value
+        # drop-down a COLLECTION of AllowedAttributeValues (multi_value.py).
+        target={"OBJECT": "User", "COLLECTION": "AllowedAttributeValue"}.get(field.attribute_type),
+        writable_collection=field.attribute_type == "COLLECTION",
         allowed=tuple(field.allowed_values) if field.allowed_values else None,
         custom=True,
         name=field.name,
@@ -308,6 +311,10 @@ def raw_value(obj, attr: Attr, ctx: RenderContext) -> Any:
 
 
 def render_value(obj, spec: TypeSpec, attr: Attr, ctx: RenderContext, fetch: Fetch, nested: bool):
+    if attr.is_collection and attr.custom:
+        stored = (obj.custom or {}).get(attr.element_name)
+        url = ctx.collection_url(obj, spec, attr.element_name)
+        return multi_value.summary(attr, stored, url)
     if attr.is_collection:
         summary = {
             **API,

@@ -158,7 +158,7 @@ def save_object(
         errors_before = len(conv.errors)
         converted = conv.convert(attr, value)
         given.add(attr.element_name)
-        if attr.is_collection:
+        if attr.is_collection and not attr.custom:
             m2m[attr.column or attr.element_name] = converted or []
             continue
         # A value refused already needs no second error for being empty.
@@ -172,7 +172,7 @@ def save_object(
     for attr in _required(spec, workspace, attrs):
         value = current_value(obj, attr)
         # "None" is the empty choice of a drop-down (RATING) such as Severity.
-        if value is None or value == "" or (attr.attribute_type == "RATING" and value == "None"):
+        if value in (None, "", []) or (attr.attribute_type == "RATING" and value == "None"):
             conv.errors.append(f"Validation error: {conv.label(attr)} should not be null")
     if conv.errors:
         raise WriteError(list(dict.fromkeys(conv.errors)))

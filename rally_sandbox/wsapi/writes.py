@@ -10,10 +10,10 @@ from django.http import QueryDict
 
 from rally_sandbox.accounts.services import security_token_is_valid
 
-from . import envelopes
+from . import envelopes, multi_value
 from .conversion import FieldConverter, attributes_for
 from .models import Artifact
-from .reads import Call, find_object
+from .reads import Call, custom_collection, find_object
 from .registry import SPECS, TypeSpec, spec_for_name, spec_for_object
 from .render import FETCH_ALL, render_object
 from .scope import ScopeError, resolve_scope
@@ -216,7 +216,7 @@ def change_collection(call: Call, spec: TypeSpec, ident: str, name: str, action:
     if owner is None:
         return envelopes.operation_result([envelopes.NOT_FOUND])
     owner_spec = spec_for_object(owner, spec)
-    attr = owner_spec.attribute(name)
+    attr = owner_spec.attribute(name) or custom_collection(owner, owner_spec, name)
     if attr is None or not attr.is_collection:
         return envelopes.operation_result(
             [f"Could not read: {owner_spec.element_name} has no collection {name}"]
@@ -241,6 +241,8 @@ def change_collection(call: Call, spec: TypeSpec, ident: str, name: str, action:
         return envelopes.operation_result(
             ['Cannot parse object: expected {"CollectionItems": [{"_ref": ...}, ...]}']
         )
+    if attr.custom:
+        return _change_multi_value(call, owner, owner_spec, attr, items, add=action == "add")
     conv = FieldConverter(
         owner_spec, call.caller.user, owner.workspace, attributes_for(owner_spec, owner.workspace)
     )
@@ -260,6 +262,29 @@ def change_collection(call: Call, spec: TypeSpec, ident: str, name: str, action:
     ctx.register(members)
     results = [render_object(m, target, ctx, call.fetch(FETCH_ALL)) for m in members]
     return envelopes.operation_result(Results=results)
+
+
+def _change_multi_value(call: Call, owner, spec: TypeSpec, attr, items: list, *, add: bool):
+    """A multi-value drop-down's add or remove: a write of the whole set (its revision, its
+    webhook and its validation are a write's)."""
+    refs = [item.get("_ref") if isinstance(item, dict) else item for item in items]
+    stored = (owner.custom or {}).get(attr.element_name)
+    whole = multi_value.changed_set(attr, stored, refs, add=add)
+    try:
+        save_object(
+            spec=spec,
+            user=call.caller.user,
+            workspace=owner.workspace,
+            fields={attr.element_name: whole},
+            obj=owner,
+        )
+    except WriteError as error:
+        return envelopes.operation_result(error.errors)
+    if not add:
+        return envelopes.operation_result()
+    values = multi_value.chosen(attr, multi_value.convert(attr, refs, "", []))
+    wsapi = call.context(owner.workspace).wsapi
+    return envelopes.operation_result(Results=multi_value.value_items(attr, values, wsapi))
 
 
 # --- /batch -------------------------------------------------------------------------------

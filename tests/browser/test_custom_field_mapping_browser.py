@@ -155,7 +155,8 @@ def test_alice_maps_risk_to_rallys_risk_level_and_values_go_both_ways(
     drawer.locator(".integrations-menu details.menu > summary").click()
     drawer.locator(".integration-history summary").click()
     expect(drawer.locator(".integration-history")).to_contain_text(
-        "Rally's c_RiskLevel is “Purple”, which no choice of Risk maps to: Risk is left as it was."
+        "Not applied from Rally: “Purple” has no mapping for Risk (Rally's c_RiskLevel): Risk is "
+        "left as it was."
     )
     screenshot("custom-unmapped-history")
     definitions = custom.definitions(platform.pk, "feature")

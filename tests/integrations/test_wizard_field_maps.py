@@ -60,7 +60,14 @@ def test_a_custom_choice_maps_to_a_drop_down_with_its_values_matched_by_name(
     mapping = FieldMapping.objects.get(field=risk.form_name)
     assert mapping.rally_field == "c_RiskLevel" and mapping.direction == "both"
     green = risk.choices.get(name="Green")
-    assert mapping.value_map == {str(green.pk): "Green"}  # Low and Medium: no such value
+    low, medium = risk.choices.get(name="Low"), risk.choices.get(name="Medium")
+    # Low and Medium: no such value, left out knowingly; Rally's values then are remembered.
+    assert mapping.value_map == {
+        str(green.pk): "Green",
+        str(low.pk): "",
+        str(medium.pk): "",
+        "rally_values": ["Green", "Amber", "Red"],
+    }
     page = owner_client.get(step_url(integration, "mappings")).content.decode()
     assert "Values of Risk ↔ Rally's c_RiskLevel" in page
 
@@ -134,3 +141,27 @@ def test_only_owners_add_field_mappings(client, cast, integration, risk, who, st
 
     assert response.status_code == status
     assert not FieldMapping.objects.filter(field=risk.form_name).exists()
+
+
+def test_a_multiple_choice_maps_to_rallys_multi_value_drop_down_with_a_value_map(
+    owner_client, integration, cast
+):
+    platforms = add_custom_field(
+        workspace=cast.workspace,
+        record_type="feature",
+        name="Platforms",
+        kind="choices",
+        choices=["Web", "iPhone"],
+    )
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    assert "Platforms (c_Platforms) — COLLECTION: Web, iOS, Android" in page
+
+    response = owner_client.post(
+        add_url(integration),
+        {"field": platforms.form_name, "rally_field": "c_Platforms", "direction": "both"},
+    )
+
+    assert response.status_code == 302
+    page = owner_client.get(step_url(integration, "mappings")).content.decode()
+    assert "Values of Platforms ↔ Rally's c_Platforms" in page
+    assert 'data-status="iOS"' in page and 'data-status="Android"' in page

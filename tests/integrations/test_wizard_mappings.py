@@ -238,8 +238,9 @@ def test_the_mappings_step_asks_rally_a_fixed_number_of_requests(
     counter.reset()
     owner_client.get(step_url(integration, "mappings"))
     # The mappable types (1), then each mapping's fields (type + attributes: 2 each), then the
-    # allowed values of each custom drop-down (the demo's c_RiskLevel of stories and features).
-    assert counter.count == 11
+    # allowed values of each custom drop-down (the demo's c_RiskLevel of stories and features,
+    # and the features' multi-value c_Platforms).
+    assert counter.count == 12
 
 
 def test_the_step_lists_rallys_custom_fields_and_matches_ours_by_name(

@@ -179,3 +179,25 @@ def test_pyral_attaches_reads_and_deletes_a_file_and_posts_to_the_discussion(ral
     assert rally.deleteAttachment(story, path.name)
     story = rally.get("UserStory", query=f'FormattedID = "{story.FormattedID}"', instance=True)
     assert rally.getAttachmentNames(story) == []
+
+
+def test_pyral_sets_and_reads_a_multi_value_drop_down(rally):
+    """pyral greases a list of refs for a collection and hydrates its members on reading."""
+    allowed = rally.getAllowedValues("Feature", "c_Platforms")
+    assert allowed == ["Web", "iOS", "Android"]
+    marker = uuid.uuid4().hex[:8]
+    feature = rally.create("Feature", {"Name": f"Ships {marker}"})
+    try:
+        typedef = rally.typedef("Feature")
+        attribute = next(a for a in typedef.Attributes if a.ElementName == "c_Platforms")
+        refs = {v.StringValue: v.ref for v in attribute.AllowedValues}
+        rally.update(
+            "Feature",
+            {"FormattedID": feature.FormattedID, "c_Platforms": [refs["iOS"], refs["Web"]]},
+        )
+        read = rally.get(
+            "Feature", fetch="FormattedID,c_Platforms", query=f"FormattedID = {feature.FormattedID}"
+        ).next()
+        assert [v.StringValue for v in read.c_Platforms] == ["Web", "iOS"]
+    finally:
+        rally.delete("Feature", feature.oid)

@@ -245,6 +245,34 @@ def test_a_tag_added_is_delivered_as_a_collection_change(sandbox, api, hook, rec
     assert tags["removed"] is None
 
 
+def test_a_multi_value_drop_down_change_is_delivered_as_a_collection_change(
+    sandbox, api, hook, receiver
+):
+    typedef = api.get(
+        f"{sandbox.wsapi_url}/typedefinition",
+        params={"query": '(ElementName = "Feature")', "fetch": "ObjectID"},
+    ).json()["QueryResult"]["Results"][0]
+    attributes = api.get(
+        f"{sandbox.wsapi_url}/TypeDefinition/{typedef['ObjectID']}/Attributes",
+        params={"fetch": "true", "pagesize": 200},
+    ).json()["QueryResult"]["Results"]
+    platforms = next(a for a in attributes if a["ElementName"] == "c_Platforms")
+    values = api.get(platforms["AllowedValues"]["_ref"], params={"fetch": "true"}).json()
+    refs = {v["StringValue"]: v["_ref"] for v in values["QueryResult"]["Results"]}
+    feature = create(
+        sandbox, api, "PortfolioItem/Feature", {"Name": "Ships", "c_Platforms": [refs["Web"]]}
+    )
+    path, _ = hook(ObjectTypes=["Feature"])
+
+    update(sandbox, api, feature, {"c_Platforms": [{"_ref": refs["iOS"]}]})
+
+    (body,) = receiver.wait_for(path, 1)
+    change = by_name(body["message"]["changes"])["c_Platforms"]
+    assert change["type"] == "Collection"
+    assert [item["name"] for item in change["added"]] == ["iOS"]
+    assert [item["name"] for item in change["removed"]] == ["Web"]
+
+
 def test_a_delete_is_delivered_with_the_last_state(sandbox, api, hook, receiver):
     story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Doomed"})
     path, _ = hook()

@@ -145,7 +145,9 @@ def test_a_rally_value_no_choice_maps_to_is_not_applied_and_the_history_says_so(
     pull_updates(integration.pk)
 
     assert _value(feature, field) == choices["High"]
-    said = Activity.objects.filter(record_id=feature.pk, detail__contains="no choice of Risk")
+    said = Activity.objects.filter(
+        record_id=feature.pk, action="not_applied", detail__contains="no mapping for Risk"
+    )
     assert said.count() == 1
     assert "“Amber”" in said.get().detail and "left as it was" in said.get().detail
 
@@ -169,7 +171,7 @@ def test_a_choice_the_value_map_leaves_out_is_not_sent_and_rally_keeps_its_value
 
     assert _rally(rally_sandbox, link, "c_RiskLevel").get("c_RiskLevel") == "Red"
     assert Activity.objects.filter(
-        record_id=feature.pk, action="skipped", detail__contains="“Medium”"
+        record_id=feature.pk, action="not_sent", detail__contains="“Medium”"
     ).exists()
 
 
@@ -477,7 +479,10 @@ def test_a_story_imported_from_rally_brings_its_custom_value(cast, rally_sandbox
         direction=Direction.BOTH,
         attributes=story_attributes,
     )
-    assert len(mapping.value_map) == 3  # stories' Low/Medium/High: matched by name
+    # Stories' Low/Medium/High: matched by name (and Rally's values remembered).
+    assert {k: v for k, v in mapping.value_map.items() if k.isdigit()} == {
+        str(c.pk): c.name for c in field.choices.all()
+    }
     feature = make_feature(cast.workspace, name=f"Parent {token()}")
     link = _send(cast, integration, feature)
     _, project = scope_of(rally_sandbox)

@@ -130,7 +130,7 @@ def test_a_choice_left_out_of_the_map_has_no_rally_value_and_is_named(spec):
     assert custom_values.unmapped_choices(record, risk, specs) == ["Medium"]
     assert "“Medium”" in custom_values.not_sent(risk, ["Medium"])
     said = custom_values.not_applied(risk, "c_RiskLevel", "Purple")
-    assert said.startswith("Rally's c_RiskLevel is “Purple”, which no choice of F choice maps")
+    assert said.startswith("“Purple” has no mapping for F choice (Rally's c_RiskLevel)")
 
 
 @pytest.mark.parametrize(

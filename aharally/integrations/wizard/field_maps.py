@@ -16,6 +16,7 @@ from django.db.models import Max
 from aharally.integrations.custom_matching import auto_value_map, incompatibility
 from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.models import Direction, FieldMapping, RecordMapping
+from aharally.integrations.value_map_news import KNOWN_VALUES
 from aharally.integrations.wizard.services import WizardError
 from aharally.rally.metadata import AttributeDefinition
 from aharally.workspaces.models import CHOICE_KINDS, CustomField, CustomFieldKind
@@ -105,7 +106,10 @@ def add_field_mapping(
     if custom is not None and kind in CHOICE_KINDS:
         names = {c.name: c.pk for c in custom.choices.all()}
         matched = auto_value_map(list(names), attribute.allowed_values or ())
-        value_map = {str(names[name]): value for name, value in matched.items() if value}
+        # "" is a choice the map leaves out knowingly; the values Rally had are remembered,
+        # so what either side adds later shows as new (`value_map_news`).
+        value_map = {str(names[name]): value or "" for name, value in matched.items()}
+        value_map[KNOWN_VALUES] = list(attribute.allowed_values or ())
     last = record_mapping.field_mappings.aggregate(last=Max("position"))["last"]
     return FieldMapping.objects.create(
         record_mapping=record_mapping,
@@ -138,10 +142,10 @@ def set_value(
             f"({', '.join(allowed)})."
         )
     value_map = dict(field_mapping.value_map or {})
-    if value:
-        value_map[str(choice_id)] = value
-    else:
-        value_map.pop(str(choice_id), None)
+    # "" is kept, not dropped: the owner decided to leave the choice out. They saw Rally's
+    # values on the board too, so none of them is new any more.
+    value_map[str(choice_id)] = value or ""
+    value_map[KNOWN_VALUES] = list(allowed)
     field_mapping.value_map = value_map
     field_mapping.save(update_fields=["value_map"])
 

@@ -40,6 +40,11 @@ urlpatterns = [
         views_field_maps.value_set,
         name="wizard_value_map",
     ),
+    path(
+        _M + "fields/<int:field_mapping_id>/values/news/",
+        views_field_maps.value_news,
+        name="wizard_value_news",
+    ),
     path(_W + "links/", views_mappings.relationship_links, name="wizard_links"),
     path(_W + "statuses/", views_statuses.statuses, name="wizard_statuses"),
     path(_M + "statuses/assign/", views_statuses.assign, name="wizard_status_assign"),

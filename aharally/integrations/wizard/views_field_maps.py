@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from aharally.integrations import value_map_news
 from aharally.integrations.connection import RallyProblem
 from aharally.integrations.custom_matching import own_value_map
 from aharally.integrations.defaults import FIELD_LABELS
@@ -40,8 +41,11 @@ def add_context(record_mapping: RecordMapping, fields: list[CustomField], rally_
     }
 
 
-def value_maps(record_mapping, fields: list[CustomField], rally_fields) -> list[dict]:
-    """A value map board for each mapped choice field of the record mapping."""
+def value_maps(
+    record_mapping, fields: list[CustomField], rally_fields, *, inherited: bool = False
+) -> list[dict]:
+    """A value map board for each mapped choice field of the record mapping (pairs of equal
+    names Rally or the field added since are matched first, unless the map is inherited)."""
     by_name = {f.form_name: f for f in fields}
     attributes = {a.element_name: a for a in rally_fields}
     boards = []
@@ -50,12 +54,21 @@ def value_maps(record_mapping, fields: list[CustomField], rally_fields) -> list[
         if field is None or field.kind not in CHOICE_KINDS:
             continue
         attribute = attributes.get(fm.rally_field)
-        boards.append(board(fm, field, list(attribute.allowed_values or ()) if attribute else []))
+        allowed = list(attribute.allowed_values or ()) if attribute else []
+        matched = []
+        if allowed and not inherited:
+            # A value Rally added of the same name as a choice left unmapped (or a new
+            # choice): matched now, and said on the board.
+            matched = value_map_news.match_by_name(fm, field, allowed)
+        boards.append(board(fm, field, allowed, matched=matched))
     return boards
 
 
-def board(fm: FieldMapping, field: CustomField, allowed: list[str], error: str = "") -> dict:
+def board(
+    fm: FieldMapping, field: CustomField, allowed: list[str], error: str = "", matched=()
+) -> dict:
     mapped = own_value_map(field, fm.value_map)
+    news = value_map_news.news_of(field, fm.value_map, allowed if allowed else None)
     return {
         "fm": fm,
         "field": field,
@@ -63,6 +76,10 @@ def board(fm: FieldMapping, field: CustomField, allowed: list[str], error: str =
         "columns": field_maps.value_rows(field, mapped, allowed),
         "pairs": [(choice, mapped.get(choice.pk, "")) for choice in field.choices.all()],
         "error": error,
+        "news": news,
+        "new_choice_ids": {c.pk for c in news.new_choices},
+        "new_values": set(news.new_values),
+        "matched": list(matched),
     }
 
 
@@ -171,6 +188,51 @@ def value_set(
     else:
         audit_change(
             request, integration, f"Value map of {field.name}: a choice now sends another value."
+        )
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return _back(request, integration, record_mapping)
+    fm.refresh_from_db()
+    context = {
+        "integration": integration,
+        "vm": board(fm, field, allowed, error),
+        "row": {"mapping": record_mapping},
+    }
+    return render(request, VALUE_MAP_TEMPLATE, context, status=400 if error else 200)
+
+
+@require_POST
+@owner_required
+def value_news(
+    request: HttpRequest, integration_id: int, mapping_id: int, field_mapping_id: int
+) -> HttpResponse:
+    """The owner leaves what is new in a value map unmapped ("keep"), having seen it."""
+    integration, record_mapping = _record_mapping(request, integration_id, mapping_id)
+    fm = record_mapping.field_mappings.filter(pk=field_mapping_id).first()
+    field = field_maps.custom_field_of(fm) if fm is not None else None
+    if field is None:
+        raise Http404("No such field mapping.")
+    allowed: list[str] = []
+    error = ""
+    try:
+        attribute = next(
+            (
+                a
+                for a in lookups.type_attributes(integration, record_mapping)
+                if a.element_name == fm.rally_field
+            ),
+            None,
+        )
+        allowed = list(attribute.allowed_values or ()) if attribute else []
+        if not allowed:
+            raise WizardError(f"Rally reports no allowed values for {fm.rally_field}.")
+        value_map_news.acknowledge(fm, field, allowed)
+    except (RallyProblem, WizardError) as problem:
+        error = getattr(problem, "message", str(problem))
+    else:
+        audit_change(
+            request, integration, f"Value map of {field.name}: the new values stay unmapped."
         )
     if not request.htmx:
         if error:

@@ -93,7 +93,9 @@ def _page(
                 "rally_custom": rally_fields,
                 "custom_matches": suggest(of_type, rally_fields),
                 "add": views_field_maps.add_context(mapping, of_type, every),
-                "value_maps": views_field_maps.value_maps(mapping, of_type, every),
+                "value_maps": views_field_maps.value_maps(
+                    mapping, of_type, every, inherited=bool(integration.template_id)
+                ),
                 "fields": [
                     {
                         "mapping": fm,
@@ -139,6 +141,13 @@ def _page(
         {
             "problem": problem,
             "rows": rows,
+            # What either side added to a value map since it was made, above the folded rows.
+            "value_map_news": [
+                (row["mapping"], vm["news"].summary())
+                for row in rows
+                for vm in row["value_maps"]
+                if vm["news"]
+            ],
             "links": links,
             "gaps": gaps,
             "missing_defaults": missing,

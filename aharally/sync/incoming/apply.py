@@ -147,7 +147,7 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) 
         # Rally's values no choice maps to: left out, and the record's history says so.
         history.note_all(
             ((link, said) for link, _, _, _, plan in decided for said in plan.not_applied),
-            ActivityAction.RECEIVED,
+            ActivityAction.NOT_APPLIED,
         )
         moved, now = [], timezone.now()
         for link, row, record, obj, plan in decided:

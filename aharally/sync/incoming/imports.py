@@ -411,6 +411,7 @@ def import_object(
         integration.workspace_id,
         record_type=record_mapping.record_type,
     )
+    left_out = []  # Rally values no choice maps to: the new record's history says so
     for field_name, rally_field in _custom_pairs(record_mapping):
         if field_name not in specs or rally_field not in fields:
             continue
@@ -421,6 +422,8 @@ def import_object(
         value = custom_values.to_record(
             spec, incoming, workspace_id=integration.workspace_id, people=people
         )
+        if value is custom_values.UNMAPPED:
+            left_out.append(custom_values.not_applied(spec, rally_field, incoming))
         if value is mapping.UNKNOWN or value is custom_values.UNMAPPED:
             continue
         values[field_name] = value
@@ -466,6 +469,7 @@ def import_object(
         f"Imported from {link.formatted_id}",
         user,  # who chose to import it (the record itself is made by Rally)
     )
+    history.note_all(((link, said) for said in left_out), ActivityAction.NOT_APPLIED)
     ImportCandidate.objects.filter(integration=integration, rally_oid=obj.object_id).update(
         state=ImportState.IMPORTED, decided_at=timezone.now()
     )

@@ -24,6 +24,10 @@ class ActivityAction(models.TextChoices):
     IMPORTED = "imported", "Imported from Rally"
     CONFLICT = "conflict", "Changed on both sides"
     OWNER_UNKNOWN = "owner_unknown", "Owner in Rally is no one here"
+    # A Rally value left out, and an aharally value kept home, for want of a counterpart (a
+    # value map without the value, a person who is no one here): said apart from "Updated".
+    NOT_APPLIED = "not_applied", "Not applied from Rally"
+    NOT_SENT = "not_sent", "Not sent to Rally"
 
 
 class Activity(models.Model):

@@ -65,6 +65,22 @@ class Lookups:
                 self._attributes[type_path] = found
             return self._attributes[type_path]
 
+    def with_values(self, type_path: str, attribute: AttributeDefinition) -> AttributeDefinition:
+        """The attribute with its allowed values and their refs (a multi-value drop-down is
+        written as refs): one request the first time, then kept with the type's attributes."""
+        if attribute.value_refs:
+            return attribute
+        with self._lock:
+            found = self.attributes(type_path)
+            kept = found.get(attribute.element_name, attribute)
+            if not kept.value_refs:
+                kept = self.client.attribute_with_values(kept)
+                self.asked_rally = True
+                found = {**found, attribute.element_name: kept}
+                self._attributes[type_path] = found
+                self._keep("attributes", type_path, found)
+            return kept
+
     def state_ref(self, type_path: str, name: str) -> RallyRef | None:
         """A portfolio item State object by name (PI `State` fields take a reference)."""
         with self._lock:

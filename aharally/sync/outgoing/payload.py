@@ -63,7 +63,14 @@ def build_payload(
         attribute = attributes.get(rally_field)
         if field_name in specs and attribute is not None and not attribute.read_only:
             converted = _custom_to_rally(
-                record, specs, field_name, values, attribute, run, creating=creating
+                record,
+                specs,
+                field_name,
+                values,
+                attribute,
+                run,
+                creating=creating,
+                rally_type=record_mapping.rally_type,
             )
             if converted is _SKIP:
                 values.pop(field_name, None)
@@ -131,7 +138,9 @@ def _to_rally(field_name, value, attribute, record_mapping, run: DrainRun):
     return mapping.rally_scalar(field_name, value)
 
 
-def _custom_to_rally(record, specs, field_name, values, attribute, run: DrainRun, *, creating):
+def _custom_to_rally(
+    record, specs, field_name, values, attribute, run: DrainRun, *, creating, rally_type
+):
     """A custom field's value as Rally takes it, or _SKIP with the reason in the record's
     integration history (a choice the value map leaves out, a number Rally can't hold)."""
     spec = specs[field_name]
@@ -141,10 +150,18 @@ def _custom_to_rally(record, specs, field_name, values, attribute, run: DrainRun
     unmapped = custom_values.unmapped_choices(record, spec, specs)
     if unmapped and (value is None or spec.field.kind == CustomFieldKind.CHOICES):
         # Never sent as empty: that would clear Rally's value for a choice we can't say.
-        _say_not_sent(record, run, field_name, custom_values.not_sent(spec, unmapped))
+        _say_not_sent(
+            record,
+            run,
+            field_name,
+            custom_values.not_sent(spec, unmapped),
+            action=ActivityAction.NOT_SENT,
+        )
         return _SKIP
     if spec.field.kind == CustomFieldKind.MEMBER:
         return _owner(value, run)
+    if spec.field.kind == CustomFieldKind.CHOICES:
+        attribute = run.lookups.with_values(rally_type, attribute)
     try:
         return custom_values.to_rally(spec, value, attribute)
     except custom_values.NotSendable as reason:
@@ -161,12 +178,14 @@ class _About:
     record_id: int
 
 
-def _say_not_sent(record, run: DrainRun, field_name: str, message: str) -> None:
+def _say_not_sent(
+    record, run: DrainRun, field_name: str, message: str, *, action=ActivityAction.SKIPPED
+) -> None:
     """Once a run per record and field: the record's history says why a value stayed home."""
     if not run.first_time(f"notsent:{record.record_type}:{record.pk}:{field_name}"):
         return
     about = _About(run.integration.pk, record.record_type, record.pk)
-    history.note(about, ActivityAction.SKIPPED, message)
+    history.note(about, action, message)
 
 
 def _owner(email, run: DrainRun):

@@ -9,7 +9,10 @@ moved out of the project and are compared all the same; not found, the link is b
 
 Values are normalised as the pull normalises them (`mapping.incoming_value` for Rally's,
 `mapping.record_values` for ours) and a status is the same when Rally's state maps to the
-record's status. A field with an open conflict, or with a change waiting in the outbox, is left
+record's status. Mapped custom fields are compared the same way (`custom_values`): a choice
+as the Rally value its value map sends it to, their values read in one query a type; a field
+holding a choice the map leaves out is not compared (it is never sent, and the record's
+history says so). A field with an open conflict, or with a change waiting in the outbox, is left
 out: Integration updates decides those already. A parent Rally lacks (or holds another of) is a
 line too: its *Use aharally's* sends the record again, parents first.
 """
@@ -27,7 +30,7 @@ from aharally.integrations.models import Direction, Integration
 from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.query import where
-from aharally.sync import enqueue, mapping
+from aharally.sync import custom_values, enqueue, mapping
 from aharally.sync.agreement import PEOPLE_AND_TAGS, rally_value, same_value
 from aharally.sync.incoming import imports
 from aharally.sync.models import (
@@ -65,11 +68,13 @@ def start_comparison(*, integration: Integration, user) -> Comparison:
 
 def compared_fields(record_mapping) -> list[tuple[str, str, str]]:
     """(field, Rally field, direction) of the fields a comparison reads: any direction but
-    *set once* (which is never kept in step), of the fields Rally's values can be read for."""
+    *set once* (which is never kept in step), of the fields Rally's values can be read for
+    (custom fields among them)."""
     return [
         (m.field, m.rally_field, m.direction)
         for m in record_mapping.field_mappings
-        if m.field in mapping.INCOMING_FIELDS and m.direction != Direction.ONCE
+        if (m.field in mapping.INCOMING_FIELDS or custom_values.is_custom(m.field))
+        and m.direction != Direction.ONCE
     ]
 
 
@@ -131,7 +136,15 @@ def _compare_type(comparison, integration, config, record_mapping, client, count
     )
     if not links and not importable:
         return []
-    pairs = compared_fields(record_mapping)
+    specs = custom_values.specs_for(
+        record_mapping.field_mappings, integration.workspace_id, record_type=record_type
+    )
+    # A custom field gone from the workspace has nothing to compare.
+    pairs = [
+        (f, r, d)
+        for f, r, d in compared_fields(record_mapping)
+        if not custom_values.is_custom(f) or f in specs
+    ]
     fetch = ["ObjectID", "FormattedID", "Name", "Project", *[r for _, r, _ in pairs]]
     if any(f == "assignee" for f, _, _ in pairs):
         fetch.append(mapping.OWNER_FETCH)
@@ -164,7 +177,7 @@ def _compare_type(comparison, integration, config, record_mapping, client, count
             counts["read"] += 1
     found: list[Difference] = []
     people = people_map(integration)
-    found += _field_differences(comparison, record_mapping, links, seen, pairs, people)
+    found += _field_differences(comparison, record_mapping, links, seen, pairs, people, specs)
     found += _parent_differences(comparison, integration, config, record_mapping, links, seen)
     for oid, link in links.items():
         if oid not in seen:
@@ -191,11 +204,14 @@ def _line(comparison, kind, *, link=None, obj=None, record_mapping=None, **field
 NEVER_AGREED_WHEN_EMPTY = {*PEOPLE_AND_TAGS, "status"}
 
 
-def _field_differences(comparison, record_mapping, links, seen, pairs, people) -> list[Difference]:
+def _field_differences(
+    comparison, record_mapping, links, seen, pairs, people, specs
+) -> list[Difference]:
     live = [link for oid, link in links.items() if oid in seen and link.state == LinkState.OK]
     if not live:
         return []
     records = load_records(record_mapping.record_type, [link.record_id for link in live])
+    custom_values.load(records.values(), specs)  # one query for every record's custom values
     busy = _busy_fields(record_mapping.record_type, live)
     status_map = record_mapping.status_map
     state_for = status_map.state_for if status_map else (lambda status: None)
@@ -205,11 +221,20 @@ def _field_differences(comparison, record_mapping, links, seen, pairs, people) -
         if record is None:
             continue
         obj = seen[link.rally_oid]
-        ours = mapping.record_values(record, fields=[f for f, _, _ in pairs], state_for=state_for)
+        ours = mapping.record_values(
+            record, fields=[f for f, _, _ in pairs if f not in specs], state_for=state_for
+        )
         for field_name, rally_field, _direction in pairs:
             if rally_field not in obj or field_name in busy.get(link.record_id, ()):
                 continue
-            theirs = rally_value(field_name, obj[rally_field], people)
+            if field_name in specs:
+                spec = specs[field_name]
+                if custom_values.unmapped_choices(record, spec, specs):
+                    continue
+                ours[field_name] = custom_values.record_value(record, spec, specs)
+                theirs = custom_values.from_rally(spec, obj[rally_field], people)
+            else:
+                theirs = rally_value(field_name, obj[rally_field], people)
             if theirs is mapping.UNKNOWN:
                 continue
             if (

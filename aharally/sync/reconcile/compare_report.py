@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aharally.integrations.templates_service import effective_config
-from aharally.sync import enqueue, history, mapping
+from aharally.sync import custom_values, enqueue, history, mapping
 from aharally.sync.incoming import imports
 from aharally.sync.models import (
     ActivityAction,
@@ -87,27 +87,57 @@ def report(comparison: Comparison) -> list[ReportLine]:
     for record_type, ids in by_type.items():
         for pk, record in load_records(record_type, ids).items():
             records[(record_type, pk)] = record
-    directions = _directions(comparison.integration)
+    integration = comparison.integration
+    directions = _directions(integration)
+    specs = _custom_specs(integration, {d.record_type for d in differences if d.field})
     lines = []
     for difference in differences:
         field_name = difference.field
         direction = directions.get((difference.record_type, field_name))
         parent = field_name in PARENT_LABELS
+        spec = specs.get((difference.record_type, field_name))
+        if spec is not None:
+            label = spec.label
+        else:
+            label = PARENT_LABELS[field_name] if parent else mapping_label(field_name)
         lines.append(
             ReportLine(
                 difference=difference,
                 record=records.get((difference.record_type, difference.record_id)),
-                label=PARENT_LABELS[field_name]
-                if parent
-                else (mapping_label(field_name) if field_name else ""),
-                ours=mapping.display(field_name, difference.ours),
-                theirs=mapping.display(field_name, difference.theirs),
-                baseline=mapping.display(field_name, difference.baseline),
+                label=label if field_name else "",
+                ours=_shown(spec, field_name, difference.ours),
+                theirs=_shown(spec, field_name, difference.theirs),
+                baseline=_shown(spec, field_name, difference.baseline),
                 can_use_ours=parent or direction in mapping.SENT_ON_UPDATE,
                 can_use_theirs=not parent and direction in mapping.SENT_TO_AHARALLY,
             )
         )
     return lines
+
+
+def _shown(spec, field_name: str, value) -> str:
+    """A value as the report shows it: a custom field's with its value map applied."""
+    if spec is not None:
+        return custom_values.shown(spec, value)
+    return mapping.display(field_name, value)
+
+
+def _custom_specs(integration, record_types) -> dict[tuple[str, str], custom_values.CustomSpec]:
+    """{(record type, `cf_<key>`): spec} of the mapped custom fields (two queries a type
+    mapping one, none otherwise)."""
+    config = effective_config(integration)
+    found = {}
+    for record_mapping in config.record_mappings:
+        if record_mapping.record_type not in record_types:
+            continue
+        specs = custom_values.specs_for(
+            record_mapping.field_mappings,
+            integration.workspace_id,
+            record_type=record_mapping.record_type,
+        )
+        for name, spec in specs.items():
+            found[(record_mapping.record_type, name)] = spec
+    return found
 
 
 def _directions(integration) -> dict[tuple[str, str], str]:
@@ -208,11 +238,17 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
     record_mapping = config.mapping_for(line.record_type)
     status_map = record_mapping.status_map if record_mapping else None
     direction = directions.get((line.record_type, line.field))
-    now = mapping.record_values(
-        record,
-        fields=[line.field],
-        state_for=status_map.state_for if status_map else (lambda status: None),
-    ).get(line.field)
+    if custom_values.is_custom(line.field):
+        spec = _custom_specs(integration, {line.record_type}).get((line.record_type, line.field))
+        if spec is None:
+            raise ResolveError("the field is no longer mapped.")
+        now = custom_values.record_value(record, spec, {line.field: spec})
+    else:
+        now = mapping.record_values(
+            record,
+            fields=[line.field],
+            state_for=status_map.state_for if status_map else (lambda status: None),
+        ).get(line.field)
     if now != line.ours:
         raise ResolveError(
             f"{record.reference}'s {mapping_label(line.field).lower()} changed since the "
