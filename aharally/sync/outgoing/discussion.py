@@ -19,9 +19,8 @@ What Rally can't take (a file over its 50 MB, or over this server's limit) is re
 never retried: the row fails with the sizes, the record's integration history and the
 integration log say so, and the thread shows it beside the file.
 
-Edits and deletions stay here: Rally's WSAPI documents no update or delete of a post by its
-author (WSAPI.md §4.8 "not confirmed"), so an edited or deleted comment is not sent again;
-the thread says so (`edit_note`).
+Edits and deletions follow (`discussion_changes.py`): an edited comment updates its post's
+Text, a deleted comment or attachment deletes its Rally object, through the outbox as well.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
-from aharally.sync.outgoing import attempts
+from aharally.sync.outgoing import attempts, discussion_changes
 from aharally.sync.outgoing.outbox import approval_needed
 from aharally.sync.outgoing.run import DrainRun
 from aharally.sync.records import SOURCE
@@ -86,6 +85,38 @@ def on_item_added(*, kind: str, item, record, source: str) -> None:
         if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
             continue
         _queue(kind=kind, item=item, record=record, link=link, integration=integration)
+
+
+def queue_existing(*, record, link: Link, integration: Integration) -> int:
+    """A record just created in Rally: its comments and files from before (written here,
+    not brought from another Rally) follow it, a row each, in the link's transaction; one
+    already paired on this Rally or with a row of this integration is left as it is."""
+    from aharally.discussion.services import attachments_of, comments_of
+
+    record_mapping = effective_config(integration).mapping_for(record.record_type)
+    site = links.site_of(integration)
+    queued = 0
+    for kind, items in ((ItemKind.COMMENT, comments_of), (ItemKind.ATTACHMENT, attachments_of)):
+        if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
+            continue
+        found = [item for item in items(record).exclude(source=SOURCE)]
+        if not found:
+            continue
+        ids = [item.pk for item in found]
+        done = set(
+            DiscussionPair.objects.filter(rally_site=site, kind=kind, item_id__in=ids).values_list(
+                "item_id", flat=True
+            )
+        ) | set(
+            OutboxItem.objects.filter(
+                integration=integration, record_type=kind, record_id__in=ids
+            ).values_list("record_id", flat=True)
+        )
+        for item in found:
+            if item.pk not in done:
+                _queue(kind=kind, item=item, record=record, link=link, integration=integration)
+                queued += 1
+    return queued
 
 
 def _queue(*, kind, item, record, link: Link, integration: Integration) -> OutboxItem:
@@ -142,8 +173,21 @@ def too_big(size: int) -> str:
 def push_item(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
     """Send one claimed comment or attachment row; Rally's errors are the caller's to write
     (push.send_row), except those settled here."""
+    if row.kind == OutboxKind.EDIT:
+        discussion_changes.push_edit(row, run, integration=integration)
+        return
+    if row.kind == OutboxKind.REMOVE:
+        discussion_changes.push_remove(row, run, integration=integration)
+        return
     model = MODEL[row.kind]
     item = model.objects.filter(pk=row.record_id).first()
+    if item is None and row.look_before_send:
+        # Deleted here while this create was under way: what a lost answer made is paired,
+        # and the deletion's own row removes it from Rally.
+        found = find_lost(row, run, item=None)
+        if found is not None:
+            _pair(row, run, integration, None, found, adopted=True)
+            return
     if item is None:
         attempts.finish(row, sent_values={})
         history.note(row, ActivityAction.SKIPPED, "Deleted here before it was sent.")
@@ -212,7 +256,7 @@ def find_lost(row: OutboxItem, run: DrainRun, *, item):
     created = where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
     on = where("Artifact.ObjectID", "=", row.values["artifact"])
     sent = row.sent_values or {}
-    if row.kind == ItemKind.COMMENT:
+    if row.record_type == ItemKind.COMMENT:
         candidates = list(
             run.client.query(
                 "ConversationPost",
@@ -227,12 +271,13 @@ def find_lost(row: OutboxItem, run: DrainRun, *, item):
         candidates = list(
             run.client.query(
                 "Attachment",
-                query=all_of(on, created, where("Name", "=", sent.get("name", item.name))),
+                query=all_of(on, created, where("Name", "=", sent.get("name") or item.name)),
                 fetch=["ObjectID", "Name", "Size", "CreationDate"],
                 order="ObjectID",
             )
         )
-        candidates = [c for c in candidates if c.get("Size") == sent.get("size", item.size)]
+        size = sent.get("size") if "size" in sent or item is None else item.size
+        candidates = [c for c in candidates if c.get("Size") == size]
     if not candidates:
         return None
     taken = set(
@@ -246,16 +291,18 @@ def find_lost(row: OutboxItem, run: DrainRun, *, item):
 
 def _pair(row: OutboxItem, run: DrainRun, integration, item, created, *, adopted: bool) -> None:
     label = _label(row, item)
+    sent = (row.sent_values or {}).get("text", "")
     try:
         with transaction.atomic():
             DiscussionPair.objects.create(
                 rally_site=links.site_of(integration),
                 kind=row.kind,
-                item_id=item.pk,
+                item_id=row.record_id,
                 rally_oid=created.object_id,
                 artifact_oid=row.values.get("artifact"),
                 integration=integration,
                 origin=ItemOrigin.AHARALLY,
+                rally_text=mapping.normalise_html(sent),
             )
             attempts.finish(row, sent_values={**row.sent_values, "rally_oid": created.object_id})
             history.note(
@@ -263,6 +310,9 @@ def _pair(row: OutboxItem, run: DrainRun, integration, item, created, *, adopted
                 ActivityAction.ADOPTED if adopted else ActivityAction.CREATED,
                 f"{label} in Rally" + (" (found after a lost answer)" if adopted else ""),
                 user_id=row.decided_by_id or row.created_by_id,
+            )
+            discussion_changes.follow_up(
+                row, integration, sent=sent, text_now=lambda c: post_text(c, integration, run)
             )
     except IntegrityError:
         # Paired meanwhile (a catch-up that brought this very object, another integration):
@@ -281,8 +331,11 @@ def _refuse(row: OutboxItem, integration: Integration, message: str) -> None:
 def _label(row: OutboxItem, item) -> str:
     if row.kind == ItemKind.COMMENT:
         return "Comment"
-    return f"Attachment {item.name}"
+    return f"Attachment {item.name if item is not None else row.values.get('name', '')}"
 
 
-# The kinds whose next attempt looks in Rally after a lost answer.
-LOOK_AFTER_LOST_ANSWER = (OutboxKind.CREATE, OutboxKind.COMMENT, OutboxKind.ATTACHMENT)
+# The kinds whose next attempt looks in Rally after a lost answer (a removal converted from
+# a create whose answer was lost looks for what it made).
+LOOK_AFTER_LOST_ANSWER = (
+    OutboxKind.CREATE, OutboxKind.COMMENT, OutboxKind.ATTACHMENT, OutboxKind.REMOVE,
+)  # fmt: skip
