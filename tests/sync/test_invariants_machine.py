@@ -692,6 +692,7 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
     def _settle(self) -> None:
         self.faults = []
         self.sandbox.admin("DELETE", "/sandbox-admin/faults")
+        self.expire_discussion_sweep()
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         for _ in range(6):
             rows = OutboxItem.objects.filter(integration__in=self.integrations)

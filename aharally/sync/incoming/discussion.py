@@ -4,11 +4,17 @@ Rally's post or file on an artifact leaves the artifact's `LastUpdateDate` as it
 sandbox as Rally: its webhook names the artifact's Discussion or Attachments collection, its
 VersionId does not move), so the changed-artifacts query can't find them. Each kind is read
 by its own `CreationDate` instead, past its own cursor (`PullCursor.cursors`
-"ConversationPost" and "Attachment", with the same two seconds of overlap), in the
-integration's Rally workspace: one query a kind, 2,000 a page, whatever the number of linked
-artifacts; what is on an artifact this integration links becomes a comment (author: Rally's
-user's display name) or an attachment (its bytes read through its AttachmentContent, one
-request a file, stored through the storage API), made "by Rally", so nothing goes back.
+"ConversationPost" and "Attachment", with the same two seconds of overlap), on artifacts of
+the integration's project (and its children unless it excludes child updates; a post has no
+Project of its own, so the query names the artifacts' projects): one query a kind, 2,000 a
+page, whatever the number of linked artifacts; what is on an artifact this integration links
+becomes a comment (author: Rally's user's display name) or an attachment (its bytes read
+through its AttachmentContent, one request a file, stored through the storage API), made "by
+Rally", so nothing goes back.
+
+The posts and files already on an artifact when it was linked (imported, linked to an
+existing record, created from here) are read once by artifact, 100 a query, at the first
+catch-up after; Rally's edits and deletions of paired ones, by `discussion_changes.py`.
 
 Nothing comes twice: a Rally object paired already (`DiscussionPair`, ours sent there or
 brought earlier) is an echo and is skipped; one an unfinished send of ours may have made (a

@@ -101,13 +101,32 @@ def _change_note(row) -> tuple[str, str] | None:
 
 
 def edit_note(*, record) -> str:
-    """What editing or deleting here does in Rally (sync/outgoing/discussion_changes.py)."""
-    if not Link.objects.filter(
-        record_type=record.record_type, record_id=record.pk, state=LinkState.OK
-    ).exists():
-        return ""
-    return (
-        "New comments and files go to Rally; editing a comment there updates its post, "
-        "deleting a comment or a file deletes it in Rally too, and Rally's edits and "
-        "deletions come here."
+    """What editing or deleting here does in Rally (sync/outgoing/discussion_changes.py), as
+    the record mapping's *Comments* line has it."""
+    from aharally.integrations.templates_service import effective_config
+    from aharally.sync import mapping
+
+    link = (
+        Link.objects.filter(record_type=record.record_type, record_id=record.pk, state=LinkState.OK)
+        .select_related("integration__template")
+        .first()
     )
+    if link is None:
+        return ""
+    record_mapping = effective_config(link.integration).mapping_for(record.record_type)
+    goes = mapping.discussion_goes_to_rally(record_mapping, "comments")
+    comes = mapping.discussion_comes_here(record_mapping, "comments")
+    if goes and comes:
+        return (
+            "New comments and files go to Rally. Editing a comment here updates its post "
+            "there, deleting a comment or a file deletes it there too, and Rally's edits and "
+            "deletions come here."
+        )
+    if goes:
+        return (
+            "New comments and files go to Rally. Editing a comment here updates its post "
+            "there, deleting a comment or a file deletes it there too."
+        )
+    if comes:
+        return "Comments stay here; Rally's posts, and their edits and deletions, come here."
+    return "Comments stay here: none go to Rally or come from it."
