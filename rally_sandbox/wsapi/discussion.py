@@ -80,7 +80,7 @@ COLLECTIONS = {ConversationPost: "Discussion", Attachment: "Attachments"}
 
 def announce(obj, *, action: str, user) -> None:
     """A post or attachment created, updated or deleted: its artifact's webhooks hear of it as
-    an update of the collection, the member added, changed or removed."""
+    an update of the collection, the member added or removed (an edit: the collection)."""
     from .changes import CHANGE_BASE_URL, notify_artifact_changed, pigeon_available
     from .render import render_full
 

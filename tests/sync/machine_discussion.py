@@ -52,7 +52,10 @@ def _with_version(marker: str, text: str, version: int) -> str:
 
 class DiscussionRules:
     """Rules and checks over `self.said`: marker → (where it was said, the Rally object), and
-    `self.gone`: markers deleted, here or in Rally."""
+    `self.gone`: markers deleted, here or in Rally. `made` counts the edits and deletions the
+    rules made (not those that found nothing to change), for the run's figures."""
+
+    made: Counter = Counter()
 
     def _gone(self) -> dict[str, str]:
         if not hasattr(self, "gone"):
@@ -131,6 +134,7 @@ class DiscussionRules:
             body=body,
             membership=self._member(comment),
         )
+        type(self).made["edited here"] += 1
         self._drain_all()
 
     @precondition(lambda self: self._alive())
@@ -145,6 +149,7 @@ class DiscussionRules:
             comment=comment, record=self._record_of(comment), membership=self._member(comment)
         )
         self._gone()[marker] = "here"
+        type(self).made["deleted here"] += 1
         self._drain_all()
 
     def _drain_all(self) -> None:
@@ -192,6 +197,7 @@ class DiscussionRules:
                 return  # not sent yet
             client.update_post(post, _with_version(marker, post["Text"], next(_versions)))
             self._ring(client, post, delivered)
+        type(self).made["edited in Rally"] += 1
 
     @precondition(lambda self: self._alive())
     @rule(pick=st.integers(0, 20), delivered=st.booleans())
@@ -205,6 +211,7 @@ class DiscussionRules:
             client.delete(post)
             self._ring(client, post, delivered)
         self._gone()[marker] = "rally"
+        type(self).made["deleted in Rally"] += 1
 
     def expire_discussion_sweep(self) -> None:
         """At rest, time passes: every pair is looked at again (a delivery lost or not)."""

@@ -167,3 +167,18 @@ def test_an_imported_story_brings_the_posts_it_had(cast, rally_sandbox, integrat
         record_type=RecordType.REQUIREMENT, record_id=requirement.pk
     ).exists()
     assert [c.body for c in services.comments_of(requirement)] == [f"<p>Q {word}</p>"]
+
+
+def test_a_comment_added_while_the_record_s_create_waits_follows_it_once(
+    cast, rally_sandbox, integration
+):
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Waiting {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.owner)
+    services.create_comment(record=feature, body=f"<p>Meanwhile {word}</p>", user=cast.owner)
+
+    drain_outbox(integration.pk)
+    drain_outbox(integration.pk)
+
+    [post] = rally_posts(rally_sandbox, feature_link(feature).rally_oid)
+    assert f"Meanwhile {word}" in post["Text"]

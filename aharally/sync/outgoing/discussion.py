@@ -42,6 +42,7 @@ from aharally.rally.discussion import MAX_ATTACHMENT_BYTES
 from aharally.rally.query import all_of, where
 from aharally.sync import enqueue, history, links, mapping
 from aharally.sync.models import (
+    OPEN_STATES,
     ActivityAction,
     DiscussionPair,
     ErrorKind,
@@ -55,7 +56,7 @@ from aharally.sync.models import (
 )
 from aharally.sync.outgoing import attempts, discussion_changes
 from aharally.sync.outgoing.outbox import approval_needed
-from aharally.sync.outgoing.run import DrainRun
+from aharally.sync.outgoing.run import Deferred, DrainRun
 from aharally.sync.records import SOURCE
 
 logger = logging.getLogger(__name__)
@@ -85,21 +86,59 @@ def on_item_added(*, kind: str, item, record, source: str) -> None:
         if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
             continue
         _queue(kind=kind, item=item, record=record, link=link, integration=integration)
+    linked = {link.integration_id for link in record_links}
+    # The record's create under way (its drain may have read which records have comments
+    # already): the item waits for the link, then goes (push_item).
+    for row in (
+        OutboxItem.objects.filter(
+            record_type=record.record_type,
+            record_id=record.pk,
+            kind=OutboxKind.CREATE,
+            state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT],
+        )
+        .exclude(integration_id__in=linked)
+        .select_related("integration__template")
+    ):
+        integration = row.integration
+        record_mapping = effective_config(integration).mapping_for(record.record_type)
+        if mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
+            link = Link(record_type=record.record_type, record_id=record.pk, rally_type="")
+            _queue(kind=kind, item=item, record=record, link=link, integration=integration)
 
 
-def queue_existing(*, record, link: Link, integration: Integration) -> int:
+def queue_existing(*, record, link: Link, integration: Integration, run: DrainRun) -> int:
     """A record just created in Rally: its comments and files from before (written here,
     not brought from another Rally) follow it, a row each, in the link's transaction; one
-    already paired on this Rally or with a row of this integration is left as it is."""
+    already paired on this Rally or with a row of this integration is left as it is.
+
+    Which records have any is read once a drain per workspace (two queries), so a record
+    without any costs nothing; one added after that read found the record's create under way
+    and was queued then (`on_item_added`)."""
     from aharally.discussion.services import attachments_of, comments_of
 
-    record_mapping = effective_config(integration).mapping_for(record.record_type)
+    workspace_id = record.workspace_id
+    with run.lock:
+        having = run.discussion_records.get(workspace_id)
+    if having is None:
+        having = {
+            key
+            for model in (Comment, Attachment)
+            for key in model.objects.filter(workspace_id=workspace_id)
+            .exclude(source=SOURCE)
+            .values_list("record_type", "record_id")
+            .distinct()
+        }
+        with run.lock:
+            run.discussion_records[workspace_id] = having
+    if (record.record_type, record.pk) not in having:
+        return 0
+    record_mapping = run.config_for(integration).mapping_for(record.record_type)
     site = links.site_of(integration)
     queued = 0
     for kind, items in ((ItemKind.COMMENT, comments_of), (ItemKind.ATTACHMENT, attachments_of)):
         if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
             continue
-        found = [item for item in items(record).exclude(source=SOURCE)]
+        found = list(items(record).exclude(source=SOURCE))
         if not found:
             continue
         ids = [item.pk for item in found]
@@ -123,7 +162,7 @@ def _queue(*, kind, item, record, link: Link, integration: Integration) -> Outbo
     values = {
         "record_type": record.record_type,
         "record_id": record.pk,
-        "artifact": link.rally_oid,
+        "artifact": link.rally_oid,  # None while the record's create is under way
         "rally_type": link.rally_type,
     }
     user = item.author if kind == ItemKind.COMMENT else item.uploaded_by
@@ -192,6 +231,8 @@ def push_item(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         attempts.finish(row, sent_values={})
         history.note(row, ActivityAction.SKIPPED, "Deleted here before it was sent.")
         return
+    if not row.values.get("artifact") and not _artifact_known(row, integration):
+        return
     site = links.site_of(integration)
     paired = DiscussionPair.objects.filter(rally_site=site, kind=row.kind, item_id=item.pk).first()
     if paired is not None:  # sent (or brought) already, through another integration
@@ -228,6 +269,30 @@ def push_item(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
             artifact, name=item.name, data=data, content_type=item.mime_type
         )
     _pair(row, run, integration, item, created, adopted=False)
+
+
+def _artifact_known(row: OutboxItem, integration: Integration) -> bool:
+    """A row queued while its record's create was under way: the link's artifact, once it
+    is made; waiting while the create is; finished unsent when it never was."""
+    record_type, record_id = row.values.get("record_type"), row.values.get("record_id")
+    link = Link.objects.filter(
+        integration=integration, record_type=record_type, record_id=record_id, state=LinkState.OK
+    ).first()
+    if link is not None:
+        row.values = {**row.values, "artifact": link.rally_oid, "rally_type": link.rally_type}
+        OutboxItem.objects.filter(pk=row.pk).update(values=row.values)
+        return True
+    if OutboxItem.objects.filter(
+        integration=integration,
+        record_type=record_type,
+        record_id=record_id,
+        kind=OutboxKind.CREATE,
+        state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT],
+    ).exists():
+        raise Deferred(1.0)
+    attempts.finish(row, sent_values={})
+    history.note(row, ActivityAction.SKIPPED, "Not sent: the record is not in Rally.")
+    return False
 
 
 def post_text(comment: Comment, integration: Integration, run: DrainRun) -> str:

@@ -321,7 +321,7 @@ def _store_link(
         )
         _first_sent(run, integration)
         # Its comments and files from before follow it (sync/outgoing/discussion.py).
-        queue_existing(record=record, link=link, integration=integration)
+        queue_existing(record=record, link=link, integration=integration, run=run)
         # A feature's requirements follow it, their rows written with its link.
         _after_create(row, run, record=record, link=link, integration=integration)
 
