@@ -90,6 +90,26 @@ class DiscussionRules:
         self._under_faults(drain_outbox, link.integration_id)
 
     @precondition(lambda self: self._ok_links(RecordType.FEATURE))
+    @rule(
+        pick=st.integers(0, 20),
+        change=st.sampled_from(["edit here", "delete here", "edit in Rally", "delete in Rally"]),
+        delivered=st.booleans(),
+    )
+    def comment_and_change_it(self, pick, change, delivered):
+        """A conversation's usual course in one step (else the sequences rarely reach it):
+        a comment, sent (under the faults on now), then changed on one side."""
+        self.comment_here(pick)
+        marker = list(self._said())[-1]
+        if change == "edit here":
+            self.edit_comment_here(self._alive("here").index(marker))
+        elif change == "delete here":
+            self.delete_comment_here(self._alive().index(marker))
+        elif change == "edit in Rally":
+            self.edit_post_in_rally(self._alive().index(marker), delivered)
+        else:
+            self.delete_post_in_rally(self._alive().index(marker), delivered)
+
+    @precondition(lambda self: self._ok_links(RecordType.FEATURE))
     @rule(pick=st.integers(0, 20))
     def post_in_rally(self, pick):
         links = self._feature_links()
