@@ -125,6 +125,7 @@ def queue_existing(*, record, link: Link, integration: Integration, run: DrainRu
             for model in (Comment, Attachment)
             for key in model.objects.filter(workspace_id=workspace_id)
             .exclude(source=SOURCE)
+            .order_by()
             .values_list("record_type", "record_id")
             .distinct()
         }
