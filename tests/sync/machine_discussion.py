@@ -89,7 +89,7 @@ class DiscussionRules:
         # The cluster drains at once, as it does after any change (under the faults on now).
         self._under_faults(drain_outbox, link.integration_id)
 
-    @precondition(lambda self: self._ok_links(RecordType.FEATURE))
+    @precondition(lambda self: self.features)
     @rule(
         pick=st.integers(0, 20),
         change=st.sampled_from(["edit here", "delete here", "edit in Rally", "delete in Rally"]),
@@ -97,7 +97,12 @@ class DiscussionRules:
     )
     def comment_and_change_it(self, pick, change, delivered):
         """A conversation's usual course in one step (else the sequences rarely reach it):
-        a comment, sent (under the faults on now), then changed on one side."""
+        a feature sent if none is linked yet, a comment on one, sent (under the faults on
+        now), then changed on one side."""
+        if not self._ok_links(RecordType.FEATURE):
+            self.send_one(pick)  # the machine's own Send to Rally
+            if not self._ok_links(RecordType.FEATURE):
+                return
         self.comment_here(pick)
         marker = list(self._said())[-1]
         if change == "edit here":
