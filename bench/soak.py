@@ -61,6 +61,8 @@ def main() -> int:
         f"{elapsed / 60:.1f} min: {figures['rounds']} rounds, {figures['examples']} sequences "
         f"(examples) run, {figures['steps']} steps run, {len(violations)} violation(s)."
     )
+    if figures.get("discussion_changes"):
+        print(f"Comments and posts edited or deleted: {figures['discussion_changes']}")
     for number, violation in enumerate(violations, 1):
         print(f"\n--- violation {number} ---\n{violation['error']}\n")
         print(violation["sequence"] or "(no sequence recorded)")

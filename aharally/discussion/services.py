@@ -104,6 +104,15 @@ def can_delete_comment(comment: Comment, *, membership) -> bool:
 def edit_comment(*, comment: Comment, record, body: str, membership) -> Comment:
     if not can_edit_comment(comment, membership=membership):
         raise DiscussionError("Only its author can edit a comment.")
+    return replace_comment_body(comment=comment, record=record, body=body, user=membership.user)
+
+
+@transaction.atomic
+def replace_comment_body(
+    *, comment: Comment, record, body: str, user=None, source: str = ""
+) -> Comment:
+    """The comment's new text, with its history line; `source` names who changed it when no
+    person here did (the sync, for a post edited in Rally: nothing is sent back)."""
     body = clean_body(body)
     if body == comment.body:
         return comment
@@ -112,13 +121,13 @@ def edit_comment(*, comment: Comment, record, body: str, membership) -> Comment:
     comment.edited_at = timezone.now()
     comment.save(update_fields=["body", "edited_at"])
     _history(
-        record,
-        field=COMMENTS,
-        old=html_to_text(old),
-        new=html_to_text(body),
-        user=membership.user,
-        source="",
-    )
+        record, field=COMMENTS, old=html_to_text(old), new=html_to_text(body), user=user,
+        source=source,
+    )  # fmt: skip
+    hooks.item_changed(
+        change="edited", kind="comment", item=comment, item_id=comment.pk, record=record,
+        source=source,
+    )  # fmt: skip
     return comment
 
 
@@ -126,9 +135,19 @@ def edit_comment(*, comment: Comment, record, body: str, membership) -> Comment:
 def delete_comment(*, comment: Comment, record, membership) -> None:
     if not can_delete_comment(comment, membership=membership):
         raise DiscussionError("Only its author or an owner can delete a comment.")
-    text = html_to_text(comment.body)
+    remove_comment(comment=comment, record=record, user=membership.user)
+
+
+@transaction.atomic
+def remove_comment(*, comment: Comment, record, user=None, source: str = "") -> None:
+    """The comment gone, with its history line (`source` as in replace_comment_body)."""
+    text, item_id = html_to_text(comment.body), comment.pk
     comment.delete()
-    _history(record, field=COMMENTS, old=text, new="", user=membership.user, source="")
+    _history(record, field=COMMENTS, old=text, new="", user=user, source=source)
+    hooks.item_changed(
+        change="deleted", kind="comment", item=comment, item_id=item_id, record=record,
+        source=source,
+    )  # fmt: skip
 
 
 def max_upload_bytes() -> int:
@@ -197,12 +216,19 @@ def can_delete_attachment(attachment: Attachment, *, membership) -> bool:
 def delete_attachment(*, attachment: Attachment, record, membership) -> None:
     if not can_delete_attachment(attachment, membership=membership):
         raise DiscussionError("Only who attached it or an owner can delete an attachment.")
-    stored, storage = attachment.file.name, attachment.file.storage
+    remove_attachment(attachment=attachment, record=record, user=membership.user)
+
+
+def remove_attachment(*, attachment: Attachment, record, user=None, source: str = "") -> None:
+    """The attachment and its file gone, with its history line (`source` as above)."""
+    stored, storage, item_id = attachment.file.name, attachment.file.storage, attachment.pk
     with transaction.atomic():
         attachment.delete()
-        _history(
-            record, field=ATTACHMENTS, old=attachment.name, new="", user=membership.user, source=""
-        )
+        _history(record, field=ATTACHMENTS, old=attachment.name, new="", user=user, source=source)
+        hooks.item_changed(
+            change="deleted", kind="attachment", item=attachment, item_id=item_id,
+            record=record, source=source,
+        )  # fmt: skip
         # The file goes once the row is surely gone (a rolled-back delete keeps both).
         transaction.on_commit(lambda: storage.delete(stored))
 

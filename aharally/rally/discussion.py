@@ -67,6 +67,49 @@ class DiscussionMixin:
             fields["User"] = user
         return self.create("ConversationPost", fields, fetch=list(POST_FETCH))
 
+    def update_post(self: RallyClient, post: RefLike, text: str) -> RallyObject:
+        """Replace a post's ``Text`` (HTML); not retried. Rally's documentation is silent on
+        editing posts through WSAPI (WSAPI.md §4.8): a refusal comes back as a
+        ``RallyValidationError`` with Rally's reason, a post gone as ``RallyNotFound``.
+
+        Reference: POST /conversationpost/<ObjectID> {"ConversationPost": {"Text": …}}.
+        """
+        return self.update(post, {"Text": text}, fetch=list(POST_FETCH))
+
+    def delete_discussion_item(self: RallyClient, item: RefLike) -> bool:
+        """Delete a post or an attachment; False when Rally has it no more (deleted already,
+        by someone else or by an attempt whose answer was lost).
+
+        Reference: DELETE /conversationpost/<ObjectID>, DELETE /attachment/<ObjectID>.
+        """
+        try:
+            self.delete(item)
+        except RallyNotFound:
+            return False
+        return True
+
+    def discussion_items(
+        self: RallyClient,
+        type_path: str,
+        object_ids: Iterable[int],
+        *,
+        fetch: Sequence[str] = ("ObjectID",),
+        workspace: RefLike | None = None,
+    ) -> Iterator[RallyObject]:
+        """The posts (or attachments) of ``object_ids`` Rally still has: one query per
+        POSTS_QUERY_ARTIFACTS ObjectIDs (an ``in`` list), whatever their artifacts.
+
+        Reference: GET /conversationpost?query=(ObjectID in …)&fetch=….
+        """
+        oids = sorted(set(object_ids))
+        for start in range(0, len(oids), POSTS_QUERY_ARTIFACTS):
+            yield from self.query(
+                type_path,
+                query=where("ObjectID", "in", oids[start : start + POSTS_QUERY_ARTIFACTS]),
+                fetch=list(fetch),
+                workspace=workspace,
+            )
+
     def posts(
         self: RallyClient,
         artifacts: Iterable[RefLike],
@@ -151,30 +194,56 @@ class DiscussionMixin:
         *,
         since: datetime | None = None,
         workspace: RefLike | None = None,
+        projects: Sequence[int] | None = None,
         fetch: Sequence[str] = ATTACHMENT_FETCH,
     ) -> Iterator[RallyObject]:
         """Attachments on any of ``artifacts`` (created after ``since``) without their bytes,
         as ``posts`` reads posts: one query per POSTS_QUERY_ARTIFACTS artifacts. With no
-        artifacts and a ``since``, every attachment of the workspace created since then.
+        artifacts and a ``since``, every attachment of the workspace created since then (on
+        artifacts of ``projects`` when given, as ``posts_since``).
 
         Reference: GET /attachment?query=((Artifact.ObjectID = …) OR …)&order=CreationDate.
         """
-        yield from self._discussion_query("Attachment", artifacts, since, workspace, fetch)
+        yield from self._discussion_query(
+            "Attachment", artifacts, since, workspace, fetch, projects=projects
+        )
 
     def posts_since(
-        self: RallyClient, since: datetime, *, workspace: RefLike | None = None
+        self: RallyClient,
+        since: datetime,
+        *,
+        workspace: RefLike | None = None,
+        projects: Sequence[int] | None = None,
     ) -> Iterator[RallyObject]:
         """Every post of the workspace created after ``since``, oldest first, 2,000 a page:
         Rally's post on an artifact leaves the artifact's LastUpdateDate as it was, so a
-        catch-up finds new posts by their own CreationDate."""
-        yield from self._discussion_query("ConversationPost", (), since, workspace, POST_FETCH)
+        catch-up finds new posts by their own CreationDate.
 
-    def _discussion_query(self: RallyClient, type_path, artifacts, since, workspace, fetch):
+        ``projects``: only posts on artifacts of these projects (by ObjectID, ``in`` lists of
+        POSTS_QUERY_ARTIFACTS: a post has no Project of its own, so Rally's project scoping
+        does not apply to it). Reference: GET /conversationpost?query=((CreationDate > …)
+        AND (Artifact.Project.ObjectID in …)).
+        """
+        yield from self._discussion_query(
+            "ConversationPost", (), since, workspace, POST_FETCH, projects=projects
+        )
+
+    def _discussion_query(
+        self: RallyClient, type_path, artifacts, since, workspace, fetch, *, projects=None
+    ):
         oids = sorted({_artifact_oid(artifact) for artifact in artifacts})
         size = POSTS_QUERY_ARTIFACTS
         chunks = [oids[i : i + size] for i in range(0, len(oids), size)]
         if not chunks and since is None:
             return
+        projects = sorted(set(projects)) if projects is not None else None
+        if projects == []:
+            return  # no project: nothing of ours
+        within = (
+            [projects[i : i + size] for i in range(0, len(projects), size)]
+            if projects is not None
+            else [None]
+        )
         for chunk in chunks or [None]:
             query = None
             if chunk is not None:
@@ -182,13 +251,18 @@ class DiscussionMixin:
             if since is not None:
                 created = where("CreationDate", ">", since)
                 query = created if query is None else all_of(query, created)
-            yield from self.query(
-                type_path,
-                query=query,
-                fetch=list(fetch),
-                order=["CreationDate", "ObjectID"],
-                workspace=workspace,
-            )
+            for scope in within:
+                yield from self.query(
+                    type_path,
+                    query=(
+                        query
+                        if scope is None
+                        else all_of(query, where("Artifact.Project.ObjectID", "in", scope))
+                    ),
+                    fetch=list(fetch),
+                    order=["CreationDate", "ObjectID"],
+                    workspace=workspace,
+                )
 
     def attachment_bytes(self: RallyClient, attachment: RallyObject | RefLike) -> bytes:
         """The file's bytes: reads its AttachmentContent and decodes the base64.

@@ -8,6 +8,7 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         from aharally.discussion.hooks import (
             register_edit_note,
+            register_item_change_listener,
             register_item_listener,
             register_item_notes,
         )
@@ -26,7 +27,7 @@ class SyncConfig(AppConfig):
             register_requirement_decorator,
         )
         from aharally.sync import people, tasks
-        from aharally.sync.outgoing import changes, discussion
+        from aharally.sync.outgoing import changes, discussion, discussion_changes
         from aharally.sync.web import (
             board,
             counts,
@@ -39,6 +40,7 @@ class SyncConfig(AppConfig):
 
         register_record_listener(changes.on_record_saved)
         register_item_listener(discussion.on_item_added)
+        register_item_change_listener(discussion_changes.on_item_changed)
         register_item_notes(discussion_notes.item_notes)
         register_edit_note(discussion_notes.edit_note)
         register_card_decorator(board.card_links)

@@ -1,5 +1,6 @@
-"""An item's Discussion and Attachments in the sandbox's UI: the development team replies and
-attaches a file, through the same WSAPI write services (so webhooks hear of it)."""
+"""An item's Discussion and Attachments in the sandbox's UI: the development team replies,
+attaches a file, deletes a post or a file, through the same WSAPI write services (so webhooks
+hear of it)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from django.utils.html import linebreaks
 from django.views.decorators.http import require_GET, require_POST
 
 from rally_sandbox.wsapi.discussion import MAX_ATTACHMENT_BYTES, content_bytes
-from rally_sandbox.wsapi.models import Attachment
+from rally_sandbox.wsapi.models import Attachment, ConversationPost
 from rally_sandbox.wsapi.registry import SPECS
-from rally_sandbox.wsapi.services import WriteError, save_object
+from rally_sandbox.wsapi.services import WriteError, delete_object, save_object
 
 from .views import _artifact, login_required
 
@@ -98,6 +99,37 @@ def attach(request: HttpRequest, oid: int) -> HttpResponse:
     else:
         messages.success(request, f"Attached {upload.name}.")
     return _back(artifact)
+
+
+def _delete(request, artifact, obj, type_path: str, what: str) -> HttpResponse:
+    if obj is None:
+        raise Http404("Not on this item")
+    try:
+        delete_object(spec=SPECS[type_path], obj=obj, user=request.sandbox_user)
+    except WriteError as error:
+        for message in error.errors:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"Deleted {what}.")
+    return _back(artifact)
+
+
+@require_POST
+@login_required
+def delete_post(request: HttpRequest, oid: int, post_oid: int) -> HttpResponse:
+    artifact = _artifact(request, oid)
+    post = ConversationPost.objects.filter(pk=post_oid, artifact=artifact).first()
+    number = post.post_number if post is not None else 0
+    return _delete(request, artifact, post, "ConversationPost", f"post #{number}")
+
+
+@require_POST
+@login_required
+def delete_attachment(request: HttpRequest, oid: int, attachment_oid: int) -> HttpResponse:
+    artifact = _artifact(request, oid)
+    attachment = Attachment.objects.filter(pk=attachment_oid, artifact=artifact).first()
+    name = attachment.name if attachment is not None else ""
+    return _delete(request, artifact, attachment, "Attachment", name)
 
 
 @require_GET

@@ -21,6 +21,16 @@ urlpatterns = [
     path("sandbox/items/<int:oid>/discussion", discussion.post, name="post"),
     path("sandbox/items/<int:oid>/attachments", discussion.attach, name="attach"),
     path(
+        "sandbox/items/<int:oid>/discussion/<int:post_oid>/delete",
+        discussion.delete_post,
+        name="delete_post",
+    ),
+    path(
+        "sandbox/items/<int:oid>/attachments/<int:attachment_oid>/delete",
+        discussion.delete_attachment,
+        name="delete_attachment",
+    ),
+    path(
         "sandbox/items/<int:oid>/attachments/<int:attachment_oid>",
         discussion.download,
         name="attachment",

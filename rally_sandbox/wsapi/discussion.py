@@ -6,9 +6,10 @@ and its User is the caller unless given; an attachment is two creates, its bytes
 `AttachmentContent.Content`, then the `Attachment` with Name, Content, ContentType and the raw
 Size. Files are capped at 50,000,000 bytes (pyral's constant, "to match Agile Central limit").
 Not confirmed in any source, and chosen here: the wording of the over-the-limit error; that a
-post's Text may be updated and a post deleted; that a new or deleted post or attachment fires
-an "Updated" delivery of its artifact whose changes name the Discussion or Attachments
-collection (the artifact's VersionId does not change).
+post's Text may be updated and a post or an attachment deleted through WSAPI, as Rally's UI
+lets its users edit and delete their posts and delete attachments; that a new, edited or
+deleted post or attachment fires an "Updated" delivery of its artifact whose changes name the
+Discussion or Attachments collection (the artifact's VersionId does not change).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ COLLECTIONS = {ConversationPost: "Discussion", Attachment: "Attachments"}
 
 
 def announce(obj, *, action: str, user) -> None:
-    """A post or attachment created or deleted: its artifact's webhooks hear of it as an
-    update of the collection, the member added or removed."""
+    """A post or attachment created, updated or deleted: its artifact's webhooks hear of it as
+    an update of the collection, the member added or removed (an edit: the collection)."""
     from .changes import CHANGE_BASE_URL, notify_artifact_changed, pigeon_available
     from .render import render_full
 
@@ -88,7 +89,7 @@ def announce(obj, *, action: str, user) -> None:
         return
     rendered = render_full(obj, base_url=CHANGE_BASE_URL)
     ref = {key: rendered[key] for key in ("_ref", "_refObjectUUID", "_refObjectName", "_type")}
-    change = ([], [ref]) if action == "Created" else ([ref], [])
+    change = {"Created": ([], [ref]), "Updated": ([ref], [ref])}.get(action, ([ref], []))
     notify_artifact_changed(
         action="Updated", artifact=obj.artifact, changes={collection: change}, actor=user
     )

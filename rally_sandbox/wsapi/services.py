@@ -203,8 +203,8 @@ def save_object(
         if owners:
             rollups.touch_changed(rollups_before, owners)
     outcome = WriteOutcome(obj=obj, warnings=conv.warnings)
-    if creating and isinstance(obj, discussion.DISCUSSION_TYPES):
-        discussion.announce(obj, action="Created", user=user)
+    if isinstance(obj, discussion.DISCUSSION_TYPES):
+        discussion.announce(obj, action="Created" if creating else "Updated", user=user)
     if isinstance(obj, Artifact):
         if creating:
             notify_artifact_changed(action="Created", artifact=obj, changes={}, actor=user)

@@ -122,3 +122,19 @@ def hooked_cluster(settings, live_server, transactional_db):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def cluster_with_files(settings, live_server, transactional_db, tmp_path):
+    """A task cluster that stores files where this test's live server serves them from, and
+    registers Rally's webhooks at the live server."""
+    from tests.sync.cluster import TaskCluster
+
+    files = tmp_path / "attachments"
+    settings.MEDIA_ROOT = str(files)
+    settings.SITE_URL = live_server.url
+    cluster = TaskCluster(env={"ATTACHMENTS_DIR": str(files)}).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

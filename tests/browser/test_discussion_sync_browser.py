@@ -31,22 +31,6 @@ PNG = (
 LOG = b"2026-12-06 07:00:01 ERROR checkout: card declined\n\xe2\x9c\x93 retried once\n"
 
 
-@pytest.fixture
-def cluster_with_files(settings, live_server, transactional_db, tmp_path):
-    """A task cluster that stores files where this test's live server serves them from, and
-    registers Rally's webhooks at the live server."""
-    from tests.sync.cluster import TaskCluster
-
-    files = tmp_path / "attachments"
-    settings.MEDIA_ROOT = str(files)
-    settings.SITE_URL = live_server.url
-    cluster = TaskCluster(env={"ATTACHMENTS_DIR": str(files)}).start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 def _open_drawer(page, reference):
     page.locator(f"[data-reference='{reference}'] .card-link").click()
     drawer = page.locator("#drawer")

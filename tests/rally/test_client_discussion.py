@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aharally.rally import MAX_ATTACHMENT_BYTES, AttachmentTooLarge, RallyNotFound
+from aharally.rally.query import where
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -80,3 +81,55 @@ def test_a_refused_attachment_leaves_no_orphan_content(client, requests_made):
         client.attach("/hierarchicalrequirement/999999999", name="x.txt", data=b"x")
     # content create, attachment create (refused), content delete
     assert requests_made.methods() == ["POST", "POST", "DELETE"]
+
+
+def test_a_post_is_updated_and_deleted_and_a_deleted_one_is_no_error(
+    client, stories, requests_made
+):
+    post = client.create_post(stories[0], "<p>before</p>")
+    requests_made.clear()
+    updated = client.update_post(post, "<p>after</p>")
+    assert updated["Text"] == "<p>after</p>"
+    assert client.delete_discussion_item(post) is True
+    assert client.delete_discussion_item(post) is False  # gone already: Rally's "not found"
+    assert len(requests_made) == 3
+
+
+def test_a_post_text_rally_cant_hold_is_refused_with_rally_s_reason(client, stories):
+    from aharally.rally import RallyValidationError
+
+    post = client.create_post(stories[0], "<p>short</p>")
+    with pytest.raises(RallyValidationError) as refused:
+        client.update_post(post, "<p>" + "x" * 40_000 + "</p>")
+    assert "32768" in refused.value.message
+
+
+def test_paired_items_are_found_by_object_id_a_hundred_a_request(
+    client, stories, requests_made, monkeypatch
+):
+    import aharally.rally.discussion as discussion
+
+    posts = [client.create_post(story, "<p>kept</p>") for story in stories]
+    client.delete(posts[1])
+    monkeypatch.setattr(discussion, "POSTS_QUERY_ARTIFACTS", 2)
+    requests_made.clear()
+    held = list(
+        client.discussion_items("ConversationPost", [p.object_id for p in posts], fetch=["Text"])
+    )
+    assert sorted(p.object_id for p in held) == sorted([posts[0].object_id, posts[2].object_id])
+    assert len(requests_made) == 2  # three ObjectIDs, two a query
+
+
+def test_new_posts_are_read_only_on_artifacts_of_the_projects_given(client, stories, platform):
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    client.create_post(stories[0], "<p>in platform</p>")
+    elsewhere = client.query(
+        "Project", query=where("Name", "!=", "Platform"), fetch=["Name"]
+    ).first()
+    assert elsewhere is not None
+    texts = lambda projects: [  # noqa: E731
+        p["Text"] for p in client.posts_since(since, projects=projects)
+    ]
+    assert "<p>in platform</p>" in texts([platform.object_id])
+    assert "<p>in platform</p>" not in texts([elsewhere.object_id])
+    assert texts([]) == []

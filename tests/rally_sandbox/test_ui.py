@@ -329,6 +329,16 @@ def test_the_developer_replies_and_attaches_on_an_items_page(browser, rally_sand
 
     empty = post(browser, f"{item}discussion", attached.text, text="  ")
     assert "Write something to post." in empty.text
+
+    # The developer deletes the first post and the file: WSAPI clients see them gone.
+    first = re.search(rf'action="({re.escape(item)}discussion/\d+/delete)"', empty.text)
+    gone = post(browser, first.group(1), empty.text)
+    assert "Deleted post #1." in gone.text and "Why SAML?" not in gone.text
+    file = re.search(rf'action="({re.escape(item)}attachments/\d+/delete)"', gone.text)
+    gone = post(browser, file.group(1), gone.text)
+    assert "Deleted error.log." in gone.text
+    read = api.get(feature["_ref"]).json()["Feature"]
+    assert (read["Discussion"]["Count"], read["Attachments"]["Count"]) == (1, 0)
     # The session's sandbox is shared: leave no top-level feature behind.
     assert api.delete(feature["_ref"]).json()["OperationResult"]["Errors"] == []
 

@@ -587,3 +587,19 @@ def test_a_post_and_an_attachment_are_delivered_as_updates_of_their_artifact(
     assert discussion["Discussion"]["added"][0]["ref"].endswith(post["_refObjectUUID"])
     assert attachments["Attachments"]["added"][0]["ref"].endswith(attachment["_refObjectUUID"])
     assert removed["Discussion"]["removed"][0]["ref"].endswith(post["_refObjectUUID"])
+
+
+def test_a_post_s_edit_is_delivered_as_an_update_of_its_artifact(sandbox, api, hook, receiver):
+    """Our choice, as for a new post: an "Updated" of the artifact naming its Discussion."""
+    path, _webhook = hook()
+    story = create(sandbox, api, "HierarchicalRequirement", {"Name": "Edited post"})
+    post = create(sandbox, api, "ConversationPost", {"Artifact": story["_ref"], "Text": "<p>a</p>"})
+    answer = api.post(
+        post["_ref"], json={"ConversationPost": {"Text": "<p>b</p>"}}, timeout=TIMEOUT
+    )
+    assert answer.json()["OperationResult"]["Errors"] == []
+
+    bodies = receiver.wait_for(path, 3)[1:]
+    assert [body["message"]["action"] for body in bodies] == ["Updated"] * 2
+    assert [body["message"]["object_id"] for body in bodies] == [story["_refObjectUUID"]] * 2
+    assert "Discussion" in by_name(bodies[1]["message"]["changes"])

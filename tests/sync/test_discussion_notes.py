@@ -54,7 +54,7 @@ def test_in_rally_waiting_and_refused_are_said_beside_each(
     assert "Waiting for approval to go to Rally" in html
     assert "Not sent to Rally: huge.bin not sent" not in html  # said once, as the row says
     assert "Not sent to Rally: the file is 50,000,001 bytes" in html
-    assert "Edits and deletions stay here" in html
+    assert "Editing a comment here updates its post there" in html
 
 
 def test_the_notes_add_constant_queries_at_2_and_50(client, cast, rally_sandbox, integration):

@@ -228,3 +228,23 @@ def test_a_post_in_rally_rings_the_webhook_and_arrives_within_seconds(
         timeout=30,
         what="the post as a comment",
     )
+
+
+def test_new_posts_are_read_in_the_integration_s_projects_only(cast, rally_sandbox, integration):
+    from aharally.integrations.templates_service import effective_config
+    from aharally.sync.incoming.discussion import integration_projects
+    from tests.sync.support import scope_of
+
+    workspace, platform = scope_of(rally_sandbox)
+    _, team_a = scope_of(rally_sandbox, project="Platform – Team A")  # noqa: RUF001
+    other = scope_of(rally_sandbox, project="Mobile")[1]
+    with sandbox_client(rally_sandbox) as client:
+        scope = integration_projects(
+            effective_config(integration), client, workspace=f"/workspace/{workspace}"
+        )
+        assert platform in scope and team_a in scope and other not in scope
+        integration.exclude_child_updates = True
+        integration.save(update_fields=["exclude_child_updates"])
+        assert integration_projects(
+            effective_config(integration), client, workspace=f"/workspace/{workspace}"
+        ) == [platform]

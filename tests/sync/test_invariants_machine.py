@@ -692,6 +692,7 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
     def _settle(self) -> None:
         self.faults = []
         self.sandbox.admin("DELETE", "/sandbox-admin/faults")
+        self.expire_discussion_sweep()
         stale = timezone.now() - timedelta(seconds=django_settings.SYNC_CLAIM_TIMEOUT_SECONDS + 5)
         for _ in range(6):
             rows = OutboxItem.objects.filter(integration__in=self.integrations)
@@ -917,10 +918,12 @@ def test_the_sync_keeps_its_invariants_whatever_people_rally_and_faults_do(
     SyncMachine.sandbox = rally_sandbox
     SyncMachine.owner = make_user(f"machine-{token()}@example.com")
     SyncMachine.steps_run = SyncMachine.examples_run = 0
+    SyncMachine.made = Counter()
     try:
         if not MINUTES:
             run_state_machine_as_test(SyncMachine, settings=_hypothesis_settings())
             print(f"{SyncMachine.examples_run} examples, {_steps()} steps")
+            print(f"comments and posts changed: {dict(SyncMachine.made)}")
             return
         _soak(MINUTES)
     finally:
@@ -971,6 +974,7 @@ def _write_report(rounds: int, violations: list[dict]) -> None:
                 "rounds": rounds,
                 "examples": SyncMachine.examples_run,
                 "steps": _steps(),
+                "discussion_changes": dict(SyncMachine.made),
                 "violations": violations,
             },
             out,

@@ -120,3 +120,34 @@ def test_a_feature_made_again_after_rally_deleted_it_takes_its_linked_stories_ba
     _step(machine, m.catch_up, which=0)
     _step(machine, m.send_and_worker_killed_after_rally_committed, pick=13)
     machine.teardown()
+
+
+def test_comments_edited_and_deleted_on_both_sides_under_a_dropped_answer_agree_at_rest(machine):
+    """Issue 17's edits and deletions, as the machine's rules make them: a comment edited here
+    while its post's answer was lost, a post edited and one deleted in Rally (one delivery
+    lost), a comment deleted here. At rest: one post per comment with the same text, nothing
+    deleted back on either side."""
+    m = SyncMachine
+    _step(machine, m.new_feature, initiative=0, requirements=0)
+    _step(machine, m.new_feature, initiative=1, requirements=0)
+    _step(machine, m.send_one, pick=0)
+    _step(machine, m.send_one, pick=1)
+    _step(machine, m.settle)
+    _step(machine, m.comment_here, pick=0)
+    _step(machine, m.comment_here, pick=1)
+    _step(machine, m.post_in_rally, pick=0)
+    _step(machine, m.faults_on, kind="answer of a POST dropped after commit")
+    _step(machine, m.drain, which=0)
+    _step(machine, m.edit_comment_here, pick=0)
+    _step(machine, m.faults_off)
+    _step(machine, m.settle)
+    _step(machine, m.edit_post_in_rally, pick=1, delivered=False)
+    _step(machine, m.edit_post_in_rally, pick=2, delivered=True)
+    _step(machine, m.edit_comment_here, pick=0)
+    _step(machine, m.drain, which=0)
+    _step(machine, m.settle)
+    _step(machine, m.delete_post_in_rally, pick=2, delivered=False)
+    _step(machine, m.delete_comment_here, pick=0)
+    _step(machine, m.settle)
+    assert len(machine.gone) == 2
+    machine.teardown()

@@ -4,11 +4,17 @@ Rally's post or file on an artifact leaves the artifact's `LastUpdateDate` as it
 sandbox as Rally: its webhook names the artifact's Discussion or Attachments collection, its
 VersionId does not move), so the changed-artifacts query can't find them. Each kind is read
 by its own `CreationDate` instead, past its own cursor (`PullCursor.cursors`
-"ConversationPost" and "Attachment", with the same two seconds of overlap), in the
-integration's Rally workspace: one query a kind, 2,000 a page, whatever the number of linked
-artifacts; what is on an artifact this integration links becomes a comment (author: Rally's
-user's display name) or an attachment (its bytes read through its AttachmentContent, one
-request a file, stored through the storage API), made "by Rally", so nothing goes back.
+"ConversationPost" and "Attachment", with the same two seconds of overlap), on artifacts of
+the integration's project (and its children unless it excludes child updates; a post has no
+Project of its own, so the query names the artifacts' projects): one query a kind, 2,000 a
+page, whatever the number of linked artifacts; what is on an artifact this integration links
+becomes a comment (author: Rally's user's display name) or an attachment (its bytes read
+through its AttachmentContent, one request a file, stored through the storage API), made "by
+Rally", so nothing goes back.
+
+The posts and files already on an artifact when it was linked (imported, linked to an
+existing record, created from here) are read once by artifact, 100 a query, at the first
+catch-up after; Rally's edits and deletions of paired ones, by `discussion_changes.py`.
 
 Nothing comes twice: a Rally object paired already (`DiscussionPair`, ours sent there or
 brought earlier) is an echo and is skipped; one an unfinished send of ours may have made (a
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
@@ -31,6 +38,7 @@ from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
 from aharally.rally.errors import RallyError, RallyQueryError
 from aharally.sync import history, links, mapping
+from aharally.sync.incoming.discussion_changes import recheck_discussion
 from aharally.sync.models import (
     ActivityAction,
     DiscussionPair,
@@ -39,6 +47,7 @@ from aharally.sync.models import (
     Link,
     LinkState,
     OutboxItem,
+    OutboxKind,
     OutboxState,
     PullCursor,
 )
@@ -50,31 +59,38 @@ RALLY_TYPE = {ItemKind.COMMENT: "ConversationPost", ItemKind.ATTACHMENT: "Attach
 LINE = {ItemKind.COMMENT: "comments", ItemKind.ATTACHMENT: "attachments"}
 # Objects applied a transaction at a time (a page is 2,000).
 CHUNK = 200
+# The last link whose artifact's posts and files were read (PullCursor.cursors).
+LINKS_SEEN = "discussion_links_seen"
+# How long the integration's project tree is kept (a project added under it is read within).
+PROJECTS_KEPT_SECONDS = 600
 
 
 def pull_discussion(integration, config, client, counts: dict, *, since_of) -> None:
-    """Bring Rally's new posts and files on this integration's linked artifacts.
+    """Bring Rally's new posts and files on this integration's linked artifacts, those
+    already on artifacts linked since the last catch-up, and Rally's edits and deletions of
+    paired ones (`discussion_changes.py`).
 
     `since_of(stored cursor)` is the catch-up's own reading of a cursor (overlap and all).
     """
     workspace = f"/workspace/{config.rally_workspace_oid}" if config.rally_workspace_oid else None
-    for kind in (ItemKind.COMMENT, ItemKind.ATTACHMENT):
-        if not any(mapping.discussion_comes_here(m, LINE[kind]) for m in config.record_mappings):
-            continue
+    kinds = [
+        kind
+        for kind in (ItemKind.COMMENT, ItemKind.ATTACHMENT)
+        if any(mapping.discussion_comes_here(m, LINE[kind]) for m in config.record_mappings)
+    ]
+    if not kinds:
+        return
+    projects = integration_projects(config, client, workspace=workspace)
+    for kind in kinds:
         rally_type = RALLY_TYPE[kind]
         cursor_row = PullCursor.objects.get(integration=integration)
         since = since_of(cursor_row.cursors.get(rally_type))
         if kind == ItemKind.COMMENT:
-            found = client.posts_since(since, workspace=workspace)
+            found = client.posts_since(since, workspace=workspace, projects=projects)
         else:
-            found = client.attachments_on(since=since, workspace=workspace)
-        chunk: list = []
+            found = client.attachments_on(since=since, workspace=workspace, projects=projects)
         try:
-            for obj in found:
-                chunk.append(obj)
-                if len(chunk) >= CHUNK:
-                    _apply(integration, config, client, kind, chunk, counts)
-                    chunk = []
+            _apply_all(integration, config, client, kind, found, counts)
         except RallyQueryError as error:
             # A Rally that can't be asked this (an older WSAPI): the records still come back.
             log_event(
@@ -83,12 +99,83 @@ def pull_discussion(integration, config, client, counts: dict, *, since_of) -> N
                 f"Rally can't list new {rally_type}s ({error.message}); "
                 f"{LINE[kind]} don't come back from Rally.",
             )
-            continue
-        if chunk:
-            _apply(integration, config, client, kind, chunk, counts)
+    _newly_linked(integration, config, client, counts, kinds, workspace=workspace)
+    recheck_discussion(integration, config, client, counts, workspace=workspace)
 
 
-def _apply(integration, config, client, kind: str, objects: list, counts: dict) -> None:
+def _apply_all(integration, config, client, kind, found, counts, *, move_cursor=True) -> None:
+    chunk: list = []
+    for obj in found:
+        chunk.append(obj)
+        if len(chunk) >= CHUNK:
+            _apply(integration, config, client, kind, chunk, counts, move_cursor=move_cursor)
+            chunk = []
+    if chunk:
+        _apply(integration, config, client, kind, chunk, counts, move_cursor=move_cursor)
+
+
+def integration_projects(config, client, *, workspace) -> list[int] | None:
+    """The ObjectIDs of the integration's project and, unless it excludes child updates, its
+    children (a read of the workspace's projects, kept PROJECTS_KEPT_SECONDS in the shared
+    cache); None for a whole-workspace integration."""
+    if not config.rally_project_oid:
+        return None
+    if config.exclude_child_updates or workspace is None:
+        return [config.rally_project_oid]
+    key = f"sync:discussion-projects:{workspace}:{config.rally_project_oid}"
+    kept = cache.get(key)
+    if kept is None:
+        kept = _project_and_children(client, workspace, config.rally_project_oid)
+        cache.set(key, kept, PROJECTS_KEPT_SECONDS)
+    return kept
+
+
+def _project_and_children(client, workspace, project_oid: int) -> list[int]:
+    children: dict[int | None, list[int]] = {}
+    for root in client.projects(workspace, include_closed=True):
+        stack = [root]
+        while stack:
+            project = stack.pop()
+            children.setdefault(project.object_id, []).extend(c.object_id for c in project.children)
+            stack.extend(project.children)
+    found, stack = {project_oid}, [project_oid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return sorted(found)
+
+
+def _newly_linked(integration, config, client, counts, kinds, *, workspace) -> None:
+    """Posts and files already on artifacts linked since the last catch-up (imported, linked
+    to an existing record, or created from here): read by their artifacts, 100 a query, and
+    brought as new ones are (what is paired or ours under way is skipped)."""
+    cursor_row = PullCursor.objects.get(integration=integration)
+    after = int(cursor_row.cursors.get(LINKS_SEEN) or 0)
+    new_links = list(
+        Link.objects.filter(integration=integration, pk__gt=after, state=LinkState.OK)
+        .order_by("pk")
+        .values_list("pk", "rally_oid", "rally_type")
+    )
+    if not new_links:
+        return
+    artifacts = [f"/{rally_type.lower()}/{oid}" for _, oid, rally_type in new_links]
+    for kind in kinds:
+        if kind == ItemKind.COMMENT:
+            found = client.posts(artifacts, workspace=workspace)
+        else:
+            found = client.attachments_on(artifacts, workspace=workspace)
+        _apply_all(integration, config, client, kind, found, counts, move_cursor=False)
+    with transaction.atomic():
+        row = PullCursor.objects.select_for_update().get(integration=integration)
+        row.cursors = {**row.cursors, LINKS_SEEN: max(pk for pk, _, _ in new_links)}
+        row.save(update_fields=["cursors"])
+
+
+def _apply(
+    integration, config, client, kind: str, objects: list, counts: dict, *, move_cursor=True
+) -> None:
     by_artifact = {}
     for obj in objects:
         artifact = obj.ref_of("Artifact")
@@ -127,7 +214,8 @@ def _apply(integration, config, client, kind: str, objects: list, counts: dict) 
             record = records.get((link.record_type, link.record_id))
             if record is not None:
                 _bring(integration, client, kind, obj, record, link, site, counts)
-    _move_cursor(integration, RALLY_TYPE[kind], objects)
+    if move_cursor:
+        _move_cursor(integration, RALLY_TYPE[kind], objects)
 
 
 def _key(kind: str, obj) -> tuple:
@@ -143,7 +231,9 @@ def _unfinished_sends(integration, kind: str) -> set[tuple]:
     keys = set()
     rows = OutboxItem.objects.filter(
         integration=integration,
-        kind=kind,
+        record_type=kind,
+        # A removal converted from a create whose answer was lost looks for what it made.
+        kind__in=[kind, OutboxKind.REMOVE],
         state__in=[
             OutboxState.IN_FLIGHT,
             OutboxState.QUEUED,
@@ -222,6 +312,7 @@ def _bring(integration, client, kind, obj, record, link, site, counts) -> None:
                 artifact_oid=link.rally_oid,
                 integration=integration,
                 origin=ItemOrigin.RALLY,
+                rally_text=mapping.normalise_html(obj.get("Text")) if kind == "comment" else "",
             )
             history.note(link, ActivityAction.RECEIVED, detail)
     except IntegrityError:

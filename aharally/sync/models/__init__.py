@@ -24,6 +24,7 @@ from aharally.sync.models.incoming import (
 )
 from aharally.sync.models.links import Conflict, ConflictState, Link, LinkState
 from aharally.sync.models.outbox import (
+    DISCUSSION_CREATES,
     DISCUSSION_KINDS,
     OPEN_STATES,
     DrainLease,
@@ -49,6 +50,7 @@ from aharally.sync.models.reconcile import (
 )
 
 __all__ = [
+    "DISCUSSION_CREATES",
     "DISCUSSION_KINDS",
     "OPEN_STATES",
     "Activity",

@@ -39,6 +39,13 @@ class DiscussionPair(models.Model):
         Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     origin = models.CharField(max_length=10, choices=ItemOrigin.choices)
+    # A post's Text as both sides last agreed it (normalised HTML): what we sent, or what we
+    # brought. A post whose Text differs from it was edited in Rally; an edit here whose text
+    # equals it sends nothing.
+    rally_text = models.TextField(blank=True)
+    # When either side deleted it (the other side's copy deleted, or found gone). The pair is
+    # kept: the Rally object, or a late read of it, must never come back as new.
+    removed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

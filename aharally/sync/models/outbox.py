@@ -23,10 +23,17 @@ class OutboxKind(models.TextChoices):
     # record's own rows (one open row a record) never meet it.
     COMMENT = "comment", "Comment"
     ATTACHMENT = "attachment", "Attachment"
+    # A sent comment's new text, as an update of its post's Text; and a sent comment or
+    # attachment deleted here, as a delete of its Rally object (record_type and record_id as
+    # above: the item's).
+    EDIT = "edit", "Comment edit"
+    REMOVE = "remove", "Deletion"
 
 
 # The kinds that send a comment or an attachment rather than a record.
-DISCUSSION_KINDS = (OutboxKind.COMMENT, OutboxKind.ATTACHMENT)
+DISCUSSION_KINDS = (OutboxKind.COMMENT, OutboxKind.ATTACHMENT, OutboxKind.EDIT, OutboxKind.REMOVE)
+# The kinds that make an item in Rally (at most one a Rally per item: DiscussionPair).
+DISCUSSION_CREATES = (OutboxKind.COMMENT, OutboxKind.ATTACHMENT)
 
 
 class OutboxState(models.TextChoices):

@@ -19,9 +19,8 @@ What Rally can't take (a file over its 50 MB, or over this server's limit) is re
 never retried: the row fails with the sizes, the record's integration history and the
 integration log say so, and the thread shows it beside the file.
 
-Edits and deletions stay here: Rally's WSAPI documents no update or delete of a post by its
-author (WSAPI.md §4.8 "not confirmed"), so an edited or deleted comment is not sent again;
-the thread says so (`edit_note`).
+Edits and deletions follow (`discussion_changes.py`): an edited comment updates its post's
+Text, a deleted comment or attachment deletes its Rally object, through the outbox as well.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from aharally.rally.discussion import MAX_ATTACHMENT_BYTES
 from aharally.rally.query import all_of, where
 from aharally.sync import enqueue, history, links, mapping
 from aharally.sync.models import (
+    OPEN_STATES,
     ActivityAction,
     DiscussionPair,
     ErrorKind,
@@ -54,9 +54,9 @@ from aharally.sync.models import (
     OutboxKind,
     OutboxState,
 )
-from aharally.sync.outgoing import attempts
+from aharally.sync.outgoing import attempts, discussion_changes
 from aharally.sync.outgoing.outbox import approval_needed
-from aharally.sync.outgoing.run import DrainRun
+from aharally.sync.outgoing.run import Deferred, DrainRun
 from aharally.sync.records import SOURCE
 
 logger = logging.getLogger(__name__)
@@ -86,13 +86,84 @@ def on_item_added(*, kind: str, item, record, source: str) -> None:
         if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
             continue
         _queue(kind=kind, item=item, record=record, link=link, integration=integration)
+    linked = {link.integration_id for link in record_links}
+    # The record's create under way (its drain may have read which records have comments
+    # already): the item waits for the link, then goes (push_item).
+    for row in (
+        OutboxItem.objects.filter(
+            record_type=record.record_type,
+            record_id=record.pk,
+            kind=OutboxKind.CREATE,
+            state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT],
+        )
+        .exclude(integration_id__in=linked)
+        .select_related("integration__template")
+    ):
+        integration = row.integration
+        record_mapping = effective_config(integration).mapping_for(record.record_type)
+        if mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
+            link = Link(record_type=record.record_type, record_id=record.pk, rally_type="")
+            _queue(kind=kind, item=item, record=record, link=link, integration=integration)
+
+
+def queue_existing(*, record, link: Link, integration: Integration, run: DrainRun) -> int:
+    """A record just created in Rally: its comments and files from before (written here,
+    not brought from another Rally) follow it, a row each, in the link's transaction; one
+    already paired on this Rally or with a row of this integration is left as it is.
+
+    Which records have any is read once a drain per workspace (two queries), so a record
+    without any costs nothing; one added after that read found the record's create under way
+    and was queued then (`on_item_added`)."""
+    from aharally.discussion.services import attachments_of, comments_of
+
+    workspace_id = record.workspace_id
+    with run.lock:
+        having = run.discussion_records.get(workspace_id)
+    if having is None:
+        having = {
+            key
+            for model in (Comment, Attachment)
+            for key in model.objects.filter(workspace_id=workspace_id)
+            .exclude(source=SOURCE)
+            .order_by()
+            .values_list("record_type", "record_id")
+            .distinct()
+        }
+        with run.lock:
+            run.discussion_records[workspace_id] = having
+    if (record.record_type, record.pk) not in having:
+        return 0
+    record_mapping = run.config_for(integration).mapping_for(record.record_type)
+    site = links.site_of(integration)
+    queued = 0
+    for kind, items in ((ItemKind.COMMENT, comments_of), (ItemKind.ATTACHMENT, attachments_of)):
+        if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
+            continue
+        found = list(items(record).exclude(source=SOURCE))
+        if not found:
+            continue
+        ids = [item.pk for item in found]
+        done = set(
+            DiscussionPair.objects.filter(rally_site=site, kind=kind, item_id__in=ids).values_list(
+                "item_id", flat=True
+            )
+        ) | set(
+            OutboxItem.objects.filter(
+                integration=integration, record_type=kind, record_id__in=ids
+            ).values_list("record_id", flat=True)
+        )
+        for item in found:
+            if item.pk not in done:
+                _queue(kind=kind, item=item, record=record, link=link, integration=integration)
+                queued += 1
+    return queued
 
 
 def _queue(*, kind, item, record, link: Link, integration: Integration) -> OutboxItem:
     values = {
         "record_type": record.record_type,
         "record_id": record.pk,
-        "artifact": link.rally_oid,
+        "artifact": link.rally_oid,  # None while the record's create is under way
         "rally_type": link.rally_type,
     }
     user = item.author if kind == ItemKind.COMMENT else item.uploaded_by
@@ -142,11 +213,26 @@ def too_big(size: int) -> str:
 def push_item(row: OutboxItem, run: DrainRun, *, integration: Integration) -> None:
     """Send one claimed comment or attachment row; Rally's errors are the caller's to write
     (push.send_row), except those settled here."""
+    if row.kind == OutboxKind.EDIT:
+        discussion_changes.push_edit(row, run, integration=integration)
+        return
+    if row.kind == OutboxKind.REMOVE:
+        discussion_changes.push_remove(row, run, integration=integration)
+        return
     model = MODEL[row.kind]
     item = model.objects.filter(pk=row.record_id).first()
+    if item is None and row.look_before_send:
+        # Deleted here while this create was under way: what a lost answer made is paired,
+        # and the deletion's own row removes it from Rally.
+        found = find_lost(row, run, item=None)
+        if found is not None:
+            _pair(row, run, integration, None, found, adopted=True)
+            return
     if item is None:
         attempts.finish(row, sent_values={})
         history.note(row, ActivityAction.SKIPPED, "Deleted here before it was sent.")
+        return
+    if not row.values.get("artifact") and not _artifact_known(row, integration):
         return
     site = links.site_of(integration)
     paired = DiscussionPair.objects.filter(rally_site=site, kind=row.kind, item_id=item.pk).first()
@@ -186,6 +272,30 @@ def push_item(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
     _pair(row, run, integration, item, created, adopted=False)
 
 
+def _artifact_known(row: OutboxItem, integration: Integration) -> bool:
+    """A row queued while its record's create was under way: the link's artifact, once it
+    is made; waiting while the create is; finished unsent when it never was."""
+    record_type, record_id = row.values.get("record_type"), row.values.get("record_id")
+    link = Link.objects.filter(
+        integration=integration, record_type=record_type, record_id=record_id, state=LinkState.OK
+    ).first()
+    if link is not None:
+        row.values = {**row.values, "artifact": link.rally_oid, "rally_type": link.rally_type}
+        OutboxItem.objects.filter(pk=row.pk).update(values=row.values)
+        return True
+    if OutboxItem.objects.filter(
+        integration=integration,
+        record_type=record_type,
+        record_id=record_id,
+        kind=OutboxKind.CREATE,
+        state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT],
+    ).exists():
+        raise Deferred(1.0)
+    attempts.finish(row, sent_values={})
+    history.note(row, ActivityAction.SKIPPED, "Not sent: the record is not in Rally.")
+    return False
+
+
 def post_text(comment: Comment, integration: Integration, run: DrainRun) -> str:
     """The post's HTML: the comment's, named after its author unless Rally's user (the
     credential's, who posts) is theirs — the People map's pair, or the same e-mail."""
@@ -212,7 +322,7 @@ def find_lost(row: OutboxItem, run: DrainRun, *, item):
     created = where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
     on = where("Artifact.ObjectID", "=", row.values["artifact"])
     sent = row.sent_values or {}
-    if row.kind == ItemKind.COMMENT:
+    if row.record_type == ItemKind.COMMENT:
         candidates = list(
             run.client.query(
                 "ConversationPost",
@@ -227,12 +337,13 @@ def find_lost(row: OutboxItem, run: DrainRun, *, item):
         candidates = list(
             run.client.query(
                 "Attachment",
-                query=all_of(on, created, where("Name", "=", sent.get("name", item.name))),
+                query=all_of(on, created, where("Name", "=", sent.get("name") or item.name)),
                 fetch=["ObjectID", "Name", "Size", "CreationDate"],
                 order="ObjectID",
             )
         )
-        candidates = [c for c in candidates if c.get("Size") == sent.get("size", item.size)]
+        size = sent.get("size") if "size" in sent or item is None else item.size
+        candidates = [c for c in candidates if c.get("Size") == size]
     if not candidates:
         return None
     taken = set(
@@ -246,16 +357,18 @@ def find_lost(row: OutboxItem, run: DrainRun, *, item):
 
 def _pair(row: OutboxItem, run: DrainRun, integration, item, created, *, adopted: bool) -> None:
     label = _label(row, item)
+    sent = (row.sent_values or {}).get("text", "")
     try:
         with transaction.atomic():
             DiscussionPair.objects.create(
                 rally_site=links.site_of(integration),
                 kind=row.kind,
-                item_id=item.pk,
+                item_id=row.record_id,
                 rally_oid=created.object_id,
                 artifact_oid=row.values.get("artifact"),
                 integration=integration,
                 origin=ItemOrigin.AHARALLY,
+                rally_text=mapping.normalise_html(sent),
             )
             attempts.finish(row, sent_values={**row.sent_values, "rally_oid": created.object_id})
             history.note(
@@ -263,6 +376,9 @@ def _pair(row: OutboxItem, run: DrainRun, integration, item, created, *, adopted
                 ActivityAction.ADOPTED if adopted else ActivityAction.CREATED,
                 f"{label} in Rally" + (" (found after a lost answer)" if adopted else ""),
                 user_id=row.decided_by_id or row.created_by_id,
+            )
+            discussion_changes.follow_up(
+                row, integration, sent=sent, text_now=lambda c: post_text(c, integration, run)
             )
     except IntegrityError:
         # Paired meanwhile (a catch-up that brought this very object, another integration):
@@ -281,8 +397,11 @@ def _refuse(row: OutboxItem, integration: Integration, message: str) -> None:
 def _label(row: OutboxItem, item) -> str:
     if row.kind == ItemKind.COMMENT:
         return "Comment"
-    return f"Attachment {item.name}"
+    return f"Attachment {item.name if item is not None else row.values.get('name', '')}"
 
 
-# The kinds whose next attempt looks in Rally after a lost answer.
-LOOK_AFTER_LOST_ANSWER = (OutboxKind.CREATE, OutboxKind.COMMENT, OutboxKind.ATTACHMENT)
+# The kinds whose next attempt looks in Rally after a lost answer (a removal converted from
+# a create whose answer was lost looks for what it made).
+LOOK_AFTER_LOST_ANSWER = (
+    OutboxKind.CREATE, OutboxKind.COMMENT, OutboxKind.ATTACHMENT, OutboxKind.REMOVE,
+)  # fmt: skip

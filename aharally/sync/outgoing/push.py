@@ -40,7 +40,7 @@ from aharally.sync.models import (
 )
 from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.cascade import follow_feature
-from aharally.sync.outgoing.discussion import LOOK_AFTER_LOST_ANSWER, push_item
+from aharally.sync.outgoing.discussion import LOOK_AFTER_LOST_ANSWER, push_item, queue_existing
 from aharally.sync.outgoing.linking import push_link
 from aharally.sync.outgoing.parents import (
     ParentFailed,
@@ -320,6 +320,8 @@ def _store_link(
             user_id=row.decided_by_id or row.created_by_id,
         )
         _first_sent(run, integration)
+        # Its comments and files from before follow it (sync/outgoing/discussion.py).
+        queue_existing(record=record, link=link, integration=integration, run=run)
         # A feature's requirements follow it, their rows written with its link.
         _after_create(row, run, record=record, link=link, integration=integration)
 

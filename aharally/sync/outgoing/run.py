@@ -45,6 +45,9 @@ class DrainRun:
     _people: PeopleMap | None = None
     # Mapped custom fields' definitions, by (record type, workspace): read once a run.
     _custom: dict[tuple[str, int], dict] = field(default_factory=dict)
+    # The records of a workspace with comments or files written here, read once a run
+    # (outgoing/discussion.py: a created record's earlier ones follow it).
+    discussion_records: dict[int, set[tuple[str, int]]] = field(default_factory=dict)
 
     def made_link(self, link: Link) -> None:
         with self.lock:

@@ -258,6 +258,24 @@ def _changes(row, record, record_mapping, link, newer_in_rally) -> list[FieldCha
 def _discussion_change(row) -> FieldChange:
     """A comment or a file waiting to go: what it is, as the reviewer reads it."""
     values = row.values
+    if row.kind == OutboxKind.EDIT:
+        text = html_to_text(values.get("text", ""))
+        return FieldChange(
+            field="comments",
+            label="Edited comment → Discussion",
+            in_rally="",
+            new=text if len(text) <= 300 else text[:299] + "…",
+        )
+    if row.kind == OutboxKind.REMOVE:
+        field = "comments" if row.record_type == "comment" else "attachments"
+        what = html_to_text(values.get("text", "")) or values.get("name", "")
+        return FieldChange(
+            field=field,
+            label=f"Deleted {'comment' if field == 'comments' else 'attachment'} → "
+            f"{'Discussion' if field == 'comments' else 'Attachments'}",
+            in_rally=what if len(what) <= 300 else what[:299] + "…",
+            new="(deleted in Rally too)",
+        )
     if row.kind == OutboxKind.COMMENT:
         text = html_to_text(values.get("text", ""))
         return FieldChange(
@@ -379,6 +397,8 @@ def reject(*, user, row_ids) -> int:
             OutboxKind.CREATE: "creating it in Rally",
             OutboxKind.COMMENT: "sending a comment",
             OutboxKind.ATTACHMENT: f"sending {row.values.get('name', 'a file')}",
+            OutboxKind.EDIT: "sending a comment's edit",
+            OutboxKind.REMOVE: "deleting it in Rally",
         }.get(row.kind, ", ".join(row.fields))
         history.note(row, ActivityAction.REJECTED, f"Rejected {what}", user)
     _audit(rows, user=user, action=AuditAction.REJECTION, verb="Rejected")
