@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0010_discussion_pairs'),
+        ('sync', '0011_activity_not_applied'),
     ]
 
     operations = [
