@@ -8,12 +8,12 @@ import posixpath
 
 from django.conf import settings
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import linebreaks
 
 from aharally.discussion import hooks
 from aharally.discussion.models import Attachment, Comment
+from aharally.discussion.sizes import file_size
 from aharally.records.models import RecordChange
 from aharally.records.richtext import html_to_text, sanitize_html
 from aharally.workspaces.models import Capability
@@ -157,8 +157,8 @@ def max_upload_bytes() -> int:
 def too_big_message(size: int) -> str:
     limit = max_upload_bytes()
     return (
-        f"The file is {size:,} bytes ({filesizeformat(size)}): the limit is "
-        f"{limit:,} bytes ({filesizeformat(limit)})."
+        f"The file is {size:,} bytes ({file_size(size)}): the limit is "
+        f"{limit:,} bytes ({file_size(limit)})."
     )
 
 

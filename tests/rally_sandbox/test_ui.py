@@ -375,3 +375,9 @@ def test_the_favicon_is_an_icon_not_a_404(rally_sandbox):
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("image/svg+xml")
     assert b"<svg" in response.content
+
+
+def test_an_items_page_states_rallys_file_limit_in_rallys_units(browser):
+    page = browser.get(f"{browser.base}{project_path(browser, 'Platform')}").text
+    item = re.search(r'href="(/sandbox/items/\d+/)"', page).group(1)
+    assert "Attach a file (up to 50 MB)" in browser.get(f"{browser.base}{item}").text

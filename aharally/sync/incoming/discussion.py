@@ -30,10 +30,10 @@ import logging
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.template.defaultfilters import filesizeformat
 
 from aharally.discussion import services as discussion
 from aharally.discussion.services import DiscussionError
+from aharally.discussion.sizes import file_size
 from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
 from aharally.rally.errors import RallyError, RallyQueryError
@@ -332,8 +332,8 @@ def _refuse_file(integration, record, link, obj, size: int) -> None:
     limit = discussion.max_upload_bytes()
     message = (
         f"{obj.get('Name')} on {link.formatted_id} in Rally was not brought to "
-        f"{record.reference}: it is {size:,} bytes ({filesizeformat(size)}), over this "
-        f"server's limit of {limit:,} bytes ({filesizeformat(limit)})."
+        f"{record.reference}: it is {size:,} bytes ({file_size(size)}), over this "
+        f"server's limit of {limit:,} bytes ({file_size(limit)})."
     )
     log_event(integration, LogLevel.WARNING, message, "ATTACHMENT_MAX_BYTES sets the limit.")
     history.note(link, ActivityAction.FAILED, message)

@@ -30,11 +30,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import escape
 
 from aharally.discussion.models import Attachment, Comment
+from aharally.discussion.sizes import file_size
 from aharally.integrations.log import log_event
 from aharally.integrations.models import Integration, LogLevel
 from aharally.integrations.templates_service import effective_config
@@ -202,8 +202,8 @@ def too_big(size: int) -> str:
     if size <= limit:
         return ""
     return (
-        f"the file is {size:,} bytes ({filesizeformat(size)}); Rally takes at most "
-        f"{limit:,} bytes ({filesizeformat(limit)})."
+        f"the file is {size:,} bytes ({file_size(size)}); Rally takes at most "
+        f"{limit:,} bytes ({file_size(limit)})."
     )
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from aharally.discussion.sizes import file_size
 from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import effective_config
@@ -288,7 +288,7 @@ def _discussion_change(row) -> FieldChange:
         field="attachments",
         label="New attachment → Attachments",
         in_rally="",
-        new=f"{values.get('name', '')} ({filesizeformat(values.get('size') or 0)})",
+        new=f"{values.get('name', '')} ({file_size(values.get('size') or 0)})",
     )
 
 
