@@ -31,6 +31,7 @@ class QueryResults:
     ) -> None:
         self._fetch_page = fetch_page
         self._open_page = open_page
+        self._first_pending: Future | None = None
         self._first: QueryPage | None = None
         self._total: int | None = None
         self.limit = limit
@@ -83,22 +84,42 @@ class QueryResults:
     def first(self) -> RallyObject | None:
         return next(iter(self), None)
 
-    def streamed_pages(self, *, ahead: Ahead | None = None) -> Iterator[StreamedPage]:
+    def ask_ahead(self, ahead: Ahead) -> None:
+        """Ask for the first page now, in another thread; `streamed_pages` starts with it."""
+        if self._open_page is None:
+            raise TypeError("These results can't be read as they arrive")
+        if self._first_pending is None:
+            self._first_pending = ahead(self._open_page, 1)
+
+    def let_go(self) -> None:
+        """A first page asked for ahead and not read after all: let go of it when it arrives."""
+        if self._first_pending is not None:
+            self._first_pending.add_done_callback(_close_page)
+            self._first_pending = None
+
+    def streamed_pages(
+        self, *, ahead: Ahead | None = None, then: Callable[[], None] | None = None
+    ) -> Iterator[StreamedPage]:
         """Every page in turn, each read as its objects are iterated (a page's objects are
         never all in memory at once, nor its text); the whole query (`limit` does not apply).
 
         With `ahead` (an executor's `submit`), the next page is asked for as soon as this one's
         head says there is one: Rally prepares it while this one is used, and its answer waits
-        in the connection until this one is done. Iterate a page's objects, or let go of it,
-        before asking for the next.
+        in the connection until this one is done. `then` is called once the last page's head
+        is in (to ask ahead for what comes after these results). Iterate a page's objects, or
+        let go of it, before asking for the next.
         """
         if self._open_page is None:
             raise TypeError("These results can't be read as they arrive")
-        page = self._open_page(1)
+        first, self._first_pending = self._first_pending, None
+        page = first.result() if first is not None else self._open_page(1)
         pending: Future | None = None
         try:
             while True:
                 following = page.next_start
+                if following is None and then is not None:
+                    then()
+                    then = None
                 if ahead is not None and following is not None:
                     pending = ahead(self._open_page, following)
                 yield page

@@ -79,18 +79,7 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
         config = effective_config(integration)
         client = client_for(integration, interactive=False)
         try:
-            for record_mapping in config.record_mappings:
-                try:
-                    _pull_type(integration, config, record_mapping, client, counts, lease)
-                except RallyQueryError as error:
-                    # A type Rally can't ask by LastUpdateDate (a Release, in some
-                    # subscriptions): the others still come back.
-                    log_event(
-                        integration,
-                        LogLevel.WARNING,
-                        f"Rally can't say which {record_mapping.rally_type_name}s changed "
-                        f"({error.message}); their changes don't come back by the catch-up.",
-                    )
+            _pull_types(integration, config, client, counts, lease)
             pull_discussion(
                 integration, config, client, counts, since_of=lambda s: _since(s, integration)
             )
@@ -120,9 +109,54 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
     return counts
 
 
-def _pull_type(
-    integration, config, record_mapping: EffectiveRecordMapping, client, counts, lease: Lease
-):
+def _pull_types(integration, config, client, counts, lease: Lease) -> None:
+    """Each mapped type's changes in turn. Pages are read in another thread, each asked for
+    while the one before it is applied: a type's next page, then the next type's first."""
+    queries = [_query_of(integration, config, m, client) for m in config.record_mappings]
+    queries = [query for query in queries if query is not None]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catch-up-read") as reader:
+        ahead = partial(reader.submit, _closing_connections)
+        try:
+            for n, query in enumerate(queries):
+                following = queries[n + 1].results if n + 1 < len(queries) else None
+                try:
+                    _pull_type(
+                        integration,
+                        config,
+                        query,
+                        client,
+                        counts,
+                        lease,
+                        ahead=ahead,
+                        then=None if following is None else partial(following.ask_ahead, ahead),
+                    )
+                except RallyQueryError as error:
+                    # A type Rally can't ask by LastUpdateDate (a Release, in some
+                    # subscriptions): the others still come back.
+                    log_event(
+                        integration,
+                        LogLevel.WARNING,
+                        f"Rally can't say which {query.record_mapping.rally_type_name}s changed "
+                        f"({error.message}); their changes don't come back by the catch-up.",
+                    )
+        finally:
+            for query in queries:
+                query.results.let_go()  # asked ahead, not read: a stop, an error
+
+
+@dataclass
+class _TypeQuery:
+    record_mapping: EffectiveRecordMapping
+    pairs: list
+    specs: dict
+    results: Any  # QueryResults
+
+
+def _query_of(
+    integration, config, record_mapping: EffectiveRecordMapping, client
+) -> _TypeQuery | None:
+    """The query of one mapped type's changes since its cursor (nothing asked yet), or None
+    when nothing of it comes to aharally."""
     pairs = mapping.fields_to_receive(record_mapping.field_mappings)
     # Mapped custom fields, as this workspace defines them (no query when there are none).
     specs = custom_values.specs_for(
@@ -136,7 +170,7 @@ def _pull_type(
     )
     pairs += [(m.field, m.rally_field) for m in record_mapping.field_mappings if m.field in specs]
     if not pairs:
-        return
+        return None
     rally_type = record_mapping.rally_type
     cursor_row = PullCursor.objects.get(integration=integration)
     since = _since(cursor_row.cursors.get(rally_type), integration)
@@ -156,36 +190,41 @@ def _pull_type(
         **mapping.project_scope(config),
         page_size=settings.SYNC_PULL_PAGE_SIZE,
     )
+    return _TypeQuery(record_mapping, pairs, specs, results)
+
+
+def _pull_type(
+    integration, config, query: _TypeQuery, client, counts, lease: Lease, *, ahead, then
+) -> None:
     # Each page is read as it is applied, a chunk at a time (never a whole page's objects in
     # memory), while the next page is asked for in another thread: Rally prepares it meanwhile.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catch-up-read") as reader:
-        ahead = partial(reader.submit, _closing_connections)
-        with closing(results.streamed_pages(ahead=ahead)) as pages:
-            for page in pages:
-                # Between pages (the cursor has moved): a stopping cluster, or a lease taken
-                # over after a stall, ends the pass; the next one starts from the cursor.
-                if stopping.stop_requested() or not lease.keep():
-                    counts["stopped"] = True
-                    return
-                counts["pages"] = counts.get("pages", 0) + 1
-                newest, parents = "", _Parents()
-                for chunk in batched(page.objects(), applying.CHUNK):
-                    _apply_page(
-                        integration,
-                        config,
-                        record_mapping,
-                        pairs,
-                        client,
-                        chunk,
-                        counts,
-                        specs,
-                        parents=parents,
-                    )
-                    newest = max(newest, *(obj.get("LastUpdateDate") or "" for obj in chunk))
-                if newest:
-                    cursors = dict(PullCursor.objects.get(integration=integration).cursors)
-                    cursors[record_mapping.rally_type] = newest
-                    PullCursor.objects.filter(integration=integration).update(cursors=cursors)
+    record_mapping, pairs, specs = query.record_mapping, query.pairs, query.specs
+    with closing(query.results.streamed_pages(ahead=ahead, then=then)) as pages:
+        for page in pages:
+            # Between pages (the cursor has moved): a stopping cluster, or a lease taken
+            # over after a stall, ends the pass; the next one starts from the cursor.
+            if stopping.stop_requested() or not lease.keep():
+                counts["stopped"] = True
+                return
+            counts["pages"] = counts.get("pages", 0) + 1
+            newest, parents = "", _Parents()
+            for chunk in batched(page.objects(), applying.CHUNK):
+                _apply_page(
+                    integration,
+                    config,
+                    record_mapping,
+                    pairs,
+                    client,
+                    chunk,
+                    counts,
+                    specs,
+                    parents=parents,
+                )
+                newest = max(newest, *(obj.get("LastUpdateDate") or "" for obj in chunk))
+            if newest:
+                cursors = dict(PullCursor.objects.get(integration=integration).cursors)
+                cursors[record_mapping.rally_type] = newest
+                PullCursor.objects.filter(integration=integration).update(cursors=cursors)
 
 
 @dataclass
