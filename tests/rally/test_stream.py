@@ -141,3 +141,46 @@ def test_a_page_that_breaks_off_half_way_is_asked_for_again_and_read_whole():
     starts = [path.split("start=")[1].split("&")[0] for path in _Rally.requests]
     assert starts == ["1", "1", "21", "21"]
     assert len(sleeps) == 2
+
+
+def test_a_query_asked_ahead_starts_with_that_page_and_then_follows_the_last_page():
+    """The catch-up chains its types: the next query's first page is asked for once the
+    last page of this one is in, and read from there (not asked again); one never read is
+    let go."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _Rally.requests.clear()
+    _Rally.broken.update({"1", "21"})  # whole answers only
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Rally)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with (
+            RallyClient(
+                f"http://127.0.0.1:{server.server_port}", credential=ApiKey("_test")
+            ) as client,
+            ThreadPoolExecutor(1) as reader,
+        ):
+            first = client.query("HierarchicalRequirement", page_size=20)
+            second = client.query("Defect", page_size=20)
+            unread = client.query("Task", page_size=20)
+            asked_when = []
+
+            def then():
+                asked_when.append(len(_Rally.requests))
+                second.ask_ahead(reader.submit)
+
+            read = [
+                obj.object_id
+                for page in first.streamed_pages(ahead=reader.submit, then=then)
+                for obj in page.objects()
+            ]
+            read += [obj.object_id for page in second.streamed_pages() for obj in page.objects()]
+            unread.ask_ahead(reader.submit)
+            unread.let_go()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert read == [*range(1, 31), *range(1, 31)]
+    assert asked_when == [2]  # the second page of the first query was in when it was called
+    paths = [path.split("?")[0].rsplit("/", 1)[-1] for path in _Rally.requests]
+    assert paths == ["hierarchicalrequirement"] * 2 + ["defect"] * 2 + ["task"]
