@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -31,8 +31,10 @@ from aharally.rally.objects import (
     RallyRef,
     is_ref,
 )
+from aharally.rally.paging import QueryResults, StreamedPage
 from aharally.rally.pinning import Resolver
 from aharally.rally.query import Query
+from aharally.rally.stream import open_stream
 from aharally.rally.transport import (
     DEFAULT_TIMEOUT,
     RALLY_CONCURRENCY_PER_USER,
@@ -48,69 +50,6 @@ MAX_PAGE_SIZE = 2000
 
 Fetch = bool | Iterable[str] | None
 RefLike = str | RallyRef | RallyObject
-
-
-class QueryResults:
-    """A lazily paged query: pages are requested only as iteration reaches them.
-
-    ``total`` reads the first page (and keeps it, so iterating afterwards costs nothing
-    extra). Page arithmetic follows ``TotalResultCount``: 5,000 results at 2,000 a page are
-    exactly 3 requests, and no empty page is requested at the end.
-    """
-
-    def __init__(self, fetch_page: Callable[[int], QueryPage], *, limit: int | None = None) -> None:
-        self._fetch_page = fetch_page
-        self._first: QueryPage | None = None
-        self._total: int | None = None
-        self.limit = limit
-
-    @property
-    def total(self) -> int:
-        """Rally's ``TotalResultCount`` (ignores ``limit``)."""
-        if self._first is None and self._total is not None:
-            return self._total  # the first page was let go by `pages`
-        return self.first_page().total
-
-    def first_page(self) -> QueryPage:
-        if self._first is None:
-            self._first = self._fetch_page(1)
-        return self._first
-
-    def page_at(self, start: int) -> QueryPage:
-        """One page from a 1-based ``start`` (a person paging through results): one request."""
-        return self.first_page() if start == 1 else self._fetch_page(start)
-
-    def pages(self) -> Iterator[QueryPage]:
-        """Every page in turn; past the first, only the page being read is held (a catch-up
-        of many pages holds one page's objects at a time, not the first one's as well)."""
-        page = self.first_page()
-        yielded = 0
-        while True:
-            yield page
-            yielded += len(page.results)
-            if self.limit is not None and yielded >= self.limit:
-                return
-            if page.next_start is None or not page.results:
-                return
-            following, page = page.next_start, None
-            if self._first is not None:
-                self._total, self._first = self._first.total, None
-            page = self._fetch_page(following)
-
-    def __iter__(self) -> Iterator[RallyObject]:
-        count = 0
-        for page in self.pages():
-            for item in page.results:
-                if self.limit is not None and count >= self.limit:
-                    return
-                count += 1
-                yield item
-
-    def __len__(self) -> int:
-        return self.total if self.limit is None else min(self.total, self.limit)
-
-    def first(self) -> RallyObject | None:
-        return next(iter(self), None)
 
 
 class RallyClient(MetadataMixin, WebhooksMixin, DiscussionMixin):
@@ -243,7 +182,16 @@ class RallyClient(MetadataMixin, WebhooksMixin, DiscussionMixin):
                 warnings=_warnings(content),
             )
 
-        return QueryResults(fetch_page, limit=limit)
+        def open_page(start: int) -> StreamedPage:
+            page_params = {**params, "start": str(start), "pagesize": str(page_size)}
+            return StreamedPage(
+                lambda: open_stream(self.transport, path, params=page_params),
+                start=start,
+                page_size=page_size,
+                retry=lambda error, attempt: self.transport._maybe_wait(error, attempt, True),
+            )
+
+        return QueryResults(fetch_page, limit=limit, open_page=open_page)
 
     def _query_params(
         self,

@@ -304,7 +304,14 @@ class Transport:
         self.sleep(delay)
 
     def _once(
-        self, method: str, url: str, params: Mapping[str, Any] | None, data: str | None, token: str
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        data: str | None,
+        token: str,
+        *,
+        stream: bool = False,
     ) -> requests.Response:
         headers = {"ZSESSIONID": token}
         if data is not None:
@@ -321,6 +328,9 @@ class Transport:
                     verify=self.verify,
                     cert=self.cert,
                     allow_redirects=False,
+                    # Streamed, the place in flight is given back once Rally's answer starts:
+                    # reading its body is not Rally's work, and the reader may pause.
+                    stream=stream,
                 )
                 outcome.append(str(response.status_code))
                 return response

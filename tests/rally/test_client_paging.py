@@ -63,3 +63,34 @@ def test_nothing_is_requested_until_results_are_used_and_only_as_far_as_needed(c
         first_2500 = [story for _, story in zip(range(2500), results, strict=False)]
         assert len(first_2500) == 2500
         assert len(log) == 2  # the first page was kept; only the second was fetched
+
+
+def test_streamed_pages_read_5000_stories_in_3_requests_asking_for_the_next_ahead(
+    crowded_sandbox,
+):
+    """A catch-up's paging: each page read as its objects are used, the next one asked for
+    (in another thread) as soon as this one's head says there is one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.waiting import wait_until
+
+    with make_client(crowded_sandbox) as client, ThreadPoolExecutor(1) as reader:
+        client.workspace = engineering_ref(client)
+        log = RequestLog(client)
+        results = client.query(
+            "HierarchicalRequirement",
+            query=where("Name", "contains", "bulk story"),
+            fetch=["Name"],
+            order="Name",
+        )
+        names, asked_ahead = [], []
+        for page in results.streamed_pages(ahead=reader.submit):
+            if page.next_start is not None:
+                # Asked for before a single object of this page is used.
+                wait_until(lambda: len(log) == len(asked_ahead) + 2, timeout=30)
+            asked_ahead.append(len(log))
+            names += [story.name for story in page.objects()]
+    assert names == [f"bulk story {n:05d}" for n in range(STORY_COUNT)]
+    assert asked_ahead == [2, 3, 3]
+    starts = [path.split("start=")[1].split("&")[0] for _, path in log.sent]
+    assert starts == ["1", "2001", "4001"]

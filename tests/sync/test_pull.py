@@ -308,6 +308,52 @@ def test_an_applied_record_costs_at_most_one_and_a_half_statements_flat_in_the_p
     assert large_queries <= idle_queries + 1.5 * 40, (small_queries, large_queries, idle_queries)
 
 
+def test_a_page_is_applied_as_it_is_read_a_chunk_at_a_time_each_object_once(
+    cast, rally_sandbox, integration, monkeypatch
+):
+    """The catch-up reads a page as it applies it (`streamed_pages`), a chunk of objects at
+    a time: a page of several chunks is still one request, each object applied once, and the
+    cursor moves once the page is done, to its newest object."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from aharally.records.models import Feature
+    from aharally.sync.incoming import apply
+    from aharally.sync.models import PullCursor
+
+    word = token()
+    _changed_in_rally(cast, rally_sandbox, integration, word, 3)
+    _pull_counting(rally_sandbox, integration)  # the first pass reads everything since
+    links = _changed_in_rally(cast, rally_sandbox, integration, word, 10)
+    monkeypatch.setattr(apply, "CHUNK", 3)
+    _, _, counts = _pull_counting(rally_sandbox, integration)
+
+    assert counts["applied"] == 10
+    # One page a type (a request each: `test_a_catch_up_pages_at_its_page_size`), however
+    # many chunks it is applied in.
+    assert counts["pages"] == integration.record_mappings.count()
+    names = set(
+        Link.objects.filter(pk__in=[link.pk for link in links]).values_list(
+            "baseline__name", flat=True
+        )
+    )
+    assert names == {f"{word} v2 {link.pk}" for link in links}
+    applied = RecordChange.objects.filter(
+        content_type=ContentType.objects.get_for_model(Feature),
+        object_id__in=[link.record_id for link in links],
+        field="name",
+    )
+    assert applied.count() == 10  # once each, though read in four chunks
+    with sandbox_client(rally_sandbox) as client:
+        newest = max(
+            client.read(f"/portfolioitem/feature/{link.rally_oid}")["LastUpdateDate"]
+            for link in links
+        )
+    cursors = PullCursor.objects.get(integration=integration).cursors
+    assert cursors["PortfolioItem/Feature"] >= newest
+    _, _, idle = _pull_counting(rally_sandbox, integration)
+    assert idle["applied"] == 0
+
+
 def test_objects_under_no_parent_of_ours_cost_no_statements_each(cast, rally_sandbox, integration):
     """A busy Rally project changes many objects aharally never imports (under no linked
     release or initiative, or stories of another integration's feature): a catch-up reads

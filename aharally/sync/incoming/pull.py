@@ -3,7 +3,9 @@
 For each mapped type, one query (`LastUpdateDate > cursor`, in the integration's project,
 children included unless *Exclude child updates*, only the fields mapped to come in, at Rally's
 largest page size); each page is applied, then the cursor moves, so a lost webhook, an outage
-or a killed worker loses nothing.
+or a killed worker loses nothing. A page is read as it is applied, a chunk at a time, while the
+next one is asked for in another thread (`QueryResults.streamed_pages`): Rally prepares it
+meanwhile, and one chunk of objects is in memory, not a page.
 
 Applying follows the baselines (DESIGN rule 4), a chunk of a page a transaction
 (`incoming/apply.py`): a value equal to the baseline is an echo (our own write coming back) and
@@ -15,10 +17,16 @@ recorded on the record and in the log.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from itertools import batched
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -31,6 +39,7 @@ from aharally.rally.errors import RallyAuthError, RallyError, RallyQueryError
 from aharally.rally.query import where
 from aharally.records.rows import update_each
 from aharally.sync import custom_values, history, links, mapping
+from aharally.sync.incoming import apply as applying
 from aharally.sync.incoming import imports
 from aharally.sync.incoming.apply import apply_objects
 from aharally.sync.incoming.discussion import pull_discussion
@@ -70,18 +79,7 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
         config = effective_config(integration)
         client = client_for(integration, interactive=False)
         try:
-            for record_mapping in config.record_mappings:
-                try:
-                    _pull_type(integration, config, record_mapping, client, counts, lease)
-                except RallyQueryError as error:
-                    # A type Rally can't ask by LastUpdateDate (a Release, in some
-                    # subscriptions): the others still come back.
-                    log_event(
-                        integration,
-                        LogLevel.WARNING,
-                        f"Rally can't say which {record_mapping.rally_type_name}s changed "
-                        f"({error.message}); their changes don't come back by the catch-up.",
-                    )
+            _pull_types(integration, config, client, counts, lease)
             pull_discussion(
                 integration, config, client, counts, since_of=lambda s: _since(s, integration)
             )
@@ -111,9 +109,54 @@ def pull_updates(integration_id: int, *, lease: Lease | None = None) -> dict:
     return counts
 
 
-def _pull_type(
-    integration, config, record_mapping: EffectiveRecordMapping, client, counts, lease: Lease
-):
+def _pull_types(integration, config, client, counts, lease: Lease) -> None:
+    """Each mapped type's changes in turn. Pages are read in another thread, each asked for
+    while the one before it is applied: a type's next page, then the next type's first."""
+    queries = [_query_of(integration, config, m, client) for m in config.record_mappings]
+    queries = [query for query in queries if query is not None]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catch-up-read") as reader:
+        ahead = partial(reader.submit, _closing_connections)
+        try:
+            for n, query in enumerate(queries):
+                following = queries[n + 1].results if n + 1 < len(queries) else None
+                try:
+                    _pull_type(
+                        integration,
+                        config,
+                        query,
+                        client,
+                        counts,
+                        lease,
+                        ahead=ahead,
+                        then=None if following is None else partial(following.ask_ahead, ahead),
+                    )
+                except RallyQueryError as error:
+                    # A type Rally can't ask by LastUpdateDate (a Release, in some
+                    # subscriptions): the others still come back.
+                    log_event(
+                        integration,
+                        LogLevel.WARNING,
+                        f"Rally can't say which {query.record_mapping.rally_type_name}s changed "
+                        f"({error.message}); their changes don't come back by the catch-up.",
+                    )
+        finally:
+            for query in queries:
+                query.results.let_go()  # asked ahead, not read: a stop, an error
+
+
+@dataclass
+class _TypeQuery:
+    record_mapping: EffectiveRecordMapping
+    pairs: list
+    specs: dict
+    results: Any  # QueryResults
+
+
+def _query_of(
+    integration, config, record_mapping: EffectiveRecordMapping, client
+) -> _TypeQuery | None:
+    """The query of one mapped type's changes since its cursor (nothing asked yet), or None
+    when nothing of it comes to aharally."""
     pairs = mapping.fields_to_receive(record_mapping.field_mappings)
     # Mapped custom fields, as this workspace defines them (no query when there are none).
     specs = custom_values.specs_for(
@@ -127,7 +170,7 @@ def _pull_type(
     )
     pairs += [(m.field, m.rally_field) for m in record_mapping.field_mappings if m.field in specs]
     if not pairs:
-        return
+        return None
     rally_type = record_mapping.rally_type
     cursor_row = PullCursor.objects.get(integration=integration)
     since = _since(cursor_row.cursors.get(rally_type), integration)
@@ -147,20 +190,64 @@ def _pull_type(
         **mapping.project_scope(config),
         page_size=settings.SYNC_PULL_PAGE_SIZE,
     )
-    for page in results.pages():
-        # Between pages (the cursor has moved): a stopping cluster, or a lease taken over
-        # after a stall, ends the pass; the next one starts from the cursor.
-        if stopping.stop_requested() or not lease.keep():
-            counts["stopped"] = True
-            return
-        _apply_page(integration, config, record_mapping, pairs, client, page.results, counts, specs)
-        newest = max((obj.get("LastUpdateDate") or "" for obj in page.results), default="")
-        # Let go of the page before the next one is read: one page in memory at a time.
-        del page
-        if newest:
-            cursors = dict(PullCursor.objects.get(integration=integration).cursors)
-            cursors[record_mapping.rally_type] = newest
-            PullCursor.objects.filter(integration=integration).update(cursors=cursors)
+    return _TypeQuery(record_mapping, pairs, specs, results)
+
+
+def _pull_type(
+    integration, config, query: _TypeQuery, client, counts, lease: Lease, *, ahead, then
+) -> None:
+    # Each page is read as it is applied, a chunk at a time (never a whole page's objects in
+    # memory), while the next page is asked for in another thread: Rally prepares it meanwhile.
+    record_mapping, pairs, specs = query.record_mapping, query.pairs, query.specs
+    with closing(query.results.streamed_pages(ahead=ahead, then=then)) as pages:
+        for page in pages:
+            # Between pages (the cursor has moved): a stopping cluster, or a lease taken
+            # over after a stall, ends the pass; the next one starts from the cursor.
+            if stopping.stop_requested() or not lease.keep():
+                counts["stopped"] = True
+                return
+            counts["pages"] = counts.get("pages", 0) + 1
+            newest, parents = "", _Parents()
+            for chunk in batched(page.objects(), applying.CHUNK):
+                _apply_page(
+                    integration,
+                    config,
+                    record_mapping,
+                    pairs,
+                    client,
+                    chunk,
+                    counts,
+                    specs,
+                    parents=parents,
+                )
+                newest = max(newest, *(obj.get("LastUpdateDate") or "" for obj in chunk))
+            if newest:
+                cursors = dict(PullCursor.objects.get(integration=integration).cursors)
+                cursors[record_mapping.rally_type] = newest
+                PullCursor.objects.filter(integration=integration).update(cursors=cursors)
+
+
+@dataclass
+class _Parents:
+    """The features of a page's new stories, read from Rally (`found`), and which were
+    asked for (`asked`, found or not)."""
+
+    found: dict[int, Any] = field(default_factory=dict)
+    asked: set[int | None] = field(default_factory=set)
+
+
+def _parent_oid(obj) -> int | None:
+    parent = obj.ref_of("PortfolioItem")
+    return parent.object_id if parent is not None else None
+
+
+def _closing_connections(call, *args):
+    """`call` in the reading thread, whose database connection (Rally's shared request slots
+    may use one) is closed after it."""
+    try:
+        return call(*args)
+    finally:
+        connections.close_all()
 
 
 def _members(specs) -> bool:
@@ -168,11 +255,12 @@ def _members(specs) -> bool:
 
 
 def _apply_page(
-    integration, config, record_mapping, pairs, client, results, counts, specs=None
+    integration, config, record_mapping, pairs, client, results, counts, specs=None, parents=None
 ) -> None:
-    """Imports the page's new objects and applies the others to their linked records."""
+    """Imports a chunk of a page's new objects and applies the others to their linked
+    records. `parents`: the Rally features of new stories read for the page's chunks so far
+    (each asked for once a page, not once a chunk)."""
     rally_type = record_mapping.rally_type
-    counts["pages"] = counts.get("pages", 0) + 1
     seen = counts.setdefault("seen", {})
     seen[rally_type] = seen.get(rally_type, 0) + len(results)
     objects = {obj.object_id: obj for obj in results if obj.object_id is not None}
@@ -195,13 +283,16 @@ def _apply_page(
         record_mapping.record_type,
         [obj for oid, obj in objects.items() if oid not in known],
     )
-    parents = (
-        imports.unknown_features(integration, config, new, client=client)
-        if new and record_mapping.record_type == RecordType.REQUIREMENT
-        else {}
-    )
+    parents = parents or _Parents()
+    if new and record_mapping.record_type == RecordType.REQUIREMENT:
+        unasked = [obj for obj in new if _parent_oid(obj) not in parents.asked]
+        if unasked:
+            parents.found.update(
+                imports.unknown_features(integration, config, unasked, client=client)
+            )
+            parents.asked.update(_parent_oid(obj) for obj in unasked)
     for obj in new:
-        outcome = imports.consider(integration, config, record_mapping, obj, parents=parents)
+        outcome = imports.consider(integration, config, record_mapping, obj, parents=parents.found)
         counts["imported"] = counts.get("imported", 0) + (outcome == imports.IMPORTED)
     staying = []
     for link in own_links:
