@@ -109,7 +109,10 @@ def test_choices_go_to_rallys_multi_value_field_and_come_back(
     assert pull_updates(integration.pk)["applied"] == 1
     # iOS went: so did both choices that mean it.
     assert _value(feature, field) == {"Web"}
-    assert Activity.objects.filter(record_id=feature.pk, detail__contains="Platforms").exists()
+    # Named as the layout names it (PostgreSQL compares case: "cf_platforms" would not do).
+    assert Activity.objects.filter(
+        record_id=feature.pk, detail="Took Platforms from " + link.formatted_id
+    ).exists()
 
 
 def test_a_rally_value_no_choice_maps_to_is_not_applied_and_the_history_says_so(

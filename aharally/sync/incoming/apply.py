@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.log import log_event
 from aharally.integrations.models import LogLevel
 from aharally.records.rows import update_each
@@ -111,6 +112,17 @@ def _changed(agreed: dict, obj, pairs, people, specs) -> bool:
     )
 
 
+def _labels(changes, specs) -> str:
+    """The changed fields as the history names them: "Name, Platforms" (a custom field by
+    its layout's name, not its key)."""
+    return ", ".join(
+        sorted(
+            specs[name].label if name in specs else FIELD_LABELS.get(name, name).split(" (")[0]
+            for name in changes
+        )
+    )
+
+
 def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) -> None:
     unknown_owners = []
     with transaction.atomic():
@@ -138,7 +150,7 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) 
         )
         history.note_all(
             (
-                (link, "Took " + ", ".join(sorted(plan.changes)) + f" from {link.formatted_id}")
+                (link, f"Took {_labels(plan.changes, specs)} from {link.formatted_id}")
                 for link, _, _, _, plan in decided
                 if plan.changes
             ),
