@@ -154,12 +154,12 @@ def _label(record_mapping, field: str) -> str:
     return FIELD_LABELS.get(field, field)
 
 
-@require_POST
-@owner_required
-def value_set(
-    request: HttpRequest, integration_id: int, mapping_id: int, field_mapping_id: int
+def _change_value_map(
+    request: HttpRequest, integration_id: int, mapping_id: int, field_mapping_id: int, *, change
 ) -> HttpResponse:
-    """One choice mapped to one of Rally's allowed values (dropped there, or selected)."""
+    """What both value-map views do around their `change(fm, field, allowed)`: find the
+    mapping and Rally's allowed values, change, audit (the change returns what to say), and
+    answer with the board (HTMX) or the step."""
     integration, record_mapping = _record_mapping(request, integration_id, mapping_id)
     fm = record_mapping.field_mappings.filter(pk=field_mapping_id).first()
     field = field_maps.custom_field_of(fm) if fm is not None else None
@@ -177,18 +177,11 @@ def value_set(
             None,
         )
         allowed = list(attribute.allowed_values or ()) if attribute else []
-        field_maps.set_value(
-            field_mapping=fm,
-            choice_id=request.POST.get("choice", ""),
-            value=request.POST.get("value", ""),
-            allowed=allowed,
-        )
+        said = change(fm, field, allowed)
     except (RallyProblem, WizardError) as problem:
         error = getattr(problem, "message", str(problem))
     else:
-        audit_change(
-            request, integration, f"Value map of {field.name}: a choice now sends another value."
-        )
+        audit_change(request, integration, f"Value map of {field.name}: {said}")
     if not request.htmx:
         if error:
             messages.error(request, error)
@@ -200,6 +193,25 @@ def value_set(
         "row": {"mapping": record_mapping},
     }
     return render(request, VALUE_MAP_TEMPLATE, context, status=400 if error else 200)
+
+
+@require_POST
+@owner_required
+def value_set(
+    request: HttpRequest, integration_id: int, mapping_id: int, field_mapping_id: int
+) -> HttpResponse:
+    """One choice mapped to one of Rally's allowed values (dropped there, or selected)."""
+
+    def change(fm, field, allowed) -> str:
+        field_maps.set_value(
+            field_mapping=fm,
+            choice_id=request.POST.get("choice", ""),
+            value=request.POST.get("value", ""),
+            allowed=allowed,
+        )
+        return "a choice now sends another value."
+
+    return _change_value_map(request, integration_id, mapping_id, field_mapping_id, change=change)
 
 
 @require_POST
@@ -208,40 +220,11 @@ def value_news(
     request: HttpRequest, integration_id: int, mapping_id: int, field_mapping_id: int
 ) -> HttpResponse:
     """The owner leaves what is new in a value map unmapped ("keep"), having seen it."""
-    integration, record_mapping = _record_mapping(request, integration_id, mapping_id)
-    fm = record_mapping.field_mappings.filter(pk=field_mapping_id).first()
-    field = field_maps.custom_field_of(fm) if fm is not None else None
-    if field is None:
-        raise Http404("No such field mapping.")
-    allowed: list[str] = []
-    error = ""
-    try:
-        attribute = next(
-            (
-                a
-                for a in lookups.type_attributes(integration, record_mapping)
-                if a.element_name == fm.rally_field
-            ),
-            None,
-        )
-        allowed = list(attribute.allowed_values or ()) if attribute else []
+
+    def change(fm, field, allowed) -> str:
         if not allowed:
             raise WizardError(f"Rally reports no allowed values for {fm.rally_field}.")
         value_map_news.acknowledge(fm, field, allowed)
-    except (RallyProblem, WizardError) as problem:
-        error = getattr(problem, "message", str(problem))
-    else:
-        audit_change(
-            request, integration, f"Value map of {field.name}: the new values stay unmapped."
-        )
-    if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return _back(request, integration, record_mapping)
-    fm.refresh_from_db()
-    context = {
-        "integration": integration,
-        "vm": board(fm, field, allowed, error),
-        "row": {"mapping": record_mapping},
-    }
-    return render(request, VALUE_MAP_TEMPLATE, context, status=400 if error else 200)
+        return "the new values stay unmapped."
+
+    return _change_value_map(request, integration_id, mapping_id, field_mapping_id, change=change)
