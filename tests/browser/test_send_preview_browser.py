@@ -152,7 +152,12 @@ def _preview_cancel_send(page, sync_sandbox, screenshot, started) -> None:
         if g["CreationDate"] >= since
     ]
     assert len(goals_made) == 2
-    assert len(rally_objects(sync_sandbox, "HierarchicalRequirement", word)) == 17
+    # The stories follow their features after the job's count: wait for all 17.
+    wait_until(
+        lambda: len(rally_objects(sync_sandbox, "HierarchicalRequirement", word)) == 17,
+        timeout=60,
+        what="Rally holding the 17 stories",
+    )
 
 
 def _group(sync_sandbox):
