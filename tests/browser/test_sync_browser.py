@@ -74,6 +74,10 @@ def test_bob_sends_a_feature_carol_approves_and_the_link_appears(
         entry = carol_page.locator(".queue-entry", has_text=feature.reference)
         expect(entry).to_contain_text("New in Rally")
         expect(entry.locator("table.changes")).to_contain_text(feature.name)
+        # The filter bar is styled as every page's (app.css), not left as the browser draws it.
+        expect(carol_page.locator(".filters select[name=author]")).to_have_css(
+            "border-radius", "4px"
+        )
         screenshot_page(carol_page, screenshot, "sync-queue")
         entry.get_by_role("button", name="Approve").click()
         expect(carol_page.locator("#queue .flash.success")).to_contain_text("Approved 1 change")
