@@ -15,6 +15,17 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# Port 9 (discard): nothing listens on it, so a delivery fails at once, as on a clean machine.
+NOWHERE = "http://127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+def _site_away_from_the_demo(settings):
+    """SITE_URL's default is the demo's address: a test sandbox would deliver its webhooks to a
+    `make run` left running on :8000. Tests that want the deliveries set their live server."""
+    settings.SITE_URL = NOWHERE
+
+
 @pytest.fixture
 def cast(db):
     """A workspace with one user per role, plus an outsider who belongs to another workspace."""
