@@ -56,9 +56,14 @@ def item_added(*, kind: str, item, record, source: str) -> None:
         listener(kind=kind, item=item, record=record, source=source)
 
 
-def item_changed(*, change: str, kind: str, item, item_id: int, record, source: str) -> None:
+def item_changed(
+    *, change: str, kind: str, item, item_id: int, record, source: str, user=None
+) -> None:
     for listener in _change_listeners:
-        listener(change=change, kind=kind, item=item, item_id=item_id, record=record, source=source)
+        listener(
+            change=change, kind=kind, item=item, item_id=item_id, record=record, source=source,
+            user=user,
+        )  # fmt: skip
 
 
 def item_notes(*, record, comments: Sequence, attachments: Sequence) -> dict:

@@ -126,7 +126,7 @@ def replace_comment_body(
     )  # fmt: skip
     hooks.item_changed(
         change="edited", kind="comment", item=comment, item_id=comment.pk, record=record,
-        source=source,
+        source=source, user=user,
     )  # fmt: skip
     return comment
 
@@ -146,7 +146,7 @@ def remove_comment(*, comment: Comment, record, user=None, source: str = "") -> 
     _history(record, field=COMMENTS, old=text, new="", user=user, source=source)
     hooks.item_changed(
         change="deleted", kind="comment", item=comment, item_id=item_id, record=record,
-        source=source,
+        source=source, user=user,
     )  # fmt: skip
 
 
@@ -227,7 +227,7 @@ def remove_attachment(*, attachment: Attachment, record, user=None, source: str 
         _history(record, field=ATTACHMENTS, old=attachment.name, new="", user=user, source=source)
         hooks.item_changed(
             change="deleted", kind="attachment", item=attachment, item_id=item_id,
-            record=record, source=source,
+            record=record, source=source, user=user,
         )  # fmt: skip
         # The file goes once the row is surely gone (a rolled-back delete keeps both).
         transaction.on_commit(lambda: storage.delete(stored))

@@ -218,6 +218,10 @@ def test_with_approval_an_edit_waits_for_a_reviewer(cast, rally_sandbox, integra
 
     [entry] = queue.pending_entries(user=cast.owner, filters=queue.QueueFilters())
     assert entry.changes[0].label == "Edited comment → Discussion"
+    # Filed under its author, as every other change: the author filter finds it.
+    assert entry.row.created_by == cast.owner
+    mine = queue.pending_entries(user=cast.owner, filters=queue.QueueFilters(author=cast.owner.pk))
+    assert [e.row.pk for e in mine] == [entry.row.pk]
     assert entry.changes[0].new == f"Final {word}"
     queue.approve(user=cast.owner, row_ids=[entry.row.pk])
     drain_outbox(integration.pk)

@@ -62,7 +62,9 @@ CREATE_WAIT_SECONDS = 1.0
 # -- queueing, in the transaction of the edit or the deletion ---------------------------------
 
 
-def on_item_changed(*, change: str, kind: str, item, item_id: int, record, source: str) -> None:
+def on_item_changed(
+    *, change: str, kind: str, item, item_id: int, record, source: str, user=None
+) -> None:
     if source == SOURCE:
         return  # Rally's edit or deletion, brought by the sync: nothing goes back
     for link in Link.objects.filter(
@@ -73,11 +75,14 @@ def on_item_changed(*, change: str, kind: str, item, item_id: int, record, sourc
         if not mapping.discussion_goes_to_rally(record_mapping, LINE[kind]):
             continue
         _queue_change(
-            change=change, kind=kind, item=item, item_id=item_id, link=link, integration=integration
-        )
+            change=change, kind=kind, item=item, item_id=item_id, link=link,
+            integration=integration, user=user,
+        )  # fmt: skip
 
 
-def _queue_change(*, change, kind, item, item_id, link: Link, integration: Integration) -> None:
+def _queue_change(
+    *, change, kind, item, item_id, link: Link, integration: Integration, user=None
+) -> None:
     rows = list(
         OutboxItem.objects.select_for_update().filter(
             integration=integration, record_type=kind, record_id=item_id
@@ -122,6 +127,7 @@ def _queue_change(*, change, kind, item, item_id, link: Link, integration: Integ
         kind=OutboxKind.EDIT if change == "edited" else OutboxKind.REMOVE,
         values=values,
         state=state,
+        created_by=user,  # Integration updates files it under its author
     )
     if state == OutboxState.QUEUED:
         enqueue.drain_on_commit(integration.pk)
@@ -191,6 +197,7 @@ def follow_up(row: OutboxItem, integration: Integration, *, sent: str, text_now)
         item_id=row.record_id,
         link=link,
         integration=integration,
+        user=row.created_by,
     )
 
 
