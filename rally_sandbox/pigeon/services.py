@@ -274,6 +274,10 @@ def artifact_changed(
         wake()
 
 
+def has_enabled_webhooks() -> bool:
+    return bool(generation.cached(("webhooks",), _enabled_webhooks))
+
+
 def _enabled_webhooks() -> list[Webhook]:
     """Matched on every write: cached per generation (a webhook's save or delete bumps it;
     its delivery statistics, written with update(), are not part of what is matched)."""

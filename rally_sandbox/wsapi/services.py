@@ -26,11 +26,11 @@ from rally_sandbox.accounts.models import (
 from . import discussion, rollups
 from .changes import (
     add_revision,
+    changes_wanted,
     current_or_members,
     current_value,
     diff,
     notify_artifact_changed,
-    pigeon_available,
     revision_text,
     snapshot,
 )
@@ -119,9 +119,7 @@ def save_object(
     attrs = attributes_for(spec, workspace)
     conv = FieldConverter(spec, user, workspace, attrs)
     before = (
-        snapshot(obj)
-        if (not creating and isinstance(obj, Artifact) and pigeon_available())
-        else None
+        snapshot(obj) if (not creating and isinstance(obj, Artifact) and changes_wanted()) else None
     )
     # Portfolio items whose roll-ups count this artifact before the change (loaded from the
     # database, before the request's values are applied).
@@ -402,7 +400,7 @@ def rank(*, obj: Artifact, above=None, below=None, to: str | None = None) -> Non
 def change_members(
     *, obj: Artifact, collection: str, members: list, add: bool, user: User
 ) -> WriteOutcome:
-    before = snapshot(obj) if pigeon_available() else None
+    before = snapshot(obj) if changes_wanted() else None
     with transaction.atomic():
         manager = getattr(obj, collection.lower())
         if add:
