@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 
 
@@ -28,6 +28,16 @@ OBJECT_ID_START = 70_000_000_000
 
 def allocate(name: str, count: int = 1, *, start: int = 0) -> range:
     """Reserve `count` consecutive values of the named counter and return them."""
+    # One statement when the counter exists (every create allocates twice): the ORM's
+    # UPDATE, SELECT and their savepoints were a third of a create's statements.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sandbox_counter SET value = value + %s WHERE name = %s RETURNING value",
+            [count, name],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return range(row[0] - count + 1, row[0] + 1)
     with transaction.atomic():
         updated = Counter.objects.filter(name=name).update(value=F("value") + count)
         if not updated:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from django.db import transaction
 
+from . import generation
 from .models import (
     Project,
     ProjectPermission,
@@ -80,6 +81,8 @@ def add_users(people: Iterable[Mapping], *, subscription: Subscription | None = 
     ):
         user.object_id, user.profile_object_id = object_id, profile_id
     User.objects.bulk_create(new, batch_size=500)
+    if new:
+        generation.changed()  # bulk_create sends no post_save: a new generation by hand
     _grant(grants, subscription)
     return len(new)
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import generation
 from .models import ApiKey, SecurityToken, User, digest
 
 SECURITY_TOKEN_LIFETIME = timedelta(hours=12)
@@ -54,8 +55,14 @@ def create_api_key(
 
 
 def user_for_api_key(key: str) -> ApiKey | None:
-    api_key = ApiKey.objects.select_related("user__subscription").filter(key_digest=digest(key))
-    return api_key.first()
+    """The key with its user and subscription (cached per generation: shared, read-only)."""
+    key_digest = digest(key)
+
+    def load() -> ApiKey | None:
+        found = ApiKey.objects.select_related("user__subscription").filter(key_digest=key_digest)
+        return found.first()
+
+    return generation.cached(("apikey", key_digest), load)
 
 
 def _oauth_user(token: str) -> User | None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from rally_sandbox.accounts import generation
 from rally_sandbox.accounts.models import Project, User
 from rally_sandbox.pigeon import matcher
 from rally_sandbox.pigeon.context import current_base_url
@@ -229,12 +230,12 @@ def _actor_json(actor: Any) -> dict[str, Any] | None:
     }
 
 
-def _render(artifact: Any) -> dict[str, Any]:
+def _render(artifact: Any, *, created: bool) -> dict[str, Any]:
     if isinstance(artifact, dict):
         return artifact
     from rally_sandbox.wsapi.render import render_full
 
-    return render_full(artifact, base_url=current_base_url.get())
+    return render_full(artifact, base_url=current_base_url.get(), created=created)
 
 
 def _with_state_order(value: Any) -> Any:
@@ -273,19 +274,26 @@ def artifact_changed(
         wake()
 
 
+def has_enabled_webhooks() -> bool:
+    return bool(generation.cached(("webhooks",), _enabled_webhooks))
+
+
+def _enabled_webhooks() -> list[Webhook]:
+    """Matched on every write: cached per generation (a webhook's save or delete bumps it;
+    its delivery statistics, written with update(), are not part of what is matched)."""
+    enabled = Webhook.objects.filter(disabled=False, subscription__webhooks_enabled=True)
+    return list(enabled.select_related("subscription"))
+
+
 def _queue_deliveries(
     *, action: str, artifact: Any, changes: dict[str, tuple] | None, actor: Any
 ) -> int:
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, not {action!r}")
-    webhooks = list(
-        Webhook.objects.filter(disabled=False, subscription__webhooks_enabled=True).select_related(
-            "subscription"
-        )
-    )
+    webhooks = generation.cached(("webhooks",), _enabled_webhooks)
     if not webhooks:
         return 0
-    state = _render(artifact)
+    state = _render(artifact, created=action == "Created")
     type_name = state.get("_type") or ""
     rule_changes = (changes or {}) if action == "Updated" else {}
     if "State" in state:

@@ -3,6 +3,7 @@ and its announcement to the webhook app after commit (the changes, as before →
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,19 @@ from .registry import SPECS, Attr
 from .render import iso, render_full
 
 
+@functools.cache
 def pigeon_available() -> bool:
     return importlib.util.find_spec("rally_sandbox.pigeon.services") is not None
+
+
+def changes_wanted() -> bool:
+    """Whether an update needs its before-and-after renders (two full renders, a dozen
+    queries): only an enabled webhook reads them."""
+    if not pigeon_available():
+        return False
+    from rally_sandbox.pigeon.services import has_enabled_webhooks
+
+    return has_enabled_webhooks()
 
 
 def notify_artifact_changed(*, action: str, artifact: Artifact, changes: dict, actor: User) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.dateparse import parse_date, parse_datetime
 
+from rally_sandbox.accounts import generation
 from rally_sandbox.accounts.models import User, Workspace
 
 from . import multi_value
@@ -16,6 +17,9 @@ from .models import CustomField, State, Tag
 from .query import oid_from_ref
 from .registry import SPECS, Attr, TypeSpec, spec_for_object
 from .render import custom_attr
+
+# Reference targets cached per generation (their saves bump it; see generation.py).
+CACHED_TARGETS = frozenset({"Project", "Workspace", "User"})
 
 
 class FieldConverter:
@@ -157,7 +161,13 @@ class FieldConverter:
             self.errors.append(f'Could not set value for {attr.display}: Invalid reference "{raw}"')
             return None
         key = {target.oid_field: oid} if isinstance(oid, int) else {"uuid": oid}
-        obj = target.queryset().filter(**key).first()
+        if attr.target in CACHED_TARGETS:
+            # A create's Project (or Owner) names one of a few rows that rarely change.
+            obj = generation.cached(
+                ("ref", attr.target, str(oid)), lambda: target.queryset().filter(**key).first()
+            )
+        else:
+            obj = target.queryset().filter(**key).first()
         if obj is None:
             self.errors.append(
                 f"Could not set value for {attr.display}: Cannot find object to read: {raw}"
@@ -213,7 +223,11 @@ def _moment(text: str) -> datetime:
 
 
 def attributes_for(spec: TypeSpec, workspace: Workspace) -> dict[str, Attr]:
+    def load() -> list[Attr]:
+        fields = CustomField.objects.filter(workspace=workspace, type_path=spec.type_path)
+        return [custom_attr(custom) for custom in fields.order_by("object_id")]
+
     attrs = dict(spec.attributes)
-    for custom in CustomField.objects.filter(workspace=workspace, type_path=spec.type_path):
-        attrs[custom.element_name] = custom_attr(custom)
+    for attr in generation.cached(("custom", workspace.pk, spec.type_path), load):
+        attrs[attr.element_name] = attr
     return attrs

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import Count, Sum
 
+from rally_sandbox.accounts import generation
 from rally_sandbox.accounts.models import Subscription, Workspace
 
 from . import multi_value
@@ -112,6 +113,10 @@ class RenderContext:
     _computed: dict[str, set[int]] = field(default_factory=dict)
     _custom: dict[tuple[int, str], list[Attr]] = field(default_factory=dict)
     _typedefs: dict[tuple[int, str], TypeDefinition] = field(default_factory=dict)
+    # Artifacts created by this very request: nothing can point at them yet, so their
+    # read-only collections are empty and their roll-ups zero, with no query to say so; Tags
+    # and Milestones too unless the create named them (`created_with`, set by save_object).
+    fresh: frozenset[int] = frozenset()
 
     @property
     def wsapi(self) -> str:
@@ -156,8 +161,12 @@ class RenderContext:
             return []
         key = (workspace_id, type_path)
         if key not in self._custom:
-            fields = CustomField.objects.filter(workspace_id=workspace_id, type_path=type_path)
-            self._custom[key] = [custom_attr(f) for f in fields.order_by("element_name")]
+
+            def load() -> list[Attr]:
+                fields = CustomField.objects.filter(workspace_id=workspace_id, type_path=type_path)
+                return [custom_attr(f) for f in fields.order_by("element_name")]
+
+            self._custom[key] = generation.cached(("custom-sorted", *key), load)
         return self._custom[key]
 
     def attributes(self, spec: TypeSpec, workspace_id: int | None) -> list[Attr]:
@@ -167,15 +176,18 @@ class RenderContext:
         workspace_id = workspace_id or (self.workspace.pk if self.workspace else None)
         key = (workspace_id, type_path)
         if key not in self._typedefs:
-            self._typedefs[key] = TypeDefinition.objects.filter(
-                workspace_id=workspace_id, type_path=type_path
-            ).first()
+            self._typedefs[key] = generation.cached(
+                ("typedef", *key),
+                lambda: TypeDefinition.objects.filter(
+                    workspace_id=workspace_id, type_path=type_path
+                ).first(),
+            )
         return self._typedefs[key]
 
     def count(self, obj, collection: str, spec: TypeSpec | None = None) -> int:
         spec = spec_for_object(obj, spec)
         attr = spec.attributes.get(collection)
-        if attr is None:
+        if attr is None or (obj.pk in self.fresh and not attr.writable_collection):
             return 0
         if collection == "Attributes" and isinstance(obj, TypeDefinition):
             typed = SPECS.get(obj.type_path)
@@ -198,6 +210,8 @@ class RenderContext:
         return values.get(obj.pk, 0)
 
     def tag_names(self, obj: Artifact, collection: str) -> list[tuple[int, str]]:
+        if obj.pk in self.fresh and collection not in getattr(obj, "created_with", ()):
+            return []  # created just now without this collection
         key = f"names:{collection}"
         values = self._aggregates.setdefault(key, {})
         if obj.pk not in values:
@@ -214,6 +228,8 @@ class RenderContext:
         return values.get(obj.pk, [])
 
     def task_total(self, obj: Artifact, column: str) -> float:
+        if obj.pk in self.fresh:
+            return 0
         key = "task_totals"
         values = self._aggregates.setdefault(key, {})
         if obj.pk not in values:
@@ -230,8 +246,10 @@ class RenderContext:
 
     def leaf(self, obj: Artifact, figure: str):
         """A roll-up figure of a portfolio item (rollups.py), computed for the whole page."""
-        from .rollups import figures
+        from .rollups import Figures, figures
 
+        if obj.pk in self.fresh:
+            return Figures().value(figure)
         key = f"leaf:{obj.type_path}"
         values = self._aggregates.setdefault(key, {})
         if obj.pk not in values:
@@ -380,13 +398,19 @@ def render_object(
     return out
 
 
-def render_full(obj, *, base_url: str) -> dict:
-    """An object as Rally JSON with `fetch=true`, for webhooks and other in-process callers."""
+def render_full(obj, *, base_url: str, created: bool = False) -> dict:
+    """An object as Rally JSON with `fetch=true`, for webhooks and other in-process callers.
+
+    `created`: the object was created just now (a webhook's Created), so nothing refers to it.
+    """
     spec = spec_for_object(obj)
     ctx = RenderContext(
         base_url=base_url.rstrip("/"),
-        subscription=Subscription.objects.order_by("object_id").first(),
+        subscription=generation.cached(
+            ("subscription",), lambda: Subscription.objects.order_by("object_id").first()
+        ),
         workspace=getattr(obj, "workspace", None),
+        fresh=frozenset([obj.pk]) if created else frozenset(),
     )
     ctx.register([obj])
     return render_object(obj, spec, ctx, FETCH_ALL)

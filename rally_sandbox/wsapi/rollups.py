@@ -133,12 +133,19 @@ def items_above(artifact: Artifact) -> list[Artifact]:
     if first is None:
         return []
     items = []
-    item = Artifact.objects.filter(pk=first).first()
+    item = _portfolio_item_of(artifact, first)
     while item is not None and item.pk not in seen and item.type_path in PORTFOLIO_PATHS:
         seen.add(item.pk)
         items.append(item)
         item = Artifact.objects.filter(pk=item.parent_id).first() if item.parent_id else None
     return items
+
+
+def _portfolio_item_of(artifact: Artifact, pk: int) -> Artifact | None:
+    """The first item above, from the story's own reference when the write loaded it."""
+    if artifact.portfolio_item_id == pk and Artifact.portfolio_item.is_cached(artifact):
+        return artifact.portfolio_item
+    return Artifact.objects.filter(pk=pk).first()
 
 
 def snapshot(items: list[Artifact]) -> dict[int, Figures]:
@@ -153,8 +160,13 @@ def touch_changed(before: dict[int, Figures], items: list[Artifact]) -> list[int
     """Give each item whose figures changed a new version and LastUpdateDate; their ids."""
     after = snapshot(items)
     changed = [pk for pk, values in after.items() if before.get(pk, Figures()) != values]
-    if changed:
-        Artifact.objects.filter(pk__in=changed).update(
+    touch(changed)
+    return changed
+
+
+def touch(item_ids: list[int]) -> None:
+    """A new version and LastUpdateDate for these items (no revision, no webhook)."""
+    if item_ids:
+        Artifact.objects.filter(pk__in=item_ids).update(
             version=F("version") + 1, last_update_date=timezone.now()
         )
-    return changed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rally_sandbox.accounts import generation
 from rally_sandbox.accounts.models import Project, User, Workspace
 
 from .query import oid_from_ref
@@ -18,7 +19,7 @@ class Scope:
     workspace: Workspace
     project: Project | None
     # ObjectIDs of the projects in scope, or None for the whole workspace.
-    project_ids: set[int] | None
+    project_ids: frozenset[int] | None
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -46,6 +47,19 @@ def _workspace_for(user: User, value: str | None) -> Workspace | None:
 
 
 def resolve_scope(user: User, params) -> Scope:
+    """The request's scope; cached per generation (generation.py): shared, read-only."""
+    key = (
+        "scope",
+        user.pk,
+        params.get("project"),
+        params.get("workspace"),
+        params.get("projectScopeUp"),
+        params.get("projectScopeDown"),
+    )
+    return generation.cached(key, lambda: _resolve_scope(user, params))
+
+
+def _resolve_scope(user: User, params) -> Scope:
     project_value = params.get("project")
     project = None
     workspace = None
@@ -77,7 +91,7 @@ def resolve_scope(user: User, params) -> Scope:
         return Scope(workspace, None, None)
     up = _flag(params.get("projectScopeUp"), False)
     down = _flag(params.get("projectScopeDown"), True)
-    return Scope(workspace, project, project_ids(project, up=up, down=down))
+    return Scope(workspace, project, frozenset(project_ids(project, up=up, down=down)))
 
 
 def project_ids(project: Project, *, up: bool, down: bool) -> set[int]:

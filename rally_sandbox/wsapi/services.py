@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Max, Min, ProtectedError
 from django.utils import timezone
 
+from rally_sandbox.accounts import generation
 from rally_sandbox.accounts.models import (
     Project,
     User,
@@ -25,11 +26,11 @@ from rally_sandbox.accounts.models import (
 from . import discussion, rollups
 from .changes import (
     add_revision,
+    changes_wanted,
     current_or_members,
     current_value,
     diff,
     notify_artifact_changed,
-    pigeon_available,
     revision_text,
     snapshot,
 )
@@ -71,11 +72,11 @@ class WriteOutcome:
 
 
 def _required(spec: TypeSpec, workspace: Workspace, attrs: dict[str, Attr]) -> list[Attr]:
-    rules = set(
-        RequiredField.objects.filter(workspace=workspace, type_path=spec.type_path).values_list(
-            "element_name", flat=True
-        )
-    )
+    def load() -> frozenset[str]:
+        rows = RequiredField.objects.filter(workspace=workspace, type_path=spec.type_path)
+        return frozenset(rows.values_list("element_name", flat=True))
+
+    rules = generation.cached(("required", workspace.pk, spec.type_path), load)
     return [attr for attr in attrs.values() if attr.required or attr.element_name in rules]
 
 
@@ -118,9 +119,7 @@ def save_object(
     attrs = attributes_for(spec, workspace)
     conv = FieldConverter(spec, user, workspace, attrs)
     before = (
-        snapshot(obj)
-        if (not creating and isinstance(obj, Artifact) and pigeon_available())
-        else None
+        snapshot(obj) if (not creating and isinstance(obj, Artifact) and changes_wanted()) else None
     )
     # Portfolio items whose roll-ups count this artifact before the change (loaded from the
     # database, before the request's values are applied).
@@ -178,7 +177,11 @@ def save_object(
         raise WriteError(list(dict.fromkeys(conv.errors)))
     _side_effects(obj, spec, before_state=before)
     owners = _union(owners_before, rollups.items_above(obj)) if isinstance(obj, Artifact) else []
-    rollups_before = rollups.snapshot(owners) if owners else {}
+    # A new story placed under a portfolio item is a leaf there: LeafStoryCount grows by one in
+    # every item above it, so all of them change and need no before-and-after figures (which
+    # cost some ten queries a create).
+    new_leaf = bool(owners) and creating and obj.type_path == rollups.STORY and not obj.parent_id
+    rollups_before = rollups.snapshot(owners) if owners and not new_leaf else {}
     revision_oid = None
     with transaction.atomic():
         if creating:
@@ -196,11 +199,17 @@ def save_object(
             obj.save()
         for name, members in m2m.items():
             getattr(obj, name.lower()).set(members)
+        if creating:
+            # The collections a new object was given (render.RenderContext.fresh).
+            obj.created_with = frozenset(attr.element_name for attr in attrs.values()
+                                         if (attr.column or attr.element_name) in m2m)  # fmt: skip
         if isinstance(obj, Artifact):
             text = "Original revision" if creating else revision_text(obj, old_values)
             if text:
                 add_revision(artifact=obj, description=text, user=user, object_id=revision_oid)
-        if owners:
+        if owners and new_leaf:
+            rollups.touch([item.pk for item in owners])
+        elif owners:
             rollups.touch_changed(rollups_before, owners)
     outcome = WriteOutcome(obj=obj, warnings=conv.warnings)
     if isinstance(obj, discussion.DISCUSSION_TYPES):
@@ -323,7 +332,11 @@ def _side_effects(obj, spec: TypeSpec, *, before_state) -> None:
             obj.accepted_date = None
     if spec.type_path == "Defect":
         obj.closed_date = (obj.closed_date or now) if obj.state == "Closed" else None
-    if spec.type_path in PORTFOLIO_PATHS and obj.pk is not None:
+    # A new object's ObjectID is the placeholder 0 until it is saved: it has no old state.
+    if spec.type_path in PORTFOLIO_PATHS and not obj.pk:
+        if obj.pi_state_id is not None:
+            obj.state_changed_date = now
+    elif spec.type_path in PORTFOLIO_PATHS:
         old = Artifact.objects.filter(pk=obj.pk).values_list("pi_state_id", flat=True).first()
         if old != obj.pi_state_id:
             obj.state_changed_date = now
@@ -387,7 +400,7 @@ def rank(*, obj: Artifact, above=None, below=None, to: str | None = None) -> Non
 def change_members(
     *, obj: Artifact, collection: str, members: list, add: bool, user: User
 ) -> WriteOutcome:
-    before = snapshot(obj) if pigeon_available() else None
+    before = snapshot(obj) if changes_wanted() else None
     with transaction.atomic():
         manager = getattr(obj, collection.lower())
         if add:

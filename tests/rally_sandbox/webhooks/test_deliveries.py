@@ -58,6 +58,23 @@ def test_a_created_story_is_delivered_in_rallys_shape(sandbox, api, hook, receiv
     assert body["rule"]["_type"] == "webhook"
 
 
+def test_a_story_created_with_tags_is_delivered_with_them(sandbox, api, hook, receiver):
+    # A Created payload skips the queries for what a new artifact cannot have yet (tasks,
+    # children, posts), but not the Tags its create named.
+    path, _ = hook()
+    tag = f"tag-{uuid.uuid4().hex[:6]}"
+    create(
+        sandbox,
+        api,
+        "HierarchicalRequirement",
+        {"Name": "Tagged at birth", "Tags": [{"Name": tag}]},
+    )
+
+    (body,) = receiver.wait_for(path, 1)
+    state = by_name(body["message"]["state"])
+    assert [member["name"] for member in state["Tags"]["value"]] == [tag]
+
+
 def test_an_update_is_delivered_with_the_changed_fields_and_old_values(
     sandbox, api, hook, receiver
 ):
