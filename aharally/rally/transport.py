@@ -15,8 +15,6 @@ import json
 import logging
 import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +26,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from aharally.rally.auth import TOKEN_PATH, Credential, OAuthToken, refresh_tokens
+from aharally.rally.certificates import ClientCertificate, TemporaryClientCertificate
 from aharally.rally.errors import (
     RallyConfigError,
     RallyError,
@@ -108,48 +107,6 @@ class ConcurrencyLimiter:
             return existing[1]
 
 
-@dataclass(frozen=True)
-class ClientCertificate:
-    """A client certificate for mTLS, as file paths (PEM)."""
-
-    cert_file: str
-    key_file: str
-
-    @classmethod
-    def from_pem(cls, cert_pem: str, key_pem: str) -> TemporaryClientCertificate:
-        """Write PEM strings to private temporary files; ``close()`` removes them."""
-        return TemporaryClientCertificate(cert_pem, key_pem)
-
-
-class TemporaryClientCertificate:
-    """PEM strings written to files only we can read (``requests`` wants file paths)."""
-
-    def __init__(self, cert_pem: str, key_pem: str) -> None:
-        self._directory: str | None = None
-        if "BEGIN CERTIFICATE" not in cert_pem:
-            raise ValueError("The client certificate is not a PEM certificate")
-        if "PRIVATE KEY" not in key_pem:
-            raise ValueError("The client key is not a PEM private key")
-        self._directory = tempfile.mkdtemp(prefix="rally-cert-")  # mode 0700
-        self.cert_file = self._write("client.crt", cert_pem)
-        self.key_file = self._write("client.key", key_pem)
-
-    def _write(self, name: str, text: str) -> str:
-        path = os.path.join(self._directory, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        return path
-
-    def close(self) -> None:
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
-            self._directory = None
-
-    def __del__(self) -> None:
-        self.close()
-
-
 class Transport:
     """Sends one WSAPI request and returns the unwrapped envelope, or raises a typed error."""
 
@@ -182,8 +139,9 @@ class Transport:
             if client_certificate
             else None
         )
-        # Passed on every request: a Session-level `verify` loses to REQUESTS_CA_BUNDLE.
-        self.verify: bool | str = ca_bundle or True
+        # Passed on every request. With no bundle of its own, the environment's
+        # (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), read once: see `trust_env` below.
+        self.verify: bool | str = ca_bundle or _environment_ca_bundle() or True
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
@@ -201,6 +159,11 @@ class Transport:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update(_HEADERS)
+        # The environment's proxies are read once, here, rather than by `requests` on every
+        # request (with the CA bundle above, and ~/.netrc, which a header credential never
+        # needs): they were read again for every create.
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.trust_env = False
         if (
             isinstance(credential, OAuthToken)
             and credential.refresh_function is None
@@ -415,6 +378,10 @@ def _observed(method: str):
                 observe(method, outcome[0] if outcome else "error", elapsed)
             except Exception:  # a metric must never break a request
                 logger.exception("A Rally request observer failed")
+
+
+def _environment_ca_bundle() -> str | None:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 
 def _raise_for_json_status(response: requests.Response) -> Any:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import TextField
 from django.db.models.expressions import RawSQL
+from django.db.models.query import get_related_populators
 
 from aharally.records.models import Epic, Feature, Initiative, Release, Requirement
 from aharally.workspaces.models import RecordType
@@ -89,13 +91,7 @@ def load_one(record_type: str, record_id: int, **annotations):
     )
     # No ORDER BY (one row at most): composing the model's ordering cost as much CPU as the
     # rest of the query.
-    query = (
-        model.objects.filter(pk=record_id)
-        .select_related(*related)
-        .annotate(tag_names_=names, **annotations)
-        .order_by()
-    )
-    record = next(iter(query), None)
+    record = _compiled_one(model, related, {"tag_names_": names, **annotations}).load(record_id)
     if record is not None:
         queryset = record.tags.all()
         names = json.loads(record.tag_names_ or "[]")
@@ -103,3 +99,75 @@ def load_one(record_type: str, record_id: int, **annotations):
         queryset._prefetch_done = True
         record._prefetched_objects_cache = {"tags": queryset}
     return record
+
+
+# -- one record's query, composed once ----------------------------------------------------------
+
+# A queryset with a select_related of five relations costs more CPU to compose (and its rows
+# to convert) than the database takes to run it: on every object a send creates. So each shape
+# of it (a record type, the annotations' SQL and values) is composed once and kept; a load runs
+# the kept SQL with the record's id and builds the record the way Django's ModelIterable does.
+_SENTINEL_ID = -7_391_204_117
+_compiled: dict[tuple, _CompiledOne] = {}
+_compiled_lock = threading.Lock()
+
+
+class _CompiledOne:
+    def __init__(self, model, related: list[str], annotations: dict) -> None:
+        queryset = (
+            model.objects.filter(pk=_SENTINEL_ID)
+            .select_related(*related)
+            .annotate(**annotations)
+            .order_by()
+        )
+        self.alias = queryset.db
+        compiler = queryset.query.get_compiler(using=self.alias)
+        self.sql, params = compiler.as_sql()
+        self.params = list(params)
+        self.id_at = [n for n, value in enumerate(self.params) if value == _SENTINEL_ID]
+        if len(self.id_at) != 1:
+            raise ValueError("The record's id is not one parameter of its query")
+        select, klass_info = compiler.select, compiler.klass_info
+        self.compiler = compiler
+        self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
+        self.model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
+        self.related = get_related_populators(klass_info, select, self.alias)
+        self.annotation_col_map = dict(compiler.annotation_col_map or {})
+
+    def load(self, record_id: int):
+        params = list(self.params)
+        params[self.id_at[0]] = record_id
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        for row in rows:
+            record = self.model.from_db(self.alias, self.init_list, row[self.start : self.end])
+            for populator in self.related:
+                populator.populate(row, record)
+            for name, position in self.annotation_col_map.items():
+                setattr(record, name, row[position])
+            return record
+        return None
+
+
+def _compiled_one(model, related: list[str], annotations: dict) -> _CompiledOne:
+    """The kept query of this shape (annotations are RawSQL: their SQL and values name it)."""
+    key = (
+        connection.alias,
+        model,
+        tuple(related),
+        tuple((name, raw.sql, tuple(raw.params)) for name, raw in annotations.items()),
+    )
+    found = _compiled.get(key)
+    if found is None:
+        found = _CompiledOne(model, related, annotations)
+        with _compiled_lock:
+            if len(_compiled) > 100:  # a process meets a few integrations, not thousands
+                _compiled.clear()
+            _compiled[key] = found
+    return found

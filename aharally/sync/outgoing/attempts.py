@@ -21,6 +21,7 @@ from django.utils import timezone
 from aharally.observability.instruments import count_failure, observe_lag
 from aharally.sync import history
 from aharally.sync.models import ActivityAction, ErrorKind, OutboxItem, OutboxState
+from aharally.sync.outgoing.statements import update_where
 
 # Transient failures are retried automatically this many times, then wait for "Retry now".
 MAX_AUTOMATIC_ATTEMPTS = 12
@@ -95,9 +96,10 @@ def _release(row: OutboxItem, **changes) -> None:
     """Write the row's outcome, but only while this worker still holds it."""
     changes.setdefault("claim_token", "")
     changes.setdefault("claimed_at", None)
-    OutboxItem.objects.filter(pk=row.pk, claim_token=row.claim_token).update(
-        updated_at=timezone.now(), **changes
-    )
+    update_where(
+        OutboxItem, {"id": row.pk, "claim_token": row.claim_token},
+        updated_at=timezone.now(), **changes,
+    )  # fmt: skip
     for name, value in changes.items():
         setattr(row, name, value)
 

@@ -9,8 +9,7 @@ number; a requirement that has a row already joins it the way every send does
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 
 from aharally.records.models import Requirement
 from aharally.sync.models import (
@@ -37,20 +36,41 @@ def follows_features(config) -> bool:
 def requirements_to_follow(*, integration, feature_ids) -> dict[int, list[tuple[int, bool, bool]]]:
     """The requirements of these features as (id, linked here, has a row open or in flight),
     by feature, in Rally's order: one query however many features (a send asks for its
-    feature, a preview for the whole selection)."""
-    mine = {"integration_id": integration.pk, "record_type": RecordType.REQUIREMENT}
-    linked = Link.objects.filter(**mine, record_id=OuterRef("pk"), state=LinkState.OK)
-    rows = OutboxItem.objects.filter(
-        **mine, record_id=OuterRef("pk"), state__in=[*OPEN_STATES, OutboxState.IN_FLIGHT]
-    )
+    feature, a preview for the whole selection).
+
+    Written as SQL: the ORM's two Exists cost more CPU to compose than the query takes, once
+    for every feature a send creates."""
     found: dict[int, list[tuple[int, bool, bool]]] = {pk: [] for pk in feature_ids}
-    for feature_id, pk, is_linked, has_row in (
-        Requirement.objects.filter(feature_id__in=list(feature_ids))
-        .annotate(linked=Exists(linked), has_row=Exists(rows))
-        .order_by("feature_id", "rank", "number")
-        .values_list("feature_id", "pk", "linked", "has_row")
-    ):
-        found[feature_id].append((pk, is_linked, has_row))
+    if not found:
+        return found
+    quote = connection.ops.quote_name
+    link, row, requirement = (
+        quote(model._meta.db_table) for model in (Link, OutboxItem, Requirement)
+    )
+    states = [*OPEN_STATES, OutboxState.IN_FLIGHT]
+    mine = (
+        f"{quote('integration_id')} = %s AND {quote('record_type')} = %s "
+        f"AND {quote('record_id')} = r.{quote('id')}"
+    )
+    # Identifiers from the models' metadata, values as parameters.
+    sql = (
+        f"SELECT r.{quote('feature_id')}, r.{quote('id')}, "  # noqa: S608
+        f"EXISTS(SELECT 1 FROM {link} WHERE {mine} AND {quote('state')} = %s), "
+        f"EXISTS(SELECT 1 FROM {row} WHERE {mine} "
+        f"AND {quote('state')} IN ({', '.join(['%s'] * len(states))})) "
+        f"FROM {requirement} r WHERE r.{quote('feature_id')} IN "
+        f"({', '.join(['%s'] * len(found))}) "
+        f"ORDER BY r.{quote('feature_id')}, r.{quote('rank')}, r.{quote('number')}"
+    )
+    params = [
+        integration.pk, RecordType.REQUIREMENT, LinkState.OK,
+        integration.pk, RecordType.REQUIREMENT, *states,
+        *found,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(p) if isinstance(p, str) else p for p in params])
+        for feature_id, pk, is_linked, has_row in cursor.fetchall():
+            found[feature_id].append((pk, bool(is_linked), bool(has_row)))
     return found
 
 

@@ -2,9 +2,11 @@
 
 One drainer per integration at a time, whichever cluster it runs in (a `DrainLease` that
 expires unless renewed, so a killed worker's lease is taken over; a drain that finds its lease
-taken over stops claiming); inside it, a thread pool as wide as Rally's per-user limit sends
-rows concurrently, each request holding one of the credential's slots shared by every process
-(aharally.concurrency), so a catch-up or a webhook registration elsewhere never makes it 13.
+taken over stops claiming); inside it, a thread pool half again as wide as Rally's per-user
+limit sends rows concurrently, each request holding one of the credential's slots shared by
+every process (aharally.concurrency), so a catch-up or a webhook registration elsewhere never
+makes it 13, while the spare threads write their rows' outcomes and build the next ones: the
+twelve places stay taken whenever rows are queued.
 A drain returns when nothing is due (waiting a little for rows due soon), when its time budget
 is spent or its cluster is stopping (it enqueues its successor, which another cluster takes),
 or when the credential is refused (the rest of the outbox waits for re-authorization). Rows it
@@ -30,18 +32,27 @@ from aharally.integrations.rally_metadata import MetadataCache
 from aharally.integrations.templates_service import effective_config
 from aharally.rally.errors import RallyAuthError, RallyError
 from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
-from aharally.sync import enqueue
+from aharally.records.models import Requirement
+from aharally.sync import enqueue, mapping
 from aharally.sync.leases import Lease
-from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxState
+from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxKind, OutboxState
 from aharally.sync.outgoing import attempts, outbox
+from aharally.sync.outgoing.cascade import follows_features
 from aharally.sync.outgoing.lookups import Lookups
 from aharally.sync.outgoing.push import mark_success, push_row
 from aharally.sync.outgoing.run import DrainRun
+from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
 
 # How long a drain with sends under way waits to claim again after finding nothing due.
 EMPTY_CLAIM_PAUSE_SECONDS = 0.05
+# … and this long while none of its sends finishes.
+QUIET_CLAIM_SECONDS = 1.0
+# Threads beyond the requests in flight (a share of `width`): a row's SQL before and after its
+# request runs while the other threads' requests hold every slot, so no slot waits idle for
+# it. The transport's cap keeps requests at `width` whatever the threads.
+SPARE_THREADS_SHARE = 0.5
 
 
 def next_due(integration_id: int):
@@ -57,11 +68,15 @@ def has_ready(integration_id: int) -> bool:
 
 
 def _push_in_thread(row: OutboxItem, run: DrainRun) -> None:
+    _in_thread(run, push_row, row, run)
+
+
+def _in_thread(run: DrainRun, work, *args, **kwargs) -> None:
     # Each pool thread keeps its own connection for the whole drain (opening one a row cost a
     # connect and its set-up statements); the drain closes them once its threads are done.
     with run.lock:
         run.connections.add(connections[DEFAULT_DB_ALIAS])
-    push_row(row, run)
+    work(*args, **kwargs)
 
 
 def _close_thread_connections(run: DrainRun) -> None:
@@ -107,9 +122,13 @@ def drain_outbox(integration_id: int) -> dict:
             lookups=Lookups(client, kept=MetadataCache.of(integration, config)),
         )
         width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
+        threads = width + max(1, int(width * SPARE_THREADS_SHARE))
         try:
-            with ThreadPoolExecutor(max_workers=width, thread_name_prefix="push") as pool:
-                _pipeline(run, pool, width=width, lease=lease, started=started, budget=budget)
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="push") as pool:
+                _pipeline(
+                    run, pool, width=width, threads=threads, lease=lease, started=started,
+                    budget=budget,
+                )  # fmt: skip
         finally:
             _close_thread_connections(run)
         _place_in_rank(run)
@@ -138,15 +157,21 @@ def _hand_over(integration_id: int) -> None:
     enqueue.enqueue_drain(integration_id)
 
 
-def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, budget: float):
-    """Keep `width` rows in flight: claim more as sends finish, not batch by batch (a slow
-    request would hold up a whole batch)."""
+def _pipeline(
+    run: DrainRun, pool, *, width: int, threads: int, lease: Lease, started: float, budget: float
+):
+    """Keep `width` requests in flight: claim more as sends finish, not batch by batch (a
+    slow request would hold up a whole batch), a batch ahead of the threads so none waits
+    for a claim."""
     integration_id = run.integration.pk
     pending: dict = {}  # future → its row
     renewed = time.monotonic()
-    # After a claim that found nothing, the next waits a little while sends are under way:
-    # each finished send would otherwise cost an empty claim (a transaction and a query).
-    claim_after = 0.0
+    # After a claim that emptied the queue, while sends are under way, the next waits for one of
+    # them to finish (what it queued, a feature's requirements, is then due) and a little
+    # more, or for a while with none finishing (rows deferred for a moment): each finished
+    # send would otherwise cost an empty claim (a transaction and a query).
+    empty_at: float | None = None
+    finished = 0
     while not run.paused and time.monotonic() - started < budget:
         if stopping.stop_requested():
             break
@@ -157,22 +182,29 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
             # Rows still being sent are not stuck: `tick` must not take them back.
             attempts.still_claimed(list(pending.values()))
             renewed = time.monotonic()
-        if len(pending) <= width and (not pending or time.monotonic() >= claim_after):
-            rows = attempts.claim_ready(
-                integration_id=integration_id, limit=2 * width - len(pending)
-            )
+        now = time.monotonic()
+        if empty_at is None or not pending:
+            claim_at = now
+        else:
+            claim_at = empty_at + (EMPTY_CLAIM_PAUSE_SECONDS if finished else QUIET_CLAIM_SECONDS)
+        if len(pending) <= threads and now >= claim_at:
+            limit = threads + width - len(pending)
+            rows = attempts.claim_ready(integration_id=integration_id, limit=limit)
+            # Fewer than asked for: the queue is empty for now, whatever this claim took.
+            empty_at, finished = (now, 0) if len(rows) < limit else (None, finished)
             if rows:
-                rows = _warm_up(run, rows)
+                rows = _warm_up(run, rows, pool)
                 if rows is None:
                     break
                 pending.update({pool.submit(_push_in_thread, row, run): row for row in rows})
-            else:
-                claim_after = time.monotonic() + EMPTY_CLAIM_PAUSE_SECONDS
+            elif pending:
+                claim_at = now + QUIET_CLAIM_SECONDS
         if pending:
-            timeout = max(0.0, min(1.0, claim_after - time.monotonic())) or 1.0
+            timeout = min(1.0, max(0.0, claim_at - time.monotonic())) or 1.0
             done, _ = wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 pending.pop(future)
+            finished += len(done)
             continue
         if not _wait_for_due(integration_id, started, budget):
             break
@@ -184,20 +216,27 @@ def _pipeline(run: DrainRun, pool, *, width: int, lease: Lease, started: float, 
     wait(list(pending))
 
 
-def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> list[OutboxItem] | None:
-    """Read what the rows' types need before sending them in parallel, in this thread; the
-    rows left to send, or None when the drain stops.
+def _warm_up(run: DrainRun, rows: list[OutboxItem], pool) -> list[OutboxItem] | None:
+    """Start reading what the rows' types need, and return the rows left to send, or None
+    when the drain stops.
 
-    A refused credential is then one failing request, not a dozen: the rows go back to
-    wait for re-authorization and the drain stops. When nothing needed reading (kept from an
-    earlier drain), the first row is sent alone, in this thread, to the same end.
+    The first read is made alone, in this thread, so that a refused credential is one failing
+    request, not a dozen: the rows go back to wait for re-authorization and the drain stops.
+    The rest (the type's attributes, a portfolio item's states, the requirements' type when
+    the features' requirements follow them) are read in the pool, side by side, while the
+    rows queue behind them: each row waits for its own type's, not for every look-up in turn.
+    When nothing needed reading (kept from an earlier drain), the first row is sent alone, in
+    this thread, to the same end.
     """
-    types = {row.record_type for row in rows if row.integration_id == run.integration.pk}
+    mappings = _new_types(run, rows)
+    cold = [
+        (rally_type, states)
+        for rally_type, states in mappings
+        if run.lookups.needs_rally(rally_type, states=states)
+    ]
     try:
-        for record_type in sorted(types):
-            record_mapping = run.config.mapping_for(record_type)
-            if record_mapping is not None:
-                run.lookups.attributes(record_mapping.rally_type)
+        if cold and not run.lookups.asked_rally:
+            run.lookups.type_definition(cold[0][0])
     except RallyAuthError as error:
         run.paused = True
         explain(run.integration, error, doing="send records to Rally")
@@ -206,6 +245,9 @@ def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> list[OutboxItem] | None:
         return None
     except RallyError:
         pass  # each row meets it again and is failed or retried on its own
+    for rally_type, states in cold:
+        # A failure here is met again by the type's rows, each failed or retried on its own.
+        pool.submit(_in_thread, run, run.lookups.warm, rally_type, states=states)
     if len(rows) > 1 and not run.lookups.asked_rally:
         first, rows = rows[0], rows[1:]
         push_row(first, run)
@@ -215,6 +257,40 @@ def _warm_up(run: DrainRun, rows: list[OutboxItem]) -> list[OutboxItem] | None:
                 attempts.pause_for_auth(row, message="Rally refused the credential: re-authorize.")
             return None
     return rows
+
+
+def _new_types(run: DrainRun, rows: list[OutboxItem]) -> list[tuple[str, bool]]:
+    """(Rally type, whether its states are read) of the rows' record types this run has not
+    warmed yet; with the first rows, the requirements' type too when created features' stories
+    follow them (one query: whether those features have any)."""
+    record_types = {row.record_type for row in rows if row.integration_id == run.integration.pk}
+    if not run.warmed and follows_features(run.config):
+        features = [
+            row.record_id
+            for row in rows
+            if row.kind == OutboxKind.CREATE
+            and row.cascade
+            and row.record_type == RecordType.FEATURE
+        ]
+        if features and Requirement.objects.filter(feature_id__in=features).exists():
+            record_types.add(RecordType.REQUIREMENT)
+    found = []
+    for record_type in sorted(record_types - run.warmed):
+        run.warmed.add(record_type)
+        record_mapping = run.config.mapping_for(record_type)
+        if record_mapping is not None:
+            found.append((record_mapping.rally_type, _sends_state(record_mapping)))
+    return found
+
+
+def _sends_state(record_mapping) -> bool:
+    """Whether a create of the type sends a portfolio item's State (a ref, read from Rally)."""
+    if record_mapping.status_map is None or not record_mapping.rally_type.startswith(
+        "PortfolioItem"
+    ):
+        return False
+    pairs = mapping.fields_to_send(record_mapping.field_mappings, creating=True)
+    return any(field_name == "status" for field_name, _ in pairs)
 
 
 def _wait_for_due(integration_id: int, started: float, budget: float) -> bool:

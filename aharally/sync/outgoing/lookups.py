@@ -25,7 +25,11 @@ class Lookups:
     def __init__(self, client: RallyClient, *, kept: MetadataCache | None = None) -> None:
         self.client = client
         self._kept = kept
+        # Guards the dicts below, never held over a request: a look-up that asks Rally holds
+        # the lock of what it reads (`_reading`), so rows needing a type being read wait for
+        # it while rows of other types, whose look-ups are done, go on sending.
         self._lock = threading.RLock()
+        self._readers: dict[tuple[str, str], threading.Lock] = {}
         self._typedefs: dict[str, TypeDefinition] = {}
         self._attributes: dict[str, dict[str, AttributeDefinition]] = {}
         self._states: dict[str, dict[str, RallyRef]] = {}
@@ -35,11 +39,17 @@ class Lookups:
         self._refreshes = 0
         self.asked_rally = False  # a look-up of this run made a request (it was answered)
 
+    def _reading(self, kind: str, name: str) -> threading.Lock:
+        """The lock one reader of (kind, name) holds while it asks Rally."""
+        with self._lock:
+            return self._readers.setdefault((kind, name), threading.Lock())
+
     def _typedef(self, type_path: str) -> TypeDefinition:
-        if type_path not in self._typedefs:
-            self._typedefs[type_path] = self.client.type_definition(type_path)
-            self.asked_rally = True
-        return self._typedefs[type_path]
+        with self._reading("typedef", type_path):
+            if type_path not in self._typedefs:
+                self._typedefs[type_path] = self.client.type_definition(type_path)
+                self.asked_rally = True
+            return self._typedefs[type_path]
 
     def _kept_value(self, kind: str, name: str):
         found = self._kept.get(kind, name) if self._kept is not None else None
@@ -53,7 +63,10 @@ class Lookups:
 
     def attributes(self, type_path: str) -> dict[str, AttributeDefinition]:
         """The type's attributes by ElementName (kept across drains; else two requests)."""
-        with self._lock:
+        found = self._attributes.get(type_path)
+        if found is not None:
+            return found
+        with self._reading("attributes", type_path):
             if type_path not in self._attributes:
                 found = self._kept_value("attributes", type_path)
                 if found is None:
@@ -65,12 +78,39 @@ class Lookups:
                 self._attributes[type_path] = found
             return self._attributes[type_path]
 
+    def needs_rally(self, type_path: str, *, states: bool) -> bool:
+        """Whether the type's attributes (and states) would be read from Rally: neither read
+        in this run nor kept across drains (what is kept is taken now, one cache read)."""
+        if type_path not in self._attributes:
+            found = self._kept_value("attributes", type_path)
+            if found is None:
+                return True
+            with self._lock:
+                self._attributes.setdefault(type_path, found)
+        if states and type_path not in self._states:
+            found = self._kept_value("states", type_path)
+            if found is None:
+                return True
+            with self._lock:
+                self._states.setdefault(type_path, found)
+        return False
+
+    def type_definition(self, type_path: str) -> TypeDefinition:
+        """The type's definition (one request the first time in a run)."""
+        return self._typedef(type_path)
+
+    def warm(self, type_path: str, *, states: bool) -> None:
+        """Read the type's attributes (and states) now, before its rows need them."""
+        self.attributes(type_path)
+        if states:
+            self.state_ref(type_path, "")
+
     def with_values(self, type_path: str, attribute: AttributeDefinition) -> AttributeDefinition:
         """The attribute with its allowed values and their refs (a multi-value drop-down is
         written as refs): one request the first time, then kept with the type's attributes."""
         if attribute.value_refs:
             return attribute
-        with self._lock:
+        with self._reading("values", type_path):
             found = self.attributes(type_path)
             kept = found.get(attribute.element_name, attribute)
             if not kept.value_refs:
@@ -83,7 +123,10 @@ class Lookups:
 
     def state_ref(self, type_path: str, name: str) -> RallyRef | None:
         """A portfolio item State object by name (PI `State` fields take a reference)."""
-        with self._lock:
+        found = self._states.get(type_path)
+        if found is not None:
+            return found.get(name)
+        with self._reading("states", type_path):
             if type_path not in self._states:
                 found = self._kept_value("states", type_path)
                 if found is None:
@@ -96,7 +139,7 @@ class Lookups:
     def user_ref(self, email: str) -> RallyRef | None:
         """The Rally user with this email address, or None when Rally has none."""
         key = email.strip().lower()
-        with self._lock:
+        with self._reading("users", key):
             if key not in self._users:
                 ref = self._kept_value("users", key)
                 if ref is None:
@@ -143,7 +186,7 @@ class Lookups:
     def tag_refs(self, names: Iterable[str]) -> list[RallyRef]:
         """Tags by name, creating those Rally lacks (tags belong to the Rally workspace)."""
         names = [n for n in dict.fromkeys(names) if n]
-        with self._lock:
+        with self._reading("tags", ""):
             missing = [n for n in names if n not in self._tags]
             if missing:
                 found = self.client.query(

@@ -55,6 +55,7 @@ from aharally.sync.outgoing.payload import (
 )
 from aharally.sync.outgoing.ranking import rank_parameter
 from aharally.sync.outgoing.run import Deferred, DrainRun
+from aharally.sync.outgoing.statements import update_where
 from aharally.sync.outgoing.update import push_update
 from aharally.sync.records import load_one, load_record
 from aharally.workspaces.models import RecordType
@@ -249,7 +250,9 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
     row.first_attempt_at = row.first_attempt_at or now
     row.attempts += 1
     row.sent_values = {**values, "_parents": {k: v.path for k, v in parents.items()}}
-    OutboxItem.objects.filter(pk=row.pk, claim_token=row.claim_token).update(
+    update_where(
+        OutboxItem,
+        {"id": row.pk, "claim_token": row.claim_token},
         first_attempt_at=row.first_attempt_at,
         attempts=row.attempts,
         look_before_send=True,

@@ -35,6 +35,8 @@ class DrainRun:
     # Links this run made, by (integration, record type, record id): a requirement created
     # right after its feature finds its parent here rather than asking the database again.
     made: dict[tuple[int, str, int], Link] = field(default_factory=dict)
+    # Record types whose look-ups this run has started reading (drain.py's warm-up).
+    warmed: set[str] = field(default_factory=set)
     # Integrations whose first send this run has stamped (`Integration.first_sent_at`).
     stamped: set[int] = field(default_factory=set)
     # The database connections of the pool's threads, closed when the drain ends.
