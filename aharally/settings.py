@@ -333,8 +333,8 @@ else:
     # query a look; Redis's broker needs none (a blocking pop).
     Q_CLUSTER["poll"] = env_int("Q_POLL_MS", 50) / 1000
     # Each look at an empty queue is one prepared statement, not a composed queryset: the
-    # looks were most of an idle cluster's CPU (aharally/broker.py).
-    Q_CLUSTER["broker_class"] = "aharally.broker.QuickPollORM"
+    # looks were most of an idle cluster's CPU (aharally/taskcluster/broker.py).
+    Q_CLUSTER["broker_class"] = "aharally.taskcluster.broker.QuickPollORM"
 
 # The sync (aharally/sync). Times in seconds unless named otherwise.
 # A rich-text edit waits this long for the typing to stop before it is sent (0: at once).

@@ -1,4 +1,4 @@
-"""The task cluster's broker (aharally/broker.py): an empty queue costs one statement a look;
+"""The task cluster's broker (aharally/taskcluster/broker.py): an empty queue costs one statement a look;
 a due task is taken as django-q2's ORM broker takes it, once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 
-from aharally.broker import QuickPollORM
+from aharally.taskcluster.broker import QuickPollORM
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
