@@ -236,7 +236,12 @@ def _records(record_type: str, ids: list[int], fields: set[str]) -> dict[int, An
     those (most of the chunk's CPU). Their parents are not read: no incoming field is one."""
     related, _ = RELATED[record_type]
     wanted = [name for name in related if name == "workspace" or name in fields]
-    queryset = model_for(record_type).objects.filter(pk__in=ids)
+    model = model_for(record_type)
+    # The columns planning and writing read (the mapped ones, and what history lines and
+    # messages name), not the others (dates the writes set, parents, rank).
+    columns = {f.name for f in model._meta.concrete_fields}
+    read = ["id", "workspace", "reference", *sorted(columns & fields)]
+    queryset = model.objects.filter(pk__in=ids).only(*read).order_by()
     return {record.pk: record for record in queryset.prefetch_related(*wanted)}
 
 

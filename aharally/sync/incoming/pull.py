@@ -284,15 +284,19 @@ def _apply_page(
     objects = {obj.object_id: obj for obj in results if obj.object_id is not None}
     # What the catch-up reads of a link (its history lines, moves, baseline, roll-ups): not
     # its rejected values, URL or dates, three of a link's six decoded columns.
+    # In the links' order, without its join: one integration's links sort by these alone.
     own_links = list(
         Link.objects.filter(
             integration=integration, rally_oid__in=list(objects), state=LinkState.OK
-        ).only(*LINK_READ)
+        )
+        .only(*LINK_READ)
+        .order_by("record_type", "record_id")
     )
     # Which records still exist (the chunks read the ones with something to apply).
     present = set(
         model_for(record_mapping.record_type)
         .objects.filter(pk__in=[link.record_id for link in own_links])
+        .order_by()
         .values_list("pk", flat=True)
     )
     # Linked already, by any integration on this Rally (or a broken link of ours): not new.
