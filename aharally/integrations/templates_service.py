@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
@@ -58,8 +59,15 @@ class EffectiveStatusMap:
     problems: list[str]
 
     def status_for(self, rally_state: str) -> WorkflowStatus | None:
-        key = self.plan.incoming.get(rally_state)
-        return next((s for s in self.statuses if str(s.pk) == key), None)
+        return self._by_key.get(self.plan.incoming.get(rally_state))
+
+    @cached_property
+    def _by_key(self) -> dict[str, WorkflowStatus]:
+        # A catch-up asks for every object's status: a look-up, not a scan of the statuses.
+        by_key: dict[str, WorkflowStatus] = {}
+        for status in self.statuses:
+            by_key.setdefault(str(status.pk), status)  # the first, as a scan would find
+        return by_key
 
     def state_for(self, status: WorkflowStatus) -> str | None:
         return self.plan.outgoing.get(str(status.pk))

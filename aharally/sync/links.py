@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 from aharally.integrations.models import Integration
@@ -121,14 +121,11 @@ def link_of_record(site: str, record_type: str, record_id: int) -> Link | None:
 def linked_oids(integration: Integration, oids) -> set[int]:
     """Of these Rally objects, those no catch-up of this integration may import: linked by
     any integration in this Rally, or linked (even broken) by this one."""
-    oids = list(oids)
-    anywhere = Link.objects.filter(
-        rally_site=site_of(integration), rally_oid__in=oids, state=LinkState.OK
-    ).values_list("rally_oid", flat=True)
-    own = Link.objects.filter(integration=integration, rally_oid__in=oids).values_list(
-        "rally_oid", flat=True
+    linked = Link.objects.filter(rally_oid__in=list(oids)).filter(
+        Q(rally_site=site_of(integration), state=LinkState.OK) | Q(integration=integration)
     )
-    return set(anywhere) | set(own)
+    # No ordering: a set (the links' ordering joins their integrations to sort them).
+    return set(linked.order_by().values_list("rally_oid", flat=True))
 
 
 def integrations_on_site(site: str) -> list[int]:

@@ -133,3 +133,21 @@ def test_new_posts_are_read_only_on_artifacts_of_the_projects_given(client, stor
     assert "<p>in platform</p>" in texts([platform.object_id])
     assert "<p>in platform</p>" not in texts([elsewhere.object_id])
     assert texts([]) == []
+
+
+def test_posts_of_a_hundred_artifacts_are_one_request_rally_takes(client, stories, requests_made):
+    """A hundred artifacts a query (POSTS_QUERY_ARTIFACTS) as an `in` list: as a chain of a
+    hundred ORed conditions its URL was past the request line servers take (HTTP 414), and
+    the first catch-up after linking many records failed on it."""
+    from aharally.rally.discussion import POSTS_QUERY_ARTIFACTS
+
+    client.create_post(stories[0], "<p>among many</p>")
+    others = [f"/hierarchicalrequirement/{990_000_000_000 + n}" for n in range(97)]
+    artifacts = [*stories, *others]
+    assert len(artifacts) == POSTS_QUERY_ARTIFACTS
+    requests_made.clear()
+    found = list(client.posts(artifacts))
+    files = list(client.attachments_on(artifacts))
+    assert len(requests_made) == 2
+    assert [p["Text"] for p in found] == ["<p>among many</p>"]
+    assert files == []

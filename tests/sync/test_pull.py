@@ -301,11 +301,14 @@ def test_an_applied_record_costs_at_most_one_and_a_half_statements_flat_in_the_p
     assert (small["applied"], large["applied"], idle["applied"]) == (10, 40, 0)
     # A page's records are applied a chunk a transaction: the links locked and the records
     # read again together, their fields, history, activity and baselines written in bulk.
-    # So the statements grow with the chunks, not the records: flat from 10 records to 40 ...
-    assert (large_queries - small_queries) / (40 - 10) <= 0.5
-    # ... and within 1.5 a record of a catch-up that applies nothing (its types' queries,
-    # cursor, lease, and what it reads again in the cursor's overlap).
-    assert large_queries <= idle_queries + 1.5 * 40, (small_queries, large_queries, idle_queries)
+    # So the statements grow with the chunks, not the records: flat from 10 records to 40
+    # (131 and 132 statements when measured; 3 more over the 30 records is the bound) ...
+    assert (large_queries - small_queries) / (40 - 10) <= 0.1
+    # ... and within 0.6 a record of a catch-up that applies nothing (its types' queries,
+    # cursor, lease, and what it reads again in the cursor's overlap): the issue's goal is 1.5,
+    # the chunk's statements were 22 over the idle pass's 109 when measured (People read
+    # once a page, linked objects asked in one query).
+    assert large_queries <= idle_queries + 0.6 * 40, (small_queries, large_queries, idle_queries)
 
 
 def test_a_page_is_applied_as_it_is_read_a_chunk_at_a_time_each_object_once(

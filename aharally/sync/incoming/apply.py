@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from aharally.integrations.defaults import FIELD_LABELS
@@ -80,8 +81,13 @@ def apply_objects(
     specs = specs or {}
     # Only an object Rally changed since its link's baseline can have anything to do (the
     # others are our own writes coming back, the common case): the rest cost nothing, and
-    # were one written since the read, its news is in a later read.
-    due = [(link, obj) for link, obj in items if _changed(link.baseline, obj, pairs, people, specs)]
+    # were one written since the read, its news is in a later read. Each object's values are
+    # normalised once, here (sanitising a description is most of it), and planned from that.
+    due = []
+    for link, obj in items:
+        incoming = _incoming_values(obj, pairs, people, specs)
+        if _changed(link.baseline, incoming, specs):
+            due.append((link, obj, incoming))
     applied = Applied()
     for start in range(0, len(due), CHUNK):
         _apply_chunk(due[start : start + CHUNK], pairs, record_mapping, applied, people, specs)
@@ -101,14 +107,20 @@ def _changed_field(field_name: str, incoming, agreed: dict, specs) -> bool:
     return changed_in_rally(field_name, incoming, agreed)
 
 
-def _changed(agreed: dict, obj, pairs, people, specs) -> bool:
-    """Whether any field of `obj` differs from the baseline (`_plan` does nothing otherwise)."""
-    return any(
-        rally_field in obj
-        and _changed_field(
-            field_name, _incoming(field_name, obj[rally_field], people, specs), agreed, specs
-        )
+def _incoming_values(obj, pairs, people, specs) -> dict[str, Any]:
+    """Rally's normalised value of each mapped field `obj` has, by aharally field."""
+    fields = getattr(obj, "fields", obj)
+    return {
+        field_name: _incoming(field_name, fields[rally_field], people, specs)
         for field_name, rally_field in pairs
+        if rally_field in fields
+    }
+
+
+def _changed(agreed: dict, incoming: dict[str, Any], specs) -> bool:
+    """Whether any field read differs from the baseline (`_plan` does nothing otherwise)."""
+    return any(
+        _changed_field(field_name, value, agreed, specs) for field_name, value in incoming.items()
     )
 
 
@@ -125,24 +137,45 @@ def _labels(changes, specs) -> str:
 
 def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) -> None:
     unknown_owners = []
+    fields = {field_name for field_name, _ in pairs}
     with transaction.atomic():
-        # Locked in one order (pk), so two chunks never wait for each other's locks.
+        # Locked in one order (pk), so two chunks never wait for each other's locks. Only
+        # what deciding reads and writes of them (the page's copies have the rest).
         fresh = {
             row.pk: row
             for row in Link.objects.select_for_update()
-            .filter(pk__in=[link.pk for link, _ in chunk])
+            .filter(pk__in=[link.pk for link, _, _ in chunk])
+            .only("id", "baseline", "rally_version")
             .order_by("pk")
         }
-        records = _records(record_mapping.record_type, [link.record_id for link, _ in chunk])
+        ids = [link.record_id for link, _, _ in chunk]
+        records = _records(record_mapping.record_type, ids, fields)
+        # The records' tags by name (one query), not a manager per record to read them.
+        tags = _tag_names(record_mapping.record_type, ids) if "tags" in fields else None
         custom_values.load(records.values(), specs)  # the chunk's custom values: one query
         rules = policies.policies_of(record_mapping)
         decided = []
-        for link, obj in chunk:
+        for link, obj, incoming in chunk:
             row, record = fresh.get(link.pk), records.get(link.record_id)
             if row is None or record is None or links.is_stale(row, obj):
                 continue  # unlinked, or the record deleted, since the page; or an older read
-            plan = _plan(row.baseline, record, obj, pairs, record_mapping, people, rules, specs)
+            plan = _plan(
+                row.baseline,
+                record,
+                obj,
+                pairs,
+                record_mapping,
+                people,
+                rules,
+                specs,
+                incoming=incoming,
+                tags=None if tags is None else tags.get(record.pk, []),
+            )
             decided.append((link, row, record, obj, plan))
+        # Tags are written through their manager: read for the records whose tags change.
+        prefetch_related_objects(
+            [record for _, _, record, _, plan in decided if "tags" in plan.changes], "tags"
+        )
         update_records(
             [(record, plan.changes) for _, _, record, _, plan in decided if plan.changes],
             user=None,
@@ -196,13 +229,32 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) 
         )
 
 
-def _records(record_type: str, ids: list[int]) -> dict[int, Any]:
-    """The chunk's records with what planning reads of them, their relations shared: a
-    chunk's records have a workspace and a few statuses between them, and a select_related
-    would make each row its own copies of those (most of the chunk's CPU)."""
-    related, prefetch = RELATED[record_type]
-    queryset = model_for(record_type).objects.filter(pk__in=ids)
-    return {record.pk: record for record in queryset.prefetch_related(*related, *prefetch)}
+def _records(record_type: str, ids: list[int], fields: set[str]) -> dict[int, Any]:
+    """The chunk's records with the relations planning reads of them (the workspace, and the
+    status and assignee when they are mapped), shared: a chunk's records have a workspace and
+    a few statuses between them, and a select_related would make each row its own copies of
+    those (most of the chunk's CPU). Their parents are not read: no incoming field is one."""
+    related, _ = RELATED[record_type]
+    wanted = [name for name in related if name == "workspace" or name in fields]
+    model = model_for(record_type)
+    # The columns planning and writing read (the mapped ones, and what history lines and
+    # messages name), not the others (dates the writes set, parents, rank).
+    columns = {f.name for f in model._meta.concrete_fields}
+    read = ["id", "workspace", "reference", *sorted(columns & fields)]
+    queryset = model.objects.filter(pk__in=ids).only(*read).order_by()
+    return {record.pk: record for record in queryset.prefetch_related(*wanted)}
+
+
+def _tag_names(record_type: str, ids: list[int]) -> dict[int, list[str]]:
+    """{record id: its tags' names} of the chunk's records, in one query."""
+    through = model_for(record_type)._meta.get_field("tags").remote_field.through
+    owner = f"{model_for(record_type)._meta.model_name}_id"
+    names: dict[int, list[str]] = {}
+    for record_id, name in through.objects.filter(**{f"{owner}__in": ids}).values_list(
+        owner, "tag__name"
+    ):
+        names.setdefault(record_id, []).append(name)
+    return names
 
 
 @dataclass
@@ -225,25 +277,40 @@ class _Plan:
 
 
 def _plan(
-    agreed: dict, record, obj, pairs, record_mapping, people=None, rules=None, specs=None
+    agreed: dict,
+    record,
+    obj,
+    pairs,
+    record_mapping,
+    people=None,
+    rules=None,
+    specs=None,
+    *,
+    incoming: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
 ) -> _Plan:
     """What applying `obj` to `record` does, given the baseline `agreed`; a field changed on
-    both sides goes by its conflict policy (`rules`, from `policies.policies_of`)."""
+    both sides goes by its conflict policy (`rules`, from `policies.policies_of`).
+
+    `incoming`: Rally's values of `obj` as `_incoming_values` gives them (else read here);
+    `tags`: the record's tags' names (else read through its manager)."""
     specs = specs or {}
+    read = incoming if incoming is not None else _incoming_values(obj, pairs, people, specs)
     status_map = record_mapping.status_map
     state_for = status_map.state_for if status_map else (lambda status: None)
     baseline = dict(agreed)
-    current = mapping.record_values(
-        record, fields=[f for f, _ in pairs if f not in specs], state_for=state_for
-    )
+    own = [f for f, _ in pairs if f not in specs and not (f == "tags" and tags is not None)]
+    current = mapping.record_values(record, fields=own, state_for=state_for)
+    if tags is not None and any(f == "tags" for f, _ in pairs):
+        current["tags"] = mapping.normalise("tags", tags)
     for name, spec in specs.items():
         current[name] = custom_values.record_value(record, spec, specs)
     plan = _Plan(changes={}, baseline=baseline, conflicts=[], unknown_owners=[], moved=False)
     for field_name, rally_field in pairs:
-        if rally_field not in obj:
-            continue
+        if field_name not in read:
+            continue  # the object has no such field
         spec = specs.get(field_name)
-        incoming = _incoming(field_name, obj[rally_field], people, specs)
+        incoming = read[field_name]
         if not _changed_field(field_name, incoming, baseline, specs):
             continue  # unreadable, unchanged, or our own write coming back
         ours = current.get(field_name)

@@ -208,6 +208,9 @@ def _pull_type(
                 return
             counts["pages"] = counts.get("pages", 0) + 1
             newest, parents = "", _Parents()
+            # Owners are said in aharally's terms through People: read once a page (three
+            # queries), not once a chunk.
+            people = people_map(integration) if _wants_people(pairs, specs) else None
             for chunk in batched(page.objects(), applying.CHUNK):
                 _apply_page(
                     integration,
@@ -219,6 +222,7 @@ def _pull_type(
                     counts,
                     specs,
                     parents=parents,
+                    people=people,
                 )
                 newest = max(newest, *(obj.get("LastUpdateDate") or "" for obj in chunk))
             if newest:
@@ -254,25 +258,45 @@ def _members(specs) -> bool:
     return any(spec.field.kind == CustomFieldKind.MEMBER for spec in specs.values())
 
 
+def _wants_people(pairs, specs) -> bool:
+    return any(f == "assignee" for f, _ in pairs) or _members(specs or {})
+
+
 def _apply_page(
-    integration, config, record_mapping, pairs, client, results, counts, specs=None, parents=None
+    integration,
+    config,
+    record_mapping,
+    pairs,
+    client,
+    results,
+    counts,
+    specs=None,
+    parents=None,
+    people=None,
 ) -> None:
     """Imports a chunk of a page's new objects and applies the others to their linked
     records. `parents`: the Rally features of new stories read for the page's chunks so far
-    (each asked for once a page, not once a chunk)."""
+    (each asked for once a page, not once a chunk); `people`: the page's map of People (read
+    here when not given)."""
     rally_type = record_mapping.rally_type
     seen = counts.setdefault("seen", {})
     seen[rally_type] = seen.get(rally_type, 0) + len(results)
     objects = {obj.object_id: obj for obj in results if obj.object_id is not None}
+    # What the catch-up reads of a link (its history lines, moves, baseline, roll-ups): not
+    # its rejected values, URL or dates, three of a link's six decoded columns.
+    # In the links' order, without its join: one integration's links sort by these alone.
     own_links = list(
         Link.objects.filter(
             integration=integration, rally_oid__in=list(objects), state=LinkState.OK
         )
+        .only(*LINK_READ)
+        .order_by("record_type", "record_id")
     )
     # Which records still exist (the chunks read the ones with something to apply).
     present = set(
         model_for(record_mapping.record_type)
         .objects.filter(pk__in=[link.record_id for link in own_links])
+        .order_by()
         .values_list("pk", flat=True)
     )
     # Linked already, by any integration on this Rally (or a broken link of ours): not new.
@@ -302,15 +326,28 @@ def _apply_page(
             continue
         staying.append((link, objects[link.rally_oid]))
     counts["read"] += len(staying)
-    # Owners are said in aharally's terms through People (three queries a page).
-    wants_people = any(f == "assignee" for f, _ in pairs) or _members(specs or {})
-    people = people_map(integration) if wants_people else None
+    if people is None and _wants_people(pairs, specs):
+        people = people_map(integration)
     applied = apply_objects(staying, pairs, record_mapping, people, specs)
     counts["applied"] += applied.fields
     counts["conflicts"] += applied.conflicts
     counts.setdefault("changed", []).extend(applied.changed)
     _store_progress(staying)
 
+
+LINK_READ = (
+    "id",
+    "integration_id",
+    "record_type",
+    "record_id",
+    "rally_type",
+    "rally_oid",
+    "formatted_id",
+    "baseline",
+    "rally_version",
+    "progress",
+    "state",
+)
 
 # Rally's roll-ups of a portfolio item's stories, and the keys they are kept under.
 PROGRESS_FIELDS = {
