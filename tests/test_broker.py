@@ -1,5 +1,5 @@
-"""The task cluster's broker (aharally/taskcluster/broker.py): an empty queue costs one statement a look;
-a due task is taken as django-q2's ORM broker takes it, once."""
+"""The task cluster's broker (aharally/taskcluster/broker.py): an empty queue costs one
+statement a look; a due task is taken as django-q2's ORM broker takes it, once."""
 
 from __future__ import annotations
 
