@@ -23,8 +23,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only
 
 FEATURES = 300
 CLUSTERS = 4
-# A short budget hands the drain from task to task, so the clusters take turns at it.
-CLUSTER_OPTIONS = {"env": {"SYNC_DRAIN_BUDGET_SECONDS": "3"}}
+# A short budget hands the drain from task to task, so the clusters take turns at it: the
+# send lasts several budgets (300 creates at LATENCY_MS, 12 at a time: about 5 s).
+CLUSTER_OPTIONS = {"env": {"SYNC_DRAIN_BUDGET_SECONDS": "1"}}
+LATENCY_MS = 200
 
 
 def _linked(features) -> int:
@@ -37,8 +39,8 @@ def _bulk_send_across_clusters(cast, rally_sandbox, faults, clusters) -> None:
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     word = token()
     features = [make_feature(cast.workspace, name=f"{word} feature {n}") for n in range(FEATURES)]
-    # Each request takes a little while at Rally, so that requests overlap as they do there.
-    faults({"kind": "latency", "ms": 30})
+    # Each request takes a while at Rally, so that requests overlap as they do there.
+    faults({"kind": "latency", "ms": LATENCY_MS})
     running = clusters(CLUSTERS, **CLUSTER_OPTIONS)
     rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
 
