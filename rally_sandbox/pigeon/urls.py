@@ -15,4 +15,9 @@ urlpatterns = [
         name="webhook",
     ),
     path("sandbox-admin/webhook-deliveries", views.deliveries, name="deliveries"),
+    path(
+        "sandbox-admin/webhook-deliveries/summary",
+        views.deliveries_summary,
+        name="deliveries-summary",
+    ),
 ]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from rally_sandbox.accounts.services import AuthenticationFailed, authenticate
 from rally_sandbox.faults.adminkey import admin_key_required
-from rally_sandbox.pigeon import services
+from rally_sandbox.pigeon import services, worker
 from rally_sandbox.pigeon.models import Delivery, Webhook
 
 MAX_PAGE_SIZE = 2000
@@ -192,5 +194,19 @@ def deliveries(request: HttpRequest) -> JsonResponse:
                 }
                 for d in rows
             ]
+        }
+    )
+
+
+@admin_key_required
+@require_http_methods(["GET"])
+def deliveries_summary(request: HttpRequest) -> JsonResponse:
+    """How many deliveries are pending, delivered and given up, and which thread of which
+    process sends them (for a bench that counts their CPU apart from the API's)."""
+    counts = dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return JsonResponse(
+        {
+            **{status: counts.get(status, 0) for status in Delivery.Status.values},
+            "delivery_thread": {"pid": os.getpid(), "tid": worker.delivery_thread_id},
         }
     )

@@ -33,6 +33,9 @@ USER_AGENT = "Rally-Webhooks/2 (aharally Rally sandbox)"
 _wake = threading.Event()
 _sessions = threading.local()
 _started_in_pid: int | None = None
+# The delivery thread's id for the operating system (/proc/<pid>/task/<id>), so that a bench
+# can tell its CPU from that of answering requests (`/sandbox-admin/webhook-deliveries/summary`).
+delivery_thread_id: int | None = None
 _start_lock = threading.Lock()
 
 
@@ -53,6 +56,8 @@ def start_delivery_thread() -> None:
 
 
 def _run() -> None:
+    global delivery_thread_id
+    delivery_thread_id = threading.get_native_id()
     while True:
         try:
             deliver_due()

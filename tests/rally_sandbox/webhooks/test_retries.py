@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,40 @@ def test_a_disabled_webhook_delivers_nothing(sandbox, api, hook, receiver):
 
     (body,) = receiver.wait_for(path, 1)
     assert body["message"]["object_id"] == seen["_refObjectUUID"]
+
+
+def test_the_summary_counts_deliveries_by_outcome_and_names_the_thread_sending_them(
+    sandbox, api, hook, receiver
+):
+    before = sandbox.admin("GET", "/sandbox-admin/webhook-deliveries/summary").json()
+    path, _ = hook()
+    gate = receiver.hold[path] = threading.Event()
+    try:
+        create(sandbox, api, "HierarchicalRequirement", {"Name": "Counted"})
+        create(sandbox, api, "HierarchicalRequirement", {"Name": "Counted too"})
+        # Queued as each write commits; the first is held in the receiver.
+        held = sandbox.admin("GET", "/sandbox-admin/webhook-deliveries/summary").json()
+        assert held["pending"] - before["pending"] == 2
+        assert held["delivered"] == before["delivered"]
+    finally:
+        gate.set()
+    receiver.wait_for(path, 2)
+    after = wait_until(
+        lambda: (
+            summary
+            if (
+                summary := sandbox.admin("GET", "/sandbox-admin/webhook-deliveries/summary").json()
+            )["delivered"]
+            - before["delivered"]
+            == 2
+            else None
+        ),
+        timeout=WAIT_SECONDS,
+        interval=0.1,
+        what="both delivered",
+    )
+    assert after["pending"] == before["pending"]
+    assert after["failed"] == before["failed"]
+    thread = after["delivery_thread"]
+    # The thread's CPU can be read apart from the process's (a bench does).
+    assert (Path("/proc") / str(thread["pid"]) / "task" / str(thread["tid"]) / "stat").exists()
