@@ -10,7 +10,11 @@ each (N * (1 + M) Rally objects) through `manage.py qcluster`, and prints, next 
   request) the fraction of Rally's limit, 12 in flight / latency;
 - the average and peak requests in flight at the sandbox (its own stats, per credential);
 - HTTP requests per created object (the sandbox's count);
-- CPU per created object of the cluster's processes and of the sandbox's (/proc, user+system);
+- CPU per created object of the cluster's processes and of the sandbox's (/proc, user+system),
+  the sandbox's split into answering the requests and delivering the webhook each create
+  fires (its delivery thread's own CPU, counted until every delivery is done). The webhooks go
+  to a receiver in this process that answers 200, as aharally's would (its CPU is not
+  counted: the figures are of the send);
 - SQL statements per created object: a second, smaller bulk send (`--sql-features`) through
   the same drain run in this process, counted on every connection its threads open.
 `--plain` also times a loop of bare `requests` creating the same objects 12 at a time, and
@@ -45,8 +49,11 @@ GOAL_AVG_IN_FLIGHT = 11
 GOAL_FRACTION_OF_LIMIT = 0.9
 
 
-def configure(database: Path) -> None:
+def configure(database: Path, *, site_url: str) -> None:
     os.environ["AHARALLY_TESTING"] = "true"
+    # Where the integration registers its webhook: the receiver, not a port nobody listens on
+    # (the sandbox would retry each delivery for minutes, on the sandbox's CPU).
+    os.environ["SITE_URL"] = site_url
     os.environ["DEBUG"] = "false"
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aharally.settings")
@@ -109,6 +116,17 @@ def cpu_seconds(pids) -> float:
             continue  # gone: a worker recycled by the cluster takes its CPU with it
         total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
     return total / CLOCK_TICKS
+
+
+def thread_cpu_seconds(thread: dict) -> float:
+    """User + system CPU of one thread (`{"pid", "tid"}`) of a process."""
+    stat = Path(f"/proc/{thread['pid']}/task/{thread['tid']}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def deliveries(sandbox) -> dict:
+    return sandbox.admin("GET", "/sandbox-admin/webhook-deliveries/summary").json()
 
 
 def set_latency(sandbox, ms: int) -> None:
@@ -221,8 +239,12 @@ def main() -> None:
     parser.add_argument("--plain", action="store_true")
     parser.add_argument("--latency-runs", type=int, default=0)
     args = parser.parse_args()
+    from tests.rally_sandbox.webhooks.support import Receiver
+
+    receiver = Receiver()
+    receiver.thread.start()
     with tempfile.TemporaryDirectory(prefix="aharally-bench-") as tmp:
-        configure(Path(tmp) / "bench.sqlite3")
+        configure(Path(tmp) / "bench.sqlite3", site_url=receiver.url)
         from aharally.sync.models import Link
         from aharally.sync.web.jobs import start_job
         from tests.sandbox import RallySandbox
@@ -245,14 +267,21 @@ def main() -> None:
                 time.sleep(IDLE_SECONDS)
                 idle_rate = (cpu_seconds(cluster_pids) - idle_cpu) / IDLE_SECONDS
                 sandbox.admin("POST", "/sandbox-admin/stats/reset")
+                delivered = deliveries(sandbox)["delivered"]
+                delivery_thread = deliveries(sandbox)["delivery_thread"]
                 cluster_cpu, sandbox_cpu = cpu_seconds(cluster_pids), cpu_seconds(sandbox_pids)
+                delivering = thread_cpu_seconds(delivery_thread)
                 started = time.perf_counter()
                 start_job(records=features, integration=integration, user=contributor, label="b")
                 wait_for(lambda: Link.objects.count() >= total)
                 wall = time.perf_counter() - started
                 cluster_cpu = cpu_seconds(cluster_pids) - cluster_cpu
                 sandbox_cpu = cpu_seconds(sandbox_pids) - sandbox_cpu
+                # Delivering runs on beside answering, and on after the last answer.
+                answering = sandbox_cpu - (thread_cpu_seconds(delivery_thread) - delivering)
                 stats = sandbox.admin("GET", "/sandbox-admin/stats").json()
+                wait_for(lambda: deliveries(sandbox)["delivered"] - delivered >= total, 600)
+                delivering = thread_cpu_seconds(delivery_thread) - delivering
                 latencies = send_latency(workspace, contributor, integration, args.latency_runs)
             finally:
                 cluster.stop()
@@ -276,7 +305,8 @@ def main() -> None:
     peak = max(stats["max_concurrent"].values(), default=0)
     cpu_ms = 1000 * cluster_cpu / total
     net_ms = 1000 * (cluster_cpu - idle_rate * wall) / total
-    sandbox_ms = 1000 * sandbox_cpu / total
+    sandbox_ms = 1000 * answering / total
+    webhook_ms = 1000 * delivering / total
     share = cpu_ms / sandbox_ms if sandbox_ms else None
     print(
         f"bulk send: {args.features} features * (1 + {args.requirements}) = {total} objects, "
@@ -301,10 +331,12 @@ def main() -> None:
         f"  of which idle          {cpu_ms - net_ms:7.2f} ms  (the cluster idle: "
         f"{1000 * idle_rate:.0f} ms of CPU a second over {wall:.0f} s); net {net_ms:.2f} ms"
     )
-    print(f"  sandbox CPU per object {sandbox_ms:7.2f} ms")
+    print(f"  sandbox CPU per object {sandbox_ms:7.2f} ms  answering its request")
+    print(f"    and delivering its webhook {webhook_ms:.2f} ms more ({total} deliveries)")
     if share is not None:
         share_goal = check(round(share, 3), GOAL_CPU_SHARE_OF_SANDBOX, at_most=True)
-        print(f"  cluster / sandbox CPU  {share:7.3f}     {share_goal}")
+        print(f"  cluster / sandbox CPU  {share:7.3f}     {share_goal} (of answering alone)")
+        print(f"    of answering and delivering {cpu_ms / (sandbox_ms + webhook_ms):.3f}")
     kinds = ", ".join(f"{kind} {n / sql_objects:.2f}" for kind, n in sql_kinds.most_common())
     print(
         f"  SQL per object        {sql:8.2f}  ({check(sql, GOAL_SQL_PER_OBJECT, at_most=True)}; "
@@ -328,6 +360,7 @@ def main() -> None:
         "sql_per_object": round(sql, 2),
         "cpu_ms_per_object": round(cpu_ms, 2),
         "sandbox_cpu_ms_per_object": round(sandbox_ms, 2),
+        "sandbox_webhook_cpu_ms_per_object": round(webhook_ms, 2),
     }
     print(json.dumps(figures))
 
