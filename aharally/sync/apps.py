@@ -62,5 +62,9 @@ class SyncConfig(AppConfig):
         from aharally.sync.outgoing import outbox
 
         listeners.register_resend(outbox.resend_kept)
+        # What the catch-up takes from one Rally goes on to the other Rallys a record is in.
+        from aharally.sync.outgoing.changes import forward_taken
+
+        listeners.register_forward(forward_taken)
         # Schedules are declared in code and written after every migrate (idempotently).
         post_migrate.connect(tasks.ensure_schedules, sender=self)

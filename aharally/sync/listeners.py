@@ -45,3 +45,22 @@ def register_resend(handler: Callable) -> None:
 def resend(link, fields: list[str]) -> None:
     for handler in _resend:
         handler(link, fields)
+
+
+# forward(integration_id, record_type, changed) -> None, inside the transaction that took
+# them: `changed` the fields (by record id) one integration took from its Rally. The outgoing
+# half registers it (sync/apps.py) and sends them on to every other Rally those records are
+# linked into, as an edit made here would go.
+_forward: list[Callable] = []
+
+
+def register_forward(handler: Callable) -> None:
+    if handler not in _forward:
+        _forward.append(handler)
+
+
+def taken_from_rally(integration_id: int, record_type: str, changed: dict[int, list[str]]) -> None:
+    if not changed:
+        return
+    for handler in _forward:
+        handler(integration_id, record_type, changed)

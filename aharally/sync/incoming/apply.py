@@ -176,11 +176,17 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) 
         prefetch_related_objects(
             [record for _, _, record, _, plan in decided if "tags" in plan.changes], "tags"
         )
-        update_records(
+        taken = update_records(
             [(record, plan.changes) for _, _, record, _, plan in decided if plan.changes],
             user=None,
             source=SOURCE,
         )
+        if decided:
+            listeners.taken_from_rally(
+                decided[0][0].integration_id,
+                record_mapping.record_type,
+                {record_id: names for record_id, names in taken.items() if names},
+            )
         history.note_all(
             (
                 (link, f"Took {_labels(plan.changes, specs)} from {link.formatted_id}")

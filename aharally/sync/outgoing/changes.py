@@ -39,6 +39,36 @@ def on_record_saved(*, record, changed, user, source, created) -> None:
         _enqueue_if_due(row)
 
 
+def forward_taken(integration_id: int, record_type: str, changed: dict[int, list[str]]) -> None:
+    """Fields taken from one Rally go on to every other Rally their records are linked into
+    (a second Rally URL), as an edit made here goes: never back to the Rally they came from,
+    which holds them (any integration on it, a template group's too). One query when no
+    record is linked through another integration."""
+    others = list(
+        Link.objects.filter(
+            record_type=record_type, record_id__in=list(changed), state=LinkState.OK
+        )
+        .exclude(integration_id=integration_id)
+        .select_related("integration__template")
+    )
+    if not others:
+        return
+    origin = Integration.objects.select_related("template").get(pk=integration_id).rally_site
+    for link in others:
+        if link.integration.rally_site == origin:
+            continue  # the same Rally object's Rally: it holds the change
+        fields = sendable_changes(link.integration, record_type, changed[link.record_id])
+        if fields:
+            row = outbox.queue_change(
+                integration=link.integration,
+                record_type=record_type,
+                record_id=link.record_id,
+                fields=fields,
+                user=None,
+            )
+            _enqueue_if_due(row)
+
+
 def sendable_changes(integration: Integration, record_type: str, changed) -> list[str]:
     """Which of the changed fields this integration sends on an update."""
     source = integration.source

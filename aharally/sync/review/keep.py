@@ -11,7 +11,7 @@ from aharally.integrations.defaults import FIELD_LABELS
 from aharally.integrations.templates_service import effective_config
 from aharally.records import custom
 from aharally.records.services import update_record
-from aharally.sync import custom_values, history, mapping
+from aharally.sync import custom_values, history, listeners, mapping
 from aharally.sync.agreement import to_record_value
 from aharally.sync.models import ActivityAction, Link, OutboxItem, OutboxKind, OutboxState
 from aharally.sync.outgoing import outbox
@@ -74,7 +74,10 @@ def keep_value(*, link: Link, record, field: str, theirs: Any, keep: str, user) 
                 f"Rally's value “{mapping.display(field, theirs)}” has no match in aharally "
                 "(a status or a person it lacks)."
             )
-        update_record(record, changes={field: value}, user=user, source=SOURCE)
+        changed = update_record(record, changes={field: value}, user=user, source=SOURCE)
+        listeners.taken_from_rally(
+            link.integration_id, link.record_type, {record.pk: changed} if changed else {}
+        )
     # Rally's value is now the agreed one either way: kept here, or overwritten by ours (the
     # push then sees ours as the change).
     baseline = {**link.baseline, field: theirs}

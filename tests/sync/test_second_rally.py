@@ -1,0 +1,123 @@
+"""A record linked into two Rallys (two integrations of a workspace, two Rally URLs): what one
+Rally changes goes on to the other, as an edit made here goes to both; never back to the
+Rally it came from."""
+
+from __future__ import annotations
+
+import pytest
+
+from aharally.records.services import update_record
+from aharally.sync.incoming.pull import pull_updates
+from aharally.sync.models import Conflict, ConflictState, Link, OutboxItem, OutboxKind, OutboxState
+from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing.drain import drain_outbox
+from aharally.sync.review.conflicts import resolve_conflict
+from aharally.sync.review.keep import KEEP_THEIRS
+from aharally.workspaces.models import RecordType
+from tests.factories import make_feature
+from tests.sandbox import RallySandbox
+from tests.sync.support import connect, sandbox_client, token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def second_sandbox():
+    with RallySandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def two_rallys(cast, rally_sandbox, second_sandbox):
+    first = connect(cast.workspace, rally_sandbox, owner=cast.owner, name="Rally")
+    second = connect(cast.workspace, second_sandbox, owner=cast.owner, name="Rally EU")
+    return first, second
+
+
+def _sent_to_both(cast, first, second, name: str):
+    feature = make_feature(cast.workspace, name=name)
+    for integration in (first, second):
+        outbox.request_send(record=feature, integration=integration, user=cast.owner)
+        drain_outbox(integration.pk)
+    links = {
+        link.integration_id: link
+        for link in Link.objects.filter(record_type=RecordType.FEATURE, record_id=feature.pk)
+    }
+    assert set(links) == {first.pk, second.pk}
+    return feature, links[first.pk], links[second.pk]
+
+
+def _name_in(sandbox, link) -> str:
+    with sandbox_client(sandbox) as client:
+        return client.read(f"/portfolioitem/feature/{link.rally_oid}", fetch=["Name"]).name
+
+
+def _rename_in(sandbox, link, name: str) -> None:
+    with sandbox_client(sandbox) as client:
+        client.update(f"/portfolioitem/feature/{link.rally_oid}", {"Name": name})
+
+
+def _updates(integration) -> list[OutboxItem]:
+    return list(
+        OutboxItem.objects.filter(integration=integration, kind=OutboxKind.UPDATE).exclude(
+            state=OutboxState.SENT
+        )
+    )
+
+
+def test_a_name_changed_in_one_rally_reaches_the_other(
+    cast, rally_sandbox, second_sandbox, two_rallys
+):
+    first, second = two_rallys
+    word = token()
+    feature, in_first, in_second = _sent_to_both(cast, first, second, f"Checkout {word}")
+
+    _rename_in(rally_sandbox, in_first, f"Checkout renamed {word}")
+    pull_updates(first.pk)
+
+    feature.refresh_from_db()
+    assert feature.name == f"Checkout renamed {word}"
+    # Queued for the second Rally alone: the first holds it already.
+    assert _updates(first) == []
+    (row,) = _updates(second)
+    assert row.fields == ["name"]
+    drain_outbox(second.pk)
+    assert _name_in(second_sandbox, in_second) == f"Checkout renamed {word}"
+    # The second Rally's echo changes nothing and goes nowhere.
+    pull_updates(second.pk)
+    assert _updates(first) == [] and _updates(second) == []
+    assert _name_in(rally_sandbox, in_first) == f"Checkout renamed {word}"
+
+
+def test_rallys_value_kept_by_a_reviewer_reaches_the_other_rally(
+    cast, rally_sandbox, second_sandbox, two_rallys
+):
+    first, second = two_rallys
+    word = token()
+    feature, in_first, in_second = _sent_to_both(cast, first, second, f"Search {word}")
+    # Both sides change the name: the first integration's catch-up opens a conflict.
+    update_record(feature, changes={"name": f"Search ours {word}"}, user=cast.owner)
+    OutboxItem.objects.filter(integration=first).exclude(state=OutboxState.SENT).delete()
+    drain_outbox(second.pk)  # our edit reaches the second Rally
+    _rename_in(rally_sandbox, in_first, f"Search theirs {word}")
+    pull_updates(first.pk)
+    conflict = Conflict.objects.get(link=in_first, field="name", state=ConflictState.OPEN)
+
+    resolve_conflict(user=cast.reviewer, conflict_id=conflict.pk, keep=KEEP_THEIRS)
+
+    feature.refresh_from_db()
+    assert feature.name == f"Search theirs {word}"
+    drain_outbox(second.pk)
+    assert _name_in(second_sandbox, in_second) == f"Search theirs {word}"
+    assert _updates(first) == []
+
+
+def test_a_change_with_no_second_rally_costs_no_more_than_one_query(
+    cast, rally_sandbox, django_assert_max_num_queries
+):
+    from aharally.sync.outgoing.changes import forward_taken
+
+    first = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    feature = make_feature(cast.workspace)
+    with django_assert_max_num_queries(1):
+        forward_taken(first.pk, RecordType.FEATURE, {feature.pk: ["name"]})
