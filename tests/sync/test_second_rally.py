@@ -121,3 +121,34 @@ def test_a_change_with_no_second_rally_costs_no_more_than_one_query(
     feature = make_feature(cast.workspace)
     with django_assert_max_num_queries(1):
         forward_taken(first.pk, RecordType.FEATURE, {feature.pk: ["name"]})
+
+
+def test_the_record_and_its_card_say_which_integration_each_rally_link_is_through(
+    client, cast, rally_sandbox, second_sandbox, two_rallys
+):
+    first, second = two_rallys
+    feature, in_first, in_second = _sent_to_both(cast, first, second, f"Invoices {token()}")
+    client.force_login(cast.owner)
+
+    page = client.get(f"/w/PLAT/features/{feature.reference}/").content.decode()
+    board = client.get("/w/PLAT/features/board/").content.decode()
+
+    # Each link of the record's line is named by its integration (both may read F4).
+    assert 'Rally:</span> <a class="rally-link"' in page
+    assert 'Rally EU:</span> <a class="rally-link"' in page
+    for link, name in ((in_first, "Rally"), (in_second, "Rally EU")):
+        assert f'title="Open {link.formatted_id} in Rally ({name})"' in page
+        assert f'title="Open {link.formatted_id} in Rally ({name})"' in board
+
+
+def test_one_link_is_not_named_by_its_integration_on_the_line(client, cast, rally_sandbox):
+    first = connect(cast.workspace, rally_sandbox, owner=cast.owner, name="Rally")
+    feature = make_feature(cast.workspace, name=f"Alone {token()}")
+    outbox.request_send(record=feature, integration=first, user=cast.owner)
+    drain_outbox(first.pk)
+    client.force_login(cast.owner)
+
+    page = client.get(f"/w/PLAT/features/{feature.reference}/").content.decode()
+
+    assert "link-through" not in page
+    assert 'in Rally (Rally)"' in page  # the title still says which

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from django import forms
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -23,9 +24,13 @@ from aharally.workspaces.models import Capability, RecordType
 
 
 def link_html(link: Link) -> str:
-    """A record's FormattedID as a link to its Rally detail page."""
+    """A record's FormattedID as a link to its Rally detail page; its title names the
+    integration when the query gave it (`through`): two Rallys may each have an F4."""
+    through = getattr(link, "through", "")
     title = (
-        "Broken link: " + link.state_reason if link.state == LinkState.BROKEN else "Open in Rally"
+        "Broken link: " + link.state_reason
+        if link.state == LinkState.BROKEN
+        else f"Open {link.formatted_id} in Rally" + (f" ({through})" if through else "")
     )
     broken = " broken" if link.state == LinkState.BROKEN else ""
     html = (
@@ -46,9 +51,11 @@ def progress_html(link: Link) -> str:
 def card_links(*, workspace, feature_ids) -> dict[int, str]:
     """Every linked card's Rally link, in one query for the whole board."""
     found: dict[int, str] = {}
-    links = Link.objects.filter(
-        integration__workspace=workspace, record_type=RecordType.FEATURE
-    ).order_by("integration_id")
+    links = (
+        Link.objects.filter(integration__workspace=workspace, record_type=RecordType.FEATURE)
+        .annotate(through=F("integration__name"))
+        .order_by("integration_id")
+    )
     wanted = set(feature_ids)
     for link in links:
         if link.record_id in wanted:
@@ -59,11 +66,15 @@ def card_links(*, workspace, feature_ids) -> dict[int, str]:
 def requirement_links(*, workspace, requirement_ids) -> dict[int, str]:
     """The Rally links of a feature's requirement rows (their stories), in one query."""
     found: dict[int, str] = {}
-    links = Link.objects.filter(
-        integration__workspace=workspace,
-        record_type=RecordType.REQUIREMENT,
-        record_id__in=requirement_ids,
-    ).order_by("integration_id")
+    links = (
+        Link.objects.filter(
+            integration__workspace=workspace,
+            record_type=RecordType.REQUIREMENT,
+            record_id__in=requirement_ids,
+        )
+        .annotate(through=F("integration__name"))
+        .order_by("integration_id")
+    )
     for link in links:
         found[link.record_id] = found.get(link.record_id, "") + link_html(link)
     return found

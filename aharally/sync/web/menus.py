@@ -94,8 +94,10 @@ class MenuState:
         return [e.link for e in self.entries if e.link is not None]
 
     @property
-    def link_bars(self) -> list[tuple[Link, str]]:
-        """Each link with its progress bar ("" until Rally's progress was read)."""
+    def link_bars(self) -> list[tuple[Link, str, str]]:
+        """Each link with its progress bar ("" until Rally's progress was read) and the name
+        of the integration it is through (two Rallys may each have an F4: which is which)."""
+        linked = [(e.link, e.integration) for e in self.entries if e.link is not None]
         return [
             (
                 link,
@@ -106,9 +108,14 @@ class MenuState:
                 )
                 if link.percent_done is not None and link.progress.get("stories")
                 else "",
+                integration.name,
             )
-            for link in self.links
+            for link, integration in linked
         ]
+
+    @property
+    def several_links(self) -> bool:
+        return len(self.links) > 1
 
     @property
     def release_bar(self) -> str:
