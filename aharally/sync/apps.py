@@ -63,8 +63,9 @@ class SyncConfig(AppConfig):
 
         listeners.register_resend(outbox.resend_kept)
         # What the catch-up takes from one Rally goes on to the other Rallys a record is in.
-        from aharally.sync.outgoing.changes import forward_taken
+        from aharally.sync.outgoing.changes import forward_imported, forward_taken
 
         listeners.register_forward(forward_taken)
+        listeners.register_forward_import(forward_imported)
         # Schedules are declared in code and written after every migrate (idempotently).
         post_migrate.connect(tasks.ensure_schedules, sender=self)

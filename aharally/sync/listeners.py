@@ -64,3 +64,19 @@ def taken_from_rally(integration_id: int, record_type: str, changed: dict[int, l
         return
     for handler in _forward:
         handler(integration_id, record_type, changed)
+
+
+# forward_import(integration_id, record) -> None, inside the transaction that imported it: a
+# record one integration imported from its Rally. The outgoing half sends a story on to the
+# other Rallys its feature is linked into.
+_forward_import: list[Callable] = []
+
+
+def register_forward_import(handler: Callable) -> None:
+    if handler not in _forward_import:
+        _forward_import.append(handler)
+
+
+def imported_from_rally(integration_id: int, record) -> None:
+    for handler in _forward_import:
+        handler(integration_id, record)

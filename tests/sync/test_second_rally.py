@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from aharally.rally.query import where
 from aharally.records.services import update_record
 from aharally.sync.incoming.pull import pull_updates
 from aharally.sync.models import Conflict, ConflictState, Link, OutboxItem, OutboxKind, OutboxState
@@ -152,3 +153,39 @@ def test_one_link_is_not_named_by_its_integration_on_the_line(client, cast, rall
 
     assert "link-through" not in page
     assert 'in Rally (Rally)"' in page  # the title still says which
+
+
+def _stories(sandbox, name: str) -> list:
+    with sandbox_client(sandbox) as client:
+        return list(
+            client.query(
+                "HierarchicalRequirement",
+                query=where("Name", "=", name),
+                fetch=["Name", "PortfolioItem", "ObjectID"],
+            )
+        )
+
+
+def test_a_story_added_in_one_rally_follows_its_feature_to_the_other(
+    cast, rally_sandbox, second_sandbox, two_rallys
+):
+    first, second = two_rallys
+    word = token()
+    feature, in_first, in_second = _sent_to_both(cast, first, second, f"Exports {word}")
+    under_first = f"/portfolioitem/feature/{in_first.rally_oid}"
+    with sandbox_client(rally_sandbox) as client:
+        client.create(
+            "HierarchicalRequirement", {"Name": f"CSV export {word}", "PortfolioItem": under_first}
+        )
+
+    pull_updates(first.pk)  # imported here, under the feature
+    (requirement,) = feature.requirements.filter(name=f"CSV export {word}")
+    drain_outbox(second.pk)
+
+    (story,) = _stories(second_sandbox, f"CSV export {word}")
+    assert story.fields["PortfolioItem"]["_ref"].endswith(f"/{in_second.rally_oid}")
+    linked = Link.objects.filter(record_type=RecordType.REQUIREMENT, record_id=requirement.pk)
+    assert {link.integration_id for link in linked} == {first.pk, second.pk}
+    # Nothing went back to the first Rally: it holds the story once.
+    assert len(_stories(rally_sandbox, f"CSV export {word}")) == 1
+    assert OutboxItem.objects.filter(integration=first, record_id=requirement.pk).count() == 0

@@ -26,7 +26,7 @@ from aharally.rally.objects import RallyObject
 from aharally.rally.query import where as rally_where
 from aharally.records.models import Feature, Release
 from aharally.records.services import create_feature, create_requirement
-from aharally.sync import custom_values, enqueue, history, links, mapping
+from aharally.sync import custom_values, enqueue, history, links, listeners, mapping
 from aharally.sync.agreement import rally_value, to_record_value
 from aharally.sync.models import (
     OPEN_STATES,
@@ -470,6 +470,7 @@ def import_object(
         user,  # who chose to import it (the record itself is made by Rally)
     )
     history.note_all(((link, said) for said in left_out), ActivityAction.NOT_APPLIED)
+    listeners.imported_from_rally(integration.pk, record)
     ImportCandidate.objects.filter(integration=integration, rally_oid=obj.object_id).update(
         state=ImportState.IMPORTED, decided_at=timezone.now()
     )

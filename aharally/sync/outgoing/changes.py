@@ -91,11 +91,26 @@ def sendable_changes(integration: Integration, record_type: str, changed) -> lis
     return sorted((set(changed) & mapped) | wanted_relations)
 
 
-def _send_new_requirement(requirement, *, user) -> None:
-    """A requirement added to a linked feature follows it to Rally as a story."""
+def forward_imported(integration_id: int, record) -> None:
+    """A story imported from one Rally, under a feature linked into another Rally as well,
+    follows the feature there as a requirement made here would: never back to its own Rally
+    (any integration on it)."""
+    if record.record_type == RecordType.REQUIREMENT:
+        _send_new_requirement(record, user=None, came_through=integration_id)
+
+
+def _send_new_requirement(requirement, *, user, came_through: int | None = None) -> None:
+    """A requirement added to a linked feature follows it to Rally as a story (one that
+    `came_through` an integration from its Rally goes to the feature's other Rallys)."""
     links = Link.objects.filter(
         record_type=RecordType.FEATURE, record_id=requirement.feature_id, state=LinkState.OK
     ).select_related("integration__template")
+    if came_through is not None:
+        links = [link for link in links.exclude(integration_id=came_through)]
+        if not links:
+            return
+        origin = Integration.objects.select_related("template").get(pk=came_through).rally_site
+        links = [link for link in links if link.integration.rally_site != origin]
     for link in links:
         source = link.integration.source
         if not source.relationship_links.filter(
