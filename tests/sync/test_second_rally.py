@@ -18,6 +18,7 @@ from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sandbox import RallySandbox
 from tests.sync.support import connect, sandbox_client, token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,3 +190,49 @@ def test_a_story_added_in_one_rally_follows_its_feature_to_the_other(
     # Nothing went back to the first Rally: it holds the story once.
     assert len(_stories(rally_sandbox, f"CSV export {word}")) == 1
     assert OutboxItem.objects.filter(integration=first, record_id=requirement.pk).count() == 0
+
+
+def test_what_goes_on_to_the_second_rally_is_made_there_once_under_faults(
+    cast, rally_sandbox, second_sandbox, two_rallys
+):
+    first, second = two_rallys
+    word = token()
+    _, in_first, in_second = _sent_to_both(cast, first, second, f"Audit {word}")
+    with sandbox_client(rally_sandbox) as client:
+        under = f"/portfolioitem/feature/{in_first.rally_oid}"
+        client.create(
+            "HierarchicalRequirement", {"Name": f"Audit log {word}", "PortfolioItem": under}
+        )
+    _rename_in(rally_sandbox, in_first, f"Audit renamed {word}")
+    pull_updates(first.pk)
+    # The second Rally commits the story but its answer is lost, then refuses twice with 503.
+    second_sandbox.admin(
+        "POST",
+        "/sandbox-admin/faults",
+        json=[
+            {"kind": "drop_after_commit", "match": {"method": "POST"}, "count": 1},
+            {"kind": "status", "status": 503, "count": 2, "match": {"method": "POST"}},
+        ],
+    ).raise_for_status()
+    try:
+
+        def settled():
+            OutboxItem.objects.filter(integration=second, state=OutboxState.QUEUED).update(
+                not_before=None
+            )  # as time passing would make the retries due
+            drain_outbox(second.pk)
+            return (
+                not OutboxItem.objects.filter(integration=second)
+                .exclude(state=OutboxState.SENT)
+                .exists()
+            )
+
+        wait_until(settled, timeout=60, interval=0.2, what="the second Rally's rows sent")
+        left = second_sandbox.admin("GET", "/sandbox-admin/faults").json()["faults"]
+        assert [fault["count"] for fault in left] in ([], [0, 0])  # every fault was met
+    finally:
+        second_sandbox.admin("DELETE", "/sandbox-admin/faults")
+
+    assert len(_stories(second_sandbox, f"Audit log {word}")) == 1
+    assert len(_stories(rally_sandbox, f"Audit log {word}")) == 1
+    assert _name_in(second_sandbox, in_second) == f"Audit renamed {word}"
