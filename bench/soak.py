@@ -66,6 +66,8 @@ def main() -> int:
     for number, violation in enumerate(violations, 1):
         print(f"\n--- violation {number} ---\n{violation['error']}\n")
         print(violation["sequence"] or "(no sequence recorded)")
+        for seen in violation.get("seen", []):
+            print(f"as it first failed: {seen}")
     print(f"\npytest's output: {log}")
     return 1 if violations or finished.returncode else 0
 

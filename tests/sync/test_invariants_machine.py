@@ -127,6 +127,9 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
     owner = None
     steps_run = 0
     examples_run = 0
+    # What failed in this run, as it failed: a soak reports it even when Hypothesis, replaying
+    # the sequence to shrink it, finds the run behaves differently and says only "Flaky".
+    failures_seen: list[str] = []
 
     def __init__(self) -> None:
         super().__init__()
@@ -610,8 +613,17 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
     @rule()
     def settle(self):
         """Faults end, the queue is let go at once, drains and catch-ups run: then all holds."""
-        self._settle()
-        self._check_at_rest()
+        with self._remembered("at rest"):
+            self._settle()
+            self._check_at_rest()
+
+    @contextlib.contextmanager
+    def _remembered(self, where: str):
+        try:
+            yield
+        except Exception as error:
+            type(self).failures_seen.append(f"{where}: {type(error).__name__}: {error}"[:2000])
+            raise
 
     # -- what holds at any moment --------------------------------------------------------------
 
@@ -620,10 +632,11 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
         type(self).steps_run += 1
         if not hasattr(self, "plat"):
             return
-        self.one_rally_object_one_record()
-        self.no_copies_in_aharally()
-        self.nothing_made_twice_in_rally()
-        self.nothing_left_in_flight_by_a_drain_that_finished()
+        with self._remembered("after a step"):
+            self.one_rally_object_one_record()
+            self.no_copies_in_aharally()
+            self.nothing_made_twice_in_rally()
+            self.nothing_left_in_flight_by_a_drain_that_finished()
 
     def one_rally_object_one_record(self):
         ok = list(self._links(state=LinkState.OK).values("rally_oid", "record_type", "record_id"))
@@ -684,8 +697,9 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
     def teardown(self):
         try:
             if hasattr(self, "plat"):
-                self._settle()
-                self._check_at_rest()
+                with self._remembered("at the end"):
+                    self._settle()
+                    self._check_at_rest()
         finally:
             self.sandbox.admin("DELETE", "/sandbox-admin/faults")
 
@@ -942,6 +956,7 @@ def _soak(minutes: float) -> None:
     rounds = 0
     while time.monotonic() < ends:
         rounds += 1
+        SyncMachine.failures_seen = []
         try:
             run_state_machine_as_test(SyncMachine, settings=_hypothesis_settings())
         except BaseException as error:  # a violation, or the sync crashed
@@ -952,6 +967,8 @@ def _soak(minutes: float) -> None:
                 {
                     "error": f"{type(one).__name__}: {one}"[:4000],
                     "sequence": _sequence(getattr(one, "__notes__", [])),
+                    # The first failures as they happened (before any replay).
+                    "seen": list(dict.fromkeys(SyncMachine.failures_seen))[:5],
                 }
                 for one in found
             )
