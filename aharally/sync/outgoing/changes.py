@@ -56,7 +56,7 @@ def forward_taken(integration_id: int, record_type: str, changed: dict[int, list
     origin = Integration.objects.select_related("template").get(pk=integration_id).rally_site
     for link in others:
         if link.integration.rally_site == origin:
-            continue  # the same Rally object's Rally: it holds the change
+            continue  # the Rally the change came from (a record has one link into a Rally)
         fields = sendable_changes(link.integration, record_type, changed[link.record_id])
         if fields:
             row = outbox.queue_change(
@@ -106,7 +106,7 @@ def _send_new_requirement(requirement, *, user, came_through: int | None = None)
         record_type=RecordType.FEATURE, record_id=requirement.feature_id, state=LinkState.OK
     ).select_related("integration__template")
     if came_through is not None:
-        links = [link for link in links.exclude(integration_id=came_through)]
+        links = list(links.exclude(integration_id=came_through))
         if not links:
             return
         origin = Integration.objects.select_related("template").get(pk=came_through).rally_site
