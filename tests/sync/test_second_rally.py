@@ -236,3 +236,23 @@ def test_what_goes_on_to_the_second_rally_is_made_there_once_under_faults(
     assert len(_stories(second_sandbox, f"Audit log {word}")) == 1
     assert len(_stories(rally_sandbox, f"Audit log {word}")) == 1
     assert _name_in(second_sandbox, in_second) == f"Audit renamed {word}"
+
+
+def test_both_rallys_renaming_at_once_is_a_conflict_in_the_second_not_an_overwrite(
+    cast, rally_sandbox, second_sandbox, two_rallys
+):
+    first, second = two_rallys
+    word = token()
+    feature, in_first, in_second = _sent_to_both(cast, first, second, f"Billing {word}")
+    _rename_in(rally_sandbox, in_first, f"Billing first {word}")
+    _rename_in(second_sandbox, in_second, f"Billing second {word}")
+
+    pull_updates(first.pk)  # the first Rally's name is taken here, and goes on
+    drain_outbox(second.pk)
+
+    feature.refresh_from_db()
+    assert feature.name == f"Billing first {word}"
+    # The second Rally's own rename is not overwritten: a reviewer decides.
+    assert _name_in(second_sandbox, in_second) == f"Billing second {word}"
+    conflict = Conflict.objects.get(link=in_second, field="name", state=ConflictState.OPEN)
+    assert conflict.theirs == f"Billing second {word}"
