@@ -912,15 +912,18 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
 
 
 def _hypothesis_settings(**overrides) -> settings:
+    """The machines' settings (`tests/sync/test_two_rallys_machine.py` overrides its budget)."""
     return settings(
-        max_examples=EXAMPLES,
-        stateful_step_count=STEPS,
-        deadline=None,
-        derandomize=not MINUTES,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        **overrides,
+        **{
+            "max_examples": EXAMPLES,
+            "stateful_step_count": STEPS,
+            "deadline": None,
+            "derandomize": not MINUTES,
+            "database": None,
+            "suppress_health_check": list(HealthCheck),
+            "print_blob": False,
+            **overrides,
+        }
     )
 
 

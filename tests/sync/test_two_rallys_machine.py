@@ -16,7 +16,6 @@ import os
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -38,17 +37,16 @@ from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_requirement, make_user, make_workspace
 from tests.sandbox import RallySandbox
 from tests.sync.support import connect, sandbox_client, token
+from tests.sync.test_invariants_machine import FAULTS as MACHINE_FAULTS
+from tests.sync.test_invariants_machine import _hypothesis_settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = int(os.environ.get("SYNC_MACHINE_EXAMPLES", "4"))
 STEPS = int(os.environ.get("SYNC_MACHINE_STEPS", "20"))
 FAULTS = {
-    "503 once": [{"kind": "status", "status": 503, "count": 1}],
-    "429 once": [{"kind": "status", "status": 429, "retry_after": 1, "count": 1}],
-    "answer of a POST dropped after commit": [
-        {"kind": "drop_after_commit", "match": {"method": "POST"}, "count": 1}
-    ],
+    kind: MACHINE_FAULTS[kind]
+    for kind in ("503 once", "429 once", "answer of a POST dropped after commit")
 }
 _numbers = itertools.count(1)
 
@@ -328,13 +326,7 @@ def test_two_rallys_converge_whatever_people_both_rallys_and_faults_do(
     TwoRallysMachine.owner = make_user(f"two-rallys-{token()}@example.com")
     run_state_machine_as_test(
         TwoRallysMachine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-            print_blob=False,
+        settings=_hypothesis_settings(
+            max_examples=EXAMPLES, stateful_step_count=STEPS, derandomize=True
         ),
     )
