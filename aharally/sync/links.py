@@ -21,6 +21,7 @@ from aharally.rally.sites import rally_site
 from aharally.sync import records
 from aharally.sync.mapping import detail_url
 from aharally.sync.models import Link, LinkState
+from aharally.sync.sqltext import constant
 
 
 def site_of(integration: Integration) -> str:
@@ -161,7 +162,8 @@ def newest_version(link: Link, *objects) -> int | None:
 def checks_of_record(integration: Integration, record_type: str) -> dict:
     """Annotations: the record has an OK link into this Rally (any integration); this
     integration holds a broken one of it. Written as SQL: the ORM's Exists cost more CPU to
-    compose than the query takes to run, on every object a send creates."""
+    compose than the query takes to run, on every object a send creates. The states are
+    written in, not bound (`sqltext`)."""
     quote = connection.ops.quote_name
     table = quote(Link._meta.db_table)
     owner = quote(records.model_for(record_type)._meta.db_table)
@@ -172,14 +174,15 @@ def checks_of_record(integration: Integration, record_type: str) -> dict:
     return {
         # Identifiers from the models' metadata, values as parameters.
         "linked_on_site": RawSQL(  # noqa: S611
-            f"EXISTS({of_record} AND l.{quote('rally_site')} = %s AND l.{quote('state')} = %s)",
-            [record_type, site_of(integration), LinkState.OK.value],
+            f"EXISTS({of_record} AND l.{quote('rally_site')} = %s "
+            f"AND l.{quote('state')} = {constant(LinkState.OK)})",
+            [record_type, site_of(integration)],
             output_field=BooleanField(),
         ),
         "broken_here": RawSQL(  # noqa: S611
             f"EXISTS({of_record} AND l.{quote('integration_id')} = %s "
-            f"AND l.{quote('state')} <> %s)",
-            [record_type, integration.pk, LinkState.OK.value],
+            f"AND l.{quote('state')} <> {constant(LinkState.OK)})",
+            [record_type, integration.pk],
             output_field=BooleanField(),
         ),
     }

@@ -22,6 +22,7 @@ from aharally.sync.models import (
 )
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.run import DrainRun
+from aharally.sync.sqltext import constant, constants
 from aharally.workspaces.models import RecordType
 
 
@@ -52,19 +53,20 @@ def requirements_to_follow(*, integration, feature_ids) -> dict[int, list[tuple[
         f"{quote('integration_id')} = %s AND {quote('record_type')} = %s "
         f"AND {quote('record_id')} = r.{quote('id')}"
     )
-    # Identifiers from the models' metadata, values as parameters.
+    # Identifiers from the models' metadata, values as parameters, states written in
+    # (`sqltext`: bound, they made SQLite prepare the statement again each time).
     sql = (
         f"SELECT r.{quote('feature_id')}, r.{quote('id')}, "  # noqa: S608
-        f"EXISTS(SELECT 1 FROM {link} WHERE {mine} AND {quote('state')} = %s), "
-        f"EXISTS(SELECT 1 FROM {row} WHERE {mine} "
-        f"AND {quote('state')} IN ({', '.join(['%s'] * len(states))})) "
+        f"EXISTS(SELECT 1 FROM {link} WHERE {mine} "
+        f"AND {quote('state')} = {constant(LinkState.OK)}), "
+        f"EXISTS(SELECT 1 FROM {row} WHERE {mine} AND {quote('state')} IN ({constants(states)})) "
         f"FROM {requirement} r WHERE r.{quote('feature_id')} IN "
         f"({', '.join(['%s'] * len(found))}) "
         f"ORDER BY r.{quote('feature_id')}, r.{quote('rank')}, r.{quote('number')}"
     )
     params = [
-        integration.pk, RecordType.REQUIREMENT, LinkState.OK,
-        integration.pk, RecordType.REQUIREMENT, *states,
+        integration.pk, RecordType.REQUIREMENT,
+        integration.pk, RecordType.REQUIREMENT,
         *found,
     ]  # fmt: skip
     with connection.cursor() as cursor:
