@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from aharally.records.rows import insert_each
+from aharally.records.rows import insert_each, insert_one
 from aharally.sync.models import DISCUSSION_KINDS, Activity
 
 
@@ -34,7 +34,7 @@ def note(
     subject: AboutARecord, action: str, detail: str = "", user=None, *, user_id: int | None = None
 ) -> Activity:
     """`user_id` names the person without loading them (a send writes one line an object)."""
-    return Activity.objects.create(**_fields(subject, action, detail, user, user_id))
+    return insert_one(Activity(**_fields(subject, action, detail, user, user_id)))
 
 
 def note_all(lines: Iterable[tuple[AboutARecord, str]], action: str, user=None) -> None:

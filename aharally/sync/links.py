@@ -18,6 +18,7 @@ from django.db.models.expressions import RawSQL
 
 from aharally.integrations.models import Integration
 from aharally.rally.sites import rally_site
+from aharally.records.rows import insert_one
 from aharally.sync import records
 from aharally.sync.mapping import detail_url
 from aharally.sync.models import Link, LinkState
@@ -68,15 +69,17 @@ def create_link(
                     record_id=record_id,
                     state=LinkState.BROKEN,
                 ).delete()
-            link = Link.objects.create(
-                integration=integration,
-                record_type=record_type,
-                record_id=record_id,
-                rally_site=site,
-                rally_type=rally_type,
-                rally_oid=rally_oid,
-                url=detail_url(integration.source.rally_url, rally_type, rally_oid),
-                **fields,
+            link = insert_one(
+                Link(
+                    integration=integration,
+                    record_type=record_type,
+                    record_id=record_id,
+                    rally_site=site,
+                    rally_type=rally_type,
+                    rally_oid=rally_oid,
+                    url=detail_url(integration.source.rally_url, rally_type, rally_oid),
+                    **fields,
+                )
             )
             if then is not None:
                 then(link)
