@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
@@ -165,6 +166,9 @@ def _pipeline(
     for a claim."""
     integration_id = run.integration.pk
     pending: dict = {}  # future → its row
+    # Each send's future, as it finishes: waiting on this queue costs the same however many
+    # sends are pending (`concurrent.futures.wait` hooks into each of them on every call).
+    sent: SimpleQueue = SimpleQueue()
     renewed = time.monotonic()
     # After a claim that emptied the queue, while sends are under way, the next waits for one of
     # them to finish (what it queued, a feature's requirements, is then due) and a little
@@ -196,12 +200,15 @@ def _pipeline(
                 rows = _warm_up(run, rows, pool)
                 if rows is None:
                     break
-                pending.update({pool.submit(_push_in_thread, row, run): row for row in rows})
+                for row in rows:
+                    future = pool.submit(_push_in_thread, row, run)
+                    pending[future] = row
+                    future.add_done_callback(sent.put)
             elif pending:
                 claim_at = now + QUIET_CLAIM_SECONDS
         if pending:
             timeout = min(1.0, max(0.0, claim_at - time.monotonic())) or 1.0
-            done, _ = wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
+            done = _finished(sent, timeout)
             for future in done:
                 pending.pop(future)
             finished += len(done)
@@ -214,6 +221,19 @@ def _pipeline(
     if unstarted:
         attempts.give_back(unstarted)
     wait(list(pending))
+
+
+def _finished(sent: SimpleQueue, timeout: float) -> list:
+    """The sends that finished: waiting up to `timeout` for the first, then all there are."""
+    try:
+        done = [sent.get(timeout=timeout)]
+    except Empty:
+        return []
+    while True:
+        try:
+            done.append(sent.get_nowait())
+        except Empty:
+            return done
 
 
 def _warm_up(run: DrainRun, rows: list[OutboxItem], pool) -> list[OutboxItem] | None:
