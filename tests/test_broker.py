@@ -1,15 +1,17 @@
 """The task cluster's broker (aharally/taskcluster/broker.py): an empty queue costs one
-statement a look; a due task is taken as django-q2's ORM broker takes it, once."""
+statement a look; a due task is taken as django-q2's ORM broker takes it, once; what an idle
+cluster does besides (the watchdog's count, the sentinel's status) costs little."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
-from aharally.taskcluster.broker import QuickPollORM
+from aharally.taskcluster.broker import STAT_EVERY_SECONDS, QuickPollORM
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,11 +28,88 @@ def test_the_cluster_uses_the_quick_poll_broker(broker):
     assert isinstance(broker, QuickPollORM)
 
 
-def test_a_look_at_an_empty_queue_is_one_statement(broker):
-    with CaptureQueriesContext(connection) as looked:
+class CountingDriver:
+    """The database driver's connection, noting each statement run on a cursor of its (the
+    look runs on the driver's cursor, beneath Django's, which would count it)."""
+
+    def __init__(self, driver) -> None:
+        self.driver = driver
+        self.statements: list[str] = []
+
+    def cursor(self, *args, **kwargs):
+        cursor = self.driver.cursor(*args, **kwargs)
+        execute = cursor.execute
+
+        def counted(sql, *params):
+            self.statements.append(sql)
+            return execute(sql, *params)
+
+        return _Cursor(cursor, counted)
+
+    def __getattr__(self, name):
+        return getattr(self.driver, name)
+
+
+class _Cursor:
+    def __init__(self, cursor, execute) -> None:
+        self._cursor, self.execute = cursor, execute
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def test_a_look_at_an_empty_queue_is_one_statement(broker, monkeypatch):
+    # As in the cluster's pusher, which keeps its connection from one look to the next.
+    wrapper = connections[Conf.ORM]
+    monkeypatch.setitem(wrapper.settings_dict, "CONN_MAX_AGE", None)
+    wrapper.close()
+    wrapper.ensure_connection()
+    driver = CountingDriver(wrapper.connection)
+    monkeypatch.setattr(wrapper, "connection", driver)
+    with CaptureQueriesContext(wrapper) as looked:
         assert broker.dequeue() is None
 
-    assert len(looked) == 1, [q["sql"] for q in looked]
+    assert len(driver.statements) == 1, driver.statements
+    assert "LIMIT 1" in driver.statements[0]
+    assert looked.captured_queries == []  # nothing through Django's cursor
+
+
+def test_a_look_finds_a_due_task_and_not_one_taken(broker):
+    assert broker._anything_due() is False
+    task_id = broker.enqueue("a signed package")
+    assert broker._anything_due() is True
+
+    broker.dequeue()  # taken: locked until Q_CLUSTER's retry has passed
+
+    assert broker._anything_due() is False
+    broker.acknowledge(task_id)
+
+
+def test_the_queue_is_counted_on_the_connection_as_it_is(broker):
+    broker.enqueue("a signed package")
+    connection.ensure_connection()
+    opened = connection.connection
+
+    assert broker.queue_size() == 1
+    assert broker.queue_size() == 1
+    # CONN_MAX_AGE=0 would have closed it before each count (the watchdog counts each second).
+    assert connection.connection is opened
+
+
+def test_the_clusters_status_is_saved_every_few_seconds_not_every_guard_cycle(broker, monkeypatch):
+    saved = []
+    monkeypatch.setattr(
+        ORM, "set_stat", lambda self, key, value, timeout: saved.append((key, value, timeout))
+    )
+    clock = iter([100.0, 100.5, 101.0, 100.0 + STAT_EVERY_SECONDS, 106.0])
+    monkeypatch.setattr("aharally.taskcluster.broker.time.monotonic", lambda: next(clock))
+
+    for value in ("a", "b", "c", "d", "e"):
+        broker.set_stat("django_q:aharally:cluster", value, 3)
+
+    assert [value for _key, value, _timeout in saved] == ["a", "d"]
+    # Kept until the next save, not django-q2's 3 seconds.
+    assert all(timeout >= 2 * STAT_EVERY_SECONDS for _key, _value, timeout in saved)
 
 
 def test_a_due_task_is_taken_once_and_its_id_and_payload_come_with_it(broker):

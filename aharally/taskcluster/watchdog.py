@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django import db
 from django.conf import settings
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -84,6 +85,9 @@ class Watchdog:
             if not self._broker_failed:  # once, not every second
                 logger.warning("The task queue could not be read", exc_info=True)
             self._broker_failed = True
+            # The broker's count keeps its connection between checks: a broken one is
+            # replaced by the next.
+            db.connections.close_all()
             return None
         self._broker_failed = False
         return int(waiting or 0)
