@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from time import sleep
 
 from django import db
 from django.db import connections, transaction
@@ -60,7 +59,7 @@ class QuickPollORM(ORM):
 
     def dequeue(self):
         if not self._anything_due():
-            sleep(Conf.POLL)  # empty queue: as the ORM broker does
+            time.sleep(Conf.POLL)  # empty queue: as the ORM broker does
             return None
         return super().dequeue()
 

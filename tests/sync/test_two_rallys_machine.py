@@ -100,12 +100,14 @@ class TwoRallysMachine(RuleBasedStateMachine):
         integrations = self.integrations if which is None else [self.integrations[which]]
         return Link.objects.filter(integration__in=integrations, state=LinkState.OK, **filters)
 
-    def _linked_features(self, which: int) -> list[Link]:
-        return list(
+    def _linked_feature(self, which: int, pick: int) -> Link | None:
+        """One of the features linked into that Rally (`pick` chooses), or None."""
+        linked = list(
             self._links(
                 which, record_type=RecordType.FEATURE, record_id__in=self.features
             ).order_by("pk")
         )
+        return linked[pick % len(linked)] if linked else None
 
     def _in_rally(self, which: int, rally_type: str) -> list:
         with sandbox_client(self.sandboxes[which]) as client:
@@ -145,19 +147,17 @@ class TwoRallysMachine(RuleBasedStateMachine):
 
     @rule(which=st.integers(0, 1), pick=st.integers(0, 9))
     def edit_in_rally(self, which, pick):
-        linked = self._linked_features(which)
-        if not linked:
+        link = self._linked_feature(which, pick)
+        if link is None:
             return
-        link = linked[pick % len(linked)]
         with sandbox_client(self.sandboxes[which]) as client:
             client.update(f"/portfolioitem/feature/{link.rally_oid}", {"Name": self._name("F")})
 
     @rule(which=st.integers(0, 1), pick=st.integers(0, 9))
     def new_story_in_rally(self, which, pick):
-        linked = self._linked_features(which)
-        if not linked:
+        link = self._linked_feature(which, pick)
+        if link is None:
             return
-        link = linked[pick % len(linked)]
         name = self._name("S")
         with sandbox_client(self.sandboxes[which]) as client:
             made = client.create(
