@@ -128,6 +128,14 @@ class RallyObject:
         return self.fields.get("Name", self.fields.get("_refObjectName"))
 
     @property
+    def label(self) -> str:
+        """How messages name the object: its FormattedID, or for a type that has none (a
+        release) its type and ObjectID, as the sync's links do."""
+        if self.formatted_id:
+            return self.formatted_id
+        return f"{self.type.rsplit('/', 1)[-1] or 'Object'} {self.object_id}"
+
+    @property
     def version(self) -> str | None:
         value = self.fields.get("_objectVersion", self.fields.get("VersionId"))
         return None if value is None else str(value)

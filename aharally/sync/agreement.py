@@ -139,7 +139,7 @@ def open_conflict(link, record, field_name: str, *, ours, theirs, agreed) -> Non
         )
     message = (
         f"{record.reference}'s {label} changed in aharally and in Rally "
-        f"({link.formatted_id}) since they last agreed; neither was overwritten."
+        f"({link.label}) since they last agreed; neither was overwritten."
     )
     history.note(
         link,

@@ -96,7 +96,7 @@ def say_decided(link, record, field_name: str, *, ours: Any, theirs: Any, kept: 
     side, value = ("Rally", theirs) if kept == THEIRS else ("aharally", ours)
     message = (
         f"{record.reference}'s {label} changed on both sides since they last agreed: "
-        f"aharally “{mapping.display(field_name, ours)}”, Rally ({link.formatted_id}) "
+        f"aharally “{mapping.display(field_name, ours)}”, Rally ({link.label}) "
         f"“{mapping.display(field_name, theirs)}”. {Policy(policy).label}: {side}'s "
         f"“{mapping.display(field_name, value)}” is kept."
     )

@@ -37,6 +37,7 @@ def test_an_updated_object_exposes_its_identity_fields_and_nested_refs():
     assert obj.type == "Defect"
     assert obj.object_id == 838568308171
     assert obj.formatted_id == "DE201"
+    assert obj.label == "DE201"
     assert obj.version == "7"
     assert obj.ref.path == "/defect/838568308171"
     assert obj.ref_of("Workspace").object_id == 836073279859
@@ -95,3 +96,13 @@ def test_batch_entries_use_relative_paths_and_the_type_as_body_key():
     update = BatchEntry.update(ref, {"Name": "b"})
     assert update.to_json()["Entry"]["Path"] == "/portfolioitem/feature/5"
     assert update.to_json()["Entry"]["Body"] == {"portfolioitem/feature": {"Name": "b"}}
+
+
+def test_an_object_without_a_formatted_id_is_named_by_its_type_and_object_id():
+    release = RallyObject.from_json(
+        {"_ref": "https://x.example/slm/webservice/v2.0/release/77", "_type": "Release"}
+    )
+    assert release.formatted_id is None
+    assert release.label == "Release 77"
+    feature = RallyObject.from_json({"ObjectID": 5, "_type": "PortfolioItem/Feature"})
+    assert feature.label == "Feature 5"

@@ -6,11 +6,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from aharally.integrations.log import IntegrationLogEntry
 from aharally.records.services import update_record
 from aharally.sync.enqueue import PLACE_IN_RANK
-from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.sync.models import Activity, ActivityAction, Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType, WorkflowStatus
@@ -85,6 +86,38 @@ def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbo
     assert OutboxItem.objects.exclude(state=OutboxState.SENT).count() == 0
     integration.refresh_from_db()
     assert integration.first_sent_at is not None
+
+
+def test_a_release_which_has_no_formatted_id_in_rally_is_named_by_its_type_and_object_id(
+    client, cast, rally_sandbox, integration
+):
+    """Rally gives a release no FormattedID: its history line and its record menu name it
+    "Release <ObjectID>", not an empty space ("Created in Rally:  in Rally")."""
+    release = make_release(
+        cast.workspace,
+        name=f"R {token()}",
+        start_date=date(2027, 1, 1),
+        release_date=date(2027, 3, 31),
+    )
+    feature = make_feature(cast.workspace, release=release, name=f"Rollout {token()}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+    link = Link.objects.get(record_type=RecordType.RELEASE, record_id=release.pk)
+    assert link.formatted_id == ""
+    assert link.label == f"Release {link.rally_oid}"
+    created = Activity.objects.get(
+        record_type=RecordType.RELEASE, record_id=release.pk, action=ActivityAction.CREATED
+    )
+    assert created.detail == f"Release {link.rally_oid} in Rally"
+
+    client.force_login(cast.contributor)
+    page = client.get(
+        reverse("sync:record_menu", args=[cast.workspace.prefix, RecordType.RELEASE, release.pk]),
+        follow=True,  # to the release's page, which holds its Integrations menu
+    )
+    assert page.status_code == 200
+    assert f"View Release {link.rally_oid} in Rally" in page.content.decode()
 
 
 def test_an_edit_of_a_linked_feature_goes_out_as_one_update(cast, rally_sandbox, integration):

@@ -189,7 +189,7 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) 
             )
         history.note_all(
             (
-                (link, f"Took {_labels(plan.changes, specs)} from {link.formatted_id}")
+                (link, f"Took {_labels(plan.changes, specs)} from {link.label}")
                 for link, _, _, _, plan in decided
                 if plan.changes
             ),
@@ -223,7 +223,7 @@ def _apply_chunk(chunk, pairs, record_mapping, applied: Applied, people, specs) 
         update_each(moved, ["baseline", "rally_version", "updated_at"])
     for link, record, email in unknown_owners:
         said = (
-            f"{link.formatted_id}'s Owner in Rally is {email}, who is no one in "
+            f"{link.label}'s Owner in Rally is {email}, who is no one in "
             f"{record.workspace.name}: {record.reference}'s assignee is left as it is."
         )
         history.note(link, ActivityAction.OWNER_UNKNOWN, said)

@@ -87,12 +87,12 @@ def _broken(link: Link, reason: str) -> None:
     history.note(
         link,
         ActivityAction.UNLINKED,
-        f"{link.formatted_id} was deleted in Rally: the link is broken. Send the "
+        f"{link.label} was deleted in Rally: the link is broken. Send the "
         "record again, or unlink it.",
     )
     log_event(
         link.integration,
         LogLevel.WARNING,
-        f"{link.formatted_id} was deleted in Rally; its record in aharally is kept.",
+        f"{link.label} was deleted in Rally; its record in aharally is kept.",
         "Send the record again to make a new Rally record, or unlink it.",
     )

@@ -283,8 +283,7 @@ def _bring(integration, client, kind, obj, record, link, site, counts) -> None:
             log_event(
                 integration,
                 LogLevel.WARNING,
-                f"Could not read {obj.get('Name')} on {link.formatted_id} from Rally: "
-                f"{error.message}",
+                f"Could not read {obj.get('Name')} on {link.label} from Rally: {error.message}",
                 "It is read again at the next catch-up.",
             )
             return
@@ -321,7 +320,7 @@ def _bring(integration, client, kind, obj, record, link, site, counts) -> None:
         log_event(
             integration,
             LogLevel.WARNING,
-            f"A {kind} on {link.formatted_id} in Rally was not brought: {refusal}",
+            f"A {kind} on {link.label} in Rally was not brought: {refusal}",
         )
         return
     key = "comments" if kind == ItemKind.COMMENT else "attachments"
@@ -331,7 +330,7 @@ def _bring(integration, client, kind, obj, record, link, site, counts) -> None:
 def _refuse_file(integration, record, link, obj, size: int) -> None:
     limit = discussion.max_upload_bytes()
     message = (
-        f"{obj.get('Name')} on {link.formatted_id} in Rally was not brought to "
+        f"{obj.get('Name')} on {link.label} in Rally was not brought to "
         f"{record.reference}: it is {size:,} bytes ({file_size(size)}), over this "
         f"server's limit of {limit:,} bytes ({file_size(limit)})."
     )

@@ -178,7 +178,7 @@ def _maybe_edited(integration, pair, link, comes_here: bool, obj, counts: dict) 
             log_event(
                 integration,
                 LogLevel.WARNING,
-                f"An edit of a post on {link.formatted_id} in Rally was not brought: {refusal}",
+                f"An edit of a post on {link.label} in Rally was not brought: {refusal}",
             )
             return
         history.note(link, ActivityAction.RECEIVED, "Comment edited in Rally")

@@ -466,7 +466,7 @@ def import_object(
     history.note(
         link,
         ActivityAction.IMPORTED,
-        f"Imported from {link.formatted_id}",
+        f"Imported from {link.label}",
         user,  # who chose to import it (the record itself is made by Rally)
     )
     history.note_all(((link, said) for said in left_out), ActivityAction.NOT_APPLIED)

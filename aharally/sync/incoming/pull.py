@@ -400,7 +400,7 @@ def moved_away(integration, config, link: Link, obj) -> bool:
                 log_event(
                     integration,
                     LogLevel.INFO,
-                    f"{link.formatted_id} moved in Rally to {project.name or 'another project'}: "
+                    f"{link.label} moved in Rally to {project.name or 'another project'}: "
                     f"it now syncs through “{other.name}”.",
                 )
             return True
@@ -414,9 +414,9 @@ def moved_away(integration, config, link: Link, obj) -> bool:
     history.note(
         link,
         ActivityAction.UNLINKED,
-        f"{link.formatted_id}: {reason} The link is broken; both records are kept.",
+        f"{link.label}: {reason} The link is broken; both records are kept.",
     )
-    log_event(integration, LogLevel.WARNING, f"{link.formatted_id}: {reason}")
+    log_event(integration, LogLevel.WARNING, f"{link.label}: {reason}")
     return True
 
 

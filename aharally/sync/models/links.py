@@ -74,7 +74,15 @@ class Link(models.Model):
         indexes = [models.Index(fields=["record_type", "record_id"])]
 
     def __str__(self) -> str:
-        return f"{self.record_type} {self.record_id} ↔ {self.formatted_id or self.rally_oid}"
+        return f"{self.record_type} {self.record_id} ↔ {self.label}"
+
+    @property
+    def label(self) -> str:
+        """How messages and pages name the Rally object: its FormattedID, or for a type that
+        has none (a release) its type and ObjectID, which Rally's own address shows."""
+        if self.formatted_id:
+            return self.formatted_id
+        return f"{self.rally_type.rsplit('/', 1)[-1]} {self.rally_oid}"
 
     @property
     def percent_done(self) -> int | None:

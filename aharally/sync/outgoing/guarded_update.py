@@ -185,7 +185,7 @@ def warn_if_raced(held: Held, written: RallyObject, *, link: Link, row, sent: se
         return False
     names = ", ".join(mapping_label(name) for name in exposed)
     message = (
-        f"{link.formatted_id} changed in Rally between aharally's read and its write "
+        f"{link.label} changed in Rally between aharally's read and its write "
         f"(version {held.version} to {written.version}): if someone edited {names} in Rally "
         "just then, aharally's value replaced theirs."
     )
@@ -194,6 +194,6 @@ def warn_if_raced(held: Held, written: RallyObject, *, link: Link, row, sent: se
         link.integration,
         LogLevel.WARNING,
         message,
-        f"Check {link.formatted_id}'s revision history in Rally and edit the record if needed.",
+        f"Check {link.label}'s revision history in Rally and edit the record if needed.",
     )
     return True

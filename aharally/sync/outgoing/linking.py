@@ -175,7 +175,7 @@ def push_link(row: OutboxItem, run: DrainRun, *, integration: Integration) -> No
         message = (
             _already_linked(found.formatted_id or formatted_id, taken.by_object)
             if taken.by_record is None
-            else f"{record.reference} is already linked to {held.formatted_id}."
+            else f"{record.reference} is already linked to {held.label}."
         )
         attempts.fail(row, kind=ErrorKind.VALIDATION, message=message)
 
@@ -253,7 +253,7 @@ def unlink_record(*, integration: Integration, record_type: str, record_id: int,
             "record_type": record_type,
             "rally_type": link.rally_type,
             "formatted_id": link.formatted_id,
-            "name": (getattr(record, "name", "") or link.formatted_id or "(unlinked)")[:255],
+            "name": (getattr(record, "name", "") or link.label)[:255],
             "state": ImportState.IGNORED,
             "decided_by": user,
             "decided_at": timezone.now(),
@@ -262,7 +262,7 @@ def unlink_record(*, integration: Integration, record_type: str, record_id: int,
     history.note(
         link,
         ActivityAction.UNLINKED,
-        f"Unlinked from {link.formatted_id}; both records are kept.",
+        f"Unlinked from {link.label}; both records are kept.",
         user,
     )
     return link

@@ -133,7 +133,7 @@ def _plan_of_type(record_type: str, records: list, integration: Integration) -> 
         if pk in elsewhere:
             link = elsewhere[pk]
             send.refused = (
-                f"{send.record.reference} is linked to {link.formatted_id} through "
+                f"{send.record.reference} is linked to {link.label} through "
                 f"“{link.integration.name}”, in the same Rally: a record has one Rally record. "
                 "Send it through that integration, or unlink it there first."
             )

@@ -192,7 +192,7 @@ def push_create(row: OutboxItem, run: DrainRun, *, integration: Integration) -> 
             history.note(
                 row,
                 ActivityAction.SKIPPED,
-                f"Not sent: linked to {existing.formatted_id} through "
+                f"Not sent: linked to {existing.label} through "
                 f"“{existing.integration.name}” already.",
             )
         return
@@ -319,7 +319,7 @@ def _store_link(
         history.note(
             row,
             action,
-            f"{link.formatted_id} in Rally",
+            f"{link.label} in Rally",
             user_id=row.decided_by_id or row.created_by_id,
         )
         _first_sent(run, integration)
@@ -393,8 +393,8 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
             run.client.delete(f"/{record_mapping.rally_type.lower()}/{created.object_id}")
         except RallyError as error:
             message = (
-                f"{record.reference} was linked to {held.formatted_id} meanwhile; the "
-                f"{created.formatted_id} this send made could not be deleted in Rally "
+                f"{record.reference} was linked to {held.label} meanwhile; the "
+                f"{created.label} this send made could not be deleted in Rally "
                 f"({error.message}): delete it there."
             )
             attempts.fail(row, kind=ErrorKind.CONFIG, message=message)
@@ -403,8 +403,8 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
         history.note(
             row,
             ActivityAction.SKIPPED,
-            f"{record.reference} was linked to {held.formatted_id} meanwhile: the "
-            f"{created.formatted_id} this send made was deleted in Rally.",
+            f"{record.reference} was linked to {held.label} meanwhile: the "
+            f"{created.label} this send made was deleted in Rally.",
         )
         return None
     other = load_record(taken.by_object.record_type, taken.by_object.record_id)
@@ -412,7 +412,7 @@ def _linked_meanwhile(row, run, record, record_mapping, created, taken: links.Al
         row,
         kind=ErrorKind.CONFIG,
         message=(
-            f"Rally's {created.formatted_id}, made for {record.reference}, is linked to "
+            f"Rally's {created.label}, made for {record.reference}, is linked to "
             f"{getattr(other, 'reference', 'another record')} through "
             f"“{taken.by_object.integration.name}”: unlink one of them."
         ),

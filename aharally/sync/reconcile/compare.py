@@ -196,7 +196,7 @@ def _line(comparison, kind, *, link=None, obj=None, record_mapping=None, **field
         record_id=link.record_id if link else None,
         rally_type=link.rally_type if link else record_mapping.rally_type,
         rally_oid=link.rally_oid if link else obj.object_id,
-        formatted_id=link.formatted_id if link else (obj.formatted_id or ""),
+        formatted_id=link.label if link else (obj.formatted_id or ""),
         **fields,
     )
 

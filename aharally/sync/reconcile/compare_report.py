@@ -275,7 +275,7 @@ def _resolve_one(line, action, integration, config, directions, user) -> bool:
         history.note(
             link,
             ActivityAction.RECEIVED,
-            f"Took Rally's {line.field} from {link.formatted_id} (Compare with Rally).",
+            f"Took Rally's {line.field} from {link.label} (Compare with Rally).",
             user,
         )
     return queued

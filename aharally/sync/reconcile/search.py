@@ -355,7 +355,7 @@ def _made(outcome: str, integration, oid: int, made: list[str]) -> str:
         return f"{outcome}."
     link = Link.objects.get(integration=integration, rally_oid=oid)
     record = load_records(link.record_type, [link.record_id]).get(link.record_id)
-    made.append(getattr(record, "reference", link.formatted_id))
+    made.append(getattr(record, "reference", link.label))
     return ""
 
 

@@ -30,12 +30,12 @@ def link_html(link: Link) -> str:
     title = (
         "Broken link: " + link.state_reason
         if link.state == LinkState.BROKEN
-        else f"Open {link.formatted_id} in Rally" + (f" ({through})" if through else "")
+        else f"Open {link.label} in Rally" + (f" ({through})" if through else "")
     )
     broken = " broken" if link.state == LinkState.BROKEN else ""
     html = (
         f'<a class="rally-link{broken}" href="{escape(link.url)}" target="_blank" '
-        f'rel="noopener" title="{escape(title)}">{escape(link.formatted_id)}</a>'
+        f'rel="noopener" title="{escape(title)}">{escape(link.label)}</a>'
     )
     return html + progress_html(link)
 

@@ -197,9 +197,7 @@ def unlink(request: HttpRequest, record_type: str, record_id: int) -> HttpRespon
         return _answer(
             request, record, message=f"{record.reference} is not linked.", level="error", status=422
         )
-    return _answer(
-        request, record, message=f"Unlinked {record.reference} from {link.formatted_id}."
-    )
+    return _answer(request, record, message=f"Unlinked {record.reference} from {link.label}.")
 
 
 @require_POST
