@@ -12,7 +12,7 @@ the objects the caller still holds are, and the text a block at a time.
 
 Each value is decoded by `json`'s own decoder (C), from where it starts in the text; what is
 between values (the envelope's two levels of braces, keys, commas) is read here. Rally writes
-the envelope's counts before "Results" (`/work/shared/rally/samples/`); were they after, they
+the envelope's counts before "Results" (`tests/rally/samples/`); were they after, they
 would be in `fields` once `results()` is exhausted.
 """
 

@@ -1,6 +1,6 @@
 """Attribute UUIDs, types and display names as they appear in real webhook deliveries.
 
-Generated from the samples in shared/rally/samples (webhook-delivery-*.json): Rally keys a
+Generated from the samples in tests/rally/samples (webhook-delivery-*.json): Rally keys a
 delivery's `state` and `changes` by attribute UUID, and standard attributes have the same UUID
 in every subscription. Some differ between schedulable artifacts and portfolio items.
 """

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.sandbox_only
 
 REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
 USER = "developer@example.com"
-SAMPLES = Path("/work/shared/rally/samples")
+SAMPLES = Path(__file__).resolve().parent.parent / "rally" / "samples"
 
 
 @pytest.fixture

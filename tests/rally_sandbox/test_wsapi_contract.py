@@ -1,4 +1,4 @@
-"""The sandbox's JSON has the shape of Rally's real responses (samples in shared/rally/samples)."""
+"""The sandbox's JSON has the shape of Rally's real responses (samples in tests/rally/samples)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ import requests
 
 pytestmark = pytest.mark.sandbox_only
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "rally" / "samples"
+SAMPLES = Path(__file__).resolve().parent.parent / "rally" / "samples"
 UNDERSCORE_HEAD = ["_rallyAPIMajor", "_rallyAPIMinor", "_ref", "_refObjectUUID"]
 
 
 def sample(name: str):
-    path = SAMPLES / name
-    if not path.exists():  # the samples live beside the repository in this workspace
-        path = Path("/work/shared/rally/samples") / name
-    return json.loads(path.read_text())
+    return json.loads((SAMPLES / name).read_text())
 
 
 def kind(value) -> str:
@@ -194,12 +191,7 @@ def test_bad_credentials_get_the_jetty_401_page(rally_sandbox):
     )
     assert response.status_code == 401
     assert response.headers["Content-Type"].startswith("text/html")
-    expected = (
-        (SAMPLES / "error-401.html")
-        if (SAMPLES / "error-401.html").exists()
-        else Path("/work/shared/rally/samples/error-401.html")
-    )
-    assert response.text.strip() == expected.read_text().strip()
+    assert response.text.strip() == (SAMPLES / "error-401.html").read_text().strip()
 
 
 def test_the_schema_endpoint_lists_type_definitions_with_pyrals_required_keys(rally_sandbox, api):

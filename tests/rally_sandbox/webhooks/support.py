@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.waiting import wait_until
 
-SAMPLES = Path("/work/shared/rally/samples")
+SAMPLES = Path(__file__).resolve().parents[2] / "rally" / "samples"
 TIMEOUT = 30
 WAIT_SECONDS = 20
 RETRY_DELAYS = [0.2, 0.4, 0.8]  # so a delivery is tried 4 times
