@@ -23,6 +23,14 @@ _RELATIVE_REF = re.compile(
 _FORMATTED_ID = re.compile(r"[A-Z]{1,8}[0-9]{1,12}")
 
 
+def label(formatted_id: str | None, type_path: str, object_id: int | None) -> str:
+    """An object's name in messages: its FormattedID, or for a type that has none (a release)
+    its type and ObjectID ("Release 812345"), as Rally's own address shows it."""
+    if formatted_id:
+        return formatted_id
+    return f"{type_path.rsplit('/', 1)[-1] or 'Object'} {object_id}"
+
+
 def formatted_id(text: str | None) -> str | None:
     """`text` as a Rally FormattedID (trimmed, upper case), or None when it cannot be one."""
     candidate = (text or "").strip().upper()
@@ -131,9 +139,7 @@ class RallyObject:
     def label(self) -> str:
         """How messages name the object: its FormattedID, or for a type that has none (a
         release) its type and ObjectID, as the sync's links do."""
-        if self.formatted_id:
-            return self.formatted_id
-        return f"{self.type.rsplit('/', 1)[-1] or 'Object'} {self.object_id}"
+        return label(self.formatted_id, self.type, self.object_id)
 
     @property
     def version(self) -> str | None:

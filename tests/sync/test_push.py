@@ -26,14 +26,25 @@ def integration(cast, rally_sandbox):
     return connect(cast.workspace, rally_sandbox, owner=cast.owner)
 
 
-def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbox, integration):
-    word = token()
-    release = make_release(
+def dated_release(cast, *, name: str | None = None):
+    """A release with the dates Rally requires, named apart from other tests' releases."""
+    return make_release(
         cast.workspace,
-        name=f"R {word}",
+        name=name or f"R {token()}",
         start_date=date(2027, 1, 1),
         release_date=date(2027, 3, 31),
     )
+
+
+def send(record, integration, cast) -> None:
+    """The contributor sends the record, and the drain runs here."""
+    outbox.request_send(record=record, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)
+
+
+def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbox, integration):
+    word = token()
+    release = dated_release(cast, name=f"R {word}")
     feature = make_feature(
         cast.workspace,
         release=release,
@@ -49,8 +60,7 @@ def test_it_sends_a_feature_with_its_release_and_requirements(cast, rally_sandbo
     make_requirement(feature, name=f"Pay by card {word}")
     make_requirement(feature, name=f"Pay by invoice {word}")
 
-    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(feature, integration, cast)
 
     link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
     assert link.formatted_id.startswith("F")
@@ -93,15 +103,9 @@ def test_a_release_which_has_no_formatted_id_in_rally_is_named_by_its_type_and_o
 ):
     """Rally gives a release no FormattedID: its history line and its record menu name it
     "Release <ObjectID>", not an empty space ("Created in Rally:  in Rally")."""
-    release = make_release(
-        cast.workspace,
-        name=f"R {token()}",
-        start_date=date(2027, 1, 1),
-        release_date=date(2027, 3, 31),
-    )
+    release = dated_release(cast)
     feature = make_feature(cast.workspace, release=release, name=f"Rollout {token()}")
-    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(feature, integration, cast)
 
     link = Link.objects.get(record_type=RecordType.RELEASE, record_id=release.pk)
     assert link.formatted_id == ""
@@ -123,8 +127,7 @@ def test_a_release_which_has_no_formatted_id_in_rally_is_named_by_its_type_and_o
 def test_an_edit_of_a_linked_feature_goes_out_as_one_update(cast, rally_sandbox, integration):
     word = token()
     feature = make_feature(cast.workspace, name=f"Search {word}")
-    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(feature, integration, cast)
     link = Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk)
 
     update_record(feature, changes={"name": f"Search v2 {word}"}, user=cast.contributor)
@@ -173,12 +176,7 @@ def test_a_created_feature_takes_its_tags_and_they_are_its_baseline(
 def test_a_move_on_the_board_ranks_the_rally_feature_beside_its_neighbour_without_a_warning(
     cast, rally_sandbox, integration
 ):
-    release = make_release(
-        cast.workspace,
-        name=f"R {token()}",
-        start_date=date(2027, 1, 1),
-        release_date=date(2027, 3, 31),
-    )
+    release = dated_release(cast)
     first = make_feature(cast.workspace, release=release, name=f"First {token()}")
     second = make_feature(cast.workspace, release=release, name=f"Second {token()}")
     for feature in (first, second):
@@ -214,20 +212,13 @@ def test_a_move_on_the_board_ranks_the_rally_feature_beside_its_neighbour_withou
 def test_a_feature_sent_alone_takes_its_place_beside_its_sibling_in_rally(
     cast, rally_sandbox, integration
 ):
-    release = make_release(
-        cast.workspace,
-        name=f"R {token()}",
-        start_date=date(2027, 1, 1),
-        release_date=date(2027, 3, 31),
-    )
+    release = dated_release(cast)
     later = make_feature(cast.workspace, release=release, name=f"Later {token()}")
-    outbox.request_send(record=later, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(later, integration, cast)
     # Ranked above it on the board, sent afterwards: created rankAbove it in Rally.
     first = make_feature(cast.workspace, release=release, name=f"First {token()}")
     update_record(first, changes={"rank": later.rank - 1}, user=cast.contributor)
-    outbox.request_send(record=first, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(first, integration, cast)
 
     oids = [
         Link.objects.get(record_id=f.pk, record_type="feature").rally_oid for f in (first, later)
@@ -258,15 +249,9 @@ def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of
 ):
     from aharally.sync.web.jobs import start_job
 
-    release = make_release(
-        cast.workspace,
-        name=f"R {token()}",
-        start_date=date(2027, 1, 1),
-        release_date=date(2027, 3, 31),
-    )
+    release = dated_release(cast)
     top = make_feature(cast.workspace, release=release, name=f"Top {token()}")
-    outbox.request_send(record=top, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(top, integration, cast)
     # Eight more, each ranked above the one before it: the board's order is the reverse of
     # the order they are queued (and go out) in, all under the feature already in Rally.
     features = [
@@ -309,8 +294,7 @@ def test_a_features_requirements_sent_with_it_keep_their_order_in_rally(
     requirements = [make_requirement(feature, name=f"Step {n} {token()}") for n in range(6)]
     for n, requirement in enumerate(requirements):
         update_record(requirement, changes={"rank": 100 - n}, user=cast.contributor)
-    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
-    drain_outbox(integration.pk)
+    send(feature, integration, cast)
     run_queued(PLACE_IN_RANK)
 
     oids = {

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from aharally.integrations.models import Integration
+from aharally.rally import objects
 from aharally.workspaces.models import RecordType
 
 
@@ -80,9 +81,7 @@ class Link(models.Model):
     def label(self) -> str:
         """How messages and pages name the Rally object: its FormattedID, or for a type that
         has none (a release) its type and ObjectID, which Rally's own address shows."""
-        if self.formatted_id:
-            return self.formatted_id
-        return f"{self.rally_type.rsplit('/', 1)[-1]} {self.rally_oid}"
+        return objects.label(self.formatted_id, self.rally_type, self.rally_oid)
 
     @property
     def percent_done(self) -> int | None:
