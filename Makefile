@@ -53,7 +53,9 @@ lint: install var
 # Tests marked postgres_only run several task clusters on one database, which SQLite can't
 # serve; those marked redis need Redis. Each pass names what it leaves to another (-m), so
 # nothing is skipped quietly: the PostgreSQL pass runs everything else, then the Redis tests
-# (with Redis as broker and slot store) under scripts/with-redis.
+# (with Redis as broker and slot store) under scripts/with-redis. Tests of the Rally client and
+# the sandbox that never touch aharally's database (sandbox_only, tests/passes.py) run the same
+# on any database: the SQLite pass runs them, the PostgreSQL pass does not run them again.
 # Two pytest workers (pytest-xdist), a file each at a time: much of the suite waits on task
 # clusters and the sandbox, so two keep both cores busy. PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
@@ -63,7 +65,7 @@ pytest-sqlite: install
 	AHARALLY_TESTING=true $(PYTEST) -m "not postgres_only and not redis"
 
 pytest-postgres: install
-	AHARALLY_TESTING=true scripts/with-postgres $(PYTEST) -m "not redis"
+	AHARALLY_TESTING=true scripts/with-postgres $(PYTEST) -m "not redis and not sandbox_only"
 	AHARALLY_TESTING=true scripts/with-postgres scripts/with-redis $(PYTEST) -m redis
 
 test: install

@@ -5,8 +5,28 @@ from types import SimpleNamespace
 import pytest
 
 from aharally.workspaces.models import Role
+from tests import passes
 from tests.factories import add_member, make_user, make_workspace
 from tests.integrations.wizard_support import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SITE
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by the marks
+def pytest_collection_modifyitems(items) -> None:
+    """Mark the tests that can't reach aharally's database `sandbox_only` (tests/passes.py):
+    the PostgreSQL pass of `make test` leaves them to the SQLite pass."""
+    for item in items:
+        database_free = passes.sandbox_only(
+            item.nodeid,
+            item.fixturenames,
+            django_db=item.get_closest_marker("django_db") is not None,
+        )
+        if database_free:
+            item.add_marker(pytest.mark.sandbox_only)
+        elif item.get_closest_marker("sandbox_only"):
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked sandbox_only but uses aharally's database: "
+                "it must run on both databases"
+            )
 
 
 @pytest.fixture(autouse=True)

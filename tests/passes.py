@@ -1,0 +1,36 @@
+"""Which pass of `make test` runs a test: tests that never touch aharally's database run once.
+
+`make test` runs the suite on SQLite, then on PostgreSQL. The Rally client's tests and the
+sandbox's (tests/rally, tests/rally_sandbox) talk to the sandbox, a process with a database
+of its own, and most of them never open aharally's: they run the same whichever database
+aharally has, so the PostgreSQL pass leaves them to the SQLite pass. The conftest marks them
+`sandbox_only` at collection, from what they use, not by hand: a test of those directories
+that asks for a database fixture runs in both passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+DIRECTORIES = ("tests/rally/", "tests/rally_sandbox/")
+# pytest-django opens aharally's database only for the django_db mark or these fixtures
+# (live_server's requests reach it too).
+DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",
+    }
+)
+
+
+def sandbox_only(nodeid: str, fixturenames: Iterable[str], *, django_db: bool) -> bool:
+    """Whether a test runs in the SQLite pass alone: it is of the Rally client or the sandbox
+    and can't reach aharally's database."""
+    return (
+        nodeid.startswith(DIRECTORIES)
+        and not django_db
+        and not DATABASE_FIXTURES.intersection(fixturenames)
+    )
