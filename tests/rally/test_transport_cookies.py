@@ -17,7 +17,7 @@ class _CookieSettingRally(BaseHTTPRequestHandler):
 
     seen: list[dict] = []
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         type(self).seen.append(dict(self.headers))
         body = json.dumps({"QueryResult": {"Errors": [], "Warnings": [], "Results": []}}).encode()
         self.send_response(200)
