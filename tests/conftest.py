@@ -15,18 +15,15 @@ def pytest_collection_modifyitems(items) -> None:
     """Mark the tests that can't reach aharally's database `sandbox_only` (tests/passes.py):
     the PostgreSQL pass of `make test` leaves them to the SQLite pass."""
     for item in items:
-        database_free = passes.sandbox_only(
-            item.nodeid,
-            item.fixturenames,
-            django_db=item.get_closest_marker("django_db") is not None,
-        )
-        if database_free:
+        django_db = item.get_closest_marker("django_db") is not None
+        if item.get_closest_marker("sandbox_only"):
+            if passes.uses_database(item.fixturenames, django_db=django_db):
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked sandbox_only but uses aharally's database: "
+                    "it must run on both databases"
+                )
+        elif passes.sandbox_only(item.nodeid, item.fixturenames, django_db=django_db):
             item.add_marker(pytest.mark.sandbox_only)
-        elif item.get_closest_marker("sandbox_only"):
-            raise pytest.UsageError(
-                f"{item.nodeid} is marked sandbox_only but uses aharally's database: "
-                "it must run on both databases"
-            )
 
 
 @pytest.fixture(autouse=True)

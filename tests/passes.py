@@ -4,8 +4,9 @@
 sandbox's (tests/rally, tests/rally_sandbox) talk to the sandbox, a process with a database
 of its own, and most of them never open aharally's: they run the same whichever database
 aharally has, so the PostgreSQL pass leaves them to the SQLite pass. The conftest marks them
-`sandbox_only` at collection, from what they use, not by hand: a test of those directories
-that asks for a database fixture runs in both passes.
+`sandbox_only` at collection, from what they use: a test of those directories that asks
+for a database fixture runs in both passes. A test elsewhere (a browser test of the sandbox's
+pages) may be marked by hand; marked, it must not use the database.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ DATABASE_FIXTURES = frozenset(
 )
 
 
+def uses_database(fixturenames: Iterable[str], *, django_db: bool) -> bool:
+    """Whether a test can reach aharally's database (pytest-django blocks it otherwise)."""
+    return django_db or not DATABASE_FIXTURES.isdisjoint(fixturenames)
+
+
 def sandbox_only(nodeid: str, fixturenames: Iterable[str], *, django_db: bool) -> bool:
     """Whether a test runs in the SQLite pass alone: it is of the Rally client or the sandbox
-    and can't reach aharally's database."""
-    return (
-        nodeid.startswith(DIRECTORIES)
-        and not django_db
-        and not DATABASE_FIXTURES.intersection(fixturenames)
-    )
+    and can't reach aharally's database. (A test elsewhere may be marked by hand.)"""
+    return nodeid.startswith(DIRECTORIES) and not uses_database(fixturenames, django_db=django_db)
