@@ -300,6 +300,10 @@ class Transport:
                     # reading its body is not Rally's work, and the reader may pause.
                     stream=stream,
                 )
+                if not stream:
+                    # Read whole here, as `Session.send` did: its connection goes back to the
+                    # pool before the place in flight does, so no request opens a new one.
+                    response.content  # noqa: B018 (reading the body is the point)
                 outcome.append(str(response.status_code))
                 return response
         except requests.exceptions.SSLError as exc:
