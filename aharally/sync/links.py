@@ -10,6 +10,7 @@ that links — a create's answer, an adoption, an import, Link to existing — g
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
@@ -166,7 +167,12 @@ def checks_of_record(integration: Integration, record_type: str) -> dict:
     """Annotations: the record has an OK link into this Rally (any integration); this
     integration holds a broken one of it. Written as SQL: the ORM's Exists cost more CPU to
     compose than the query takes to run, on every object a send creates. The states are
-    written in, not bound (`sqltext`)."""
+    written in, not bound (`sqltext`). Composed once a shape (RawSQL is never changed)."""
+    return _checks(connection.vendor, record_type, site_of(integration), integration.pk)
+
+
+@functools.lru_cache(maxsize=256)
+def _checks(vendor: str, record_type: str, site: str, integration_id: int) -> dict:
     quote = connection.ops.quote_name
     table = quote(Link._meta.db_table)
     owner = quote(records.model_for(record_type)._meta.db_table)
@@ -179,13 +185,13 @@ def checks_of_record(integration: Integration, record_type: str) -> dict:
         "linked_on_site": RawSQL(  # noqa: S611
             f"EXISTS({of_record} AND l.{quote('rally_site')} = %s "
             f"AND l.{quote('state')} = {constant(LinkState.OK)})",
-            [record_type, site_of(integration)],
+            [record_type, site],
             output_field=BooleanField(),
         ),
         "broken_here": RawSQL(  # noqa: S611
             f"EXISTS({of_record} AND l.{quote('integration_id')} = %s "
             f"AND l.{quote('state')} <> {constant(LinkState.OK)})",
-            [record_type, integration.pk],
+            [record_type, integration_id],
             output_field=BooleanField(),
         ),
     }

@@ -96,7 +96,8 @@ def record_values(record, *, fields: Iterable[str], state_for) -> dict[str, Any]
     """The normalised outgoing values of `fields` of `record`.
 
     `state_for(status) -> Rally state name | None` translates the status (the status map).
-    Tags and the assignee must be loaded (prefetch) by the caller to keep this query-free.
+    Tags (prefetched, or their names as `tag_names_`) and the assignee must be loaded by the
+    caller to keep this query-free.
     """
     values: dict[str, Any] = {}
     for field in fields:
@@ -107,8 +108,11 @@ def record_values(record, *, fields: Iterable[str], state_for) -> dict[str, Any]
             person = getattr(record, "assignee", None)
             values[field] = (person.email or None) if person is not None else None
         elif field == "tags":
-            manager = getattr(record, "tags", None)
-            values[field] = normalise("tags", [t.name for t in manager.all()] if manager else [])
+            names = getattr(record, "tag_names_", None)  # loaded with it (`records.load_one`)
+            if names is None:
+                manager = getattr(record, "tags", None)
+                names = [t.name for t in manager.all()] if manager else []
+            values[field] = normalise("tags", names)
         else:
             values[field] = normalise(field, getattr(record, field, None))
     return values

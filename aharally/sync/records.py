@@ -63,8 +63,8 @@ def load_record(record_type: str, record_id: int, **annotations):
 
 
 def load_one(record_type: str, record_id: int, **annotations):
-    """One record as `load_record` gives it, in one query: its tags' names ride along (a
-    send reads nothing else of them), so there is no second query for them.
+    """One record as `load_record` gives it, in one query: its tags' names ride along as
+    `tag_names_` (a send reads nothing else of them), so there is no second query for them.
 
     The tags' subquery is written as SQL: composing it with the ORM cost more CPU than the
     query itself, on every object a send creates.
@@ -93,11 +93,9 @@ def load_one(record_type: str, record_id: int, **annotations):
     # rest of the query.
     record = _compiled_one(model, related, {"tag_names_": names, **annotations}).load(record_id)
     if record is not None:
-        queryset = record.tags.all()
-        names = json.loads(record.tag_names_ or "[]")
-        queryset._result_cache = [tags.related_model(name=name) for name in names]
-        queryset._prefetch_done = True
-        record._prefetched_objects_cache = {"tags": queryset}
+        # The names alone, for `mapping.record_values`: making `record.tags.all()` answer
+        # from them (a related manager, a queryset, a Tag each) cost more than the query.
+        record.tag_names_ = json.loads(record.tag_names_ or "[]")
     return record
 
 
