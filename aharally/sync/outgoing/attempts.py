@@ -21,7 +21,7 @@ from django.utils import timezone
 from aharally.observability.instruments import count_failure, observe_lag
 from aharally.sync import history
 from aharally.sync.models import ActivityAction, ErrorKind, OutboxItem, OutboxState
-from aharally.sync.outgoing.statements import update_where
+from aharally.sync.outgoing.statements import claim_statements, update_where
 
 # Transient failures are retried automatically this many times, then wait for "Retry now".
 MAX_AUTOMATIC_ATTEMPTS = 12
@@ -37,21 +37,19 @@ def claim_ready(*, integration_id: int, limit: int) -> list[OutboxItem]:
     Safe with any number of drainers on any number of machines: on PostgreSQL the rows are
     locked as they are chosen (`SKIP LOCKED`, so a second claimer takes others rather than
     waiting), and the UPDATE re-checks that each is still queued and due; SQLite serialises
-    the transaction (IMMEDIATE). A row is in one claim or none: never sent twice.
+    the transaction (IMMEDIATE). A row is in one claim or none: never sent twice. The two
+    statements are `ready_q`'s, written once (`statements.claim_statements`).
     """
     now = timezone.now()
     token = uuid.uuid4().hex
-    with transaction.atomic():
-        rows = list(
-            OutboxItem.objects.select_for_update(skip_locked=True)
-            .filter(ready_q(now), integration_id=integration_id)
-            .order_by("created_at", "id")[:limit]
+    statements, connection, alias = claim_statements(OutboxItem)
+    with transaction.atomic(using=alias):
+        rows = statements.rows(
+            connection, alias, integration_id=integration_id, now=now, limit=limit
         )
         if not rows:
             return []
-        claimed = OutboxItem.objects.filter(ready_q(now), pk__in=[row.pk for row in rows]).update(
-            state=OutboxState.IN_FLIGHT, claim_token=token, claimed_at=now
-        )
+        claimed = statements.take(connection, [row.pk for row in rows], token=token, now=now)
     if claimed == len(rows):
         # Every row read is this claim's (always, with the rows locked or the database
         # serialised): no need to read them again.
