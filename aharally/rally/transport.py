@@ -283,7 +283,7 @@ class Transport:
         # Prepared here and handed to the session's adapter, not through `Session.request`:
         # its per-request merging of settings, cookies, hooks and redirects (none of which a
         # Transport uses: its settings are fixed, a credential goes in a header, redirects
-        # are refused) cost a fifth of a create's CPU in aharally. No cookie goes back:
+        # are refused) cost a sixth of each request's CPU in aharally. No cookie goes back:
         # Rally's answers set session cookies, which beside a key can fail as "Invalid key".
         request = requests.PreparedRequest()
         request.prepare(method=method, url=url, headers=headers, data=data, params=params)
