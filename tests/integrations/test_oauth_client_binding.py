@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,6 +11,7 @@ from django.db import connection
 from aharally.integrations.connection import credential_for
 from aharally.integrations.models import AuthMethod, Integration
 from tests.integrations.wizard_support import TEST_CLIENT_SECRET, draft, step_url
+from tests.local_http import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -44,13 +44,9 @@ class Collecting(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def their_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collecting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     Collecting.bodies.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Collecting) as url:
+        yield url
 
 
 def _walk_to_the_callback(client, integration, *, code: str = "any-code"):

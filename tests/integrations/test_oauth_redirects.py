@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from aharally.integrations import oauth
 from tests.integrations.wizard_support import draft
+from tests.local_http import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +28,8 @@ class Redirecting(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def redirecting_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Redirecting) as url:
+        yield url
 
 
 def test_a_redirect_from_the_token_endpoint_is_refused(cast, settings, redirecting_server):

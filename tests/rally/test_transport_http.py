@@ -7,12 +7,13 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from aharally.rally import ApiKey
 from aharally.rally.transport import Transport
+from tests.local_http import serving
 
 
 class _SlowBodiedRally(BaseHTTPRequestHandler):
@@ -47,12 +48,8 @@ class _SlowBodiedRally(BaseHTTPRequestHandler):
 def slow_bodied_rally():
     _SlowBodiedRally.seen = []
     _SlowBodiedRally.connections = set()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowBodiedRally)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_SlowBodiedRally) as url:
+        yield url
 
 
 def test_the_cookies_rallys_answers_set_are_never_sent_back(slow_bodied_rally):
