@@ -97,7 +97,7 @@ class TaskCluster:
         tree = process_tree(self.process.pid)
         for pid in tree:
             _signal(pid, signal.SIGSTOP)
-        tree = process_tree(self.process.pid) | tree
+        tree = process_tree(self.process.pid) | tree | in_session(self.process.pid)
         for pid in tree:
             _signal(pid, signal.SIGKILL)
         self.process.wait(timeout=10)
@@ -124,7 +124,10 @@ class TaskCluster:
             self.kill()
             return False
         left = [pid for pid in tree if _alive(pid)]
-        for pid in tree:  # a worker the stop left behind would go on using the database
+        # A worker the stop left behind would go on using the database; so would a process
+        # forked while the cluster stopped (not in `tree`), which a lock held across the fork
+        # can leave blocked for good: every process of the cluster's session goes.
+        for pid in tree | in_session(self.process.pid):
             _signal(pid, signal.SIGKILL)
         self.process = None
         return not left
@@ -151,6 +154,20 @@ def process_tree(pid: int) -> set[int]:
                 todo.extend(int(child) for child in children.read_text().split())
             except OSError:
                 continue
+    return found
+
+
+def in_session(sid: int) -> set[int]:
+    """The processes of a session (the cluster's, started with `start_new_session`): its
+    descendants even once re-parented, as a process whose parent died is."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # state, ppid, pgrp, session
+            found.add(int(stat.parent.name))
     return found
 
 
