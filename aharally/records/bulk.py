@@ -20,7 +20,7 @@ from django.db import transaction
 
 from aharally.records.board import append_to_release, parse_id
 from aharally.records.models import Feature, Release
-from aharally.records.services import update_record
+from aharally.records.services import update_records
 from aharally.workspaces.models import Capability, Membership, RecordType, WorkflowStatus
 
 # A board holds a few thousand features; more ids than this is not a selection.
@@ -190,8 +190,7 @@ class SetStatusForm(BulkActionForm):
 
 
 def set_status(*, features, workspace, user, status: WorkflowStatus) -> str:
-    for feature in features:
-        update_record(feature, changes={"status": status}, user=user)
+    update_records([(feature, {"status": status}) for feature in features], user=user)
     return f"Set {features_phrase(len(features))} to {status.name}"
 
 

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from django.utils.safestring import SafeString, mark_safe
 
-# listener(*, record, changed: list[str], user, source: str, created: bool) -> None
+# listener(*, saved: Sequence[tuple[record, list[str]]], user, source: str, created: bool)
+# -> None: the records saved together (a bulk move's thousand, an edit's one), each with the
+# names of its changed fields, so that a listener reads what it needs for all of them at once.
 RecordListener = Callable[..., None]
 # decorator(*, workspace, feature_ids: Sequence[int]) -> {feature id: html}
 CardDecorator = Callable[..., Mapping[int, str]]
@@ -75,11 +77,25 @@ def record_saved(
     record, *, changed: Iterable[str], user=None, source: str = "", created: bool = False
 ) -> None:
     """Tell every listener that `record` was created or had `changed` fields saved."""
-    changed = list(changed)
-    if not changed and not created:
+    records_saved([(record, changed)], user=user, source=source, created=created)
+
+
+def records_saved(
+    saved: Iterable[tuple[object, Iterable[str]]],
+    *,
+    user=None,
+    source: str = "",
+    created: bool = False,
+) -> None:
+    """Tell every listener, once, of records created or saved together with their changed
+    fields (those with none left out)."""
+    saved = [(record, list(changed)) for record, changed in saved]
+    if not created:
+        saved = [(record, changed) for record, changed in saved if changed]
+    if not saved:
         return
     for listener in _listeners:
-        listener(record=record, changed=changed, user=user, source=source, created=created)
+        listener(saved=saved, user=user, source=source, created=created)
 
 
 def card_decorations(*, workspace, feature_ids: Sequence[int]) -> dict[int, str]:

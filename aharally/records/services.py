@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aharally.records import custom
-from aharally.records.hooks import record_saved
+from aharally.records.hooks import record_saved, records_saved
 from aharally.records.models import (
     Epic,
     Feature,
@@ -191,8 +191,7 @@ def update_records(
     for (_model, fields), records in by_fields.items():
         update_each(records, [*fields, "updated_at"])
     insert_each(RecordChange, history)
-    for record, changed in staged:
-        record_saved(record, changed=changed, user=user, source=source)
+    records_saved(staged, user=user, source=source)
     return {record.pk: changed for record, changed in staged}
 
 

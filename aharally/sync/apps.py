@@ -38,7 +38,7 @@ class SyncConfig(AppConfig):
             views_reconcile,
         )
 
-        register_record_listener(changes.on_record_saved)
+        register_record_listener(changes.on_records_saved)
         register_item_listener(discussion.on_item_added)
         register_item_change_listener(discussion_changes.on_item_changed)
         register_item_notes(discussion_notes.item_notes)

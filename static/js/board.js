@@ -178,18 +178,28 @@
   }
 
   function updateSelection() {
-    const bar = document.getElementById("bulk-form");
-    if (!bar) return;
-    const checked = document.querySelectorAll("#board-columns .card-select:checked");
-    bar.querySelector("[data-selected-count]").textContent = checked.length;
-    bar.classList.toggle("is-active", checked.length > 0);
-    page.classList.toggle("has-selection", checked.length > 0);
     document.querySelectorAll("#board-columns .card.is-selected").forEach(function (card) {
       card.classList.remove("is-selected");
     });
-    checked.forEach(function (box) {
+    document.querySelectorAll("#board-columns .card-select:checked").forEach(function (box) {
       box.closest(".card").classList.add("is-selected");
     });
+    showSelectionCount();
+  }
+
+  // One box ticked: that card and the count change, not every card (ticking a thousand
+  // boxes one by one would otherwise go over the whole board a thousand times).
+  function updateOneSelection(box) {
+    box.closest(".card").classList.toggle("is-selected", box.checked);
+    showSelectionCount();
+  }
+
+  function showSelectionCount() {
+    const bar = document.getElementById("bulk-form");
+    if (!bar) return;
+    bar.querySelector("[data-selected-count]").textContent = selected.size;
+    bar.classList.toggle("is-active", selected.size > 0);
+    page.classList.toggle("has-selection", selected.size > 0);
   }
 
   function showBulkFields() {
@@ -279,7 +289,7 @@
     if (event.target.matches(".card-select")) {
       if (event.target.checked) selected.add(event.target.value);
       else selected.delete(event.target.value);
-      updateSelection();
+      updateOneSelection(event.target);
     }
     if (event.target.id === "bulk-action") showBulkFields();
     if (event.target.matches("[data-autosubmit]") && event.target.form) {

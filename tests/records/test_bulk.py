@@ -166,15 +166,14 @@ def test_nonsense_selections_get_a_clear_message(client, cast, board, data, expe
 def test_a_failing_handler_leaves_nothing_half_done(client, cast, board, monkeypatch):
     _release_1, _release_2, lot, _staying = board
     calls = []
-    real_update = bulk.update_record
+    real_update = bulk.update_records
 
-    def flaky(record, **kwargs):
-        calls.append(record.pk)
-        if len(calls) == 3:
-            raise RuntimeError("database went away")
-        return real_update(record, **kwargs)
+    def flaky(changes, **kwargs):
+        real_update(changes, **kwargs)  # every feature written…
+        calls.append(len(changes))
+        raise RuntimeError("database went away")  # … then the action fails
 
-    monkeypatch.setattr(bulk, "update_record", flaky)
+    monkeypatch.setattr(bulk, "update_records", flaky)
     shipped = WorkflowStatus.objects.get(
         workspace=cast.workspace, record_type=RecordType.FEATURE, name="Shipped"
     )
@@ -185,7 +184,7 @@ def test_a_failing_handler_leaves_nothing_half_done(client, cast, board, monkeyp
         {"action": "status", "ids": [f.pk for f in lot], "status-status": shipped.pk},
     )
     assert response.status_code == 500
-    assert len(calls) == 3
+    assert calls == [3]
     assert not Feature.objects.filter(status=shipped).exists()
     assert not RecordChange.objects.exists()
 
@@ -288,3 +287,66 @@ def test_a_selection_posted_as_one_comma_separated_field_is_applied(client, cast
         {"action": "move", "ids": ",".join(str(f.pk) for f in lot), "move-release": release_1.pk},
     )
     assert messages_of(response) == ["Moved 3 features to Release 1"]
+
+
+def _move_queries(client, cast, count: int, target) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    features = [make_feature(cast.workspace, name=f"Many {count}.{n}") for n in range(count)]
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(bulk_url(cast.workspace), move_data(features, target))
+    assert messages_of(response)[-1] == f"Moved {count} features to {target.name}"
+    return len(queries)
+
+
+def test_moving_thirty_features_costs_the_queries_of_moving_three(client, cast, board):
+    """A move of a thousand cards was a few seconds of per-card statements: the updates,
+    history rows and the sync's look-ups are now a few statements for all of them."""
+    release_1, release_2, _lot, _staying = board
+    client.force_login(cast.contributor)
+    _move_queries(client, cast, 2, release_2)  # warm: the session, the content types
+    assert _move_queries(client, cast, 30, release_1) == _move_queries(client, cast, 3, release_2)
+
+
+def test_a_bulk_change_queues_an_update_for_each_linked_feature_and_retries_failed_creates(
+    client, cast, board
+):
+    """The sync hears the features of a bulk action together: the linked ones get their
+    change queued, a refused create is tried again, the others queue nothing."""
+    from aharally.integrations.models import FieldMapping
+    from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
+    from tests.factories import make_link
+    from tests.integrations.builders import configured_integration
+
+    _release_1, _release_2, lot, staying = board
+    integration = configured_integration(cast.workspace)
+    FieldMapping.objects.create(
+        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
+        field="status",
+        rally_field="State",
+    )
+    make_link(integration, lot[0], rally_oid=9001)
+    make_link(integration, lot[2], rally_oid=9002)
+    refused = OutboxItem.objects.create(
+        integration=integration,
+        record_type=RecordType.FEATURE,
+        record_id=lot[1].pk,
+        kind=OutboxKind.CREATE,
+        state=OutboxState.FAILED,
+        error_message="Rally refused it",
+    )
+    shipped = WorkflowStatus.objects.get(
+        workspace=cast.workspace, record_type=RecordType.FEATURE, name="Shipped"
+    )
+    client.force_login(cast.contributor)
+    response = client.post(
+        bulk_url(cast.workspace),
+        {"action": "status", "ids": [f.pk for f in [*lot, staying]], "status-status": shipped.pk},
+    )
+    assert messages_of(response) == ["Set 4 features to Shipped"]
+    updates = OutboxItem.objects.filter(kind=OutboxKind.UPDATE)
+    assert sorted(updates.values_list("record_id", flat=True)) == sorted([lot[0].pk, lot[2].pk])
+    assert {tuple(row.fields) for row in updates} == {("status",)}
+    refused.refresh_from_db()
+    assert refused.state == OutboxState.QUEUED and refused.error_message == ""

@@ -163,8 +163,8 @@ def test_initiatives_have_custom_fields_on_their_forms_and_pages(client, cast):
 def test_record_listeners_hear_custom_field_names(cast, fields):
     heard = []
 
-    def listener(*, record, changed, **_):
-        heard.append(changed)
+    def listener(*, saved, **_):
+        heard.extend(changed for _record, changed in saved)
 
     _listeners.append(listener)
     try:

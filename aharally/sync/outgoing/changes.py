@@ -3,6 +3,8 @@ transaction, through `records.hooks`)."""
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from aharally.integrations.models import FieldMapping, Integration, RelationshipLink
 from aharally.sync import enqueue
 from aharally.sync.mapping import PARENT_FIELDS, SENT_ON_UPDATE
@@ -12,31 +14,51 @@ from aharally.sync.records import SOURCE
 from aharally.workspaces.models import RecordType
 
 
-def on_record_saved(*, record, changed, user, source, created) -> None:
+def on_records_saved(*, saved, user, source, created) -> None:
+    """Records edited together (one, or a bulk move's thousand) in a few queries whatever
+    their number: their failed creates and their links are read once for all of them."""
     if source == SOURCE:
         return  # taken from Rally by the sync: never sent back
     if created:
-        if record.record_type == RecordType.REQUIREMENT:
-            _send_new_requirement(record, user=user)
+        for record, _changed in saved:
+            if record.record_type == RecordType.REQUIREMENT:
+                _send_new_requirement(record, user=user)
         return
-    _retry_failed_sends(record, user=user)
-    links = list(
-        Link.objects.filter(
-            record_type=record.record_type, record_id=record.pk, state=LinkState.OK
-        ).select_related("integration__template")
-    )
-    for link in links:
-        fields = sendable_changes(link.integration, record.record_type, changed)
+    changed_of = {(record.record_type, record.pk): changed for record, changed in saved}
+    _retry_failed_sends(changed_of, user=user)
+    sendable = _Sendable()
+    for link in _links_of(changed_of):
+        changed = changed_of[(link.record_type, link.record_id)]
+        fields = sendable(link.integration, link.record_type, changed)
         if not fields:
             continue
         row = outbox.queue_change(
             integration=link.integration,
-            record_type=record.record_type,
-            record_id=record.pk,
+            record_type=link.record_type,
+            record_id=link.record_id,
             fields=fields,
             user=user,
         )
         _enqueue_if_due(row)
+
+
+def _of_records(keys) -> Q:
+    """The rows of these (record type, record id)s: one IN a record type."""
+    ids: dict[str, list[int]] = {}
+    for record_type, record_id in keys:
+        ids.setdefault(record_type, []).append(record_id)
+    found = Q(pk__in=[])
+    for record_type, record_ids in ids.items():
+        found |= Q(record_type=record_type, record_id__in=record_ids)
+    return found
+
+
+def _links_of(keys) -> list[Link]:
+    return list(
+        Link.objects.filter(_of_records(keys), state=LinkState.OK)
+        .select_related("integration__template")
+        .order_by("pk")
+    )
 
 
 def forward_taken(integration_id: int, record_type: str, changed: dict[int, list[str]]) -> None:
@@ -54,10 +76,11 @@ def forward_taken(integration_id: int, record_type: str, changed: dict[int, list
     if not others:
         return
     origin = Integration.objects.select_related("template").get(pk=integration_id).rally_site
+    sendable = _Sendable()
     for link in others:
         if link.integration.rally_site == origin:
             continue  # the Rally the change came from (a record has one link into a Rally)
-        fields = sendable_changes(link.integration, record_type, changed[link.record_id])
+        fields = sendable(link.integration, record_type, changed[link.record_id])
         if fields:
             row = outbox.queue_change(
                 integration=link.integration,
@@ -71,24 +94,38 @@ def forward_taken(integration_id: int, record_type: str, changed: dict[int, list
 
 def sendable_changes(integration: Integration, record_type: str, changed) -> list[str]:
     """Which of the changed fields this integration sends on an update."""
-    source = integration.source
-    mapped = set(
-        FieldMapping.objects.filter(
-            record_mapping__integration=source,
-            record_mapping__record_type=record_type,
-            direction__in=list(SENT_ON_UPDATE),
-        ).values_list("field", flat=True)
-    )
-    relations = {relation: parent for relation, parent in PARENT_FIELDS[record_type]}
-    wanted_relations = {name for name in changed if name in relations}
-    if wanted_relations:
-        linked_parents = set(
-            RelationshipLink.objects.filter(integration=source, child_type=record_type).values_list(
-                "parent_type", flat=True
+    return _Sendable()(integration, record_type, changed)
+
+
+class _Sendable:
+    """`sendable_changes`, reading each integration's mappings once for many records."""
+
+    def __init__(self) -> None:
+        self._mapped: dict[tuple[int, str], set[str]] = {}
+        self._parents: dict[tuple[int, str], set[str]] = {}
+
+    def __call__(self, integration: Integration, record_type: str, changed) -> list[str]:
+        source = integration.source
+        key = (source.pk, record_type)
+        if key not in self._mapped:
+            self._mapped[key] = set(
+                FieldMapping.objects.filter(
+                    record_mapping__integration=source,
+                    record_mapping__record_type=record_type,
+                    direction__in=list(SENT_ON_UPDATE),
+                ).values_list("field", flat=True)
             )
-        )
-        wanted_relations = {n for n in wanted_relations if relations[n] in linked_parents}
-    return sorted((set(changed) & mapped) | wanted_relations)
+        relations = {relation: parent for relation, parent in PARENT_FIELDS[record_type]}
+        wanted_relations = {name for name in changed if name in relations}
+        if wanted_relations:
+            if key not in self._parents:
+                self._parents[key] = set(
+                    RelationshipLink.objects.filter(
+                        integration=source, child_type=record_type
+                    ).values_list("parent_type", flat=True)
+                )
+            wanted_relations = {n for n in wanted_relations if relations[n] in self._parents[key]}
+        return sorted((set(changed) & self._mapped[key]) | wanted_relations)
 
 
 def forward_imported(integration_id: int, record) -> None:
@@ -129,15 +166,16 @@ def _send_new_requirement(requirement, *, user, came_through: int | None = None)
         _enqueue_if_due(row)
 
 
-def _retry_failed_sends(record, *, user) -> None:
+def _retry_failed_sends(keys, *, user) -> None:
     """A send Rally refused (say, a required field was empty) is tried again once the record
     changes, and waits for approval again where approval is needed."""
-    failed = OutboxItem.objects.filter(
-        record_type=record.record_type,
-        record_id=record.pk,
-        state=OutboxState.FAILED,
-        kind=OutboxKind.CREATE,
-    ).select_related("integration__template")
+    failed = (
+        OutboxItem.objects.filter(
+            _of_records(keys), state=OutboxState.FAILED, kind=OutboxKind.CREATE
+        )
+        .select_related("integration__template")
+        .order_by("pk")
+    )
     for row in failed:
         again = outbox.write_row(
             integration=row.integration,
