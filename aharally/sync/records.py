@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable
@@ -64,31 +65,12 @@ def load_record(record_type: str, record_id: int, **annotations):
 
 def load_one(record_type: str, record_id: int, **annotations):
     """One record as `load_record` gives it, in one query: its tags' names ride along as
-    `tag_names_` (a send reads nothing else of them), so there is no second query for them.
-
-    The tags' subquery is written as SQL: composing it with the ORM cost more CPU than the
-    query itself, on every object a send creates.
-    """
+    `tag_names_` (a send reads nothing else of them), so there is no second query for them."""
     related, prefetch = RELATED[record_type]
     if prefetch != ["tags"]:
         return load_record(record_type, record_id, **annotations)
     model = model_for(record_type)
-    tags = model._meta.get_field("tags")
-    through = tags.remote_field.through._meta
-    tag = tags.related_model._meta
-    # As text on both (PostgreSQL's driver would decode a json value, SQLite's gives text).
-    aggregate = (
-        "JSON_AGG({})::text" if connection.vendor == "postgresql" else "JSON_GROUP_ARRAY({})"
-    )
-    quote = connection.ops.quote_name
-    # Identifiers from the models' metadata; no value of anyone's in it.
-    names = RawSQL(  # noqa: S611
-        f"SELECT {aggregate.format('t.' + quote('name'))} FROM {quote(tag.db_table)} t "  # noqa: S608
-        f"JOIN {quote(through.db_table)} m ON m.{quote(tags.m2m_reverse_name())} = t.{quote('id')} "
-        f"WHERE m.{quote(tags.m2m_column_name())} = {quote(model._meta.db_table)}.{quote('id')}",
-        [],
-        output_field=TextField(),
-    )
+    names = _tag_names(model, connection.vendor)
     # No ORDER BY (one row at most): composing the model's ordering cost as much CPU as the
     # rest of the query.
     record = _compiled_one(model, related, {"tag_names_": names, **annotations}).load(record_id)
@@ -97,6 +79,27 @@ def load_one(record_type: str, record_id: int, **annotations):
         # from them (a related manager, a queryset, a Tag each) cost more than the query.
         record.tag_names_ = json.loads(record.tag_names_ or "[]")
     return record
+
+
+@functools.lru_cache(maxsize=16)
+def _tag_names(model, vendor: str) -> RawSQL:
+    """The record's tags' names as a JSON array, a subquery written as SQL: composing it with
+    the ORM cost more CPU than the query itself, on every object a send creates. Built once a
+    model (RawSQL is never changed)."""
+    tags = model._meta.get_field("tags")
+    through = tags.remote_field.through._meta
+    tag = tags.related_model._meta
+    # As text on both (PostgreSQL's driver would decode a json value, SQLite's gives text).
+    aggregate = "JSON_AGG({})::text" if vendor == "postgresql" else "JSON_GROUP_ARRAY({})"
+    quote = connection.ops.quote_name
+    # Identifiers from the models' metadata; no value of anyone's in it.
+    return RawSQL(  # noqa: S611
+        f"SELECT {aggregate.format('t.' + quote('name'))} FROM {quote(tag.db_table)} t "  # noqa: S608
+        f"JOIN {quote(through.db_table)} m ON m.{quote(tags.m2m_reverse_name())} = t.{quote('id')} "
+        f"WHERE m.{quote(tags.m2m_column_name())} = {quote(model._meta.db_table)}.{quote('id')}",
+        [],
+        output_field=TextField(),
+    )
 
 
 # -- one record's query, composed once ----------------------------------------------------------
