@@ -58,8 +58,10 @@ lint: install var
 # on any database: the SQLite pass runs them, the PostgreSQL pass does not run them again.
 # Two pytest workers (pytest-xdist), a file each at a time: much of the suite waits on task
 # clusters and the sandbox, so two keep both cores busy. PYTEST_WORKERS=0 runs in one process.
+# The files marked long_running start first (tests/passes.py): pytest-xdist's own order (most
+# tests first) left them to the end, one worker running them alone for minutes.
 PYTEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST := $(PY) -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 pytest-sqlite: install
 	AHARALLY_TESTING=true $(PYTEST) -m "not postgres_only and not redis"

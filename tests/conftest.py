@@ -28,6 +28,19 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.sandbox_only)
 
 
+class _RunningOrder:
+    """The long-running files first (tests/passes.py): a plugin of its own, as a module holds
+    one implementation of a hook and the marking above must come first."""
+
+    @pytest.hookimpl(trylast=True)  # on what the -m selection kept
+    def pytest_collection_modifyitems(self, items) -> None:
+        items[:] = passes.in_running_order(items)
+
+
+def pytest_configure(config) -> None:
+    config.pluginmanager.register(_RunningOrder(), "aharally-running-order")
+
+
 @pytest.fixture(autouse=True)
 def _sandbox_only_never_uses_the_database(request):
     """A test marked sandbox_only by hand that uses aharally's database would skip the

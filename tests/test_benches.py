@@ -13,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.long_running
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
 

@@ -47,3 +47,25 @@ def test_the_postgresql_pass_leaves_the_sandbox_only_tests_to_the_sqlite_pass():
     assert f"-m {sqlite}" in makefile and f"-m {postgresql}" in makefile
     assert collected(sqlite.strip('"')) == set(files)
     assert collected(postgresql.strip('"')) == {files[1]}
+
+
+def test_the_long_running_files_start_first_and_each_file_stays_together():
+    """Collected as `make test` collects, the long-running file comes first though collected
+    last and with fewer tests; the others follow, most tests first, each file whole."""
+    files = [
+        "tests/rally/test_objects.py",
+        "tests/sync/test_mapping.py",
+        "tests/test_benches.py",  # long_running, one test
+    ]
+    answer = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "-m", "not postgres_only and not redis", *files],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    order = [line.split("::")[0] for line in answer.stdout.splitlines() if "::" in line]
+    runs = [file for n, file in enumerate(order) if n == 0 or order[n - 1] != file]
+    counts = {file: order.count(file) for file in files}
+    assert runs[0] == "tests/test_benches.py" and counts["tests/test_benches.py"] == 1
+    assert sorted(runs) == sorted(files)  # each file in one run of its tests
+    assert counts[runs[1]] >= counts[runs[2]]
+    assert "--no-loadscope-reorder" in (ROOT / "Makefile").read_text()

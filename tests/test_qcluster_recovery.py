@@ -20,7 +20,7 @@ from tests.sync.cluster import TaskCluster, process_tree
 from tests.sync.support import connect, rally_objects, token
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long_running]
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,11 @@ from tests.factories import make_feature
 from tests.sync.support import connect, rally_objects, token
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres_only,
+    pytest.mark.long_running,
+]
 
 FEATURES = 300
 CLUSTERS = 4

@@ -15,7 +15,11 @@ from django_q.models import Schedule, Task
 from aharally.sync.tasks import CATCH_UP_SCHEDULE_NAME, TICK_SCHEDULE_NAME
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres_only,
+    pytest.mark.long_running,
+]
 
 # Every cluster's scheduler looks at the schedules every 30 s (django_q.cluster.Sentinel.guard).
 SCHEDULER_CYCLE_S = 30

@@ -19,7 +19,7 @@ from tests.factories import make_feature
 from tests.sync.support import rally_objects, token
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long_running]
 
 FEATURES = 40
 

@@ -77,7 +77,7 @@ from tests.factories import make_feature, make_requirement, make_workspace
 from tests.sync.machine_discussion import DiscussionRules
 from tests.sync.support import connect, rally_objects, sandbox_client, scope_of, token
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long_running]
 
 EXAMPLES = int(os.environ.get("SYNC_MACHINE_EXAMPLES", "10"))
 STEPS = int(os.environ.get("SYNC_MACHINE_STEPS", "20"))

@@ -12,7 +12,7 @@ from tests.sandbox import RallySandbox
 from tests.sync.support import token
 from tests.sync.test_invariants_machine import SyncMachine
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long_running]
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from tests.sync.support import connect, sandbox_client, token
 from tests.sync.test_invariants_machine import FAULTS as MACHINE_FAULTS
 from tests.sync.test_invariants_machine import _hypothesis_settings
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long_running]
 
 EXAMPLES = int(os.environ.get("SYNC_MACHINE_EXAMPLES", "4"))
 STEPS = int(os.environ.get("SYNC_MACHINE_STEPS", "20"))

@@ -32,7 +32,7 @@ from tests.factories import make_feature, make_requirement
 from tests.sync.support import connect, sandbox_client, token
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.long_running]
 
 
 def registered_by_the_cluster(integration) -> None:
