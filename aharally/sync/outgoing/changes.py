@@ -92,13 +92,9 @@ def forward_taken(integration_id: int, record_type: str, changed: dict[int, list
             _enqueue_if_due(row)
 
 
-def sendable_changes(integration: Integration, record_type: str, changed) -> list[str]:
-    """Which of the changed fields this integration sends on an update."""
-    return _Sendable()(integration, record_type, changed)
-
-
 class _Sendable:
-    """`sendable_changes`, reading each integration's mappings once for many records."""
+    """Which of a record's changed fields an integration sends on an update, each
+    integration's mappings read once however many records are asked about."""
 
     def __init__(self) -> None:
         self._mapped: dict[tuple[int, str], set[str]] = {}
