@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-import requests
 from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 
 from aharally.rally.errors import RallyAuthError, RallyTransientError
@@ -136,43 +136,31 @@ Credential = ApiKey | OAuthToken
 
 
 def refresh_tokens(
-    session: requests.Session,
+    post: Callable[[str, str, dict[str, str]], Any],
     *,
     token_url: str,
     client_id: str,
     client_secret: str,
     refresh_token: str,
-    timeout: float | tuple[float, float],
-    verify: bool | str,
-    cert: tuple[str, str] | None,
     clock: Callable[[], float] = time.time,
 ) -> TokenSet:
     """Exchange a refresh token for new tokens at Rally's token endpoint.
 
     oauthlib builds the form body and parses (and validates) the answer; the POST goes
-    through our own session so it carries the same client certificate and CA bundle.
+    through the transport's own `post(url, body, headers)` (its answer has `status_code` and
+    `text`; it raises `RallyTransientError` when Rally can't be reached), so it carries the
+    same client certificate and CA bundle.
     Reference: https://rally1.rallydev.com/login/oauth2/token (grant_type=refresh_token).
     """
     oauth = WebApplicationClient(client_id)
     body = oauth.prepare_refresh_body(
         refresh_token=refresh_token, client_id=client_id, client_secret=client_secret
     )
-    try:
-        response = session.post(
-            token_url,
-            data=body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-            },
-            timeout=timeout,
-            verify=verify,
-            cert=cert,
-        )
-    except requests.RequestException as exc:
-        raise RallyTransientError(
-            f"Could not reach Rally's token endpoint: {type(exc).__name__}"
-        ) from exc
+    response = post(
+        token_url,
+        body,
+        {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+    )
     if response.status_code >= 500:
         raise RallyTransientError(
             f"Rally's token endpoint failed (HTTP {response.status_code})",

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import requests
-
 from aharally.rally.auth import Credential
 from aharally.rally.discussion import DiscussionMixin
 from aharally.rally.errors import RallyError, RallyValidationError, error_from_messages
@@ -87,11 +85,6 @@ class RallyClient(MetadataMixin, WebhooksMixin, DiscussionMixin):
             resolve=resolve,
         )
         self.workspace = _ref_path(workspace) if workspace is not None else None
-
-    @property
-    def session(self) -> requests.Session:
-        """The keep-alive session (tests hook it to count requests)."""
-        return self.transport.session
 
     @property
     def base_url(self) -> str:

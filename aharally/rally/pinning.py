@@ -1,9 +1,10 @@
-"""Connect to the address that was checked: a requests adapter that resolves through a guard.
+"""Connect to the address that was checked: connection pools that resolve through a guard.
 
 A destination check that resolves a name and then lets requests resolve it again can be
 beaten by DNS rebinding (a public answer for the check, an internal one for the connection).
-`PinnedAdapter` asks its ``resolve(host, port)`` for the one address to connect to, at
-connection time, and opens the socket to exactly that address; TLS still sends the name as
+`pinned_pool_classes` (the Rally client's transport) and `PinnedAdapter` (requests, for the
+wizard's checks and OAuth) ask ``resolve(host, port)`` for the one address to connect to, at
+connection time, and open the socket to exactly that address; TLS still sends the name as
 SNI and verifies the certificate against the name, and the Host header is the name.
 """
 
@@ -42,6 +43,22 @@ def _pinned(base: type[HTTPConnection], resolve: Resolver) -> type[HTTPConnectio
     return Pinned
 
 
+def pinned_pool_classes(resolve: Resolver) -> dict[str, type]:
+    """urllib3 pool classes, by scheme, whose connections go to the address `resolve` returns
+    (a PoolManager's `pool_classes_by_scheme`)."""
+    http = type(
+        "PinnedHTTPConnectionPool",
+        (HTTPConnectionPool,),
+        {"ConnectionCls": _pinned(HTTPConnection, resolve)},
+    )
+    https = type(
+        "PinnedHTTPSConnectionPool",
+        (HTTPSConnectionPool,),
+        {"ConnectionCls": _pinned(HTTPSConnection, resolve)},
+    )
+    return {"http": http, "https": https}
+
+
 class PinnedAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections go to the address ``resolve`` returns."""
 
@@ -51,17 +68,7 @@ class PinnedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
-        http = type(
-            "PinnedHTTPConnectionPool",
-            (HTTPConnectionPool,),
-            {"ConnectionCls": _pinned(HTTPConnection, self.resolve)},
-        )
-        https = type(
-            "PinnedHTTPSConnectionPool",
-            (HTTPSConnectionPool,),
-            {"ConnectionCls": _pinned(HTTPSConnection, self.resolve)},
-        )
-        self.poolmanager.pool_classes_by_scheme = {"http": http, "https": https}
+        self.poolmanager.pool_classes_by_scheme = pinned_pool_classes(self.resolve)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import requests
 import urllib3
 
 from aharally.rally.errors import RallyTransientError, error_from_messages
@@ -249,7 +248,7 @@ def open_stream(
 def _blocks(response) -> Iterator[bytes]:
     try:
         yield from response.iter_content(BLOCK)
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         raise RallyTransientError(
             f"Connection to Rally lost while reading its answer: {type(error).__name__}"
         ) from error

@@ -1,4 +1,9 @@
-"""HTTP to Rally: one keep-alive session, auth, TLS, the per-user cap, retries and envelopes.
+"""HTTP to Rally: a keep-alive connection pool, auth, TLS, the per-user cap, retries and
+envelopes.
+
+Requests go through urllib3's pool directly, not through `requests`: its per-request work
+(preparing the request, the adapter's look-ups, wrapping the answer) was a third of a
+create's client CPU, while a Transport's settings are fixed and it needs none of it.
 
 Retry rules: reads (GET) and deletes are retried with exponential backoff and jitter on
 5xx, 429 and connection failures, waiting at least what ``Retry-After`` asks. Writes
@@ -20,10 +25,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
 
+import certifi
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, SSLError
 
 from aharally.rally.auth import TOKEN_PATH, Credential, OAuthToken, refresh_tokens
 from aharally.rally.certificates import ClientCertificate, TemporaryClientCertificate
@@ -37,7 +44,7 @@ from aharally.rally.errors import (
     error_from_messages,
     error_from_status,
 )
-from aharally.rally.pinning import PinnedAdapter, Resolver
+from aharally.rally.pinning import Resolver, pinned_pool_classes
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +57,14 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 # Gateway errors on a write mean Rally may still have applied it (its 5-minute kill → 502/524).
 _WRITE_OUTCOME_UNKNOWN_STATUSES = frozenset({502, 504, 524})
 _HEADERS = {
+    "User-Agent": f"aharally/0.1 urllib3/{urllib3.__version__}",
     "Accept": "application/json",
+    # What urllib3 decodes (gzip, deflate; br and zstd when their modules are installed).
+    "Accept-Encoding": urllib3.util.make_headers(accept_encoding=True)["accept-encoding"],
     "X-RallyIntegrationName": "aharally",
     "X-RallyIntegrationVendor": "aharally",
     "X-RallyIntegrationVersion": "0.1",
-    "X-RallyIntegrationLibrary": "aharally.rally (python-requests)",
+    "X-RallyIntegrationLibrary": "aharally.rally (urllib3)",
 }
 # Called with (method, HTTP status or "error", seconds) after each request to Rally; the
 # metrics register here (aharally.observability.instruments) so this package needs no Django.
@@ -124,7 +134,6 @@ class Transport:
         shared_cap: SharedCap | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
-        session: requests.Session | None = None,
         resolve: Resolver | None = None,
     ) -> None:
         base_url = base_url.rstrip("/")
@@ -132,6 +141,9 @@ class Transport:
             raise ValueError(f"The Rally URL must start with https:// (got {base_url!r})")
         self.base_url = base_url
         self.wsapi_url = base_url + WSAPI_PATH
+        # A request names its target from the path on (a URL here always starts with this).
+        scheme, netloc, *_ = urlsplit(base_url)
+        self._origin = f"{scheme}://{netloc}"
         self.credential = credential
         self.client_certificate = client_certificate
         self.cert = (
@@ -139,10 +151,12 @@ class Transport:
             if client_certificate
             else None
         )
-        # Passed on every request. With no bundle of its own, the environment's
-        # (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), read once: see `trust_env` below.
+        # With no bundle of its own, the environment's (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), read
+        # once, as `requests` read it; else certifi's, as `requests` used.
         self.verify: bool | str = ca_bundle or _environment_ca_bundle() or True
         self.timeout = timeout
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self._timeout = urllib3.Timeout(connect=connect, read=read)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -152,19 +166,15 @@ class Transport:
         # The per-process semaphore caps this process; other processes (more workers, more
         # machines) use the same credential, so each request also holds a shared slot.
         self.shared_cap = shared_cap
-        self.session = session or requests.Session()
-        pool = {"pool_connections": 4, "pool_maxsize": max(max_concurrent, 10)}
-        # With `resolve`, every connection goes to the address it returns (checked there).
-        adapter = PinnedAdapter(resolve, **pool) if resolve else HTTPAdapter(**pool)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
-        self.session.headers.update(_HEADERS)
-        # The environment's proxies are read once, here, rather than by `requests` on every
-        # request (with the CA bundle above, and ~/.netrc, which a header credential never
-        # needs): they were read again for every create.
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        self.session.trust_env = False
-        self.proxies = dict(self.session.proxies)
+        self.resolve = resolve
+        # The environment's proxy for Rally, read once (as `requests` read it, ~/.netrc
+        # aside, which a header credential never needs).
+        self.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self.proxy = requests.utils.select_proxy(self.base_url, self.proxies)
+        self.http = self._pool_manager(max_concurrent)
+        # Without a proxy every request goes to the one pool of Rally's host, asked for once
+        # (the manager's look-up, by URL, on each request was a tenth of its CPU).
+        self._pool = None if self.proxy else self.http.connection_from_url(self.base_url)
         if (
             isinstance(credential, OAuthToken)
             and credential.refresh_function is None
@@ -173,8 +183,34 @@ class Transport:
         ):
             credential.refresh_function = self._refresh_tokens
 
+    def _pool_manager(self, max_concurrent: int) -> urllib3.PoolManager:
+        tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED" if self.verify else "CERT_NONE"}
+        if self.verify:
+            bundle = certifi.where() if self.verify is True else self.verify
+            tls["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
+        if self.cert:
+            tls["cert_file"], tls["key_file"] = self.cert
+        options = {
+            "num_pools": 4,
+            "maxsize": max(max_concurrent, 10),
+            "retries": False,
+            "timeout": self._timeout,
+            **tls,
+        }
+        if self.proxy:
+            # Through the proxy (a CONNECT tunnel for https): no pinning, the proxy connects.
+            user, password = requests.utils.get_auth_from_url(self.proxy)
+            headers = urllib3.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
+            return urllib3.ProxyManager(self.proxy, proxy_headers=headers, **options)
+        manager = urllib3.PoolManager(**options)
+        if self.resolve is not None:
+            # Every connection goes to the address `resolve` returns (checked there).
+            manager.pool_classes_by_scheme = pinned_pool_classes(self.resolve)
+        return manager
+
     def close(self) -> None:
-        self.session.close()
+        self.http.clear()
+        self._pool = None  # closed: a later request asks the manager, which opens another
         if isinstance(self.client_certificate, TemporaryClientCertificate):
             self.client_certificate.close()
 
@@ -191,15 +227,21 @@ class Transport:
         assert isinstance(self.credential, OAuthToken)
         with self._in_flight():
             return refresh_tokens(
-                self.session,
+                self._post_form,
                 token_url=self.base_url + TOKEN_PATH,
                 client_id=self.credential.client_id or "",
                 client_secret=self.credential.client_secret or "",
                 refresh_token=refresh_token,
-                timeout=self.timeout,
-                verify=self.verify,
-                cert=self.cert,
             )
+
+    def _post_form(self, url: str, body: str, headers: dict[str, str]) -> Answer:
+        """A form POSTed to Rally's OAuth endpoint (the token refresh), as any request is."""
+        try:
+            return self._urlopen("POST", url, body.encode(), {**_HEADERS, **headers}, stream=False)
+        except (HTTPError, OSError) as exc:
+            raise RallyTransientError(
+                f"Could not reach Rally's token endpoint: {_reason(exc)}"
+            ) from exc
 
     def send(
         self,
@@ -276,49 +318,48 @@ class Transport:
         token: str,
         *,
         stream: bool = False,
-    ) -> requests.Response:
-        headers = {**self.session.headers, "ZSESSIONID": token}
+    ) -> Answer:
+        headers = {**_HEADERS, "ZSESSIONID": token}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        # Prepared here and handed to the session's adapter, not through `Session.request`:
-        # its per-request merging of settings, cookies, hooks and redirects (none of which a
-        # Transport uses: its settings are fixed, a credential goes in a header, redirects
-        # are refused) cost a sixth of each request's CPU in aharally. No cookie goes back:
-        # Rally's answers set session cookies, which beside a key can fail as "Invalid key".
-        request = requests.PreparedRequest()
-        request.prepare(method=method, url=url, headers=headers, data=data, params=params)
-        adapter = self.session.get_adapter(url)
+        if params:
+            url += ("&" if "?" in url else "?") + _query(params)
+        body = None if data is None else data.encode()
+        # No cookie goes back: Rally's answers set session cookies, which beside a key can
+        # fail as "Invalid key". Redirects are refused (`_unwrap`), never followed.
         try:
             with self._in_flight(), _observed(method) as outcome:
-                response = adapter.send(
-                    request,
-                    timeout=self.timeout,
-                    verify=self.verify,
-                    cert=self.cert,
-                    proxies=self.proxies,
-                    # Streamed, the place in flight is given back once Rally's answer starts:
-                    # reading its body is not Rally's work, and the reader may pause.
-                    stream=stream,
-                )
-                if not stream:
-                    # Read whole here, as `Session.send` did: its connection goes back to the
-                    # pool before the place in flight does, so no request opens a new one.
-                    response.content  # noqa: B018 (reading the body is the point)
-                outcome.append(str(response.status_code))
-                return response
-        except requests.exceptions.SSLError as exc:
+                answer = self._urlopen(method, url, body, headers, stream=stream)
+                outcome.append(str(answer.status_code))
+                return answer
+        except SSLError as exc:
             raise RallyConfigError(_tls_message(exc, has_cert=self.cert is not None)) from exc
-        except requests.exceptions.ConnectTimeout as exc:
+        except (NewConnectionError, ConnectTimeoutError) as exc:
             # Nothing was sent: a transient error even for a write, never "outcome unknown".
             raise RallyTransientError(f"Could not connect to Rally: {_reason(exc)}") from exc
-        except requests.exceptions.ConnectionError as exc:
+        except (HTTPError, OSError) as exc:
             if _never_connected(exc):
                 raise RallyTransientError(f"Could not connect to Rally: {_reason(exc)}") from exc
             if self.cert is None and _looks_like_client_cert_demand(exc):
                 raise RallyConfigError(_tls_message(exc, has_cert=False)) from exc
+            if isinstance(exc, urllib3.exceptions.TimeoutError):
+                raise self._lost(method, f"Rally did not answer in time: {_reason(exc)}") from exc
             raise self._lost(method, f"Connection to Rally lost: {_reason(exc)}") from exc
-        except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise self._lost(method, f"Rally did not answer in time: {_reason(exc)}") from exc
+
+    def _urlopen(self, method: str, url: str, body, headers, *, stream: bool) -> Answer:
+        """One HTTP exchange (tests count them here). Not streamed, the answer is read whole
+        here, so its connection goes back to the pool before the place in flight does and the
+        next request never opens another; streamed, the place is given back once Rally's
+        answer starts: reading its body is not Rally's work, and the reader may pause."""
+        options = {"redirect": False, "preload_content": not stream}
+        if self._pool is None:
+            raw = self.http.urlopen(method, url, body=body, headers=headers, **options)
+        else:
+            target = url[len(self._origin) :]
+            raw = self._pool.urlopen(
+                method, target, body=body, headers=headers, assert_same_host=False, **options
+            )
+        return Answer(raw)
 
     @contextlib.contextmanager
     def _in_flight(self) -> Iterator[None]:
@@ -338,7 +379,7 @@ class Transport:
             f"{message}. The {method} may have been applied; look before sending it again."
         )
 
-    def _unwrap(self, response: requests.Response, *, idempotent: bool) -> tuple[str, dict]:
+    def _unwrap(self, response: Answer, *, idempotent: bool) -> tuple[str, dict]:
         status = response.status_code
         payload = _json_or_none(response)
         if 300 <= status < 400:
@@ -373,6 +414,45 @@ class Transport:
         return root, content
 
 
+class Answer:
+    """Rally's answer to one request: its status, headers and body (read whole unless
+    streamed: then `iter_content`, and `close` when done)."""
+
+    __slots__ = ("headers", "raw", "status_code")
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = raw.headers
+
+    @property
+    def content(self) -> bytes:
+        return self.raw.data
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def iter_content(self, size: int) -> Iterator[bytes]:
+        return self.raw.stream(size, decode_content=True)
+
+    def close(self) -> None:
+        # As `requests` closes one: unread, its connection is dropped, never reused.
+        self.raw.close()
+        self.raw.release_conn()
+
+
+def _query(params: Mapping[str, Any]) -> str:
+    """The query string of `params`, encoded as `requests` encodes them: a list gives the key
+    once for each value; None leaves the key out."""
+    pairs = []
+    for key, values in params.items():
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+            values = [values]
+        pairs += [(key, value) for value in values if value is not None]
+    return urlencode(pairs)
+
+
 @contextlib.contextmanager
 def _observed(method: str):
     """Time one request (inside the cap: waiting for a slot is not Rally's latency)."""
@@ -393,7 +473,7 @@ def _environment_ca_bundle() -> str | None:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 
-def _raise_for_json_status(response: requests.Response) -> Any:
+def _raise_for_json_status(response: Answer) -> Any:
     status = response.status_code
     payload = _json_or_none(response)
     if status < 300:
@@ -411,7 +491,7 @@ def _raise_for_json_status(response: requests.Response) -> Any:
     )
 
 
-def _json_or_none(response: requests.Response) -> Any:
+def _json_or_none(response: Answer) -> Any:
     # Parsed from the bytes: `response.json()` decodes them to a str first, a second copy of
     # a catch-up's page (megabytes) held while it is parsed.
     try:

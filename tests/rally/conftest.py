@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -57,29 +58,25 @@ class SandboxAdmin:
 
 
 class RequestLog:
-    """Every HTTP request a client's session sent, counted at its transport adapter.
+    """Every HTTP request a client sent, counted where its transport hands it to urllib3.
 
-    Counting at the adapter (not a response hook) also counts requests that never got an
-    answer, such as one whose connection was dropped.
+    Counting there (not at the answer) also counts requests that never got an answer, such
+    as one whose connection was dropped.
     """
 
     def __init__(self, client: RallyClient) -> None:
         self.sent: list[tuple[str, str]] = []
         self.statuses: list[int] = []
-        wrapped: set[int] = set()
-        for prefix in ("http://", "https://"):
-            adapter = client.session.get_adapter(prefix + "rally.invalid/")
-            if id(adapter) in wrapped:
-                continue
-            wrapped.add(id(adapter))
-            adapter.send = self._counting(adapter.send)
+        transport = client.transport
+        transport._urlopen = self._counting(transport._urlopen)
 
-    def _counting(self, send):
-        def counted(request, *args, **kwargs):
-            self.sent.append((request.method, request.path_url))
-            response = send(request, *args, **kwargs)
-            self.statuses.append(response.status_code)
-            return response
+    def _counting(self, urlopen):
+        def counted(method, url, *args, **kwargs):
+            split = urlsplit(url)
+            self.sent.append((method, split.path + (f"?{split.query}" if split.query else "")))
+            answer = urlopen(method, url, *args, **kwargs)
+            self.statuses.append(answer.status_code)
+            return answer
 
         return counted
 

@@ -3,6 +3,7 @@ opens."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+import requests
 
 from aharally.rally import ApiKey
 from aharally.rally.transport import Transport
@@ -80,3 +82,64 @@ def test_requests_at_the_cap_reuse_their_connections_and_open_no_more(slow_bodie
     assert roots == ["QueryResult"] * 24
     assert len(_SlowBodiedRally.seen) == 24
     assert len(_SlowBodiedRally.connections) <= 3, _SlowBodiedRally.connections
+
+
+class _EchoingRally(BaseHTTPRequestHandler):
+    """Answers every request with a WSAPI result naming the request target it received,
+    compressed when the request accepts gzip, as Rally compresses its answers."""
+
+    protocol_version = "HTTP/1.1"
+    compressed: list[str] = []
+
+    def do_GET(self):
+        body = json.dumps({"QueryResult": {"Errors": [], "Warnings": [], "Target": self.path}})
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            data = gzip.compress(data)
+            type(self).compressed.append(self.path)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"query": '((Name = "a b") AND (Notes contains "50%"))', "fetch": "ObjectID,Name"},
+        {"fetch": ["ObjectID", "FormattedID"], "start": None, "pagesize": 200},
+        {"query": '(Name = "Café ünïcode & co")', "shallowFetch": True},
+    ],
+)
+def test_a_querys_parameters_reach_rally_as_requests_would_have_sent_them(params):
+    """The transport builds its URLs itself (not through `requests`): the target Rally
+    receives is the one `requests` prepares for the same parameters, and a compressed answer
+    is read as it was."""
+    _EchoingRally.compressed = []
+    with serving(_EchoingRally) as url:
+        transport = Transport(url, ApiKey("_TheKey"))
+        try:
+            _root, content = transport.send("GET", "hierarchicalrequirement", params=params)
+        finally:
+            transport.close()
+    wsapi = url + "/slm/webservice/v2.0/hierarchicalrequirement"
+    expected = requests.Request("GET", wsapi, params=params).prepare().path_url
+    assert content["Target"] == expected
+    assert _EchoingRally.compressed == [expected]
+
+
+def test_a_closed_transport_that_is_asked_again_opens_a_new_connection():
+    with serving(_EchoingRally) as url:
+        transport = Transport(url, ApiKey("_TheKey"))
+        try:
+            transport.send("GET", "defect")
+            transport.close()
+            root, content = transport.send("GET", "defect", params={"start": 1})
+        finally:
+            transport.close()
+    assert (root, content["Target"]) == ("QueryResult", "/slm/webservice/v2.0/defect?start=1")
