@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, models, router
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 # Parameters a statement: under SQLite's historic bound of 999, whatever the build allows.
@@ -107,10 +108,11 @@ def update_each(objects: Sequence, fields: Sequence[str]) -> int:
     return statements
 
 
-def insert_each(model, rows: Sequence[dict]) -> int:
+def insert_each(model, rows: Sequence[dict], *, ignore_conflicts: bool = False) -> int:
     """INSERT `rows` (dicts of attribute names, e.g. `workspace_id`) into `model`'s table;
     statements run. A field a row leaves out gets its default (`auto_now_add`: now); the
-    auto primary key is the database's. Nothing of `save()` runs, as with `bulk_create`."""
+    auto primary key is the database's. Nothing of `save()` runs, as with `bulk_create`;
+    `ignore_conflicts` skips a row a unique constraint refuses, as `bulk_create`'s does."""
     if not rows:
         return 0
     using = router.db_for_write(model)
@@ -131,6 +133,9 @@ def insert_each(model, rows: Sequence[dict]) -> int:
     preparers = [(f.attname, _preparer(f, connection)) for f in fields]
     columns = ", ".join(quote(f.column) for f in fields)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    insert = connection.ops.insert_statement(on_conflict=on_conflict)
+    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)
     batch = max(1, MAX_PARAMS // len(fields))
     statements = 0
     with connection.cursor() as cursor:
@@ -143,7 +148,7 @@ def insert_each(model, rows: Sequence[dict]) -> int:
             ]
             values = ", ".join([placeholders] * len(chunk))
             # Only quoted table and column names are spliced in; every value is a parameter.
-            sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {values}"  # noqa: S608
+            sql = f"{insert} {quote(opts.db_table)} ({columns}) VALUES {values} {suffix}"
             cursor.execute(sql, params)
             statements += 1
     return statements

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from aharally.records.models import Requirement
+from aharally.records.rows import insert_each
 from aharally.sync.models import (
     OPEN_STATES,
     Link,
@@ -93,18 +94,18 @@ def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> N
         # A requirement given an open row since the query above (a person sent it, on
         # PostgreSQL; SQLite's write lock is held) keeps that row, which creates it: a
         # conflict here is skipped, never an error that would undo the feature's link.
-        OutboxItem.objects.bulk_create(
+        insert_each(
+            OutboxItem,
             [
-                OutboxItem(
+                {
                     **mine,
-                    record_id=pk,
-                    kind=OutboxKind.CREATE,
-                    fields=[],
-                    state=OutboxState.QUEUED,
-                    job_id=row.job_id,
-                    created_by_id=row.created_by_id,
-                    from_parent=True,
-                )
+                    "record_id": pk,
+                    "kind": OutboxKind.CREATE,
+                    "state": OutboxState.QUEUED,
+                    "job_id": row.job_id,
+                    "created_by_id": row.created_by_id,
+                    "from_parent": True,
+                }
                 for pk in fresh
             ],
             ignore_conflicts=True,
