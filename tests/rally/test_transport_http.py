@@ -143,3 +143,19 @@ def test_a_closed_transport_that_is_asked_again_opens_a_new_connection():
         finally:
             transport.close()
     assert (root, content["Target"]) == ("QueryResult", "/slm/webservice/v2.0/defect?start=1")
+
+
+def test_through_the_environments_proxy_a_request_names_rallys_url_in_full(monkeypatch):
+    """With HTTP_PROXY set, the request goes to the proxy, which is asked for Rally's URL in
+    full (the proxy connects to Rally, not the transport)."""
+    with serving(_EchoingRally) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("http_proxy", proxy)
+        transport = Transport("http://rally.invalid", ApiKey("_TheKey"))
+        try:
+            _root, content = transport.send("GET", "defect", params={"pagesize": 1})
+        finally:
+            transport.close()
+    assert content["Target"] == "http://rally.invalid/slm/webservice/v2.0/defect?pagesize=1"
