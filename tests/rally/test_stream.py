@@ -184,3 +184,38 @@ def test_a_query_asked_ahead_starts_with_that_page_and_then_follows_the_last_pag
     assert asked_when == [2]  # the second page of the first query was in when it was called
     paths = [path.split("?")[0].rsplit("/", 1)[-1] for path in _Rally.requests]
     assert paths == ["hierarchicalrequirement"] * 2 + ["defect"] * 2 + ["task"]
+
+
+class _KeepAliveRally(_Rally):
+    """The same pages, whole, over keep-alive connections (as Rally's): which connection
+    each page came on."""
+
+    protocol_version = "HTTP/1.1"
+    ports: list[int] = []
+
+    def do_GET(self):
+        self.ports.append(self.client_address[1])
+        super().do_GET()
+
+
+def test_pages_read_whole_come_on_one_connection():
+    """A page read to its end gives its connection back to the pool, open: the next page, and
+    the next query, are asked for on it (a new connection is a TLS handshake with Rally)."""
+    _KeepAliveRally.ports = []
+    _Rally.broken.update({"1", "21"})  # whole answers only
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveRally)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with RallyClient(
+            f"http://127.0.0.1:{server.server_port}", credential=ApiKey("_test")
+        ) as client:
+            for _ in range(2):
+                query = client.query("HierarchicalRequirement", page_size=20)
+                pages = [[o.object_id for o in page.objects()] for page in query.streamed_pages()]
+                assert pages == [list(range(1, 21)), list(range(21, 31))]
+            assert client.query("Task", page_size=20).first() is not None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(_KeepAliveRally.ports) == 5
+    assert len(set(_KeepAliveRally.ports)) == 1, _KeepAliveRally.ports
