@@ -350,3 +350,106 @@ def test_a_bulk_change_queues_an_update_for_each_linked_feature_and_retries_fail
     assert {tuple(row.fields) for row in updates} == {("status",)}
     refused.refresh_from_db()
     assert refused.state == OutboxState.QUEUED and refused.error_message == ""
+
+
+def _linked_status_queries(client, cast, integration, count: int, status) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_link
+
+    features = [make_feature(cast.workspace, name=f"Linked {count}.{n}") for n in range(count)]
+    for feature in features:
+        make_link(integration, feature, rally_oid=100_000 + feature.pk)
+    data = {"action": "status", "ids": [f.pk for f in features], "status-status": status.pk}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(bulk_url(cast.workspace), data)
+    assert messages_of(response)[-1] == f"Set {count} features to {status.name}"
+    return len(queries)
+
+
+def test_setting_the_status_of_thirty_linked_features_costs_the_queries_of_three(
+    client, cast, board
+):
+    """Each linked feature's change becomes its update row, all of them in one INSERT (and
+    open rows merged into in one UPDATE), not a few statements a card."""
+    from aharally.integrations.models import FieldMapping
+    from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
+    from tests.integrations.builders import configured_integration
+
+    integration = configured_integration(cast.workspace)
+    FieldMapping.objects.create(
+        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
+        field="status",
+        rally_field="State",
+    )
+    statuses = WorkflowStatus.objects.filter(
+        workspace=cast.workspace, record_type=RecordType.FEATURE
+    )
+    shipped, started = statuses.get(name="Shipped"), statuses.get(name="In development")
+    client.force_login(cast.contributor)
+    _linked_status_queries(client, cast, integration, 2, started)  # warm
+    thirty = _linked_status_queries(client, cast, integration, 30, shipped)
+    assert thirty == _linked_status_queries(client, cast, integration, 3, started)
+    rows = OutboxItem.objects.filter(kind=OutboxKind.UPDATE, integration=integration)
+    assert rows.count() == 35
+    assert {(tuple(r.fields), r.state, r.created_by_id) for r in rows} == {
+        (("status",), OutboxState.QUEUED, cast.contributor.pk)
+    }
+
+
+def test_a_bulk_change_joins_the_open_rows_of_linked_features_as_one_edit_would(
+    client, cast, board
+):
+    """A failed update is tried again with the new field joined to it; one left waiting for
+    approval goes now that the integration sends without it, the field joined; a feature
+    with no row gets a new one."""
+    from aharally.integrations.models import FieldMapping
+    from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
+    from tests.factories import make_link
+    from tests.integrations.builders import configured_integration
+
+    _release_1, release_2, lot, _staying = board
+    integration = configured_integration(cast.workspace)
+    FieldMapping.objects.create(
+        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
+        field="release",
+        rally_field="Release",
+    )
+    for n, feature in enumerate(lot):
+        make_link(integration, feature, rally_oid=9100 + n)
+    failed = OutboxItem.objects.create(
+        integration=integration,
+        record_type=RecordType.FEATURE,
+        record_id=lot[0].pk,
+        kind=OutboxKind.UPDATE,
+        fields=["name"],
+        state=OutboxState.FAILED,
+        attempts=5,
+        error_kind="validation",
+        error_message="Rally refused it",
+    )
+    waiting = OutboxItem.objects.create(
+        integration=integration,
+        record_type=RecordType.FEATURE,
+        record_id=lot[1].pk,
+        kind=OutboxKind.UPDATE,
+        fields=["status"],
+        state=OutboxState.AWAITING_APPROVAL,
+    )
+    client.force_login(cast.contributor)
+    response = client.post(bulk_url(cast.workspace), move_data(lot, release_2))
+    assert messages_of(response) == ["Moved 3 features to Release 2"]
+    failed.refresh_from_db()
+    assert (failed.state, failed.fields, failed.attempts, failed.error_message) == (
+        OutboxState.QUEUED,
+        ["name", "release"],
+        0,
+        "",
+    )
+    assert failed.updated_at > failed.created_at
+    waiting.refresh_from_db()
+    assert (waiting.state, waiting.fields) == (OutboxState.QUEUED, ["release", "status"])
+    (new,) = OutboxItem.objects.filter(record_id=lot[2].pk)
+    assert (new.kind, new.state, new.fields) == (OutboxKind.UPDATE, OutboxState.QUEUED, ["release"])
+    assert OutboxItem.objects.count() == 3

@@ -27,19 +27,16 @@ def on_records_saved(*, saved, user, source, created) -> None:
     changed_of = {(record.record_type, record.pk): changed for record, changed in saved}
     _retry_failed_sends(changed_of, user=user)
     sendable = _Sendable()
+    changes = []
     for link in _links_of(changed_of):
         changed = changed_of[(link.record_type, link.record_id)]
         fields = sendable(link.integration, link.record_type, changed)
-        if not fields:
-            continue
-        row = outbox.queue_change(
-            integration=link.integration,
-            record_type=link.record_type,
-            record_id=link.record_id,
-            fields=fields,
-            user=user,
-        )
-        _enqueue_if_due(row)
+        if fields:
+            changes.append(
+                outbox.Change(link.integration, link.record_type, link.record_id, fields)
+            )
+    for integration_id in outbox.queue_changes(changes, user=user):
+        enqueue.drain_on_commit(integration_id)
 
 
 def _of_records(keys) -> Q:
@@ -77,19 +74,15 @@ def forward_taken(integration_id: int, record_type: str, changed: dict[int, list
         return
     origin = Integration.objects.select_related("template").get(pk=integration_id).rally_site
     sendable = _Sendable()
+    changes = []
     for link in others:
         if link.integration.rally_site == origin:
             continue  # the Rally the change came from (a record has one link into a Rally)
         fields = sendable(link.integration, record_type, changed[link.record_id])
         if fields:
-            row = outbox.queue_change(
-                integration=link.integration,
-                record_type=record_type,
-                record_id=link.record_id,
-                fields=fields,
-                user=None,
-            )
-            _enqueue_if_due(row)
+            changes.append(outbox.Change(link.integration, record_type, link.record_id, fields))
+    for due in outbox.queue_changes(changes, user=None):
+        enqueue.drain_on_commit(due)
 
 
 class _Sendable:

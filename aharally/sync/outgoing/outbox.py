@@ -9,14 +9,17 @@ several changes that wait together go out as one update.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aharally.integrations.models import Integration, OutgoingMode
+from aharally.records.rows import insert_each, update_each
 from aharally.sync import history
 from aharally.sync.enqueue import drain_on_commit
 from aharally.sync.models import (
@@ -266,10 +269,6 @@ def queue_change(
     *, integration: Integration, record_type: str, record_id: int, fields: list[str], user
 ) -> OutboxItem:
     """An edit of a linked record's mapped fields becomes (or joins) an update row."""
-    quiet = None
-    if RICH_TEXT_FIELDS & set(fields):
-        seconds = settings.SYNC_RICH_TEXT_QUIET_SECONDS
-        quiet = timezone.now() + timedelta(seconds=seconds) if seconds else None
     row = write_row(
         integration=integration,
         record_type=record_type,
@@ -277,9 +276,121 @@ def queue_change(
         kind=OutboxKind.UPDATE,
         fields=fields,
         user=user,
-        not_before=quiet,
+        not_before=_quiet_until(fields),
     )
     return row
+
+
+def _quiet_until(fields) -> datetime | None:
+    """When a change of rich text may go (it waits for the typing to stop), or None."""
+    seconds = settings.SYNC_RICH_TEXT_QUIET_SECONDS
+    if seconds and RICH_TEXT_FIELDS & set(fields):
+        return timezone.now() + timedelta(seconds=seconds)
+    return None
+
+
+@dataclass(frozen=True)
+class Change:
+    """An edit of one linked record, for one integration: the mapped fields it changed."""
+
+    integration: Integration
+    record_type: str
+    record_id: int
+    fields: list[str]
+
+
+def queue_changes(changes: Sequence[Change], *, user) -> set[int]:
+    """`queue_change` for the records of one edit (a bulk move of a thousand linked cards) in
+    a few statements whatever their number: their open rows read in one query, merged into in
+    one UPDATE, the new rows written in one INSERT. Returns the integrations with a row due
+    now (their drains to enqueue).
+
+    Rows written meanwhile by another transaction (PostgreSQL; SQLite's write lock is held)
+    make the INSERT fail: those changes then go the one-at-a-time way, which merges into them.
+    """
+    if not changes:
+        return set()
+    with transaction.atomic():
+        found = _open_rows_of(changes)
+        merged, fresh = [], []
+        for change in changes:
+            row = found.get((change.integration.pk, change.record_type, change.record_id))
+            if row is None:
+                fresh.append(change)
+            else:
+                _merge(row, change, state=_initial_state(change.integration))
+                merged.append(row)
+        update_each(merged, _MERGED_FIELDS)
+        due = {row.integration_id for row in merged if _is_due(row.state, row.not_before)}
+        try:
+            with transaction.atomic():
+                insert_each(OutboxItem, [_new_update(change, user) for change in fresh])
+        except IntegrityError:
+            for change in fresh:
+                row = queue_change(
+                    integration=change.integration,
+                    record_type=change.record_type,
+                    record_id=change.record_id,
+                    fields=change.fields,
+                    user=user,
+                )
+                if _is_due(row.state, row.not_before):
+                    due.add(row.integration_id)
+        else:
+            due |= {
+                change.integration.pk
+                for change in fresh
+                if _is_due(_initial_state(change.integration), _quiet_until(change.fields))
+            }
+    return due
+
+
+_MERGED_FIELDS = [
+    "fields", "state", "error_kind", "error_message", "attempts", "not_before", "updated_at",
+]  # fmt: skip
+
+
+def _open_rows_of(changes: Sequence[Change]) -> dict[tuple[int, str, int], OutboxItem]:
+    wanted: dict[tuple[int, str], list[int]] = {}
+    for change in changes:
+        wanted.setdefault((change.integration.pk, change.record_type), []).append(change.record_id)
+    which = Q(pk__in=[])
+    for (integration_id, record_type), record_ids in wanted.items():
+        which |= Q(integration_id=integration_id, record_type=record_type, record_id__in=record_ids)
+    rows = OutboxItem.objects.select_for_update().filter(which, state__in=OPEN_STATES)
+    return {(row.integration_id, row.record_type, row.record_id): row for row in rows}
+
+
+def _merge(row: OutboxItem, change: Change, *, state: str) -> None:
+    """An update joining the record's open row, as `write_row` merges one."""
+    row.fields = sorted(set(row.fields) | set(change.fields))
+    row.updated_at = timezone.now()  # as `save()` stamps it
+    if row.state == OutboxState.FAILED:
+        row.state = state
+        row.error_kind, row.error_message = "", ""
+        row.attempts = 0
+    if state == OutboxState.QUEUED and row.state == OutboxState.AWAITING_APPROVAL:
+        row.state = state
+    quiet = _quiet_until(change.fields)
+    if quiet is not None and (row.not_before is None or quiet > row.not_before):
+        row.not_before = quiet
+
+
+def _new_update(change: Change, user) -> dict:
+    return {
+        "integration_id": change.integration.pk,
+        "record_type": change.record_type,
+        "record_id": change.record_id,
+        "kind": OutboxKind.UPDATE,
+        "fields": sorted(set(change.fields)),
+        "state": _initial_state(change.integration),
+        "created_by_id": user.pk if user is not None else None,
+        "not_before": _quiet_until(change.fields),
+    }
+
+
+def _is_due(state: str, not_before) -> bool:
+    return state == OutboxState.QUEUED and not_before is None
 
 
 # -- claiming, in the cluster ------------------------------------------------------------------
