@@ -309,23 +309,30 @@ def test_moving_thirty_features_costs_the_queries_of_moving_three(client, cast, 
     assert _move_queries(client, cast, 30, release_1) == _move_queries(client, cast, 3, release_2)
 
 
+def _integration_sending(cast, field: str, rally_field: str):
+    """An integration of the workspace that sends a feature's `field` to Rally."""
+    from aharally.integrations.models import FieldMapping
+    from tests.integrations.builders import configured_integration
+
+    integration = configured_integration(cast.workspace)
+    FieldMapping.objects.create(
+        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
+        field=field,
+        rally_field=rally_field,
+    )
+    return integration
+
+
 def test_a_bulk_change_queues_an_update_for_each_linked_feature_and_retries_failed_creates(
     client, cast, board
 ):
     """The sync hears the features of a bulk action together: the linked ones get their
     change queued, a refused create is tried again, the others queue nothing."""
-    from aharally.integrations.models import FieldMapping
     from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
     from tests.factories import make_link
-    from tests.integrations.builders import configured_integration
 
     _release_1, _release_2, lot, staying = board
-    integration = configured_integration(cast.workspace)
-    FieldMapping.objects.create(
-        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
-        field="status",
-        rally_field="State",
-    )
+    integration = _integration_sending(cast, "status", "State")
     make_link(integration, lot[0], rally_oid=9001)
     make_link(integration, lot[2], rally_oid=9002)
     refused = OutboxItem.objects.create(
@@ -373,16 +380,9 @@ def test_setting_the_status_of_thirty_linked_features_costs_the_queries_of_three
 ):
     """Each linked feature's change becomes its update row, all of them in one INSERT (and
     open rows merged into in one UPDATE), not a few statements a card."""
-    from aharally.integrations.models import FieldMapping
     from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
-    from tests.integrations.builders import configured_integration
 
-    integration = configured_integration(cast.workspace)
-    FieldMapping.objects.create(
-        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
-        field="status",
-        rally_field="State",
-    )
+    integration = _integration_sending(cast, "status", "State")
     statuses = WorkflowStatus.objects.filter(
         workspace=cast.workspace, record_type=RecordType.FEATURE
     )
@@ -404,39 +404,32 @@ def test_a_bulk_change_joins_the_open_rows_of_linked_features_as_one_edit_would(
     """A failed update is tried again with the new field joined to it; one left waiting for
     approval goes now that the integration sends without it, the field joined; a feature
     with no row gets a new one."""
-    from aharally.integrations.models import FieldMapping
     from aharally.sync.models import OutboxItem, OutboxKind, OutboxState
     from tests.factories import make_link
-    from tests.integrations.builders import configured_integration
 
     _release_1, release_2, lot, _staying = board
-    integration = configured_integration(cast.workspace)
-    FieldMapping.objects.create(
-        record_mapping=integration.record_mappings.get(record_type=RecordType.FEATURE),
-        field="release",
-        rally_field="Release",
-    )
+    integration = _integration_sending(cast, "release", "Release")
     for n, feature in enumerate(lot):
         make_link(integration, feature, rally_oid=9100 + n)
-    failed = OutboxItem.objects.create(
-        integration=integration,
-        record_type=RecordType.FEATURE,
-        record_id=lot[0].pk,
-        kind=OutboxKind.UPDATE,
+
+    def update_row(feature, **fields):
+        return OutboxItem.objects.create(
+            integration=integration,
+            record_type=RecordType.FEATURE,
+            record_id=feature.pk,
+            kind=OutboxKind.UPDATE,
+            **fields,
+        )
+
+    failed = update_row(
+        lot[0],
         fields=["name"],
         state=OutboxState.FAILED,
         attempts=5,
         error_kind="validation",
         error_message="Rally refused it",
     )
-    waiting = OutboxItem.objects.create(
-        integration=integration,
-        record_type=RecordType.FEATURE,
-        record_id=lot[1].pk,
-        kind=OutboxKind.UPDATE,
-        fields=["status"],
-        state=OutboxState.AWAITING_APPROVAL,
-    )
+    waiting = update_row(lot[1], fields=["status"], state=OutboxState.AWAITING_APPROVAL)
     client.force_login(cast.contributor)
     response = client.post(bulk_url(cast.workspace), move_data(lot, release_2))
     assert messages_of(response) == ["Moved 3 features to Release 2"]

@@ -177,7 +177,5 @@ def _retry_failed_sends(keys, *, user) -> None:
 
 
 def _enqueue_if_due(row: OutboxItem) -> None:
-
-    if row.state == OutboxState.QUEUED and row.not_before is None:
-        integration_id = row.integration_id
-        enqueue.drain_on_commit(integration_id)
+    if outbox.is_due(row.state, row.not_before):
+        enqueue.drain_on_commit(row.integration_id)

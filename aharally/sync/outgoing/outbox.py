@@ -121,25 +121,10 @@ def write_row(
                     )
             except IntegrityError:
                 continue  # another transaction wrote the open row first: merge into it
-        if row.kind == OutboxKind.UPDATE and kind == OutboxKind.CREATE:
-            row.kind = OutboxKind.CREATE
-        row.fields = sorted(set(row.fields) | set(fields))
-        row.cascade = row.cascade or cascade
-        if job is not None:
-            row.job = job
-        if row.state == OutboxState.FAILED:
-            # A failed change is tried again once the record changes (or is sent again).
-            row.state = state
-            row.error_kind, row.error_message = "", ""
-            row.attempts = 0
-        if state == OutboxState.QUEUED and row.state == OutboxState.AWAITING_APPROVAL:
-            row.state = state
-        if not_before is not None and (row.not_before is None or not_before > row.not_before):
-            row.not_before = not_before
-        elif not_before is None and (
-            kind == OutboxKind.CREATE or (send_now and not row.error_kind)
-        ):
-            row.not_before = None
+        _merge(
+            row, kind=kind, fields=fields, cascade=cascade, job=job, state=state,
+            not_before=not_before, send_now=send_now,
+        )  # fmt: skip
         try:
             with transaction.atomic():
                 row.save()
@@ -147,6 +132,27 @@ def write_row(
             continue  # a create of the record got under way meanwhile: look again
         return row
     raise SyncError("The record changed while it was being queued; try again.")
+
+
+def _merge(row: OutboxItem, *, kind, fields, cascade, job, state, not_before, send_now) -> None:
+    """A change joining the record's open row (not saved)."""
+    if row.kind == OutboxKind.UPDATE and kind == OutboxKind.CREATE:
+        row.kind = OutboxKind.CREATE
+    row.fields = sorted(set(row.fields) | set(fields))
+    row.cascade = row.cascade or cascade
+    if job is not None:
+        row.job = job
+    if row.state == OutboxState.FAILED:
+        # A failed change is tried again once the record changes (or is sent again).
+        row.state = state
+        row.error_kind, row.error_message = "", ""
+        row.attempts = 0
+    if state == OutboxState.QUEUED and row.state == OutboxState.AWAITING_APPROVAL:
+        row.state = state
+    if not_before is not None and (row.not_before is None or not_before > row.not_before):
+        row.not_before = not_before
+    elif not_before is None and (kind == OutboxKind.CREATE or (send_now and not row.error_kind)):
+        row.not_before = None
 
 
 @transaction.atomic
@@ -318,13 +324,19 @@ def queue_changes(changes: Sequence[Change], *, user) -> set[int]:
             if row is None:
                 fresh.append(change)
             else:
-                _merge(row, change, state=_initial_state(change.integration))
+                _merge(
+                    row, kind=OutboxKind.UPDATE, fields=change.fields, cascade=False, job=None,
+                    state=_initial_state(change.integration),
+                    not_before=_quiet_until(change.fields), send_now=False,
+                )  # fmt: skip
+                row.updated_at = timezone.now()  # as `save()` stamps it
                 merged.append(row)
         update_each(merged, _MERGED_FIELDS)
-        due = {row.integration_id for row in merged if _is_due(row.state, row.not_before)}
+        due = {row.integration_id for row in merged if is_due(row.state, row.not_before)}
+        new = [_new_update(change, user) for change in fresh]
         try:
             with transaction.atomic():
-                insert_each(OutboxItem, [_new_update(change, user) for change in fresh])
+                insert_each(OutboxItem, new)
         except IntegrityError:
             for change in fresh:
                 row = queue_change(
@@ -334,17 +346,14 @@ def queue_changes(changes: Sequence[Change], *, user) -> set[int]:
                     fields=change.fields,
                     user=user,
                 )
-                if _is_due(row.state, row.not_before):
+                if is_due(row.state, row.not_before):
                     due.add(row.integration_id)
         else:
-            due |= {
-                change.integration.pk
-                for change in fresh
-                if _is_due(_initial_state(change.integration), _quiet_until(change.fields))
-            }
+            due |= {row["integration_id"] for row in new if is_due(row["state"], row["not_before"])}
     return due
 
 
+# What `_merge` changes of an update's open row (its kind, cascade and job stay as they are).
 _MERGED_FIELDS = [
     "fields", "state", "error_kind", "error_message", "attempts", "not_before", "updated_at",
 ]  # fmt: skip
@@ -361,21 +370,6 @@ def _open_rows_of(changes: Sequence[Change]) -> dict[tuple[int, str, int], Outbo
     return {(row.integration_id, row.record_type, row.record_id): row for row in rows}
 
 
-def _merge(row: OutboxItem, change: Change, *, state: str) -> None:
-    """An update joining the record's open row, as `write_row` merges one."""
-    row.fields = sorted(set(row.fields) | set(change.fields))
-    row.updated_at = timezone.now()  # as `save()` stamps it
-    if row.state == OutboxState.FAILED:
-        row.state = state
-        row.error_kind, row.error_message = "", ""
-        row.attempts = 0
-    if state == OutboxState.QUEUED and row.state == OutboxState.AWAITING_APPROVAL:
-        row.state = state
-    quiet = _quiet_until(change.fields)
-    if quiet is not None and (row.not_before is None or quiet > row.not_before):
-        row.not_before = quiet
-
-
 def _new_update(change: Change, user) -> dict:
     return {
         "integration_id": change.integration.pk,
@@ -389,7 +383,8 @@ def _new_update(change: Change, user) -> dict:
     }
 
 
-def _is_due(state: str, not_before) -> bool:
+def is_due(state: str, not_before) -> bool:
+    """Whether a row goes at the next drain (not waiting for approval, a retry or typing)."""
     return state == OutboxState.QUEUED and not_before is None
 
 
