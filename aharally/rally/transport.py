@@ -169,8 +169,8 @@ class Transport:
         self.resolve = resolve
         # The environment's proxy for Rally, read once (as `requests` read it, ~/.netrc
         # aside, which a header credential never needs).
-        self.proxies = requests.utils.get_environ_proxies(self.base_url)
-        self.proxy = requests.utils.select_proxy(self.base_url, self.proxies)
+        proxies = requests.utils.get_environ_proxies(self.base_url)
+        self.proxy = requests.utils.select_proxy(self.base_url, proxies)
         self.http = self._pool_manager(max_concurrent)
         # Without a proxy every request goes to the one pool of Rally's host, asked for once
         # (the manager's look-up, by URL, on each request was a tenth of its CPU).
