@@ -22,6 +22,9 @@ class CountingStatements:
         self.total = 0
         self.by_kind: Counter[str] = Counter()
         self.statements: list[str] = []
+        # The statements run on other threads than the one counting (a drain's pool).
+        self.on_other_threads: list[str] = []
+        self._counting_thread = threading.get_ident()
         self._lock = threading.Lock()
         self._active = False
 
@@ -31,6 +34,8 @@ class CountingStatements:
                 self.total += 1
                 self.by_kind[sql.split(None, 1)[0].upper() if sql else "?"] += 1
                 self.statements.append(sql)
+                if threading.get_ident() != self._counting_thread:
+                    self.on_other_threads.append(sql)
         return execute(sql, params, many, context)
 
     def _install(self, sender, connection, **kwargs) -> None:

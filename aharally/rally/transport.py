@@ -69,6 +69,24 @@ _HEADERS = {
 # Called with (method, HTTP status or "error", seconds) after each request to Rally; the
 # metrics register here (aharally.observability.instruments) so this package needs no Django.
 request_observers: list[Callable[[str, str, float], None]] = []
+_requests_here = threading.local()
+
+
+class RequestsNotHere(Exception):
+    """A request asked for on a thread that said it makes none (`no_requests`)."""
+
+
+@contextlib.contextmanager
+def no_requests() -> Iterator[None]:
+    """On this thread, a request to Rally raises `RequestsNotHere` instead of waiting on
+    Rally: for work that must never wait on the network (a drain's own thread, which keeps a
+    dozen requests going, prepares creates that need none but their own)."""
+    before = getattr(_requests_here, "refused", False)
+    _requests_here.refused = True
+    try:
+        yield
+    finally:
+        _requests_here.refused = before
 
 
 @dataclass(frozen=True)
@@ -364,6 +382,8 @@ class Transport:
     @contextlib.contextmanager
     def _in_flight(self) -> Iterator[None]:
         """Hold a place among the credential's requests in flight for one request."""
+        if getattr(_requests_here, "refused", False):
+            raise RequestsNotHere("This thread makes no requests to Rally here")
         with self.semaphore:
             if self.shared_cap is None:
                 yield

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from aharally.rally import ApiKey
-from aharally.rally.transport import Transport
+from aharally.rally.transport import RequestsNotHere, Transport, no_requests
 from tests.local_http import serving
 
 
@@ -159,3 +159,24 @@ def test_through_the_environments_proxy_a_request_names_rallys_url_in_full(monke
         finally:
             transport.close()
     assert content["Target"] == "http://rally.invalid/slm/webservice/v2.0/defect?pagesize=1"
+
+
+def test_a_thread_that_said_it_makes_no_requests_sends_none_and_others_still_do():
+    """`no_requests` holds on the thread that said it, while it says it: a drain's own thread
+    prepares creates under it and hands any that would wait on Rally to its pool."""
+    _EchoingRally.compressed = []
+    with serving(_EchoingRally) as url:
+        transport = Transport(url, ApiKey("_TheKey"))
+        try:
+            with no_requests():
+                with pytest.raises(RequestsNotHere):
+                    transport.send("GET", "defect", params={"start": 1})
+                with ThreadPoolExecutor(1) as pool:
+                    _root, elsewhere = pool.submit(transport.send, "GET", "task").result()
+            _root, after = transport.send("GET", "defect", params={"start": 2})
+        finally:
+            transport.close()
+    assert elsewhere["Target"] == "/slm/webservice/v2.0/task"
+    assert after["Target"] == "/slm/webservice/v2.0/defect?start=2"
+    # What reached Rally (every answer is compressed): nothing from the refused request.
+    assert _EchoingRally.compressed == [elsewhere["Target"], after["Target"]]

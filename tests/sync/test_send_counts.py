@@ -8,7 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from aharally.sync.models import Link, OutboxItem, OutboxState
+from aharally.records.models import Feature, Requirement
+from aharally.sync.models import Activity, Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.sync.web.jobs import start_job
@@ -59,6 +60,31 @@ def test_a_bulk_send_costs_at_most_eight_statements_per_created_object_whatever_
     assert per_object <= MOST_STATEMENTS_PER_OBJECT, per_object
     # A drain's own: its lease, the integration's configuration, a slot for each thread.
     assert small - per_object * small_objects <= MOST_STATEMENTS_ONCE_A_DRAIN
+
+
+def test_a_bulk_sends_creates_are_read_and_written_on_the_drains_own_connection(
+    cast, rally_sandbox
+):
+    """The pool's threads wait on Rally's answers (and read the type's look-ups, side by
+    side); every record read, mark, link, row and history line of the creates is on the
+    drain's thread: one SQLite connection, whose pages no other connection's writes make it
+    read again."""
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    features = [make_feature(cast.workspace, name=f"{token()} {n}") for n in range(8)]
+    for feature in features:
+        make_requirement(feature, name=f"Card {token()}")
+    start_job(records=features, integration=integration, user=cast.contributor, label="x")
+
+    with CountingStatements() as counted:
+        drain_outbox(integration.pk)
+
+    assert Link.objects.filter(integration=integration).count() == 16
+    assert OutboxItem.objects.exclude(state=OutboxState.SENT).count() == 0
+    tables = [model._meta.db_table for model in (Feature, Requirement, OutboxItem, Link, Activity)]
+    on_the_drains = [sql for sql in counted.statements if sql not in counted.on_other_threads]
+    elsewhere = [sql for sql in counted.on_other_threads if any(t in sql for t in tables)]
+    assert elsewhere == [], [sql[:120] for sql in elsewhere[:5]]
+    assert any(Link._meta.db_table in sql for sql in on_the_drains)
 
 
 def _bulk_send(client, cast, integration, count: int) -> int:

@@ -5,8 +5,11 @@ expires unless renewed, so a killed worker's lease is taken over; a drain that f
 taken over stops claiming); inside it, a thread pool half again as wide as Rally's per-user
 limit sends rows concurrently, each request holding one of the credential's slots shared by
 every process (aharally.concurrency), so a catch-up or a webhook registration elsewhere never
-makes it 13, while the spare threads write their rows' outcomes and build the next ones: the
-twelve places stay taken whenever rows are queued.
+makes it 13. A create that needs nothing from Rally but its own request (a bulk send's, a
+feature's requirements) is read, marked and finished on the drain's own thread, on its one
+database connection, and only the request waits in the pool (`push.begin_row`); any other row
+goes to the pool whole, where the spare threads write its outcome and build the next ones:
+the twelve places stay taken whenever rows are queued.
 A drain returns when nothing is due (waiting a little for rows due soon), when its time budget
 is spent or its cluster is stopping (it enqueues its successor, which another cluster takes),
 or when the credential is refused (the rest of the outbox waits for re-authorization). Rows it
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from queue import Empty, SimpleQueue
 
@@ -40,7 +43,7 @@ from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxKind, 
 from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.cascade import follows_features
 from aharally.sync.outgoing.lookups import Lookups
-from aharally.sync.outgoing.push import mark_success, push_row
+from aharally.sync.outgoing.push import begin_row, finish_row, mark_success, push_row
 from aharally.sync.outgoing.run import DrainRun
 from aharally.workspaces.models import RecordType
 
@@ -50,9 +53,9 @@ logger = logging.getLogger(__name__)
 EMPTY_CLAIM_PAUSE_SECONDS = 0.05
 # … and this long while none of its sends finishes.
 QUIET_CLAIM_SECONDS = 1.0
-# Threads beyond the requests in flight (a share of `width`): a row's SQL before and after its
-# request runs while the other threads' requests hold every slot, so no slot waits idle for
-# it. The transport's cap keeps requests at `width` whatever the threads.
+# Threads beyond the requests in flight (a share of `width`): a row sent whole runs its SQL
+# before and after its request while the other threads' requests hold every slot, so no slot
+# waits idle for it. The transport's cap keeps requests at `width` whatever the threads.
 SPARE_THREADS_SHARE = 0.5
 
 
@@ -68,16 +71,12 @@ def has_ready(integration_id: int) -> bool:
     ).exists()
 
 
-def _push_in_thread(row: OutboxItem, run: DrainRun) -> None:
-    _in_thread(run, push_row, row, run)
-
-
-def _in_thread(run: DrainRun, work, *args, **kwargs) -> None:
+def _in_thread(run: DrainRun, work, *args, **kwargs):
     # Each pool thread keeps its own connection for the whole drain (opening one a row cost a
     # connect and its set-up statements); the drain closes them once its threads are done.
     with run.lock:
         run.connections.add(connections[DEFAULT_DB_ALIAS])
-    work(*args, **kwargs)
+    return work(*args, **kwargs)
 
 
 def _close_thread_connections(run: DrainRun) -> None:
@@ -166,9 +165,23 @@ def _pipeline(
     for a claim."""
     integration_id = run.integration.pk
     pending: dict = {}  # future → its row
+    work_of: dict = {}  # future → what its thread does (push.begin_row), finished here
     # Each send's future, as it finishes: waiting on this queue costs the same however many
     # sends are pending (`concurrent.futures.wait` hooks into each of them on every call).
     sent: SimpleQueue = SimpleQueue()
+
+    def submit(row: OutboxItem, work) -> None:
+        future = pool.submit(_in_thread, run, work)
+        pending[future] = row
+        work_of[future] = work
+        future.add_done_callback(sent.put)
+
+    def finish(future) -> None:
+        row, work = pending.pop(future), work_of.pop(future)
+        follow = finish_row(work, future)
+        if follow is not None:
+            submit(row, follow)
+
     renewed = time.monotonic()
     # After a claim that emptied the queue, while sends are under way, the next waits for one of
     # them to finish (what it queued, a feature's requirements, is then due) and a little
@@ -201,16 +214,16 @@ def _pipeline(
                 if rows is None:
                     break
                 for row in rows:
-                    future = pool.submit(_push_in_thread, row, run)
-                    pending[future] = row
-                    future.add_done_callback(sent.put)
+                    work = begin_row(row, run)
+                    if work is not None:
+                        submit(row, work)
             elif pending:
                 claim_at = now + QUIET_CLAIM_SECONDS
         if pending:
             timeout = min(1.0, max(0.0, claim_at - time.monotonic())) or 1.0
             done = _finished(sent, timeout)
             for future in done:
-                pending.pop(future)
+                finish(future)
             finished += len(done)
             continue
         if not _wait_for_due(integration_id, started, budget):
@@ -220,7 +233,11 @@ def _pipeline(
     unstarted = [row for future, row in pending.items() if future.cancel()]
     if unstarted:
         attempts.give_back(unstarted)
-    wait(list(pending))
+    while pending:
+        for future in [f for f in pending if f.cancelled()]:
+            pending.pop(future), work_of.pop(future)
+        if pending:
+            finish(next(iter(wait(list(pending), return_when=FIRST_COMPLETED).done)))
 
 
 def _finished(sent: SimpleQueue, timeout: float) -> list:
