@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from queue import Empty, SimpleQueue
@@ -162,8 +163,11 @@ def _pipeline(
 ):
     """Keep `width` requests in flight: claim more as sends finish, not batch by batch (a
     slow request would hold up a whole batch), a batch ahead of the threads so none waits
-    for a claim."""
+    for a claim. A claimed row is begun (`push.begin_row`: a create's record read and its
+    payload built) only when a thread is free for it, right before its request, as a thread
+    would read it: never left waiting with what it read while others are sent."""
     integration_id = run.integration.pk
+    ready: deque[OutboxItem] = deque()  # claimed, not begun yet
     pending: dict = {}  # future → its row
     work_of: dict = {}  # future → what its thread does (push.begin_row), finished here
     # Each send's future, as it finishes: waiting on this queue costs the same however many
@@ -175,6 +179,13 @@ def _pipeline(
         pending[future] = row
         work_of[future] = work
         future.add_done_callback(sent.put)
+
+    def begin_ready() -> None:
+        while ready and len(pending) < threads and not run.paused:
+            row = ready.popleft()
+            work = begin_row(row, run)
+            if work is not None:
+                submit(row, work)
 
     def finish(future) -> None:
         row, work = pending.pop(future), work_of.pop(future)
@@ -197,15 +208,16 @@ def _pipeline(
             break
         if time.monotonic() - renewed > settings.SYNC_CLAIM_TIMEOUT_SECONDS / 3:
             # Rows still being sent are not stuck: `tick` must not take them back.
-            attempts.still_claimed(list(pending.values()))
+            attempts.still_claimed([*pending.values(), *ready])
             renewed = time.monotonic()
         now = time.monotonic()
-        if empty_at is None or not pending:
+        held = len(pending) + len(ready)
+        if empty_at is None or not held:
             claim_at = now
         else:
             claim_at = empty_at + (EMPTY_CLAIM_PAUSE_SECONDS if finished else QUIET_CLAIM_SECONDS)
-        if len(pending) <= threads and now >= claim_at:
-            limit = threads + width - len(pending)
+        if held <= threads and now >= claim_at:
+            limit = threads + width - held
             rows = attempts.claim_ready(integration_id=integration_id, limit=limit)
             # Fewer than asked for: the queue is empty for now, whatever this claim took.
             empty_at, finished = (now, 0) if len(rows) < limit else (None, finished)
@@ -213,10 +225,8 @@ def _pipeline(
                 rows = _warm_up(run, rows, pool)
                 if rows is None:
                     break
-                for row in rows:
-                    work = begin_row(row, run)
-                    if work is not None:
-                        submit(row, work)
+                ready.extend(rows)
+                begin_ready()
             elif pending:
                 claim_at = now + QUIET_CLAIM_SECONDS
         if pending:
@@ -224,13 +234,14 @@ def _pipeline(
             done = _finished(sent, timeout)
             for future in done:
                 finish(future)
+            begin_ready()
             finished += len(done)
             continue
         if not _wait_for_due(integration_id, started, budget):
             break
     # Stopping early: what has not started goes back to the queue now, not after the
     # claim timeout; what is being sent is finished (its outcome must be written).
-    unstarted = [row for future, row in pending.items() if future.cancel()]
+    unstarted = [*ready, *(row for future, row in pending.items() if future.cancel())]
     if unstarted:
         attempts.give_back(unstarted)
     while pending:
