@@ -22,7 +22,11 @@ class LinkState(models.TextChoices):
 class Link(models.Model):
     """One aharally record ↔ one Rally object, through one integration."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="links")
+    # No index of its own: `one_link_per_record` (integration, record type, record) leads
+    # with it, and every link a send makes would write both.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="links", db_index=False
+    )
     record_type = models.CharField(max_length=20, choices=RecordType.choices)
     record_id = models.PositiveBigIntegerField()
     rally_type = models.CharField(max_length=100)

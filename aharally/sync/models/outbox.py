@@ -82,7 +82,11 @@ class SendJob(models.Model):
 class OutboxItem(models.Model):
     """One outgoing change of one record: a create, or an update of some fields."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="outbox")
+    # No index of its own: the (integration, state, not_before) index leads with it, and
+    # every row a send writes would write both.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="outbox", db_index=False
+    )
     record_type = models.CharField(max_length=20, choices=RecordType.choices)
     record_id = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=10, choices=OutboxKind.choices)
