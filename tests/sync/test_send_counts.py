@@ -4,13 +4,15 @@ start it and review it (the board's Send to Rally, Integration updates), whateve
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from aharally.rally.transport import RALLY_CONCURRENCY_PER_USER
 from aharally.records.models import Feature, Requirement
 from aharally.sync.models import Activity, Link, OutboxItem, OutboxState
-from aharally.sync.outgoing import outbox
+from aharally.sync.outgoing import drain, outbox, push
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.sync.web.jobs import start_job
 from tests.factories import make_feature, make_requirement
@@ -85,6 +87,37 @@ def test_a_bulk_sends_creates_are_read_and_written_on_the_drains_own_connection(
     elsewhere = [sql for sql in counted.on_other_threads if any(t in sql for t in tables)]
     assert elsewhere == [], [sql[:120] for sql in elsewhere[:5]]
     assert any(Link._meta.db_table in sql for sql in on_the_drains)
+
+
+def test_a_drain_reads_no_more_records_ahead_than_it_has_threads(cast, rally_sandbox, monkeypatch):
+    """A claim takes a batch ahead of the threads (30 rows for 18 threads), but a create's
+    record is read and its payload built only when a thread is free to send it: what it
+    read never waits in a queue behind a dozen other requests."""
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    features = [make_feature(cast.workspace, name=f"{token()} {n}") for n in range(40)]
+    start_job(records=features, integration=integration, user=cast.contributor, label="x")
+    begun, most = set(), []
+
+    def counted_begin(row, run):
+        work = push.begin_row(row, run)
+        if isinstance(work, push.Create):
+            begun.add(id(work))
+            most.append(len(begun))
+        return work
+
+    def counted_finish(work, future):
+        begun.discard(id(work))
+        return push.finish_row(work, future)
+
+    monkeypatch.setattr(drain, "begin_row", counted_begin)
+    monkeypatch.setattr(drain, "finish_row", counted_finish)
+
+    drain.drain_outbox(integration.pk)
+
+    assert Link.objects.filter(integration=integration).count() == 40
+    assert len(most) == 40  # every create went the split way
+    width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
+    assert max(most) <= width + max(1, int(width * drain.SPARE_THREADS_SHARE))
 
 
 def _bulk_send(client, cast, integration, count: int) -> int:
