@@ -10,7 +10,7 @@ from aharally.integrations.log import IntegrationLogEntry
 from aharally.integrations.models import Integration
 from aharally.integrations.templates_service import use_as_template
 from aharally.records.services import create_initiative
-from aharally.sync.models import Activity, Link
+from aharally.sync.models import Activity, Link, OutboxItem
 from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.sync.reconcile import compare_report
@@ -87,6 +87,31 @@ def test_without_an_integration_on_the_template_the_feature_goes_without_a_paren
         integration=integration, message__contains="without its parent"
     )
     assert logged.hint.startswith(what_to_do)
+
+
+def test_a_feature_whose_answer_was_lost_says_once_that_it_went_without_its_parent(
+    cast, company, rally_sandbox, faults
+):
+    """Found in `make run` under a dropped answer: the attempt that adopts Rally's object
+    said again that the parent stays behind, two lines for one send."""
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    initiative = create_initiative(workspace=company, name=f"Alone {word}")
+    feature = make_feature(cast.workspace, name=f"Lost {word}", initiative=initiative)
+    faults(kind="drop_after_commit", match={"method": "POST", "path_contains": "create"}, count=1)
+
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+    drain_outbox(integration.pk)  # Rally made the feature; its answer was lost
+    OutboxItem.objects.filter(record_id=feature.pk).update(not_before=None)
+    drain_outbox(integration.pk)  # looked for, found, adopted
+
+    assert len(rally_objects(rally_sandbox, "PortfolioItem/Feature", word)) == 1
+    actions = list(
+        Activity.objects.filter(record_type=RecordType.FEATURE, record_id=feature.pk)
+        .order_by("pk")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["skipped", "adopted"]
 
 
 def test_a_feature_sent_before_its_initiatives_integration_existed_gets_its_parent_when_sent_again(

@@ -129,7 +129,10 @@ def resolve_parents(
                 f"{parent.reference}: {parent.workspace.name} has no integration of its own "
                 f"with this one's Rally settings."
             )
-            history.note(row, ActivityAction.SKIPPED, message)
+            if row.attempts == 0:
+                # Said once a row: an attempt counted got past here and said it (a create
+                # whose answer was lost is looked for and adopted, not noted again).
+                history.note(row, ActivityAction.SKIPPED, message)
             add = (
                 f"integration built on “{source.name}” to {parent.workspace.name} so its "
                 "records are linked as parents."
