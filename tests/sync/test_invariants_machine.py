@@ -451,7 +451,7 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
         # kill may end the drain itself: what it claimed and did not finish stays in flight,
         # whatever the kind (rows claimed with the killed one were never sent).
         with (
-            mock.patch("aharally.sync.outgoing.push._store_link", killed),
+            mock.patch("aharally.sync.outgoing.create._store_link", killed),
             contextlib.suppress(WorkerKilled),
         ):
             self._under_faults(drain_outbox, integration.pk)
