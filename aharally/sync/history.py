@@ -46,6 +46,17 @@ def note_all(lines: Iterable[tuple[AboutARecord, str]], action: str, user=None) 
     )
 
 
+def note_each(lines: Iterable[tuple[AboutARecord, str, str, int | None]]) -> None:
+    """`note` for many lines at once ((subject, action, detail, user id)): one INSERT."""
+    insert_each(
+        Activity,
+        [
+            _fields(subject, action, detail, None, user_id)
+            for subject, action, detail, user_id in lines
+        ],
+    )
+
+
 def _fields(subject: AboutARecord, action: str, detail: str, user, user_id=None) -> dict:
     record_type, record_id = about(subject)
     return {

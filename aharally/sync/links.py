@@ -5,7 +5,9 @@ Rally, template group or not: an OK link's Rally object is linked to no other re
 record is linked to no other Rally object there. Two unique constraints on `Link` (on
 `rally_site` with the Rally ObjectID, and with the record) enforce it whatever races; every path
 that links — a create's answer, an adoption, an import, Link to existing — goes through
-`create_link`, which turns the constraint's refusal into `AlreadyLinked`.
+`create_link`, which turns the constraint's refusal into `AlreadyLinked`. (A bulk send's
+answered creates are linked many in one statement, `new_link`; refused, each goes through
+`create_link` on its own.)
 """
 
 from __future__ import annotations
@@ -71,14 +73,12 @@ def create_link(
                     state=LinkState.BROKEN,
                 ).delete()
             link = insert_one(
-                Link(
+                new_link(
                     integration=integration,
                     record_type=record_type,
                     record_id=record_id,
-                    rally_site=site,
                     rally_type=rally_type,
                     rally_oid=rally_oid,
-                    url=detail_url(integration.source.rally_url, rally_type, rally_oid),
                     **fields,
                 )
             )
@@ -101,6 +101,19 @@ def create_link(
                 )
             raise  # neither: a constraint of another kind, not ours to explain
         raise AlreadyLinked(by_object=by_object, by_record=by_record) from None
+
+
+def new_link(*, integration: Integration, rally_type: str, rally_oid: int, **fields) -> Link:
+    """A link not saved yet, its Rally and Rally's detail URL filled in (`create_link`; many
+    at once with `Link.objects.bulk_create`, which raises IntegrityError for any taken)."""
+    return Link(
+        integration=integration,
+        rally_site=site_of(integration),
+        rally_type=rally_type,
+        rally_oid=rally_oid,
+        url=detail_url(integration.source.rally_url, rally_type, rally_oid),
+        **fields,
+    )
 
 
 def holder_of(site: str, rally_oid: int) -> Link | None:

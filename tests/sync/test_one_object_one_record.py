@@ -241,6 +241,87 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
     assert "was deleted in Rally" in note.detail
 
 
+def test_creates_answered_together_with_one_linked_meanwhile_are_each_written_on_their_own(
+    cast, rally_sandbox, faults, monkeypatch
+):
+    """A bulk send's answered creates are linked in one transaction; one of their records
+    linked by another path meanwhile makes that transaction fail whole. Each is then written
+    on its own: the raced one's object deleted in Rally, the others linked."""
+    import threading
+
+    from aharally.sync.links import create_link
+    from aharally.sync.outgoing import push
+    from aharally.sync.web.jobs import start_job
+    from tests.sync.support import sandbox_client, scope_of
+    from tests.waiting import wait_until
+
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    features = [make_feature(cast.workspace, name=f"Batch {word} {n}") for n in range(6)]
+    raced = features[3]
+    _, project = scope_of(rally_sandbox)
+    with sandbox_client(rally_sandbox) as client:
+        existing = client.create(
+            "PortfolioItem/Feature",
+            {"Name": f"Existing {word}", "Project": f"/project/{project}"},
+            fetch=["ObjectID", "FormattedID"],
+        )
+    faults(
+        {
+            "kind": "latency",
+            "ms": 2000,
+            "match": {"method": "POST", "path_contains": "portfolioitem/feature/create"},
+        }
+    )
+    written = []  # (how many were answered together, how many went on alone)
+
+    def together(answered):
+        alone = real(answered)
+        written.append((len(answered), len(alone)))
+        return alone
+
+    real = push.finish_together
+    monkeypatch.setattr(push, "finish_together", together)
+    start_job(records=features, integration=integration, user=cast.contributor, label="x")
+    drain = threading.Thread(target=drain_outbox, args=(integration.pk,))
+    drain.start()
+    try:
+        wait_until(
+            lambda: OutboxItem.objects.filter(
+                record_id=raced.pk, state=OutboxState.IN_FLIGHT, look_before_send=True
+            ).exists(),
+            timeout=30,
+            what="the raced create on its way",
+        )
+        create_link(
+            integration=integration,
+            record_type=RecordType.FEATURE,
+            record_id=raced.pk,
+            rally_type="PortfolioItem/Feature",
+            rally_oid=existing.object_id,
+            formatted_id=existing.formatted_id,
+        )
+    finally:
+        drain.join(timeout=60)
+
+    # At least two were answered together, and that transaction failed whole.
+    assert any(size >= 2 and alone == size for size, alone in written), written
+    assert not OutboxItem.objects.exclude(state=OutboxState.SENT).exists()
+    assert Link.objects.get(record_type=RecordType.FEATURE, record_id=raced.pk).rally_oid == (
+        existing.object_id
+    )
+    held = rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Batch {word}")
+    assert sorted(item["Name"] for item in held) == sorted(
+        f.name for f in features if f is not raced
+    )
+    links = Link.objects.filter(
+        record_type=RecordType.FEATURE, record_id__in=[f.pk for f in features if f is not raced]
+    )
+    assert sorted(link.rally_oid for link in links) == sorted(item.object_id for item in held)
+    note = Activity.objects.get(record_id=raced.pk, action=ActivityAction.SKIPPED)
+    assert "was deleted in Rally" in note.detail
+
+
 def test_a_feature_made_in_rally_under_a_shared_initiative_is_imported_once_and_always_by_one(
     cast, company, group, rally_sandbox
 ):

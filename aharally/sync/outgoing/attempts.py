@@ -21,7 +21,7 @@ from django.utils import timezone
 from aharally.observability.instruments import count_failure, observe_lag
 from aharally.sync import history
 from aharally.sync.models import ActivityAction, ErrorKind, OutboxItem, OutboxState
-from aharally.sync.outgoing.statements import claim_statements, update_where
+from aharally.sync.outgoing.statements import claim_statements, update_each, update_where
 
 # Transient failures are retried automatically this many times, then wait for "Retry now".
 MAX_AUTOMATIC_ATTEMPTS = 12
@@ -109,16 +109,46 @@ def defer(row: OutboxItem, *, seconds: float) -> None:
 
 def finish(row: OutboxItem, *, sent_values: dict) -> None:
     now = timezone.now()
-    _release(
-        row,
-        state=OutboxState.SENT,
-        sent_values=sent_values,
-        error_kind="",
-        error_message="",
-        finished_at=now,
-        look_before_send=False,
-    )
-    if sent_values and row.created_at:
+    _release(row, **_sent(sent_values, now))
+    _observe_lag(row, now)
+
+
+def finish_each(finished: list[tuple[OutboxItem, dict]]) -> None:
+    """`finish` for many rows (each with its sent values) in one statement, in the caller's
+    transaction. The rows' attributes change once it commits: rolled back, they still hold
+    their claim, and each can be finished on its own."""
+    now = timezone.now()
+    changes = [
+        (
+            {"id": row.pk, "claim_token": row.claim_token},
+            {"updated_at": now, "claim_token": "", "claimed_at": None, **_sent(sent, now)},
+        )
+        for row, sent in finished
+    ]
+    update_each(OutboxItem, changes)
+
+    def committed() -> None:
+        for (row, _sent_values), (_where, values) in zip(finished, changes, strict=True):
+            for name, value in values.items():
+                setattr(row, name, value)
+            _observe_lag(row, now)
+
+    transaction.on_commit(committed)
+
+
+def _sent(sent_values: dict, now) -> dict:
+    return {
+        "state": OutboxState.SENT,
+        "sent_values": sent_values,
+        "error_kind": "",
+        "error_message": "",
+        "finished_at": now,
+        "look_before_send": False,
+    }
+
+
+def _observe_lag(row: OutboxItem, now) -> None:
+    if row.sent_values and row.created_at:
         # The edit-to-Rally lag (/metrics); the pages read it from the rows themselves.
         observe_lag("to_rally", (now - row.created_at).total_seconds())
 

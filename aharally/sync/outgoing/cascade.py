@@ -79,40 +79,46 @@ def requirements_to_follow(*, integration, feature_ids) -> dict[int, list[tuple[
 
 def follow_feature(row: OutboxItem, run: DrainRun, *, feature, integration) -> None:
     """Queue the creates of the feature's requirements, when the integration sends them."""
-    if not follows_features(run.config_for(integration)):
+    follow_features(run, integration, [(row, feature.pk)])
+
+
+def follow_features(run: DrainRun, integration, created: list[tuple[OutboxItem, int]]) -> None:
+    """`follow_feature` for features created together ((row, feature id) pairs, all of one
+    integration): one query and one insert, however many."""
+    if not created or not follows_features(run.config_for(integration)):
         return
-    mine = {"integration_id": integration.pk, "record_type": RecordType.REQUIREMENT}
-    found = requirements_to_follow(integration=integration, feature_ids=[feature.pk])[feature.pk]
-    chosen = [(pk, has_row) for pk, is_linked, has_row in found if not is_linked]
-    for pk, is_linked, _has_row in found:
-        if is_linked:
-            # Already in Rally (linked by hand, or left behind when Rally deleted the
-            # feature's old object, which empties its stories' parent): put it under this one.
-            _reparent(row, integration, pk)
-    fresh = [pk for pk, has_row in chosen if not has_row]
-    if fresh:
-        # A requirement given an open row since the query above (a person sent it, on
-        # PostgreSQL; SQLite's write lock is held) keeps that row, which creates it: a
-        # conflict here is skipped, never an error that would undo the feature's link.
-        insert_each(
-            OutboxItem,
-            [
-                {
-                    **mine,
-                    "record_id": pk,
-                    "kind": OutboxKind.CREATE,
-                    "state": OutboxState.QUEUED,
-                    "job_id": row.job_id,
-                    "created_by_id": row.created_by_id,
-                    "from_parent": True,
-                }
-                for pk in fresh
-            ],
-            ignore_conflicts=True,
-        )
-    for pk, has_row in chosen:
-        if has_row:
-            _join(row, integration, pk)
+    found = requirements_to_follow(
+        integration=integration, feature_ids=[feature_id for _row, feature_id in created]
+    )
+    fresh = []
+    for row, feature_id in created:
+        for pk, is_linked, has_row in found[feature_id]:
+            if is_linked:
+                # Already in Rally (linked by hand, or left behind when Rally deleted the
+                # feature's old object, which empties its stories' parent): put it under
+                # this one.
+                _reparent(row, integration, pk)
+            elif has_row:
+                _join(row, integration, pk)
+            else:
+                fresh.append(_create_row(row, integration, pk))
+    # A requirement given an open row since the query above (a person sent it, on PostgreSQL;
+    # SQLite's write lock is held) keeps that row, which creates it: a conflict here is
+    # skipped, never an error that would undo the feature's link.
+    insert_each(OutboxItem, fresh, ignore_conflicts=True)
+
+
+def _create_row(row: OutboxItem, integration, requirement_id: int) -> dict:
+    return {
+        "integration_id": integration.pk,
+        "record_type": RecordType.REQUIREMENT,
+        "record_id": requirement_id,
+        "kind": OutboxKind.CREATE,
+        "state": OutboxState.QUEUED,
+        "job_id": row.job_id,
+        "created_by_id": row.created_by_id,
+        "from_parent": True,
+    }
 
 
 def _reparent(row: OutboxItem, integration, requirement_id: int) -> None:

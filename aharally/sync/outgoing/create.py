@@ -30,7 +30,7 @@ from aharally.sync.models import (
     OutboxState,
 )
 from aharally.sync.outgoing import attempts, outbox
-from aharally.sync.outgoing.cascade import follow_feature
+from aharally.sync.outgoing.cascade import follow_feature, follow_features
 from aharally.sync.outgoing.discussion import queue_existing
 from aharally.sync.outgoing.parents import placeholder_refs, plan_parents_of, resolve_parents
 from aharally.sync.outgoing.payload import find_lost_create, lost_parent, payload_for_create
@@ -122,6 +122,83 @@ class Create:
         )  # fmt: skip
         if self.placed_later and "rank" in self.values and isinstance(link, Link):
             self.run.to_place(row.record_type, record.pk)  # placed when the drain ends
+
+
+def finish_together(answered: list[tuple[Create, object]]) -> list[tuple[Create, object]]:
+    """Creates Rally answered (each with its answer), their links and what follows them
+    written in one transaction: one statement for the links, one for the rows, one for the
+    history, one for the features' requirements, one commit (rather than six statements an
+    object). Returns those to finish one by one (`Create.finish`): a record whose broken link
+    gives way, and all of them when they can't be written as one (a link taken meanwhile:
+    each then meets it alone, `_linked_meanwhile`, and nothing of the others was kept)."""
+    alone = [(create, created) for create, created in answered if create.broken_here]
+    together = [(create, created) for create, created in answered if not create.broken_here]
+    if len(together) < 2:
+        return answered
+    run = together[0][0].run
+    try:
+        with transaction.atomic():
+            made = _store_links(run, together)
+    except Exception:
+        # Rolled back whole, rows unchanged: each is written on its own, where every
+        # outcome (a link taken meanwhile, an error) has its answer.
+        logger.info("%s answered creates written one by one", len(together), exc_info=True)
+        return answered
+    for (create, _created), link in zip(together, made, strict=True):
+        run.made_link(link)
+        if create.placed_later and "rank" in create.values:
+            run.to_place(create.row.record_type, create.record.pk)
+    return alone
+
+
+def _store_links(run: DrainRun, together: list[tuple[Create, object]]) -> list[Link]:
+    """`_store_link` for creates answered together, in the caller's transaction."""
+    made = Link.objects.bulk_create(
+        [
+            links.new_link(
+                integration=create.integration,
+                record_type=create.row.record_type,
+                record_id=create.record.pk,
+                rally_type=create.record_mapping.rally_type,
+                rally_oid=created.object_id,
+                formatted_id=created.formatted_id or "",
+                baseline=_baseline(create.values, create.parents),
+                rally_version=links.version_of(created),
+                linked_by_id=create.row.created_by_id,
+            )
+            for create, created in together
+        ]
+    )
+    attempts.finish_each([(create.row, create.values) for create, _created in together])
+    history.note_each(
+        (
+            create.row,
+            ActivityAction.CREATED,
+            f"{link.label} in Rally",
+            create.row.decided_by_id or create.row.created_by_id,
+        )
+        for (create, _created), link in zip(together, made, strict=True)
+    )
+    for integration in {
+        create.integration.pk: create.integration for create, _ in together
+    }.values():
+        _first_sent(run, integration)
+    features: dict[int, list] = {}
+    for (create, _created), link in zip(together, made, strict=True):
+        queue_existing(record=create.record, link=link, integration=create.integration, run=run)
+        if create.row.cascade and create.row.record_type == RecordType.FEATURE:
+            features.setdefault(create.integration.pk, []).append(create)
+    for creates in features.values():
+        follow_features(
+            run, creates[0].integration, [(create.row, create.record.pk) for create in creates]
+        )
+    return made
+
+
+def _baseline(values: dict, parents: dict | None) -> dict:
+    """What Rally's object holds once created: the values sent, and the refs of the parents it
+    was given ("_Parent"…), so a later update sends a parent only when it changed."""
+    return {**values, **{f"_{attribute}": ref.path for attribute, ref in (parents or {}).items()}}
 
 
 def prepare_create(
@@ -241,12 +318,11 @@ def _store_link(
 ):  # fmt: skip
     """Record the link, finish the row and queue what follows it, in one transaction.
 
-    `values` are what Rally's object holds (the baseline); `parents`, the refs the create
-    gave it, join the baseline as an update's do ("_Parent"…), so a later update sends a
-    parent only when it changed. An adopted object was made by an
-    earlier attempt: `adopted` are the record's values now, and those changed since that
-    attempt are queued as an update in the same transaction, never taken as sent; with
-    `reparent` (Rally emptied a parent it deleted since), its parents go out with it.
+    `values` are what Rally's object holds (the baseline), with `parents`, the refs the create
+    gave it (`_baseline`). An adopted object was made by an earlier attempt: `adopted` are
+    the record's values now, and those changed since that attempt are queued as an update in
+    the same transaction, never taken as sent; with `reparent` (Rally emptied a parent it
+    deleted since), its parents go out with it.
     """
 
     def finish(link: Link) -> None:
@@ -276,10 +352,7 @@ def _store_link(
             rally_type=record_mapping.rally_type,
             rally_oid=created.object_id,
             formatted_id=created.formatted_id or "",
-            baseline={
-                **values,
-                **{f"_{attribute}": ref.path for attribute, ref in (parents or {}).items()},
-            },
+            baseline=_baseline(values, parents),
             rally_version=links.version_of(created),
             linked_by_id=row.created_by_id,
             then=finish,

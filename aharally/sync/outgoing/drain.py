@@ -44,7 +44,13 @@ from aharally.sync.models import DrainLease, ErrorKind, OutboxItem, OutboxKind, 
 from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.cascade import follows_features
 from aharally.sync.outgoing.lookups import Lookups
-from aharally.sync.outgoing.push import begin_row, finish_row, mark_success, push_row
+from aharally.sync.outgoing.push import (
+    begin_row,
+    finish_answered,
+    finish_row,
+    mark_success,
+    push_row,
+)
 from aharally.sync.outgoing.run import DrainRun
 from aharally.workspaces.models import RecordType
 
@@ -58,6 +64,9 @@ QUIET_CLAIM_SECONDS = 1.0
 # before and after its request while the other threads' requests hold every slot, so no slot
 # waits idle for it. The transport's cap keeps requests at `width` whatever the threads.
 SPARE_THREADS_SHARE = 0.5
+# Creates Rally answered wait this long at most for others to be written with (one
+# transaction for their links, `push.finish_answered`); never while nothing else is sent.
+FINISH_TOGETHER_SECONDS = 0.05
 
 
 def next_due(integration_id: int):
@@ -165,11 +174,15 @@ def _pipeline(
     slow request would hold up a whole batch), a batch ahead of the threads so none waits
     for a claim. A claimed row is begun (`push.begin_row`: a create's record read and its
     payload built) only when a thread is free for it, right before its request, as a thread
-    would read it: never left waiting with what it read while others are sent."""
+    would read it: never left waiting with what it read while others are sent. The creates
+    Rally answered are written a few together (`push.finish_answered`), each within
+    `FINISH_TOGETHER_SECONDS` of its answer."""
     integration_id = run.integration.pk
     ready: deque[OutboxItem] = deque()  # claimed, not begun yet
     pending: dict = {}  # future → its row
     work_of: dict = {}  # future → what its thread does (push.begin_row), finished here
+    answered: list = []  # (create, Rally's answer), their links not written yet
+    answered_at = 0.0  # when the first of them was answered
     # Each send's future, as it finishes: waiting on this queue costs the same however many
     # sends are pending (`concurrent.futures.wait` hooks into each of them on every call).
     sent: SimpleQueue = SimpleQueue()
@@ -188,10 +201,22 @@ def _pipeline(
                 submit(row, work)
 
     def finish(future) -> None:
+        nonlocal answered_at
         row, work = pending.pop(future), work_of.pop(future)
-        follow = finish_row(work, future)
+        if not answered:
+            answered_at = time.monotonic()
+        follow = finish_row(work, future, answered)
         if follow is not None:
             submit(row, follow)
+
+    def write_answered(*, now: bool = False) -> None:
+        if answered and (
+            now
+            or not pending
+            or len(answered) >= width
+            or time.monotonic() - answered_at >= FINISH_TOGETHER_SECONDS
+        ):
+            finish_answered(answered)
 
     renewed = time.monotonic()
     # After a claim that emptied the queue, while sends are under way, the next waits for one of
@@ -208,7 +233,8 @@ def _pipeline(
             break
         if time.monotonic() - renewed > settings.SYNC_CLAIM_TIMEOUT_SECONDS / 3:
             # Rows still being sent are not stuck: `tick` must not take them back.
-            attempts.still_claimed([*pending.values(), *ready])
+            answering = [create.row for create, _answer in answered]
+            attempts.still_claimed([*pending.values(), *ready, *answering])
             renewed = time.monotonic()
         now = time.monotonic()
         held = len(pending) + len(ready)
@@ -217,6 +243,8 @@ def _pipeline(
         else:
             claim_at = empty_at + (EMPTY_CLAIM_PAUSE_SECONDS if finished else QUIET_CLAIM_SECONDS)
         if held <= threads and now >= claim_at:
+            if empty_at is not None:
+                write_answered(now=True)  # what they queue (a feature's requirements) is due
             limit = threads + width - held
             rows = attempts.claim_ready(integration_id=integration_id, limit=limit)
             # Fewer than asked for: the queue is empty for now, whatever this claim took.
@@ -231,10 +259,13 @@ def _pipeline(
                 claim_at = now + QUIET_CLAIM_SECONDS
         if pending:
             timeout = min(1.0, max(0.0, claim_at - time.monotonic())) or 1.0
-            done = _finished(sent, timeout)
+            if answered:
+                timeout = min(timeout, answered_at + FINISH_TOGETHER_SECONDS - time.monotonic())
+            done = _finished(sent, max(0.001, timeout))
             for future in done:
                 finish(future)
             begin_ready()
+            write_answered()
             finished += len(done)
             continue
         if not _wait_for_due(integration_id, started, budget):
@@ -249,6 +280,7 @@ def _pipeline(
             pending.pop(future), work_of.pop(future)
         if pending:
             finish(next(iter(wait(list(pending), return_when=FIRST_COMPLETED).done)))
+    write_answered(now=True)
 
 
 def _finished(sent: SimpleQueue, timeout: float) -> list:

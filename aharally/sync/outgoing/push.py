@@ -36,7 +36,13 @@ from aharally.sync.models import (
     OutboxKind,
 )
 from aharally.sync.outgoing import attempts
-from aharally.sync.outgoing.create import Create, SendWhole, prepare_create, push_create
+from aharally.sync.outgoing.create import (
+    Create,
+    SendWhole,
+    finish_together,
+    prepare_create,
+    push_create,
+)
 from aharally.sync.outgoing.discussion import LOOK_AFTER_LOST_ANSWER, push_item
 from aharally.sync.outgoing.linking import push_link
 from aharally.sync.outgoing.parents import ParentFailed
@@ -129,20 +135,34 @@ def begin_row(row: OutboxItem, run: DrainRun) -> Callable[[], object] | None:
     return None
 
 
-def finish_row(work, future) -> Callable[[], object] | None:
-    """On the drain's own thread, once `work` (from `begin_row`) is done: a create's link and
-    what follows it. Returns what a pool thread does next, if anything (a refused create
-    tried once more, which waits on Rally)."""
+def finish_row(work, future, answered: list) -> Callable[[], object] | None:
+    """On the drain's own thread, once `work` (from `begin_row`) is done: a create Rally
+    answered joins `answered`, whose links `finish_answered` writes together; its failure is
+    written here. Returns what a pool thread does next, if anything (a refused create tried
+    once more, which waits on Rally)."""
     if not isinstance(work, Create):
         return None  # a whole row wrote its own outcome
     row, run = work.row, work.run
     with _bound(row, run), _outcome_written(row, run, work.integration):
         try:
-            created = future.result()
+            answered.append((work, future.result()))
         except (RallyValidationError, RallyNotFound) as refused:
             return functools.partial(_request_again, work, refused)
-        work.finish(created)
     return None
+
+
+def finish_answered(answered: list) -> None:
+    """On the drain's own thread: the links of creates Rally answered (`finish_row`) and what
+    follows them, in one transaction (`create.finish_together`), or one by one where they
+    can't be; `answered` is emptied."""
+    taken = answered[:]
+    answered.clear()
+    for create, created in finish_together(taken):
+        with (
+            _bound(create.row, create.run),
+            _outcome_written(create.row, create.run, create.integration),
+        ):
+            create.finish(created)
 
 
 def _request_again(create: Create, refused: RallyError) -> None:

@@ -1,5 +1,5 @@
 """The drain's statements on its own rows, composed once per shape rather than once per object:
-its UPDATEs (`update_where`) and its claims (`claim_statements`).
+its UPDATEs (`update_where`, `update_each`) and its claims (`claim_statements`).
 
 `OutboxItem.objects.filter(...).update(...)` composes its SQL anew each time: more CPU than the
 database takes to run it, twice for every object a send creates (the mark before the request,
@@ -23,18 +23,41 @@ _lock = threading.Lock()
 def update_where(model, where: dict, **values) -> int:
     """UPDATE the model's rows matching every `where` (field → value) with `values`; the
     number of rows updated."""
+    connection, sql = _update_statement(model, where, values)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _params(model, connection, where, values))
+        return cursor.rowcount
+
+
+def update_each(model, changes: list[tuple[dict, dict]]) -> None:
+    """`update_where` for many rows at once, each its own (`where`, `values`) of one shape
+    (the same fields in the same order): one statement run for each, prepared once."""
+    if not changes:
+        return
+    where, values = changes[0]
+    connection, sql = _update_statement(model, where, values)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [_params(model, connection, w, v) for w, v in changes])
+
+
+def _update_statement(model, where: dict, values: dict) -> tuple[object, str]:
     alias = router.db_for_write(model)
     connection = connections[alias]
     key = (alias, model, tuple(values), tuple(where))
     sql = _statements.get(key)
-    meta = model._meta
     if sql is None:
+        meta = model._meta
         quote = connection.ops.quote_name
         setting = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in values)
         matching = " AND ".join(f"{quote(meta.get_field(name).column)} = %s" for name in where)
         sql = f"UPDATE {quote(meta.db_table)} SET {setting} WHERE {matching}"  # noqa: S608
         with _lock:
             _statements[key] = sql
+    return connection, sql
+
+
+def _params(model, connection, where: dict, values: dict) -> list:
+    meta = model._meta
     params = [
         meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()
     ]
@@ -42,9 +65,7 @@ def update_where(model, where: dict, **values) -> int:
         meta.get_field(name).get_db_prep_value(value, connection, prepared=False)
         for name, value in where.items()
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return params
 
 
 # -- claiming ---------------------------------------------------------------------------------
