@@ -105,7 +105,7 @@ def create_link(
 
 def new_link(*, integration: Integration, rally_type: str, rally_oid: int, **fields) -> Link:
     """A link not saved yet, its Rally and Rally's detail URL filled in (`create_link`; many
-    at once with `Link.objects.bulk_create`, which raises IntegrityError for any taken)."""
+    at once with `rows.insert_all`, which raises IntegrityError for any taken)."""
     return Link(
         integration=integration,
         rally_site=site_of(integration),

@@ -108,7 +108,7 @@ def record_values(record, *, fields: Iterable[str], state_for) -> dict[str, Any]
             person = getattr(record, "assignee", None)
             values[field] = (person.email or None) if person is not None else None
         elif field == "tags":
-            names = getattr(record, "tag_names_", None)  # loaded with it (`records.load_one`)
+            names = getattr(record, "tag_names_", None)  # loaded with it (`records.load_sent`)
             if names is None:
                 manager = getattr(record, "tags", None)
                 names = [t.name for t in manager.all()] if manager else []

@@ -63,22 +63,23 @@ def load_record(record_type: str, record_id: int, **annotations):
     return load_records(record_type, [record_id], **annotations).get(record_id)
 
 
-def load_one(record_type: str, record_id: int, **annotations):
-    """One record as `load_record` gives it, in one query: its tags' names ride along as
-    `tag_names_` (a send reads nothing else of them), so there is no second query for them."""
+def load_sent(record_type: str, ids: list[int], **annotations) -> dict[int, object]:
+    """Records to send (a drain begins its creates a few together), by id, as `load_records`
+    gives them but in one query: their tags' names ride along as `tag_names_` (a send reads
+    nothing else of them), so there is no second query for them."""
     related, prefetch = RELATED[record_type]
     if prefetch != ["tags"]:
-        return load_record(record_type, record_id, **annotations)
+        return load_records(record_type, ids, **annotations)
     model = model_for(record_type)
     names = _tag_names(model, connection.vendor)
-    # No ORDER BY (one row at most): composing the model's ordering cost as much CPU as the
-    # rest of the query.
-    record = _compiled_one(model, related, {"tag_names_": names, **annotations}).load(record_id)
-    if record is not None:
+    # No ORDER BY: composing the model's ordering cost as much CPU as the rest of the query.
+    compiled = _compiled_query(model, related, {"tag_names_": names, **annotations}, len(ids))
+    loaded = compiled.load(ids)
+    for record in loaded.values():
         # The names alone, for `mapping.record_values`: making `record.tags.all()` answer
         # from them (a related manager, a queryset, a Tag each) cost more than the query.
         record.tag_names_ = json.loads(record.tag_names_ or "[]")
-    return record
+    return loaded
 
 
 @functools.lru_cache(maxsize=16)
@@ -102,21 +103,23 @@ def _tag_names(model, vendor: str) -> RawSQL:
     )
 
 
-# -- one record's query, composed once ----------------------------------------------------------
+# -- the send's query, composed once ----------------------------------------------------------
 
 # A queryset with a select_related of five relations costs more CPU to compose (and its rows
 # to convert) than the database takes to run it: on every object a send creates. So each shape
-# of it (a record type, the annotations' SQL and values) is composed once and kept; a load runs
-# the kept SQL with the record's id and builds the record the way Django's ModelIterable does.
+# of it (a record type, the annotations' SQL and values, how many ids) is composed once and
+# kept; a load runs the kept SQL with the records' ids and builds each record the way Django's
+# ModelIterable does.
 _SENTINEL_ID = -7_391_204_117
-_compiled: dict[tuple, _CompiledOne] = {}
+_compiled: dict[tuple, _CompiledQuery] = {}
 _compiled_lock = threading.Lock()
 
 
-class _CompiledOne:
-    def __init__(self, model, related: list[str], annotations: dict) -> None:
+class _CompiledQuery:
+    def __init__(self, model, related: list[str], annotations: dict, count: int) -> None:
+        sentinels = [_SENTINEL_ID - n for n in range(count)]
         queryset = (
-            model.objects.filter(pk=_SENTINEL_ID)
+            model.objects.filter(pk__in=sentinels)
             .select_related(*related)
             .annotate(**annotations)
             .order_by()
@@ -125,9 +128,9 @@ class _CompiledOne:
         compiler = queryset.query.get_compiler(using=self.alias)
         self.sql, params = compiler.as_sql()
         self.params = list(params)
-        self.id_at = [n for n, value in enumerate(self.params) if value == _SENTINEL_ID]
-        if len(self.id_at) != 1:
-            raise ValueError("The record's id is not one parameter of its query")
+        self.id_at = [n for n, value in enumerate(self.params) if value in sentinels]
+        if len(self.id_at) != count:
+            raise ValueError("The records' ids are not parameters of their query")
         select, klass_info = compiler.select, compiler.klass_info
         self.compiler = compiler
         self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
@@ -138,37 +141,40 @@ class _CompiledOne:
         self.related = get_related_populators(klass_info, select, self.alias)
         self.annotation_col_map = dict(compiler.annotation_col_map or {})
 
-    def load(self, record_id: int):
+    def load(self, ids: list[int]) -> dict[int, object]:
         params = list(self.params)
-        params[self.id_at[0]] = record_id
+        for position, record_id in zip(self.id_at, ids, strict=True):
+            params[position] = record_id
         with connections[self.alias].cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
+        loaded = {}
         for row in rows:
             record = self.model.from_db(self.alias, self.init_list, row[self.start : self.end])
             for populator in self.related:
                 populator.populate(row, record)
             for name, position in self.annotation_col_map.items():
                 setattr(record, name, row[position])
-            return record
-        return None
+            loaded[record.pk] = record
+        return loaded
 
 
-def _compiled_one(model, related: list[str], annotations: dict) -> _CompiledOne:
+def _compiled_query(model, related: list[str], annotations: dict, count: int) -> _CompiledQuery:
     """The kept query of this shape (annotations are RawSQL: their SQL and values name it)."""
     key = (
         connection.alias,
         model,
         tuple(related),
         tuple((name, raw.sql, tuple(raw.params)) for name, raw in annotations.items()),
+        count,
     )
     found = _compiled.get(key)
     if found is None:
-        found = _CompiledOne(model, related, annotations)
+        found = _CompiledQuery(model, related, annotations, count)
         with _compiled_lock:
-            if len(_compiled) > 100:  # a process meets a few integrations, not thousands
+            if len(_compiled) > 500:  # a few integrations, a shape for each count up to 18
                 _compiled.clear()
             _compiled[key] = found
     return found

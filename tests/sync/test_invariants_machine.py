@@ -452,6 +452,7 @@ class SyncMachine(DiscussionRules, RuleBasedStateMachine):
         # whatever the kind (rows claimed with the killed one were never sent).
         with (
             mock.patch("aharally.sync.outgoing.create._store_link", killed),
+            mock.patch("aharally.sync.outgoing.create._store_links", killed),  # answered together
             contextlib.suppress(WorkerKilled),
         ):
             self._under_faults(drain_outbox, integration.pk)

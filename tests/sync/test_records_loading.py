@@ -1,5 +1,5 @@
-"""`records.load_one`, the send's read of a record: its SQL is composed once per shape and its
-rows are built the way Django's own iterator builds them, with Django's internals. These
+"""`records.load_sent`, the send's read of its records: its SQL is composed once per shape and
+its rows are built the way Django's own iterator builds them, with Django's internals. These
 check it gives what the ORM's `load_record` gives, so a Django upgrade that changes those
 internals fails here rather than in a send."""
 
@@ -15,7 +15,7 @@ from aharally.records.services import create_epic, create_initiative
 from aharally.sync import links
 from aharally.sync.mapping import record_values
 from aharally.sync.models import LinkState
-from aharally.sync.records import load_one, load_record
+from aharally.sync.records import load_record, load_sent
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_link, make_release, make_requirement, make_user
 
@@ -34,6 +34,10 @@ RELATIONS = {
     RecordType.FEATURE: ["workspace", "status", "assignee", "release", "initiative", "epic"],
     RecordType.REQUIREMENT: ["workspace", "status", "assignee", "feature"],
 }
+
+
+def load_one(record_type: str, record_id: int, **annotations):
+    return load_sent(record_type, [record_id], **annotations).get(record_id)
 
 
 def _columns(record) -> dict:
@@ -135,3 +139,28 @@ def test_a_loaded_record_saves_like_any_other(cast, integration):
 
     feature.refresh_from_db()
     assert feature.name == "After"
+
+
+def test_records_read_together_are_each_what_the_orm_gives_in_one_query(cast, integration):
+    tag = Tag.objects.create(workspace=cast.workspace, name="together")
+    features = [make_feature(cast.workspace, name=f"Together {n}") for n in range(3)]
+    features[1].tags.add(tag)
+    site = links.site_of(integration)
+    make_link(integration, features[2], rally_oid=103, rally_site=site)
+    checks = links.checks_of_record(integration, RecordType.FEATURE)
+    gone = make_feature(cast.workspace)
+    gone_id = gone.pk
+    gone.delete()
+    ids = [features[2].pk, gone_id, features[0].pk, features[1].pk]
+
+    with CaptureQueriesContext(connection) as read:
+        loaded = load_sent(RecordType.FEATURE, ids, **checks)
+
+    assert len(read.captured_queries) == 1
+    assert sorted(loaded) == sorted(f.pk for f in features)  # the deleted one is not there
+    for feature in features:
+        orm = load_record(RecordType.FEATURE, feature.pk, **checks)
+        assert _columns(loaded[feature.pk]) == _columns(orm)
+        assert loaded[feature.pk].linked_on_site == orm.linked_on_site
+    assert loaded[features[1].pk].tag_names_ == ["together"]
+    assert loaded[features[0].pk].tag_names_ == []

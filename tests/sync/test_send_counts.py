@@ -100,18 +100,19 @@ def test_a_drain_reads_no_more_records_ahead_than_it_has_threads(cast, rally_san
     start_job(records=features, integration=integration, user=cast.contributor, label="x")
     begun, most = set(), []
 
-    def counted_begin(row, run):
-        work = push.begin_row(row, run)
-        if isinstance(work, push.Create):
-            begun.add(id(work))
-            most.append(len(begun))
-        return work
+    def counted_begin(rows, run):
+        works = push.begin_rows(rows, run)
+        for _row, work in works:
+            if isinstance(work, push.Create):
+                begun.add(id(work))
+                most.append(len(begun))
+        return works
 
     def counted_finish(work, future, answered):
         begun.discard(id(work))
         return push.finish_row(work, future, answered)
 
-    monkeypatch.setattr(drain, "begin_row", counted_begin)
+    monkeypatch.setattr(drain, "begin_rows", counted_begin)
     monkeypatch.setattr(drain, "finish_row", counted_finish)
 
     drain.drain_outbox(integration.pk)

@@ -5,7 +5,7 @@ A create costs exactly one request: the `fetch` of the create asks for what the 
 (ObjectID, FormattedID), and the baseline is what was sent. A create whose answer was lost is
 looked for in Rally before it is sent again (`find_lost_create`), so it is never made twice.
 `Create` holds the parts apart, so that the drain can run the request in a pool thread and the
-rest on its own (`push.begin_row`); `push_create` runs them one after another. `send_row` is
+rest on its own (`push.begin_rows`); `push_create` runs them one after another. `send_row` is
 how a parent not yet in Rally is sent first (`push.send_row`; passed in, as for updates).
 """
 
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from aharally.integrations.models import Integration
 from aharally.rally.errors import RallyError, RallyNotFound, RallyValidationError
+from aharally.records.rows import insert_all
 from aharally.sync import history, links, mapping
 from aharally.sync.models import (
     ActivityAction,
@@ -36,8 +37,8 @@ from aharally.sync.outgoing.parents import placeholder_refs, plan_parents_of, re
 from aharally.sync.outgoing.payload import find_lost_create, lost_parent, payload_for_create
 from aharally.sync.outgoing.ranking import rank_parameter
 from aharally.sync.outgoing.run import DrainRun
-from aharally.sync.outgoing.statements import update_where
-from aharally.sync.records import load_one, load_record
+from aharally.sync.outgoing.statements import update_each, update_where
+from aharally.sync.records import load_record, load_sent
 from aharally.workspaces.models import RecordType
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,11 @@ class Create:
     rank: tuple[str, str] | None
     placed_later: bool
     broken_here: bool
+    # What the row is marked with before the request (`write_marks`): where, and the values.
+    mark: tuple[dict, dict]
 
     def __call__(self):
-        return self.request()  # what a pool thread does for it (`begin_row`)
+        return self.request()  # what a pool thread does for it (`begin_rows`)
 
     def request(self):
         """The create itself, one request; any thread."""
@@ -153,7 +156,7 @@ def finish_together(answered: list[tuple[Create, object]]) -> list[tuple[Create,
 
 def _store_links(run: DrainRun, together: list[tuple[Create, object]]) -> list[Link]:
     """`_store_link` for creates answered together, in the caller's transaction."""
-    made = Link.objects.bulk_create(
+    made = insert_all(
         [
             links.new_link(
                 integration=create.integration,
@@ -201,17 +204,45 @@ def _baseline(values: dict, parents: dict | None) -> dict:
     return {**values, **{f"_{attribute}": ref.path for attribute, ref in (parents or {}).items()}}
 
 
+def read_records(rows: list[OutboxItem], integrations: dict[int, Integration]) -> dict:
+    """The records of creates begun together, each with whether it is linked into this Rally
+    already (any integration): one query for each integration and record type. By (integration
+    id, record type), then record id (`prepare_create`'s `records`)."""
+    ids: dict[tuple[int, str], list[int]] = {}
+    for row in rows:
+        ids.setdefault((row.integration_id, row.record_type), []).append(row.record_id)
+    return {
+        (integration_id, record_type): load_sent(
+            record_type,
+            record_ids,
+            **links.checks_of_record(integrations[integration_id], record_type),
+        )
+        for (integration_id, record_type), record_ids in ids.items()
+    }
+
+
 def prepare_create(
-    row: OutboxItem, run: DrainRun, *, integration: Integration, send_row, whole: bool = True
+    row: OutboxItem,
+    run: DrainRun,
+    *,
+    integration: Integration,
+    send_row,
+    whole: bool = True,
+    records: dict | None = None,
 ) -> Create | None:
     """Everything a create does before its request; None when the row's outcome is written
-    already (linked, adopted, refused here). Not `whole` (the drain's own thread), raises
-    `SendWhole` before writing anything when a parent must be created first."""
-    # Whether the record is linked into this Rally already (any integration) is read with the
-    # record itself, right before the create: one query, not two.
-    record = load_one(
-        row.record_type, row.record_id, **links.checks_of_record(integration, row.record_type)
-    )
+    already (linked, adopted, refused here). `records`, read with others' (`read_records`),
+    hold the record; None, it is read here.
+
+    Not `whole` (begun on the drain's own thread, a few together), raises `SendWhole` before
+    writing anything when a parent must be created first, and leaves the mark written before
+    the request to the caller (`Create.mark`, written together with others' by
+    `write_marks`)."""
+    if records is None:
+        # Whether the record is linked into this Rally already (any integration) is read
+        # with the record itself, right before the create: one query, not two.
+        records = read_records([row], {row.integration_id: integration})
+    record = records[row.integration_id, row.record_type].get(row.record_id)
     if record is None:
         attempts.fail(row, kind=ErrorKind.CONFIG, message="The record was deleted in aharally.")
         return None
@@ -289,14 +320,17 @@ def prepare_create(
     row.first_attempt_at = row.first_attempt_at or now
     row.attempts += 1
     row.sent_values = {**values, "_parents": {k: v.path for k, v in parents.items()}}
-    update_where(
-        OutboxItem,
+    mark = (
         {"id": row.pk, "claim_token": row.claim_token},
-        first_attempt_at=row.first_attempt_at,
-        attempts=row.attempts,
-        look_before_send=True,
-        sent_values=row.sent_values,
+        {
+            "first_attempt_at": row.first_attempt_at,
+            "attempts": row.attempts,
+            "look_before_send": True,
+            "sent_values": row.sent_values,
+        },
     )
+    if whole:
+        update_where(OutboxItem, mark[0], **mark[1])
     # Its place among the siblings already in Rally. A bulk send's rows, and a feature's
     # requirements, go out a dozen at a time: their siblings may still be on the way, so the
     # drain places them once they are all in (`ranking.place_created`).
@@ -308,8 +342,15 @@ def prepare_create(
         row=row, run=run, integration=integration, record=record,
         record_mapping=record_mapping, fields=fields, values=values, payload=payload,
         parents=parents, stamp=stamp, rank=rank, placed_later=placed_later,
-        broken_here=broken_here,
+        broken_here=broken_here, mark=mark,
     )  # fmt: skip
+
+
+def write_marks(creates: list[Create]) -> None:
+    """The marks of creates begun together (`prepare_create` not `whole`), written before
+    their requests in one transaction: a lost answer is looked for before any is sent again."""
+    with transaction.atomic():
+        update_each(OutboxItem, [create.mark for create in creates])
 
 
 def _store_link(

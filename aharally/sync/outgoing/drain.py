@@ -7,7 +7,7 @@ limit sends rows concurrently, each request holding one of the credential's slot
 every process (aharally.concurrency), so a catch-up or a webhook registration elsewhere never
 makes it 13. A create that needs nothing from Rally but its own request (a bulk send's, a
 feature's requirements) is read, marked and finished on the drain's own thread, on its one
-database connection, and only the request waits in the pool (`push.begin_row`); any other row
+database connection, and only the request waits in the pool (`push.begin_rows`); any other row
 goes to the pool whole, where the spare threads write its outcome and build the next ones:
 the twelve places stay taken whenever rows are queued.
 A drain returns when nothing is due (waiting a little for rows due soon), when its time budget
@@ -45,7 +45,7 @@ from aharally.sync.outgoing import attempts, outbox
 from aharally.sync.outgoing.cascade import follows_features
 from aharally.sync.outgoing.lookups import Lookups
 from aharally.sync.outgoing.push import (
-    begin_row,
+    begin_rows,
     finish_answered,
     finish_row,
     mark_success,
@@ -172,15 +172,18 @@ def _pipeline(
 ):
     """Keep `width` requests in flight: claim more as sends finish, not batch by batch (a
     slow request would hold up a whole batch), a batch ahead of the threads so none waits
-    for a claim. A claimed row is begun (`push.begin_row`: a create's record read and its
-    payload built) only when a thread is free for it, right before its request, as a thread
-    would read it: never left waiting with what it read while others are sent. The creates
-    Rally answered are written a few together (`push.finish_answered`), each within
-    `FINISH_TOGETHER_SECONDS` of its answer."""
+    for a claim. A claimed row is begun (`push.begin_rows`: a create's record read, its
+    payload built and its mark written) only when a thread is free for it, right before its
+    request, as a thread would read it: never left waiting with what it read while others
+    are sent. While every slot has a request, rows are begun a few together, once the spare
+    threads are free (a query and a transaction for them all); the requests begun before
+    them keep the slots busy meanwhile. The creates Rally answered are written a few
+    together too (`push.finish_answered`), each within `FINISH_TOGETHER_SECONDS` of its
+    answer."""
     integration_id = run.integration.pk
     ready: deque[OutboxItem] = deque()  # claimed, not begun yet
     pending: dict = {}  # future → its row
-    work_of: dict = {}  # future → what its thread does (push.begin_row), finished here
+    work_of: dict = {}  # future → what its thread does (push.begin_rows), finished here
     answered: list = []  # (create, Rally's answer), their links not written yet
     answered_at = 0.0  # when the first of them was answered
     # Each send's future, as it finishes: waiting on this queue costs the same however many
@@ -194,11 +197,13 @@ def _pipeline(
         future.add_done_callback(sent.put)
 
     def begin_ready() -> None:
-        while ready and len(pending) < threads and not run.paused:
-            row = ready.popleft()
-            work = begin_row(row, run)
-            if work is not None:
-                submit(row, work)
+        free = threads - len(pending)
+        if not ready or run.paused or free <= 0:
+            return
+        if len(pending) >= width and free < threads - width:
+            return  # every slot has a request: begin a few together once more threads are free
+        for row, work in begin_rows([ready.popleft() for _ in range(min(free, len(ready)))], run):
+            submit(row, work)
 
     def finish(future) -> None:
         nonlocal answered_at
