@@ -14,7 +14,7 @@ from aharally.integrations.models import Integration
 from aharally.sync import links
 from aharally.sync.models import LinkState, OutboxState
 from aharally.sync.outgoing.cascade import requirements_to_follow
-from aharally.sync.records import load_one
+from aharally.sync.records import load_sent
 from aharally.sync.sqltext import constant, constants
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature, make_link, make_requirement
@@ -57,7 +57,7 @@ def test_a_sends_read_of_a_record_and_of_its_requirements_binds_no_state(cast):
 
     read = Statements()
     with connection.execute_wrapper(read):
-        record = load_one(RecordType.REQUIREMENT, linked.pk, **checks)
+        record = load_sent(RecordType.REQUIREMENT, [linked.pk], **checks)[linked.pk]
         follow = requirements_to_follow(integration=integration, feature_ids=[feature.pk])
 
     assert record.linked_on_site is True  # the written-in state still reads the link
