@@ -123,6 +123,30 @@ def test_a_drain_reads_no_more_records_ahead_than_it_has_threads(cast, rally_san
     assert max(most) <= width + max(1, int(width * drain.SPARE_THREADS_SHARE))
 
 
+def test_a_bulk_sends_creates_are_begun_and_linked_a_few_together(cast, rally_sandbox):
+    """Once every slot has a request, the drain begins creates a few together (one query for
+    their records, one transaction for their marks), and links the creates Rally answered
+    together (one INSERT for their links): far fewer statements than objects for each."""
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    features = [make_feature(cast.workspace, name=f"{token()} {n}") for n in range(36)]
+    start_job(records=features, integration=integration, user=cast.contributor, label="x")
+    feature_table, link_table = Feature._meta.db_table, Link._meta.db_table
+
+    with CountingStatements() as counted:
+        drain_outbox(integration.pk)
+
+    assert Link.objects.filter(integration=integration).count() == 36
+    assert not OutboxItem.objects.exclude(state=OutboxState.SENT).exists()
+    records_read = [
+        sql for sql in counted.statements
+        if sql.startswith("SELECT") and f'FROM "{feature_table}"' in sql
+    ]  # fmt: skip
+    links_written = [sql for sql in counted.statements if f'INSERT INTO "{link_table}"' in sql]
+    assert len(records_read) <= 36 / 3, len(records_read)
+    # (How many answers come within 50 ms of each other depends on the machine: about 8.)
+    assert len(links_written) < 30, len(links_written)
+
+
 def _bulk_send(client, cast, integration, count: int) -> int:
     features = [make_feature(cast.workspace, name=f"Bulk {token()} {n}") for n in range(count)]
     with CaptureQueriesContext(connection) as captured:

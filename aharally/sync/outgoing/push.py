@@ -126,7 +126,12 @@ def begin_rows(rows: list[OutboxItem], run: DrainRun) -> list[tuple[OutboxItem, 
     """
     split = [row for row in rows if row.kind == OutboxKind.CREATE and not row.look_before_send]
     integrations = {row.integration_id: _integration_of(row, run) for row in split}
-    records = read_records(split, integrations) if split else {}
+    try:
+        records = read_records(split, integrations) if split else {}
+    except Exception:
+        # Each reads its own, where a failure is written as that row's outcome.
+        logger.info("%s records read one by one", len(split), exc_info=True)
+        records = None
     split_ids = {row.pk for row in split}
     begun, creates = [], []
     for row in rows:
@@ -141,7 +146,7 @@ def begin_rows(rows: list[OutboxItem], run: DrainRun) -> list[tuple[OutboxItem, 
     return begun + [(create.row, create) for create in _marked(creates)]
 
 
-def _begin_create(row: OutboxItem, run: DrainRun, integration, records: dict):
+def _begin_create(row: OutboxItem, run: DrainRun, integration, records: dict | None):
     with _bound(row, run), _outcome_written(row, run, integration):
         try:
             with no_requests():
