@@ -184,33 +184,33 @@ def test_a_story_whose_create_answer_was_lost_is_adopted_not_imported_under_its_
     assert row.state == OutboxState.SENT
 
 
-def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
-    cast, rally_sandbox, faults
-):
+def _made_in_rally(sandbox, name: str):
+    from tests.sync.support import sandbox_client, scope_of
+
+    _, project = scope_of(sandbox)
+    with sandbox_client(sandbox) as client:
+        return client.create(
+            "PortfolioItem/Feature",
+            {"Name": name, "Project": f"/project/{project}"},
+            fetch=["ObjectID", "FormattedID"],
+        )
+
+
+def _drain_while_linked_elsewhere(integration, feature, existing, *, faults, ms: int) -> None:
+    """Drain the outbox in a thread, Rally taking `ms` to answer a feature's create; while
+    the feature's is on its way, another path links the feature to `existing`."""
     import threading
 
     from aharally.sync.links import create_link
-    from tests.sync.support import sandbox_client, scope_of
     from tests.waiting import wait_until
 
-    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
-    word = token()
-    feature = make_feature(cast.workspace, name=f"Raced {word}")
-    _, project = scope_of(rally_sandbox)
-    with sandbox_client(rally_sandbox) as client:
-        existing = client.create(
-            "PortfolioItem/Feature",
-            {"Name": f"Existing {word}", "Project": f"/project/{project}"},
-            fetch=["ObjectID", "FormattedID"],
-        )
     faults(
         {
             "kind": "latency",
-            "ms": 3000,
+            "ms": ms,
             "match": {"method": "POST", "path_contains": "portfolioitem/feature/create"},
         }
     )
-    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
     drain = threading.Thread(target=drain_outbox, args=(integration.pk,))
     drain.start()
     try:
@@ -221,7 +221,6 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
             timeout=30,
             what="the create on its way",
         )
-        # Another path links the record while the create is on its way.
         create_link(
             integration=integration,
             record_type=RecordType.FEATURE,
@@ -233,12 +232,28 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
     finally:
         drain.join(timeout=60)
 
+
+def _linked_elsewhere_and_its_object_deleted(sandbox, feature, existing) -> None:
     assert Link.objects.get(record_type=RecordType.FEATURE, record_id=feature.pk).rally_oid == (
         existing.object_id
     )
-    assert rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Raced {word}") == []
+    assert rally_objects(sandbox, "PortfolioItem/Feature", feature.name) == []
     note = Activity.objects.get(record_id=feature.pk, action=ActivityAction.SKIPPED)
     assert "was deleted in Rally" in note.detail
+
+
+def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
+    cast, rally_sandbox, faults
+):
+    integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
+    word = token()
+    feature = make_feature(cast.workspace, name=f"Raced {word}")
+    existing = _made_in_rally(rally_sandbox, f"Existing {word}")
+    outbox.request_send(record=feature, integration=integration, user=cast.contributor)
+
+    _drain_while_linked_elsewhere(integration, feature, existing, faults=faults, ms=3000)
+
+    _linked_elsewhere_and_its_object_deleted(rally_sandbox, feature, existing)
 
 
 def test_creates_answered_together_with_one_linked_meanwhile_are_each_written_on_their_own(
@@ -247,32 +262,14 @@ def test_creates_answered_together_with_one_linked_meanwhile_are_each_written_on
     """A bulk send's answered creates are linked in one transaction; one of their records
     linked by another path meanwhile makes that transaction fail whole. Each is then written
     on its own: the raced one's object deleted in Rally, the others linked."""
-    import threading
-
-    from aharally.sync.links import create_link
     from aharally.sync.outgoing import push
     from aharally.sync.web.jobs import start_job
-    from tests.sync.support import sandbox_client, scope_of
-    from tests.waiting import wait_until
 
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
     word = token()
     features = [make_feature(cast.workspace, name=f"Batch {word} {n}") for n in range(6)]
     raced = features[3]
-    _, project = scope_of(rally_sandbox)
-    with sandbox_client(rally_sandbox) as client:
-        existing = client.create(
-            "PortfolioItem/Feature",
-            {"Name": f"Existing {word}", "Project": f"/project/{project}"},
-            fetch=["ObjectID", "FormattedID"],
-        )
-    faults(
-        {
-            "kind": "latency",
-            "ms": 2000,
-            "match": {"method": "POST", "path_contains": "portfolioitem/feature/create"},
-        }
-    )
+    existing = _made_in_rally(rally_sandbox, f"Existing {word}")
     written = []  # (how many were answered together, how many went on alone)
 
     def together(answered):
@@ -283,43 +280,20 @@ def test_creates_answered_together_with_one_linked_meanwhile_are_each_written_on
     real = push.finish_together
     monkeypatch.setattr(push, "finish_together", together)
     start_job(records=features, integration=integration, user=cast.contributor, label="x")
-    drain = threading.Thread(target=drain_outbox, args=(integration.pk,))
-    drain.start()
-    try:
-        wait_until(
-            lambda: OutboxItem.objects.filter(
-                record_id=raced.pk, state=OutboxState.IN_FLIGHT, look_before_send=True
-            ).exists(),
-            timeout=30,
-            what="the raced create on its way",
-        )
-        create_link(
-            integration=integration,
-            record_type=RecordType.FEATURE,
-            record_id=raced.pk,
-            rally_type="PortfolioItem/Feature",
-            rally_oid=existing.object_id,
-            formatted_id=existing.formatted_id,
-        )
-    finally:
-        drain.join(timeout=60)
+
+    _drain_while_linked_elsewhere(integration, raced, existing, faults=faults, ms=2000)
 
     # At least two were answered together, and that transaction failed whole.
     assert any(size >= 2 and alone == size for size, alone in written), written
     assert not OutboxItem.objects.exclude(state=OutboxState.SENT).exists()
-    assert Link.objects.get(record_type=RecordType.FEATURE, record_id=raced.pk).rally_oid == (
-        existing.object_id
-    )
+    _linked_elsewhere_and_its_object_deleted(rally_sandbox, raced, existing)
+    others = [f for f in features if f is not raced]
     held = rally_objects(rally_sandbox, "PortfolioItem/Feature", f"Batch {word}")
-    assert sorted(item["Name"] for item in held) == sorted(
-        f.name for f in features if f is not raced
-    )
+    assert sorted(item["Name"] for item in held) == sorted(f.name for f in others)
     links = Link.objects.filter(
-        record_type=RecordType.FEATURE, record_id__in=[f.pk for f in features if f is not raced]
+        record_type=RecordType.FEATURE, record_id__in=[f.pk for f in others]
     )
     assert sorted(link.rally_oid for link in links) == sorted(item.object_id for item in held)
-    note = Activity.objects.get(record_id=raced.pk, action=ActivityAction.SKIPPED)
-    assert "was deleted in Rally" in note.detail
 
 
 def test_a_feature_made_in_rally_under_a_shared_initiative_is_imported_once_and_always_by_one(
