@@ -201,7 +201,6 @@ def _drain_while_linked_elsewhere(integration, feature, existing, *, faults, ms:
     the feature's is on its way, another path links the feature to `existing`."""
     import threading
 
-    from aharally.sync.links import create_link
     from tests.waiting import wait_until
 
     faults(
@@ -221,16 +220,23 @@ def _drain_while_linked_elsewhere(integration, feature, existing, *, faults, ms:
             timeout=30,
             what="the create on its way",
         )
-        create_link(
-            integration=integration,
-            record_type=RecordType.FEATURE,
-            record_id=feature.pk,
-            rally_type="PortfolioItem/Feature",
-            rally_oid=existing.object_id,
-            formatted_id=existing.formatted_id,
-        )
+        _link_elsewhere(integration, feature, existing)
     finally:
         drain.join(timeout=60)
+
+
+def _link_elsewhere(integration, feature, existing) -> None:
+    """Another path links the feature to Rally's `existing` object (Link to existing)."""
+    from aharally.sync.links import create_link
+
+    create_link(
+        integration=integration,
+        record_type=RecordType.FEATURE,
+        record_id=feature.pk,
+        rally_type="PortfolioItem/Feature",
+        rally_oid=existing.object_id,
+        formatted_id=existing.formatted_id,
+    )
 
 
 def _linked_elsewhere_and_its_object_deleted(sandbox, feature, existing) -> None:
@@ -257,12 +263,12 @@ def test_a_create_whose_record_got_linked_meanwhile_leaves_no_orphan_in_rally(
 
 
 def test_creates_answered_together_with_one_linked_meanwhile_are_each_written_on_their_own(
-    cast, rally_sandbox, faults, monkeypatch
+    cast, rally_sandbox, monkeypatch, caplog
 ):
     """A bulk send's answered creates are linked in one transaction; one of their records
-    linked by another path meanwhile makes that transaction fail whole. Each is then written
-    on its own: the raced one's object deleted in Rally, the others linked."""
-    from aharally.sync.outgoing import push
+    linked by another path between its answer and that transaction makes it fail whole. Each
+    is then written on its own: the raced one's object deleted in Rally, the others linked."""
+    from aharally.sync.outgoing import drain, push
     from aharally.sync.web.jobs import start_job
 
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
@@ -273,18 +279,26 @@ def test_creates_answered_together_with_one_linked_meanwhile_are_each_written_on
     written = []  # (how many were answered together, how many went on alone)
 
     def together(answered):
+        if any(create.row.record_id == raced.pk for create, _answer in answered):
+            _link_elsewhere(integration, raced, existing)  # the race, where it can happen
         alone = real(answered)
         written.append((len(answered), len(alone)))
         return alone
 
     real = push.finish_together
     monkeypatch.setattr(push, "finish_together", together)
+    # However far apart this machine's answers come, they are linked together.
+    monkeypatch.setattr(drain, "FINISH_TOGETHER_SECONDS", 10.0)
     start_job(records=features, integration=integration, user=cast.contributor, label="x")
+    caplog.set_level("INFO", logger="aharally.sync.outgoing.create")
 
-    _drain_while_linked_elsewhere(integration, raced, existing, faults=faults, ms=2000)
+    drain_outbox(integration.pk)
 
-    # At least two were answered together, and that transaction failed whole.
+    # The raced one was answered with others, and their transaction was tried and failed
+    # whole (IntegrityError), so each went on alone.
     assert any(size >= 2 and alone == size for size, alone in written), written
+    assert "answered creates written one by one" in caplog.text
+    assert "IntegrityError" in caplog.text
     assert not OutboxItem.objects.exclude(state=OutboxState.SENT).exists()
     _linked_elsewhere_and_its_object_deleted(rally_sandbox, raced, existing)
     others = [f for f in features if f is not raced]
