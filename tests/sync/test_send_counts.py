@@ -21,16 +21,25 @@ from tests.sync.support import connect, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Per created object: the claim's share, the record read with its link check, the mark
-# written before the create (a lost answer is looked for), the share of a transaction that
-# writes the creates answered together (BEGIN, their links, their rows finished, their
-# history lines, features' requirements queued: a statement each, however many), and the
-# slots' share (kept from one request to the next). About 3.2 here; one object a
-# transaction would be about 7.2.
-MOST_STATEMENTS_PER_OBJECT = 5
+# Per created object: the claim's share; the share of the query reading the records of the
+# creates begun together (with their link checks) and of the transaction writing their marks
+# before the requests (a lost answer is looked for); the share of the transaction writing the
+# creates answered together (BEGIN, their links, their rows finished, their history lines,
+# features' requirements queued: a statement each, however many); and the slots' share (kept
+# from one request to the next). About 2 here; one object at a time it was about 7.2.
+MOST_STATEMENTS_PER_OBJECT = 4
 # Once a drain: the lease, the configuration, the look-ups, People's map (three) and the
 # once-a-day notice of an assignee with no Rally user.
 MOST_STATEMENTS_ONCE_A_DRAIN = 90
+
+
+@pytest.fixture
+def answers_linked_together(monkeypatch):
+    """How many of Rally's answers come within 50 ms of each other depends on the machine's
+    load; here each waits for others (up to a dozen, or until nothing else is out), so what is
+    counted is the statements' own shape, not the machine's speed (bench/send.py measures it
+    as it comes)."""
+    monkeypatch.setattr(drain, "FINISH_TOGETHER_SECONDS", 10.0)
 
 
 def _drain_counted(integration) -> tuple[int, int]:
@@ -41,8 +50,8 @@ def _drain_counted(integration) -> tuple[int, int]:
     return counted.total, Link.objects.count() - before
 
 
-def test_a_bulk_send_costs_at_most_five_statements_per_created_object_whatever_its_size(
-    cast, rally_sandbox
+def test_a_bulk_send_costs_at_most_four_statements_per_created_object_whatever_its_size(
+    cast, rally_sandbox, answers_linked_together
 ):
     integration = connect(cast.workspace, rally_sandbox, owner=cast.owner)
 
@@ -123,7 +132,9 @@ def test_a_drain_reads_no_more_records_ahead_than_it_has_threads(cast, rally_san
     assert max(most) <= width + max(1, int(width * drain.SPARE_THREADS_SHARE))
 
 
-def test_a_bulk_sends_creates_are_begun_and_linked_a_few_together(cast, rally_sandbox):
+def test_a_bulk_sends_creates_are_begun_and_linked_a_few_together(
+    cast, rally_sandbox, answers_linked_together
+):
     """Once every slot has a request, the drain begins creates a few together (one query for
     their records, one transaction for their marks), and links the creates Rally answered
     together (one INSERT for their links): far fewer statements than objects for each."""
@@ -143,8 +154,7 @@ def test_a_bulk_sends_creates_are_begun_and_linked_a_few_together(cast, rally_sa
     ]  # fmt: skip
     links_written = [sql for sql in counted.statements if f'INSERT INTO "{link_table}"' in sql]
     assert len(records_read) <= 36 / 3, len(records_read)
-    # (How many answers come within 50 ms of each other depends on the machine: about 8.)
-    assert len(links_written) < 30, len(links_written)
+    assert len(links_written) <= 36 / 4, len(links_written)
 
 
 def _bulk_send(client, cast, integration, count: int) -> int:
