@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
-from django_q.models import OrmQ, Schedule
 from playwright.sync_api import expect
 
 from aharally.integrations.models import Integration, OutgoingMode
@@ -21,7 +20,6 @@ from aharally.records.demo import DEMO_PASSWORD, seed_demo
 from aharally.records.models import Feature, Release
 from aharally.records.services import create_initiative
 from aharally.sync.models import Link, OutboxItem, OutboxState
-from aharally.sync.tasks import CATCH_UP_SCHEDULE_NAME
 from aharally.sync.web.jobs import start_job
 from aharally.workspaces.models import RecordType, Role, WorkflowStatus, Workspace
 from tests.browser.conftest import sign_in
@@ -39,29 +37,30 @@ def _requests(sandbox) -> int:
     return sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
 
 
-def _at_rest(sandbox) -> None:
-    """Until the cluster asks Rally nothing on its own: the minutely catch-up put off past the
-    test, no task queued, no row unsent, and the sandbox's count of requests still for a
-    second. (A catch-up between the preview and Cancel once counted against Cancel.)"""
-    Schedule.objects.filter(name=CATCH_UP_SCHEDULE_NAME).update(
-        next_run=timezone.now() + timedelta(hours=1)
+def _cluster_stopped_at_rest(sandbox, cluster) -> None:
+    """The sync at rest (no row unsent), then the task cluster stopped and the sandbox's count
+    of requests still for a second: nothing but the page can ask Rally anything. (The
+    cluster's catch-up, or a webhook's event applied, once counted against Cancel.)"""
+    wait_until(
+        lambda: (
+            not OutboxItem.objects.exclude(
+                state__in=[OutboxState.SENT, OutboxState.REJECTED]
+            ).exists()
+        ),
+        timeout=60,
+        what="every outbox row sent",
     )
+    cluster.stop()
     counts: list[int] = []
 
-    def resting() -> bool:
+    def still() -> bool:
         stats = sandbox.admin("GET", "/sandbox-admin/stats").json()
         counts.append(stats["requests"])
         return (
-            len(counts) >= 3
-            and len(set(counts[-3:])) == 1
-            and not any(stats["in_flight"].values())
-            and not OrmQ.objects.exists()
-            and not OutboxItem.objects.exclude(
-                state__in=[OutboxState.SENT, OutboxState.REJECTED]
-            ).exists()
+            len(counts) >= 3 and len(set(counts[-3:])) == 1 and not any(stats["in_flight"].values())
         )
 
-    wait_until(resting, timeout=60, interval=0.5, what="the sync at rest")
+    wait_until(still, timeout=30, interval=0.5, what="no request to the sandbox for a second")
 
 
 def _another_state(integration, feature) -> WorkflowStatus:
@@ -85,13 +84,13 @@ def test_bob_previews_twelve_cards_cancels_then_sends_what_the_preview_said(
     started = timezone.now() - timedelta(seconds=5)  # the sandbox's clock is this machine's
     sync_sandbox.require_field(*REQUIRED)
     try:
-        _preview_cancel_send(page, sync_sandbox, screenshot, started)
+        _preview_cancel_send(page, sync_sandbox, task_cluster, screenshot, started)
     finally:
         sync_sandbox.unrequire_field(*REQUIRED)
         cache.clear()  # Rally's metadata kept with the rule: no later test may find it
 
 
-def _preview_cancel_send(page, sync_sandbox, screenshot, started) -> None:
+def _preview_cancel_send(page, sync_sandbox, task_cluster, screenshot, started) -> None:
     seed_demo()
     platform = Workspace.objects.get(prefix="PLAT")
     company = Workspace.objects.get(prefix="CO")
@@ -136,12 +135,11 @@ def _preview_cancel_send(page, sync_sandbox, screenshot, started) -> None:
     no_end = make_feature(platform, release=lot, name=f"No end date {word}", initiative=goals[0])
     make_requirement(no_end, name=f"Story {word} refused")
     chosen = [f.reference for f in [*linked, *new, no_end]]
-    rows = OutboxItem.objects.count()
 
     sign_in(page, "bob@example.com", DEMO_PASSWORD, next_url=BOARD)
     expect(page.locator(".card").first).to_be_visible()
-    _at_rest(sync_sandbox)
-    before = _requests(sync_sandbox)
+    _cluster_stopped_at_rest(sync_sandbox, task_cluster)
+    before, rows = _requests(sync_sandbox), OutboxItem.objects.count()
     _choose(page, chosen)
     dialog = page.locator("dialog.send-preview-dialog")
     expect(dialog).to_be_visible()
@@ -157,6 +155,7 @@ def _preview_cancel_send(page, sync_sandbox, screenshot, started) -> None:
     expect(dialog).to_be_hidden()
     assert _requests(sync_sandbox) == before
     assert OutboxItem.objects.count() == rows
+    task_cluster.start()  # for the send
 
     _choose(page, [])  # the selection is still checked: Apply again
     dialog = page.locator("dialog.send-preview-dialog[open]")
