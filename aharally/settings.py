@@ -320,6 +320,8 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "catch_up": False,
     "sync": env_bool("Q_SYNC", default=False),
+    # The sentinel checks its processes, and builds its status, this often (django-q2: 0.5).
+    "guard_cycle": 1.0,
 }
 # The task queue: the database by default (nothing more to run), Redis when REDIS_URL is set.
 # Either way any number of clusters share it, and schedules live in the database, where
@@ -328,12 +330,11 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    # How long an idle cluster waits between looks at the ORM broker's queue: the wait a Send
-    # click's task sits before a worker takes it (django-q2's default is 200 ms). One indexed
-    # query a look; Redis's broker needs none (a blocking pop).
-    Q_CLUSTER["poll"] = env_int("Q_POLL_MS", 50) / 1000
-    # Each look at an empty queue is one prepared statement, not a composed queryset: the
-    # looks were most of an idle cluster's CPU (aharally/taskcluster/broker.py).
+    # Queuing a task wakes the clusters at once (PostgreSQL's NOTIFY, or a local socket on
+    # SQLite); an idle cluster also looks at the queue this often, in case a wake-up went astray
+    # (django-q2's default is 200 ms). One indexed query a look; Redis's broker needs none (a
+    # blocking pop). aharally/taskcluster/broker.py and wakeups.py.
+    Q_CLUSTER["poll"] = env_int("Q_POLL_MS", 1000) / 1000
     Q_CLUSTER["broker_class"] = "aharally.taskcluster.broker.QuickPollORM"
 
 # The sync (aharally/sync). Times in seconds unless named otherwise.

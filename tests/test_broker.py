@@ -4,14 +4,18 @@ cluster does besides (the watchdog's count, the sentinel's status) costs little.
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
 from aharally.taskcluster.broker import STAT_EVERY_SECONDS, QuickPollORM
+from aharally.taskcluster.wakeups import Listener, socket_directory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,3 +124,69 @@ def test_a_due_task_is_taken_once_and_its_id_and_payload_come_with_it(broker):
     assert broker.dequeue() is None
     broker.acknowledge(task_id)
     assert broker.queue_size() == 0
+
+
+# Waking the pushers (aharally/taskcluster/wakeups.py): the same on SQLite and PostgreSQL. A
+# wait's timeout is only how long a broken wake-up would take to fail the test.
+WOKEN_WITHIN = 30
+
+
+@pytest.fixture
+def listener(broker):
+    listening = Listener(Conf.ORM, broker.list_key)
+    listening.listen()
+    yield listening
+    listening.close()
+
+
+def test_queuing_a_task_wakes_a_listening_pusher_once(broker, listener):
+    assert listener.wait(0) is False
+
+    broker.enqueue("a signed package")
+    broker.enqueue("another")
+
+    assert listener.wait(WOKEN_WITHIN) is True
+    assert listener.wait(0.05) is False  # both wake-ups were taken by the one wait
+
+
+def test_the_wake_up_comes_once_the_tasks_transaction_commits(broker, listener):
+    with transaction.atomic(using=Conf.ORM):
+        broker.enqueue("a signed package")
+        # Woken now, the pusher would look before the task can be seen, then wait a poll.
+        assert listener.wait(0.05) is False
+
+    assert listener.wait(WOKEN_WITHIN) is True
+
+
+def test_an_empty_look_waits_for_a_wake_up_not_the_whole_poll(broker, monkeypatch):
+    monkeypatch.setattr(Conf, "POLL", 600)  # a test that waited for it would time out
+    pusher = get_broker()
+    looked = []
+    thread = threading.Thread(target=lambda: looked.append(pusher.dequeue()))
+    thread.start()
+    try:
+        pusher._wakeups.listen()  # the thread's first look listens as well: either is fine
+        broker.enqueue("a signed package")
+        thread.join(WOKEN_WITHIN)
+        assert not thread.is_alive()
+        # The look found nothing, or the task if it was queued first; the next finds it.
+        taken = looked[0] or pusher.dequeue()
+        assert [payload for _id, payload in taken] == ["a signed package"]
+    finally:
+        pusher._wakeups.close()
+        if thread.is_alive():
+            broker.enqueue("let the thread end")
+            thread.join()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL wakes with NOTIFY")
+def test_a_killed_pushers_socket_is_cleared_and_the_live_one_woken(broker, listener):
+    directory = socket_directory(connection.settings_dict["NAME"], broker.list_key)
+    left = directory / "999999999"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as killed:
+        killed.bind(str(left))  # closed without unlinking, as a SIGKILL leaves it
+
+    broker.enqueue("a signed package")
+
+    assert listener.wait(WOKEN_WITHIN) is True
+    assert not left.exists()

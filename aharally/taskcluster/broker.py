@@ -1,11 +1,12 @@
 """django-q2's database broker made cheaper to run idle (Q_CLUSTER "broker_class").
 
-An idle cluster looks at the queue every Q_POLL_MS (50 ms, so a Send click's task waits at most
-that long for a worker). django-q2's ORM broker composes a queryset for each look: about half a
-millisecond of CPU, 20 times a second, for nothing most of the time. This one asks first with a
-statement of its own, on the database driver's cursor (after a 50 ms sleep, Django's cursor
-wrapper cost more than the statement), and takes tasks the broker's own way only when one is
-due: the same rows, locks and retries as django-q2's.
+Queuing a task wakes the clusters' pushers (aharally/taskcluster/wakeups.py), so a Send
+click's task is taken at once, and an idle cluster looks at the queue only every Q_POLL_MS
+(1,000 ms) besides: django-q2's broker looks every "poll", which had to be 50 ms for the
+click's sake, 20 looks a second for nothing most of the time. Each look is a statement of its
+own, on the database driver's cursor (Django's cursor wrapper cost more than the statement),
+and tasks are taken the broker's own way only when one is due: the same rows, locks and
+retries as django-q2's.
 
 Two more of django-q2's idle habits are made cheaper here: the main process's watchdog counts
 the queue every second without a new connection each time, and the sentinel's cluster status
@@ -24,6 +25,8 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from aharally.taskcluster.wakeups import Listener, wake
+
 # The sentinel's status is saved at most this often, and kept twice as long in the cache.
 STAT_EVERY_SECONDS = 5.0
 
@@ -33,6 +36,7 @@ class QuickPollORM(ORM):
         super().__init__(list_key)
         self._sql: str | None = None
         self._stat_saved: dict[str, float] = {}
+        self._wakeups = Listener(Conf.ORM, self.list_key)
 
     def _anything_due(self) -> bool:
         if transaction.get_autocommit(using=Conf.ORM):
@@ -57,11 +61,22 @@ class QuickPollORM(ORM):
             finally:
                 cursor.close()
 
+    def enqueue(self, task) -> int:
+        task_id = super().enqueue(task)
+        wake(Conf.ORM, self.list_key)
+        return task_id
+
     def dequeue(self):
+        self._wakeups.listen()  # before the look: a task queued after it wakes the wait
         if not self._anything_due():
-            time.sleep(Conf.POLL)  # empty queue: as the ORM broker does
+            self._wakeups.wait(Conf.POLL)  # empty queue: until a task is queued, or POLL
             return None
         return super().dequeue()
+
+    def stop_listening(self) -> None:
+        """The pusher is done: no more wake-ups (a killed one's socket is cleared by the next
+        task's sender)."""
+        self._wakeups.close()
 
     def queue_size(self) -> int:
         """django-q2's count, on the connection as it is: the watchdog asks every second, and

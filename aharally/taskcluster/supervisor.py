@@ -22,7 +22,7 @@ from django_q.conf import Conf
 from django_q.pusher import pusher
 
 from aharally.concurrency import stopping
-from aharally.taskcluster import processes, progress
+from aharally.taskcluster import processes, progress, wakeups
 from aharally.taskcluster.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,17 @@ class WatchedSentinel(Sentinel):
                 record.process_died(role)
         super().reincarnate(process)
 
+    def stop(self):
+        # The pusher waits for a task to be queued up to Q_POLL_MS before it sees that it
+        # must stop: wake it (and any other cluster's pusher, which just looks once more).
+        self.event_out.set()
+        if "orm" in settings.Q_CLUSTER:
+            try:
+                wakeups.wake(Conf.ORM, self.broker.list_key)
+            except Exception:
+                logger.warning("Could not wake the pusher to stop it", exc_info=True)
+        super().stop()
+
     def spawn_pusher(self):
         return self.spawn_process(
             _pusher, self.task_queue, self.event_out, RecordingBroker(self.broker)
@@ -65,7 +76,12 @@ def _pusher(task_queue, event, broker) -> None:
     """
     if "orm" in settings.Q_CLUSTER:
         db.connections[settings.Q_CLUSTER["orm"]].settings_dict["CONN_MAX_AGE"] = None
-    pusher(task_queue, event, broker)
+    try:
+        pusher(task_queue, event, broker)
+    finally:
+        stop_listening = getattr(broker, "stop_listening", None)
+        if stop_listening is not None:  # its socket, or its LISTEN connection
+            stop_listening()
 
 
 class RecordingBroker:
