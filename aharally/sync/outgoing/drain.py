@@ -65,8 +65,11 @@ QUIET_CLAIM_SECONDS = 1.0
 # waits idle for it. The transport's cap keeps requests at `width` whatever the threads.
 SPARE_THREADS_SHARE = 0.5
 # Creates Rally answered wait this long at most for others to be written with (one
-# transaction for their links, `push.finish_answered`); never while nothing else is sent.
-FINISH_TOGETHER_SECONDS = 0.05
+# transaction for their links, `push.finish_answered`); never while nothing else is sent, so
+# a Send alone is linked at once. At Rally's pace (a dozen requests of about a second each)
+# half a second gathers half a dozen answers; 50 ms gathered one or two, each batch's
+# statements then costing nearly what one create's did.
+FINISH_TOGETHER_SECONDS = 0.5
 
 
 def next_due(integration_id: int):
