@@ -123,8 +123,14 @@ class Create:
             row, self.run, record, self.record_mapping, created, self.values, self.integration,
             replace_broken=self.broken_here, parents=self.parents,
         )  # fmt: skip
-        if self.placed_later and "rank" in self.values and isinstance(link, Link):
-            self.run.to_place(row.record_type, record.pk)  # placed when the drain ends
+        if isinstance(link, Link):
+            self.linked()
+
+    def linked(self) -> None:
+        """Its new object is linked: a bulk send's takes its place in Rally's rank when the
+        drain ends (`ranking.place_created`)."""
+        if self.placed_later and "rank" in self.values:
+            self.run.to_place(self.row.record_type, self.record.pk)
 
 
 def finish_together(answered: list[tuple[Create, object]]) -> list[tuple[Create, object]]:
@@ -149,8 +155,7 @@ def finish_together(answered: list[tuple[Create, object]]) -> list[tuple[Create,
         return answered
     for (create, _created), link in zip(together, made, strict=True):
         run.made_link(link)
-        if create.placed_later and "rank" in create.values:
-            run.to_place(create.row.record_type, create.record.pk)
+        create.linked()
     return alone
 
 
