@@ -162,10 +162,10 @@ def test_an_empty_look_waits_for_a_wake_up_not_the_whole_poll(broker, monkeypatc
     monkeypatch.setattr(Conf, "POLL", 600)  # a test that waited for it would time out
     pusher = get_broker()
     looked = []
+    pusher._wakeups.listen()  # as the thread's look would, before it looks
     thread = threading.Thread(target=lambda: looked.append(pusher.dequeue()))
     thread.start()
     try:
-        pusher._wakeups.listen()  # the thread's first look listens as well: either is fine
         broker.enqueue("a signed package")
         thread.join(WOKEN_WITHIN)
         assert not thread.is_alive()

@@ -94,12 +94,7 @@ class TaskCluster:
         """
         if self.process is None:
             return
-        tree = process_tree(self.process.pid)
-        for pid in tree:
-            _signal(pid, signal.SIGSTOP)
-        tree = process_tree(self.process.pid) | tree | in_session(self.process.pid)
-        for pid in tree:
-            _signal(pid, signal.SIGKILL)
+        tree = _kill_session(self.process.pid, process_tree(self.process.pid))
         self.process.wait(timeout=10)
         self.process = None
         wait_until(
@@ -127,8 +122,7 @@ class TaskCluster:
         # A worker the stop left behind would go on using the database; so would a process
         # forked while the cluster stopped (not in `tree`), which a lock held across the fork
         # can leave blocked for good: every process of the cluster's session goes.
-        for pid in tree | in_session(self.process.pid):
-            _signal(pid, signal.SIGKILL)
+        _kill_session(self.process.pid, tree)
         self.process = None
         return not left
 
@@ -168,6 +162,19 @@ def in_session(sid: int) -> set[int]:
             continue
         if int(fields[3]) == sid:  # state, ppid, pgrp, session
             found.add(int(stat.parent.name))
+    return found
+
+
+def _kill_session(sid: int, known: set[int]) -> set[int]:
+    """SIGKILL `known` and every process of the session `sid`: frozen first, then looked for
+    again, so that none forks a process the kill misses (a sentinel still starting its
+    processes when the stop came left a monitor running for good). Returns what was killed."""
+    frozen = known | in_session(sid)
+    for pid in frozen:
+        _signal(pid, signal.SIGSTOP)
+    found = frozen | in_session(sid) | {child for pid in frozen for child in process_tree(pid)}
+    for pid in found:
+        _signal(pid, signal.SIGKILL)
     return found
 
 
