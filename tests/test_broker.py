@@ -190,3 +190,21 @@ def test_a_killed_pushers_socket_is_cleared_and_the_live_one_woken(broker, liste
 
     assert listener.wait(WOKEN_WITHIN) is True
     assert not left.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL wakes with NOTIFY")
+def test_the_last_pusher_to_stop_listening_takes_the_directory_away(broker, monkeypatch):
+    first = Listener(Conf.ORM, broker.list_key)
+    first.listen()
+    directory = first._path.parent
+    second = Listener(Conf.ORM, broker.list_key)
+    monkeypatch.setattr("aharally.taskcluster.wakeups.os.getpid", lambda: 999_999_998)
+    second.listen()  # another process's socket beside the first's
+
+    first.close()
+    assert [path.name for path in directory.iterdir()] == ["999999998"]
+    broker.enqueue("a signed package")
+    assert second.wait(WOKEN_WITHIN) is True
+
+    second.close()
+    assert not directory.exists()

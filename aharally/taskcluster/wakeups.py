@@ -118,14 +118,25 @@ class Listener:
 
     def _listen_sqlite(self, database: str) -> None:
         directory = socket_directory(database, self.list_key)
-        directory.mkdir(mode=0o700, exist_ok=True)
         path = directory / str(os.getpid())
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # a killed process's, whose id this one has now
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.bind(str(path))
-        self._socket.setblocking(False)
-        self._path = path
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            for attempt in range(2):
+                directory.mkdir(mode=0o700, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # a killed process's, whose id this one has now
+                try:
+                    listener.bind(str(path))
+                    break
+                except FileNotFoundError:
+                    # The last pusher to leave took the directory away meanwhile (`close`).
+                    if attempt:
+                        raise
+        except BaseException:
+            listener.close()
+            raise
+        listener.setblocking(False)
+        self._socket, self._path = listener, path
 
     def wait(self, timeout: float) -> bool:
         """Wait for a wake-up (taking every one already sent) up to `timeout` seconds."""
@@ -160,6 +171,10 @@ class Listener:
         if self._path is not None:
             with contextlib.suppress(OSError):
                 self._path.unlink()
+            # The last to leave takes the directory away (it stays while others listen):
+            # a bench's or a test's throwaway database leaves nothing behind in /tmp.
+            with contextlib.suppress(OSError):
+                self._path.parent.rmdir()
             self._path = None
         if self._pg is not None:
             with contextlib.suppress(Exception):
