@@ -25,7 +25,10 @@ def broker(monkeypatch):
     monkeypatch.setattr(Conf, "POLL", 0)  # the look's sleep: not what is tested
     found = get_broker()
     found.purge_queue()
-    return found
+    yield found
+    # A look listens for wake-ups first: on PostgreSQL a connection of its own, which would
+    # keep the test database from being dropped.
+    found.stop_listening()
 
 
 def test_the_cluster_uses_the_quick_poll_broker(broker):

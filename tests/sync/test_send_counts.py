@@ -35,11 +35,15 @@ MOST_STATEMENTS_ONCE_A_DRAIN = 90
 
 @pytest.fixture
 def answers_linked_together(monkeypatch):
-    """How many of Rally's answers come within 50 ms of each other depends on the machine's
-    load; here each waits for others (up to a dozen, or until nothing else is out), so what is
-    counted is the statements' own shape, not the machine's speed (bench/send.py measures it
-    as it comes)."""
+    """How many of Rally's answers come within half a second of each other depends on the
+    machine's load; here each waits for others (up to a dozen, or until nothing else is out),
+    so what is counted is the statements' own shape, not the machine's speed (bench/send.py
+    measures it as it comes). So does how often a drain whose queue is empty claims again,
+    which links what was answered first (a feature's requirements it queues are then due):
+    here not until its sends are done."""
     monkeypatch.setattr(drain, "FINISH_TOGETHER_SECONDS", 10.0)
+    monkeypatch.setattr(drain, "EMPTY_CLAIM_PAUSE_SECONDS", 10.0)
+    monkeypatch.setattr(drain, "QUIET_CLAIM_SECONDS", 10.0)
 
 
 def _drain_counted(integration) -> tuple[int, int]:
