@@ -142,14 +142,17 @@ def listener(broker):
     listening.close()
 
 
-def test_queuing_a_task_wakes_a_listening_pusher_once(broker, listener):
+def test_queuing_a_task_wakes_a_listening_pusher(broker, listener):
     assert listener.wait(0) is False
 
     broker.enqueue("a signed package")
     broker.enqueue("another")
 
     assert listener.wait(WOKEN_WITHIN) is True
-    assert listener.wait(0.05) is False  # both wake-ups were taken by the one wait
+    # A wait takes the wake-ups that have come; on PostgreSQL the second task's NOTIFY (its
+    # own transaction) may come a moment later and wake one more wait. Then, with nothing
+    # more queued, a wait runs out.
+    assert any(listener.wait(0.2) is False for _ in range(2))
 
 
 def test_the_wake_up_comes_once_the_tasks_transaction_commits(broker, listener):
