@@ -9,7 +9,7 @@ and tasks are taken the broker's own way only when one is due: the same rows, lo
 retries as django-q2's.
 
 Two more of django-q2's idle habits are made cheaper here: the main process's watchdog counts
-the queue every second without a new connection each time, and the sentinel's cluster status
+the queue (every few seconds) without a new connection each time, and the sentinel's cluster status
 (for `qinfo` and `qmonitor`) is saved every few seconds rather than twice a second.
 """
 
@@ -79,8 +79,8 @@ class QuickPollORM(ORM):
         self._wakeups.close()
 
     def queue_size(self) -> int:
-        """django-q2's count, on the connection as it is: the watchdog asks every second, and
-        closing it first (CONN_MAX_AGE=0) made each a new connection. After an error the
+        """django-q2's count, on the connection as it is: the watchdog asks every few seconds,
+        and closing it first (CONN_MAX_AGE=0) made each a new connection. After an error the
         watchdog closes it (aharally/taskcluster/watchdog.py)."""
         return (
             OrmQ.objects.using(Conf.ORM).filter(key=self.list_key, lock__lte=timezone.now()).count()

@@ -33,9 +33,9 @@ def _start_time(pid: int) -> str | None:
 def tree(pid: int) -> dict[int, str | None]:
     """A process and its descendants, each with its start time.
 
-    Read every second by `qcluster`'s main process: plain reads, not pathlib's glob, which
-    cost more than the rest of an idle cluster's second (a worker sending has 19 threads,
-    each with its `children` file)."""
+    Read every few seconds by `qcluster`'s main process: plain reads, not pathlib's glob,
+    which cost more than the rest of an idle cluster's second (a worker sending has 19
+    threads, each with its `children` file)."""
     found: dict[int, str | None] = {}
     todo = [pid]
     while todo:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from multiprocessing import Event
 
@@ -28,6 +29,11 @@ from aharally.taskcluster.watchdog import Watchdog
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0
+# The cluster's processes are read again this often, for killing the orphans of a sentinel that
+# dies. They are the ones the sentinel forked as it started, and any death restarts the whole
+# cluster (its processes read again then): a walk of /proc each check (a sending worker has
+# some twenty threads) cost more than the rest of the check.
+TREE_SECONDS = 5.0
 
 
 class WatchedSentinel(Sentinel):
@@ -173,15 +179,16 @@ class Supervisor:
         with self.heartbeat.pause():
             cluster.start()
         self.watchdog.begin(record)
-        known = processes.tree(cluster.sentinel.pid)
+        known, read_at = processes.tree(cluster.sentinel.pid), time.monotonic()
         reason = None
         while not self.stop_requested.wait(CHECK_SECONDS):
             # Not its `sentinel` pipe: the processes it forked hold that open after it died.
             if not cluster.sentinel.is_alive():
                 reason = "django-q2's sentinel process died"
                 break
-            # Remembered while the sentinel lives: orphans of a killed sentinel are killed too.
-            known = processes.tree(cluster.sentinel.pid)
+            if time.monotonic() - read_at >= TREE_SECONDS:
+                # Remembered while the sentinel lives: a killed sentinel's orphans are killed.
+                known, read_at = processes.tree(cluster.sentinel.pid), time.monotonic()
             reason = self.watchdog.check()
             if reason:
                 break

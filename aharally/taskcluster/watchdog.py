@@ -10,6 +10,7 @@ cluster that takes nothing while tasks wait and a worker is free (however it got
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from django import db
@@ -20,6 +21,11 @@ from django_q.conf import Conf
 from aharally.taskcluster.progress import Progress
 
 logger = logging.getLogger(__name__)
+
+# The tasks waiting are counted at most this often (a quarter of the stall period when that is
+# shorter): a statement each time, in a loop that runs every second. Between counts the last
+# one stands, so a stall is judged at most this much later, never sooner.
+COUNT_EVERY_SECONDS = 5.0
 
 
 class Watchdog:
@@ -38,6 +44,8 @@ class Watchdog:
         self._started_at = self.progress_at
         self._broker = None
         self._broker_failed = False
+        self.count_every = min(COUNT_EVERY_SECONDS, self.stall_seconds / 4)
+        self._counted_at = -math.inf
 
     def begin(self, progress: Progress) -> None:
         """Watch a freshly started cluster that reports to `progress`."""
@@ -57,12 +65,13 @@ class Watchdog:
             return "a process died holding the lock of the cluster's progress record"
         if snapshot.died:
             return f"its {snapshot.died} process died"
-        waiting = self._waiting()
-        if waiting is None:  # the broker did not answer: nothing to judge by
-            return None
-        self.waiting = waiting
         now = time.monotonic()
-        if waiting == 0 or snapshot.running >= self.workers:
+        if now - self._counted_at >= self.count_every:
+            waiting = self._waiting()
+            if waiting is None:  # the broker did not answer: nothing to judge by
+                return None
+            self.waiting, self._counted_at = waiting, now
+        if self.waiting == 0 or snapshot.running >= self.workers:
             self.progress_at = now
         else:
             self.progress_at = max(self.progress_at, snapshot.taken_at)
@@ -70,7 +79,7 @@ class Watchdog:
         stalled = now - max(self.progress_at, self._started_at)
         if stalled > self.stall_seconds:
             return (
-                f"{waiting} task(s) waited {stalled:.0f} seconds with a worker free and none "
+                f"{self.waiting} task(s) waited {stalled:.0f} seconds with a worker free and none "
                 "was taken"
             )
         return None
