@@ -147,11 +147,16 @@ def linked_oids(integration: Integration, oids) -> set[int]:
 
 
 def integrations_on_site(site: str) -> list[int]:
-    """Every integration that talks to this Rally (templates' derived ones included)."""
+    """Every integration that talks to this Rally (templates' derived ones included).
+
+    Their URLs alone: loading an integration decrypts its secrets, most of a catch-up's cost
+    of each Rally object it considers importing."""
     return [
-        integration.pk
-        for integration in Integration.objects.select_related("template")
-        if rally_site(integration.source.rally_url) == site
+        pk
+        for pk, own_url, template_url in Integration.objects.values_list(
+            "pk", "rally_url", "template__rally_url"
+        )
+        if rally_site(own_url if template_url is None else template_url) == site
     ]
 
 

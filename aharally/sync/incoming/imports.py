@@ -89,17 +89,20 @@ def parents_here(integration: Integration, config, record_type: str, objects) ->
                 else ()
             ),
             initiatives={
-                link.rally_oid: link.record_id
-                for link in (
+                rally_oid: record_id
+                for rally_oid, record_id, integration_id, template_id in (
+                    # Ids, not the integrations: loading one decrypts its secrets.
                     Link.objects.filter(
                         record_type=RecordType.INITIATIVE,
                         rally_oid__in=initiatives,
                         state=LinkState.OK,
-                    ).select_related("integration__template")
+                    ).values_list(
+                        "rally_oid", "record_id", "integration_id", "integration__template_id"
+                    )
                     if initiatives and (RecordType.INITIATIVE, record_type) in relations
                     else ()
                 )
-                if link.integration.source.pk == source_id
+                if (template_id or integration_id) == source_id
             },
         )
     if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
@@ -262,11 +265,11 @@ def _first_in_group_on(integration, obj) -> int | None:
         return None
     source_id = integration.source.pk
     candidates = [
-        other.pk
-        for other in Integration.objects.filter(
+        pk
+        for pk, template_id in Integration.objects.filter(
             state=IntegrationState.ENABLED, rally_project_oid=project.object_id
-        ).select_related("template")
-        if other.source.pk == source_id
+        ).values_list("pk", "template_id")
+        if (template_id or pk) == source_id
     ]
     return min(candidates) if candidates else None
 
