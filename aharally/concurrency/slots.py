@@ -54,9 +54,12 @@ RETURNS_LINGER_SECONDS = 5.0
 class LeasedSlots:
     """Waiting for a slot, giving it back, and renewing it: the part both stores share."""
 
-    # Polling while every slot is taken: from 5 ms, doubling, up to 100 ms (with jitter).
+    # Polling while every slot is taken: from 5 ms, doubling, up to a second (with jitter).
+    # A short wait is looked at often; a long one is a bulk send holding the slots (it keeps
+    # them for its next requests, `keep`) and ends when it does: a catch-up waiting beside a
+    # minute's send looked 10 times a second, a statement each, for nothing.
     FIRST_WAIT = 0.005
-    LONGEST_WAIT = 0.1
+    LONGEST_WAIT = 1.0
 
     def __init__(self, key: str, *, limit: int, lease: float, keep: float = 0.0) -> None:
         if limit < 1:

@@ -107,6 +107,30 @@ def test_hold_waits_for_a_slot_and_never_lets_more_than_the_limit_in(store):
     assert peak[0] == 3
 
 
+def test_a_long_wait_for_a_slot_looks_about_once_a_second_not_ten_times(store):
+    cap = store(_key(), limit=2, lease=30)
+    held = [cap.acquire(), cap.acquire()]  # a bulk send elsewhere holds them all
+    tries = []
+    try_acquire = cap.try_acquire
+
+    def counted(token):
+        tries.append(time.monotonic())
+        return try_acquire(token)
+
+    cap.try_acquire = counted
+    waiter = threading.Thread(target=lambda: (cap.give_back(cap.acquire()), connection.close()))
+    waiter.start()
+    time.sleep(4)
+    for token in held:
+        cap.give_back(token)
+    waiter.join(timeout=5)
+
+    assert not waiter.is_alive()
+    # Looked at often at first, then about once a second (at 100 ms it was some 40 looks).
+    assert len(tries) <= 16
+    assert any(later - earlier >= 0.5 for earlier, later in zip(tries, tries[1:], strict=False))
+
+
 def test_taking_and_giving_back_a_slot_cost_one_query_each():
     cap = DatabaseSlots(_key(), limit=12, lease=30)
     cap.give_back(cap.acquire())  # the first use makes the key's 12 rows
