@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aharally.integrations.models import IncomingMode, Integration, IntegrationState
@@ -88,22 +89,18 @@ def parents_here(integration: Integration, config, record_type: str, objects) ->
                 if releases and (RecordType.RELEASE, record_type) in relations
                 else ()
             ),
-            initiatives={
-                rally_oid: record_id
-                for rally_oid, record_id, integration_id, template_id in (
-                    # Ids, not the integrations: loading one decrypts its secrets.
-                    Link.objects.filter(
-                        record_type=RecordType.INITIATIVE,
-                        rally_oid__in=initiatives,
-                        state=LinkState.OK,
-                    ).values_list(
-                        "rally_oid", "record_id", "integration_id", "integration__template_id"
-                    )
-                    if initiatives and (RecordType.INITIATIVE, record_type) in relations
-                    else ()
-                )
-                if (template_id or integration_id) == source_id
-            },
+            # By the template group's ids, not its integrations: loading one decrypts its
+            # secrets.
+            initiatives=dict(
+                Link.objects.filter(
+                    Q(integration_id=source_id) | Q(integration__template_id=source_id),
+                    record_type=RecordType.INITIATIVE,
+                    rally_oid__in=initiatives,
+                    state=LinkState.OK,
+                ).values_list("rally_oid", "record_id")
+                if initiatives and (RecordType.INITIATIVE, record_type) in relations
+                else ()
+            ),
         )
     if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
         features = _parent_oids(objects, "PortfolioItem")
@@ -264,14 +261,12 @@ def _first_in_group_on(integration, obj) -> int | None:
     if project is None or project.object_id is None:
         return None
     source_id = integration.source.pk
-    candidates = [
-        pk
-        for pk, template_id in Integration.objects.filter(
-            state=IntegrationState.ENABLED, rally_project_oid=project.object_id
-        ).values_list("pk", "template_id")
-        if (template_id or pk) == source_id
-    ]
-    return min(candidates) if candidates else None
+    candidates = Integration.objects.filter(
+        Q(pk=source_id) | Q(template_id=source_id),
+        state=IntegrationState.ENABLED,
+        rally_project_oid=project.object_id,
+    ).values_list("pk", flat=True)
+    return min(candidates, default=None)
 
 
 def not_importable(integration, record_type: str, rally_oid, name) -> str | None:
