@@ -20,3 +20,11 @@ def mark(path: str) -> int:
 
     Path(path).write_text(str(os.getpid()))
     return os.getpid()
+
+
+def frozen(path: str) -> int:
+    """Write how many objects the worker's garbage collector leaves out (gc.freeze)."""
+    import gc
+
+    Path(path).write_text(str(gc.get_freeze_count()))
+    return gc.get_freeze_count()
