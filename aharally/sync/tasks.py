@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -20,7 +21,7 @@ from aharally.rally.errors import RallyError
 from aharally.sync import enqueue, people
 from aharally.sync.enqueue import CATCH_UP, REGISTER_WEBHOOK, TICK, UNREGISTER_WEBHOOK
 from aharally.sync.incoming import catchup, webhooks
-from aharally.sync.models import IncomingEvent, Link, OutboxItem, OutboxState
+from aharally.sync.models import DrainLease, IncomingEvent, Link, OutboxItem, OutboxState
 from aharally.sync.outgoing import attempts, drain, outbox, ranking
 from aharally.sync.reconcile import compare, search
 from aharally.workspaces.models import RecordType
@@ -159,12 +160,14 @@ def pull_updates(integration_id: int) -> dict:
 def catch_up() -> list[int]:
     """Every period: a catch-up for each enabled integration that has linked records (none is
     queued for one whose catch-up already waits in the queue)."""
-    ids = sorted(
-        set(
-            Link.objects.filter(integration__state=IntegrationState.ENABLED).values_list(
-                "integration_id", flat=True
-            )
+    # Asked of the integrations, not of their links: a link each would be read every minute.
+    ids = list(
+        Integration.objects.filter(
+            Exists(Link.objects.filter(integration=OuterRef("pk"))),
+            state=IntegrationState.ENABLED,
         )
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     for integration_id in ids:
         catchup.request_catch_up(integration_id)
@@ -184,9 +187,16 @@ def _refresh_people() -> None:
 def tick() -> dict:
     """Every minute: reclaim rows left in flight, and drain integrations with due rows."""
     reclaimed = outbox.reclaim_stuck()
+    now = timezone.now()
+    # A drain under way (its lease renewed) claims its due rows itself; another would only
+    # find the lease taken. A drain that died leaves its lease to expire, then is drained.
+    draining = DrainLease.objects.filter(
+        integration_id=OuterRef("integration_id"), expires_at__gt=now
+    ).exclude(holder="")
     due = (
-        OutboxItem.objects.filter(attempts.ready_q(timezone.now()))
+        OutboxItem.objects.filter(attempts.ready_q(now))
         .filter(integration__state=IntegrationState.ENABLED)
+        .exclude(Exists(draining))
         .values_list("integration_id", flat=True)
         .distinct()
     )
