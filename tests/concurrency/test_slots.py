@@ -165,3 +165,51 @@ def test_lowering_the_limit_leaves_the_extra_rows_unused():
     assert [lower.try_acquire(f"t{n}") for n in range(3)] == [True, True, False]
     assert Slot.objects.filter(key=key).count() == 4
     assert HEARTBEAT.held() == 0
+
+
+def test_a_process_keeping_every_slot_hands_one_to_a_process_waiting_for_one(store):
+    # A bulk send keeps both slots for its next requests (for a minute, longer than this
+    # test); a catch-up elsewhere waits for one. The keeper's lease thread beats every
+    # lease / 3 = 0.5 s here, and hands the waiter the next slot it sets aside.
+    key = _key()
+    keeper = store(key, limit=2, lease=1.5, keep=60)
+    other = store(key, limit=2, lease=1.5)
+    other.SAY_WANTED_AFTER = 0.5
+    sending = threading.Event()
+    sending.set()
+
+    def send():
+        while sending.is_set():
+            with keeper.hold():
+                time.sleep(0.02)  # a request
+        connection.close()
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    got: list[float] = []
+
+    def wait_for_one():
+        started = time.monotonic()
+        token = other.acquire()
+        got.append(time.monotonic() - started)
+        other.give_back(token)
+        connection.close()
+
+    time.sleep(0.3)  # the sends hold both slots
+    waiter = threading.Thread(target=wait_for_one)
+    waiter.start()
+    waiter.join(timeout=8)
+    handed = bool(got)
+    sending.clear()
+    for sender in senders:
+        sender.join()
+    waiter.join(timeout=10)  # without a hand-over, it gets one once the sends end
+    with keeper._idle_lock:
+        idle, keeper._idle = keeper._idle, []
+    for token, _ in idle:
+        keeper.give_back(token)
+
+    assert handed, "the waiter got no slot while the other process kept them"
+    assert got[0] < 5
+    assert HEARTBEAT.held() == 0
