@@ -17,6 +17,8 @@ each (N * (1 + M) Rally objects) through `manage.py qcluster`, and prints, next 
   counted: the figures are of the send);
 - SQL statements per created object: a second, smaller bulk send (`--sql-features`) through
   the same drain run in this process, counted on every connection its threads open.
+- with `--catch-up-after S`, how long a catch-up asked for S seconds into the send (as a
+  webhook's delivery asks for one) took to end, beside the send that keeps the request slots;
 `--plain` also times a loop of bare `requests` creating the same objects 12 at a time, and
 `--latency-runs` the Send click → link stored for one feature (bench/click.py is the one to use
 for that). The last line is the figures as JSON. The machine is noisy: compare counts and
@@ -224,6 +226,32 @@ def sql_per_object(workspace, integration, contributor, *, features: int, requir
     return counted.total / objects, counted.by_kind, objects
 
 
+def catch_up_during(integration, after: float) -> float | None:
+    """Ask for a catch-up `after` seconds into the send; how long it took to end from then,
+    in seconds (the cluster's record of its task)."""
+    from django.db import connection
+    from django_q.models import Task
+
+    from aharally.sync.enqueue import PULL
+    from aharally.sync.incoming.catchup import request_catch_up
+
+    try:
+        if after <= 0:
+            return None
+        time.sleep(after)
+        asked = time.time()
+        before = set(Task.objects.filter(func=PULL).values_list("id", flat=True))
+        request_catch_up(integration.pk)
+
+        def ran():
+            return Task.objects.filter(func=PULL).exclude(id__in=before).first()
+
+        wait_for(ran, timeout=600)
+        return ran().stopped.timestamp() - asked
+    finally:
+        connection.close()
+
+
 def check(value, goal, *, at_most: bool) -> str:
     if value is None:
         return ""
@@ -239,6 +267,7 @@ def main() -> None:
     parser.add_argument("--sql-features", type=int, default=100)
     parser.add_argument("--plain", action="store_true")
     parser.add_argument("--latency-runs", type=int, default=0)
+    parser.add_argument("--catch-up-after", type=float, default=0.0)
     args = parser.parse_args()
     from tests.rally_sandbox.webhooks.support import Receiver
 
@@ -274,6 +303,8 @@ def main() -> None:
                 delivering = thread_cpu_seconds(delivery_thread)
                 started = time.perf_counter()
                 start_job(records=features, integration=integration, user=contributor, label="b")
+                asker = ThreadPoolExecutor(1)
+                catch_up = asker.submit(catch_up_during, integration, args.catch_up_after)
                 wait_for(lambda: Link.objects.count() >= total)
                 wall = time.perf_counter() - started
                 cluster_cpu = cpu_seconds(cluster_pids) - cluster_cpu
@@ -281,6 +312,8 @@ def main() -> None:
                 # Delivering runs on beside answering, and on after the last answer.
                 answering = sandbox_cpu - (thread_cpu_seconds(delivery_thread) - delivering)
                 stats = sandbox.admin("GET", "/sandbox-admin/stats").json()
+                catch_up_ran = catch_up.result()  # after the CPU's count: it may end later
+                asker.shutdown()
                 wait_for(lambda: deliveries(sandbox)["delivered"] - delivered >= total, 600)
                 delivering = thread_cpu_seconds(delivery_thread) - delivering
                 latencies = send_latency(workspace, contributor, integration, args.latency_runs)
@@ -346,6 +379,11 @@ def main() -> None:
     if plain is not None:
         print(f"plain loop, same objects, {CONCURRENCY} in flight: {plain:.1f} s")
         print(f"  ratio bulk send / plain loop  {wall / plain:6.2f}")
+    if catch_up_ran is not None:
+        print(
+            f"  a catch-up asked {args.catch_up_after:.0f} s into the send ended "
+            f"{catch_up_ran:.1f} s later (the send ended {wall - args.catch_up_after:.1f} s later)"
+        )
     if latencies:
         print(
             f"Send click → link stored (automatic sending), median of {len(latencies)}: "
@@ -362,6 +400,7 @@ def main() -> None:
         "cpu_ms_per_object": round(cpu_ms, 2),
         "sandbox_cpu_ms_per_object": round(sandbox_ms, 2),
         "sandbox_webhook_cpu_ms_per_object": round(webhook_ms, 2),
+        "catch_up_during_send_s": round(catch_up_ran, 1) if catch_up_ran is not None else None,
     }
     print(json.dumps(figures))
 

@@ -40,7 +40,10 @@ def _figures(process: subprocess.Popen) -> dict:
 
 
 def test_the_send_pull_and_click_benches_run_and_print_their_figures():
-    send = _start("send.py", "--features", "4", "--requirements", "1", "--sql-features", "2")
+    send = _start(
+        "send.py", "--features", "4", "--requirements", "1", "--sql-features", "2",
+        "--catch-up-after", "1",
+    )  # fmt: skip
     pull = _start("pull.py", "--stories", "120")
     click = _start("click.py", "--clicks", "2", "--idle", "0.5")
 
@@ -52,6 +55,7 @@ def test_the_send_pull_and_click_benches_run_and_print_their_figures():
     assert sent["cpu_ms_per_object"] > 0
     assert sent["sandbox_cpu_ms_per_object"] > 0
     assert sent["sandbox_webhook_cpu_ms_per_object"] >= 0
+    assert sent["catch_up_during_send_s"] > 0
     assert pulled["records"] >= 120
     assert pulled["sql_per_record"] > 0
     assert pulled["ratio_to_paging"] > 0
