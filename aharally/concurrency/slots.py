@@ -68,9 +68,10 @@ class LeasedSlots:
     LONGEST_WAIT = 1.0
     # A waiter says it waits once it has waited this long, and again at each look (another
     # waiter's end may have taken its word away). A keeper's lease thread looks for it every
-    # lease / 3 (10 s): so a catch-up waits some 10 to 25 s beside a bulk send, rather than
-    # for the whole send, and a send shorter than that is never interrupted.
-    SAY_WANTED_AFTER = 10.0
+    # lease / 3 (10 s): so a catch-up waits a minute or so beside a bulk send (its own period,
+    # SYNC_PULL_MINUTES), not for the whole send. After 10 s, it cost a send of a minute a
+    # twentieth of its pace: the catch-up's 15 to 25 requests, and slots handed to and fro.
+    SAY_WANTED_AFTER = 60.0
     # A slot handed to a waiter is its own for this long; taken up, its lease is the usual
     # one. Not taken up (the waiter got another, or died), it is free again after this.
     HANDED_FOR = 5.0
