@@ -24,9 +24,11 @@ READ_PEOPLE = "aharally.sync.tasks.read_rally_people"
 PLACE_IN_RANK = "aharally.sync.tasks.place_in_rank"
 
 
-def enqueue_drain(integration_id: int) -> None:
-    """A drain of the integration's due rows, now (its rows are committed already)."""
-    async_task(DRAIN, integration_id, task_name=f"drain-{integration_id}-{timezone.now():%H%M%S%f}")
+def enqueue_drain(integration_id: int, *, unplaced: list | None = None) -> None:
+    """A drain of the integration's due rows, now (its rows are committed already);
+    `unplaced`, a predecessor's new objects for it to place in rank (`drain.drain_outbox`)."""
+    arguments = (integration_id, unplaced) if unplaced else (integration_id,)
+    async_task(DRAIN, *arguments, task_name=f"drain-{integration_id}-{timezone.now():%H%M%S%f}")
 
 
 def drain_on_commit(integration_id: int) -> None:

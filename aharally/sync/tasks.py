@@ -99,17 +99,20 @@ def on_deleting(integration) -> None:
     webhooks.unregister_webhook(integration, interactive=True)
 
 
-def drain_outbox(integration_id: int) -> dict:
+def drain_outbox(integration_id: int, unplaced: list | None = None) -> dict:
     if not isinstance(integration_id, int) or isinstance(integration_id, bool):
         logger.error("drain_outbox needs an integration id, not %r", integration_id)
         return {"sent": 0, "reason": "bad argument"}
+    if unplaced is not None and not _records(unplaced):
+        logger.error("drain_outbox's records to place need [record type, id] pairs")
+        unplaced = None  # the drain goes on: only their places in rank are lost
     with bound(integration_id=integration_id):
-        return drain.drain_outbox(integration_id)
+        return drain.drain_outbox(integration_id, unplaced)
 
 
-def place_in_rank(integration_id: int, records: list) -> dict:
-    """A bulk send's new Rally objects moved to the board's order (`outgoing.ranking`)."""
-    valid = (
+def _records(records) -> bool:
+    """Whether `records` are [record type, id] pairs of records a send places in rank."""
+    return (
         isinstance(records, list)
         and len(records) <= 100_000
         and all(
@@ -120,6 +123,11 @@ def place_in_rank(integration_id: int, records: list) -> dict:
             for pair in records
         )
     )
+
+
+def place_in_rank(integration_id: int, records: list) -> dict:
+    """A bulk send's new Rally objects moved to the board's order (`outgoing.ranking`)."""
+    valid = _records(records)
     if not _an_id(integration_id) or not valid:
         logger.error("place_in_rank needs an integration id and [record type, id] pairs")
         return {"moved": 0, "reason": "bad argument"}

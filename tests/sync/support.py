@@ -110,3 +110,15 @@ def run_queued(func: str) -> list:
             row.delete()
             results.append(import_string(func)(*task["args"], **task.get("kwargs", {})))
     return results
+
+
+def rally_order(sandbox, rally_type: str, oids: list[int]) -> list[int]:
+    """The Rally objects `oids` of `rally_type` in Rally's rank (their DragAndDropRank)."""
+    with sandbox_client(sandbox) as client:
+        places = {
+            oid: client.read(f"/{rally_type.lower()}/{oid}", fetch=["DragAndDropRank"])[
+                "DragAndDropRank"
+            ]
+            for oid in oids
+        }
+    return sorted(oids, key=places.get)

@@ -16,7 +16,14 @@ from aharally.sync.outgoing import outbox
 from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType, WorkflowStatus
 from tests.factories import make_feature, make_release, make_requirement
-from tests.sync.support import connect, rally_objects, run_queued, sandbox_client, token
+from tests.sync.support import (
+    connect,
+    rally_objects,
+    rally_order,
+    run_queued,
+    sandbox_client,
+    token,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -233,17 +240,6 @@ def test_a_feature_sent_alone_takes_its_place_beside_its_sibling_in_rally(
     assert ranks[0] < ranks[1]
 
 
-def _rally_order(sandbox, rally_type: str, oids: list[int]) -> list[int]:
-    with sandbox_client(sandbox) as client:
-        places = {
-            oid: client.read(f"/{rally_type.lower()}/{oid}", fetch=["DragAndDropRank"])[
-                "DragAndDropRank"
-            ]
-            for oid in oids
-        }
-    return sorted(oids, key=places.get)
-
-
 def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of_it(
     cast, rally_sandbox, integration
 ):
@@ -272,7 +268,7 @@ def test_a_bulk_send_leaves_rally_in_the_boards_order_moving_only_what_is_out_of
         )
     }
     in_board_order = [oids[f.pk] for f in board]
-    assert _rally_order(rally_sandbox, "PortfolioItem/Feature", in_board_order) == in_board_order
+    assert rally_order(rally_sandbox, "PortfolioItem/Feature", in_board_order) == in_board_order
     # Only those out of order moved: Rally made them in the order of their ObjectIDs, at
     # the bottom, so the longest run of the board's order that is also in ObjectID order
     # stays; each other one is one request.
@@ -304,7 +300,7 @@ def test_a_features_requirements_sent_with_it_keep_their_order_in_rally(
         )
     }
     in_order = [oids[r.pk] for r in reversed(requirements)]
-    assert _rally_order(rally_sandbox, "HierarchicalRequirement", in_order) == in_order
+    assert rally_order(rally_sandbox, "HierarchicalRequirement", in_order) == in_order
 
 
 @pytest.mark.parametrize(

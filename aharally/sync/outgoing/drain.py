@@ -103,22 +103,28 @@ def _close_thread_connections(run: DrainRun) -> None:
     run.connections.clear()
 
 
-def drain_outbox(integration_id: int) -> dict:
-    """Send every due row of the integration; returns what happened (for logs and tests)."""
+def drain_outbox(integration_id: int, unplaced: list | None = None) -> dict:
+    """Send every due row of the integration; returns what happened (for logs and tests).
+
+    `unplaced`: what the drains before this one of the same send created and left to be
+    placed in Rally's rank once the send is all in ((record type, id) pairs)."""
+    carried = [(record_type, record_id) for record_type, record_id in unplaced or ()]
     integration, why_not = ready_to_sync(integration_id)
     if integration is None:
         return {"sent": 0, "reason": why_not}
     if stopping.stop_requested():
         # Taken from the queue as the cluster stops: leave it to a cluster that goes on.
         if has_ready(integration_id):
-            _hand_over(integration_id)
+            _hand_over(integration_id, carried)
+        else:
+            _place_in_rank(integration_id, carried)
         return {"sent": 0, "reason": "the cluster is stopping"}
     lease = Lease(DrainLease, integration_id)
     if not lease.take():
+        _place_in_rank(integration_id, carried)  # the drain under way places its own
         return {"sent": 0, "reason": "another drain holds the lease"}
     started = time.monotonic()
     budget = settings.SYNC_DRAIN_BUDGET_SECONDS
-    run = None
     try:
         outbox.reclaim_stuck(integration_id=integration_id)
         try:
@@ -133,6 +139,7 @@ def drain_outbox(integration_id: int) -> dict:
             config=config,
             client=client,
             lookups=Lookups(client, kept=MetadataCache.of(integration, config)),
+            unplaced=carried,
         )
         width = min(settings.SYNC_CONCURRENCY, RALLY_CONCURRENCY_PER_USER)
         threads = width + max(1, int(width * SPARE_THREADS_SHARE))
@@ -144,30 +151,35 @@ def drain_outbox(integration_id: int) -> dict:
                 )  # fmt: skip
         finally:
             _close_thread_connections(run)
-        _place_in_rank(run)
         client.close()
         mark_success(run)
     finally:
         lease.give_back()
         slots.give_back_idle()  # kept for the next row: there is none
         close_old_connections()
-    paused = run.paused if run else False
-    # Out of time, or stopping with rows given back: the successor may run in any cluster.
-    if not paused and (has_ready(integration_id) or time.monotonic() - started >= budget):
-        _hand_over(integration_id)
-    return {"sent": run.sent if run else 0, "paused": paused}
+    if run.paused:
+        return {"sent": run.sent, "paused": True}
+    # Out of time, or stopping with rows given back: the successor may run in any cluster,
+    # and places what this one created with its own, once the send is all in.
+    if has_ready(integration_id) or time.monotonic() - started >= budget:
+        _hand_over(integration_id, run.unplaced)
+    else:
+        _place_in_rank(integration_id, run.unplaced)
+    return {"sent": run.sent, "paused": False}
 
 
-def _place_in_rank(run: DrainRun) -> None:
+def _place_in_rank(integration_id: int, unplaced: list) -> None:
     """A bulk send's new objects take their places in Rally's rank once they are all in: a
-    task of its own (`ranking.place_created`), so the moves never hold up the next sends."""
-    if run.paused or not run.unplaced:
-        return
-    enqueue.enqueue(enqueue.PLACE_IN_RANK, run.integration.pk, [list(r) for r in run.unplaced])
+    task of its own (`ranking.place_created`), so the moves never hold up the next sends.
+    A drain that hands over carries them to its successor instead: placed at a hand-over, a
+    long send's first objects were read and moved while the send went on, the task taking
+    the worker its successor needed (30 s of nothing sent in a 1,200-object send)."""
+    if unplaced:
+        enqueue.enqueue(enqueue.PLACE_IN_RANK, integration_id, [list(r) for r in unplaced])
 
 
-def _hand_over(integration_id: int) -> None:
-    enqueue.enqueue_drain(integration_id)
+def _hand_over(integration_id: int, unplaced: list) -> None:
+    enqueue.enqueue_drain(integration_id, unplaced=[list(r) for r in unplaced])
 
 
 def _pipeline(
