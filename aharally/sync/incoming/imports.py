@@ -71,6 +71,15 @@ def _parent_oids(objects, attribute: str) -> set[int]:
     return {ref.object_id for obj in objects if (ref := obj.ref_of(attribute)) and ref.object_id}
 
 
+def _records_linked(links_of: Q, record_type: str, oids: set[int]) -> dict[int, int]:
+    """Rally ObjectID → record id of the OK links among `links_of` to these objects."""
+    return dict(
+        Link.objects.filter(
+            links_of, record_type=record_type, rally_oid__in=oids, state=LinkState.OK
+        ).values_list("rally_oid", "record_id")
+    )
+
+
 def parents_here(integration: Integration, config, record_type: str, objects) -> ParentsHere:
     """The parents of these objects that aharally holds, in at most two queries."""
     relations = config.relationship_links
@@ -79,41 +88,24 @@ def parents_here(integration: Integration, config, record_type: str, objects) ->
         initiatives = _parent_oids(objects, "Parent")
         source_id = integration.source.pk
         return ParentsHere(
-            releases=dict(
-                Link.objects.filter(
-                    integration=integration,
-                    record_type=RecordType.RELEASE,
-                    rally_oid__in=releases,
-                    state=LinkState.OK,
-                ).values_list("rally_oid", "record_id")
-                if releases and (RecordType.RELEASE, record_type) in relations
-                else ()
-            ),
+            releases=_records_linked(Q(integration=integration), RecordType.RELEASE, releases)
+            if releases and (RecordType.RELEASE, record_type) in relations
+            else {},
             # By the template group's ids, not its integrations: loading one decrypts its
             # secrets.
-            initiatives=dict(
-                Link.objects.filter(
-                    Q(integration_id=source_id) | Q(integration__template_id=source_id),
-                    record_type=RecordType.INITIATIVE,
-                    rally_oid__in=initiatives,
-                    state=LinkState.OK,
-                ).values_list("rally_oid", "record_id")
-                if initiatives and (RecordType.INITIATIVE, record_type) in relations
-                else ()
-            ),
+            initiatives=_records_linked(
+                Q(integration_id=source_id) | Q(integration__template_id=source_id),
+                RecordType.INITIATIVE,
+                initiatives,
+            )
+            if initiatives and (RecordType.INITIATIVE, record_type) in relations
+            else {},
         )
     if record_type == RecordType.REQUIREMENT and (RecordType.FEATURE, record_type) in relations:
         features = _parent_oids(objects, "PortfolioItem")
         if not features:
             return ParentsHere()
-        ours = dict(
-            Link.objects.filter(
-                integration=integration,
-                record_type=RecordType.FEATURE,
-                rally_oid__in=features,
-                state=LinkState.OK,
-            ).values_list("rally_oid", "record_id")
-        )
+        ours = _records_linked(Q(integration=integration), RecordType.FEATURE, features)
         elsewhere = (
             Link.objects.filter(
                 rally_site=links.site_of(integration),
