@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Q
@@ -26,6 +27,11 @@ from aharally.sync import records
 from aharally.sync.mapping import detail_url
 from aharally.sync.models import Link, LinkState
 from aharally.sync.sqltext import constant
+
+# How much earlier than a send's first try (aharally's clock) Rally may stamp the object it
+# made (Rally's clock): a lost create looks for its object since then, and the catch-up reads
+# what is on a sent object since then (`Link.created_by_send_at`).
+SENT_CLOCK_SKEW = timedelta(minutes=2)
 
 
 def site_of(integration: Integration) -> str:

@@ -19,7 +19,12 @@ from aharally.sync.outgoing.drain import drain_outbox
 from aharally.workspaces.models import RecordType
 from tests.factories import make_feature
 from tests.sync.support import connect, sandbox_client, scope_of, token
-from tests.sync.test_discussion_push import feature_link, rally_files, rally_posts
+from tests.sync.test_discussion_push import (
+    feature_link,
+    linked_feature,
+    rally_files,
+    rally_posts,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,3 +187,82 @@ def test_a_comment_added_while_the_record_s_create_waits_follows_it_once(
 
     [post] = rally_posts(rally_sandbox, feature_link(feature).rally_oid)
     assert f"Meanwhile {word}" in post["Text"]
+
+
+def _pass_the_post_cursor(integration) -> None:
+    """The catch-up's post cursor moved past what is in Rally now, as when it read those
+    posts before their artifact was linked (and so left them)."""
+    later = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    cursor, _ = PullCursor.objects.get_or_create(integration=integration)
+    cursor.cursors = {**cursor.cursors, "ConversationPost": later}
+    cursor.save(update_fields=["cursors"])
+
+
+def _requests_of(rally_sandbox, work) -> int:
+    rally_sandbox.admin("POST", "/sandbox-admin/stats/reset")
+    work()
+    return rally_sandbox.admin("GET", "/sandbox-admin/stats").json()["requests"]
+
+
+def test_what_is_on_objects_a_send_made_comes_without_a_read_by_artifact(
+    cast, rally_sandbox, integration
+):
+    word = token()
+    linked_feature(cast, integration, f"First {word}")
+    pull_updates(integration.pk)  # the project tree read, every cursor moved
+    idle = _requests_of(rally_sandbox, lambda: pull_updates(integration.pk))
+    sent = [linked_feature(cast, integration, f"Sent {word} {n}") for n in range(3)]
+    feature, link = sent[1]
+    with sandbox_client(rally_sandbox) as client:
+        client.create_post(f"/portfolioitem/feature/{link.rally_oid}", f"<p>Early {word}</p>")
+    _pass_the_post_cursor(integration)
+
+    requests = _requests_of(rally_sandbox, lambda: pull_updates(integration.pk))
+
+    assert link.created_by_send_at is not None
+    assert [c.body for c in services.comments_of(feature)] == [f"<p>Early {word}</p>"]
+    # The post and file queries reach back to the sends' first tries: no read by artifact
+    # (it would be one request a kind for these three links).
+    assert requests == idle
+    pull_updates(integration.pk)
+    assert len(services.comments_of(feature)) == 1  # once
+
+
+def test_reaching_back_for_sent_objects_leaves_older_posts_elsewhere_as_they_were(
+    cast, rally_sandbox, integration
+):
+    word = token()
+    older, older_link = linked_feature(cast, integration, f"Older {word}")
+    pull_updates(integration.pk)
+    with sandbox_client(rally_sandbox) as client:
+        client.create_post(f"/portfolioitem/feature/{older_link.rally_oid}", f"<p>Left {word}</p>")
+    _pass_the_post_cursor(integration)  # read and left, as while comments came no way
+    feature, link = linked_feature(cast, integration, f"Newer {word}")
+    with sandbox_client(rally_sandbox) as client:
+        client.create_post(f"/portfolioitem/feature/{link.rally_oid}", f"<p>Kept {word}</p>")
+
+    pull_updates(integration.pk)
+
+    assert [c.body for c in services.comments_of(feature)] == [f"<p>Kept {word}</p>"]
+    assert list(services.comments_of(older)) == []
+
+
+def test_an_object_whose_send_first_tried_long_ago_is_read_by_artifact(
+    cast, rally_sandbox, integration
+):
+    word = token()
+    linked_feature(cast, integration, f"First {word}")
+    pull_updates(integration.pk)
+    idle = _requests_of(rally_sandbox, lambda: pull_updates(integration.pk))
+    feature, link = linked_feature(cast, integration, f"Long ago {word}")
+    Link.objects.filter(pk=link.pk).update(
+        created_by_send_at=datetime.now(UTC) - timedelta(hours=3)
+    )  # tried while Rally was away for hours: the queries don't reach back that far
+    with sandbox_client(rally_sandbox) as client:
+        client.create_post(f"/portfolioitem/feature/{link.rally_oid}", f"<p>Late {word}</p>")
+    _pass_the_post_cursor(integration)
+
+    requests = _requests_of(rally_sandbox, lambda: pull_updates(integration.pk))
+
+    assert [c.body for c in services.comments_of(feature)] == [f"<p>Late {word}</p>"]
+    assert requests == idle + 2  # its posts and its files, by artifact

@@ -12,9 +12,12 @@ becomes a comment (author: Rally's user's display name) or an attachment (its by
 through its AttachmentContent, one request a file, stored through the storage API), made "by
 Rally", so nothing goes back.
 
-The posts and files already on an artifact when it was linked (imported, linked to an
-existing record, created from here) are read once by artifact, 100 a query, at the first
-catch-up after; Rally's edits and deletions of paired ones, by `discussion_changes.py`.
+The posts and files already on an artifact when it was linked are read at the first
+catch-up after: by artifact, 100 a query, for one found in Rally (imported, linked to an
+existing record); for one a send of ours made, by the same CreationDate query reaching back
+to that send's first try (nothing on the object is older), which costs no request of its own
+however many a bulk send made. Rally's edits and deletions of paired ones, by
+`discussion_changes.py`.
 
 Nothing comes twice: a Rally object paired already (`DiscussionPair`, ours sent there or
 brought earlier) is an echo and is skipped; one an unfinished send of ours may have made (a
@@ -26,10 +29,13 @@ looked at before the pairs, so a send finishing between the two reads is seen by
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from aharally.discussion import services as discussion
 from aharally.discussion.services import DiscussionError
@@ -63,6 +69,10 @@ CHUNK = 200
 LINKS_SEEN = "discussion_links_seen"
 # How long the integration's project tree is kept (a project added under it is read within).
 PROJECTS_KEPT_SECONDS = 600
+# How far back the CreationDate queries reach for the objects our sends made since the last
+# catch-up; one whose send first tried earlier still (Rally was away for hours) is read by
+# artifact, so one old send never makes the query list a day of the project's posts.
+SENT_REACH_BACK = timedelta(hours=1)
 
 
 def pull_discussion(integration, config, client, counts: dict, *, since_of) -> None:
@@ -81,14 +91,20 @@ def pull_discussion(integration, config, client, counts: dict, *, since_of) -> N
     if not kinds:
         return
     projects = integration_projects(config, client, workspace=workspace)
+    # Read before the queries: a link made after them is new at the next catch-up.
+    new_links = _links_since_last(integration)
+    sent = _made_by_recent_sends(new_links)
     for kind in kinds:
         rally_type = RALLY_TYPE[kind]
         cursor_row = PullCursor.objects.get(integration=integration)
         since = since_of(cursor_row.cursors.get(rally_type))
+        asked = min([since, *(at - links.SENT_CLOCK_SKEW for at in sent.values())])
         if kind == ItemKind.COMMENT:
-            found = client.posts_since(since, workspace=workspace, projects=projects)
+            found = client.posts_since(asked, workspace=workspace, projects=projects)
         else:
-            found = client.attachments_on(since=since, workspace=workspace, projects=projects)
+            found = client.attachments_on(since=asked, workspace=workspace, projects=projects)
+        if asked < since:
+            found = _past_or_on(found, since, sent)
         try:
             _apply_all(integration, config, client, kind, found, counts)
         except RallyQueryError as error:
@@ -99,8 +115,37 @@ def pull_discussion(integration, config, client, counts: dict, *, since_of) -> N
                 f"Rally can't list new {rally_type}s ({error.message}); "
                 f"{LINE[kind]} don't come back from Rally.",
             )
-    _newly_linked(integration, config, client, counts, kinds, workspace=workspace)
+    _newly_linked(integration, config, client, counts, kinds, new_links, sent, workspace=workspace)
     recheck_discussion(integration, config, client, counts, workspace=workspace)
+
+
+def _links_since_last(integration) -> list[tuple[int, int, str, object]]:
+    """The integration's links made since the last catch-up read what was on their objects:
+    (pk, Rally ObjectID, Rally type, `created_by_send_at`), oldest first."""
+    cursor_row = PullCursor.objects.get(integration=integration)
+    after = int(cursor_row.cursors.get(LINKS_SEEN) or 0)
+    return list(
+        Link.objects.filter(integration=integration, pk__gt=after, state=LinkState.OK)
+        .order_by("pk")
+        .values_list("pk", "rally_oid", "rally_type", "created_by_send_at")
+    )
+
+
+def _made_by_recent_sends(new_links) -> dict:
+    """Of the new links, those whose object a send of ours made within SENT_REACH_BACK:
+    Rally ObjectID → when that send first tried."""
+    recent = timezone.now() - SENT_REACH_BACK
+    return {oid: at for _pk, oid, _type, at in new_links if at is not None and at >= recent}
+
+
+def _past_or_on(found, since, sent: dict):
+    """Of what a query reaching back before the cursor found, what is past the cursor, and
+    what is on an object our sends made (older ones elsewhere were seen, and left, before)."""
+    for obj in found:
+        created = parse_datetime(str(obj.get("CreationDate") or ""))
+        artifact = obj.ref_of("Artifact")
+        if created is None or created > since or (artifact and artifact.object_id in sent):
+            yield obj
 
 
 def _apply_all(integration, config, client, kind, found, counts, *, move_cursor=True) -> None:
@@ -147,21 +192,18 @@ def _project_and_children(client, workspace, project_oid: int) -> list[int]:
     return sorted(found)
 
 
-def _newly_linked(integration, config, client, counts, kinds, *, workspace) -> None:
-    """Posts and files already on artifacts linked since the last catch-up (imported, linked
-    to an existing record, or created from here): read by their artifacts, 100 a query, and
-    brought as new ones are (what is paired or ours under way is skipped)."""
-    cursor_row = PullCursor.objects.get(integration=integration)
-    after = int(cursor_row.cursors.get(LINKS_SEEN) or 0)
-    new_links = list(
-        Link.objects.filter(integration=integration, pk__gt=after, state=LinkState.OK)
-        .order_by("pk")
-        .values_list("pk", "rally_oid", "rally_type")
-    )
+def _newly_linked(
+    integration, config, client, counts, kinds, new_links, sent: dict, *, workspace
+) -> None:
+    """Posts and files already on the objects of the new links that no CreationDate query
+    reached (`sent` were): read by their artifacts, 100 a query, and brought as new ones are
+    (what is paired or ours under way is skipped). Then the links are seen."""
     if not new_links:
         return
-    artifacts = [f"/{rally_type.lower()}/{oid}" for _, oid, rally_type in new_links]
-    for kind in kinds:
+    artifacts = [
+        f"/{rally_type.lower()}/{oid}" for _, oid, rally_type, _ in new_links if oid not in sent
+    ]
+    for kind in kinds if artifacts else ():
         if kind == ItemKind.COMMENT:
             found = client.posts(artifacts, workspace=workspace)
         else:
@@ -169,7 +211,7 @@ def _newly_linked(integration, config, client, counts, kinds, *, workspace) -> N
         _apply_all(integration, config, client, kind, found, counts, move_cursor=False)
     with transaction.atomic():
         row = PullCursor.objects.select_for_update().get(integration=integration)
-        row.cursors = {**row.cursors, LINKS_SEEN: max(pk for pk, _, _ in new_links)}
+        row.cursors = {**row.cursors, LINKS_SEEN: max(pk for pk, *_ in new_links)}
         row.save(update_fields=["cursors"])
 
 

@@ -51,6 +51,11 @@ class Link(models.Model):
     linked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # For an object a send of ours made, when that send first tried: Rally's object is no
+    # older (give or take the clocks' skew), so nothing on it is either, and the catch-up
+    # finds its posts and files by their CreationDate rather than asking by artifact. Empty
+    # for an object found in Rally (imported, or linked to an existing one): it may be old.
+    created_by_send_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -173,6 +173,7 @@ def _store_links(run: DrainRun, together: list[tuple[Create, object]]) -> list[L
                 baseline=_baseline(create.values, create.parents),
                 rally_version=links.version_of(created),
                 linked_by_id=create.row.created_by_id,
+                created_by_send_at=create.row.first_attempt_at,
             )
             for create, created in together
         ]
@@ -401,6 +402,8 @@ def _store_link(
             baseline=_baseline(values, parents),
             rally_version=links.version_of(created),
             linked_by_id=row.created_by_id,
+            # An adopted object too: `find_lost_create` takes none made before the first try.
+            created_by_send_at=row.first_attempt_at,
             then=finish,
             replace_broken=replace_broken,
         )

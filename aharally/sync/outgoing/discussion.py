@@ -26,7 +26,6 @@ Text, a deleted comment or attachment deletes its Rally object, through the outb
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -61,9 +60,6 @@ from aharally.sync.records import SOURCE
 
 logger = logging.getLogger(__name__)
 
-# A lost create is looked for among objects created since this long before its first attempt
-# (the clocks of Rally and of this server may differ), as records' are.
-LOST_SKEW = timedelta(minutes=2)
 # The mapping line each kind of item follows.
 LINE = {ItemKind.COMMENT: "comments", ItemKind.ATTACHMENT: "attachments"}
 MODEL = {ItemKind.COMMENT: Comment, ItemKind.ATTACHMENT: Attachment}
@@ -318,7 +314,7 @@ def post_text(comment: Comment, integration: Integration, run: DrainRun) -> str:
 def find_lost(row: OutboxItem, run: DrainRun, *, item):
     """What a lost create made on the artifact, when Rally has it and nothing is paired with
     it: a post with the text sent, or a file with the name and size sent."""
-    since = (row.first_attempt_at or timezone.now()) - LOST_SKEW
+    since = (row.first_attempt_at or timezone.now()) - links.SENT_CLOCK_SKEW
     created = where("CreationDate", ">=", since.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
     on = where("Artifact.ObjectID", "=", row.values["artifact"])
     sent = row.sent_values or {}

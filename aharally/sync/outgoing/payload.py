@@ -4,7 +4,6 @@ requires of it, and how a create whose answer was lost is recognised in Rally.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -22,9 +21,6 @@ from aharally.workspaces.models import CustomFieldKind
 
 # Attributes Rally fills itself on a create, so they never count as a missing required field.
 AUTOMATIC = {"Workspace", "Project", "ObjectID", "FormattedID", "CreationDate", "Subscription"}
-# How far before a lost create's first attempt its object may have been stamped (clock skew).
-LOST_CREATE_SKEW = timedelta(minutes=2)
-
 
 # -- the payload --------------------------------------------------------------------------------
 
@@ -285,7 +281,7 @@ def find_lost_create(row: OutboxItem, run: DrainRun, *, record_mapping, integrat
     """
     sent = row.sent_values or {}
     name = sent.get("name")
-    since = (row.first_attempt_at or timezone.now()) - LOST_CREATE_SKEW
+    since = (row.first_attempt_at or timezone.now()) - links.SENT_CLOCK_SKEW
     if not name:
         return None
     parents = sent.get("_parents", {})
