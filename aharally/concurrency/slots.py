@@ -17,6 +17,11 @@ Leases are timed by the database's clock. In Redis (`RedisSlots`, when REDIS_URL
 sorted set of holders scored by their lease's end, taken and renewed by Lua scripts timed by
 Redis's clock.
 
+A process that keeps its slots for its next requests (`keep`: a bulk send) would leave a
+process waiting for one (a catch-up) until it ends; so a waiter says it waits (in the cache),
+and the keeper's lease thread, seeing it, hands it the next slot it sets aside: the slot's
+row or entry names the waiter, which takes it up at its next look (`hand_over`).
+
 Slots are never taken inside a transaction of the caller's: the UPDATE would stay invisible
 (and its row locked) until that transaction ends. Rally requests are never made inside one.
 """
@@ -36,6 +41,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 logger = logging.getLogger(__name__)
@@ -60,6 +66,15 @@ class LeasedSlots:
     # minute's send looked 10 times a second, a statement each, for nothing.
     FIRST_WAIT = 0.005
     LONGEST_WAIT = 1.0
+    # A waiter says it waits once it has waited this long, and again at each look (another
+    # waiter's end may have taken its word away). A keeper's lease thread looks for it every
+    # lease / 3 (10 s): so a catch-up waits a minute or so beside a bulk send (its own period,
+    # SYNC_PULL_MINUTES), not for the whole send. After 10 s, it cost a send of a minute a
+    # twentieth of its pace: the catch-up's 15 to 25 requests, and slots handed to and fro.
+    SAY_WANTED_AFTER = 60.0
+    # A slot handed to a waiter is its own for this long; taken up, its lease is the usual
+    # one. Not taken up (the waiter got another, or died), it is free again after this.
+    HANDED_FOR = 5.0
 
     def __init__(self, key: str, *, limit: int, lease: float, keep: float = 0.0) -> None:
         if limit < 1:
@@ -76,6 +91,13 @@ class LeasedSlots:
         self._idle_lock = threading.Lock()
         self._idle_changed = threading.Condition(self._idle_lock)
         self._returning = False
+        # A waiter's token: the next slot this process sets aside is handed to it.
+        self._hand_to: str | None = None
+        self._served: str | None = None  # the last waiter handed one, not handed another
+        # Whether this process got its last slot only by saying it waits: its next wait says
+        # so at once, so a catch-up that lost its handed slot between two requests (set aside
+        # longer than `keep`) doesn't wait a minute again for each.
+        self._starved = False
 
     # What each store implements: one query or round trip each.
     def try_acquire(self, token: str) -> bool:
@@ -90,22 +112,64 @@ class LeasedSlots:
     def renew(self, tokens: list[str]) -> None:
         raise NotImplementedError
 
+    def hand_over(self, token: str, to: str) -> None:
+        """The slot held by `token` is `to`'s for HANDED_FOR seconds (its `try_acquire`
+        takes it up)."""
+        raise NotImplementedError
+
     def acquire(self) -> str:
-        """Wait for a free slot; returns the token that holds it."""
+        """Wait for a free slot, or one handed over; returns the token that holds it."""
         token = _new_token()
         wait = self.FIRST_WAIT
         prepared = False
-        while not self.try_acquire(token):
-            if not prepared:
-                # None free: maybe none made yet. Checked here rather than remembered, so a
-                # store emptied under us (a test database flushed) is made again.
-                self.prepare()
-                prepared = True
-                continue
-            time.sleep(wait * (0.5 + random.random()))
-            wait = min(wait * 2, self.LONGEST_WAIT)
+        started = time.monotonic()
+        said = False
+        try:
+            while not self.try_acquire(token):
+                if not prepared:
+                    # None free: maybe none made yet. Checked here rather than remembered, so
+                    # a store emptied under us (a test database flushed) is made again.
+                    self.prepare()
+                    prepared = True
+                    continue
+                if self._starved or time.monotonic() - started >= self.SAY_WANTED_AFTER:
+                    _or_none(cache.set, self._wanted_key(), token, timeout=_WANTED_FOR)
+                    said = True
+                time.sleep(wait * (0.5 + random.random()))
+                wait = min(wait * 2, self.LONGEST_WAIT)
+        finally:
+            if said and _or_none(cache.get, self._wanted_key()) == token:
+                _or_none(cache.delete, self._wanted_key())
+        self._starved = said
         HEARTBEAT.add(self, token)
         return token
+
+    def _wanted_key(self) -> str:
+        return f"slots-wanted:{self.key}"
+
+    def serve_waiter(self) -> None:
+        """Each beat of the lease thread, for a cap that keeps slots: a process waiting for
+        one is handed one set aside now, or else the next one set aside."""
+        if self.keep <= 0:
+            return
+        waiter = _or_none(cache.get, self._wanted_key())
+        if not waiter or waiter == self._served:
+            return
+        with self._idle_lock:
+            if not self._idle:
+                self._hand_to = waiter  # `_set_aside` hands it the next
+                return
+            token, _ = self._idle.pop(0)
+        self._hand(token, waiter)
+
+    def _hand(self, token: str, waiter: str) -> None:
+        self._served = waiter
+        HEARTBEAT.remove(token)
+        try:
+            self.hand_over(token, waiter)
+        except Exception:
+            # Renewed no more, it is free again within a lease.
+            logger.exception("Could not hand a slot of %s to a waiter", self.key)
 
     def give_back(self, token: str) -> None:
         HEARTBEAT.remove(token)
@@ -138,13 +202,17 @@ class LeasedSlots:
             return token
 
     def _set_aside(self, token: str) -> None:
+        start_returns = False
         with self._idle_changed:
-            self._idle.append((token, time.monotonic()))
-            self._idle_changed.notify()
-            if self._returning:
-                return
-            self._returning = True
-        threading.Thread(target=self._return_idle, name="slot-returns", daemon=True).start()
+            waiter, self._hand_to = self._hand_to, None
+            if waiter is None:
+                self._idle.append((token, time.monotonic()))
+                self._idle_changed.notify()
+                start_returns, self._returning = not self._returning, True
+        if waiter is not None:
+            self._hand(token, waiter)
+        elif start_returns:
+            threading.Thread(target=self._return_idle, name="slot-returns", daemon=True).start()
 
     def _return_idle(self) -> None:
         """Give back the slots set aside longer than `keep` until none is left (one thread)."""
@@ -205,10 +273,11 @@ class DatabaseSlots(LeasedSlots):
         sql = (
             f"UPDATE {self._table()} SET holder = %s, expires = {now} + %s "  # noqa: S608
             f"WHERE id = (SELECT id FROM {self._table()} WHERE key = %s AND number < %s "
-            f"AND (holder = '' OR expires < {now}) ORDER BY number LIMIT 1{lock})"
-        )
+            f"AND (holder = '' OR expires < {now} OR holder = %s) "
+            f"ORDER BY holder = %s DESC, number LIMIT 1{lock})"
+        )  # a slot handed to this token (`hand_over`) first
         with connection.cursor() as cursor:
-            cursor.execute(sql, [token, self.lease, self.key, self.limit])
+            cursor.execute(sql, [token, self.lease, self.key, self.limit, token, token])
             return cursor.rowcount == 1
 
     def release(self, token: str) -> None:
@@ -225,13 +294,21 @@ class DatabaseSlots(LeasedSlots):
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.lease, *tokens])
 
+    def hand_over(self, token: str, to: str) -> None:
+        sql = (
+            f"UPDATE {self._table()} SET holder = %s, expires = {_db_now()} + %s "  # noqa: S608
+            f"WHERE holder = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [to, self.HANDED_FOR, token])
+
 
 # Redis: the key's sorted set holds token → the end of its lease (Redis's clock).
 _REDIS_ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 2))
   return 1
@@ -247,6 +324,14 @@ end
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 2))
 return 1
 """
+_REDIS_HAND_OVER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+end
+return 1
+"""
 
 
 class RedisSlots(LeasedSlots):
@@ -260,6 +345,7 @@ class RedisSlots(LeasedSlots):
         self.name = f"aharally:slots:{key}"
         self._acquire = self.client.register_script(_REDIS_ACQUIRE)
         self._renew = self.client.register_script(_REDIS_RENEW)
+        self._hand_over = self.client.register_script(_REDIS_HAND_OVER)
 
     def try_acquire(self, token: str) -> bool:
         return bool(self._acquire(keys=[self.name], args=[self.limit, self.lease, token]))
@@ -269,6 +355,9 @@ class RedisSlots(LeasedSlots):
 
     def renew(self, tokens: list[str]) -> None:
         self._renew(keys=[self.name], args=[self.lease, *tokens])
+
+    def hand_over(self, token: str, to: str) -> None:
+        self._hand_over(keys=[self.name], args=[token, to, self.HANDED_FOR])
 
 
 _redis = None
@@ -283,6 +372,9 @@ def redis_client():
         _redis = redis.Redis.from_url(settings.REDIS_URL)
     return _redis
 
+
+# A waiter's word that it waits lives this long unless said again (at each look).
+_WANTED_FOR = 30
 
 _caps: dict[tuple, LeasedSlots] = {}
 _caps_lock = threading.Lock()
@@ -360,6 +452,7 @@ class Heartbeat:
                     cap.renew(tokens)
                 except Exception:
                     logger.exception("Could not renew %d slot leases of %s", len(tokens), cap.key)
+                cap.serve_waiter()
             # This thread's own connection: not left open between beats.
             connection.close()
 
@@ -393,6 +486,8 @@ def _after_fork_in_child() -> None:
     _caps_lock = threading.Lock()
     for cap in _caps.values():  # the parent's slots set aside are the parent's
         cap._idle, cap._idle_lock, cap._returning = [], threading.Lock(), False
+        cap._hand_to = cap._served = None
+        cap._starved = False
         cap._idle_changed = threading.Condition(cap._idle_lock)
     _caps.clear()
 
@@ -406,3 +501,13 @@ def _quietly(work) -> None:
         work()
     except Exception:  # exiting: the leases run out by themselves
         logger.debug("Slots set aside not given back at exit", exc_info=True)
+
+
+def _or_none(work, *args, **kwargs):
+    """`work`'s result, or None when it failed (logged): for a waiter's word in the cache,
+    which may fail without harm (the waiter still looks for a free slot)."""
+    try:
+        return work(*args, **kwargs)
+    except Exception:
+        logger.warning("%s failed; going on without it", work.__qualname__, exc_info=True)
+        return None

@@ -165,3 +165,69 @@ def test_lowering_the_limit_leaves_the_extra_rows_unused():
     assert [lower.try_acquire(f"t{n}") for n in range(3)] == [True, True, False]
     assert Slot.objects.filter(key=key).count() == 4
     assert HEARTBEAT.held() == 0
+
+
+def test_a_process_keeping_every_slot_hands_one_to_a_process_waiting_for_one(store):
+    # A bulk send keeps both slots for its next requests (for a minute, longer than this
+    # test); a catch-up elsewhere waits for one. The keeper's lease thread beats every
+    # lease / 3 = 0.5 s here, and hands the waiter the next slot it sets aside.
+    key = _key()
+    keeper = store(key, limit=2, lease=1.5, keep=60)
+    other = store(key, limit=2, lease=1.5)
+    other.SAY_WANTED_AFTER = 0.5
+    sending = threading.Event()
+    sending.set()
+
+    def send():
+        while sending.is_set():
+            with keeper.hold():
+                time.sleep(0.02)  # a request
+        connection.close()
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    got: list[float] = []
+
+    def wait_for_one():
+        started = time.monotonic()
+        token = other.acquire()
+        got.append(time.monotonic() - started)
+        other.give_back(token)
+        connection.close()
+
+    def handed_one() -> bool:
+        waiter = threading.Thread(target=wait_for_one)
+        count = len(got)
+        waiter.start()
+        waiter.join(timeout=8)
+        return len(got) > count
+
+    time.sleep(0.3)  # the sends hold both slots
+    handed = handed_one()
+    probe = store(key, limit=2, lease=1.5)
+
+    def both_kept() -> bool:
+        if probe.try_acquire("probe"):
+            probe.release("probe")
+            return False
+        return True
+
+    wait_until(both_kept, timeout=5, interval=0.05, what="the sends to take both slots again")
+    # Its slot given back (a catch-up's, set aside longer than `keep` between requests), the
+    # waiter says it waits at once, not after SAY_WANTED_AFTER again.
+    other.SAY_WANTED_AFTER = 60
+    handed_again = handed_one()
+    sending.clear()
+    for sender in senders:
+        sender.join()
+    with keeper._idle_lock:
+        idle, keeper._idle = keeper._idle, []
+    for token, _ in idle:
+        keeper.give_back(token)
+    wait_until(lambda: len(got) == 2, timeout=10, interval=0.05, what="the waits to end")
+
+    assert handed, "the waiter got no slot while the other process kept them"
+    assert handed_again, "the waiter waited SAY_WANTED_AFTER again for its next slot"
+    assert max(got) < 5
+    assert HEARTBEAT.held() == 0
