@@ -155,6 +155,7 @@ def test_a_run_asked_for_while_another_runs_does_not_wait_and_runs_once_after_it
     finally:
         rally_sandbox.admin("DELETE", "/sandbox-admin/faults")
     assert "reason" not in outcomes[0]  # the first one read Rally
+    assert outcomes[0]["cpu_ms"] > 0  # and its stored result says what CPU it cost
     assert catch_ups_in_the_queue() == 1  # and, ending, queued the run asked for meanwhile
 
 

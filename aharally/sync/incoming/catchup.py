@@ -15,6 +15,8 @@ marked processed together after it; a *Deleted* one is checked in Rally first
 
 from __future__ import annotations
 
+import time
+
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -76,6 +78,9 @@ def run_catch_up(integration_id: int) -> dict:
     lease = Lease(PullCursor, integration_id)
     if not lease.take():
         return _after_the_running_one(integration_id)
+    # A worker runs one task at a time: its process's CPU is this run's (its stored result
+    # says it, and bench/send.py tells a catch-up's CPU from a send's by it).
+    cpu = time.process_time()
     try:
         # Only the run holding the lease clears the requests: what was asked for before now,
         # this run covers; a delivery from now on asks for one more run.
@@ -106,6 +111,7 @@ def run_catch_up(integration_id: int) -> dict:
     if cache.get(_rerun(integration_id)):
         # Queued at the back of the queue, so the drains and the tick queued meanwhile go first.
         request_catch_up(integration_id)
+    outcome["cpu_ms"] = round(1000 * (time.process_time() - cpu), 1)
     return outcome
 
 
