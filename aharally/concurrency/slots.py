@@ -75,6 +75,11 @@ class LeasedSlots:
     # A slot handed to a waiter is its own for this long; taken up, its lease is the usual
     # one. Not taken up (the waiter got another, or died), it is free again after this.
     HANDED_FOR = 5.0
+    # A process that got its last slot only by saying it waits says so at once when it waits
+    # again within this long: a catch-up whose handed slot went back between two requests
+    # (set aside longer than `keep` while it applied a page) doesn't wait a minute for each.
+    # Not longer: the next minute's catch-up waits its own minute, whichever worker runs it.
+    STILL_WANTED_FOR = 30.0
 
     def __init__(self, key: str, *, limit: int, lease: float, keep: float = 0.0) -> None:
         if limit < 1:
@@ -94,10 +99,9 @@ class LeasedSlots:
         # A waiter's token: the next slot this process sets aside is handed to it.
         self._hand_to: str | None = None
         self._served: str | None = None  # the last waiter handed one, not handed another
-        # Whether this process got its last slot only by saying it waits: its next wait says
-        # so at once, so a catch-up that lost its handed slot between two requests (set aside
-        # longer than `keep`) doesn't wait a minute again for each.
-        self._starved = False
+        # When this process last got a slot only by saying it waits: a wait within
+        # STILL_WANTED_FOR of it says so at once (`acquire`).
+        self._starved_at: float | None = None
 
     # What each store implements: one query or round trip each.
     def try_acquire(self, token: str) -> bool:
@@ -123,6 +127,9 @@ class LeasedSlots:
         wait = self.FIRST_WAIT
         prepared = False
         started = time.monotonic()
+        starved = (
+            self._starved_at is not None and started - self._starved_at < self.STILL_WANTED_FOR
+        )
         said = False
         try:
             while not self.try_acquire(token):
@@ -132,7 +139,7 @@ class LeasedSlots:
                     self.prepare()
                     prepared = True
                     continue
-                if self._starved or time.monotonic() - started >= self.SAY_WANTED_AFTER:
+                if starved or time.monotonic() - started >= self.SAY_WANTED_AFTER:
                     _or_none(cache.set, self._wanted_key(), token, timeout=_WANTED_FOR)
                     said = True
                 time.sleep(wait * (0.5 + random.random()))
@@ -140,7 +147,7 @@ class LeasedSlots:
         finally:
             if said and _or_none(cache.get, self._wanted_key()) == token:
                 _or_none(cache.delete, self._wanted_key())
-        self._starved = said
+        self._starved_at = time.monotonic() if said else None
         HEARTBEAT.add(self, token)
         return token
 
@@ -486,8 +493,7 @@ def _after_fork_in_child() -> None:
     _caps_lock = threading.Lock()
     for cap in _caps.values():  # the parent's slots set aside are the parent's
         cap._idle, cap._idle_lock, cap._returning = [], threading.Lock(), False
-        cap._hand_to = cap._served = None
-        cap._starved = False
+        cap._hand_to = cap._served = cap._starved_at = None
         cap._idle_changed = threading.Condition(cap._idle_lock)
     _caps.clear()
 

@@ -196,11 +196,11 @@ def test_a_process_keeping_every_slot_hands_one_to_a_process_waiting_for_one(sto
         other.give_back(token)
         connection.close()
 
-    def handed_one() -> bool:
+    def handed_one(within: float = 8) -> bool:
         waiter = threading.Thread(target=wait_for_one)
         count = len(got)
         waiter.start()
-        waiter.join(timeout=8)
+        waiter.join(timeout=within)
         return len(got) > count
 
     time.sleep(0.3)  # the sends hold both slots
@@ -218,6 +218,11 @@ def test_a_process_keeping_every_slot_hands_one_to_a_process_waiting_for_one(sto
     # waiter says it waits at once, not after SAY_WANTED_AFTER again.
     other.SAY_WANTED_AFTER = 60
     handed_again = handed_one()
+    # Not long after, though: a wait begun later waits its own SAY_WANTED_AFTER.
+    wait_until(both_kept, timeout=5, interval=0.05, what="the sends to take both slots again")
+    other.STILL_WANTED_FOR = 0.5
+    time.sleep(0.6)
+    handed_later = handed_one(within=3)
     sending.clear()
     for sender in senders:
         sender.join()
@@ -225,9 +230,10 @@ def test_a_process_keeping_every_slot_hands_one_to_a_process_waiting_for_one(sto
         idle, keeper._idle = keeper._idle, []
     for token, _ in idle:
         keeper.give_back(token)
-    wait_until(lambda: len(got) == 2, timeout=10, interval=0.05, what="the waits to end")
+    wait_until(lambda: len(got) == 3, timeout=10, interval=0.05, what="the waits to end")
 
     assert handed, "the waiter got no slot while the other process kept them"
     assert handed_again, "the waiter waited SAY_WANTED_AFTER again for its next slot"
-    assert max(got) < 5
+    assert not handed_later, "a wait long after the last hand-over was handed one at once"
+    assert max(got[:2]) < 5
     assert HEARTBEAT.held() == 0
