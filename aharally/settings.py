@@ -281,6 +281,11 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "aharally_cache",
+            # Past MAX_ENTRIES this cache deletes its expired entries, then a third of the rest,
+            # the first by key: its default of 300 is soon reached by a few integrations' kept
+            # metadata and people, and such a cull drops rate-limit locks and throttles too.
+            # Every write counts the rows, so not unbounded either.
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
         }
     }
 
